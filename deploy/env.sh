@@ -1,0 +1,16 @@
+# Shared settings for every deploy script. Source it; never execute it.
+# Everything a script starts lives under $SVRR_RUN (data, logs, pids) so one `rm -rf` resets a machine.
+SVRR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export SVRR_ROOT
+export SVRR_RUN="${SVRR_RUN:-$SVRR_ROOT/.run}"
+export KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+export KAFKA_PORT="${KAFKA_PORT:-9092}"
+export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}"
+export PGPORT="${PGPORT:-5433}"
+export PGHOST="${PGHOST:-127.0.0.1}"
+export DATABASE_URL="${DATABASE_URL:-postgresql+psycopg://svrr:svrr@127.0.0.1:$PGPORT/svrr}"
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgresql+psycopg://svrr:svrr@127.0.0.1:$PGPORT/svrr_test}"
+export STANDIN_PORT="${STANDIN_PORT:-8765}"
+export API_PORT="${API_PORT:-8000}"
+mkdir -p "$SVRR_RUN/log" "$SVRR_RUN/pid"

@@ -1,0 +1,1 @@
+"""The Faust worker: agents turning incidents into cases, cases into pages, replies into answers."""

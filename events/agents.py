@@ -1,0 +1,139 @@
+"""The agents. Each is small: decode one contract, run one service step, move on.
+
+incident-reported --identify_staff--> support-needed --page_peer--> page-requested
+page-requested --send_page--> SMS via notifiers.pager.deliver
+sms-received --record_reply--> page-answered
+
+A step that fails on the store is retried in place (the partition waits) rather than skipped;
+an event that fails validation goes to the dead-letter table, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from events.app import (
+    app,
+    incident_reported,
+    page_requested,
+    settings,
+    sms_received,
+    support_needed,
+)
+from notifiers import pager
+from schemas.events import Event, IncidentReported, PageRequested, SmsReceived, SupportNeeded
+from services.db import transaction
+from services.deadletter import store_dead_letter
+from services.logs import log
+from services.paging import service as paging
+
+E = TypeVar("E", bound=Event)
+
+
+async def persistently(step: Callable[[], Awaitable[object]], what: str) -> None:
+    """Retry a store step until the database answers: a page waits, it is never dropped."""
+    delay = 0.2
+    while True:
+        try:
+            await step()
+            return
+        except (DBAPIError, OSError) as exc:
+            log().warning("store.retry", step=what, error=type(exc).__name__, backoff_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def consume(
+    stream: AsyncIterable[bytes], contract: type[E], handle: Callable[[E], Awaitable[object]]
+) -> None:
+    """Feed each valid event to `handle`; park anything else in the dead-letter table.
+
+    Faust commits the offset of an event whose agent raised, so an exception must never
+    escape: a bad event or a bug leaves a dead letter to replay, not a silent gap.
+    """
+    async for raw in stream:
+        try:
+            event = contract.model_validate_json(raw)
+        except ValidationError as exc:
+            log().error("event.invalid", topic=contract.topic, errors=exc.error_count())
+            await persistently(
+                lambda raw=raw: store_dead_letter(contract.topic, raw, "schema validation"),
+                "dead_letter",
+            )
+            continue
+        try:
+            await persistently(lambda event=event: handle(event), contract.topic)
+        except Exception as exc:
+            log().exception("event.failed", topic=contract.topic, event_id=str(event.event_id))
+            reason = f"{handle.__name__}: {type(exc).__name__}"
+            await persistently(
+                lambda raw=raw, reason=reason: store_dead_letter(contract.topic, raw, reason),
+                "dead_letter",
+            )
+
+
+async def open_cases(incident: IncidentReported) -> None:
+    async with transaction() as session:
+        cases = await paging.open_cases(session, incident)
+    log().info("staff.identified", incident_id=str(incident.incident_id), cases=len(cases))
+
+
+async def request_page(need: SupportNeeded) -> None:
+    async with transaction() as session:
+        req = await paging.request_page(session, need, settings.coordinator_number)
+    if req is not None:
+        log().info(
+            "page.requested",
+            case_id=str(need.case_id),
+            page_id=str(req.page_id),
+            to_coordinator=req.peer_staff_id is None,
+        )
+
+
+async def send(req: PageRequested) -> None:
+    await pager.deliver(req.page_id)
+
+
+async def apply_reply(sms: SmsReceived) -> None:
+    async with transaction() as session:
+        await paging.apply_reply(session, sms)
+
+
+@app.agent(incident_reported)
+async def identify_staff(stream: AsyncIterable[bytes]) -> None:
+    await consume(stream, IncidentReported, open_cases)
+
+
+@app.agent(support_needed)
+async def page_peer(stream: AsyncIterable[bytes]) -> None:
+    await consume(stream, SupportNeeded, request_page)
+
+
+@app.agent(page_requested)
+async def send_page(stream: AsyncIterable[bytes]) -> None:
+    await consume(stream, PageRequested, send)
+
+
+@app.agent(sms_received)
+async def record_reply(stream: AsyncIterable[bytes]) -> None:
+    await consume(stream, SmsReceived, apply_reply)
+
+
+@app.timer(interval=5.0)
+async def sweep_pages() -> None:
+    """Drive pages whose event was lost or whose sender died mid-send."""
+    try:
+        async with transaction() as session:
+            due = await paging.due_pages(
+                session, stale_after=settings.sending_stale_seconds, older_than=10.0
+            )
+    except (DBAPIError, OSError) as exc:
+        log().warning("sweep.store_unavailable", error=type(exc).__name__)
+        return
+    for page_id in due:
+        await persistently(lambda page_id=page_id: pager.deliver(page_id), "sweep_deliver")

@@ -1,0 +1,62 @@
+"""The one Faust app. Start it with `faust -A events.app worker -l info`.
+
+Topics are created by deploy/topics.py from schemas/topics.py; the app never declares them,
+so a missing topic is a loud error instead of one made with the broker's defaults.
+"""
+
+from __future__ import annotations
+
+import faust
+import mode
+
+from schemas.events import (
+    IncidentReported,
+    PageRequested,
+    SmsReceived,
+    SupportNeeded,
+)
+from services import logs
+from services.config import get_settings
+from services.outbox import Relay
+
+settings = get_settings()
+logs.configure(settings.log_format, settings.log_level)
+
+app = faust.App(
+    settings.worker_id,
+    broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
+    autodiscover=["events"],
+    origin="events",
+    value_serializer="raw",
+    key_serializer="raw",
+    topic_allow_declare=False,
+    topic_disable_leader=True,
+    consumer_auto_offset_reset="earliest",
+    web_host="127.0.0.1",
+    web_port=settings.worker_web_port,
+    producer_acks=-1,
+)
+
+
+def topic(contract: type[object]) -> faust.TopicT:
+    return app.topic(contract.topic, value_serializer="raw", key_serializer="raw")  # type: ignore[attr-defined]
+
+
+incident_reported = topic(IncidentReported)
+support_needed = topic(SupportNeeded)
+page_requested = topic(PageRequested)
+sms_received = topic(SmsReceived)
+
+
+@app.service
+class OutboxRelay(mode.Service):
+    """The worker's outbox relay: events its agents stored reach Kafka even if the API is down."""
+
+    relay: Relay
+
+    async def on_start(self) -> None:
+        self.relay = Relay(settings.database_url, settings.kafka_bootstrap_servers, name="worker")
+        self.add_future(self.relay.run())
+
+    async def on_stop(self) -> None:
+        self.relay.stop()

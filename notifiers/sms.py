@@ -1,0 +1,86 @@
+"""Sending SMS through the real `twilio` client.
+
+Pointed at the local stand-in by `TWILIO_API_BASE`; with it empty the client talks to Twilio
+unchanged. The async HTTP client keeps the worker's event loop free while Twilio answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from services.config import Settings
+
+# Twilio error codes that no retry can fix: bad or unreachable number, opted out, blocked.
+PERMANENT_ERRORS = frozenset({21211, 21214, 21408, 21610, 21612, 21614, 30003, 30005, 30006})
+
+
+class PermanentSendError(Exception):
+    """The provider refused this message for good; retrying would not help."""
+
+    def __init__(self, code: int | None, status: int) -> None:
+        super().__init__(f"twilio refused the message: code={code} http={status}")
+        self.code = code
+
+
+class TransientSendError(Exception):
+    """The provider could not be reached or failed; the page stays due and is retried."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    sid: str
+    status: str
+
+
+class SmsSender:
+    def __init__(self, settings: Settings, timeout_s: float = 10.0) -> None:
+        self.settings = settings
+        self._http = AsyncTwilioHttpClient(timeout=timeout_s)
+        self.client = Client(
+            settings.twilio_account_sid, settings.twilio_auth_token, http_client=self._http
+        )
+        if settings.twilio_api_base:
+            self.client.api.base_url = settings.twilio_api_base
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    def _sender(self) -> dict[str, str]:
+        if self.settings.twilio_messaging_service_sid:
+            return {"messaging_service_sid": self.settings.twilio_messaging_service_sid}
+        return {"from_": self.settings.twilio_from_number}
+
+    async def send(self, to: str, body: str, status_callback: str | None) -> Sent:
+        try:
+            msg = await self.client.messages.create_async(
+                to=to, body=body, status_callback=status_callback, **self._sender()
+            )
+        except TwilioRestException as exc:
+            if exc.status < 500 and exc.status != 429:
+                raise PermanentSendError(exc.code, exc.status) from exc
+            raise TransientSendError(f"http {exc.status}") from exc
+        except Exception as exc:  # network: connection refused, timeout, reset
+            raise TransientSendError(type(exc).__name__) from exc
+        return Sent(sid=str(msg.sid), status=str(msg.status))
+
+    async def find_sent(self, to: str, body: str, since: datetime) -> str | None:
+        """The sid of a message we already sent, if the provider has one.
+
+        Why: a worker that died after Twilio accepted a page but before the sid was stored
+        must not page the peer again. Twilio's own message log is the witness.
+        """
+        try:
+            found = await self.client.messages.list_async(
+                to=to, date_sent_after=since - timedelta(seconds=5), limit=50
+            )
+        except Exception as exc:
+            raise TransientSendError(type(exc).__name__) from exc
+        for msg in found:
+            if msg.body == body:
+                return str(msg.sid)
+        return None

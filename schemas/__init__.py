@@ -1,0 +1,1 @@
+"""Event contracts (pydantic) and the Kafka topic catalogue; JSON Schema exports in json/."""

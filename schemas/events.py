@@ -1,0 +1,213 @@
+"""Versioned event contracts: the only shapes that travel on Kafka.
+
+Why pydantic models and exported JSON Schema: a hospital's incident system must be able to
+produce a valid IncidentReported without our code, and every consumer here validates what it
+reads against the same definition. A change that breaks a consumer bumps schema_version.
+
+Minimum necessary: no contract has a field for a patient identifier, a narrative or a phone
+number. Staff are named by staff id; numbers are looked up in the store at send time.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+StaffId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
+UnitCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _./-]{0,31}$")]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class IncidentType(enum.StrEnum):
+    """Triggers that programmes treat as automatic outreach (see the domain brief)."""
+
+    unexpected_death = "unexpected_death"
+    serious_safety_event = "serious_safety_event"
+    root_cause_analysis = "root_cause_analysis"
+    code_blue = "code_blue"
+    rapid_response = "rapid_response"
+    failed_resuscitation = "failed_resuscitation"
+    paediatric_event = "paediatric_event"
+    unit_cluster = "unit_cluster"
+    first_patient_death = "first_patient_death"
+    needlestick_high_risk = "needlestick_high_risk"
+    violence_against_staff = "violence_against_staff"
+    litigation = "litigation"
+    staff_death = "staff_death"
+    medication_error = "medication_error"
+    other = "other"
+
+
+class HarmLevel(enum.StrEnum):
+    """AHRQ Common Formats harm scale, coarse on purpose: no clinical detail."""
+
+    none = "none"
+    mild = "mild"
+    moderate = "moderate"
+    severe = "severe"
+    death = "death"
+    unknown = "unknown"
+
+
+class PageState(enum.StrEnum):
+    requested = "requested"
+    sending = "sending"
+    sent = "sent"
+    delivered = "delivered"
+    undelivered = "undelivered"
+    failed = "failed"
+    accepted = "accepted"
+    declined = "declined"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Twilio's MessageStatus values that a status callback can carry."""
+
+    accepted = "accepted"
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    delivered = "delivered"
+    undelivered = "undelivered"
+    failed = "failed"
+    read = "read"
+    canceled = "canceled"
+
+
+class PageAnswer(enum.StrEnum):
+    accepted = "accepted"
+    declined = "declined"
+
+
+class Event(BaseModel):
+    """Envelope fields every contract shares."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: ClassVar[str]
+    key_field: ClassVar[str]
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    emitted_at: AwareDatetime = Field(default_factory=utcnow)
+
+    @property
+    def key(self) -> str:
+        return str(getattr(self, self.key_field))
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class IncidentReported(Event):
+    """Risk management logged an incident. The only fact the investigation side emits."""
+
+    topic: ClassVar[str] = "svrr.incident-reported.v1"
+    key_field: ClassVar[str] = "incident_id"
+
+    event: Literal["IncidentReported"] = "IncidentReported"
+    incident_id: uuid.UUID
+    incident_key: str | None = None
+    occurred_at: AwareDatetime
+    unit: UnitCode
+    event_type: IncidentType
+    harm_level: HarmLevel
+    staff_ids: list[StaffId] = Field(min_length=1, max_length=500)
+    reporter_ref: str | None = Field(default=None, max_length=64)
+
+
+class SupportNeeded(Event):
+    """One affected clinician of one incident: a case is opened."""
+
+    topic: ClassVar[str] = "svrr.support-needed.v1"
+    key_field: ClassVar[str] = "case_id"
+
+    event: Literal["SupportNeeded"] = "SupportNeeded"
+    case_id: uuid.UUID
+    incident_id: uuid.UUID
+    staff_id: StaffId
+    tier: Literal[1, 2, 3] = 2
+
+
+class PageRequested(Event):
+    """A peer (or the coordinator) is to be paged. Keyed by case so a case stays in order."""
+
+    topic: ClassVar[str] = "svrr.page-requested.v1"
+    key_field: ClassVar[str] = "case_id"
+
+    event: Literal["PageRequested"] = "PageRequested"
+    page_id: uuid.UUID
+    case_id: uuid.UUID
+    attempt: int = Field(ge=1)
+    peer_staff_id: StaffId | None = None  # None: the programme coordinator
+    reason: str = Field(max_length=200)
+
+
+class PageSent(Event):
+    topic: ClassVar[str] = "svrr.page-sent.v1"
+    key_field: ClassVar[str] = "case_id"
+
+    event: Literal["PageSent"] = "PageSent"
+    page_id: uuid.UUID
+    case_id: uuid.UUID
+    provider_sid: str
+    reconciled: bool = False  # True: found in the provider's log after a crash, not re-sent
+
+
+class PageStatusChanged(Event):
+    topic: ClassVar[str] = "svrr.page-status-changed.v1"
+    key_field: ClassVar[str] = "case_id"
+
+    event: Literal["PageStatusChanged"] = "PageStatusChanged"
+    page_id: uuid.UUID
+    case_id: uuid.UUID
+    provider_sid: str
+    status: DeliveryStatus
+    error_code: int | None = None
+
+
+class SmsReceived(Event):
+    """An inbound SMS, verified as Twilio's. Keyed by sender so replies stay in order."""
+
+    topic: ClassVar[str] = "svrr.sms-received.v1"
+    key_field: ClassVar[str] = "from_number"
+
+    event: Literal["SmsReceived"] = "SmsReceived"
+    sms_id: uuid.UUID
+    provider_sid: str
+    from_number: str = Field(pattern=r"^\+[1-9]\d{6,14}$")
+    to_number: str
+    body: str = Field(max_length=1600)
+
+
+class PageAnswered(Event):
+    """A paged peer answered. Risk management never consumes this topic."""
+
+    topic: ClassVar[str] = "svrr.page-answered.v1"
+    key_field: ClassVar[str] = "case_id"
+
+    event: Literal["PageAnswered"] = "PageAnswered"
+    page_id: uuid.UUID
+    case_id: uuid.UUID
+    answer: PageAnswer
+    sms_id: uuid.UUID
+
+
+CONTRACTS: tuple[type[Event], ...] = (
+    IncidentReported,
+    SupportNeeded,
+    PageRequested,
+    PageSent,
+    PageStatusChanged,
+    SmsReceived,
+    PageAnswered,
+)

@@ -1,0 +1,1 @@
+"""Intake API, Twilio webhooks, the store and the outbox relay."""

@@ -1,0 +1,70 @@
+"""The ASGI app: intake routes, Twilio webhooks, health and metrics, and an outbox relay.
+
+The relay runs here as well as in the worker so incidents keep flowing to Kafka whichever of
+the two is up; an advisory lock lets only one publish at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from services import logs
+from services.auth import require_token
+from services.config import get_settings
+from services.db import async_engine
+from services.incidents.views import router as incidents_router
+from services.outbox import Relay
+from services.paging.views import router as twilio_router
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    logs.configure(settings.log_format, settings.log_level)
+    relay = Relay(settings.database_url, settings.kafka_bootstrap_servers, name="api")
+    task = asyncio.create_task(relay.run())
+    app.state.relay = relay
+    try:
+        yield
+    finally:
+        relay.stop()
+        await task
+        await async_engine().dispose()
+
+
+app = FastAPI(title="Second-victim rapid response", version="0.1.0", lifespan=lifespan)
+app.include_router(incidents_router)
+app.include_router(twilio_router)
+
+
+@app.exception_handler(RequestValidationError)
+async def field_errors(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A message per field, and never an echo of the input (it may hold what it must not)."""
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if p not in ("body",)]
+        msg = str(err["msg"])
+        if err["type"] == "extra_forbidden":
+            msg = "not accepted: this system takes no patient details or narrative"
+        fields[".".join(loc) or "body"] = msg.removeprefix("Value error, ")
+    return JSONResponse(status_code=422, content={"error": "invalid request", "fields": fields})
+
+
+@app.get("/healthz", dependencies=[Depends(require_token)])
+async def healthz() -> dict[str, object]:
+    async with async_engine().connect() as conn:
+        pending = await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+    return {"ok": True, "outbox_pending": int(pending or 0)}
+
+
+@app.get("/metrics", dependencies=[Depends(require_token)])
+async def metrics() -> PlainTextResponse:
+    return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)

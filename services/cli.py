@@ -1,0 +1,107 @@
+"""`svrr` command line: migrations, the staff seed, and logging an incident.
+
+`svrr incident` runs the same validation and the same transaction as POST /incidents, so a
+risk manager without the web form gets exactly the API's guarantees and errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from services import logs
+from services.config import get_settings
+from services.db import async_engine, transaction
+from services.incidents.service import IncidentIn, KeyReused, UnknownStaff, report
+from services.people.service import import_staff
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SEED = Path(__file__).parent / "seed" / "staff.csv"
+
+
+def migrate(url: str | None = None) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config(str(MIGRATIONS / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if url:
+        cfg.cmd_opts = argparse.Namespace(x=[f"url={url}"])
+    command.upgrade(cfg, "head")
+
+
+async def _seed(path: Path) -> int:
+    async with transaction() as session:
+        rep = await import_staff(session, path)
+    await async_engine().dispose()
+    if not rep.ok:
+        for line, reason in rep.rejected:
+            print(f"{path}:{line}: {reason}", file=sys.stderr)
+        print(f"nothing imported: {len(rep.rejected)} rows rejected", file=sys.stderr)
+        return 1
+    print(f"imported {rep.applied} staff from {path}")
+    return 0
+
+
+async def _incident(args: argparse.Namespace) -> int:
+    try:
+        incident = IncidentIn(
+            occurred_at=args.occurred_at or datetime.now(UTC),
+            unit=args.unit,
+            event_type=args.event_type,
+            harm_level=args.harm_level,
+            staff_ids=args.staff,
+            reporter_ref=args.reporter_ref,
+            incident_key=args.key,
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            print(f"{field}: {str(err['msg']).removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
+    try:
+        async with transaction() as session:
+            accepted = await report(session, incident)
+    except (UnknownStaff, KeyReused) as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await async_engine().dispose()
+    print(json.dumps({"incident_id": str(accepted.incident_id), "created": accepted.created}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = get_settings()
+    logs.configure(settings.log_format, "warning")
+    parser = argparse.ArgumentParser(prog="svrr", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("migrate", help="apply database migrations")
+    seed = sub.add_parser("seed-staff", help="import the staff directory CSV (all or nothing)")
+    seed.add_argument("csv", nargs="?", type=Path, default=SEED)
+    inc = sub.add_parser("incident", help="log an incident (same path as POST /incidents)")
+    inc.add_argument("--unit", required=True)
+    inc.add_argument("--event-type", required=True)
+    inc.add_argument("--harm-level", required=True)
+    inc.add_argument("--staff", required=True, nargs="+", help="staff ids involved")
+    inc.add_argument("--occurred-at", type=datetime.fromisoformat, default=None)
+    inc.add_argument("--reporter-ref", default=None)
+    inc.add_argument("--key", default=None, help="incident key: retries with it are idempotent")
+    args = parser.parse_args(argv)
+    if args.cmd == "migrate":
+        migrate()
+        print("database at head")
+        return 0
+    if args.cmd == "seed-staff":
+        return asyncio.run(_seed(args.csv))
+    return asyncio.run(_incident(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Configuration from the environment, validated once at start.
+
+Why one settings object: the API, the worker and the CLI must agree on every address and
+secret; a typo should stop the process at start, not surface as a lost page at 3 a.m.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    database_url: str = "postgresql+psycopg://svrr:svrr@127.0.0.1:5433/svrr"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+
+    # Bearer tokens accepted by the API, comma separated. Two at once allow rotation.
+    api_tokens: str = Field(default="dev-token")
+
+    # Twilio. With twilio_api_base empty the real Twilio API is used unchanged.
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: str = "dev-auth-token"
+    # Accepted for webhook signatures while a rotated token is phased in.
+    twilio_auth_token_secondary: str = ""
+    twilio_from_number: str = "+15005550006"
+    twilio_messaging_service_sid: str = ""
+    twilio_api_base: str = ""
+    # The address Twilio uses to reach us: signatures are computed over this exact URL.
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Who is paged when no peer qualifies: never silence.
+    coordinator_number: str = "+15550009999"
+    crisis_line: str = "988"
+
+    worker_id: str = "svrr-worker"
+    worker_web_port: int = 6066
+    log_format: str = "console"  # "json" in production
+    log_level: str = "info"
+
+    # A page claimed for sending longer ago than this with no recorded sid is reconciled
+    # against the provider's message log before anything is re-sent.
+    sending_stale_seconds: float = 30.0
+
+    @property
+    def api_token_set(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.api_tokens.split(",") if t.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

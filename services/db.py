@@ -1,0 +1,64 @@
+"""Engines and sessions for the store.
+
+Why both sync and async: alembic and the CLI are synchronous; the API and the Faust worker
+share one event loop each and must not block it on I/O. psycopg 3 serves both from one URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import lru_cache
+
+from sqlalchemy import MetaData, create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from services.config import get_settings
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def libpq_url(url: str) -> str:
+    """The same database as a plain libpq URL, for LISTEN connections outside SQLAlchemy."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@lru_cache(maxsize=4)
+def async_engine(url: str | None = None) -> AsyncEngine:
+    return create_async_engine(
+        url or get_settings().database_url, pool_size=10, max_overflow=10, pool_pre_ping=True
+    )
+
+
+@lru_cache(maxsize=4)
+def sync_engine(url: str | None = None) -> Engine:
+    return create_engine(url or get_settings().database_url, pool_pre_ping=True)
+
+
+@lru_cache(maxsize=4)
+def sessionmaker(url: str | None = None) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(async_engine(url), expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(url: str | None = None) -> AsyncIterator[AsyncSession]:
+    """One unit of work: state rows and their outbox events commit together or not at all."""
+    async with sessionmaker(url)() as session, session.begin():
+        yield session

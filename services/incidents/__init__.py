@@ -1,0 +1,1 @@
+"""Incident intake: what risk management logs, validated and stored before it is published."""

@@ -1,0 +1,61 @@
+"""HTTP routes for risk management."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Response
+from sqlalchemy import func, select
+
+from services.auth import require_token
+from services.db import transaction
+from services.incidents.models import Incident
+from services.incidents.service import Accepted, IncidentIn, KeyReused, UnknownStaff, report
+from services.paging.models import SupportCase
+
+router = APIRouter(prefix="/incidents", dependencies=[Depends(require_token)])
+
+
+@router.post("", status_code=202)
+async def log_incident(
+    incident: IncidentIn,
+    response: Response,
+    idempotency_key: str | None = Header(default=None),
+) -> dict[str, object]:
+    """202 only after the incident and its event are committed together."""
+    if idempotency_key and incident.incident_key and idempotency_key != incident.incident_key:
+        raise HTTPException(422, {"fields": {"incident_key": "differs from Idempotency-Key"}})
+    if idempotency_key and not incident.incident_key:
+        incident = IncidentIn.model_validate(
+            {**incident.model_dump(), "incident_key": idempotency_key}
+        )
+    try:
+        async with transaction() as session:
+            accepted: Accepted = await report(session, incident)
+    except UnknownStaff as exc:
+        raise HTTPException(422, {"fields": {"staff_ids": str(exc)}}) from exc
+    except KeyReused as exc:
+        raise HTTPException(409, {"fields": {"incident_key": str(exc)}}) from exc
+    if not accepted.created:
+        response.status_code = 200
+    return {"incident_id": str(accepted.incident_id), "created": accepted.created}
+
+
+@router.get("/{incident_id}")
+async def incident_status(incident_id: uuid.UUID) -> dict[str, object]:
+    """What risk management may know: that support was offered, never who accepted."""
+    async with transaction() as session:
+        incident = await session.get(Incident, incident_id)
+        if incident is None:
+            raise HTTPException(404, "no such incident")
+        cases = await session.scalar(
+            select(func.count())
+            .select_from(SupportCase)
+            .where(SupportCase.incident_id == incident_id)
+        )
+    return {
+        "incident_id": str(incident.id),
+        "received_at": incident.received_at.isoformat(),
+        "staff_involved": len(incident.staff_ids),
+        "support_offered_to": int(cases or 0),
+    }

@@ -1,0 +1,163 @@
+"""Transactional outbox: how a state change and its Kafka event never come apart.
+
+Why: the API must not answer "accepted" for an incident that can still be lost, and a broker
+outage must delay publishing, never drop it. So every event is first a row written in the same
+transaction as the state it describes; the relay publishes rows in id order and marks them.
+
+A crash between publishing and marking publishes a row twice; every consumer is idempotent on
+the state keys (incident id, case id + attempt, provider sid), so a duplicate event is a no-op.
+Only one relay publishes at a time (a PostgreSQL advisory lock), so per-key order holds even
+with the API and the worker both running one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import datetime
+
+import psycopg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from sqlalchemy import BigInteger, DateTime, Index, String, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from schemas.events import Event
+from services.db import Base, libpq_url, sessionmaker
+from services.logs import log
+
+CHANNEL = "svrr_outbox"
+RELAY_LOCK = 0x5F5_0B0C  # advisory lock key: one active relay per database
+BATCH = 500
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, object]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+async def add(session: AsyncSession, *events: Event) -> None:
+    """Queue events inside the caller's transaction; NOTIFY wakes the relay at commit."""
+    for event in events:
+        session.add(
+            OutboxRow(topic=event.topic, key=event.key, payload=event.model_dump(mode="json"))
+        )
+    await session.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+class Relay:
+    """Publishes outbox rows to Kafka. Run one in every process that writes events."""
+
+    def __init__(self, database_url: str, bootstrap_servers: str, name: str) -> None:
+        self.database_url = database_url
+        self.bootstrap_servers = bootstrap_servers
+        self.name = name
+        self.published = 0
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Hold the leader lock and relay; on any failure back off and start over."""
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                await self._lead()
+                backoff = 0.2
+            except (OSError, psycopg.Error, KafkaError) as exc:
+                log().warning(
+                    "relay.retry", relay=self.name, error=type(exc).__name__, backoff_s=backoff
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _lead(self) -> None:
+        conn = await psycopg.AsyncConnection.connect(libpq_url(self.database_url), autocommit=True)
+        try:
+            while not self._stopping.is_set():
+                row = await (
+                    await conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK,))
+                ).fetchone()
+                if row and row[0]:
+                    break
+                # Another process relays; stand by and take over if it goes away.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+            if self._stopping.is_set():
+                return
+            log().info("relay.leading", relay=self.name)
+            await conn.execute(f"LISTEN {CHANNEL}")
+            listener = asyncio.create_task(self._listen(conn))
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap_servers,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=0,
+                request_timeout_ms=10_000,
+            )
+            await producer.start()
+            try:
+                while not self._stopping.is_set():
+                    if listener.done():
+                        listener.result()  # re-raise a lost LISTEN connection
+                    sent = await self.publish_batch(producer)
+                    if sent < BATCH:
+                        self._wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), 1.0)
+            finally:
+                listener.cancel()
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+        finally:
+            await conn.close()
+
+    async def _listen(self, conn: psycopg.AsyncConnection) -> None:
+        async for _ in conn.notifies():
+            self._wake.set()
+
+    async def publish_batch(self, producer: AIOKafkaProducer) -> int:
+        async with sessionmaker(self.database_url)() as session, session.begin():
+            rows = (
+                await session.execute(
+                    text(
+                        "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL "
+                        "ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
+                    ),
+                    {"n": BATCH},
+                )
+            ).all()
+            if not rows:
+                return 0
+            futures = [
+                await producer.send(r.topic, value=_encode(r.payload), key=r.key.encode())
+                for r in rows
+            ]
+            await asyncio.gather(*futures)
+            await session.execute(
+                text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)"),
+                {"ids": [r.id for r in rows]},
+            )
+        self.published += len(rows)
+        log().debug("relay.published", relay=self.name, count=len(rows))
+        return len(rows)
+
+
+def _encode(payload: dict[str, object]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()

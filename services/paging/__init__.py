@@ -1,0 +1,1 @@
+"""Support cases and the SMS pages sent for them, with every state change on record."""

@@ -1,0 +1,106 @@
+"""Cases, pages, their state history, and inbound SMS."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+# Tables these rows point at must be mapped before any session flushes a page or a case.
+import services.incidents.models
+import services.people.models  # noqa: F401
+from services.db import Base
+
+
+class SupportCase(Base):
+    """One affected clinician of one incident."""
+
+    __tablename__ = "support_cases"
+    __table_args__ = (UniqueConstraint("incident_id", "staff_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.staff_id"))
+    tier: Mapped[int] = mapped_column(Integer, default=2)
+    state: Mapped[str] = mapped_column(String(24), default="identified")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Page(Base):
+    """One SMS page to one peer (or the coordinator) for one case.
+
+    The (case_id, attempt) key is what makes a redelivered PageRequested harmless, and the
+    claim in `state` (requested -> sending) is what keeps a page from going out twice.
+    """
+
+    __tablename__ = "pages"
+    __table_args__ = (
+        UniqueConstraint("case_id", "attempt"),
+        Index(
+            "ix_pages_in_flight",
+            "state",
+            postgresql_where=text("state IN ('requested', 'sending')"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("support_cases.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    peer_staff_id: Mapped[str | None] = mapped_column(ForeignKey("staff.staff_id"))
+    to_number: Mapped[str] = mapped_column(String(16), index=True)
+    reply_code: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default="requested")
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    requested_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PageTransition(Base):
+    """The time of every change of a page, append-only."""
+
+    __tablename__ = "page_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    page_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pages.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    detail: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)
+
+
+class InboundSms(Base):
+    """Every inbound SMS we verified, once (Twilio's sid is the key)."""
+
+    __tablename__ = "inbound_sms"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_number: Mapped[str] = mapped_column(String(16), index=True)
+    to_number: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    page_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pages.id"))
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,417 @@
+"""The life of a support case and its pages, one transaction per step.
+
+Each step locks what it changes, writes the new state, a transition row and its outbox event
+together, and is a no-op when replayed. That is what lets Kafka redeliver anything and lets a
+worker die anywhere without losing a page or sending one twice:
+
+    requested --claim--> sending --Twilio accepted--> sent --callback--> delivered
+                                                                      \\-> undelivered/failed
+    sent/delivered --reply--> accepted | declined
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifiers import templates
+from schemas.events import (
+    DeliveryStatus,
+    IncidentReported,
+    PageAnswer,
+    PageAnswered,
+    PageRequested,
+    PageSent,
+    PageState,
+    PageStatusChanged,
+    SmsReceived,
+    SupportNeeded,
+)
+from services import outbox
+from services.logs import log
+from services.paging.models import InboundSms, Page, PageTransition, SupportCase
+from services.people.models import Staff
+from services.people.service import choose_peer
+
+OPEN_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
+ANSWERED = (PageState.accepted, PageState.declined)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _transition(session: AsyncSession, page_id: uuid.UUID, state: str, **detail: object) -> None:
+    session.add(PageTransition(page_id=page_id, state=state, detail=detail))
+
+
+# --- incident -> cases ----------------------------------------------------------------------
+
+
+async def open_cases(session: AsyncSession, incident: IncidentReported) -> list[SupportNeeded]:
+    """One case per involved clinician found in the directory; replays create nothing."""
+    staff = (
+        await session.scalars(
+            select(Staff).where(Staff.staff_id.in_(incident.staff_ids), Staff.active.is_(True))
+        )
+    ).all()
+    unresolved = len(set(incident.staff_ids) - {s.staff_id for s in staff})
+    if unresolved:
+        log().warning("staff.unresolved", incident_id=str(incident.incident_id), count=unresolved)
+    events: list[SupportNeeded] = []
+    for s in sorted(staff, key=lambda s: s.staff_id):
+        case_id = await session.scalar(
+            insert(SupportCase)
+            .values(id=uuid.uuid4(), incident_id=incident.incident_id, staff_id=s.staff_id)
+            .on_conflict_do_nothing(index_elements=["incident_id", "staff_id"])
+            .returning(SupportCase.id)
+        )
+        if case_id is not None:
+            events.append(
+                SupportNeeded(
+                    case_id=case_id, incident_id=incident.incident_id, staff_id=s.staff_id
+                )
+            )
+    if events:
+        await outbox.add(session, *events)
+    return events
+
+
+# --- case -> page ---------------------------------------------------------------------------
+
+
+async def _recent_pages(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(Page.peer_staff_id, func.count())
+        .where(Page.requested_at > now() - timedelta(days=7), Page.peer_staff_id.is_not(None))
+        .group_by(Page.peer_staff_id)
+    )
+    return {sid: n for sid, n in rows.tuples()}
+
+
+async def _free_reply_code(session: AsyncSession, to_number: str) -> str:
+    """The smallest number not used by an open page to this phone: short, unambiguous codes."""
+    used = set(
+        await session.scalars(
+            select(Page.reply_code).where(
+                Page.to_number == to_number, Page.state.in_([s.value for s in OPEN_STATES])
+            )
+        )
+    )
+    n = 1
+    while str(n) in used:
+        n += 1
+    return str(n)
+
+
+async def request_page(
+    session: AsyncSession, need: SupportNeeded, coordinator_number: str
+) -> PageRequested | None:
+    """Choose a peer for the case and queue its first page; None when already done."""
+    case = await session.get(SupportCase, need.case_id, with_for_update=True)
+    if case is None:
+        raise LookupError(f"case {need.case_id} not in store")
+    existing = await session.scalar(
+        select(Page.id).where(Page.case_id == case.id, Page.attempt == 1)
+    )
+    if existing is not None:
+        return None
+    clinician = await session.get(Staff, case.staff_id)
+    involved = await session.scalar(
+        text("SELECT staff_ids FROM incidents WHERE id = :id"), {"id": case.incident_id}
+    )
+    assert clinician is not None and involved is not None  # FKs guarantee both
+    choice = await choose_peer(session, clinician, list(involved), await _recent_pages(session))
+    if choice is None:
+        peer_id, to_number, reason = None, coordinator_number, "no qualified peer on call"
+    else:
+        peer_id, to_number, reason = choice.staff.staff_id, choice.staff.mobile_e164, choice.reason
+    # Serialise code allocation per phone number so two pages never share a code.
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": to_number})
+    page = Page(
+        id=uuid.uuid4(),
+        case_id=case.id,
+        attempt=1,
+        peer_staff_id=peer_id,
+        to_number=to_number,
+        reply_code=await _free_reply_code(session, to_number),
+        reason=reason,
+        state=PageState.requested,
+    )
+    session.add(page)
+    case.state = "peer_paged"
+    case.updated_at = now()
+    await session.flush()
+    _transition(session, page.id, PageState.requested, reason=reason)
+    event = PageRequested(
+        page_id=page.id, case_id=case.id, attempt=1, peer_staff_id=peer_id, reason=reason
+    )
+    await outbox.add(session, event)
+    return event
+
+
+# --- page -> SMS ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    page_id: uuid.UUID
+    case_id: uuid.UUID
+    to_number: str
+    body: str
+    requested_at: datetime
+    # True when an earlier claim went stale: the provider's log must be checked first.
+    reclaimed: bool
+
+
+def page_body(page: Page) -> str:
+    if page.peer_staff_id is None:
+        return templates.coordinator_page(page.reply_code)
+    return templates.peer_page(page.reply_code)
+
+
+async def claim(session: AsyncSession, page_id: uuid.UUID, stale_after: float) -> Claim | None:
+    """Take the right to send this page, or None when it is sent or being sent by another."""
+    page = await session.get(Page, page_id, with_for_update=True)
+    if page is None:
+        raise LookupError(f"page {page_id} not in store")
+    t = now()
+    if page.state == PageState.requested:
+        reclaimed = False
+    elif (
+        page.state == PageState.sending
+        and page.claimed_at is not None
+        and page.claimed_at < t - timedelta(seconds=stale_after)
+    ):
+        reclaimed = True
+    else:
+        return None
+    page.state = PageState.sending
+    page.claimed_at = t
+    _transition(session, page.id, PageState.sending, reclaimed=reclaimed)
+    return Claim(
+        page.id, page.case_id, page.to_number, page_body(page), page.requested_at, reclaimed
+    )
+
+
+async def record_sent(
+    session: AsyncSession, page_id: uuid.UUID, sid: str, reconciled: bool = False
+) -> PageSent | None:
+    page = await session.get(Page, page_id, with_for_update=True)
+    if page is None or page.sent_at is not None:
+        return None  # a status callback got here first, or a replay
+    return await _mark_sent(session, page, sid, reconciled)
+
+
+async def _mark_sent(session: AsyncSession, page: Page, sid: str, reconciled: bool) -> PageSent:
+    page.provider_sid = sid
+    page.sent_at = now()
+    if page.state in (PageState.requested, PageState.sending):
+        page.state = PageState.sent
+    _transition(session, page.id, PageState.sent, sid=sid, reconciled=reconciled)
+    event = PageSent(page_id=page.id, case_id=page.case_id, provider_sid=sid, reconciled=reconciled)
+    await outbox.add(session, event)
+    return event
+
+
+async def release(
+    session: AsyncSession, page_id: uuid.UUID, error: str, stale_after: float
+) -> None:
+    """Make a claim stale at once after a transient failure, so the next sweep retries it.
+
+    The page stays `sending`, not `requested`: a timeout may hide a message Twilio did take,
+    so every retry asks the provider's log before sending again.
+    """
+    await session.execute(
+        update(Page)
+        .where(Page.id == page_id, Page.state == PageState.sending, Page.sent_at.is_(None))
+        .values(claimed_at=now() - timedelta(seconds=stale_after + 1))
+    )
+    _transition(session, page_id, "retry", error=error)
+
+
+async def record_failed(session: AsyncSession, page_id: uuid.UUID, code: int | None) -> None:
+    page = await session.get(Page, page_id, with_for_update=True)
+    if page is None or page.state != PageState.sending:
+        return
+    page.state = PageState.failed
+    page.error_code = code
+    _transition(session, page.id, PageState.failed, error_code=code)
+    await outbox.add(
+        session,
+        PageStatusChanged(
+            page_id=page.id,
+            case_id=page.case_id,
+            provider_sid="",
+            status=DeliveryStatus.failed,
+            error_code=code,
+        ),
+    )
+
+
+async def due_pages(
+    session: AsyncSession, stale_after: float, older_than: float
+) -> list[uuid.UUID]:
+    """Pages a sweep must drive: never claimed (a lost event) or claimed by a dead worker."""
+    t = now()
+    rows = await session.scalars(
+        select(Page.id)
+        .where(
+            (
+                (Page.state == PageState.requested)
+                & (Page.requested_at < t - timedelta(seconds=older_than))
+            )
+            | (
+                (Page.state == PageState.sending)
+                & (Page.claimed_at < t - timedelta(seconds=stale_after))
+            )
+        )
+        .limit(200)
+    )
+    return list(rows)
+
+
+# --- delivery status ------------------------------------------------------------------------
+
+STATUS_TO_STATE = {
+    DeliveryStatus.delivered: PageState.delivered,
+    DeliveryStatus.read: PageState.delivered,
+    DeliveryStatus.undelivered: PageState.undelivered,
+    DeliveryStatus.failed: PageState.failed,
+}
+
+
+async def record_status(
+    session: AsyncSession,
+    page_id: uuid.UUID,
+    sid: str,
+    status: DeliveryStatus,
+    error_code: int | None,
+) -> PageStatusChanged | None:
+    page = await session.get(Page, page_id, with_for_update=True)
+    if page is None:
+        return None
+    if page.sent_at is None:
+        # The callback proves Twilio took the message: record it, whatever the worker knew.
+        await _mark_sent(session, page, sid, reconciled=True)
+    elif page.provider_sid != sid:
+        log().warning("page.status_sid_mismatch", page_id=str(page.id))
+        return None
+    new_state = STATUS_TO_STATE.get(status)
+    if new_state is not None and page.state not in ANSWERED:
+        page.state = new_state
+        if new_state == PageState.delivered:
+            page.delivered_at = now()
+        page.error_code = error_code
+    _transition(session, page.id, status.value, error_code=error_code)
+    event = PageStatusChanged(
+        page_id=page.id,
+        case_id=page.case_id,
+        provider_sid=sid,
+        status=status,
+        error_code=error_code,
+    )
+    await outbox.add(session, event)
+    return event
+
+
+# --- inbound SMS ----------------------------------------------------------------------------
+
+
+async def record_inbound(
+    session: AsyncSession, provider_sid: str, from_number: str, to_number: str, body: str
+) -> SmsReceived | None:
+    """Store a verified inbound SMS once; Twilio may deliver the same sid again."""
+    sms_id = await session.scalar(
+        insert(InboundSms)
+        .values(
+            id=uuid.uuid4(),
+            provider_sid=provider_sid,
+            from_number=from_number,
+            to_number=to_number,
+            body=body,
+        )
+        .on_conflict_do_nothing(index_elements=["provider_sid"])
+        .returning(InboundSms.id)
+    )
+    if sms_id is None:
+        return None
+    event = SmsReceived(
+        sms_id=sms_id,
+        provider_sid=provider_sid,
+        from_number=from_number,
+        to_number=to_number,
+        body=body,
+    )
+    await outbox.add(session, event)
+    return event
+
+
+ACCEPT_WORDS = {"YES", "Y", "ACCEPT", "OK", "A"}
+PASS_WORDS = {"NO", "N", "PASS", "P", "DECLINE"}
+CODED = re.compile(r"^(\d{1,3})\s*([AP])$")
+
+
+@dataclass(frozen=True)
+class Reply:
+    code: str | None  # None: the newest open page to this number
+    answer: PageAnswer
+
+
+def parse_reply(body: str) -> Reply | None:
+    """Read '1A', '1 a', 'yes!', ' Pass. ' and the like; None for anything else."""
+    cleaned = re.sub(r"[^\w\s]", " ", body).strip().upper()
+    cleaned = re.sub(r"\s+", " ", cleaned)
+    if m := CODED.match(cleaned.replace(" ", "")):
+        return Reply(m.group(1), PageAnswer.accepted if m.group(2) == "A" else PageAnswer.declined)
+    if cleaned in ACCEPT_WORDS:
+        return Reply(None, PageAnswer.accepted)
+    if cleaned in PASS_WORDS:
+        return Reply(None, PageAnswer.declined)
+    return None
+
+
+async def apply_reply(session: AsyncSession, sms: SmsReceived) -> PageAnswered | None:
+    """Record a peer's answer against the page it names (or their newest open page)."""
+    inbound = await session.get(InboundSms, sms.sms_id, with_for_update=True)
+    if inbound is None or inbound.handled_at is not None:
+        return None
+    inbound.handled_at = now()
+    reply = parse_reply(sms.body)
+    if reply is None:
+        log().info("reply.unparsed", sms_id=str(sms.sms_id))
+        return None
+    query = select(Page).where(
+        Page.to_number == sms.from_number,
+        Page.state.in_([PageState.sending, PageState.sent, PageState.delivered]),
+    )
+    if reply.code is not None:
+        query = query.where(Page.reply_code == reply.code)
+    page = await session.scalar(query.order_by(Page.requested_at.desc()).limit(1).with_for_update())
+    if page is None:
+        log().info("reply.no_open_page", sms_id=str(sms.sms_id))
+        return None
+    inbound.page_id = page.id
+    page.state = reply.answer.value
+    page.answered_at = now()
+    _transition(session, page.id, reply.answer.value, sms_id=str(sms.sms_id))
+    if reply.answer == PageAnswer.accepted:
+        await session.execute(
+            update(SupportCase)
+            .where(SupportCase.id == page.case_id)
+            .values(state="peer_accepted", updated_at=now())
+        )
+    event = PageAnswered(
+        page_id=page.id, case_id=page.case_id, answer=reply.answer, sms_id=sms.sms_id
+    )
+    await outbox.add(session, event)
+    log().info(
+        "page.answered", page_id=str(page.id), case_id=str(page.case_id), answer=reply.answer.value
+    )
+    return event

@@ -1,0 +1,50 @@
+"""Twilio webhooks: delivery status callbacks and inbound SMS.
+
+Both store what arrived and queue its event before answering, so a reply or a status is never
+lost to a broker outage; the worker acts on the events.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+
+from schemas.events import DeliveryStatus
+from services.auth import verified_twilio_form
+from services.db import transaction
+from services.logs import log
+from services.paging.service import record_inbound, record_status
+
+router = APIRouter(prefix="/twilio")
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+@router.post("/status")
+async def status_callback(
+    page: uuid.UUID, form: dict[str, str] = Depends(verified_twilio_form)
+) -> Response:
+    try:
+        status = DeliveryStatus(form.get("MessageStatus", ""))
+    except ValueError as exc:
+        raise HTTPException(422, "unknown MessageStatus") from exc
+    sid = form.get("MessageSid", "")
+    error = form.get("ErrorCode")
+    async with transaction() as session:
+        event = await record_status(
+            session, page, sid, status, int(error) if error and error.isdigit() else None
+        )
+    log().info("page.status", page_id=str(page), status=status.value, recorded=event is not None)
+    return Response(status_code=204)
+
+
+@router.post("/sms")
+async def inbound_sms(form: dict[str, str] = Depends(verified_twilio_form)) -> Response:
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    sender, body = form.get("From", ""), form.get("Body", "")
+    if not sid or not sender:
+        raise HTTPException(422, "MessageSid and From are required")
+    async with transaction() as session:
+        event = await record_inbound(session, sid, sender, form.get("To", ""), body[:1600])
+    log().info("sms.received", sms_id=str(event.sms_id) if event else None, duplicate=event is None)
+    return Response(EMPTY_TWIML, media_type="application/xml")

@@ -1,0 +1,1 @@
+"""The staff directory and the roster of trained peer supporters."""
