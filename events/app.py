@@ -10,11 +10,13 @@ import faust
 import mode
 
 from schemas.events import (
+    Event,
     IncidentReported,
     PageRequested,
     SmsReceived,
     SupportNeeded,
 )
+from schemas.topics import topic_name
 from services import logs
 from services.config import get_settings
 from services.outbox import Relay
@@ -38,8 +40,8 @@ app = faust.App(
 )
 
 
-def topic(contract: type[object]) -> faust.TopicT:
-    return app.topic(contract.topic, value_serializer="raw", key_serializer="raw")  # type: ignore[attr-defined]
+def topic(contract: type[Event]) -> faust.TopicT:
+    return app.topic(topic_name(contract), value_serializer="raw", key_serializer="raw")
 
 
 incident_reported = topic(IncidentReported)

@@ -72,15 +72,16 @@ class SmsSender:
         """The sid of a message we already sent, if the provider has one.
 
         Why: a worker that died after Twilio accepted a page but before the sid was stored
-        must not page the peer again. Twilio's own message log is the witness.
+        must not page the peer again. Twilio's own message log is the witness. No DateSent
+        filter: a message still queued has no date_sent yet and would be missed.
         """
         try:
-            found = await self.client.messages.list_async(
-                to=to, date_sent_after=since - timedelta(seconds=5), limit=50
-            )
+            found = await self.client.messages.list_async(to=to, limit=50, page_size=50)
         except Exception as exc:
             raise TransientSendError(type(exc).__name__) from exc
+        earliest = since - timedelta(seconds=5)
         for msg in found:
-            if msg.body == body:
+            created = msg.date_created
+            if msg.body == body and (created is None or created >= earliest):
                 return str(msg.sid)
         return None

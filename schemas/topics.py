@@ -6,6 +6,7 @@ ordering; an auto-created topic gets the broker's defaults silently.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from schemas.events import CONTRACTS, Event
@@ -22,15 +23,27 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+def topic_name(contract: type[Event]) -> str:
+    """The contract's topic in this environment.
+
+    SVRR_TOPIC_PREFIX lets a test run (or a second site) share a broker without reading or
+    writing anyone else's events.
+    """
+    return os.environ.get("SVRR_TOPIC_PREFIX", "") + contract.topic
+
+
 def _spec(contract: type[Event]) -> TopicSpec:
     # SMS bodies may hold what a clinician wrote: keep them no longer than replay needs.
     retention = str(24 * 3600 * 1000) if contract.__name__ == "SmsReceived" else WEEK_MS
     return TopicSpec(
-        name=contract.topic,
+        name=topic_name(contract),
         contract=contract,
         config={"retention.ms": retention, "min.insync.replicas": "1"},
     )
 
 
-TOPICS: list[TopicSpec] = [_spec(c) for c in CONTRACTS]
-BY_NAME: dict[str, TopicSpec] = {t.name: t for t in TOPICS}
+def topics() -> list[TopicSpec]:
+    return [_spec(c) for c in CONTRACTS]
+
+
+TOPICS: list[TopicSpec] = topics()

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.events import Event
+from schemas.topics import topic_name
 from services.db import Base, libpq_url, sessionmaker
 from services.logs import log
 
@@ -52,7 +53,9 @@ async def add(session: AsyncSession, *events: Event) -> None:
     """Queue events inside the caller's transaction; NOTIFY wakes the relay at commit."""
     for event in events:
         session.add(
-            OutboxRow(topic=event.topic, key=event.key, payload=event.model_dump(mode="json"))
+            OutboxRow(
+                topic=topic_name(type(event)), key=event.key, payload=event.model_dump(mode="json")
+            )
         )
     await session.execute(text(f"NOTIFY {CHANNEL}"))
 
