@@ -11,7 +11,7 @@ an event that fails validation goes to the dead-letter table, never silently dro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -50,11 +50,12 @@ async def persistently(step: Callable[[], Awaitable[object]], what: str) -> None
 
 async def consume(
     stream: AsyncIterable[bytes], contract: type[E], handle: Callable[[E], Awaitable[object]]
-) -> None:
+) -> AsyncIterator[str]:
     """Feed each valid event to `handle`; park anything else in the dead-letter table.
 
     Faust commits the offset of an event whose agent raised, so an exception must never
-    escape: a bad event or a bug leaves a dead letter to replay, not a silent gap.
+    escape: a bad event or a bug leaves a dead letter to replay, not a silent gap. Yields
+    how each event ended, so sinks (and Faust's test tooling) see it fully processed.
     """
     async for raw in stream:
         try:
@@ -65,9 +66,11 @@ async def consume(
                 lambda raw=raw: store_dead_letter(contract.topic, raw, "schema validation"),
                 "dead_letter",
             )
+            yield "dead_letter"
             continue
         try:
             await persistently(lambda event=event: handle(event), contract.topic)
+            yield "done"
         except Exception as exc:
             log().exception("event.failed", topic=contract.topic, event_id=str(event.event_id))
             reason = f"{handle.__name__}: {type(exc).__name__}"
@@ -75,6 +78,7 @@ async def consume(
                 lambda raw=raw, reason=reason: store_dead_letter(contract.topic, raw, reason),
                 "dead_letter",
             )
+            yield "dead_letter"
 
 
 async def open_cases(incident: IncidentReported) -> None:
@@ -105,23 +109,27 @@ async def apply_reply(sms: SmsReceived) -> None:
 
 
 @app.agent(incident_reported)
-async def identify_staff(stream: AsyncIterable[bytes]) -> None:
-    await consume(stream, IncidentReported, open_cases)
+async def identify_staff(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
+    async for outcome in consume(stream, IncidentReported, open_cases):
+        yield outcome
 
 
 @app.agent(support_needed)
-async def page_peer(stream: AsyncIterable[bytes]) -> None:
-    await consume(stream, SupportNeeded, request_page)
+async def page_peer(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
+    async for outcome in consume(stream, SupportNeeded, request_page):
+        yield outcome
 
 
 @app.agent(page_requested)
-async def send_page(stream: AsyncIterable[bytes]) -> None:
-    await consume(stream, PageRequested, send)
+async def send_page(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
+    async for outcome in consume(stream, PageRequested, send):
+        yield outcome
 
 
 @app.agent(sms_received)
-async def record_reply(stream: AsyncIterable[bytes]) -> None:
-    await consume(stream, SmsReceived, apply_reply)
+async def record_reply(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
+    async for outcome in consume(stream, SmsReceived, apply_reply):
+        yield outcome
 
 
 @app.timer(interval=5.0)

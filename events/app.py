@@ -34,9 +34,14 @@ app = faust.App(
     topic_allow_declare=False,
     topic_disable_leader=True,
     consumer_auto_offset_reset="earliest",
+    datadir=settings.faust_datadir,
     web_host="127.0.0.1",
     web_port=settings.worker_web_port,
     producer_acks=-1,
+    # A crashed worker's partitions move to a live one after this long, not Kafka's default
+    # 45 s: pages waiting behind a dead consumer are late pages.
+    broker_session_timeout=10.0,
+    broker_heartbeat_interval=3.0,
 )
 
 

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
 
     worker_id: str = "svrr-worker"
     worker_web_port: int = 6066
+    faust_datadir: str = ".run/faust/{conf.id}"
     log_format: str = "console"  # "json" in production
     log_level: str = "info"
 

@@ -170,7 +170,7 @@ class Proc:
 
     def start(self) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
-        fh = self.log.open("ab")
+        fh = self.log.open("ab" if self.popen else "wb")
         self.popen = subprocess.Popen(
             self.argv, cwd=ROOT, env=self.env, stdout=fh, stderr=subprocess.STDOUT
         )
@@ -264,6 +264,11 @@ def stack(db: Engine, topics: list[str]) -> Iterator[Stack]:
         wait_for(lambda: _ok(c, "/healthz"), 30, "api up")
     wait_for(lambda: _ok(httpx.Client(), f"{standin_url}/_standin/health"), 30, "stand-in up")
     s.start_worker()
+    # In-process code under test (the pager, the sender) talks to the same stand-in and API.
+    os.environ.update(TWILIO_API_BASE=standin_url, PUBLIC_BASE_URL=api_url)
+    from services.config import get_settings
+
+    get_settings.cache_clear()
     yield s
     for p in (worker, api, standin):
         p.stop()

@@ -28,6 +28,7 @@ PHI_PATTERNS = (
     (re.compile(r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}\b"), "looks like a date of birth"),
     (re.compile(r"\d{6,}"), "looks like a medical record number"),
 )
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 
 
 def refuse_phi(value: str | None) -> str | None:
@@ -54,9 +55,17 @@ class IncidentIn(BaseModel):
         default=None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"
     )
 
-    @field_validator("unit", "reporter_ref", "incident_key")
+    @field_validator("unit", "reporter_ref")
     @classmethod
     def _no_phi(cls, v: str | None) -> str | None:
+        return refuse_phi(v)
+
+    @field_validator("incident_key")
+    @classmethod
+    def _key_not_phi(cls, v: str | None) -> str | None:
+        """A UUID key is opaque by construction; any other key must not look like PHI."""
+        if v is None or UUID_RE.match(v):
+            return v
         return refuse_phi(v)
 
     @field_validator("staff_ids")

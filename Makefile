@@ -1,0 +1,11 @@
+# The two commands a newcomer needs. Everything else is under deploy/.
+.PHONY: demo test down
+
+demo:  ## the whole pipeline on this machine, with a scripted incident to watch (Ctrl-C stops it)
+	bash deploy/demo.sh
+
+test:  ## lint and the full test suite on real Kafka and PostgreSQL (what CI runs)
+	bash deploy/test.sh
+
+down:  ## stop Kafka and PostgreSQL started by deploy/up.sh
+	bash deploy/down.sh

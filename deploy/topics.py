@@ -1,0 +1,73 @@
+"""Create the Kafka topics from schemas.topics.TOPICS, idempotently.
+
+Why: brokers run with auto.create.topics.enable=false, so a topic exists only if we create it,
+with the partition count and config (retention, ...) the catalogue asks for. Auto-created topics
+would silently get broker defaults and a typo in a topic name would create a new topic.
+
+Existing topics are left alone, except that a topic with fewer partitions than the catalogue
+wants gets partitions added (Kafka cannot remove partitions, so more is never "fixed").
+Config of existing topics is not reconciled.
+
+Run from the repo root: python deploy/topics.py
+Env: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092),
+     KAFKA_REPLICATION_FACTOR (default 1, right for a single-node broker).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo root, no install needed
+
+from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from schemas.topics import TOPICS
+
+
+def partition_count(admin: KafkaAdminClient, name: str) -> int:
+    """Number of partitions an existing topic has."""
+    (topic,) = admin.describe_topics([name])
+    return len(topic["partitions"])
+
+
+def ensure_topics(admin: KafkaAdminClient, replication_factor: int) -> None:
+    """Create missing topics and grow under-partitioned ones; print one line per topic."""
+    existing = set(admin.list_topics())
+    for spec in TOPICS:
+        if spec.name not in existing:
+            topic = NewTopic(
+                name=spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=replication_factor,
+                topic_configs=dict(spec.config),
+            )
+            try:
+                admin.create_topics([topic])
+                print(f"{spec.name}: created ({spec.partitions} partitions)")
+                continue
+            except TopicAlreadyExistsError:  # someone else created it meanwhile
+                pass
+        have = partition_count(admin, spec.name)
+        if have < spec.partitions:
+            admin.create_partitions({spec.name: NewPartitions(spec.partitions)})
+            print(f"{spec.name}: exists, partitions {have} -> {spec.partitions}")
+        else:
+            print(f"{spec.name}: exists ({have} partitions)")
+
+
+def main() -> None:
+    """Connect to the bootstrap servers from the environment and ensure every topic."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    replication_factor = int(os.environ.get("KAFKA_REPLICATION_FACTOR", "1"))
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="svrr-topics")
+    try:
+        ensure_topics(admin, replication_factor)
+    finally:
+        admin.close()
+
+
+if __name__ == "__main__":
+    main()

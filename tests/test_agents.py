@@ -1,0 +1,88 @@
+"""The Faust agents, driven with Faust's own test tooling against the real store."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from events.agents import identify_staff, page_peer
+from schemas.events import IncidentReported, SupportNeeded
+
+
+def stored_incident(db: Engine, staff: list[str]) -> IncidentReported:
+    event = IncidentReported(
+        incident_id=uuid.uuid4(),
+        occurred_at=datetime.now(UTC),
+        unit="ICU",
+        event_type="failed_resuscitation",
+        harm_level="death",
+        staff_ids=staff,
+    )
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO incidents (id, request_hash, occurred_at, unit, event_type, "
+                "harm_level, staff_ids) VALUES (:i, 'x', now(), 'ICU', 'failed_resuscitation', "
+                "'death', :s)"
+            ),
+            {"i": event.incident_id, "s": staff},
+        )
+    return event
+
+
+def count(db: Engine, sql: str, **params: object) -> int:
+    with db.connect() as conn:
+        return int(conn.execute(text(sql), params).scalar() or 0)
+
+
+async def test_identify_staff_opens_one_case_per_known_clinician_once(db: Engine) -> None:
+    incident = stored_incident(db, ["N1001", "R3001", "GHOST01"])
+    dead_before = count(db, "SELECT count(*) FROM dead_letters")
+    async with identify_staff.test_context() as agent:
+        await agent.put(incident.to_bytes())
+        await agent.put(incident.to_bytes())  # Kafka redelivers after a crash
+        await agent.put(b'{"event": "IncidentReported", "patient": "x"}')
+    cases = count(
+        db, "SELECT count(*) FROM support_cases WHERE incident_id = :i", i=incident.incident_id
+    )
+    assert cases == 2  # the unknown id is logged, not invented
+    needed = count(
+        db,
+        "SELECT count(*) FROM outbox WHERE topic LIKE '%support-needed%' "
+        "AND payload->>'incident_id' = :i",
+        i=str(incident.incident_id),
+    )
+    assert needed == 2  # one SupportNeeded each, none for the replay
+    assert count(db, "SELECT count(*) FROM dead_letters") == dead_before + 1
+
+
+async def test_page_peer_never_pages_someone_involved(db: Engine) -> None:
+    # Every on-call peer in the seed is involved: the coordinator must be paged, not nobody.
+    on_call = ["N1101", "N1102", "P2101"]
+    incident = stored_incident(db, ["N1001", *on_call])
+    async with identify_staff.test_context() as agent:
+        await agent.put(incident.to_bytes())
+    with db.connect() as conn:
+        case_id, staff_id = conn.execute(
+            text(
+                "SELECT id, staff_id FROM support_cases WHERE incident_id = :i AND staff_id = "
+                "'N1001'"
+            ),
+            {"i": incident.incident_id},
+        ).one()
+    need = SupportNeeded(case_id=case_id, incident_id=incident.incident_id, staff_id=staff_id)
+    async with page_peer.test_context() as agent:
+        await agent.put(need.to_bytes())
+        await agent.put(need.to_bytes())
+    with db.connect() as conn:
+        pages = conn.execute(
+            text("SELECT peer_staff_id, to_number, reason FROM pages WHERE case_id = :c"),
+            {"c": case_id},
+        ).all()
+    assert len(pages) == 1
+    assert pages[0].peer_staff_id is None
+    assert pages[0].to_number == "+15550009999"  # the programme coordinator
+    assert pages[0].reason == "no qualified peer on call"

@@ -1,0 +1,108 @@
+"""A crash at any point neither loses a page nor sends it twice."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from notifiers import pager
+from notifiers.sms import SmsSender
+from schemas.events import DeliveryStatus
+from services.config import get_settings
+from services.db import transaction
+from services.paging import service as paging
+from tests.conftest import Stack, wait_for
+from tests.test_agents import stored_incident
+from tests.test_pipeline import incident, pages_of, sms_for_page
+
+
+async def new_claimed_page(db: Engine, staff_id: str) -> paging.Claim:
+    """A page claimed for sending, in one transaction, as a worker would hold it."""
+    event = stored_incident(db, [staff_id])
+    async with transaction() as session:
+        (need,) = await paging.open_cases(session, event)
+        req = await paging.request_page(session, need, get_settings().coordinator_number)
+        assert req is not None
+        claim = await paging.claim(session, req.page_id, stale_after=3)
+    assert claim is not None
+    return claim
+
+
+def messages_to(stack: Stack, to: str, body: str) -> list[dict[str, object]]:
+    msgs = httpx.get(f"{stack.standin_url}/_standin/messages", params={"to": to}).json()
+    return [m for m in msgs if m["body"] == body]
+
+
+async def test_worker_dies_after_twilio_took_the_page(stack: Stack, db: Engine) -> None:
+    claim = await new_claimed_page(db, "N1002")
+    sender = SmsSender(get_settings())
+    try:
+        # Twilio accepts the page ... and the worker dies before recording the sid.
+        sent = await sender.send(claim.to_number, claim.body, status_callback=None)
+    finally:
+        await sender.close()
+    await asyncio.sleep(3.2)  # the claim goes stale
+    await pager.deliver(claim.page_id)  # whoever picks it up next (here, or the sweep)
+
+    def recorded() -> object:
+        with db.connect() as conn:
+            return conn.execute(
+                text("SELECT provider_sid FROM pages WHERE id = :p"), {"p": claim.page_id}
+            ).scalar()
+
+    assert wait_for(recorded, 15, "sid recorded") == sent.sid
+    assert len(messages_to(stack, claim.to_number, claim.body)) == 1  # not paged twice
+    with db.connect() as conn:
+        detail = conn.execute(
+            text("SELECT detail FROM page_transitions WHERE page_id = :p AND state = 'sent'"),
+            {"p": claim.page_id},
+        ).scalar_one()
+    assert detail["reconciled"] is True
+
+
+async def test_status_callback_before_the_sender_records(db: Engine) -> None:
+    claim = await new_claimed_page(db, "R3001")
+    async with transaction() as session:
+        await paging.record_status(
+            session, claim.page_id, "SMearly", DeliveryStatus.delivered, None
+        )
+    async with transaction() as session:
+        late = await paging.record_sent(session, claim.page_id, "SMearly")
+    assert late is None  # recorded once, by the callback
+    with db.connect() as conn:
+        state, sid = conn.execute(
+            text("SELECT state, provider_sid FROM pages WHERE id = :p"), {"p": claim.page_id}
+        ).one()
+        sent_events = conn.execute(
+            text(
+                "SELECT count(*) FROM outbox WHERE topic LIKE '%page-sent%' "
+                "AND payload->>'page_id' = :p"
+            ),
+            {"p": str(claim.page_id)},
+        ).scalar()
+    assert (state, sid, sent_events) == ("delivered", "SMearly", 1)
+
+
+async def test_a_fresh_claim_is_not_taken_twice(db: Engine) -> None:
+    claim = await new_claimed_page(db, "N1001")
+    async with transaction() as session:
+        assert await paging.claim(session, claim.page_id, stale_after=3) is None
+
+
+def test_worker_killed_then_restarted_sends_once(stack: Stack, db: Engine) -> None:
+    stack.worker.stop(signal.SIGKILL)
+    try:
+        with stack.client() as c:
+            r = c.post("/incidents", json=incident(["P2001"], str(uuid.uuid4())))
+        assert r.status_code == 202
+    finally:
+        stack.start_worker()
+    incident_id = r.json()["incident_id"]
+    pages = wait_for(lambda: pages_of(db, incident_id), 60, "page after restart", 0.2)
+    wait_for(lambda: sms_for_page(stack, pages[0]["id"]), 30, "sms after restart", 0.2)
+    assert len(sms_for_page(stack, pages[0]["id"])) == 1

@@ -1,0 +1,161 @@
+"""The intake API and CLI: who may log an incident, and what every bad input gets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from services.api import app
+from tests.conftest import ROOT, TOKEN
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def good(**over: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "unit": "4E",
+        "event_type": "code_blue",
+        "harm_level": "severe",
+        "staff_ids": ["N1001"],
+    }
+    return body | over
+
+
+@pytest.fixture
+async def client(db: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+        yield c
+
+
+async def test_token_required(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/incidents", json=good())).status_code == 401
+    bad = {"Authorization": "Bearer nope"}
+    assert (await client.post("/incidents", json=good(), headers=bad)).status_code == 401
+    assert (await client.get("/healthz")).status_code == 401
+
+
+async def test_accepted_incident_is_stored_with_its_event(
+    client: httpx.AsyncClient, db: Engine
+) -> None:
+    r = await client.post("/incidents", json=good(reporter_ref="RM-desk-2"), headers=AUTH)
+    assert r.status_code == 202, r.text
+    incident_id = r.json()["incident_id"]
+    with db.connect() as conn:
+        stored = conn.execute(
+            text("SELECT unit FROM incidents WHERE id = :i"), {"i": incident_id}
+        ).scalar()
+        events = (
+            conn.execute(text("SELECT payload FROM outbox WHERE key = :i"), {"i": incident_id})
+            .scalars()
+            .all()
+        )
+    assert stored == "4E"
+    assert len(events) == 1 and events[0]["event"] == "IncidentReported"
+    status = await client.get(f"/incidents/{incident_id}", headers=AUTH)
+    assert status.status_code == 200 and set(status.json()) == {
+        "incident_id",
+        "received_at",
+        "staff_involved",
+        "support_offered_to",
+    }
+
+
+@pytest.mark.parametrize(
+    ("over", "field", "says"),
+    [
+        ({"unit": "MRN 12345"}, "unit", "patient identifier"),
+        ({"reporter_ref": "born 03/04/1961"}, "reporter_ref", "date of birth"),
+        ({"reporter_ref": "case 00123456"}, "reporter_ref", "medical record number"),
+        ({"patient_name": "Jane Doe"}, "patient_name", "no patient details"),
+        ({"narrative": "what happened"}, "narrative", "no patient details"),
+        ({"event_type": "bad_day"}, "event_type", "Input should be"),
+        ({"harm_level": "catastrophic"}, "harm_level", "Input should be"),
+        ({"staff_ids": []}, "staff_ids", "at least 1"),
+        ({"staff_ids": ["N1001", "N1001"]}, "staff_ids", "listed twice"),
+        ({"staff_ids": ["N1001", "bad id!"]}, "staff_ids.1", "pattern"),
+        ({"staff_ids": ["N1001", "ZZ999"]}, "staff_ids", "unknown staff ids: ZZ999"),
+        ({"occurred_at": "2026-01-01T10:00:00"}, "occurred_at", "timezone"),
+        (
+            {"occurred_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()},
+            "occurred_at",
+            "future",
+        ),
+        ({"incident_key": "short"}, "incident_key", "at least 8"),
+        ({"incident_key": "mrn-00412345"}, "incident_key", "patient identifier"),
+    ],
+)
+async def test_bad_input_gets_a_message_per_field(
+    client: httpx.AsyncClient, over: dict[str, object], field: str, says: str
+) -> None:
+    r = await client.post("/incidents", json=good(**over), headers=AUTH)
+    assert r.status_code == 422, r.text
+    fields = r.json().get("fields") or r.json()["detail"]["fields"]
+    assert field in fields, fields
+    assert says in fields[field]
+    # The refusal never echoes what was sent.
+    assert "Jane" not in r.text and "1961" not in r.text
+
+
+async def test_missing_fields_are_each_named(client: httpx.AsyncClient) -> None:
+    r = await client.post("/incidents", json={}, headers=AUTH)
+    assert r.status_code == 422
+    assert set(r.json()["fields"]) == {
+        "occurred_at",
+        "unit",
+        "event_type",
+        "harm_level",
+        "staff_ids",
+    }
+
+
+async def test_idempotency_key_header(client: httpx.AsyncClient, db: Engine) -> None:
+    key = str(uuid.uuid4())
+    body = good()
+    first = await client.post("/incidents", json=body, headers=AUTH | {"Idempotency-Key": key})
+    again = await client.post("/incidents", json=body, headers=AUTH | {"Idempotency-Key": key})
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json()["incident_id"] == again.json()["incident_id"]
+    clash = await client.post(
+        "/incidents",
+        json=body | {"incident_key": "another-key-1"},
+        headers=AUTH | {"Idempotency-Key": key},
+    )
+    assert clash.status_code == 422
+
+
+def test_cli_uses_the_same_rules(db: Engine) -> None:
+    run = [
+        sys.executable,
+        "-m",
+        "services.cli",
+        "incident",
+        "--unit",
+        "4E",
+        "--event-type",
+        "code_blue",
+        "--harm-level",
+        "severe",
+    ]
+    ok = subprocess.run([*run, "--staff", "N1001"], cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert '"created": true' in ok.stdout
+    bad = subprocess.run(
+        [*run, "--staff", "N1001", "ZZ9", "--reporter-ref", "MRN 777"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert "reporter_ref: names a patient identifier" in bad.stderr
+    unknown = subprocess.run([*run, "--staff", "ZZ9"], cwd=ROOT, capture_output=True, text=True)
+    assert unknown.returncode == 2 and "unknown staff ids: ZZ9" in unknown.stderr

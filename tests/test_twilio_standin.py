@@ -1,0 +1,504 @@
+"""The Twilio stand-in must look like Twilio to the real `twilio` library.
+
+The product's paging, retry and reconciliation tests all lean on the stand-in, so these
+tests drive it only through the real library (sync and async) and through a receiver that
+validates signatures with the library's own RequestValidator, as the product does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import random
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+ACCOUNT = "AC" + "1234abcd" * 4
+TOKEN = "test-auth-token"
+SENDER = "+15005550006"
+SERVICE = "MG" + "ab" * 16
+
+_path = Path(__file__).resolve().parents[1] / "deploy" / "twilio_standin.py"
+_spec = importlib.util.spec_from_file_location("twilio_standin", _path)
+assert _spec and _spec.loader
+standin_mod = importlib.util.module_from_spec(_spec)
+sys.modules["twilio_standin"] = standin_mod
+_spec.loader.exec_module(standin_mod)
+
+
+def number() -> str:
+    """A fresh recipient per test keeps tests independent without clearing shared state."""
+    return f"+1555{random.randrange(10**6, 10**7)}"
+
+
+class ServerThread:
+    """uvicorn on an ephemeral 127.0.0.1 port: the twilio library needs a real URL."""
+
+    def __init__(self, app: Any) -> None:
+        # port=0 rather than a pre-bound socket: uvicorn's sockets= path costs a ~40 ms
+        # Nagle/delayed-ACK stall on every keep-alive request.
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = ""
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 5
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+
+
+@dataclass
+class Hit:
+    path: str
+    params: dict[str, str]
+    signature: str | None
+    valid: bool
+
+
+@dataclass
+class Receiver:
+    """Plays the product: validates X-Twilio-Signature and records every webhook."""
+
+    url: str = ""
+    hits: list[Hit] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    flaky: dict[str, int] = field(default_factory=dict)
+
+    def app(self) -> Starlette:
+        validator = RequestValidator(TOKEN)
+
+        async def record(request: Request) -> Hit:
+            form = await request.form()
+            params = {k: str(v) for k, v in form.items()}
+            sig = request.headers.get("X-Twilio-Signature")
+            valid = sig is not None and validator.validate(str(request.url), params, sig)
+            hit = Hit(request.url.path, params, sig, valid)
+            with self.lock:
+                self.hits.append(hit)
+            return hit
+
+        async def status(request: Request) -> Response:
+            await record(request)
+            return PlainTextResponse("")
+
+        async def flaky(request: Request) -> Response:
+            path = request.url.path
+            with self.lock:
+                left = self.flaky.get(path, int(request.path_params["n"]))
+                self.flaky[path] = left - 1
+            if left > 0:
+                return PlainTextResponse("down", status_code=503)
+            await record(request)
+            return PlainTextResponse("")
+
+        async def sms(request: Request) -> Response:
+            hit = await record(request)
+            if not hit.valid:
+                return PlainTextResponse("bad signature", status_code=403)
+            twiml = "<Response/>"
+            if request.url.path.endswith("/reply"):
+                twiml = "<Response><Message>Thanks, you are confirmed</Message></Response>"
+            return Response(twiml, media_type="text/xml")
+
+        return Starlette(
+            routes=[
+                Route("/status/{name}", status, methods=["POST"]),
+                Route("/flaky/{n:int}/{name}", flaky, methods=["POST"]),
+                Route("/sms", sms, methods=["POST"]),
+                Route("/sms/reply", sms, methods=["POST"]),
+            ]
+        )
+
+    def wait_for(self, pred: Callable[[list[Hit]], bool], timeout: float = 3.0) -> list[Hit]:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                hits = list(self.hits)
+            if pred(hits):
+                return hits
+            assert time.monotonic() < deadline, f"timed out; saw {hits}"
+            time.sleep(0.01)
+
+    def at(self, path: str) -> list[Hit]:
+        with self.lock:
+            return [h for h in self.hits if h.path == path]
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    with ServerThread(rec.app()) as server:
+        rec.url = server.url
+        yield rec
+
+
+@pytest.fixture(scope="session")
+def standin_url(receiver: Receiver) -> Iterator[str]:
+    app = standin_mod.create_app(
+        ACCOUNT,
+        TOKEN,
+        sms_url=f"{receiver.url}/sms",
+        status_delay=0.01,
+        callback_attempts=4,
+        callback_backoff=0.01,
+        callback_timeout=1.0,
+    )
+    with ServerThread(app) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def control(standin_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=standin_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def client(standin_url: str) -> Client:
+    # environment={} so a stray TWILIO_REGION/TWILIO_EDGE cannot rewrite the host.
+    c = Client(ACCOUNT, TOKEN, environment={})
+    c.api.base_url = standin_url
+    return c
+
+
+def wait_status(control: httpx.Client, to: str, status: str, count: int = 1) -> list[dict]:
+    deadline = time.monotonic() + 3
+    while True:
+        msgs = control.get("/_standin/messages", params={"to": to}).json()
+        settled = all(
+            (len(m["callbacks"]) >= 2 or m["status"] == "failed" or not m["status_callback"])
+            and all(c["posted_at"] for c in m["callbacks"])
+            for m in msgs
+        )
+        if settled and sum(m["status"] == status for m in msgs) >= count:
+            return msgs
+        assert time.monotonic() < deadline, msgs
+        time.sleep(0.01)
+
+
+# --------------------------------------------------------------------------- REST API
+
+
+def test_sync_client_creates_and_fetches(client: Client, control: httpx.Client) -> None:
+    to = number()
+    msg = client.messages.create(to=to, from_=SENDER, body="Peer support page")
+    assert msg.sid.startswith("SM") and len(msg.sid) == 34
+    assert msg.status == "queued"
+    assert msg.to == to and msg.from_ == SENDER and msg.account_sid == ACCOUNT
+    assert msg.direction == "outbound-api" and msg.api_version == "2010-04-01"
+    assert msg.num_segments == "1" and msg.price is None and msg.error_code is None
+    assert isinstance(msg.date_created, datetime) and msg.date_sent is None
+
+    wait_status(control, to, "delivered")
+    fetched = client.messages(msg.sid).fetch()
+    assert fetched.status == "delivered"
+    assert isinstance(fetched.date_sent, datetime)
+
+    recorded = control.get("/_standin/messages", params={"to": to}).json()
+    assert [m["sid"] for m in recorded] == [msg.sid]
+    assert recorded[0]["body"] == "Peer support page"
+    received = datetime.fromisoformat(recorded[0]["received_at"])
+    assert received.tzinfo is not None and len(recorded[0]["received_at"].split(".")[1]) == 7
+
+
+async def test_async_client_creates(standin_url: str) -> None:
+    http = AsyncTwilioHttpClient()
+    client = Client(ACCOUNT, TOKEN, http_client=http, environment={})
+    client.api.base_url = standin_url
+    to = number()
+    try:
+        msg = await client.messages.create_async(to=to, from_=SENDER, body="async page")
+        assert msg.sid.startswith("SM") and msg.status == "queued"
+        fetched = await client.messages(msg.sid).fetch_async()
+        assert fetched.sid == msg.sid
+        listed = await client.messages.list_async(to=to)
+        assert [m.sid for m in listed] == [msg.sid]
+    finally:
+        await http.close()
+
+
+def test_messaging_service_is_accepted_then_assigned_a_sender(
+    client: Client, control: httpx.Client
+) -> None:
+    to = number()
+    msg = client.messages.create(to=to, messaging_service_sid=SERVICE, body="hi")
+    assert msg.status == "accepted" and msg.from_ is None and msg.num_segments == "0"
+    assert msg.messaging_service_sid == SERVICE
+    wait_status(control, to, "delivered")
+    fetched = client.messages(msg.sid).fetch()
+    assert fetched.from_ == SENDER and fetched.num_segments == "1"
+
+
+def test_bad_auth_is_20003(standin_url: str) -> None:
+    bad = Client(ACCOUNT, "wrong-token", environment={})
+    bad.api.base_url = standin_url
+    with pytest.raises(TwilioRestException) as exc:
+        bad.messages.create(to=number(), from_=SENDER, body="x")
+    assert exc.value.status == 401 and exc.value.code == 20003
+
+
+def test_other_account_in_path_is_404(client: Client) -> None:
+    other = "AC" + "f" * 32
+    with pytest.raises(TwilioRestException) as exc:
+        client.api.v2010.accounts(other).messages.create(to=number(), from_=SENDER, body="x")
+    assert exc.value.status == 404 and exc.value.code == 20404
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"to": "5550100", "from_": SENDER, "body": "x"}, 21211),
+        ({"to": "not-a-number", "from_": SENDER, "body": "x"}, 21211),
+        ({"to": "", "from_": SENDER, "body": "x"}, 21604),
+        ({"to": "+15550100", "body": "x"}, 21603),
+        ({"to": "+15550100", "from_": SENDER, "body": ""}, 21602),
+        ({"to": "+15550100", "from_": SENDER, "body": "x" * 1601}, 21617),
+    ],
+)
+def test_validation_codes(client: Client, kwargs: dict[str, str], code: int) -> None:
+    with pytest.raises(TwilioRestException) as exc:
+        client.messages.create(**kwargs)
+    assert exc.value.status == 400 and exc.value.code == code
+
+
+def test_long_body_counts_segments(client: Client) -> None:
+    assert client.messages.create(to=number(), from_=SENDER, body="a" * 161).num_segments == "2"
+    assert client.messages.create(to=number(), from_=SENDER, body="é" * 1600).num_segments == "11"
+    assert client.messages.create(to=number(), from_=SENDER, body="💙" * 36).num_segments == "2"
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def test_status_callbacks_signed_and_in_order(
+    client: Client, control: httpx.Client, receiver: Receiver
+) -> None:
+    to = number()
+    path = f"/status/{to[1:]}"
+    callback = f"{receiver.url}{path}?page=42"
+    msg = client.messages.create(to=to, from_=SENDER, body="x", status_callback=callback)
+    hits = receiver.wait_for(lambda _h: len(receiver.at(path)) >= 2)
+    hits = receiver.at(path)
+    assert [h.params["MessageStatus"] for h in hits] == ["sent", "delivered"]
+    for hit in hits:
+        assert hit.valid, hit
+        assert hit.params["MessageSid"] == hit.params["SmsSid"] == msg.sid
+        assert hit.params["SmsStatus"] == hit.params["MessageStatus"]
+        assert hit.params["AccountSid"] == ACCOUNT and hit.params["ApiVersion"] == "2010-04-01"
+        assert hit.params["To"] == to and hit.params["From"] == SENDER
+        assert "ErrorCode" not in hit.params
+        # The signature covers the exact URL, query string included.
+        expected = RequestValidator(TOKEN).compute_signature(callback, hit.params)
+        assert hit.signature == expected
+    recorded = wait_status(control, to, "delivered")[0]
+    assert [c["status"] for c in recorded["callbacks"]] == ["sent", "delivered"]
+    assert all(c["ok"] and c["http_status"] == 200 for c in recorded["callbacks"])
+
+
+@pytest.mark.parametrize(
+    ("delivery", "error_code", "statuses"),
+    [("undelivered", 30006, ["sent", "undelivered"]), ("failed", 30003, ["failed"])],
+)
+def test_failing_number(
+    client: Client,
+    control: httpx.Client,
+    receiver: Receiver,
+    delivery: str,
+    error_code: int,
+    statuses: list[str],
+) -> None:
+    to = number()
+    rule = {"number": to, "delivery": delivery, "error_code": error_code}
+    assert control.post("/_standin/numbers", json=rule).json() == rule
+    path = f"/status/{to[1:]}"
+    msg = client.messages.create(
+        to=to, from_=SENDER, body="x", status_callback=f"{receiver.url}{path}"
+    )
+    receiver.wait_for(lambda _h: len(receiver.at(path)) >= len(statuses))
+    hits = receiver.at(path)
+    assert [h.params["MessageStatus"] for h in hits] == statuses
+    assert all(h.valid for h in hits)
+    assert hits[-1].params["ErrorCode"] == str(error_code)
+    fetched = client.messages(msg.sid).fetch()
+    assert fetched.status == delivery and fetched.error_code == error_code
+
+
+def test_callback_retries_5xx_then_succeeds(
+    client: Client, control: httpx.Client, receiver: Receiver
+) -> None:
+    to = number()
+    path = f"/flaky/2/{to[1:]}"
+    client.messages.create(to=to, from_=SENDER, body="x", status_callback=f"{receiver.url}{path}")
+    receiver.wait_for(lambda _h: len(receiver.at(path)) >= 2)
+    assert [h.params["MessageStatus"] for h in receiver.at(path)] == ["sent", "delivered"]
+    callbacks = wait_status(control, to, "delivered")[0]["callbacks"]
+    assert [(c["status"], c["attempts"], c["ok"]) for c in callbacks] == [
+        ("sent", 3, True),
+        ("delivered", 1, True),
+    ]
+
+
+def test_callback_gives_up_when_receiver_is_down(client: Client, control: httpx.Client) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/status"
+    to = number()
+    client.messages.create(to=to, from_=SENDER, body="x", status_callback=dead)
+    callbacks = wait_status(control, to, "delivered")[0]["callbacks"]
+    assert [(c["status"], c["attempts"], c["ok"]) for c in callbacks] == [
+        ("sent", 4, False),
+        ("delivered", 4, False),
+    ]
+    assert callbacks[0]["http_status"] is None and "ConnectError" in callbacks[0]["error"]
+
+
+# --------------------------------------------------------------------------- list filters
+
+
+def test_list_filters_by_to_and_date_sent(client: Client, control: httpx.Client) -> None:
+    a, b = number(), number()
+    # The library sends whole seconds only, so reconciliation must look back at least 1 s.
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    first = client.messages.create(to=a, from_=SENDER, body="1")
+    second = client.messages.create(to=a, from_=SENDER, body="2")
+    client.messages.create(to=b, from_=SENDER, body="3")
+    wait_status(control, a, "delivered", count=2)
+
+    listed = client.messages.list(to=a, date_sent_after=before)
+    assert [m.sid for m in listed] == [second.sid, first.sid]  # newest first
+    assert (
+        client.messages.list(to=a, date_sent_after=datetime.now(UTC) + timedelta(minutes=1)) == []
+    )
+    assert client.messages.list(to=a, date_sent_before=before - timedelta(minutes=1)) == []
+    paged = client.messages.list(to=a, date_sent_after=before, page_size=1)
+    assert [m.sid for m in paged] == [second.sid, first.sid]
+    assert len(client.messages.list(to=a, date_sent=datetime.now(UTC).date())) == 2
+
+
+def test_list_wire_format(standin_url: str) -> None:
+    """Pin what the library sends: `DateSent>`/`DateSent<` keys, `%Y-%m-%dT%H:%M:%SZ` values."""
+    to = number()
+    auth = (ACCOUNT, TOKEN)
+    path = f"{standin_url}/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+    httpx.post(path, auth=auth, data={"To": to, "From": SENDER, "Body": "x"})
+    page = httpx.get(path, auth=auth, params={"To": to, "DateSent<": "2000-01-01"}).json()
+    assert page["messages"] == [] and page["next_page_uri"] is None and page["page"] == 0
+    bad = httpx.get(path, auth=auth, params={"DateSent": ">=2020-01-01"})
+    assert bad.status_code == 400 and bad.json()["code"] == 20001
+
+
+# --------------------------------------------------------------------------- inbound
+
+
+def test_inbound_signed_unsigned_and_forged(control: httpx.Client, receiver: Receiver) -> None:
+    peer = number()
+    sent = {"from": peer, "to": SENDER, "body": "YES"}
+    ok = control.post("/_standin/inbound", json=sent).json()
+    assert ok["status"] == 200 and ok["sid"].startswith("SM")
+    hit = next(h for h in receiver.at("/sms") if h.params.get("MessageSid") == ok["sid"])
+    assert hit.valid
+    p = hit.params
+    assert (p["From"], p["To"], p["Body"], p["AccountSid"]) == (peer, SENDER, "YES", ACCOUNT)
+    assert p["SmsSid"] == p["SmsMessageSid"] == ok["sid"]
+    assert (p["NumMedia"], p["NumSegments"], p["ApiVersion"]) == ("0", "1", "2010-04-01")
+
+    unsigned = control.post("/_standin/inbound", json={**sent, "sign": False}).json()
+    assert unsigned["status"] == 403
+    forged = control.post("/_standin/inbound", json={**sent, "signature": "bogus"}).json()
+    assert forged["status"] == 403 and forged["body"] == "bad signature"
+
+
+def test_twiml_reply_is_sent(control: httpx.Client, receiver: Receiver) -> None:
+    peer = number()
+    body = {"from": peer, "to": SENDER, "body": "YES", "url": f"{receiver.url}/sms/reply"}
+    assert control.post("/_standin/inbound", json=body).json()["status"] == 200
+    replies = control.get("/_standin/wait", params={"to": peer, "timeout": 2}).json()
+    assert replies[0]["direction"] == "outbound-reply"
+    assert replies[0]["from"] == SENDER and replies[0]["body"] == "Thanks, you are confirmed"
+
+
+def test_autoreply(client: Client, control: httpx.Client, receiver: Receiver) -> None:
+    peer = number()
+    rule = {"number": peer, "body": "YES", "delay": 0, "once": True}
+    assert control.post("/_standin/autoreply", json=rule).status_code == 200
+    client.messages.create(to=peer, from_=SENDER, body="Can you take a call?")
+    hits = receiver.wait_for(lambda hs: any(h.params.get("From") == peer for h in hs))
+    hit = next(h for h in hits if h.params.get("From") == peer)
+    assert hit.valid and hit.params["To"] == SENDER and hit.params["Body"] == "YES"
+    assert all(r["number"] != peer for r in control.get("/_standin/autoreply").json())
+
+
+# --------------------------------------------------------------------------- control API
+
+
+async def test_wait_long_polls(standin_url: str, client: Client) -> None:
+    to = number()
+    async with httpx.AsyncClient(base_url=standin_url, timeout=5) as http:
+        last = (await http.get("/_standin/messages", params={"direction": "any"})).json()
+        since = max((m["id"] for m in last), default=0)
+        waiter = asyncio.create_task(
+            http.get("/_standin/wait", params={"to": to, "since_id": since, "timeout": 3})
+        )
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        msg = await asyncio.to_thread(client.messages.create, to=to, from_=SENDER, body="x")
+        resp = await asyncio.wait_for(waiter, 2)
+        assert resp.status_code == 200 and resp.json()[0]["sid"] == msg.sid
+        assert resp.json()[0]["id"] > since
+
+        delivered = await http.get(
+            "/_standin/wait", params={"to": to, "status": "delivered", "timeout": 2}
+        )
+        assert delivered.json()[0]["status"] == "delivered"
+
+        timeout = await http.get("/_standin/wait", params={"to": number(), "timeout": 0.05})
+        assert timeout.status_code == 408
+
+
+def test_clear_keeps_ids_increasing(client: Client, control: httpx.Client) -> None:
+    to = number()
+    before = client.messages.create(to=to, from_=SENDER, body="x")
+    old_id = control.get("/_standin/messages", params={"to": to}).json()[0]["id"]
+    assert control.delete("/_standin/messages").status_code == 200
+    assert control.get("/_standin/messages", params={"to": to}).json() == []
+    with pytest.raises(TwilioRestException):
+        client.messages(before.sid).fetch()
+    client.messages.create(to=to, from_=SENDER, body="y")
+    assert control.get("/_standin/messages", params={"to": to}).json()[0]["id"] > old_id
+    assert control.get("/_standin/health").json()["status"] == "ok"
+
+
+def test_mask_number() -> None:
+    assert standin_mod.mask_number("+15550100") == "+1555***0100"
+    assert standin_mod.mask_number("+15551230100") == "+1555***0100"
