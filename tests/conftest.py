@@ -14,29 +14,27 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import Iterator
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-ROOT = Path(__file__).resolve().parents[1]
-RUN = Path(os.environ.get("SVRR_RUN", ROOT / ".run"))
+from tests.stack import (
+    ROOT,
+    RUN,
+    TOKEN,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    Stack,
+    start_stack,
+    stop_stack,
+)
+
 LOGS = RUN / "log" / "tests"
-TOKEN = "test-token"
-TWILIO_SID = "AC" + "ab" * 16
-TWILIO_TOKEN = "test-auth-token"
-T = TypeVar("T")
 
 _containers: list[object] = []
 
@@ -99,22 +97,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str, every: float = 0.05) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = probe()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.fixture(scope="session")
 def db() -> Iterator[Engine]:
     """The test database, emptied and migrated to head once per run."""
@@ -157,125 +139,13 @@ def topics() -> Iterator[list[str]]:
     admin.close()
 
 
-@dataclass
-class Proc:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log: Path = field(init=False)
-    popen: subprocess.Popen[bytes] | None = None
-
-    def __post_init__(self) -> None:
-        self.log = LOGS / f"{self.name}.log"
-
-    def start(self) -> None:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        fh = self.log.open("ab" if self.popen else "wb")
-        self.popen = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=fh, stderr=subprocess.STDOUT
-        )
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.popen and self.popen.poll() is None:
-            self.popen.send_signal(sig)
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
-
-
-@dataclass
-class Stack:
-    api_url: str
-    standin_url: str
-    api: Proc
-    standin: Proc
-    worker: Proc
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.api_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-        )
-
-    def start_worker(self) -> None:
-        self.worker.start()
-        wait_for(
-            lambda: "Ready" in self.worker.tail() or not self.worker.alive(), 60, "worker ready"
-        )
-        assert self.worker.alive(), f"worker died:\n{self.worker.tail()}"
-
-
 @pytest.fixture(scope="session")
 def stack(db: Engine, topics: list[str]) -> Iterator[Stack]:
-    api_port, standin_port, web_port = free_port(), free_port(), free_port()
-    api_url, standin_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{standin_port}"
-    env = dict(
-        os.environ,
-        TWILIO_API_BASE=standin_url,
-        PUBLIC_BASE_URL=api_url,
-        WORKER_ID=f"svrr-test-{os.environ['SVRR_TOPIC_PREFIX'].strip('.')}",
-        WORKER_WEB_PORT=str(web_port),
-        STANDIN_SMS_URL=f"{api_url}/twilio/sms",
-        PYTHONUNBUFFERED="1",
-    )
-    bin_dir = Path(sys.executable).parent
-    standin = Proc(
-        "standin",
-        [
-            sys.executable,
-            "deploy/twilio_standin.py",
-            "--port",
-            str(standin_port),
-            "--account-sid",
-            TWILIO_SID,
-            "--auth-token",
-            TWILIO_TOKEN,
-        ],
-        env,
-    )
-    api = Proc(
-        "api",
-        [
-            str(bin_dir / "uvicorn"),
-            "services.api:app",
-            "--port",
-            str(api_port),
-            "--log-level",
-            "warning",
-        ],
-        env,
-    )
-    worker = Proc(
-        "worker",
-        [str(bin_dir / "faust"), "-A", "events.app", "worker", "-l", "info", "--without-web"],
-        env,
-    )
-    s = Stack(api_url, standin_url, api, standin, worker)
-    for p in (standin, api):
-        p.start()
-    with s.client() as c:
-        wait_for(lambda: _ok(c, "/healthz"), 30, "api up")
-    wait_for(lambda: _ok(httpx.Client(), f"{standin_url}/_standin/health"), 30, "stand-in up")
-    s.start_worker()
+    s = start_stack(dict(os.environ), LOGS)
     # In-process code under test (the pager, the sender) talks to the same stand-in and API.
-    os.environ.update(TWILIO_API_BASE=standin_url, PUBLIC_BASE_URL=api_url)
+    os.environ.update(TWILIO_API_BASE=s.standin_url, PUBLIC_BASE_URL=s.api_url)
     from services.config import get_settings
 
     get_settings.cache_clear()
     yield s
-    for p in (worker, api, standin):
-        p.stop()
-
-
-def _ok(client: httpx.Client, url: str) -> bool:
-    try:
-        return client.get(url).status_code == 200
-    except httpx.HTTPError:
-        return False
+    stop_stack(s)

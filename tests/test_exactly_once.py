@@ -16,7 +16,7 @@ from schemas.events import DeliveryStatus
 from services.config import get_settings
 from services.db import transaction
 from services.paging import service as paging
-from tests.conftest import Stack, wait_for
+from tests.stack import Stack, wait_for
 from tests.test_agents import stored_incident
 from tests.test_pipeline import incident, pages_of, sms_for_page
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from services.api import app
-from tests.conftest import ROOT, TOKEN
+from tests.stack import ROOT, TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.conftest import ROOT, Stack, wait_for
+from tests.stack import ROOT, Stack, wait_for
 
 
 def incident(staff: list[str], key: str | None = None) -> dict[str, object]:
