@@ -1,17 +1,29 @@
-# Source me: make .venv and install the project into it, again only when pyproject.toml changed.
-# Why a stamp: a fresh clone must install everything itself, a second run must not wait for pip.
+# Source me (after env.sh): make .venv and install the project into it, again only when
+# pyproject.toml changed. Why a stamp: a fresh clone must install everything itself, and a
+# second run must not wait for pip. pip's chatter goes to a log shown only on failure.
 # shellcheck shell=bash
 VENV="$SVRR_ROOT/.venv"
-if [[ ! -x "$VENV/bin/python" ]]; then
-  echo "venv: creating $VENV"
+PY="$VENV/bin/python"
+if [[ ! -x "$PY" ]]; then
+  command -v python3 >/dev/null || { echo "venv: python3 (3.11+) is required" >&2; exit 1; }
+  if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "venv: python3 is $(python3 -V 2>&1); 3.11 or newer is required" >&2
+    exit 1
+  fi
+  echo "venv: creating $VENV with $(python3 -V)"
   python3 -m venv "$VENV"
+  rm -f "$SVRR_RUN/venv.stamp"
 fi
-stamp="$VENV/.installed-$(sha256sum "$SVRR_ROOT/pyproject.toml" | cut -c1-16)"
-if [[ ! -f "$stamp" ]]; then
-  echo "venv: installing the project and its test tools (pip, quiet)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e "$SVRR_ROOT[test]"
-  rm -f "$VENV"/.installed-*
-  touch "$stamp"
+_stamp="$SVRR_RUN/venv.stamp"
+_want="$(sha256sum "$SVRR_ROOT/pyproject.toml" | cut -d' ' -f1) $PY"
+if [[ "$(cat "$_stamp" 2>/dev/null)" != "$_want" || ! -x "$VENV/bin/svrr" ]]; then
+  echo "venv: installing the project and its test tools into $VENV"
+  if ! (cd "$SVRR_ROOT" && "$PY" -m pip install -q --disable-pip-version-check -e '.[test]') \
+    >"$SVRR_RUN/log/pip.log" 2>&1; then
+    echo "venv: pip install failed; last lines of $SVRR_RUN/log/pip.log:" >&2
+    tail -n 25 "$SVRR_RUN/log/pip.log" >&2
+    exit 1
+  fi
+  echo "$_want" >"$_stamp"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -67,3 +67,9 @@ class OutboxRelay(mode.Service):
 
     async def on_stop(self) -> None:
         self.relay.stop()
+        # Close the Twilio HTTP session and the store's pool with the worker, not after it.
+        from notifiers import pager
+        from services.db import async_engine
+
+        await pager.close()
+        await async_engine().dispose()

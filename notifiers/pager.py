@@ -27,6 +27,13 @@ def sender() -> SmsSender:
     return _sender
 
 
+async def close() -> None:
+    global _sender
+    if _sender is not None:
+        await _sender.close()
+        _sender = None
+
+
 def status_callback_url(page_id: uuid.UUID) -> str:
     return f"{get_settings().public_base_url.rstrip('/')}/twilio/status?page={page_id}"
 

@@ -17,9 +17,9 @@ def mask_number(number: str | None) -> str:
     """Keep enough of a number to tell two apart in an incident review, no more."""
     if not number:
         return ""
-    if len(number) <= 6:
+    if len(number) <= 8:
         return "***"
-    return f"{number[:4]}***{number[-2:]}"
+    return f"{number[:5]}***{number[-4:]}"
 
 
 def configure(fmt: str = "console", level: str = "info") -> None:

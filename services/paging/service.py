@@ -92,7 +92,7 @@ async def _recent_pages(session: AsyncSession) -> dict[str, int]:
         .where(Page.requested_at > now() - timedelta(days=7), Page.peer_staff_id.is_not(None))
         .group_by(Page.peer_staff_id)
     )
-    return {sid: n for sid, n in rows.tuples()}
+    return {sid: n for sid, n in rows.all()}
 
 
 async def _free_reply_code(session: AsyncSession, to_number: str) -> str:

@@ -1,0 +1,221 @@
+"""Latency: the intake API's answer -> the SMS request arriving at the Twilio stand-in.
+
+Why measured this way: "accepted" is the moment risk management is told the page is on its
+way; the stand-in's arrival time is the moment Twilio would have it. Everything between (the
+outbox relay, Kafka, three agents, PostgreSQL, the Twilio client) is ours to answer for.
+
+Runs on the real stack: Kafka and PostgreSQL from deploy/up.sh, its own database
+(svrr_bench, recreated) and its own topic prefix, and the stand-in, API and worker as real
+processes. Prints a table and writes JSON under benchmarks/results/.
+
+    python -m benchmarks.latency --count 50 --rate 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from tests.stack import ROOT, RUN, start_stack, stop_stack, wait_for
+
+RESULTS = Path(__file__).parent / "results"
+UNITS = ["4E", "4W", "5E", "5W", "ICU", "ED", "OR", "NICU", "L&D", "ONC"]
+DISCIPLINES = ["RN", "RN", "RN", "physician", "resident", "respiratory_therapist", "pharmacist"]
+
+
+def bench_db_url() -> str:
+    base = os.environ.get("DATABASE_URL", "postgresql+psycopg://svrr:svrr@127.0.0.1:5433/svrr")
+    return base.rsplit("/", 1)[0] + "/svrr_bench"
+
+
+def recreate_db(url: str) -> None:
+    admin = url.replace("+psycopg", "").rsplit("/", 1)[0] + "/svrr"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS svrr_bench WITH (FORCE)")
+        conn.execute("CREATE DATABASE svrr_bench")
+
+
+def write_roster(path: Path, staff: int, peers: int) -> list[str]:
+    """A synthetic hospital: `staff` clinicians, of whom `peers` are trained and on call."""
+    rng = random.Random(7)
+    ids: list[str] = []
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            [
+                "staff_id",
+                "display_name",
+                "discipline",
+                "home_unit",
+                "mobile",
+                "language",
+                "peer_trained_until",
+                "on_call",
+            ]
+        )
+        for i in range(staff):
+            sid = f"S{i:05d}"
+            is_peer = i < peers
+            w.writerow(
+                [
+                    sid,
+                    f"Staff {i}",
+                    rng.choice(DISCIPLINES),
+                    rng.choice(UNITS),
+                    f"+1555{2000000 + i:07d}",
+                    "en",
+                    "2030-01-01" if is_peer else "",
+                    "true" if is_peer else "",
+                ]
+            )
+            if not is_peer:
+                ids.append(sid)
+    return ids
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def run(count: int, rate: float, staff: int, peers: int) -> dict[str, object]:
+    url = bench_db_url()
+    recreate_db(url)
+    prefix = f"b{uuid.uuid4().hex[:8]}."
+    env = dict(os.environ, DATABASE_URL=url, SVRR_TOPIC_PREFIX=prefix, LOG_LEVEL="warning")
+    py = sys.executable
+    subprocess.run([py, "-m", "services.cli", "migrate"], env=env, check=True, cwd=ROOT)
+    roster = RUN / "bench-staff.csv"
+    clinicians = write_roster(roster, staff, peers)
+    subprocess.run(
+        [py, "-m", "services.cli", "seed-staff", str(roster)],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [py, "deploy/topics.py"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
+    stack = start_stack(env, RUN / "log" / "bench")
+    rng = random.Random(11)
+    answered: dict[str, float] = {}
+    try:
+        with stack.client() as client:
+            # Warm-up: connection pools, Kafka metadata, first-fetch on every partition.
+            for _ in range(5):
+                client.post("/incidents", json=body([rng.choice(clinicians)]))
+            time.sleep(3)
+            start = time.monotonic()
+            for i in range(count):
+                due = start + i / rate
+                time.sleep(max(0.0, due - time.monotonic()))
+                r = client.post("/incidents", json=body([rng.choice(clinicians)]))
+                t = time.time()
+                r.raise_for_status()
+                answered[r.json()["incident_id"]] = t
+        arrived = wait_for(
+            lambda: arrivals(url, stack.standin_url, answered),
+            120,
+            "every page at the stand-in",
+            0.5,
+        )
+    finally:
+        stop_stack(stack)
+    lat_ms = [(arrived[i] - answered[i]) * 1000 for i in answered]
+    return {
+        "benchmark": "latency: API answer -> SMS request at the stand-in",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+        "incidents": count,
+        "rate_per_s": rate,
+        "staff": staff,
+        "peers_on_call": peers,
+        "p50_ms": round(statistics.median(lat_ms), 1),
+        "p95_ms": round(percentile(lat_ms, 95), 1),
+        "p99_ms": round(percentile(lat_ms, 99), 1),
+        "max_ms": round(max(lat_ms), 1),
+        "min_ms": round(min(lat_ms), 1),
+        "samples_ms": [round(x, 1) for x in lat_ms],
+    }
+
+
+def body(staff: list[str]) -> dict[str, object]:
+    return {
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "unit": "4E",
+        "event_type": "serious_safety_event",
+        "harm_level": "moderate",
+        "staff_ids": staff,
+    }
+
+
+def arrivals(db_url: str, standin: str, answered: dict[str, float]) -> dict[str, float] | None:
+    """Arrival time at the stand-in of each incident's page, once all have arrived."""
+    with psycopg.connect(db_url.replace("+psycopg", "")) as conn:
+        rows = conn.execute(
+            "SELECT c.incident_id::text, p.id::text FROM pages p "
+            "JOIN support_cases c ON c.id = p.case_id WHERE c.incident_id::text = ANY(%s)",
+            (list(answered),),
+        ).fetchall()
+    if len(rows) < len(answered):
+        return None
+    msgs = httpx.get(f"{standin}/_standin/messages", timeout=30).json()
+    by_page = {
+        m["status_callback"].split("page=")[1]: m["received_at"]
+        for m in msgs
+        if m.get("status_callback")
+    }
+    out: dict[str, float] = {}
+    for incident_id, page_id in rows:
+        if page_id not in by_page:
+            return None
+        out[incident_id] = datetime.fromisoformat(by_page[page_id]).timestamp()
+    return out
+
+
+def table(result: dict[str, object]) -> str:
+    keys = ["incidents", "rate_per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms", "min_ms"]
+    head = "| " + " | ".join(keys) + " |"
+    sep = "|" + "|".join("---" for _ in keys) + "|"
+    row = "| " + " | ".join(str(result[k]) for k in keys) + " |"
+    return "\n".join([head, sep, row])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=10.0, help="incidents per second")
+    parser.add_argument("--staff", type=int, default=2000)
+    parser.add_argument("--peers", type=int, default=200)
+    args = parser.parse_args()
+    result = run(args.count, args.rate, args.staff, args.peers)
+    print(result["benchmark"])
+    print(f"{result['date']} on {result['machine']}")
+    print(table(result))
+    RESULTS.mkdir(exist_ok=True)
+    stamp = str(result["date"]).replace(":", "")[:15]
+    (RESULTS / f"latency-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "latency-latest.md").write_text(
+        f"{result['benchmark']}\n\n{result['date']} on {result['machine']}\n\n{table(result)}\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
