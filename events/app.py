@@ -6,6 +6,8 @@ so a missing topic is a loud error instead of one made with the broker's default
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import faust
 import mode
 
@@ -23,6 +25,8 @@ from services.outbox import Relay
 
 settings = get_settings()
 logs.configure(settings.log_format, settings.log_level)
+# Faust creates its own data folder but not the folders above it.
+Path(settings.faust_datadir).parent.mkdir(parents=True, exist_ok=True)
 
 app = faust.App(
     settings.worker_id,
