@@ -24,11 +24,9 @@ import binascii
 import contextlib
 import ipaddress
 import json
-import logging
 import math
 import os
 import re
-import sys
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -1094,26 +1092,10 @@ def create_app(
 
 
 def configure_logging(fmt: str, level: str) -> None:
-    """Same shape as services/logs.py so stand-in lines sit next to product lines."""
-    lvl = getattr(logging, level.upper(), logging.INFO)
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
-    logging.basicConfig(level=max(lvl, logging.WARNING), stream=sys.stderr, format="%(message)s")
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
-    )
+    """The product's own set-up, so stand-in lines sit next to product lines."""
+    from services.logs import configure
+
+    configure(fmt, level)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

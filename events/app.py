@@ -59,6 +59,14 @@ page_requested = topic(PageRequested)
 sms_received = topic(SmsReceived)
 
 
+@app.page("/metrics")
+async def metrics(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+    """The worker's counters (pages sent, relayed events, dead letters) for Prometheus."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
 @app.service
 class OutboxRelay(mode.Service):
     """The worker's outbox relay: events its agents stored reach Kafka even if the API is down."""

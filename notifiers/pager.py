@@ -15,6 +15,7 @@ from notifiers.sms import PermanentSendError, SmsSender, TransientSendError
 from services.config import get_settings
 from services.db import transaction
 from services.logs import log, mask_number
+from services.metrics import PAGES, SEND_SECONDS
 from services.paging import service as paging
 
 _sender: SmsSender | None = None
@@ -52,18 +53,23 @@ async def deliver(page_id: uuid.UUID) -> None:
                 async with transaction() as session:
                     await paging.record_sent(session, page_id, sid, reconciled=True)
                 bound.warning("page.reconciled", sid=sid)
+                PAGES.labels("reconciled").inc()
                 return
-        sent = await sender().send(claim.to_number, claim.body, status_callback_url(page_id))
+        with SEND_SECONDS.time():
+            sent = await sender().send(claim.to_number, claim.body, status_callback_url(page_id))
     except PermanentSendError as exc:
         async with transaction() as session:
             await paging.record_failed(session, page_id, exc.code)
         bound.error("page.failed", error_code=exc.code, to=mask_number(claim.to_number))
+        PAGES.labels("failed").inc()
         return
     except TransientSendError as exc:
         async with transaction() as session:
             await paging.release(session, page_id, str(exc), settings.sending_stale_seconds)
         bound.warning("page.send_retry", error=str(exc))
+        PAGES.labels("retry").inc()
         return
     async with transaction() as session:
         await paging.record_sent(session, page_id, sent.sid)
     bound.info("page.sent", sid=sent.sid, to=mask_number(claim.to_number))
+    PAGES.labels("sent").inc()

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, DateTime, LargeBinary, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.db import Base, transaction
+from services.metrics import DEAD_LETTERS
 
 
 class DeadLetter(Base):
@@ -25,3 +26,4 @@ class DeadLetter(Base):
 async def store_dead_letter(topic: str, payload: bytes, reason: str) -> None:
     async with transaction() as session:
         session.add(DeadLetter(topic=topic, reason=reason, payload=payload))
+    DEAD_LETTERS.labels(topic).inc()

@@ -29,10 +29,13 @@ from schemas.events import Event
 from schemas.topics import topic_name
 from services.db import Base, libpq_url, sessionmaker
 from services.logs import log
+from services.metrics import RELAYED
 
 CHANNEL = "svrr_outbox"
 RELAY_LOCK = 0x5F5_0B0C  # advisory lock key: one active relay per database
 BATCH = 500
+KEEP_PUBLISHED = "7 days"  # long enough to replay into a new consumer, short enough to stay small
+PURGE_EVERY_S = 600.0
 
 
 class OutboxRow(Base):
@@ -115,8 +118,13 @@ class Relay:
                 request_timeout_ms=10_000,
             )
             await producer.start()
+            purged_at = 0.0
+            loop = asyncio.get_running_loop()
             try:
                 while not self._stopping.is_set():
+                    if loop.time() - purged_at > PURGE_EVERY_S:
+                        await self.purge()
+                        purged_at = loop.time()
                     if listener.done():
                         listener.result()  # re-raise a lost LISTEN connection
                     sent = await self.publish_batch(producer)
@@ -134,6 +142,12 @@ class Relay:
     async def _listen(self, conn: psycopg.AsyncConnection) -> None:
         async for _ in conn.notifies():
             self._wake.set()
+
+    async def purge(self) -> None:
+        async with sessionmaker(self.database_url)() as session, session.begin():
+            await session.execute(
+                text(f"DELETE FROM outbox WHERE published_at < now() - interval '{KEEP_PUBLISHED}'")
+            )
 
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
         async with sessionmaker(self.database_url)() as session, session.begin():
@@ -158,6 +172,7 @@ class Relay:
                 {"ids": [r.id for r in rows]},
             )
         self.published += len(rows)
+        RELAYED.labels(self.name).inc(len(rows))
         log().debug("relay.published", relay=self.name, count=len(rows))
         return len(rows)
 

@@ -159,3 +159,10 @@ def test_cli_uses_the_same_rules(db: Engine) -> None:
     assert "reporter_ref: names a patient identifier" in bad.stderr
     unknown = subprocess.run([*run, "--staff", "ZZ9"], cwd=ROOT, capture_output=True, text=True)
     assert unknown.returncode == 2 and "unknown staff ids: ZZ9" in unknown.stderr
+
+
+async def test_metrics_count_incidents(client: httpx.AsyncClient) -> None:
+    await client.post("/incidents", json=good(), headers=AUTH)
+    r = await client.get("/metrics", headers=AUTH)
+    assert r.status_code == 200
+    assert 'svrr_incidents_total{outcome="accepted"}' in r.text

@@ -11,6 +11,7 @@ from services.auth import require_token
 from services.db import transaction
 from services.incidents.models import Incident
 from services.incidents.service import Accepted, IncidentIn, KeyReused, UnknownStaff, report
+from services.metrics import INCIDENTS
 from services.paging.models import SupportCase
 
 router = APIRouter(prefix="/incidents", dependencies=[Depends(require_token)])
@@ -33,9 +34,11 @@ async def log_incident(
         async with transaction() as session:
             accepted: Accepted = await report(session, incident)
     except UnknownStaff as exc:
+        INCIDENTS.labels("refused").inc()
         raise HTTPException(422, {"fields": {"staff_ids": str(exc)}}) from exc
     except KeyReused as exc:
         raise HTTPException(409, {"fields": {"incident_key": str(exc)}}) from exc
+    INCIDENTS.labels("accepted" if accepted.created else "replayed").inc()
     if not accepted.created:
         response.status_code = 200
     return {"incident_id": str(accepted.incident_id), "created": accepted.created}
