@@ -33,7 +33,7 @@ import psycopg
 from tests.stack import ROOT, RUN, start_stack, stop_stack, wait_for
 
 RESULTS = Path(__file__).parent / "results"
-UNITS = ["4E", "4W", "5E", "5W", "ICU", "ED", "OR", "NICU", "L&D", "ONC"]
+UNITS = ["4E", "4W", "5E", "5W", "ICU", "ED", "OR", "NICU", "LD", "ONC"]
 DISCIPLINES = ["RN", "RN", "RN", "physician", "resident", "respiratory_therapist", "pharmacist"]
 
 
@@ -49,40 +49,55 @@ def recreate_db(url: str) -> None:
         conn.execute("CREATE DATABASE svrr_bench")
 
 
-def write_roster(path: Path, staff: int, peers: int) -> list[str]:
-    """A synthetic hospital: `staff` clinicians, of whom `peers` are trained and on call."""
+def write_roster(folder: Path, staff: int, peers: int) -> list[str]:
+    """A synthetic hospital as the three directory exports (units, staff, peers CSVs):
+    `staff` clinicians, of whom the first `peers` are trained peer supporters."""
     rng = random.Random(7)
-    ids: list[str] = []
-    with path.open("w", newline="") as fh:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "units.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(
+        w.writerow(["code", "name", "site", "time_zone"])
+        w.writerows([u, f"Unit {u}", "main", "America/New_York"] for u in UNITS)
+    ids: list[str] = []
+    with (
+        (folder / "staff.csv").open("w", newline="") as sf,
+        (folder / "peers.csv").open("w", newline="") as pf,
+    ):
+        sw, pw = csv.writer(sf), csv.writer(pf)
+        sw.writerow(
             [
                 "staff_id",
                 "display_name",
                 "discipline",
+                "role",
                 "home_unit",
                 "mobile",
                 "language",
-                "peer_trained_until",
-                "on_call",
+                "tier1_lead",
+                "opted_out",
+            ]
+        )
+        pw.writerow(
+            [
+                "staff_id",
+                "trained_on",
+                "trained_until",
+                "supports",
+                "languages",
+                "max_open_cases",
+                "status",
             ]
         )
         for i in range(staff):
             sid = f"S{i:05d}"
-            is_peer = i < peers
-            w.writerow(
-                [
-                    sid,
-                    f"Staff {i}",
-                    rng.choice(DISCIPLINES),
-                    rng.choice(UNITS),
-                    f"+1555{2000000 + i:07d}",
-                    "en",
-                    "2030-01-01" if is_peer else "",
-                    "true" if is_peer else "",
-                ]
+            unit = rng.choice(UNITS)
+            discipline = rng.choice(DISCIPLINES)
+            sw.writerow(
+                [sid, f"Staff {i}", discipline, "", unit, f"+1555{2000000 + i:07d}", "en", "", ""]
             )
-            if not is_peer:
+            if i < peers:
+                pw.writerow([sid, "2025-01-01", "2030-01-01", "", "en", "10", "active"])
+            else:
                 ids.append(sid)
     return ids
 
@@ -100,15 +115,16 @@ def run(count: int, rate: float, staff: int, peers: int) -> dict[str, object]:
     env = dict(os.environ, DATABASE_URL=url, SVRR_TOPIC_PREFIX=prefix, LOG_LEVEL="warning")
     py = sys.executable
     subprocess.run([py, "-m", "services.cli", "migrate"], env=env, check=True, cwd=ROOT)
-    roster = RUN / "bench-staff.csv"
+    roster = RUN / "bench-roster"
     clinicians = write_roster(roster, staff, peers)
-    subprocess.run(
-        [py, "-m", "services.cli", "seed-staff", str(roster)],
-        env=env,
-        check=True,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
+    for kind in ("units", "staff", "peers"):
+        subprocess.run(
+            [py, "-m", "services.cli", "import", kind, str(roster / f"{kind}.csv")],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
     subprocess.run(
         [py, "deploy/topics.py"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL
     )

@@ -35,6 +35,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 STAFF_CSV = ROOT / "services" / "seed" / "staff.csv"
+PEERS_CSV = ROOT / "services" / "seed" / "peers.csv"
 API_URL = os.environ.get("API_URL", f"http://127.0.0.1:{os.environ.get('API_PORT', '8000')}")
 STANDIN_URL = os.environ.get(
     "STANDIN_URL", f"http://127.0.0.1:{os.environ.get('STANDIN_PORT', '8765')}"
@@ -70,15 +71,20 @@ def ms(at: datetime | None, since: datetime) -> int | None:
     return None if at is None else round((at - since).total_seconds() * 1000)
 
 
-def on_call_peers(path: Path = STAFF_CSV) -> dict[str, str]:
-    """staff_id -> mobile of the seeded peers who can be paged today (trained, on call)."""
+def on_call_peers() -> dict[str, str]:
+    """staff_id -> mobile of the seeded peers whose training is current.
+
+    Which of them is on call at this minute is the schedule's business; every trained peer
+    is scripted to answer, so whoever the schedule and matching choose will reply.
+    """
+    with STAFF_CSV.open(newline="", encoding="utf-8") as fh:
+        mobiles = {r["staff_id"].strip(): r["mobile"].strip() for r in csv.DictReader(fh)}
     peers: dict[str, str] = {}
-    with path.open(newline="", encoding="utf-8") as fh:
+    with PEERS_CSV.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            trained = (row.get("peer_trained_until") or "").strip()
-            on_call = (row.get("on_call") or "").strip().lower() in ("true", "yes", "1")
-            if trained and on_call and date.fromisoformat(trained) >= date.today():
-                peers[row["staff_id"].strip()] = row["mobile"].strip()
+            trained = (row.get("trained_until") or "").strip()
+            if trained and date.fromisoformat(trained) >= date.today():
+                peers[row["staff_id"].strip()] = mobiles[row["staff_id"].strip()]
     return peers
 
 
@@ -377,7 +383,7 @@ class Story:
 def main() -> int:
     peers = on_call_peers()
     if not peers:
-        print(f"demo: no on-call trained peer in {STAFF_CSV}", file=sys.stderr)
+        print(f"demo: no trained peer in {PEERS_CSV}", file=sys.stderr)
         return 1
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
     with (

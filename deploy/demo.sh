@@ -162,7 +162,7 @@ INFRA_CHECKED=1
 
 say "migrating $(sed -E 's#//([^:]+):[^@]*@#//\1:***@#' <<<"$DATABASE_URL")"
 svrr migrate
-svrr seed-staff
+svrr seed
 
 # --------------------------------------------------------------------------- 3. services
 

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+import faust
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
@@ -26,11 +27,20 @@ from events.app import (
     support_needed,
 )
 from notifiers import pager
-from schemas.events import Event, IncidentReported, PageRequested, SmsReceived, SupportNeeded
+from schemas.events import (
+    Event,
+    IncidentReported,
+    PageRequested,
+    SmsReceived,
+    SupportNeeded,
+    utcnow,
+)
 from services.db import transaction
 from services.deadletter import store_dead_letter
+from services.incidents import involvement
 from services.logs import log
 from services.paging import service as paging
+from services.people.matching import MatchContext, load_context
 
 E = TypeVar("E", bound=Event)
 
@@ -83,20 +93,40 @@ async def consume(
 
 async def open_cases(incident: IncidentReported) -> None:
     async with transaction() as session:
-        cases = await paging.open_cases(session, incident)
+        cases = await involvement.identify(session, incident, settings.group_debrief_threshold)
     log().info("staff.identified", incident_id=str(incident.incident_id), cases=len(cases))
 
 
-async def request_page(need: SupportNeeded) -> None:
-    async with transaction() as session:
-        req = await paging.request_page(session, need, settings.coordinator_number)
-    if req is not None:
+class Matcher:
+    """One matching context for a batch of cases: a 50-staff incident loads the roster,
+    schedules and load counts once, not fifty times. Each page it assigns counts toward
+    the next choice, so one incident's cases spread across peers."""
+
+    def __init__(self) -> None:
+        self.ctx: MatchContext | None = None
+
+    async def request_page(self, need: SupportNeeded) -> None:
+        async with transaction() as session:
+            if self.ctx is None:
+                self.ctx = await load_context(session, utcnow(), settings.match_other_unit)
+            req = await paging.request_page(
+                session, need, settings.coordinator_number, settings.match_other_unit, self.ctx
+            )
+        if req is None:
+            return
+        if req.peer_staff_id is not None:
+            self.ctx.recent_pages[req.peer_staff_id] += 1
         log().info(
             "page.requested",
             case_id=str(need.case_id),
             page_id=str(req.page_id),
             to_coordinator=req.peer_staff_id is None,
         )
+
+
+async def _each(items: list[bytes]) -> AsyncIterator[bytes]:
+    for item in items:
+        yield item
 
 
 async def send(req: PageRequested) -> None:
@@ -115,9 +145,12 @@ async def identify_staff(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
 
 
 @app.agent(support_needed)
-async def page_peer(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    async for outcome in consume(stream, SupportNeeded, request_page):
-        yield outcome
+async def page_peer(stream: faust.StreamT[bytes]) -> AsyncIterator[str]:
+    # Whatever arrived within 10 ms is matched against one context; a lone case waits
+    # at most that long.
+    async for batch in stream.take(64, within=0.01):
+        async for outcome in consume(_each(batch), SupportNeeded, Matcher().request_page):
+            yield outcome
 
 
 @app.agent(page_requested)

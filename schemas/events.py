@@ -149,7 +149,7 @@ class PageRequested(Event):
     case_id: uuid.UUID
     attempt: int = Field(ge=1)
     peer_staff_id: StaffId | None = None  # None: the programme coordinator
-    reason: str = Field(max_length=200)
+    reason: str = Field(max_length=1000)
 
 
 class PageSent(Event):
@@ -202,9 +202,47 @@ class PageAnswered(Event):
     sms_id: uuid.UUID
 
 
+class InvolvementProposed(Event):
+    """Staff on shift on the unit at the time, proposed as involved; not contacted until
+    the risk manager confirms each one."""
+
+    topic: ClassVar[str] = "svrr.involvement-proposed.v1"
+    key_field: ClassVar[str] = "incident_id"
+
+    event: Literal["InvolvementProposed"] = "InvolvementProposed"
+    incident_id: uuid.UUID
+    staff_ids: list[StaffId] = Field(min_length=1)
+
+
+class InvolvementDecided(Event):
+    topic: ClassVar[str] = "svrr.involvement-decided.v1"
+    key_field: ClassVar[str] = "incident_id"
+
+    event: Literal["InvolvementDecided"] = "InvolvementDecided"
+    incident_id: uuid.UUID
+    staff_id: StaffId
+    decision: Literal["confirmed", "removed"]
+
+
+class GroupDebriefProposed(Event):
+    """Many staff or several units: a Tier 2 team debrief is proposed alongside outreach."""
+
+    topic: ClassVar[str] = "svrr.group-debrief-proposed.v1"
+    key_field: ClassVar[str] = "incident_id"
+
+    event: Literal["GroupDebriefProposed"] = "GroupDebriefProposed"
+    debrief_id: uuid.UUID
+    incident_id: uuid.UUID
+    staff_count: int
+    unit_count: int
+
+
 CONTRACTS: tuple[type[Event], ...] = (
     IncidentReported,
     SupportNeeded,
+    InvolvementProposed,
+    InvolvementDecided,
+    GroupDebriefProposed,
     PageRequested,
     PageSent,
     PageStatusChanged,

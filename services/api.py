@@ -23,6 +23,8 @@ from services.db import async_engine
 from services.incidents.views import router as incidents_router
 from services.outbox import Relay
 from services.paging.views import router as twilio_router
+from services.people.views import router as people_router
+from services.schedules.views import router as schedules_router
 
 
 @asynccontextmanager
@@ -43,6 +45,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="Second-victim rapid response", version="0.1.0", lifespan=lifespan)
 app.include_router(incidents_router)
 app.include_router(twilio_router)
+app.include_router(people_router)
+app.include_router(schedules_router)
 
 
 @app.exception_handler(RequestValidationError)
@@ -53,7 +57,11 @@ async def field_errors(request: Request, exc: RequestValidationError) -> JSONRes
         loc = [str(p) for p in err["loc"] if p not in ("body",)]
         msg = str(err["msg"])
         if err["type"] == "extra_forbidden":
-            msg = "not accepted: this system takes no patient details or narrative"
+            msg = (
+                "not accepted: this system takes no patient details or narrative"
+                if request.url.path.startswith("/incidents")
+                else "not an accepted field"
+            )
         fields[".".join(loc) or "body"] = msg.removeprefix("Value error, ")
     return JSONResponse(status_code=422, content={"error": "invalid request", "fields": fields})
 

@@ -14,12 +14,35 @@ from twilio.request_validator import RequestValidator
 from services.config import get_settings
 
 
-async def require_token(authorization: str | None = Header(default=None)) -> None:
+def _bearer(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    if not any(hmac.compare_digest(token, t) for t in get_settings().api_token_set):
+    return token
+
+
+def _known(token: str, tokens: frozenset[str]) -> bool:
+    return any(hmac.compare_digest(token, t) for t in tokens)
+
+
+async def require_token(authorization: str | None = Header(default=None)) -> None:
+    """Risk management and integrations: log incidents, see that support was offered."""
+    token = _bearer(authorization)
+    settings = get_settings()
+    if not (_known(token, settings.api_token_set) or _known(token, settings.admin_token_set)):
         raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def require_admin(authorization: str | None = Header(default=None)) -> None:
+    """The programme coordinator: people, peers, schedules. Risk management tokens get 403:
+    who supports whom is kept apart from the investigation."""
+    token = _bearer(authorization)
+    settings = get_settings()
+    if _known(token, settings.admin_token_set):
+        return
+    if _known(token, settings.api_token_set):
+        raise HTTPException(403, "this token may not manage the programme")
+    raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
 
 
 def public_url(request: Request) -> str:

@@ -1,4 +1,4 @@
-"""`svrr` command line: migrations, the staff seed, and logging an incident.
+"""`svrr` command line: migrations, directory imports and the seed, and logging an incident.
 
 `svrr incident` runs the same validation and the same transaction as POST /incidents, so a
 risk manager without the web form gets exactly the API's guarantees and errors.
@@ -19,10 +19,10 @@ from services import logs
 from services.config import get_settings
 from services.db import async_engine, transaction
 from services.incidents.service import IncidentIn, KeyReused, UnknownStaff, report
-from services.people.service import import_staff
+from services.people import commands as people_commands
+from services.schedules import commands as schedule_commands
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SEED = Path(__file__).parent / "seed" / "staff.csv"
 
 
 def migrate(url: str | None = None) -> None:
@@ -34,19 +34,6 @@ def migrate(url: str | None = None) -> None:
     if url:
         cfg.cmd_opts = argparse.Namespace(x=[f"url={url}"])
     command.upgrade(cfg, "head")
-
-
-async def _seed(path: Path) -> int:
-    async with transaction() as session:
-        rep = await import_staff(session, path)
-    await async_engine().dispose()
-    if not rep.ok:
-        for line, reason in rep.rejected:
-            print(f"{path}:{line}: {reason}", file=sys.stderr)
-        print(f"nothing imported: {len(rep.rejected)} rows rejected", file=sys.stderr)
-        return 1
-    print(f"imported {rep.applied} staff from {path}")
-    return 0
 
 
 async def _incident(args: argparse.Namespace) -> int:
@@ -83,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="svrr", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("migrate", help="apply database migrations")
-    seed = sub.add_parser("seed-staff", help="import the staff directory CSV (all or nothing)")
-    seed.add_argument("csv", nargs="?", type=Path, default=SEED)
+    people_commands.add_commands(sub)
     inc = sub.add_parser("incident", help="log an incident (same path as POST /incidents)")
     inc.add_argument("--unit", required=True)
     inc.add_argument("--event-type", required=True)
@@ -93,13 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     inc.add_argument("--occurred-at", type=datetime.fromisoformat, default=None)
     inc.add_argument("--reporter-ref", default=None)
     inc.add_argument("--key", default=None, help="incident key: retries with it are idempotent")
+    schedule_commands.add_commands(sub)
     args = parser.parse_args(argv)
+    if (code := schedule_commands.run(args)) is not None:
+        return code
     if args.cmd == "migrate":
         migrate()
         print("database at head")
         return 0
-    if args.cmd == "seed-staff":
-        return asyncio.run(_seed(args.csv))
+    status = people_commands.run(args)
+    if status is not None:
+        return status
     return asyncio.run(_incident(args))
 
 

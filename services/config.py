@@ -7,6 +7,7 @@ secret; a typo should stop the process at start, not surface as a lost page at 3
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,15 @@ class Settings(BaseSettings):
 
     # Bearer tokens accepted by the API, comma separated. Two at once allow rotation.
     api_tokens: str = Field(default="dev-token")
+    # Programme coordinator tokens: the admin API (people, peers, schedules).
+    admin_tokens: str = Field(default="dev-admin-token")
+    # Numbers in imports without a country code are read as this region's.
+    default_phone_region: str = "US"
+    # Matching: "preferred" ranks peers from another unit first; "required" never pages a
+    # peer from the clinician's own unit; "off" ignores units.
+    match_other_unit: Literal["preferred", "required", "off"] = "preferred"
+    # More staff than this (or several units) also opens a group debrief proposal.
+    group_debrief_threshold: int = 5
 
     # Twilio. With twilio_api_base empty the real Twilio API is used unchanged.
     twilio_account_sid: str = "AC00000000000000000000000000000000"
@@ -49,6 +59,10 @@ class Settings(BaseSettings):
     @property
     def api_token_set(self) -> frozenset[str]:
         return frozenset(t.strip() for t in self.api_tokens.split(",") if t.strip())
+
+    @property
+    def admin_token_set(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.admin_tokens.split(",") if t.strip())
 
 
 @lru_cache(maxsize=1)

@@ -19,8 +19,9 @@ import sys
 import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from tests.stack import (
@@ -37,6 +38,7 @@ from tests.stack import (
 LOGS = RUN / "log" / "tests"
 
 _containers: list[object] = []
+_databases: list[tuple[str, str]] = []
 
 
 def _docker_answers() -> bool:
@@ -73,12 +75,14 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         kafka, db = _from_testcontainers()
     if "test" not in db.rsplit("/", 1)[-1]:
-        pytest.exit(f"DATABASE_URL must name a test database (it is reset): {db}", returncode=3)
+        pytest.exit(f"DATABASE_URL must name a test database: {db}", returncode=3)
+    run_id = f"t{uuid.uuid4().hex[:8]}"
     os.environ.update(
         KAFKA_BOOTSTRAP_SERVERS=kafka,
-        DATABASE_URL=db,
-        SVRR_TOPIC_PREFIX=f"t{uuid.uuid4().hex[:8]}.",
+        DATABASE_URL=_run_database(db, run_id),
+        SVRR_TOPIC_PREFIX=f"{run_id}.",
         API_TOKENS=TOKEN,
+        ADMIN_TOKENS="test-admin-token",
         TWILIO_ACCOUNT_SID=TWILIO_SID,
         TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
         TWILIO_AUTH_TOKEN_SECONDARY="test-auth-token-next",
@@ -87,7 +91,27 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def _admin_conn(url: str) -> psycopg.Connection:
+    return psycopg.connect(url.replace("+psycopg", ""), autocommit=True)
+
+
+def _run_database(url: str, run_id: str) -> str:
+    """A database of this run's own, next to the test database: concurrent runs never meet."""
+    base, name = url.rsplit("/", 1)
+    run_db = f"{name}_{run_id}"
+    try:
+        with _admin_conn(url) as conn:
+            conn.execute(f'CREATE DATABASE "{run_db}"')
+    except psycopg.Error as exc:
+        pytest.exit(f"PostgreSQL at {url} did not answer ({exc}); run `bash deploy/up.sh`", 3)
+    _databases.append((url, run_db))
+    return f"{base}/{run_db}"
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    for url, run_db in _databases:
+        with _admin_conn(url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{run_db}" WITH (FORCE)')
     for c in _containers:
         c.stop()  # type: ignore[attr-defined]
 
@@ -99,20 +123,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def db() -> Iterator[Engine]:
-    """The test database, emptied and migrated to head once per run."""
+    """This run's database, migrated to head and seeded with the demo hospital once."""
     url = os.environ["DATABASE_URL"]
     engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    except Exception as exc:
-        pytest.exit(f"PostgreSQL at {url} did not answer ({exc}); run `bash deploy/up.sh`", 3)
     from services.cli import migrate
 
     migrate(url)
-    subprocess.run(
-        [sys.executable, "-m", "services.cli", "seed-staff"], check=True, capture_output=True
+    seeded = subprocess.run(
+        [sys.executable, "-m", "services.cli", "seed"], capture_output=True, text=True
     )
+    assert seeded.returncode == 0, f"svrr seed failed:\n{seeded.stdout}\n{seeded.stderr}"
     yield engine
     engine.dispose()
 

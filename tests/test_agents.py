@@ -12,11 +12,11 @@ from events.agents import identify_staff, page_peer
 from schemas.events import IncidentReported, SupportNeeded
 
 
-def stored_incident(db: Engine, staff: list[str]) -> IncidentReported:
+def stored_incident(db: Engine, staff: list[str], unit: str = "ICU") -> IncidentReported:
     event = IncidentReported(
         incident_id=uuid.uuid4(),
         occurred_at=datetime.now(UTC),
-        unit="ICU",
+        unit=unit,
         event_type="failed_resuscitation",
         harm_level="death",
         staff_ids=staff,
@@ -25,10 +25,10 @@ def stored_incident(db: Engine, staff: list[str]) -> IncidentReported:
         conn.execute(
             text(
                 "INSERT INTO incidents (id, request_hash, occurred_at, unit, event_type, "
-                "harm_level, staff_ids) VALUES (:i, 'x', now(), 'ICU', 'failed_resuscitation', "
+                "harm_level, staff_ids) VALUES (:i, 'x', now(), :u, 'failed_resuscitation', "
                 "'death', :s)"
             ),
-            {"i": event.incident_id, "s": staff},
+            {"i": event.incident_id, "s": staff, "u": unit},
         )
     return event
 
@@ -60,8 +60,8 @@ async def test_identify_staff_opens_one_case_per_known_clinician_once(db: Engine
 
 
 async def test_page_peer_never_pages_someone_involved(db: Engine) -> None:
-    # Every on-call peer in the seed is involved: the coordinator must be paged, not nobody.
-    on_call = ["N1101", "N1102", "P2101"]
+    # Every peer in the seed is involved: the coordinator must be paged, not nobody.
+    on_call = ["N1101", "N1102", "P2101", "C4101", "N1103"]
     incident = stored_incident(db, ["N1001", *on_call])
     async with identify_staff.test_context() as agent:
         await agent.put(incident.to_bytes())
@@ -85,4 +85,5 @@ async def test_page_peer_never_pages_someone_involved(db: Engine) -> None:
     assert len(pages) == 1
     assert pages[0].peer_staff_id is None
     assert pages[0].to_number == "+15550009999"  # the programme coordinator
-    assert pages[0].reason == "no qualified peer on call"
+    assert pages[0].reason.startswith("no qualified peer: ")
+    assert "involved in this incident" in pages[0].reason

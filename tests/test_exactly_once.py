@@ -15,6 +15,7 @@ from notifiers.sms import SmsSender
 from schemas.events import DeliveryStatus
 from services.config import get_settings
 from services.db import transaction
+from services.incidents import involvement
 from services.paging import service as paging
 from tests.stack import Stack, wait_for
 from tests.test_agents import stored_incident
@@ -25,7 +26,7 @@ async def new_claimed_page(db: Engine, staff_id: str) -> paging.Claim:
     """A page claimed for sending, in one transaction, as a worker would hold it."""
     event = stored_incident(db, [staff_id])
     async with transaction() as session:
-        (need,) = await paging.open_cases(session, event)
+        (need,) = await involvement.identify(session, event, group_threshold=5)
         req = await paging.request_page(session, need, get_settings().coordinator_number)
         assert req is not None
         claim = await paging.claim(session, req.page_id, stale_after=3)

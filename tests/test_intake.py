@@ -67,6 +67,7 @@ async def test_accepted_incident_is_stored_with_its_event(
         "received_at",
         "staff_involved",
         "support_offered_to",
+        "group_debrief",
     }
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
 from services.auth import require_token
 from services.db import transaction
+from services.incidents import involvement as involvement_service
 from services.incidents.models import Incident
 from services.incidents.service import Accepted, IncidentIn, KeyReused, UnknownStaff, report
 from services.metrics import INCIDENTS
 from services.paging.models import SupportCase
+from services.people.models import GroupDebrief
 
 router = APIRouter(prefix="/incidents", dependencies=[Depends(require_token)])
 
@@ -56,9 +60,53 @@ async def incident_status(incident_id: uuid.UUID) -> dict[str, object]:
             .select_from(SupportCase)
             .where(SupportCase.incident_id == incident_id)
         )
+        debrief = await session.scalar(
+            select(GroupDebrief.status).where(GroupDebrief.incident_id == incident_id)
+        )
     return {
         "incident_id": str(incident.id),
         "received_at": incident.received_at.isoformat(),
         "staff_involved": len(incident.staff_ids),
         "support_offered_to": int(cases or 0),
+        "group_debrief": debrief,
+    }
+
+
+class InvolvementDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["confirm", "remove"]
+
+
+@router.get("/{incident_id}/involvement")
+async def involvement(incident_id: uuid.UUID) -> dict[str, object]:
+    """Named staff, and staff on shift proposed for the risk manager to confirm or remove."""
+    async with transaction() as session:
+        if await session.get(Incident, incident_id) is None:
+            raise HTTPException(404, "no such incident")
+        rows = await involvement_service.listing(session, incident_id)
+    return {"incident_id": str(incident_id), "staff": rows}
+
+
+@router.post("/{incident_id}/involvement/{staff_id}")
+async def decide_involvement(
+    incident_id: uuid.UUID, staff_id: str, body: InvolvementDecision
+) -> dict[str, object]:
+    """Only confirmed staff are contacted; a removed proposal is never contacted."""
+    try:
+        async with transaction() as session:
+            if await session.get(Incident, incident_id) is None:
+                raise HTTPException(404, "no such incident")
+            decision = await involvement_service.decide(
+                session, incident_id, staff_id, body.decision == "confirm"
+            )
+    except involvement_service.NotProposed as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return {
+        "staff_id": staff_id,
+        "status": decision.status,
+        "changed": decision.changed,
+        "outreach_started": decision.case_opened,
     }

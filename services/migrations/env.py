@@ -9,7 +9,8 @@ import services.deadletter
 import services.incidents.models
 import services.outbox
 import services.paging.models
-import services.people.models  # noqa: F401
+import services.people.models
+import services.schedules.models  # noqa: F401
 from services.config import get_settings
 from services.db import Base
 

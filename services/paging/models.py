@@ -22,7 +22,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 # Tables these rows point at must be mapped before any session flushes a page or a case.
 import services.incidents.models
-import services.people.models  # noqa: F401
+import services.people.models
+import services.schedules.models  # noqa: F401
 from services.db import Base
 
 
@@ -64,7 +65,7 @@ class Page(Base):
     peer_staff_id: Mapped[str | None] = mapped_column(ForeignKey("staff.staff_id"))
     to_number: Mapped[str] = mapped_column(String(16), index=True)
     reply_code: Mapped[str] = mapped_column(String(8))
-    reason: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="requested")
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     error_code: Mapped[int | None] = mapped_column(Integer)

@@ -16,14 +16,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
 from schemas.events import (
     DeliveryStatus,
-    IncidentReported,
     PageAnswer,
     PageAnswered,
     PageRequested,
@@ -36,8 +35,8 @@ from schemas.events import (
 from services import outbox
 from services.logs import log
 from services.paging.models import InboundSms, Page, PageTransition, SupportCase
-from services.people.models import Staff
-from services.people.service import choose_peer
+from services.people.matching import MatchContext, load_context, rank
+from services.people.models import Involvement, Staff
 
 OPEN_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
 ANSWERED = (PageState.accepted, PageState.declined)
@@ -54,45 +53,24 @@ def _transition(session: AsyncSession, page_id: uuid.UUID, state: str, **detail:
 # --- incident -> cases ----------------------------------------------------------------------
 
 
-async def open_cases(session: AsyncSession, incident: IncidentReported) -> list[SupportNeeded]:
-    """One case per involved clinician found in the directory; replays create nothing."""
-    staff = (
-        await session.scalars(
-            select(Staff).where(Staff.staff_id.in_(incident.staff_ids), Staff.active.is_(True))
-        )
-    ).all()
-    unresolved = len(set(incident.staff_ids) - {s.staff_id for s in staff})
-    if unresolved:
-        log().warning("staff.unresolved", incident_id=str(incident.incident_id), count=unresolved)
-    events: list[SupportNeeded] = []
-    for s in sorted(staff, key=lambda s: s.staff_id):
-        case_id = await session.scalar(
-            insert(SupportCase)
-            .values(id=uuid.uuid4(), incident_id=incident.incident_id, staff_id=s.staff_id)
-            .on_conflict_do_nothing(index_elements=["incident_id", "staff_id"])
-            .returning(SupportCase.id)
-        )
-        if case_id is not None:
-            events.append(
-                SupportNeeded(
-                    case_id=case_id, incident_id=incident.incident_id, staff_id=s.staff_id
-                )
-            )
-    if events:
-        await outbox.add(session, *events)
-    return events
+async def open_case(
+    session: AsyncSession, incident_id: uuid.UUID, staff_id: str
+) -> SupportNeeded | None:
+    """One case per clinician per incident; a replay (or a second confirmation) makes none."""
+    case_id = await session.scalar(
+        insert(SupportCase)
+        .values(id=uuid.uuid4(), incident_id=incident_id, staff_id=staff_id)
+        .on_conflict_do_nothing(index_elements=["incident_id", "staff_id"])
+        .returning(SupportCase.id)
+    )
+    if case_id is None:
+        return None
+    event = SupportNeeded(case_id=case_id, incident_id=incident_id, staff_id=staff_id)
+    await outbox.add(session, event)
+    return event
 
 
 # --- case -> page ---------------------------------------------------------------------------
-
-
-async def _recent_pages(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(
-        select(Page.peer_staff_id, func.count())
-        .where(Page.requested_at > now() - timedelta(days=7), Page.peer_staff_id.is_not(None))
-        .group_by(Page.peer_staff_id)
-    )
-    return {sid: n for sid, n in rows.all()}
 
 
 async def _free_reply_code(session: AsyncSession, to_number: str) -> str:
@@ -110,10 +88,30 @@ async def _free_reply_code(session: AsyncSession, to_number: str) -> str:
     return str(n)
 
 
+async def involved_in(session: AsyncSession, incident_id: uuid.UUID) -> set[str]:
+    """Everyone named or proposed (and not removed): none of them may be paged as a peer."""
+    named = await session.scalar(
+        text("SELECT staff_ids FROM incidents WHERE id = :id"), {"id": incident_id}
+    )
+    proposed = await session.scalars(
+        select(Involvement.staff_id).where(
+            Involvement.incident_id == incident_id, Involvement.status != "removed"
+        )
+    )
+    return set(named or ()) | set(proposed)
+
+
 async def request_page(
-    session: AsyncSession, need: SupportNeeded, coordinator_number: str
+    session: AsyncSession,
+    need: SupportNeeded,
+    coordinator_number: str,
+    other_unit: str = "preferred",
+    ctx: MatchContext | None = None,
 ) -> PageRequested | None:
-    """Choose a peer for the case and queue its first page; None when already done."""
+    """Page the best candidate peer for the case; the coordinator when nobody qualifies.
+
+    Returns None when the case already has its first page (a replayed event).
+    """
     case = await session.get(SupportCase, need.case_id, with_for_update=True)
     if case is None:
         raise LookupError(f"case {need.case_id} not in store")
@@ -123,21 +121,36 @@ async def request_page(
     if existing is not None:
         return None
     clinician = await session.get(Staff, case.staff_id)
-    involved = await session.scalar(
-        text("SELECT staff_ids FROM incidents WHERE id = :id"), {"id": case.incident_id}
-    )
-    assert clinician is not None and involved is not None  # FKs guarantee both
-    choice = await choose_peer(session, clinician, list(involved), await _recent_pages(session))
-    if choice is None:
-        peer_id, to_number, reason = None, coordinator_number, "no qualified peer on call"
+    assert clinician is not None  # the foreign key guarantees it
+    ctx = ctx or await load_context(session, now(), other_unit)
+    match = rank(ctx, clinician, await involved_in(session, case.incident_id))
+    if match.candidates:
+        best = match.candidates[0]
+        peer_id, to_number, reason = best.staff_id, best.mobile, best.reason
     else:
-        peer_id, to_number, reason = choice.staff.staff_id, choice.staff.mobile_e164, choice.reason
-    # Serialise code allocation per phone number so two pages never share a code.
+        peer_id, to_number, reason = None, coordinator_number, match.why_none()
+    page = await _new_page(session, case, 1, peer_id, to_number, reason)
+    event = PageRequested(
+        page_id=page.id, case_id=case.id, attempt=1, peer_staff_id=peer_id, reason=reason
+    )
+    await outbox.add(session, event)
+    return event
+
+
+async def _new_page(
+    session: AsyncSession,
+    case: SupportCase,
+    attempt: int,
+    peer_id: str | None,
+    to_number: str,
+    reason: str,
+) -> Page:
+    # Serialise code allocation per phone number so two open pages never share a code.
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": to_number})
     page = Page(
         id=uuid.uuid4(),
         case_id=case.id,
-        attempt=1,
+        attempt=attempt,
         peer_staff_id=peer_id,
         to_number=to_number,
         reply_code=await _free_reply_code(session, to_number),
@@ -149,11 +162,7 @@ async def request_page(
     case.updated_at = now()
     await session.flush()
     _transition(session, page.id, PageState.requested, reason=reason)
-    event = PageRequested(
-        page_id=page.id, case_id=case.id, attempt=1, peer_staff_id=peer_id, reason=reason
-    )
-    await outbox.add(session, event)
-    return event
+    return page
 
 
 # --- page -> SMS ----------------------------------------------------------------------------
@@ -192,12 +201,28 @@ async def claim(session: AsyncSession, page_id: uuid.UUID, stale_after: float) -
         reclaimed = True
     else:
         return None
+    if not reclaimed and page.peer_staff_id is not None:
+        await _follow_number_change(session, page)
     page.state = PageState.sending
     page.claimed_at = t
     _transition(session, page.id, PageState.sending, reclaimed=reclaimed)
     return Claim(
         page.id, page.case_id, page.to_number, page_body(page), page.requested_at, reclaimed
     )
+
+
+async def _follow_number_change(session: AsyncSession, page: Page) -> None:
+    """A page not yet sent goes to the number the directory holds now, not at request time:
+    a re-import that changed a phone must not send a page to a number the peer gave up."""
+    current = await session.scalar(
+        select(Staff.mobile_e164).where(Staff.staff_id == page.peer_staff_id)
+    )
+    if current is None or current == page.to_number:
+        return
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": current})
+    page.to_number = current
+    page.reply_code = await _free_reply_code(session, current)
+    _transition(session, page.id, "renumbered")
 
 
 async def record_sent(

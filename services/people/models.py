@@ -1,13 +1,62 @@
-"""Staff and peer supporters. Minimal roster for now: schedules and matching grow here."""
+"""Units, staff, shifts and peer supporters: who was involved and who can help.
+
+Loaded from the hospital's HR and scheduling exports; peers are kept by the programme
+coordinator. Rows are never deleted (pages and cases point at them): people who leave the
+export become inactive.
+"""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, String, func
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.db import Base
+
+DISCIPLINES = (
+    "RN",
+    "LPN",
+    "physician",
+    "resident",
+    "advanced_practice",
+    "respiratory_therapist",
+    "pharmacist",
+    "technician",
+    "paramedic",
+    "midwife",
+    "chaplain",
+    "social_worker",
+    "psychologist",
+    "other",
+)
+
+
+class Unit(Base):
+    __tablename__ = "units"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    site: Mapped[str] = mapped_column(String(32), default="main")
+    time_zone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    # The unit's Tier 1 lead (charge nurse or manager): checks in on a colleague at once.
+    tier1_lead_staff_id: Mapped[str | None] = mapped_column(
+        ForeignKey("staff.staff_id", use_alter=True, name="fk_units_tier1_lead_staff")
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Staff(Base):
@@ -16,20 +65,76 @@ class Staff(Base):
     staff_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     display_name: Mapped[str] = mapped_column(String(120))
     discipline: Mapped[str] = mapped_column(String(40))
-    home_unit: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(60), default="")
+    home_unit: Mapped[str] = mapped_column(ForeignKey("units.code"))
     mobile_e164: Mapped[str] = mapped_column(String(16))
     language: Mapped[str] = mapped_column(String(8), default="en")
+    # Opted out of all outreach (carriers' STOP is per number; this is the person's choice).
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
 
 
+class Shift(Base):
+    """Who worked which unit when, from the scheduling export."""
+
+    __tablename__ = "shifts"
+    __table_args__ = (
+        UniqueConstraint("staff_id", "starts_at"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_shifts_unit_time", "unit", "starts_at", "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.staff_id"))
+    unit: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class PeerSupporter(Base):
+    """A trained peer. Training expires; a paused peer is never paged."""
+
     __tablename__ = "peer_supporters"
 
     staff_id: Mapped[str] = mapped_column(ForeignKey("staff.staff_id"), primary_key=True)
+    trained_on: Mapped[date | None] = mapped_column(Date)
     trained_until: Mapped[date] = mapped_column(Date)
-    on_call: Mapped[bool] = mapped_column(Boolean, default=False)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Disciplines this peer supports; empty means any.
+    supports: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list)
+    languages: Mapped[list[str]] = mapped_column(ARRAY(String(8)), default=lambda: ["en"])
     max_open_cases: Mapped[int] = mapped_column(Integer, default=2)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)  # False: paused
+
+
+class Involvement(Base):
+    """Who was involved in an incident: named by the report, or proposed from the roster.
+
+    Only confirmed staff are contacted. Staff on shift on the unit at the time are proposed;
+    the risk manager confirms or removes each proposal.
+    """
+
+    __tablename__ = "involvement"
+    __table_args__ = (UniqueConstraint("incident_id", "staff_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.staff_id"))
+    source: Mapped[str] = mapped_column(String(16))  # named | on_shift
+    status: Mapped[str] = mapped_column(String(16))  # confirmed | proposed | removed
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class GroupDebrief(Base):
+    """A proposal for a Tier 2 team debrief, opened alongside individual outreach."""
+
+    __tablename__ = "group_debriefs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), unique=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,725 @@
+"""On-call schedules: the pure rules across daylight-saving changes and overrides, then the
+admin API, the CLI and the query matching runs for every incident."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from services.schedules.service import (
+    DEMO_ROTATIONS,
+    DEMO_ZONE,
+    OverrideSpec,
+    RotationSpec,
+    ScheduleSpec,
+    current_turn,
+    handoff_at,
+    on_call,
+    shifts_between,
+    wall_to_utc,
+    zone_of,
+)
+from tests.stack import ROOT, TOKEN
+
+NY = "America/New_York"
+LONDON = "Europe/London"
+KOLKATA = "Asia/Kolkata"
+
+
+def z(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def daily(start: datetime, *people: str, hours: int = 24, name: str = "r") -> RotationSpec:
+    kind = {24: "daily", 168: "weekly"}.get(hours, "custom")
+    return RotationSpec(kind, hours, start, list(people), name)
+
+
+def one(zone: str, rotation: RotationSpec, *overrides: OverrideSpec) -> ScheduleSpec:
+    return ScheduleSpec("s", zone, [rotation], list(overrides))
+
+
+def handoffs(rotation: RotationSpec, zone: str, start: datetime, end: datetime) -> list[datetime]:
+    """Every hand-off instant in [start, end), found by scanning rather than by the formula.
+
+    Hand-offs fall on whole minutes here: a coarse scan finds each change of turn and a
+    minute-by-minute scan inside that window pins it down.
+    """
+    tz = zone_of(zone)
+    step = timedelta(minutes=20)
+    found, at, last = [], start, current_turn(rotation, tz, start).index
+    while at < end:
+        index = current_turn(rotation, tz, at + step).index
+        assert index >= last, f"turn went backwards before {at + step}"
+        if index != last:
+            minute = at
+            while current_turn(rotation, tz, minute).index == last:
+                minute += timedelta(minutes=1)
+            found.append(minute)
+        at, last = at + step, index
+    return [t for t in found if t < end]
+
+
+# --------------------------------------------------------------------------- daily, DST
+
+
+def test_daily_0700_handoff_stays_at_0700_across_spring_forward() -> None:
+    r = daily(datetime(2026, 1, 5, 7), "A", "B")
+    assert handoffs(r, NY, z(2026, 3, 6, 12, 30), z(2026, 3, 9, 12)) == [
+        z(2026, 3, 7, 12),  # 07:00 EST
+        z(2026, 3, 8, 11),  # 07:00 EDT, the day clocks spring forward
+        z(2026, 3, 9, 11),
+    ]
+    spec = one(NY, r)
+    assert on_call(spec, z(2026, 3, 8, 10, 59, 59)) != on_call(spec, z(2026, 3, 8, 11))
+    assert on_call(spec, z(2026, 3, 8, 11)) == on_call(spec, z(2026, 3, 9, 10, 59))
+
+
+def test_daily_0700_handoff_stays_at_0700_across_fall_back() -> None:
+    r = daily(datetime(2026, 1, 5, 7), "A", "B")
+    assert handoffs(r, NY, z(2026, 10, 30, 12), z(2026, 11, 2, 13)) == [
+        z(2026, 10, 31, 11),  # 07:00 EDT
+        z(2026, 11, 1, 12),  # 07:00 EST: the turn spanning the change lasted 25 h
+        z(2026, 11, 2, 12),
+    ]
+
+
+def test_handoff_in_the_repeated_hour_happens_at_its_first_occurrence() -> None:
+    r = daily(datetime(2026, 10, 1, 1, 30), "A", "B")
+    tz = ZoneInfo(NY)
+    assert wall_to_utc(datetime(2026, 11, 1, 1, 30), tz) == z(2026, 11, 1, 5, 30)
+    spec = one(NY, r)
+    before, after = on_call(spec, z(2026, 11, 1, 5, 29, 59)), on_call(spec, z(2026, 11, 1, 5, 30))
+    assert before != after
+    # The second pass through 01:00-02:00 (06:00-07:00Z) reads 01:00-01:30 on the wall
+    # again: the turn must not flip back to the previous person.
+    for minute in range(0, 60, 5):
+        assert on_call(spec, z(2026, 11, 1, 6, minute)) == after
+    assert handoffs(r, NY, z(2026, 10, 31, 6), z(2026, 11, 2, 7)) == [
+        z(2026, 11, 1, 5, 30),
+        z(2026, 11, 2, 6, 30),
+    ]
+
+
+def test_rotation_starting_in_the_repeated_hour_does_not_stop_in_its_second_pass() -> None:
+    spec = one(NY, daily(datetime(2026, 11, 1, 1, 30), "A"))
+    assert on_call(spec, z(2026, 11, 1, 5, 29)) == set()
+    assert on_call(spec, z(2026, 11, 1, 5, 30)) == {"A"}
+    assert on_call(spec, z(2026, 11, 1, 6, 10)) == {"A"}  # 01:10 EST, after the start
+
+
+def test_handoff_in_the_spring_gap_happens_when_the_clock_jumps() -> None:
+    r = daily(datetime(2026, 1, 5, 2, 30), "A", "B")
+    tz = ZoneInfo(NY)
+    assert wall_to_utc(datetime(2026, 3, 8, 2, 30), tz) == z(2026, 3, 8, 7)  # 03:00 EDT
+    assert wall_to_utc(datetime(2026, 3, 8, 2, 0), tz) == z(2026, 3, 8, 7)
+    assert wall_to_utc(datetime(2026, 3, 8, 3, 0), tz) == z(2026, 3, 8, 7)
+    spec = one(NY, r)
+    assert on_call(spec, z(2026, 3, 8, 6, 59, 59, 999999)) != on_call(spec, z(2026, 3, 8, 7))
+    assert handoffs(r, NY, z(2026, 3, 7, 8), z(2026, 3, 9, 8)) == [
+        z(2026, 3, 8, 7),
+        z(2026, 3, 9, 6, 30),  # 02:30 EDT exists again the next day
+    ]
+
+
+def test_twelve_hour_shifts_keep_0700_and_1900_across_both_changes() -> None:
+    r = daily(datetime(2026, 1, 5, 7), "day", "night", hours=12)
+    tz = ZoneInfo(NY)
+    windows = ((z(2026, 3, 6), z(2026, 3, 11), 10), (z(2026, 10, 30), z(2026, 11, 4), 9))
+    for start, end, count in windows:  # 2026-11-04 00:00Z is 19:00 EST: outside [start, end)
+        found = handoffs(r, NY, start, end)
+        assert len(found) == count
+        assert {(t.astimezone(tz).hour, t.astimezone(tz).minute) for t in found} == {
+            (7, 0),
+            (19, 0),
+        }
+    spec = one(NY, r)
+    # Day shift 07:00-19:00 local on both sides of each change.
+    assert on_call(spec, z(2026, 3, 7, 12)) == {"day"}  # 07:00 EST
+    assert on_call(spec, z(2026, 3, 8, 11)) == {"day"}  # 07:00 EDT
+    assert on_call(spec, z(2026, 3, 8, 22, 59)) == {"day"}  # 18:59 EDT
+    assert on_call(spec, z(2026, 3, 8, 23)) == {"night"}  # 19:00 EDT
+    assert on_call(spec, z(2026, 11, 1, 11, 59)) == {"night"}  # 06:59 EST, a 13 h night
+    assert on_call(spec, z(2026, 11, 1, 12)) == {"day"}  # 07:00 EST
+
+
+def test_weekly_rotation_hands_off_monday_0800_local() -> None:
+    r = daily(datetime(2026, 2, 23, 8), "A", "B", "C", hours=168)  # a Monday
+    assert handoffs(r, NY, z(2026, 2, 23, 14), z(2026, 3, 17)) == [
+        z(2026, 3, 2, 13),  # 08:00 EST
+        z(2026, 3, 9, 12),  # 08:00 EDT
+        z(2026, 3, 16, 12),
+    ]
+    spec = one(NY, r)
+    assert on_call(spec, z(2026, 2, 23, 13)) == {"A"}
+    assert on_call(spec, z(2026, 3, 2, 13)) == {"B"}
+    assert on_call(spec, z(2026, 3, 9, 11, 59)) == {"B"}
+    assert on_call(spec, z(2026, 3, 9, 12)) == {"C"}
+    assert on_call(spec, z(2026, 3, 16, 12)) == {"A"}
+
+
+def test_london_changes_on_its_own_dates() -> None:
+    r = daily(datetime(2026, 1, 5, 7), "A", "B")
+    # New York's change (2026-03-08) does not move London's 07:00.
+    assert handoffs(r, LONDON, z(2026, 3, 7, 8), z(2026, 3, 9, 8)) == [
+        z(2026, 3, 8, 7),
+        z(2026, 3, 9, 7),
+    ]
+    assert handoffs(r, LONDON, z(2026, 3, 28, 8), z(2026, 3, 30, 8)) == [
+        z(2026, 3, 29, 6),  # 07:00 BST
+        z(2026, 3, 30, 6),
+    ]
+    assert handoffs(r, LONDON, z(2026, 10, 24, 7), z(2026, 10, 26, 8)) == [
+        z(2026, 10, 25, 7),  # 07:00 GMT
+        z(2026, 10, 26, 7),
+    ]
+    tz = ZoneInfo(LONDON)
+    assert wall_to_utc(datetime(2026, 3, 29, 1, 30), tz) == z(2026, 3, 29, 1)  # gap 01-02
+    assert wall_to_utc(datetime(2026, 10, 25, 1, 30), tz) == z(2026, 10, 25, 0, 30)  # first
+
+
+def test_zone_without_dst_is_a_fixed_offset() -> None:
+    r = daily(datetime(2026, 1, 5, 7), "A", "B")
+    for start in (z(2026, 3, 7, 2), z(2026, 10, 31, 2)):
+        assert handoffs(r, KOLKATA, start, start + timedelta(days=2)) == [
+            (start + timedelta(days=1)).replace(hour=1, minute=30),
+            (start + timedelta(days=2)).replace(hour=1, minute=30),
+        ]
+
+
+# --------------------------------------------------------------------------- rotations
+
+
+def test_before_the_first_handoff_nobody_is_on_call() -> None:
+    spec = one(NY, daily(datetime(2026, 1, 5, 7), "A", "B"))
+    assert on_call(spec, z(2026, 1, 5, 11, 59, 59)) == set()
+    assert on_call(spec, z(2020, 1, 1)) == set()
+    assert on_call(spec, z(2026, 1, 5, 12)) == {"A"}
+    assert on_call(spec, z(2026, 1, 6, 12)) == {"B"}
+    assert on_call(spec, z(2026, 1, 7, 12)) == {"A"}
+
+
+def test_rotation_without_participants_puts_nobody_on_call() -> None:
+    assert on_call(one(NY, daily(datetime(2026, 1, 5, 7))), z(2026, 6, 1)) == set()
+
+
+def test_parallel_rotations_put_one_each_on_call() -> None:
+    spec = ScheduleSpec(
+        "s",
+        NY,
+        [
+            daily(datetime(2026, 1, 5, 7), "N1", "N2", name="RN"),
+            daily(datetime(2026, 1, 5, 8), "P1", hours=168, name="MD"),
+            daily(datetime(2026, 1, 5, 7), "C1", hours=12, name="Chap"),
+            daily(datetime(2027, 1, 1, 7), "LATE", name="not yet"),
+        ],
+    )
+    # 2026-06-01 is day 147 of the RN rotation: odd, so N2.
+    assert on_call(spec, z(2026, 6, 1, 16)) == {"N2", "P1", "C1"}
+    assert on_call(spec, z(2026, 6, 2, 16)) == {"N1", "P1", "C1"}
+    # The same person in two rotations at once is on call once.
+    both = ScheduleSpec("s", NY, [daily(datetime(2026, 1, 5, 7), "X"), spec.rotations[2]])
+    assert on_call(both, z(2026, 6, 1, 16)) == {"X", "C1"}
+    twice = ScheduleSpec("s", NY, [spec.rotations[0], spec.rotations[0]])
+    assert on_call(twice, z(2026, 6, 1, 16)) == {"N2"}
+
+
+def test_demo_schedule_keeps_three_peers_on_call() -> None:
+    spec = ScheduleSpec(
+        "demo",
+        DEMO_ZONE,
+        [RotationSpec(k, h, s, list(p), n) for n, k, h, s, p in DEMO_ROTATIONS],
+    )
+    at = z(2026, 1, 5, 13)
+    while at < z(2026, 12, 31):
+        people = on_call(spec, at)
+        assert len(people) == 3 and "P2101" in people and "C4101" in people, at
+        at += timedelta(hours=5, minutes=17)
+
+
+def test_naive_time_is_refused() -> None:
+    spec = one(NY, daily(datetime(2026, 1, 5, 7), "A"))
+    with pytest.raises(ValueError, match="time zone"):
+        on_call(spec, datetime(2026, 6, 1, 12))
+    with pytest.raises(ValueError, match="naive"):
+        RotationSpec("daily", 24, z(2026, 1, 5), ["A"])
+    with pytest.raises(ValueError, match="positive"):
+        RotationSpec("custom", 0, datetime(2026, 1, 5), ["A"])
+
+
+# --------------------------------------------------------------------------- overrides
+
+BASE = daily(datetime(2026, 1, 5, 7), "A")  # A on call throughout June
+
+
+def ov(
+    start: datetime,
+    end: datetime,
+    add: str | None = None,
+    remove: str | None = None,
+    created: int = 0,
+) -> OverrideSpec:
+    return OverrideSpec(start, end, add, remove, z(2026, 5, 1) + timedelta(minutes=created))
+
+
+def test_cover_extra_and_excuse() -> None:
+    cover = ov(z(2026, 6, 1, 10), z(2026, 6, 1, 14), add="B", remove="A")
+    assert on_call(one(NY, BASE, cover), z(2026, 6, 1, 12)) == {"B"}
+    extra = ov(z(2026, 6, 1, 10), z(2026, 6, 1, 14), add="B")
+    assert on_call(one(NY, BASE, extra), z(2026, 6, 1, 12)) == {"A", "B"}
+    excuse = ov(z(2026, 6, 1, 10), z(2026, 6, 1, 14), remove="A")
+    assert on_call(one(NY, BASE, excuse), z(2026, 6, 1, 12)) == set()
+
+
+def test_override_boundaries_are_half_open() -> None:
+    spec = one(NY, BASE, ov(z(2026, 6, 1, 10), z(2026, 6, 1, 14), add="B", remove="A"))
+    assert on_call(spec, z(2026, 6, 1, 9, 59, 59, 999999)) == {"A"}
+    assert on_call(spec, z(2026, 6, 1, 10)) == {"B"}
+    assert on_call(spec, z(2026, 6, 1, 13, 59, 59, 999999)) == {"B"}
+    assert on_call(spec, z(2026, 6, 1, 14)) == {"A"}
+
+
+def test_swap_is_two_covers() -> None:
+    r = daily(datetime(2026, 1, 5, 7), "A", "B")
+    base = one(NY, r)
+    b_turn = (z(2026, 6, 1, 11), z(2026, 6, 2, 11))  # day 147: B
+    a_turn = (z(2026, 6, 2, 11), z(2026, 6, 3, 11))
+    assert on_call(base, b_turn[0]) == {"B"} and on_call(base, a_turn[0]) == {"A"}
+    spec = one(
+        NY,
+        r,
+        ov(*b_turn, add="A", remove="B"),
+        ov(*a_turn, add="B", remove="A", created=1),
+    )
+    assert on_call(spec, b_turn[0]) == {"A"}
+    assert on_call(spec, a_turn[1] - timedelta(microseconds=1)) == {"B"}
+    assert on_call(spec, a_turn[1]) == {"B"}  # the next regular turn is B's anyway
+    assert on_call(spec, a_turn[1] + timedelta(days=1)) == {"A"}
+
+
+def test_overlapping_covers_apply_in_creation_order() -> None:
+    # B covers A 10-14; later C is asked to cover B 12-16.
+    b_for_a = ov(z(2026, 6, 1, 10), z(2026, 6, 1, 14), add="B", remove="A", created=0)
+    c_for_b = ov(z(2026, 6, 1, 12), z(2026, 6, 1, 16), add="C", remove="B", created=1)
+    spec = one(NY, BASE, c_for_b, b_for_a)  # list order must not matter, created_at does
+    assert on_call(spec, z(2026, 6, 1, 11)) == {"B"}
+    assert on_call(spec, z(2026, 6, 1, 13)) == {"C"}
+    assert on_call(spec, z(2026, 6, 1, 15)) == {"A", "C"}  # B's cover ended: A is back
+    # Created the other way round, C's override meets no B to remove; B then covers A.
+    flipped = one(
+        NY,
+        BASE,
+        ov(z(2026, 6, 1, 10), z(2026, 6, 1, 14), add="B", remove="A", created=1),
+        ov(z(2026, 6, 1, 12), z(2026, 6, 1, 16), add="C", remove="B", created=0),
+    )
+    assert on_call(flipped, z(2026, 6, 1, 13)) == {"B", "C"}
+
+
+def test_add_and_remove_of_the_same_person() -> None:
+    excuse_a = ov(z(2026, 6, 1, 10), z(2026, 6, 1, 14), remove="A", created=0)
+    add_a_back = ov(z(2026, 6, 1, 12), z(2026, 6, 1, 13), add="A", created=1)
+    spec = one(NY, BASE, excuse_a, add_a_back)
+    assert on_call(spec, z(2026, 6, 1, 11)) == set()
+    assert on_call(spec, z(2026, 6, 1, 12, 30)) == {"A"}
+    assert on_call(spec, z(2026, 6, 1, 13, 30)) == set()
+    # The later excuse wins over an earlier extra cover of the same person.
+    extra_b = ov(z(2026, 6, 1, 10), z(2026, 6, 1, 14), add="B", created=0)
+    excuse_b = ov(z(2026, 6, 1, 11), z(2026, 6, 1, 12), remove="B", created=1)
+    spec = one(NY, BASE, extra_b, excuse_b)
+    assert on_call(spec, z(2026, 6, 1, 11, 30)) == {"A"}
+    assert on_call(spec, z(2026, 6, 1, 12)) == {"A", "B"}
+
+
+def test_removing_someone_not_on_call_changes_nothing() -> None:
+    spec = one(NY, BASE, ov(z(2026, 6, 1, 10), z(2026, 6, 1, 14), remove="Z"))
+    assert on_call(spec, z(2026, 6, 1, 12)) == {"A"}
+    spec = one(NY, BASE, ov(z(2026, 6, 1, 10), z(2026, 6, 1, 14), add="B", remove="Z"))
+    assert on_call(spec, z(2026, 6, 1, 12)) == {"A", "B"}
+
+
+def test_overrides_apply_before_a_rotation_starts() -> None:
+    late = daily(datetime(2027, 1, 1, 7), "A")
+    spec = one(NY, late, ov(z(2026, 6, 1, 10), z(2026, 6, 1, 14), add="B"))
+    assert on_call(spec, z(2026, 6, 1, 12)) == {"B"}
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def test_shifts_between_agrees_with_on_call_across_a_dst_week() -> None:
+    spec = ScheduleSpec(
+        "s",
+        NY,
+        [
+            daily(datetime(2026, 1, 5, 7), "N1", "N2", "N3", name="RN"),
+            daily(datetime(2026, 1, 5, 7), "C1", "C2", hours=12, name="Chap"),
+            daily(datetime(2026, 1, 5, 2, 30), "G1", "G2", name="gap"),
+        ],
+        [
+            ov(z(2026, 3, 7, 20), z(2026, 3, 8, 9), add="X", remove="N2", created=0),
+            ov(z(2026, 3, 8, 6), z(2026, 3, 8, 7, 30), remove="X", created=1),
+            ov(z(2026, 3, 9, 0), z(2026, 3, 9, 1), add="C1", created=2),
+        ],
+    )
+    start, end = z(2026, 3, 6, 3, 7), z(2026, 3, 11, 5, 30)
+    spans = shifts_between(spec, start, end)
+    assert spans == sorted(spans, key=lambda s: (s.starts_at, s.staff_id))
+    assert all(start <= s.starts_at < s.ends_at <= end for s in spans)
+    at = start
+    while at < end:
+        listed = {s.staff_id for s in spans if s.starts_at <= at < s.ends_at}
+        assert listed == on_call(spec, at), at
+        at += timedelta(minutes=7)
+
+
+def test_shifts_are_exact_and_merged() -> None:
+    spec = ScheduleSpec(
+        "s",
+        NY,
+        [daily(datetime(2026, 1, 5, 7), "A", "B"), daily(datetime(2026, 1, 5, 7), "C", hours=12)],
+    )
+    spans = shifts_between(spec, z(2026, 3, 7, 12), z(2026, 3, 9, 11))
+    assert [tuple(s) for s in spans] == [
+        (
+            on_call(spec, z(2026, 3, 7, 12)).difference({"C"}).pop(),
+            z(2026, 3, 7, 12),
+            z(2026, 3, 8, 11),
+        ),
+        ("C", z(2026, 3, 7, 12), z(2026, 3, 9, 11)),  # one person all along: one span
+        (
+            on_call(spec, z(2026, 3, 8, 11)).difference({"C"}).pop(),
+            z(2026, 3, 8, 11),
+            z(2026, 3, 9, 11),
+        ),
+    ]
+    assert shifts_between(spec, z(2026, 3, 9), z(2026, 3, 9)) == []
+
+
+def test_handoff_at_is_monotonic_through_a_gap() -> None:
+    # Hourly turns through the spring gap: the 02:00 turn has no length and is skipped.
+    r = daily(datetime(2026, 3, 8, 0), "h0", "h1", "h2", "h3", "h4", hours=1)
+    tz = ZoneInfo(NY)
+    instants = [handoff_at(r, tz, i) for i in range(6)]
+    assert instants == sorted(instants)
+    assert instants[2] == instants[3] == z(2026, 3, 8, 7)
+    assert on_call(one(NY, r), z(2026, 3, 8, 7, 30)) == {"h3"}
+
+
+# --------------------------------------------------------------------------- API and DB
+
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+RISK = {"Authorization": f"Bearer {TOKEN}"}
+PEERS = ["N1101", "N1102"]
+
+
+@pytest.fixture
+async def client(db: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    from services.api import app
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+        yield c
+
+
+async def _schedule(client: httpx.AsyncClient, zone: str = NY) -> str:
+    name = f"test {uuid.uuid4().hex[:8]}"
+    r = await client.post("/admin/schedules", json={"name": name, "time_zone": zone}, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def rotation(**over: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "name": "RN",
+        "kind": "daily",
+        "start_local": "2026-01-05T07:00:00",
+        "participants": PEERS,
+    }
+    return body | over
+
+
+def fields(r: httpx.Response) -> dict[str, str]:
+    body = r.json()
+    return body.get("fields") or body["detail"]["fields"]
+
+
+async def test_admin_routes_refuse_risk_management(client: httpx.AsyncClient) -> None:
+    r = await client.get("/admin/schedules/on-call", headers=RISK)
+    assert r.status_code == 403
+    r = await client.post("/admin/schedules", json={"name": "x", "time_zone": NY}, headers=RISK)
+    assert r.status_code == 403
+    assert (await client.get("/admin/schedules/on-call")).status_code == 401
+
+
+async def test_create_set_rotations_override_and_ask_who_is_on_call(
+    client: httpx.AsyncClient,
+) -> None:
+    sid = await _schedule(client)
+    r = await client.put(
+        f"/admin/schedules/{sid}/rotations",
+        json={
+            "rotations": [
+                rotation(),
+                rotation(name="Chaplain", kind="custom", shift_hours=12, participants=["C4101"]),
+            ]
+        },
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [x["name"] for x in body["rotations"]] == ["Chaplain", "RN"]
+    assert body["rotations"][1]["shift_hours"] == 24
+    assert [p["staff_id"] for p in body["rotations"][1]["participants"]] == PEERS
+
+    # 2026-12-01 07:00 EST is turn 330 of the RN rotation: N1101 (even).
+    at = "2026-12-01T15:00:00Z"
+    r = await client.get("/admin/schedules/on-call", params={"at": at}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    people = {p["staff_id"]: p for p in r.json()["on_call"]}
+    name = (await client.get(f"/admin/schedules/{sid}", headers=ADMIN)).json()["name"]
+    assert name in people["N1101"]["schedules"]
+    assert name in people["C4101"]["schedules"]
+    assert name not in people.get("N1102", {"schedules": []})["schedules"]
+    turns = [t for t in r.json()["rotations"] if t["schedule"] == name]
+    rn = next(t for t in turns if t["rotation"] == "RN")
+    assert rn["staff_id"] == "N1101"
+    assert rn["turn_ends_at"] == "2026-12-02T12:00:00+00:00"
+    assert rn["turn_ends_local"] == "2026-12-02T07:00:00-05:00"
+
+    r = await client.post(
+        f"/admin/schedules/{sid}/overrides",
+        json={
+            "starts_at": "2026-12-01T14:00:00Z",
+            "ends_at": "2026-12-01T18:00:00Z",
+            "add_staff_id": "N1102",
+            "remove_staff_id": "N1101",
+        },
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    oid = r.json()["id"]
+    r = await client.get("/admin/schedules/on-call", params={"at": at}, headers=ADMIN)
+    people = {p["staff_id"]: p for p in r.json()["on_call"]}
+    assert name in people["N1102"]["schedules"]
+    assert name not in people.get("N1101", {"schedules": []})["schedules"]
+
+    r = await client.get(
+        f"/admin/schedules/{sid}/shifts",
+        params={"start": "2026-12-01T12:00:00Z", "end": "2026-12-02T12:00:00Z"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    rn_spans = [
+        (s["staff_id"], s["starts_at"], s["ends_at"])
+        for s in r.json()["shifts"]
+        if s["staff_id"] != "C4101"
+    ]
+    assert rn_spans == [
+        ("N1101", "2026-12-01T12:00:00+00:00", "2026-12-01T14:00:00+00:00"),
+        ("N1102", "2026-12-01T14:00:00+00:00", "2026-12-01T18:00:00+00:00"),
+        ("N1101", "2026-12-01T18:00:00+00:00", "2026-12-02T12:00:00+00:00"),
+    ]
+
+    r = await client.delete(f"/admin/schedules/{sid}/overrides/{oid}", headers=ADMIN)
+    assert r.status_code == 204
+    r = await client.delete(f"/admin/schedules/{sid}/overrides/{oid}", headers=ADMIN)
+    assert r.status_code == 404
+    assert (await client.get(f"/admin/schedules/{sid}", headers=ADMIN)).json()["overrides"] == []
+
+
+async def test_schedule_validation(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/admin/schedules", json={"name": "x", "time_zone": "Mars/Olympus"}, headers=ADMIN
+    )
+    assert r.status_code == 422
+    assert "unknown time zone" in fields(r)["time_zone"]
+    r = await client.post(
+        "/admin/schedules", json={"name": "x", "time_zone": "localtime"}, headers=ADMIN
+    )
+    assert r.status_code == 422
+    sid = await _schedule(client)
+    name = (await client.get(f"/admin/schedules/{sid}", headers=ADMIN)).json()["name"]
+    r = await client.post("/admin/schedules", json={"name": name, "time_zone": NY}, headers=ADMIN)
+    assert r.status_code == 409
+    assert "exists already" in fields(r)["name"]
+    missing = uuid.uuid4()
+    assert (await client.get(f"/admin/schedules/{missing}", headers=ADMIN)).status_code == 404
+    r = await client.put(
+        f"/admin/schedules/{missing}/rotations", json={"rotations": [rotation()]}, headers=ADMIN
+    )
+    assert r.status_code == 404
+
+
+async def test_rotation_validation_writes_nothing(client: httpx.AsyncClient) -> None:
+    sid = await _schedule(client)
+    url = f"/admin/schedules/{sid}/rotations"
+    assert (await client.put(url, json={"rotations": [rotation()]}, headers=ADMIN)).is_success
+
+    async def refused(*rotations: dict[str, object]) -> dict[str, str]:
+        r = await client.put(url, json={"rotations": list(rotations)}, headers=ADMIN)
+        assert r.status_code == 422, r.text
+        return fields(r)
+
+    got = await refused(rotation(name="ok"), rotation(name="bad", participants=["N1101", "ZZ999"]))
+    assert got == {"rotations.1.participants": "unknown staff ZZ999"}
+    got = await refused(rotation(participants=["N1001"]))  # a nurse, not a peer supporter
+    assert "N1001 is not a peer supporter" in got["rotations.0.participants"]
+    got = await refused(rotation(kind="daily", shift_hours=12))
+    assert "every 24 h" in next(iter(got.values()))
+    got = await refused(rotation(kind="weekly", shift_hours=24))
+    assert "every 168 h" in next(iter(got.values()))
+    got = await refused(rotation(kind="custom", shift_hours=400))
+    assert "1 to 336" in next(iter(got.values()))
+    got = await refused(rotation(kind="custom"))
+    assert "shift_hours" in next(iter(got.values()))
+    got = await refused(rotation(start_local="2026-01-05T07:00:00-05:00"))
+    assert "without an offset" in next(iter(got.values()))
+    got = await refused(rotation(), rotation())
+    assert "repeated" in next(iter(got.values()))
+    got = await refused(rotation(participants=[]))
+    assert got
+
+    # Every refusal left the first set untouched.
+    rotations = (await client.get(f"/admin/schedules/{sid}", headers=ADMIN)).json()["rotations"]
+    assert [(r["name"], [p["staff_id"] for p in r["participants"]]) for r in rotations] == [
+        ("RN", PEERS)
+    ]
+
+    # Expired training is a warning, not a refusal: it can be renewed before the turn.
+    r = await client.put(url, json={"rotations": [rotation(participants=["N1103"])]}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert any(w.startswith("N1103: peer training expired") for w in r.json()["warnings"])
+
+
+async def test_override_validation(client: httpx.AsyncClient) -> None:
+    sid = await _schedule(client)
+    url = f"/admin/schedules/{sid}/overrides"
+
+    def body(**over: object) -> dict[str, object]:
+        return {
+            "starts_at": "2026-12-01T14:00:00Z",
+            "ends_at": "2026-12-01T18:00:00Z",
+            "add_staff_id": "N1102",
+        } | over
+
+    async def refused(b: dict[str, object]) -> str:
+        r = await client.post(url, json=b, headers=ADMIN)
+        assert r.status_code == 422, r.text
+        return " ".join(fields(r).values())
+
+    assert "after starts_at" in await refused(body(ends_at="2026-12-01T13:00:00Z"))
+    assert "after starts_at" in await refused(body(ends_at="2026-12-01T14:00:00Z"))
+    assert "31 days" in await refused(body(ends_at="2027-01-01T14:00:01Z"))
+    assert "add_staff_id, remove_staff_id or both" in await refused(body(add_staff_id=None))
+    assert "same person" in await refused(body(remove_staff_id="N1102"))
+    assert "unknown staff ZZ999" in await refused(body(add_staff_id="ZZ999"))
+    assert "unknown staff ZZ998" in await refused(body(remove_staff_id="ZZ998"))
+    assert "not a peer supporter" in await refused(body(add_staff_id="N1001"))
+    assert "timezone" in await refused(body(starts_at="2026-12-01T14:00:00"))
+    r = await client.post(url, json=body(ends_at="2027-01-01T14:00:00Z"), headers=ADMIN)
+    assert r.status_code == 201, r.text  # exactly 31 days
+    # Excusing someone who is not a peer (or has left) is allowed: they only need to exist.
+    r = await client.post(url, json=body(add_staff_id=None, remove_staff_id="N1001"), headers=ADMIN)
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/admin/schedules/{uuid.uuid4()}/overrides", json=body(), headers=ADMIN)
+    assert r.status_code == 404
+
+
+async def test_query_time_validation(client: httpx.AsyncClient) -> None:
+    r = await client.get(
+        "/admin/schedules/on-call", params={"at": "2026-12-01T15:00:00"}, headers=ADMIN
+    )
+    assert r.status_code == 422
+    assert "offset" in fields(r)["at"]
+    r = await client.get("/admin/schedules/on-call", headers=ADMIN)
+    assert r.status_code == 200
+    sid = await _schedule(client)
+    r = await client.get(
+        f"/admin/schedules/{sid}/shifts",
+        params={"start": "2026-12-01T00:00:00Z", "end": "2027-01-01T00:00:01Z"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 422
+    assert "31 days" in fields(r)["end"]
+    r = await client.get(
+        f"/admin/schedules/{sid}/shifts",
+        params={"start": "2026-12-02T00:00:00Z", "end": "2026-12-01T00:00:00Z"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 422
+    r = await client.get(f"/admin/schedules/{sid}/shifts", headers=ADMIN)
+    assert r.status_code == 200 and r.json()["shifts"] == []
+
+
+async def test_on_call_staff_across_schedules(client: httpx.AsyncClient) -> None:
+    from services.db import transaction
+    from services.schedules.service import DEMO_SCHEDULE, on_call_staff, seed_schedule
+
+    async with transaction() as session:
+        await seed_schedule(session)  # idempotent: `svrr seed` has run it already
+        await seed_schedule(session)
+    sid = await _schedule(client, LONDON)
+    name = (await client.get(f"/admin/schedules/{sid}", headers=ADMIN)).json()["name"]
+    r = await client.put(
+        f"/admin/schedules/{sid}/rotations",
+        json={"rotations": [rotation(participants=["C4101"])]},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    at = z(2026, 12, 1, 15)
+    async with transaction() as session:
+        who = await on_call_staff(session, at)
+    assert DEMO_SCHEDULE in who["C4101"] and name in who["C4101"]
+    assert DEMO_SCHEDULE in who["P2101"]
+    demo = {s for s, names in who.items() if DEMO_SCHEDULE in names}
+    assert len(demo) == 3 and len(demo & {"N1101", "N1102"}) == 1
+    with pytest.raises(ValueError):
+        async with transaction() as session:
+            await on_call_staff(session, datetime(2026, 12, 1, 15))
+
+
+def test_cli_on_call_and_schedule_show(db: Engine) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "services.cli", "on-call", "--at", "2026-12-01T15:00:00Z"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "P2101" in out.stdout and "Peer support on call" in out.stdout
+    assert "Peer support on call / RN:" in out.stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "services.cli", "schedule", "show", "Peer support on call"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "America/New_York" in out.stdout and "N1101" in out.stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "services.cli", "schedule", "show", "No such schedule"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 2 and "no schedule named" in out.stderr
+
+
+def test_cli_wants_an_offset() -> None:
+    import argparse
+
+    from services.schedules.commands import add_commands
+
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="cmd"))
+    assert parser.parse_args(["on-call", "--at", "2026-12-01T15:00:00Z"]).at == z(2026, 12, 1, 15)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["on-call", "--at", "2026-12-01T15:00:00"])
