@@ -30,23 +30,11 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from benchmarks.common import RESULTS, add_rotations, bench_db_url, percentile, recreate_db
 from tests.stack import ROOT, RUN, start_stack, stop_stack, wait_for
 
-RESULTS = Path(__file__).parent / "results"
 UNITS = ["4E", "4W", "5E", "5W", "ICU", "ED", "OR", "NICU", "LD", "ONC"]
 DISCIPLINES = ["RN", "RN", "RN", "physician", "resident", "respiratory_therapist", "pharmacist"]
-
-
-def bench_db_url() -> str:
-    base = os.environ.get("DATABASE_URL", "postgresql+psycopg://svrr:svrr@127.0.0.1:5433/svrr")
-    return base.rsplit("/", 1)[0] + "/svrr_bench"
-
-
-def recreate_db(url: str) -> None:
-    admin = url.replace("+psycopg", "").rsplit("/", 1)[0] + "/svrr"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS svrr_bench WITH (FORCE)")
-        conn.execute("CREATE DATABASE svrr_bench")
 
 
 def write_roster(folder: Path, staff: int, peers: int) -> list[str]:
@@ -102,12 +90,6 @@ def write_roster(folder: Path, staff: int, peers: int) -> list[str]:
     return ids
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
 def run(count: int, rate: float, staff: int, peers: int) -> dict[str, object]:
     url = bench_db_url()
     recreate_db(url)
@@ -125,6 +107,7 @@ def run(count: int, rate: float, staff: int, peers: int) -> dict[str, object]:
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
         )
+    add_rotations(url, [f"S{i:05d}" for i in range(peers)], rotations=max(1, peers // 5))
     subprocess.run(
         [py, "deploy/topics.py"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL
     )

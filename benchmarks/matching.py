@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime
 import psycopg
 from sqlalchemy import select
 
-from benchmarks.latency import RESULTS, bench_db_url, percentile, recreate_db
+from benchmarks.common import RESULTS, add_rotations, bench_db_url, percentile, recreate_db
 from services.db import async_engine, transaction
 from services.people.matching import load_context, rank
 from services.people.models import Staff
@@ -80,26 +80,6 @@ def build(url: str, staff: int, peers: int, rotations: int) -> None:
                         2,
                         True,
                     )
-                )
-        cur.execute(
-            "INSERT INTO schedules (id, name, time_zone) VALUES "
-            "(gen_random_uuid(), 'Bench on call', 'America/New_York') RETURNING id"
-        )
-        (schedule_id,) = cur.fetchone()  # type: ignore[misc]
-        per = peers // rotations
-        for r in range(rotations):
-            cur.execute(
-                "INSERT INTO rotations (id, schedule_id, name, kind, shift_hours, start_local) "
-                "VALUES (gen_random_uuid(), %s, %s, 'daily', 24, '2026-01-05 07:00') "
-                "RETURNING id",
-                (schedule_id, f"R{r:02d}"),
-            )
-            (rotation_id,) = cur.fetchone()  # type: ignore[misc]
-            for pos in range(per):
-                cur.execute(
-                    "INSERT INTO rotation_participants (rotation_id, position, staff_id) "
-                    "VALUES (%s, %s, %s)",
-                    (rotation_id, pos, f"S{r * per + pos:05d}"),
                 )
         # A week of history: 2,000 incidents, each with one case and one page.
         cur.execute(
@@ -191,6 +171,7 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
     )
     build(url, args.staff, args.peers, args.rotations)
+    add_rotations(url, [f"S{i:05d}" for i in range(args.peers)], args.rotations)
     os.environ["DATABASE_URL"] = url
     from services.config import get_settings
 

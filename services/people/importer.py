@@ -45,6 +45,9 @@ MAX_SHIFT = timedelta(hours=24)
 # Rows per statement when a list of keys is sent to PostgreSQL: well under its 65,535
 # bind-parameter limit, so a hospital of any size imports in a handful of round trips.
 CHUNK = 10_000
+# A staff export that would deactivate more than this is refused unless explicitly allowed.
+MASS_DEACTIVATION_SHARE = 0.2
+MASS_DEACTIVATION_MIN = 25
 
 # Hospital exports name disciplines in many ways. These aliases (compared case-insensitively,
 # with "_", "-" and repeated spaces read as one space) map the common spellings onto
@@ -582,7 +585,11 @@ _STAFF_FIELDS = ("display_name", "discipline", "role", "home_unit", "mobile_e164
 
 
 async def import_staff(
-    session: AsyncSession, data: bytes | str, *, dry_run: bool = False
+    session: AsyncSession,
+    data: bytes | str,
+    *,
+    dry_run: bool = False,
+    allow_mass_deactivation: bool = False,
 ) -> ImportReport:
     """Apply a full staff export: present staff are added, updated or re-activated, absent
     ones become inactive, and each unit's Tier 1 lead is whoever the file marks.
@@ -720,6 +727,18 @@ async def import_staff(
             changed.append(values)
     leaving = [sid for sid, s in existing.items() if s.active and sid not in wanted]
     report.deactivated = len(leaving)
+    active = sum(1 for s in existing.values() if s.active)
+    if len(leaving) > max(MASS_DEACTIVATION_MIN, active * MASS_DEACTIVATION_SHARE) and not (
+        allow_mass_deactivation
+    ):
+        # A truncated export would otherwise silently stop outreach to most of the hospital.
+        report.reject(
+            1,
+            None,
+            f"would deactivate {len(leaving)} of {active} active staff; if this export is "
+            "really complete, import it again allowing mass deactivation",
+        )
+        return _finish(report, started, checked)
     lead_changes = [
         {"b_code": code, "b_lead": leads[code][1] if code in leads else None}
         for code, u in units.items()

@@ -53,10 +53,10 @@ async def _csv_body(request: Request) -> bytes:
     return bytes(body)
 
 
-async def _import(kind: str, request: Request, dry_run: bool) -> JSONResponse:
+async def _import(kind: str, request: Request, dry_run: bool, **options: bool) -> JSONResponse:
     data = await _csv_body(request)
     async with transaction() as session:
-        report = await IMPORTERS[kind](session, data, dry_run=dry_run)
+        report = await IMPORTERS[kind](session, data, dry_run=dry_run, **options)
     return JSONResponse(report.as_dict(), status_code=200 if report.ok else 422)
 
 
@@ -71,10 +71,16 @@ async def import_units(request: Request, dry_run: bool = _DRY_RUN) -> JSONRespon
 
 
 @router.post("/staff/import", responses=_REPORT)
-async def import_staff(request: Request, dry_run: bool = _DRY_RUN) -> JSONResponse:
+async def import_staff(
+    request: Request,
+    dry_run: bool = _DRY_RUN,
+    allow_mass_deactivation: bool = Query(
+        False, description="accept an export that deactivates more than 20% of active staff"
+    ),
+) -> JSONResponse:
     """staff_id,display_name,discipline,role,home_unit,mobile,language,tier1_lead,opted_out.
     A full export: staff absent from the file become inactive."""
-    return await _import("staff", request, dry_run)
+    return await _import("staff", request, dry_run, allow_mass_deactivation=allow_mass_deactivation)
 
 
 @router.post("/shifts/import", responses=_REPORT)
