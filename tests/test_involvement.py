@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,7 @@ from sqlalchemy.engine import Engine
 from services.api import app
 from services.db import transaction
 from services.incidents import involvement
-from tests.stack import TOKEN
+from tests.stack import ROOT, TOKEN
 from tests.test_agents import count, stored_incident
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -125,3 +127,18 @@ async def test_group_debrief_for_many_staff_or_several_units(
     assert debrief(big.incident_id) == 1
     r = await client.get(f"/incidents/{several_units.incident_id}", headers=AUTH)
     assert r.json()["group_debrief"] == "proposed"
+
+
+async def test_cli_review(db: Engine) -> None:
+    on_shift(db, ["N1100"])
+    incident = stored_incident(db, ["R3001"])
+    async with transaction() as session:
+        await involvement.identify(session, incident, group_threshold=5)
+    svrr = [sys.executable, "-m", "services.cli", "involvement", str(incident.incident_id)]
+    listed = subprocess.run(svrr, cwd=ROOT, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert "N1100      on_shift  proposed" in listed.stdout
+    removed = subprocess.run([*svrr, "remove", "N1100"], cwd=ROOT, capture_output=True, text=True)
+    assert (removed.returncode, removed.stdout.strip()) == (0, "N1100: removed")
+    named = subprocess.run([*svrr, "remove", "R3001"], cwd=ROOT, capture_output=True, text=True)
+    assert named.returncode == 2 and "outreach has begun" in named.stderr
