@@ -35,6 +35,8 @@ from schemas.events import (
     SupportNeeded,
     utcnow,
 )
+from services.cases import flows, outbound
+from services.cases import runner as flows_runner
 from services.db import transaction
 from services.deadletter import store_dead_letter
 from services.incidents import involvement
@@ -105,17 +107,13 @@ class Matcher:
     def __init__(self) -> None:
         self.ctx: MatchContext | None = None
 
-    async def request_page(self, need: SupportNeeded) -> None:
+    async def start_outreach(self, need: SupportNeeded) -> None:
         async with transaction() as session:
             if self.ctx is None:
                 self.ctx = await load_context(session, utcnow(), settings.match_other_unit)
-            req = await paging.request_page(
-                session, need, settings.coordinator_number, settings.match_other_unit, self.ctx
-            )
+            req = await flows.start_outreach(session, need, settings, self.ctx)
         if req is None:
             return
-        if req.peer_staff_id is not None:
-            self.ctx.recent_pages[req.peer_staff_id] += 1
         log().info(
             "page.requested",
             case_id=str(need.case_id),
@@ -135,7 +133,8 @@ async def send(req: PageRequested) -> None:
 
 async def apply_reply(sms: SmsReceived) -> None:
     async with transaction() as session:
-        await paging.apply_reply(session, sms)
+        outcome = await flows.handle_sms(session, sms, settings)
+    log().info("sms.handled", sms_id=str(sms.sms_id), outcome=outcome)
 
 
 @app.agent(incident_reported)
@@ -149,7 +148,7 @@ async def page_peer(stream: faust.StreamT[bytes]) -> AsyncIterator[str]:
     # Whatever arrived within 10 ms is matched against one context; a lone case waits
     # at most that long.
     async for batch in stream.take(64, within=0.01):
-        async for outcome in consume(_each(batch), SupportNeeded, Matcher().request_page):
+        async for outcome in consume(_each(batch), SupportNeeded, Matcher().start_outreach):
             yield outcome
 
 
@@ -163,6 +162,35 @@ async def send_page(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
 async def record_reply(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
     async for outcome in consume(stream, SmsReceived, apply_reply):
         yield outcome
+
+
+@app.timer(interval=1.0)
+async def fire_deadlines() -> None:
+    """Escalations, reminders, re-offers and follow-ups that fell due, each exactly once:
+    a deadline row is claimed, acted on and marked fired in one transaction."""
+    while True:
+        try:
+            fired = await flows_runner.fire_due(settings, limit=100)
+        except (DBAPIError, OSError) as exc:
+            log().warning("deadlines.store_unavailable", error=type(exc).__name__)
+            return
+        if fired < 100:
+            return
+
+
+@app.timer(interval=0.5)
+async def send_messages() -> None:
+    """Queued SMS that are due (quiet hours over, rate limit allows) go out."""
+    try:
+        async with transaction() as session:
+            due = await outbound.due(session, utcnow(), settings.sending_stale_seconds)
+    except (DBAPIError, OSError) as exc:
+        log().warning("messages.store_unavailable", error=type(exc).__name__)
+        return
+    for message_id in due:
+        await persistently(
+            lambda message_id=message_id: pager.deliver_message(message_id), "message"
+        )
 
 
 @app.timer(interval=5.0)

@@ -10,12 +10,16 @@ callback (which names the page) records the sid too, whichever arrives first.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 from notifiers.sms import PermanentSendError, SmsSender, TransientSendError
+from services.cases import flows, outbound
 from services.config import get_settings
 from services.db import transaction
 from services.logs import log, mask_number
-from services.metrics import PAGES, SEND_SECONDS
+from services.metrics import MESSAGES, PAGES, SEND_SECONDS
 from services.paging import service as paging
 
 _sender: SmsSender | None = None
@@ -35,8 +39,35 @@ async def close() -> None:
         _sender = None
 
 
-def status_callback_url(page_id: uuid.UUID) -> str:
-    return f"{get_settings().public_base_url.rstrip('/')}/twilio/status?page={page_id}"
+def status_callback_url(kind: str, item_id: uuid.UUID) -> str:
+    """Callbacks name what they are about, so they can record the sid even if we could not."""
+    return f"{get_settings().public_base_url.rstrip('/')}/twilio/status?{kind}={item_id}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Literal["sent", "reconciled", "failed", "retry"]
+    sid: str | None = None
+    error_code: int | None = None
+    error: str = ""
+
+
+async def send_claimed(
+    to: str, body: str, since: datetime, reclaimed: bool, callback: str
+) -> Outcome:
+    """Send what a claim holds; after a stale claim, ask the provider's log first."""
+    try:
+        if reclaimed:
+            sid = await sender().find_sent(to, body, since)
+            if sid is not None:
+                return Outcome("reconciled", sid)
+        with SEND_SECONDS.time():
+            sent = await sender().send(to, body, callback)
+    except PermanentSendError as exc:
+        return Outcome("failed", error_code=exc.code)
+    except TransientSendError as exc:
+        return Outcome("retry", error=str(exc))
+    return Outcome("sent", sent.sid)
 
 
 async def deliver(page_id: uuid.UUID) -> None:
@@ -46,30 +77,57 @@ async def deliver(page_id: uuid.UUID) -> None:
     if claim is None:
         return  # already sent, or another worker is sending it now
     bound = log().bind(page_id=str(page_id), case_id=str(claim.case_id))
-    try:
-        if claim.reclaimed:
-            sid = await sender().find_sent(claim.to_number, claim.body, claim.requested_at)
-            if sid is not None:
-                async with transaction() as session:
-                    await paging.record_sent(session, page_id, sid, reconciled=True)
-                bound.warning("page.reconciled", sid=sid)
-                PAGES.labels("reconciled").inc()
-                return
-        with SEND_SECONDS.time():
-            sent = await sender().send(claim.to_number, claim.body, status_callback_url(page_id))
-    except PermanentSendError as exc:
-        async with transaction() as session:
-            await paging.record_failed(session, page_id, exc.code)
-        bound.error("page.failed", error_code=exc.code, to=mask_number(claim.to_number))
-        PAGES.labels("failed").inc()
-        return
-    except TransientSendError as exc:
-        async with transaction() as session:
-            await paging.release(session, page_id, str(exc), settings.sending_stale_seconds)
-        bound.warning("page.send_retry", error=str(exc))
-        PAGES.labels("retry").inc()
-        return
+    out = await send_claimed(
+        claim.to_number,
+        claim.body,
+        claim.requested_at,
+        claim.reclaimed,
+        status_callback_url("page", page_id),
+    )
     async with transaction() as session:
-        await paging.record_sent(session, page_id, sent.sid)
-    bound.info("page.sent", sid=sent.sid, to=mask_number(claim.to_number))
-    PAGES.labels("sent").inc()
+        if out.result in ("sent", "reconciled"):
+            assert out.sid is not None
+            await paging.record_sent(session, page_id, out.sid, out.result == "reconciled")
+        elif out.result == "failed":
+            await paging.record_failed(session, page_id, out.error_code)
+            await flows.escalate_now(session, claim.case_id)
+        else:
+            await paging.release(session, page_id, out.error, settings.sending_stale_seconds)
+    PAGES.labels(out.result).inc()
+    bound.info(
+        f"page.{out.result}",
+        sid=out.sid,
+        error_code=out.error_code,
+        to=mask_number(claim.to_number),
+    )
+
+
+async def deliver_message(message_id: uuid.UUID) -> None:
+    """The same discipline for every SMS that is not a page."""
+    settings = get_settings()
+    async with transaction() as session:
+        claim = await outbound.claim(session, message_id, settings.sending_stale_seconds)
+    if claim is None:
+        return
+    out = await send_claimed(
+        claim.to_number,
+        claim.body,
+        claim.created_at,
+        claim.reclaimed,
+        status_callback_url("message", message_id),
+    )
+    async with transaction() as session:
+        if out.result in ("sent", "reconciled"):
+            assert out.sid is not None
+            await outbound.record_sent(session, message_id, out.sid)
+        elif out.result == "failed":
+            await outbound.record_failed(session, message_id, out.error_code)
+        else:
+            await outbound.release(session, message_id, settings.sending_stale_seconds)
+    MESSAGES.labels(out.result).inc()
+    log().info(
+        f"message.{out.result}",
+        message_id=str(message_id),
+        case_id=str(claim.case_id) if claim.case_id else None,
+        sid=out.sid,
+    )

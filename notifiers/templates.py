@@ -20,3 +20,116 @@ def coordinator_page(reply_code: str) -> str:
         f"Peer support page {reply_code}: no on-call peer is available for a colleague who may "
         f"need support. Reply {reply_code}A to take it."
     )
+
+
+# --- Tier 1 ---------------------------------------------------------------------------------
+
+
+def tier1_prompt(colleague_first_name: str) -> str:
+    return (
+        f"Peer support: {colleague_first_name} on your team may have had a hard shift. "
+        "When you can, a quiet 'are you OK?' helps. A trained peer will also reach out."
+    )
+
+
+# --- the clinician ----------------------------------------------------------------------------
+
+
+def clinician_offer() -> str:
+    return (
+        "Peer support: after a difficult event, a trained colleague is ready to talk, in "
+        "confidence and apart from any review. Reply YES to be called, LATER (or e.g. "
+        "LATER 6PM, TOMORROW) for another time, or NO. Reply STOP to opt out."
+    )
+
+
+def offer_reminder() -> str:
+    return (
+        "Peer support: a trained colleague is still available to talk, in confidence. "
+        "Reply YES, LATER or NO."
+    )
+
+
+def deferral_ack(local_time: str) -> str:
+    return f"Thank you. We will check in again {local_time}. Reply YES any time before then."
+
+
+def resources() -> str:
+    return (
+        "Thank you, we will not contact you about this again. If you change your mind, "
+        "the peer support line and the Employee Assistance Programme are always open."
+    )
+
+
+def follow_up() -> str:
+    return (
+        "Peer support check-in: how are you doing? Reply YES if you'd like a colleague to "
+        "call, or STOP to end these messages."
+    )
+
+
+def clinician_help() -> str:
+    return "Peer support: reply YES to be called, LATER (or e.g. LATER 6PM) or NO."
+
+
+def crisis_reply(crisis_line: str) -> str:
+    return (
+        f"You matter. If you are in danger or thinking of harming yourself, call or text "
+        f"{crisis_line} now (24/7). A member of the support team will contact you shortly."
+    )
+
+
+# --- the peer -------------------------------------------------------------------------------
+
+
+def peer_details(clinician_first_name: str, number: str) -> str:
+    return (
+        f"Thank you for taking this. Your colleague is {clinician_first_name}, {number}. "
+        "They are being asked now whether they'd welcome a call; we'll tell you their answer."
+    )
+
+
+def peer_go(clinician_first_name: str) -> str:
+    return f"{clinician_first_name} would welcome your call now. Thank you."
+
+
+def peer_wait(clinician_first_name: str, local_time: str) -> str:
+    return f"{clinician_first_name} asked for later: please call {local_time}."
+
+
+def peer_stand_down() -> str:
+    return "Your colleague has declined support for now. No action needed. Thank you."
+
+
+def page_taken() -> str:
+    return "Thank you. Another peer has already taken this one; no action needed."
+
+
+def peer_help() -> str:
+    return "Peer support: reply with the page number and A to accept or P to pass (e.g. 1A)."
+
+
+def peer_no_such_page() -> str:
+    return "Peer support: that page is no longer open. Thank you for responding."
+
+
+# --- the coordinator ------------------------------------------------------------------------
+
+
+def coordinator_no_answer() -> str:
+    return "Peer support: an offer of support got no answer after a reminder. Please review."
+
+
+def coordinator_crisis() -> str:
+    return (
+        "Peer support URGENT: a reply signalled crisis. Tier 3 referral needed now; "
+        "see the console for contact details."
+    )
+
+
+def coordinator_referral() -> str:
+    return "Peer support: a peer referred a colleague to Tier 3. Please arrange referral."
+
+
+def help_text() -> str:
+    return "This number sends peer support messages for your hospital. Reply STOP to opt out."

@@ -86,6 +86,7 @@ class DeliveryStatus(enum.StrEnum):
 class PageAnswer(enum.StrEnum):
     accepted = "accepted"
     declined = "declined"
+    referred = "referred"
 
 
 class Event(BaseModel):
@@ -237,6 +238,20 @@ class GroupDebriefProposed(Event):
     unit_count: int
 
 
+class CaseStateChanged(Event):
+    """One step of a case's tiered response. Keyed by case: a case's history is its events
+    in order, and replaying them gives its state."""
+
+    topic: ClassVar[str] = "svrr.case-events.v1"
+    key_field: ClassVar[str] = "case_id"
+
+    event: Literal["CaseStateChanged"] = "CaseStateChanged"
+    case_id: uuid.UUID
+    from_state: str = Field(max_length=24)
+    to_state: str = Field(max_length=24)
+    reason: str = Field(max_length=200)
+
+
 CONTRACTS: tuple[type[Event], ...] = (
     IncidentReported,
     SupportNeeded,
@@ -248,4 +263,5 @@ CONTRACTS: tuple[type[Event], ...] = (
     PageStatusChanged,
     SmsReceived,
     PageAnswered,
+    CaseStateChanged,
 )

@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from services import logs
 from services.auth import require_token
+from services.cases.views import router as cases_router
 from services.config import get_settings
 from services.db import async_engine
 from services.incidents.views import router as incidents_router
@@ -45,6 +46,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="Second-victim rapid response", version="0.1.0", lifespan=lifespan)
 app.include_router(incidents_router)
 app.include_router(twilio_router)
+app.include_router(cases_router)
 app.include_router(people_router)
 app.include_router(schedules_router)
 

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     match_other_unit: Literal["preferred", "required", "off"] = "preferred"
     # More staff than this (or several units) also opens a group debrief proposal.
     group_debrief_threshold: int = 5
+    # Clinicians are not messaged between these local hours unless they wrote within the hour.
+    quiet_start_hour: int = Field(default=22, ge=0, le=23)
+    quiet_end_hour: int = Field(default=7, ge=0, le=23)
 
     # Twilio. With twilio_api_base empty the real Twilio API is used unchanged.
     twilio_account_sid: str = "AC00000000000000000000000000000000"

@@ -6,6 +6,8 @@ from prometheus_client import Counter, Histogram
 
 INCIDENTS = Counter("svrr_incidents_total", "Incidents logged", ["outcome"])
 PAGES = Counter("svrr_pages_total", "Page send attempts by outcome", ["outcome"])
+MESSAGES = Counter("svrr_messages_total", "Non-page SMS send attempts by outcome", ["outcome"])
+DEADLINES = Counter("svrr_deadlines_fired_total", "Deadlines fired by kind and outcome", ["kind"])
 SEND_SECONDS = Histogram(
     "svrr_twilio_send_seconds",
     "Time for Twilio (or the stand-in) to accept a message",

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -110,8 +111,16 @@ def _run_database(url: str, run_id: str) -> str:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     for url, run_db in _databases:
-        with _admin_conn(url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{run_db}" WITH (FORCE)')
+        for attempt in range(10):
+            try:
+                with _admin_conn(url) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{run_db}" WITH (FORCE)')
+                break
+            except psycopg.errors.InsufficientPrivilege:
+                # An autovacuum worker (a superuser process) is still in it: give it a moment.
+                time.sleep(0.5 * (attempt + 1))
+        else:
+            print(f"\nwarning: could not drop test database {run_db}; drop it by hand")
     for c in _containers:
         c.stop()  # type: ignore[attr-defined]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import services.cases.models
 import services.deadletter
 import services.incidents.models
 import services.outbox

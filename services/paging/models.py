@@ -38,6 +38,11 @@ class SupportCase(Base):
     staff_id: Mapped[str] = mapped_column(ForeignKey("staff.staff_id"))
     tier: Mapped[int] = mapped_column(Integer, default=2)
     state: Mapped[str] = mapped_column(String(24), default="identified")
+    # Which escalation step pages now, and how many times the policy has gone round.
+    escalation_step: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_round: Mapped[int] = mapped_column(Integer, default=0)
+    deferred_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

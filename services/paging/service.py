@@ -11,7 +11,6 @@ worker die anywhere without losing a page or sending one twice:
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,9 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notifiers import templates
 from schemas.events import (
     DeliveryStatus,
-    PageAnswer,
-    PageAnswered,
-    PageRequested,
     PageSent,
     PageState,
     PageStatusChanged,
@@ -35,18 +31,17 @@ from schemas.events import (
 from services import outbox
 from services.logs import log
 from services.paging.models import InboundSms, Page, PageTransition, SupportCase
-from services.people.matching import MatchContext, load_context, rank
 from services.people.models import Involvement, Staff
 
 OPEN_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
-ANSWERED = (PageState.accepted, PageState.declined)
+ANSWERED = (PageState.accepted, PageState.declined, "superseded")
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _transition(session: AsyncSession, page_id: uuid.UUID, state: str, **detail: object) -> None:
+def transition(session: AsyncSession, page_id: uuid.UUID, state: str, **detail: object) -> None:
     session.add(PageTransition(page_id=page_id, state=state, detail=detail))
 
 
@@ -101,43 +96,7 @@ async def involved_in(session: AsyncSession, incident_id: uuid.UUID) -> set[str]
     return set(named or ()) | set(proposed)
 
 
-async def request_page(
-    session: AsyncSession,
-    need: SupportNeeded,
-    coordinator_number: str,
-    other_unit: str = "preferred",
-    ctx: MatchContext | None = None,
-) -> PageRequested | None:
-    """Page the best candidate peer for the case; the coordinator when nobody qualifies.
-
-    Returns None when the case already has its first page (a replayed event).
-    """
-    case = await session.get(SupportCase, need.case_id, with_for_update=True)
-    if case is None:
-        raise LookupError(f"case {need.case_id} not in store")
-    existing = await session.scalar(
-        select(Page.id).where(Page.case_id == case.id, Page.attempt == 1)
-    )
-    if existing is not None:
-        return None
-    clinician = await session.get(Staff, case.staff_id)
-    assert clinician is not None  # the foreign key guarantees it
-    ctx = ctx or await load_context(session, now(), other_unit)
-    match = rank(ctx, clinician, await involved_in(session, case.incident_id))
-    if match.candidates:
-        best = match.candidates[0]
-        peer_id, to_number, reason = best.staff_id, best.mobile, best.reason
-    else:
-        peer_id, to_number, reason = None, coordinator_number, match.why_none()
-    page = await _new_page(session, case, 1, peer_id, to_number, reason)
-    event = PageRequested(
-        page_id=page.id, case_id=case.id, attempt=1, peer_staff_id=peer_id, reason=reason
-    )
-    await outbox.add(session, event)
-    return event
-
-
-async def _new_page(
+async def new_page(
     session: AsyncSession,
     case: SupportCase,
     attempt: int,
@@ -158,10 +117,8 @@ async def _new_page(
         state=PageState.requested,
     )
     session.add(page)
-    case.state = "peer_paged"
-    case.updated_at = now()
     await session.flush()
-    _transition(session, page.id, PageState.requested, reason=reason)
+    transition(session, page.id, PageState.requested, reason=reason)
     return page
 
 
@@ -205,7 +162,7 @@ async def claim(session: AsyncSession, page_id: uuid.UUID, stale_after: float) -
         await _follow_number_change(session, page)
     page.state = PageState.sending
     page.claimed_at = t
-    _transition(session, page.id, PageState.sending, reclaimed=reclaimed)
+    transition(session, page.id, PageState.sending, reclaimed=reclaimed)
     return Claim(
         page.id, page.case_id, page.to_number, page_body(page), page.requested_at, reclaimed
     )
@@ -222,7 +179,7 @@ async def _follow_number_change(session: AsyncSession, page: Page) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": current})
     page.to_number = current
     page.reply_code = await _free_reply_code(session, current)
-    _transition(session, page.id, "renumbered")
+    transition(session, page.id, "renumbered")
 
 
 async def record_sent(
@@ -239,7 +196,7 @@ async def _mark_sent(session: AsyncSession, page: Page, sid: str, reconciled: bo
     page.sent_at = now()
     if page.state in (PageState.requested, PageState.sending):
         page.state = PageState.sent
-    _transition(session, page.id, PageState.sent, sid=sid, reconciled=reconciled)
+    transition(session, page.id, PageState.sent, sid=sid, reconciled=reconciled)
     event = PageSent(page_id=page.id, case_id=page.case_id, provider_sid=sid, reconciled=reconciled)
     await outbox.add(session, event)
     return event
@@ -258,7 +215,7 @@ async def release(
         .where(Page.id == page_id, Page.state == PageState.sending, Page.sent_at.is_(None))
         .values(claimed_at=now() - timedelta(seconds=stale_after + 1))
     )
-    _transition(session, page_id, "retry", error=error)
+    transition(session, page_id, "retry", error=error)
 
 
 async def record_failed(session: AsyncSession, page_id: uuid.UUID, code: int | None) -> None:
@@ -267,7 +224,7 @@ async def record_failed(session: AsyncSession, page_id: uuid.UUID, code: int | N
         return
     page.state = PageState.failed
     page.error_code = code
-    _transition(session, page.id, PageState.failed, error_code=code)
+    transition(session, page.id, PageState.failed, error_code=code)
     await outbox.add(
         session,
         PageStatusChanged(
@@ -334,7 +291,7 @@ async def record_status(
         if new_state == PageState.delivered:
             page.delivered_at = now()
         page.error_code = error_code
-    _transition(session, page.id, status.value, error_code=error_code)
+    transition(session, page.id, status.value, error_code=error_code)
     event = PageStatusChanged(
         page_id=page.id,
         case_id=page.case_id,
@@ -375,68 +332,4 @@ async def record_inbound(
         body=body,
     )
     await outbox.add(session, event)
-    return event
-
-
-ACCEPT_WORDS = {"YES", "Y", "ACCEPT", "OK", "A"}
-PASS_WORDS = {"NO", "N", "PASS", "P", "DECLINE"}
-CODED = re.compile(r"^(\d{1,3})\s*([AP])$")
-
-
-@dataclass(frozen=True)
-class Reply:
-    code: str | None  # None: the newest open page to this number
-    answer: PageAnswer
-
-
-def parse_reply(body: str) -> Reply | None:
-    """Read '1A', '1 a', 'yes!', ' Pass. ' and the like; None for anything else."""
-    cleaned = re.sub(r"[^\w\s]", " ", body).strip().upper()
-    cleaned = re.sub(r"\s+", " ", cleaned)
-    if m := CODED.match(cleaned.replace(" ", "")):
-        return Reply(m.group(1), PageAnswer.accepted if m.group(2) == "A" else PageAnswer.declined)
-    if cleaned in ACCEPT_WORDS:
-        return Reply(None, PageAnswer.accepted)
-    if cleaned in PASS_WORDS:
-        return Reply(None, PageAnswer.declined)
-    return None
-
-
-async def apply_reply(session: AsyncSession, sms: SmsReceived) -> PageAnswered | None:
-    """Record a peer's answer against the page it names (or their newest open page)."""
-    inbound = await session.get(InboundSms, sms.sms_id, with_for_update=True)
-    if inbound is None or inbound.handled_at is not None:
-        return None
-    inbound.handled_at = now()
-    reply = parse_reply(sms.body)
-    if reply is None:
-        log().info("reply.unparsed", sms_id=str(sms.sms_id))
-        return None
-    query = select(Page).where(
-        Page.to_number == sms.from_number,
-        Page.state.in_([PageState.sending, PageState.sent, PageState.delivered]),
-    )
-    if reply.code is not None:
-        query = query.where(Page.reply_code == reply.code)
-    page = await session.scalar(query.order_by(Page.requested_at.desc()).limit(1).with_for_update())
-    if page is None:
-        log().info("reply.no_open_page", sms_id=str(sms.sms_id))
-        return None
-    inbound.page_id = page.id
-    page.state = reply.answer.value
-    page.answered_at = now()
-    _transition(session, page.id, reply.answer.value, sms_id=str(sms.sms_id))
-    if reply.answer == PageAnswer.accepted:
-        await session.execute(
-            update(SupportCase)
-            .where(SupportCase.id == page.case_id)
-            .values(state="peer_accepted", updated_at=now())
-        )
-    event = PageAnswered(
-        page_id=page.id, case_id=page.case_id, answer=reply.answer, sms_id=sms.sms_id
-    )
-    await outbox.add(session, event)
-    log().info(
-        "page.answered", page_id=str(page.id), case_id=str(page.case_id), answer=reply.answer.value
-    )
     return event

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 
 from schemas.events import DeliveryStatus
 from services.auth import verified_twilio_form
+from services.cases import flows, outbound
 from services.db import transaction
 from services.logs import log
 from services.paging.service import record_inbound, record_status
@@ -22,19 +23,31 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 @router.post("/status")
 async def status_callback(
-    page: uuid.UUID, form: dict[str, str] = Depends(verified_twilio_form)
+    page: uuid.UUID | None = None,
+    message: uuid.UUID | None = None,
+    form: dict[str, str] = Depends(verified_twilio_form),
 ) -> Response:
     try:
         status = DeliveryStatus(form.get("MessageStatus", ""))
     except ValueError as exc:
         raise HTTPException(422, "unknown MessageStatus") from exc
     sid = form.get("MessageSid", "")
-    error = form.get("ErrorCode")
+    raw_error = form.get("ErrorCode")
+    error = int(raw_error) if raw_error and raw_error.isdigit() else None
+    if page is None and message is None:
+        raise HTTPException(422, "the callback names neither a page nor a message")
     async with transaction() as session:
-        event = await record_status(
-            session, page, sid, status, int(error) if error and error.isdigit() else None
-        )
-    log().info("page.status", page_id=str(page), status=status.value, recorded=event is not None)
+        if page is not None:
+            event = await record_status(session, page, sid, status, error)
+            if event is not None and status in (DeliveryStatus.undelivered, DeliveryStatus.failed):
+                # A number that cannot receive: page the next step now, not after the wait.
+                await flows.escalate_now(session, event.case_id)
+            log().info(
+                "page.status", page_id=str(page), status=status.value, recorded=event is not None
+            )
+        else:
+            assert message is not None
+            await outbound.record_status(session, message, status.value, error)
     return Response(status_code=204)
 
 

@@ -1,0 +1,1 @@
+"""The tiered response of one case: its state machine, deadlines, and the SMS it sends."""

@@ -1,0 +1,100 @@
+"""The tiered response as a state machine: which step may follow which, and nothing else.
+
+RISE-style tiers: Tier 1 (the unit lead checks in), Tier 2 (a trained peer), Tier 3 (an
+expedited professional referral, reachable from any open state). Every change goes through
+`move`, which checks it, records a transition row and emits CaseStateChanged in the same
+transaction, so the store and the topic never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.events import CaseStateChanged
+from services import outbox
+from services.cases.models import CaseTransition
+from services.clock import now as utcnow
+from services.logs import log
+from services.paging.models import SupportCase
+
+TERMINAL = frozenset({"declined", "closed"})
+OPEN_STATES = frozenset(
+    {
+        "identified",
+        "tier1_notified",
+        "peer_paged",
+        "waiting_coordinator",
+        "peer_accepted",
+        "clinician_offered",
+        "deferred",
+        "clinician_accepted",
+        "contact_made",
+        "follow_up",
+        "tier3_referred",
+    }
+)
+ALLOWED: dict[str, frozenset[str]] = {
+    "identified": frozenset({"tier1_notified", "peer_paged", "waiting_coordinator"}),
+    "tier1_notified": frozenset({"peer_paged", "waiting_coordinator"}),
+    # Re-entering peer_paged is an escalation to the next step.
+    "peer_paged": frozenset({"peer_paged", "peer_accepted", "waiting_coordinator"}),
+    "waiting_coordinator": frozenset(
+        {"waiting_coordinator", "peer_paged", "peer_accepted", "closed"}
+    ),
+    "peer_accepted": frozenset({"clinician_offered"}),
+    "clinician_offered": frozenset(
+        {"clinician_accepted", "deferred", "declined", "waiting_coordinator"}
+    ),
+    "deferred": frozenset({"clinician_offered", "declined", "clinician_accepted"}),
+    "clinician_accepted": frozenset({"contact_made", "follow_up", "closed"}),
+    "contact_made": frozenset({"follow_up", "closed"}),
+    "follow_up": frozenset({"follow_up", "closed"}),
+    "tier3_referred": frozenset({"closed"}),
+    "declined": frozenset(),
+    "closed": frozenset(),
+}
+
+
+class IllegalTransition(ValueError):
+    pass
+
+
+def can_move(from_state: str, to_state: str) -> bool:
+    if to_state == "tier3_referred":
+        return from_state in OPEN_STATES and from_state != "tier3_referred"
+    return to_state in ALLOWED.get(from_state, frozenset())
+
+
+async def move(session: AsyncSession, case: SupportCase, to_state: str, reason: str) -> None:
+    """Change the case's state, with its transition row and event, or refuse."""
+    if not can_move(case.state, to_state):
+        raise IllegalTransition(f"case {case.id}: {case.state} -> {to_state} is not allowed")
+    from_state = case.state
+    case.state = to_state
+    case.updated_at = utcnow()
+    if to_state in TERMINAL:
+        case.closed_at = case.updated_at
+    session.add(
+        CaseTransition(case_id=case.id, from_state=from_state, to_state=to_state, reason=reason)
+    )
+    await outbox.add(
+        session,
+        CaseStateChanged(
+            case_id=case.id, from_state=from_state, to_state=to_state, reason=reason[:200]
+        ),
+    )
+    log().info("case.moved", case_id=str(case.id), from_state=from_state, to_state=to_state)
+
+
+def replay(events: Iterable[CaseStateChanged], start: str = "identified") -> str:
+    """A case's state from its events alone; a gap or a reordering is an error, not a guess."""
+    state = start
+    for e in events:
+        if e.from_state != state:
+            raise IllegalTransition(f"event {e.event_id} starts from {e.from_state}, not {state}")
+        if not can_move(state, e.to_state):
+            raise IllegalTransition(f"event {e.event_id}: {state} -> {e.to_state}")
+        state = e.to_state
+    return state

@@ -1,0 +1,1 @@
+"""What people answer by SMS, read into decisions without touching the store."""

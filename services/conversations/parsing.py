@@ -1,0 +1,1365 @@
+"""Free-text SMS replies read into decisions, and the quiet hours that hold outreach back.
+
+Everything here is pure: no clock, no store, no I/O. Callers pass `now` and the clinician's zone,
+so a reply reads the same in a webhook, a replay and a test.
+
+Every reply is read in the same order: crisis first (a person in danger never gets a keyword's
+canned answer), then the carrier keywords STOP/START/HELP (the carrier acts on those whatever we
+do, so we must agree with it), then what the reply means. Anything not understood is "unknown",
+never a guess that could close a clinician's offer or take a page away from a peer.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+# --- text folding ---------------------------------------------------------------------------
+
+_APOSTROPHES = str.maketrans("", "", "'\u2019\u2018\u02bc`\u00b4")
+_TRIPLED = re.compile(r"([a-z])\1{2,}")
+
+
+def _fold(text: str) -> str:
+    """Phones send curly apostrophes, accents and full-width letters: fold all to plain ASCII.
+
+    Apostrophes are dropped rather than spaced, so "can't", "can’t" and "cant" become one word.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return plain.lower().translate(_APOSTROPHES)
+
+
+def _squeeze(word: str) -> str:
+    """Doubled letters are the commonest typo ("kil", "beter of"): compare without them."""
+    return re.sub(r"(.)\1+", r"\1", word)
+
+
+# --- 1. crisis ------------------------------------------------------------------------------
+#
+# The lists below are for a clinician reviewer: plain phrases, written the way people text them.
+# Each is matched as whole words anywhere in a reply, after folding case, punctuation, emojis,
+# apostrophes, extra spaces, stretched letters ("dieeee") and the spellings in SPELLING_VARIANTS.
+# Words of five letters or more also match with one typo ("myslef", "suicde", "hopless").
+#
+# Negation is ignored on purpose: "I'm not going to hurt myself" or "not suicidal" still
+# triggers. Software cannot tell reassurance from a disclosure; a person from Tier 3 follows up,
+# and an unneeded call costs far less than a missed one.
+
+CRISIS_WORDS: tuple[str, ...] = (
+    "suicide",
+    "suicidal",
+    "hopeless",
+    "hopelessness",
+    "helpless",
+    "worthless",
+    "despair",
+    "overdose",
+    "overdosed",
+    "overdosing",
+    "od",
+    "oding",
+    "unalive",
+)
+
+CRISIS_PHRASES: tuple[str, ...] = (
+    # Wanting to die or not to exist.
+    "want to die",
+    "wanting to die",
+    "wish I was dead",
+    "wish I were dead",
+    "wish I could die",
+    "wish I was never born",
+    "wish I wasn't here",
+    "want to be dead",
+    "rather be dead",
+    "ready to die",
+    "deserve to die",
+    "should just die",
+    "let me die",
+    "hope I die",
+    "better off dead",
+    "better of dead",
+    "better off without me",
+    "better of without me",
+    "everyone would be better off",
+    "don't want to be here",
+    "not want to be here",
+    "don't want to be alive",
+    "don't want to live",
+    "don't want to exist",
+    "not want to live",
+    "don't want to wake up",
+    "not wake up",
+    "never wake up",
+    "sleep forever",
+    "want to disappear",
+    "disappear forever",
+    # Self-harm and suicidal intent.
+    "kill myself",
+    "killing myself",
+    "killed myself",
+    "end my life",
+    "ending my life",
+    "end it all",
+    "ending it all",
+    "want to end it",
+    "going to end it",
+    "end things",
+    "take my own life",
+    "take my life",
+    "taking my life",
+    "hurt myself",
+    "hurting myself",
+    "harm myself",
+    "harming myself",
+    "self harm",
+    "cut myself",
+    "cutting myself",
+    "hang myself",
+    "hanging myself",
+    "shoot myself",
+    "jump off a bridge",
+    "jump off the bridge",
+    "jump off a building",
+    "jump off the roof",
+    "jump in front of",
+    "crash my car",
+    "all my pills",
+    "all the pills",
+    "too many pills",
+    "handful of pills",
+    "bottle of pills",
+    # Hopelessness.
+    "no reason to live",
+    "nothing to live for",
+    "no point living",
+    "no point in living",
+    "no point anymore",
+    "no point in anything",
+    "what's the point",
+    "what is the point",
+    "life isn't worth",
+    "life is not worth",
+    "not worth living",
+    "life is pointless",
+    "tired of living",
+    "tired of life",
+    "sick of living",
+    "tired of being alive",
+    "done with life",
+    "done with living",
+    "done with everything",
+    "want it all to end",
+    "want it to end",
+    "want everything to end",
+    "make it all stop",
+    "make it stop",
+    "can't go on",
+    "can't keep going",
+    "can't do this anymore",
+    "can't take it anymore",
+    "can't take this anymore",
+    "can't take any more",
+    "can't cope",
+    "can't live like this",
+    "can't live with myself",
+    "can't live with this",
+    "can't handle this anymore",
+    "can't handle it anymore",
+    "can't face anything",
+    "give up on everything",
+    "give up on life",
+    "giving up on everything",
+    "giving up on life",
+    "gave up on life",
+    "I give up",
+    "want to give up",
+    "ready to give up",
+    "no way out",
+    "no hope",
+    "lost all hope",
+    "no future",
+    "feel trapped",
+    "dead inside",
+    "no one would miss me",
+    "nobody would miss me",
+    "no one would care",
+    "nobody would care",
+    "no one cares",
+    "nobody cares",
+    "I'm a burden",
+    "burden to everyone",
+    "such a burden",
+    "this is goodbye",
+    "goodbye forever",
+    "final goodbye",
+    # Safety.
+    "not safe",
+    "unsafe",
+    "don't feel safe",
+    "not feeling safe",
+    "can't keep myself safe",
+    "can't stay safe",
+    # Asking for crisis help outright.
+    "I'm in crisis",
+    "crisis line",
+    "crisis hotline",
+)
+
+# A phrase does not count when the next word shows ordinary shift talk ("can't go on call").
+CRISIS_PHRASE_EXCEPTIONS: dict[str, tuple[str, ...]] = {
+    "can't go on": (
+        "call",
+        "shift",
+        "shifts",
+        "leave",
+        "break",
+        "holiday",
+        "vacation",
+        "rounds",
+        "duty",
+        "nights",
+        "site",
+        "the",
+        "a",
+        "an",
+        "time",
+    ),
+}
+
+# Texting spellings mapped to the spelling used in the lists (applied to replies and lists).
+SPELLING_VARIANTS: dict[str, str] = {
+    "cannot": "can't",
+    "can not": "can't",
+    "cnt": "can't",
+    "carnt": "can't",
+    "do not": "don't",
+    "dnt": "don't",
+    "will not": "won't",
+    "i am": "i'm",
+    "iam": "i'm",
+    "wanna": "want to",
+    "wana": "want to",
+    "want2": "want to",
+    "wan": "want",
+    "wnt": "want",
+    "whant": "want",
+    "gonna": "going to",
+    "gona": "going to",
+    "too": "to",
+    "2": "to",
+    "4": "for",
+    "no1": "no one",
+    "noone": "no one",
+    "my self": "myself",
+    "meself": "myself",
+    "any more": "anymore",
+    "every thing": "everything",
+    "ded": "dead",
+    "over dose": "overdose",
+    "selfharm": "self harm",
+    "killmyself": "kill myself",
+    "kms": "kill myself",
+    "wanttodie": "want to die",
+    "endmylife": "end my life",
+    "sewerslide": "suicide",
+    "sewer slide": "suicide",
+    "suicidle": "suicidal",
+    "sucidle": "suicidal",
+    "sucidial": "suicidal",
+    "dispair": "despair",
+}
+
+# Real words one typo away from a listed word: never read as that typo.
+FUZZY_EXCLUDED: tuple[str, ...] = ("homeless", "overdone", "overdue", "worthies")
+
+# Idioms reviewed and deliberately NOT treated as crisis (the tests hold the lists to this):
+# everyday hyperbole in a hospital, where a false alarm would teach people to ignore the line.
+# "I'm not OK" is not here either: it is distress, read as accepting the offer of a peer.
+REVIEWED_NOT_CRISIS: tuple[str, ...] = (
+    "dead tired",
+    "killing it at work lol",
+    "this shift is killing me",
+    "my feet are killing me",
+    "dying for a coffee",
+    "I could die of embarrassment",
+    "the cake was to die for",
+    "my phone is dead",
+    "deadline is tomorrow",
+    "I'm safe",
+    "safe travels",
+    "can't talk now",
+    "can't make it today",
+    "can't go on call tonight",
+    "that's odd",
+    "volunteering at the homeless shelter",
+    "I'm overdue a break",
+)
+
+
+_PAUSE = "|"
+
+
+def _base_tokens(text: str) -> list[str]:
+    """Words, with _PAUSE where punctuation or an emoji stood ("self-harm" stays two words)."""
+    folded = re.sub(r"(?<=[a-z0-9])[-_/](?=[a-z0-9])", " ", _fold(text))
+    return [
+        _TRIPLED.sub(r"\1", chunk) if chunk[0].isalnum() else _PAUSE
+        for chunk in re.findall(r"[a-z0-9]+|[^a-z0-9\s]+", folded)
+    ]
+
+
+_VARIANTS: dict[tuple[str, ...], tuple[str, ...]] = {
+    tuple(_base_tokens(k)): tuple(_base_tokens(v)) for k, v in SPELLING_VARIANTS.items()
+}
+_VARIANT_WIDTHS = sorted({len(k) for k in _VARIANTS}, reverse=True)
+_FUZZY_EXCLUDED = frozenset(FUZZY_EXCLUDED)
+
+
+def _crisis_tokens(text: str) -> list[str]:
+    """Words of a reply in the lists' spelling, so one phrase covers its texting variants."""
+    words = _base_tokens(text)
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for width in _VARIANT_WIDTHS:
+            key = tuple(words[i : i + width])
+            if len(key) == width and key in _VARIANTS:
+                out.extend(_VARIANTS[key])
+                i += width
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    """One insertion, deletion, substitution or swap of neighbours: the typos thumbs make."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diffs = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diffs) == 1:
+            return True
+        i, j = diffs[0], diffs[-1]
+        return len(diffs) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1 :]
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    words: tuple[str, ...]
+    squeezed: tuple[str, ...]
+    unless_next: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, text: str, unless_next: Iterable[str] = ()) -> _Phrase:
+        words = tuple(w for w in _crisis_tokens(text) if w != _PAUSE)
+        return cls(words, tuple(_squeeze(w) for w in words), frozenset(unless_next))
+
+
+def _word_matches(word: str, squeezed: str, listed: str, listed_squeezed: str) -> bool:
+    if word == listed:
+        return True
+    # Short words match only exactly or by doubled letters: "od" must never match "odd".
+    if len(listed) >= 3 and squeezed == listed_squeezed:
+        return True
+    return (
+        len(listed_squeezed) >= 5
+        and word not in _FUZZY_EXCLUDED
+        and squeezed[:1] == listed_squeezed[:1]
+        and _within_one_edit(squeezed, listed_squeezed)
+    )
+
+
+_EXCEPTIONS = {
+    phrase: [w for n in nexts for w in _crisis_tokens(n)]
+    for phrase, nexts in CRISIS_PHRASE_EXCEPTIONS.items()
+}
+_CRISIS = tuple(_Phrase.of(p, _EXCEPTIONS.get(p, ())) for p in CRISIS_WORDS + CRISIS_PHRASES)
+
+
+def signals_crisis(text: str) -> bool:
+    """True when a reply shows any sign of crisis; false alarms are accepted, misses are not.
+
+    Phrases match across punctuation ("I want to... die"), but an exception only applies to the
+    very next word without a pause: "can't go on call" is shift talk, "can't go on. Call me" is not.
+    """
+    words: list[str] = []
+    pause_after: set[int] = set()
+    for token in _crisis_tokens(text):
+        if token != _PAUSE:
+            words.append(token)
+        elif words:
+            pause_after.add(len(words) - 1)
+    squeezed = [_squeeze(w) for w in words]
+    for phrase in _CRISIS:
+        n = len(phrase.words)
+        for i in range(len(words) - n + 1):
+            if all(
+                _word_matches(words[i + k], squeezed[i + k], phrase.words[k], phrase.squeezed[k])
+                for k in range(n)
+            ):
+                end = i + n - 1
+                following = words[end + 1] if end + 1 < len(words) else None
+                if following not in phrase.unless_next or end in pause_after:
+                    return True
+    return False
+
+
+# --- carrier keywords -----------------------------------------------------------------------
+#
+# Twilio (and the carriers) act on these when they are the whole message. We recognise the same
+# words, plus a few plain-language opt-outs: honouring "please stop texting me" is always right.
+
+STOP_KEYWORDS: tuple[str, ...] = (
+    "stop",
+    "stopall",
+    "stop all",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "optout",
+    "opt out",
+    "revoke",
+)
+STOP_PHRASES: tuple[str, ...] = (
+    "stop texting",
+    "stop messaging",
+    "stop sending",
+    "stop contacting",
+    "don't text me",
+    "don't message me",
+    "don't contact me",
+    "no more texts",
+    "no more messages",
+    "unsubscribe me",
+    "remove me from",
+    "take me off",
+)
+START_KEYWORDS: tuple[str, ...] = ("start", "unstop")
+# Exact only: "help me" / "please help" from a clinician is a request for a peer, not the keyword.
+HELP_KEYWORDS: tuple[str, ...] = ("help", "info", "more info")
+# Words that may ride along with STOP or START without changing them ("STOP please").
+KEYWORD_COURTESIES: tuple[str, ...] = ("please", "now", "thanks", "it", "me")
+
+# --- shared reply normalisation -------------------------------------------------------------
+
+# Applied in order to the folded reply; the phrase lists below are written in the plain forms.
+_REWRITES: tuple[tuple[str, str], ...] = (
+    (r"\b(?:i m|iam|i am)\b", "im"),
+    (r"\b(?:can not|cannot|cnt|carnt)\b", "cant"),
+    (r"\b(?:do not|dnt)\b", "dont"),
+    (r"\bwill not\b", "wont"),
+    (r"\b(?:i will)\b", "ill"),
+    (r"\b(?:i would)\b", "id"),
+    (r"\b(?:all right|alrite|aight)\b", "alright"),
+    (r"\b(?:okay|okey|okie|okk|kk|k)\b", "ok"),
+    (r"\b(?:pls|plz|plse|pleas)\b", "please"),
+    (r"\b(?:thank you|thankyou|thanx|thx|ty|cheers|ta)\b", "thanks"),
+    (r"\b(?:wanna|wana)\b", "want to"),
+    (r"\b(?:yeah|yea|yep|yup|ya|yah|yeh|yess|yas|aye|y)\b", "yes"),
+    (r"\b(?:nope|nah|nay|n)\b", "no"),
+    (r"\blets\b", "let us"),
+)
+_COMPILED_REWRITES = tuple((re.compile(p), r) for p, r in _REWRITES)
+
+
+def _normalise(text: str, *, meridiem: bool) -> str:
+    """Lower-case words, numbers and times, with ',' '.' '!' '?' kept as a clause mark '|'.
+
+    Clause marks stop a phrase from spanning "no, call me" (an accept) as if it said "no call".
+    "7 a.m." always becomes "7am"; `meridiem` also reads "6p" as "6pm", which for a peer would
+    swallow the code "6P".
+    """
+    t = _fold(text).replace("@", " at ").replace("&", " and ")
+    t = re.sub(r"(\d)\s*([ap])\.?\s?m\b\.?", r"\1\2m", t)
+    if meridiem:
+        t = re.sub(r"\b(\d{1,2}(?::\d{2})?)([ap])\b", r"\1\2m", t)
+        t = re.sub(r"\b(\d{1,2})\s*(?:o\s*clock|oclock)\b", r"\1 oclock", t)
+        t = re.sub(r"\b(\d{1,2}(?:[:.]\d{2})?(?:am|pm)?)ish\b", r"\1 ish", t)
+    t = re.sub(r"(?<!\d)[.:]|[.:](?!\d)", " | ", t)  # a '.' or ':' not inside "6.30"
+    t = re.sub(r"[,;!?\n]+", " | ", t)
+    t = re.sub(r"[^a-z0-9:.| ]+", " ", t)
+    t = _TRIPLED.sub(r"\1", t)
+    for pattern, replacement in _COMPILED_REWRITES:
+        t = pattern.sub(replacement, t)
+    words = t.split()
+    out: list[str] = []
+    for w in words:
+        if w == "|" and (not out or out[-1] == "|"):
+            continue
+        out.append(w)
+    while out and out[-1] == "|":
+        out.pop()
+    return " ".join(out)
+
+
+def _phrase_regex(phrase: str) -> str:
+    """A listed phrase as a whole-word pattern; "..." stands for up to three other words."""
+    parts = []
+    for chunk in phrase.split("..."):
+        words = _normalise(chunk, meridiem=False).replace("|", " ").split()
+        if words:
+            parts.append(r"\s".join(re.escape(w) for w in words))
+    return r"(?<![\w|])" + r"(?:\s[a-z0-9]+){0,3}\s".join(parts) + r"(?![\w|])"
+
+
+def _phrase_group(phrases: Iterable[str]) -> re.Pattern[str]:
+    """Longest first, so "no need to talk" is taken whole before "talk" could be."""
+    ordered = sorted(phrases, key=lambda p: len(p.split()), reverse=True)
+    return re.compile("|".join(_phrase_regex(p) for p in ordered))
+
+
+def _keyword(words: list[str]) -> Literal["stop", "start", "help"] | None:
+    text = " ".join(w for w in words if w != "|")
+    if text in _HELP:
+        return "help"
+    core = " ".join(w for w in text.split() if w not in _COURTESIES)
+    if core in _STOP or _STOP_PHRASES_RE.search(text):
+        return "stop"
+    if core in _START:
+        return "start"
+    return None
+
+
+def _plain(words: Iterable[str]) -> set[str]:
+    return {_normalise(w, meridiem=False) for w in words}
+
+
+_STOP = _plain(STOP_KEYWORDS)
+_START = _plain(START_KEYWORDS)
+_HELP = _plain(HELP_KEYWORDS)
+_COURTESIES = _plain(KEYWORD_COURTESIES)
+_STOP_PHRASES_RE = _phrase_group(STOP_PHRASES)
+
+# --- 2. clinician's answer to an offer of peer support --------------------------------------
+
+OfferKind = Literal["accept", "defer", "decline", "stop", "start", "help", "crisis", "unknown"]
+
+LATER_DEFAULT = timedelta(hours=2)  # "later", "not now", "busy"
+TONIGHT_LATE = timedelta(hours=1)  # "tonight" said at or after 19:00
+DEFAULT_HOUR = time(9)  # "tomorrow", "Monday", "not today"
+MAX_DEFER = timedelta(days=14)  # a later time than this is not understood (see parse_offer_reply)
+PARTS_OF_DAY: dict[str, time] = {
+    "morning": time(9),
+    "afternoon": time(14),
+    "evening": time(19),
+    "night": time(19),
+}
+
+# Read first of all: refusals built from words that elsewhere mean yes ("I don't need to talk").
+# "..." stands for up to three other words.
+OFFER_REFUSAL_PHRASES: tuple[str, ...] = (
+    "don't ... talk",
+    "don't ... call",
+    "don't ... chat",
+    "don't ... help",
+    "don't ... support",
+    "don't ... anyone",
+    "don't want",
+    "don't need",
+    "don't bother",
+    "please don't",
+    "no need ... talk",
+    "no need ... call",
+    "no need",
+    "not needed",
+    "not necessary",
+)
+# Read next: in answer to "would you like to talk to a peer?", saying you are not OK is a yes.
+OFFER_DISTRESS_PHRASES: tuple[str, ...] = (
+    "not ok",
+    "not fine",
+    "not good",
+    "not so good",
+    "not great",
+    "not alright",
+    "not doing well",
+    "not doing great",
+    "not doing good",
+    "not coping",
+    "not the best",
+    "struggling",
+    "rough day",
+    "rough time",
+    "hard time",
+    "need to talk",
+    "need help",
+    "help me",
+    "please help",
+    "need someone",
+    "need support",
+    "want to talk",
+    "like to talk",
+    "could use",
+)
+# Read before the declines: "I'm OK with a call" is a yes although it starts like "I'm OK".
+OFFER_WILLING_PHRASES: tuple[str, ...] = (
+    "I'm ok with",
+    "I'm fine with",
+    "I'm good with",
+    "I'm ok to",
+    "I'm fine to",
+    "I'm happy to",
+    "happy to",
+    "fine by me",
+    "ok with me",
+)
+# Declining is voluntary and final for the event: "I'm fine / OK / good" is a decline, with no
+# pressure. A bare "no" is weak and yields to an explicit accept in the same reply ("no, call me").
+OFFER_DECLINE_PHRASES: tuple[str, ...] = (
+    "no thanks",
+    "no thank you",
+    "not interested",
+    "no call",
+    "rather not",
+    "not really",
+    "not for me",
+    "not bad",
+    "not too bad",
+    "I'm fine",
+    "I'm ok",
+    "I'm good",
+    "I'm alright",
+    "I'm all good",
+    "I'm doing ok",
+    "I'm doing fine",
+    "I'm doing well",
+    "all good",
+    "I'm managing",
+    "I'm coping",
+    "doing ok",
+    "doing fine",
+    "doing well",
+    "doing good",
+    "doing alright",
+    "I'll be fine",
+    "I'll be ok",
+    "I'll be alright",
+    "fine thanks",
+    "good thanks",
+    "have support",
+    "got support",
+    "have someone",
+    "got someone",
+    "already talked",
+    "already spoke",
+    "leave me alone",
+    "all set",
+    "decline",
+    "declined",
+    "pass",
+    "never",
+    "no way",
+)
+OFFER_ACCEPT_PHRASES: tuple[str, ...] = (
+    "yes please",
+    "please do",
+    "call me",
+    "please call",
+    "ring me",
+    "phone me",
+    "text me",
+    "give me a call",
+    "call",
+    "talk",
+    "chat",
+    "let's talk",
+    "go ahead",
+    "sounds good",
+    "I'd like",
+    "would like",
+    "would be good",
+    "would be nice",
+    "would help",
+    "accept",
+    "accepted",
+    "interested",
+    "absolutely",
+    "definitely",
+    "of course",
+    "why not",
+    "I'm in",
+    "asap",
+    "appreciate",
+)
+OFFER_UNSURE_PHRASES: tuple[str, ...] = (
+    "not sure",
+    "unsure",
+    "maybe",
+    "perhaps",
+    "possibly",
+    "might",
+    "don't know",
+    "dunno",
+    "idk",
+)
+# Pleasantries that carry no answer: "no worries" must not count as a "no".
+OFFER_NEUTRAL_PHRASES: tuple[str, ...] = ("no worries", "no problem", "no probs")
+OFFER_WEAK_ACCEPT: tuple[str, ...] = ("yes", "ok", "sure", "please", "now", "alright")
+OFFER_WEAK_DECLINE: tuple[str, ...] = ("no",)
+
+# Defer words. Any of these makes the reply a deferral even next to a decline ("no thanks,
+# maybe tomorrow"): asking again later costs one SMS that can still be declined.
+LATER_PHRASES: tuple[str, ...] = (
+    "later",
+    "l8r",
+    "ltr",
+    "another time",
+    "other time",
+    "not yet",
+    "not a good time",
+    "bad time",
+    "busy",
+    "driving",
+    "in a meeting",
+    "with a patient",
+    "in surgery",
+    "in theatre",
+    "in theater",
+    "at work",
+    "on shift",
+    "after work",
+    "after my shift",
+    "after shift",
+    "give me a bit",
+)
+TOMORROW_WORDS: tuple[str, ...] = (
+    "tomorrow",
+    "tomorow",
+    "tommorow",
+    "tommorrow",
+    "tomorro",
+    "tmrw",
+    "tmrow",
+    "tmr",
+    "tmw",
+    "tomoz",
+    "2moro",
+    "2morrow",
+    "2mrw",
+)
+TONIGHT_WORDS: tuple[str, ...] = ("tonight", "tonite", "2nite", "2night")
+WEEKDAYS: dict[str, int] = {
+    "monday": 0,
+    "mon": 0,
+    "tuesday": 1,
+    "tues": 1,
+    "tue": 1,
+    "tuseday": 1,
+    "wednesday": 2,
+    "wed": 2,
+    "weds": 2,
+    "wensday": 2,
+    "wendsday": 2,
+    "wednsday": 2,
+    "thursday": 3,
+    "thurs": 3,
+    "thur": 3,
+    "thu": 3,
+    "thrusday": 3,
+    "friday": 4,
+    "fri": 4,
+    "saturday": 5,
+    "sat": 5,
+    "sunday": 6,
+    "sun": 6,
+}
+# Also plain English words ("I sat with the family"): a day only next to a time or a preposition.
+AMBIGUOUS_DAYS: tuple[str, ...] = ("mon", "wed", "sat", "sun")
+# A bare number is an hour only after one of these, or next to a day or "later" ("later 6").
+CLOCK_CUES: tuple[str, ...] = ("at", "after", "around", "about", "by", "from", "till", "until")
+_NEGATIONS = frozenset({"not", "cant", "never", "dont", "wont", "isnt"})
+_DAY_PREPOSITIONS = frozenset({"on", "next", "this", "till", "until", "by", "from", "after"})
+
+_NUMBER_WORDS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "forty five": 45,
+    "ninety": 90,
+    "a couple of": 2,
+    "a couple": 2,
+    "couple of": 2,
+    "couple": 2,
+    "a few": 3,
+    "few": 3,
+}
+_UNITS = {
+    "minutes": timedelta(minutes=1),
+    "hours": timedelta(hours=1),
+    "days": timedelta(days=1),
+    "weeks": timedelta(weeks=1),
+}
+_SHORT_UNIT = r"(?P<unit>minutes?|mins?|mns?|m|hours?|hrs?|hr|h|days?|d|weeks?|wks?|w)"
+_LONG_UNIT = r"(?P<wunit>minutes?|mins?|hours?|hrs?|days?|weeks?)"
+_NUMBER_WORD_RE = "|".join(
+    re.escape(w) for w in sorted(_NUMBER_WORDS, key=len, reverse=True)
+).replace(r"\ ", r"\s")
+_DURATION = re.compile(
+    r"(?<![\w:.])(?:in\s)?(?:"
+    r"(?P<half>half\s(?:an\s|a\s)?hour)"
+    rf"|(?P<num>\d+(?:\.\d+)?)\s?{_SHORT_UNIT}"
+    rf"|(?P<word>{_NUMBER_WORD_RE})\s{_LONG_UNIT}"
+    r")(?![\w:.])"
+)
+_CLOCK = re.compile(r"^(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))?(?P<ap>am|pm)?$|^(?P<hhmm>\d{4})$")
+_NEG_WINDOW = (
+    r"(?:not|cant|dont|wont|never|busy|unable)(?:\s(?!now\b|today\b|tonight\b)[a-z]+){0,3}"
+)
+_NOT_NOW = re.compile(rf"\b{_NEG_WINDOW}\s(?:right\snow|now|rn|atm|at\sthe\smoment)\b")
+_NOT_TODAY = re.compile(rf"\b{_NEG_WINDOW}\s(?:today|tonight|this\s(?:evening|afternoon))\b")
+
+
+@dataclass(frozen=True)
+class OfferReply:
+    """A clinician's answer to an offer; `until` (aware UTC) is set only for a deferral."""
+
+    kind: OfferKind
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Clock:
+    hour: int
+    minute: int
+    meridiem: str | None  # "am" / "pm" when written
+    twenty_four: bool  # "18:00", "06:30", "0930": no AM/PM guessing
+
+
+@dataclass
+class _When:
+    """The time words of one reply, before they are placed on the calendar."""
+
+    duration: timedelta | None = None
+    later: bool = False
+    not_today: bool = False
+    day: tuple[str, int] | None = None  # ("offset", days after today) or ("weekday", 0-6)
+    tonight: bool = False  # "tonight", "this evening": today, or +1 h once that time has passed
+    part: str | None = None  # morning / afternoon / evening / night
+    clock: _Clock | None = None
+    invalid: bool = False  # time words we cannot honour: the reply is unknown
+
+    def found(self) -> bool:
+        return self != _When()
+
+    def set_day(self, day: tuple[str, int]) -> None:
+        if self.day is not None and self.day != day:
+            self.invalid = True  # "tomorrow or Friday": we cannot pick for them
+        self.day = day
+
+
+def _parse_clock(word: str) -> _Clock | None:
+    m = _CLOCK.match(word)
+    if m is None:
+        return None
+    if m.group("hhmm"):
+        return _Clock(int(m.group("hhmm")[:2]), int(m.group("hhmm")[2:]), None, True)
+    hour, minute, meridiem = int(m.group("h")), int(m.group("m") or 0), m.group("ap")
+    twenty_four = meridiem is None and (m.group("h").startswith("0") or hour >= 13)
+    return _Clock(hour, minute, meridiem, twenty_four)
+
+
+def _valid(clock: _Clock) -> bool:
+    if clock.minute > 59:
+        return False
+    if clock.meridiem == "am":
+        return 0 <= clock.hour <= 12
+    if clock.meridiem == "pm":
+        return 1 <= clock.hour <= 23
+    return 0 <= clock.hour <= 23
+
+
+def _unit_name(unit: str) -> str:
+    return {"m": "minutes", "h": "hours", "d": "days"}.get(unit[0], "weeks")
+
+
+def _read_durations(when: _When, text: str) -> str:
+    for m in _DURATION.finditer(text):
+        if m.group("half"):
+            amount, unit = 30.0, "minutes"
+        elif m.group("num"):
+            amount, unit = float(m.group("num")), _unit_name(m.group("unit"))
+        else:
+            amount = float(_NUMBER_WORDS[" ".join(m.group("word").split())])
+            unit = _unit_name(m.group("wunit"))
+        if when.duration is not None or amount <= 0:
+            when.invalid = True  # "0 min", or two durations: not guessed at
+        else:
+            when.duration = amount * _UNITS[unit]
+    return _DURATION.sub(" _ ", text)
+
+
+def _read_later(when: _When, text: str) -> str:
+    if _NOT_NOW.search(text):
+        when.later = True
+        text = _NOT_NOW.sub(" _ ", text)
+    if _NOT_TODAY.search(text):
+        when.not_today = True
+        text = _NOT_TODAY.sub(" _ ", text)
+    for m in _LATER_RE.finditer(text):
+        before = text[: m.start()].split()
+        if not (before and before[-1] in _NEGATIONS):  # "not later, now"
+            when.later = True
+    return _LATER_RE.sub(" _ ", text)
+
+
+def _read_days(when: _When, words: list[str]) -> set[int]:
+    """Day words into `when`; returns their positions, since "tomorrow 6" makes 6 an hour."""
+    at: set[int] = set()
+    for i, w in enumerate(words):
+        before = words[i - 1] if i else ""
+        after = words[i + 1] if i + 1 < len(words) else ""
+        if before in _NEGATIONS:
+            continue  # "not tomorrow": no day, not the opposite of one
+        if w in _TOMORROW:
+            when.set_day(("offset", 1))
+        elif w in _TONIGHT:
+            when.tonight, when.part = True, "night"
+        elif w == "this" and after in PARTS_OF_DAY:
+            when.tonight, when.part = True, after
+        elif w in PARTS_OF_DAY and (before == "the" or i - 1 in at):
+            when.part = w  # "in the morning", "tomorrow night", "monday afternoon"
+        elif w == "next" and after == "week":
+            when.set_day(("offset", 7))
+        elif w in WEEKDAYS and _is_day(words, i):
+            when.set_day(("weekday", WEEKDAYS[w]))
+        elif w != "today":
+            continue
+        at.add(i)
+    return at
+
+
+def _read_clock(when: _When, words: list[str], days_at: set[int]) -> None:
+    for i, w in enumerate(words):
+        clock = _parse_clock(w)
+        if clock is None:
+            continue
+        before = words[i - 1] if i else ""
+        after = words[i + 1] if i + 1 < len(words) else ""
+        time_shaped = clock.meridiem is not None or ":" in w or "." in w  # 6pm, 6:30, 18.00
+        next_to_day = bool({i - 1, i + 1} & days_at)
+        next_to_later = when.later and "_" in (before, after)
+        cued = before in _CLOCK_CUES or after in ("oclock", "ish") or next_to_day or next_to_later
+        if not (time_shaped or cued) or before in _NEGATIONS:
+            continue
+        if not _valid(clock):
+            when.invalid = True
+        elif when.clock is None:
+            when.clock = clock  # "6 or 7": the first one
+    if when.clock is None and ({"noon", "midday"} & set(words)):
+        when.clock = _Clock(12, 0, "pm", False)
+    if when.clock is None and "midnight" in words:
+        when.clock = _Clock(0, 0, None, True)
+
+
+def _read_when(text: str) -> _When:
+    """Collect a reply's time words; a negated one ("not tomorrow") is ignored, not inverted."""
+    when = _When()
+    text = _read_later(when, _read_durations(when, text))
+    words = text.split()
+    _read_clock(when, words, _read_days(when, words))
+    return when
+
+
+def _is_day(words: list[str], i: int) -> bool:
+    if words[i] not in _AMBIGUOUS_DAYS or len(words) == 1:
+        return True
+    before = words[i - 1] if i else ""
+    after = words[i + 1] if i + 1 < len(words) else ""
+    return (
+        before in _DAY_PREPOSITIONS
+        or _parse_clock(after) is not None
+        or after in PARTS_OF_DAY
+        or after in _CLOCK_CUES
+    )
+
+
+def _hours_for(clock: _Clock, context: str) -> list[tuple[int, time]]:
+    """Candidate (days later, wall time) for a clock.
+
+    Written AM/PM and 24-hour forms are taken as written. A bare hour is guessed: 1-6 always
+    means afternoon or evening (nobody books a support call for 3 a.m.); 7-11 is whichever of
+    a.m./p.m. comes next on a plain reply, the morning on another day ("tomorrow 8"), the
+    evening "tonight"; 12 is noon, or midnight "tonight".
+    """
+    h, m = clock.hour, clock.minute
+    if clock.meridiem == "am":
+        return [(0, time(h % 12, m))]
+    if clock.meridiem == "pm":
+        return [(0, time(h % 12 + 12 if h <= 12 else h, m))]
+    if clock.twenty_four:
+        return [(0, time(h, m))]
+    if context in ("afternoon", "evening", "night"):
+        return [(1, time(0, m))] if h == 12 else [(0, time(h + 12, m))]
+    if context == "morning" or h == 12:
+        return [(0, time(h, m))]
+    if h <= 6:
+        return [(0, time(h + 12, m))]
+    if context == "another day":
+        return [(0, time(h, m))]
+    return [(0, time(h, m)), (0, time(h + 12, m))]
+
+
+def _place(when: _When, now: datetime, tz: ZoneInfo) -> datetime | None:
+    """The reply's time words as one instant (UTC), or None when they cannot be placed."""
+    if when.invalid:
+        return None
+    local_now = now.astimezone(tz)
+    today = local_now.date()
+    if when.duration is not None:
+        if when.day or when.tonight or when.clock or when.part or when.not_today:
+            return None  # "tomorrow in 2 hours": contradictory
+        return now + when.duration
+    offset: int | None = None
+    if when.day is not None:
+        kind, n = when.day
+        offset = n if kind == "offset" else (n - today.weekday()) % 7 or 7
+    elif when.not_today:
+        offset = 1
+    if offset is not None:
+        target = today + timedelta(days=offset)
+        if when.clock:
+            options = _hours_for(when.clock, when.part or "another day")
+            return _first_after(now, tz, [(target + timedelta(days=d), t) for d, t in options])
+        at = PARTS_OF_DAY[when.part] if when.part else DEFAULT_HOUR
+        return _first_after(now, tz, [(target, at)])
+    if when.tonight and not when.clock:
+        start = PARTS_OF_DAY[when.part or "night"]
+        if local_now.time() < start:
+            return _wall_to_utc(today, start, tz)
+        return now + TONIGHT_LATE
+    if when.clock:
+        options = _hours_for(when.clock, when.part or "today")
+        return _first_after(now, tz, _today_then_tomorrow(today, options))
+    if when.part:
+        options = [(0, PARTS_OF_DAY[when.part])]
+        return _first_after(now, tz, _today_then_tomorrow(today, options))
+    if when.later:
+        return now + LATER_DEFAULT
+    return None
+
+
+def _today_then_tomorrow(today: date, options: list[tuple[int, time]]) -> list[tuple[date, time]]:
+    return [(today + timedelta(days=shift + d), t) for shift in (0, 1) for d, t in options]
+
+
+def _first_after(now: datetime, tz: ZoneInfo, walls: list[tuple[date, time]]) -> datetime:
+    """The earliest candidate strictly after now; a time already past rolls to the next day."""
+    for instant in sorted(_wall_to_utc(d, t, tz) for d, t in walls):
+        if instant > now:
+            return instant
+    last_day, last_time = max(walls)
+    return _wall_to_utc(last_day + timedelta(days=1), last_time, tz)
+
+
+def _occurrences(day: date, at: time, tz: ZoneInfo) -> list[datetime]:
+    """Every instant (UTC) at which clocks in `tz` first read `at` or later on `day`.
+
+    Usually one. Two when clocks go back and the wall time happens twice. When clocks go
+    forward past it (02:30 on 2026-03-08 in New York), the instant they jump (03:00 EDT): the
+    first moment local time is at or after `at`, not the 03:30 a naive offset would give.
+    """
+    naive = datetime.combine(day, at)
+    found = []
+    for fold in (0, 1):
+        instant = naive.replace(tzinfo=tz, fold=fold).astimezone(UTC)
+        if instant.astimezone(tz).replace(tzinfo=None) == naive and instant not in found:
+            found.append(instant)
+    if found:
+        return sorted(found)
+    before = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    after = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    return [_transition_between(min(before, after), max(before, after), tz)]
+
+
+def _wall_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime:
+    return _occurrences(day, at, tz)[0]
+
+
+def _transition_between(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
+    """The instant the offset changes, by bisection on whole seconds (the tz data's unit)."""
+    target = after.astimezone(tz).utcoffset()
+    lo, hi = int(before.timestamp()), int(after.timestamp())
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, UTC).astimezone(tz).utcoffset() == target:
+            hi = mid
+        else:
+            lo = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+def _require_aware(at: datetime, name: str) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {at!r}")
+
+
+def parse_offer_reply(text: str, now: datetime, tz: ZoneInfo) -> OfferReply:
+    """Read a clinician's answer to "would you like to talk to a peer supporter?".
+
+    Order: crisis; STOP/START/HELP; any time words (defer); then accept/decline wording.
+    Choices for ambiguous replies (the tests hold each one):
+    - "later", "not now", "busy" and other defer words without a time: now + 2 h.
+    - "tomorrow", a weekday ("Mon", strictly after today), "not today", "next week": 09:00
+      local; "tomorrow morning/afternoon/evening": 09:00 / 14:00 / 19:00.
+    - "tonight" / "this evening": 19:00 today, or now + 1 h when 19:00 has passed.
+    - A bare hour (see _hours_for): 1-6 p.m.; 7-11 the next one; "tomorrow 8" is 08:00.
+    - A time already past today rolls to the same wall time tomorrow (DST-exact).
+    - Durations ("2h", "30 min", "in 45 minutes", "an hour", "in 3 days") count real elapsed
+      time, so "in 2 hours" across a clock change is still two hours.
+    - Further than 14 days ahead: "unknown", not clamped. Silently moving a date the clinician
+      chose would misquote them; the caller asks again instead.
+    - "I'm fine / OK / good" is a decline (voluntary, no pressure); "I'm not OK" is an accept.
+    - A bare "1" accepts; any other bare number is not understood.
+    """
+    _require_aware(now, "now")
+    if signals_crisis(text):
+        return OfferReply("crisis")
+    normal = _normalise(text, meridiem=True)
+    words = normal.split()
+    keyword = _keyword(words)
+    if keyword is not None:
+        return OfferReply(keyword)
+    when = _read_when(normal)
+    if when.found():
+        until = _place(when, now, tz)
+        if until is None or until <= now or until - now > MAX_DEFER:
+            return OfferReply("unknown")
+        return OfferReply("defer", until)
+    if normal == "1":
+        return OfferReply("accept")
+    return OfferReply(_offer_answer(normal))
+
+
+def _offer_answer(normal: str) -> OfferKind:
+    """Accept or decline from wording; a clear phrase beats a bare yes/no, a tie is unknown.
+
+    Groups are read in order, each taking its words out of the reply, so "not interested" is
+    never also "interested" and "I'm not OK" never also "I'm OK".
+    """
+    strong: set[str] = set()
+    unsure = False
+    rest = normal
+    for kind, group in _OFFER_GROUPS:
+        if group.search(rest):
+            if kind == "unsure":
+                unsure = True
+            elif kind != "neutral":
+                strong.add(kind)
+            rest = group.sub(" _ ", rest)
+    if strong == {"accept"}:
+        return "accept"
+    if strong == {"decline"}:
+        return "decline"
+    if strong:
+        return "unknown"
+    words = set(rest.split())
+    weak_yes, weak_no = bool(words & _WEAK_ACCEPT), bool(words & _WEAK_DECLINE)
+    if unsure or weak_yes == weak_no:
+        return "unknown"
+    return "accept" if weak_yes else "decline"
+
+
+_OFFER_GROUPS = (
+    ("neutral", _phrase_group(OFFER_NEUTRAL_PHRASES)),
+    ("decline", _phrase_group(OFFER_REFUSAL_PHRASES)),
+    ("accept", _phrase_group(OFFER_DISTRESS_PHRASES)),
+    ("accept", _phrase_group(OFFER_WILLING_PHRASES)),
+    ("decline", _phrase_group(OFFER_DECLINE_PHRASES)),
+    ("accept", _phrase_group(OFFER_ACCEPT_PHRASES)),
+    ("unsure", _phrase_group(OFFER_UNSURE_PHRASES)),
+)
+_WEAK_ACCEPT = _plain(OFFER_WEAK_ACCEPT)
+_WEAK_DECLINE = _plain(OFFER_WEAK_DECLINE)
+_LATER_RE = _phrase_group(LATER_PHRASES)
+_TOMORROW = _plain(TOMORROW_WORDS)
+_TONIGHT = _plain(TONIGHT_WORDS)
+_AMBIGUOUS_DAYS = _plain(AMBIGUOUS_DAYS)
+_CLOCK_CUES = _plain(CLOCK_CUES)
+
+# --- 3. peer supporter's answer to a page ---------------------------------------------------
+
+PeerKind = Literal["accept", "pass", "refer", "stop", "start", "help", "crisis", "unknown"]
+
+# Page replies are "<code><letter>": 1A accept, 1P pass, 1R refer the case to Tier 3
+# (expedited professional referral). "1 yes" / "yes 1" / "accept 1" / "A1" are read the same.
+PEER_CODE_WORDS: dict[str, PeerKind] = {
+    "a": "accept",
+    "accept": "accept",
+    "accepted": "accept",
+    "yes": "accept",
+    "p": "pass",
+    "pass": "pass",
+    "no": "pass",
+    "r": "refer",
+    "refer": "refer",
+}
+# Without a code these answer the newest open page. Read in the order pass, refer, accept,
+# each taking its words out of the reply, so "not available" is never also "available".
+PEER_PASS_PHRASES: tuple[str, ...] = (
+    "no",
+    "pass",
+    "decline",
+    "declined",
+    "can't",
+    "can't make it",
+    "busy",
+    "unavailable",
+    "not available",
+    "not free",
+    "not now",
+    "not today",
+)
+PEER_REFER_PHRASES: tuple[str, ...] = ("refer", "referral", "tier 3", "escalate")
+PEER_ACCEPT_PHRASES: tuple[str, ...] = (
+    "yes",
+    "ok",
+    "sure",
+    "accept",
+    "accepted",
+    "available",
+    "I'm free",
+    "on it",
+    "on my way",
+    "omw",
+    "will call",
+    "calling now",
+    "I can",
+    "can do",
+    "got it",
+    "I'll take it",
+    "taking it",
+)
+# A lone letter is a code without its number: the newest page. Only alone ("a" is a word).
+PEER_LETTERS: dict[str, PeerKind] = {"a": "accept", "p": "pass", "r": "refer"}
+PEER_FILLER: tuple[str, ...] = ("thanks", "please", "sorry", "reply", "code", "page")
+
+_CODE_WORDS = "|".join(sorted(PEER_CODE_WORDS, key=len, reverse=True))
+_PEER_CODE = re.compile(
+    # "1A", "1 a", "12 pass"; "yes 1", "accept 1"; "A1"
+    rf"(?<![\w.:])(?P<n>\d{{1,3}})\s?(?P<w>{_CODE_WORDS})(?![\w.:])"
+    rf"|(?<![\w.:])(?P<w2>accept|pass|refer|yes|no)\s(?P<n2>\d{{1,3}})(?![\w.:])"
+    rf"|(?<![\w.:])(?P<w3>[apr])(?P<n3>\d{{1,3}})(?![\w.:])"
+)
+
+
+@dataclass(frozen=True)
+class PeerReply:
+    """A peer's answer; `code` names the page ("1" from "1A"), None means their newest page."""
+
+    kind: PeerKind
+    code: str | None = None
+
+
+def parse_peer_reply(text: str) -> PeerReply:
+    """Read "1A", "1 a!", " 12P.", "1-A", "2R", a bare "yes"/"pass"/"refer", or STOP/START/HELP.
+
+    Crisis first: peers are clinicians too, and may be in distress themselves. Codes are 1-3
+    digits; leading zeros are dropped ("01A" is page 1) because codes are issued as plain
+    numbers. Two different answers in one reply ("1A 2P", "yes no") are not guessed at:
+    unknown. A bare number ("1") is unknown too: it could mean accept or pass.
+    """
+    if signals_crisis(text):
+        return PeerReply("crisis")
+    normal = _normalise(text.replace("-", " "), meridiem=False)
+    words = normal.split()
+    keyword = _keyword(words)
+    if keyword is not None:
+        return PeerReply(keyword)
+    found: set[tuple[PeerKind, str]] = set()
+    for m in _PEER_CODE.finditer(normal):
+        number = m.group("n") or m.group("n2") or m.group("n3")
+        word = m.group("w") or m.group("w2") or m.group("w3")
+        found.add((PEER_CODE_WORDS[word], str(int(number))))
+    if len(found) == 1:
+        kind, code = found.pop()
+        return PeerReply(kind, code)
+    if found:
+        return PeerReply("unknown")
+    core = [w for w in words if w != "|" and w not in _PEER_FILLER]
+    if len(core) == 1 and core[0] in PEER_LETTERS:
+        return PeerReply(PEER_LETTERS[core[0]])
+    kinds: set[PeerKind] = set()
+    rest = normal
+    for kind, group in _PEER_GROUPS:
+        if group.search(rest):
+            kinds.add(kind)
+            rest = group.sub(" _ ", rest)
+    if len(kinds) == 1:
+        return PeerReply(kinds.pop())
+    return PeerReply("unknown")
+
+
+_PEER_GROUPS: tuple[tuple[PeerKind, re.Pattern[str]], ...] = (
+    ("pass", _phrase_group(PEER_PASS_PHRASES)),
+    ("refer", _phrase_group(PEER_REFER_PHRASES)),
+    ("accept", _phrase_group(PEER_ACCEPT_PHRASES)),
+)
+_PEER_FILLER = _plain(PEER_FILLER)
+
+# --- 4. quiet hours -------------------------------------------------------------------------
+
+
+def in_quiet_hours(at: datetime, tz: ZoneInfo, start: time = time(22), end: time = time(7)) -> bool:
+    """Whether local wall time at `at` is in [start, end); the window may cross midnight.
+
+    Wall time, not elapsed time: quiet hours are about when people sleep, so on the night the
+    clocks change the window is an hour shorter or longer. start == end means no quiet hours.
+    """
+    _require_aware(at, "at")
+    local = at.astimezone(tz).time()
+    if start == end:
+        return False
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def next_allowed(
+    at: datetime, tz: ZoneInfo, start: time = time(22), end: time = time(7)
+) -> datetime:
+    """The first instant at or after `at` outside quiet hours, in UTC.
+
+    Exact across DST: the end is found on the local calendar, so 07:00 on a changeover day is
+    07:00 local whatever the offset; an end time the clocks skip is the instant they jump past it.
+    """
+    _require_aware(at, "at")
+    if not in_quiet_hours(at, tz, start, end):
+        return at.astimezone(UTC)
+    local = at.astimezone(tz)
+    day = local.date()
+    if start > end and local.time() >= start:
+        day += timedelta(days=1)
+    # After clocks go back the end wall time happens twice: the first one not yet past.
+    return next(c for c in _occurrences(day, end, tz) if c >= at)

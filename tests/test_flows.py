@@ -1,0 +1,343 @@
+"""The tiered response under a controlled clock: every reply form, every escalation step,
+deferral, reminder, follow-up, crisis, STOP/START, and crashes between escalation steps."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from schemas.events import CaseStateChanged, SmsReceived
+from services import clock, outbox
+from services.cases import flows, machine, outbound, runner
+from services.config import get_settings
+from services.db import transaction
+from services.incidents import involvement
+from tests.test_agents import stored_incident
+
+CLINICIAN = "N1001"  # RN on 4E; 4E's Tier 1 lead is N1000
+CLINICIAN_NUMBER = "+15550101001"
+LEAD_NUMBER = "+15550101000"
+
+
+@pytest.fixture(autouse=True)
+def fresh_clock() -> Iterator[None]:
+    clock.reset()
+    yield
+    clock.reset()
+
+
+@dataclass
+class Case:
+    id: uuid.UUID
+    incident_id: uuid.UUID
+
+
+def q(db: Engine, sql: str, **params: object) -> list[tuple[object, ...]]:
+    with db.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params).all()]
+
+
+def state(db: Engine, case: Case) -> str:
+    return str(q(db, "SELECT state FROM support_cases WHERE id = :c", c=case.id)[0][0])
+
+
+def pages(db: Engine, case: Case) -> list[tuple[object, ...]]:
+    return q(
+        db,
+        "SELECT attempt, peer_staff_id, to_number, reply_code, state FROM pages "
+        "WHERE case_id = :c ORDER BY attempt",
+        c=case.id,
+    )
+
+
+def messages(db: Engine, case: Case | None = None, to: str | None = None) -> list[tuple[str, str]]:
+    rows = q(
+        db,
+        "SELECT kind, body FROM messages WHERE (CAST(:c AS uuid) IS NULL OR case_id = :c) "
+        "AND (CAST(:t AS text) IS NULL OR to_number = :t) ORDER BY created_at",
+        c=case.id if case else None,
+        t=to,
+    )
+    return [(str(k), str(b)) for k, b in rows]
+
+
+async def open_case(db: Engine, clinician: str = CLINICIAN) -> Case:
+    """A new case for the clinician; cases left open by earlier tests are closed first, so
+    the clinician's replies can only mean this one."""
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE support_cases SET state = 'closed' WHERE staff_id = :s "
+                "AND state NOT IN ('closed', 'declined')"
+            ),
+            {"s": clinician},
+        )
+        conn.execute(
+            text(
+                "UPDATE pages SET state = 'superseded' WHERE state IN "
+                "('requested', 'sending', 'sent', 'delivered')"
+            )
+        )
+    incident = stored_incident(db, [clinician], unit="5W")
+    async with transaction() as session:
+        (need,) = await involvement.identify(session, incident, group_threshold=5)
+        await flows.start_outreach(session, need, get_settings())
+    return Case(need.case_id, incident.incident_id)
+
+
+async def reply(db: Engine, number: str, body: str) -> str:
+    """An inbound SMS as the webhook stores it, handled directly (no race with a worker)."""
+    sms_id = uuid.uuid4()
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO inbound_sms (id, provider_sid, from_number, to_number, body) "
+                "VALUES (:i, :s, :f, '+15005550006', :b)"
+            ),
+            {"i": sms_id, "s": f"SM{sms_id.hex}", "f": number, "b": body},
+        )
+    sms = SmsReceived(
+        sms_id=sms_id,
+        provider_sid=f"SM{sms_id.hex}",
+        from_number=number,
+        to_number="+15005550006",
+        body=body,
+    )
+    async with transaction() as session:
+        return await flows.handle_sms(session, sms, get_settings())
+
+
+async def at(after: timedelta) -> int:
+    """Let `after` pass, then fire whatever fell due."""
+    clock.advance(after)
+    fired = 0
+    while n := await runner.fire_due(get_settings()):
+        fired += n
+    return fired
+
+
+async def accepted_by_peer(db: Engine, case: Case) -> str:
+    _, _, number, code, _ = pages(db, case)[0]
+    assert await reply(db, str(number), f"{code}A") == "accepted"
+    return str(number)
+
+
+def case_events(db: Engine, case: Case) -> list[CaseStateChanged]:
+    rows = q(
+        db,
+        "SELECT payload FROM outbox WHERE topic LIKE '%case-events%' AND key = :k ORDER BY id",
+        k=str(case.id),
+    )
+    return [CaseStateChanged.model_validate(r[0]) for r in rows]
+
+
+async def test_whole_journey_and_replay(db: Engine) -> None:
+    case = await open_case(db)
+    assert state(db, case) == "peer_paged"
+    # Tier 1: the unit lead is prompted, with no patient or event detail.
+    tier1 = messages(db, to=LEAD_NUMBER)
+    assert tier1 and tier1[-1][0] == "tier1_prompt" and "Alex" in tier1[-1][1]
+    peer_number = await accepted_by_peer(db, case)
+    details = [b for k, b in messages(db, case, to=peer_number) if k == "peer_details"]
+    assert details and "Alex" in details[0] and CLINICIAN_NUMBER in details[0]
+    assert state(db, case) == "clinician_offered"
+    assert [k for k, _ in messages(db, case, to=CLINICIAN_NUMBER)] == ["offer"]
+
+    assert await reply(db, CLINICIAN_NUMBER, "Yes please") == "clinician accepted"
+    assert state(db, case) == "clinician_accepted"
+    assert any(k == "peer_go" for k, _ in messages(db, case, to=peer_number))
+
+    await at(timedelta(hours=24, minutes=1))
+    assert state(db, case) == "follow_up"
+    await at(timedelta(hours=48))
+    await at(timedelta(days=4))
+    follow = [k for k, _ in messages(db, case, to=CLINICIAN_NUMBER) if k == "follow_up"]
+    assert len(follow) == 3
+    assert state(db, case) == "closed"
+
+    # The case's history on the topic replays to the state in the store.
+    events = case_events(db, case)
+    assert machine.replay(events) == "closed"
+    assert [e.to_state for e in events][:3] == ["tier1_notified", "peer_paged", "peer_accepted"]
+
+
+async def test_every_escalation_step(db: Engine) -> None:
+    case = await open_case(db)
+    first = pages(db, case)
+    assert len(first) == 1 and first[0][1] is not None
+    await at(timedelta(minutes=4))
+    assert len(pages(db, case)) == 1  # not yet
+    await at(timedelta(minutes=1, seconds=1))
+    second = pages(db, case)
+    assert len(second) == 2 and second[1][1] not in (None, first[0][1])  # the next peer
+    await at(timedelta(minutes=5, seconds=1))
+    third = pages(db, case)
+    assert len(third) == 3 and third[2][1] is None  # then the coordinator
+    assert third[2][2] == get_settings().coordinator_number
+    assert state(db, case) == "waiting_coordinator"
+    await at(timedelta(minutes=16))
+    assert len(pages(db, case)) == 3  # exhausted: the coordinator has it, no page storm
+    # A late yes from the first peer still takes the case; the second peer is told politely.
+    _, _, n1, c1, _ = first[0]
+    assert await reply(db, str(n1), f"{c1}a") == "accepted"
+    _, _, n2, c2, _ = second[1]
+    assert await reply(db, str(n2), f"{c2}A") == "already taken"
+    assert messages(db, to=str(n2))[-1][0] == "taken"
+    assert state(db, case) == "clinician_offered"
+
+
+async def test_pass_and_delivery_failure_escalate_at_once(db: Engine) -> None:
+    case = await open_case(db)
+    _, _, number, code, _ = pages(db, case)[0]
+    assert await reply(db, str(number), f" {code} p ") == "passed"
+    assert await at(timedelta(0)) == 1  # no waiting out the five minutes
+    assert len(pages(db, case)) == 2
+    async with transaction() as session:
+        await flows.escalate_now(session, case.id)  # what a failed status callback does
+    assert await at(timedelta(0)) == 1
+    assert len(pages(db, case)) == 3
+
+
+async def test_deferral_reoffers_at_the_chosen_time(db: Engine) -> None:
+    case = await open_case(db)
+    peer_number = await accepted_by_peer(db, case)
+    assert await reply(db, CLINICIAN_NUMBER, "later 2h") == "deferred"
+    assert state(db, case) == "deferred"
+    assert messages(db, case, to=CLINICIAN_NUMBER)[-1][0] == "ack"
+    assert messages(db, case, to=peer_number)[-1][0] == "peer_wait"
+    await at(timedelta(hours=1))
+    assert state(db, case) == "deferred"
+    await at(timedelta(hours=1, minutes=1))
+    assert state(db, case) == "clinician_offered"
+    offers = [k for k, _ in messages(db, case, to=CLINICIAN_NUMBER) if k == "offer"]
+    assert len(offers) == 2
+    assert await reply(db, CLINICIAN_NUMBER, "YES") == "clinician accepted"
+
+
+async def test_silence_gets_one_reminder_then_the_coordinator(db: Engine) -> None:
+    case = await open_case(db)
+    await accepted_by_peer(db, case)
+    await at(timedelta(hours=2, minutes=1))
+    kinds = [k for k, _ in messages(db, case, to=CLINICIAN_NUMBER)]
+    assert kinds.count("offer_reminder") == 1
+    await at(timedelta(hours=4, minutes=1))
+    assert state(db, case) == "waiting_coordinator"
+    await at(timedelta(hours=10))
+    assert [k for k, _ in messages(db, case, to=CLINICIAN_NUMBER)].count("offer_reminder") == 1
+    coord = messages(db, case, to=get_settings().coordinator_number)
+    assert coord and coord[-1][0] == "coordinator"
+
+
+async def test_decline_sends_resources_once_and_ends_outreach(db: Engine) -> None:
+    case = await open_case(db)
+    await accepted_by_peer(db, case)
+    assert await reply(db, CLINICIAN_NUMBER, "No thanks") == "declined"
+    assert state(db, case) == "declined"
+    await at(timedelta(days=8))  # no reminder, no follow-up
+    kinds = [k for k, _ in messages(db, case, to=CLINICIAN_NUMBER)]
+    assert kinds == ["offer", "resources"]
+    assert await reply(db, CLINICIAN_NUMBER, "no") == "noted"  # nothing more
+    assert [k for k, _ in messages(db, case, to=CLINICIAN_NUMBER)] == ["offer", "resources"]
+
+
+async def test_crisis_goes_to_tier3_at_once(db: Engine) -> None:
+    case = await open_case(db)
+    await accepted_by_peer(db, case)
+    assert await reply(db, CLINICIAN_NUMBER, "honestly I can't go on") == "crisis"
+    assert state(db, case) == "tier3_referred"
+    reply_text = messages(db, to=CLINICIAN_NUMBER)[-1]
+    assert reply_text[0] == "crisis_reply" and "988" in reply_text[1]
+    assert messages(db, case, to=get_settings().coordinator_number)[-1][0] == "coordinator"
+    await at(timedelta(days=8))
+    assert state(db, case) == "tier3_referred"  # no reminders or follow-ups after that
+
+
+async def test_peer_can_refer_to_tier3(db: Engine) -> None:
+    case = await open_case(db)
+    _, _, number, code, _ = pages(db, case)[0]
+    assert await reply(db, str(number), f"{code}R") == "referred"
+    assert state(db, case) == "tier3_referred"
+
+
+async def test_unknown_replies_get_help(db: Engine) -> None:
+    case = await open_case(db)
+    _, _, number, _, _ = pages(db, case)[0]
+    assert await reply(db, str(number), "what is this?") == "help"
+    assert messages(db, to=str(number))[-1][0] == "help"
+    assert await reply(db, "+15557770000", "hello") == "help"
+
+
+async def test_stop_and_start_per_number(db: Engine) -> None:
+    case = await open_case(db)
+    await accepted_by_peer(db, case)
+    assert await reply(db, CLINICIAN_NUMBER, "STOP") == "stop"
+    async with transaction() as session:
+        held = await outbound.enqueue(
+            session, kind="follow_up", to_number=CLINICIAN_NUMBER, body="x", case_id=case.id
+        )
+    assert held is None  # nothing is sent to a number that said STOP
+    assert await reply(db, CLINICIAN_NUMBER, "start") == "start"
+    assert await reply(db, CLINICIAN_NUMBER, "please stop texting me") == "stop"
+    assert q(db, "SELECT count(*) FROM sms_opt_outs WHERE number = :n", n=CLINICIAN_NUMBER)[0][0]
+    assert await reply(db, CLINICIAN_NUMBER, "yes") == "clinician accepted"  # YES re-subscribes
+
+    async with transaction() as session:
+        sent = await outbound.enqueue(
+            session, kind="follow_up", to_number=CLINICIAN_NUMBER, body="x", case_id=case.id
+        )
+    assert sent is not None
+
+
+async def test_quiet_hours_hold_clinician_messages(db: Engine) -> None:
+    zone = ZoneInfo("America/New_York")
+    local_now = datetime.now(UTC).astimezone(zone)
+    night = local_now.replace(hour=23, minute=30, second=0, microsecond=0)
+    if night < local_now:
+        night += timedelta(days=1)
+    clock.advance(night.astimezone(UTC) - datetime.now(UTC))
+    case = await open_case(db)
+    await accepted_by_peer(db, case)  # the peer is paged and answered at night: allowed
+    (not_before,) = q(
+        db, "SELECT not_before FROM messages WHERE case_id = :c AND kind = 'offer'", c=case.id
+    )[0]
+    assert not_before.astimezone(zone).hour == 7  # type: ignore[attr-defined]
+
+
+async def test_crash_between_escalation_steps_pages_once(
+    db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = await open_case(db)
+    clock.advance(timedelta(minutes=5, seconds=1))
+    real_add = outbox.add
+    stall = asyncio.Event()
+
+    async def dies_mid_step(session: object, *events: object) -> None:
+        await real_add(session, *events)  # type: ignore[arg-type]
+        stall.set()
+        await asyncio.Event().wait()  # the worker is killed here, before the commit
+
+    monkeypatch.setattr(outbox, "add", dies_mid_step)
+    task = asyncio.create_task(runner.fire_due(get_settings()))
+    await asyncio.wait_for(stall.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    monkeypatch.setattr(outbox, "add", real_add)
+    assert len(pages(db, case)) == 1  # nothing of the half-done step survived
+    while await runner.fire_due(get_settings()):  # the restarted worker fires what is due
+        pass
+    assert len(pages(db, case)) == 2  # once
+    deadlines = q(
+        db,
+        "SELECT fired_at IS NOT NULL FROM deadlines WHERE case_id = :c ORDER BY id",
+        c=case.id,
+    )
+    assert [bool(r[0]) for r in deadlines] == [True, False]  # fired once; the next one waits
