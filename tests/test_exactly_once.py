@@ -108,3 +108,36 @@ def test_worker_killed_then_restarted_sends_once(stack: Stack, db: Engine) -> No
     pages = wait_for(lambda: pages_of(db, incident_id), 60, "page after restart", 0.2)
     wait_for(lambda: sms_for_page(stack, pages[0]["id"]), 30, "sms after restart", 0.2)
     assert len(sms_for_page(stack, pages[0]["id"])) == 1
+
+
+async def test_deadline_that_fell_due_while_the_worker_was_down_fires_once(
+    stack: Stack, db: Engine
+) -> None:
+    from tests.test_flows import open_case, pages, q
+
+    stack.worker.stop(signal.SIGKILL)
+    try:
+        case = await open_case(db)
+        with db.begin() as conn:  # five minutes pass with nobody answering, and no worker
+            conn.execute(
+                text(
+                    "UPDATE deadlines SET due_at = now() - interval '1 minute' "
+                    "WHERE case_id = :c AND fired_at IS NULL"
+                ),
+                {"c": case.id},
+            )
+    finally:
+        stack.start_worker()
+    escalated = wait_for(lambda: len(pages(db, case)) == 2, 60, "escalation after restart", 0.2)
+    assert escalated
+    page_ids = [r[0] for r in q(db, "SELECT id FROM pages WHERE case_id = :c", c=case.id)]
+    for page_id in page_ids:
+        wait_for(lambda page_id=page_id: sms_for_page(stack, page_id), 30, "sms", 0.2)
+        assert len(sms_for_page(stack, page_id)) == 1
+    fired = q(
+        db,
+        "SELECT count(*) FROM deadlines WHERE case_id = :c AND fired_at IS NOT NULL",
+        c=case.id,
+    )[0][0]
+    assert fired == 1
+    assert len(pages(db, case)) == 2

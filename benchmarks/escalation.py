@@ -1,0 +1,361 @@
+"""Escalation: a page_timeout deadline's due time -> the next peer's SMS at the Twilio stand-in.
+
+Why measured this way: when a paged peer does not answer, the programme's promise is that the
+next peer is paged when the wait runs out, not some time later. The deadline's `due_at` is
+that promise; the stand-in's arrival time is the moment Twilio would have the next page.
+Between them: the worker's deadline timer (claim a batch with SKIP LOCKED, match, write the
+page), the outbox relay, Kafka, the send_page agent and the Twilio client.
+
+The load is a bad minute: `--pages` open pages (attempt 1, delivered, unanswered) whose
+deadlines fall due uniformly over `--spread` seconds, `--lead` seconds after they are written
+(time for the stack to come up). Rows are written with set-based SQL on a synthetic hospital
+(benchmarks.matching.build: 5,000 staff, 300 peers, 60 on call). The built-in escalation
+policy applies (peer, peer, coordinator), so each deadline pages exactly one more peer.
+Status callbacks from the stand-in stay on: they load the API and the store as they would.
+
+    python -m benchmarks.escalation --pages 10000 --spread 60 --lead 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+
+import httpx
+import psycopg
+
+from benchmarks.common import RESULTS, add_rotations, bench_db_url, percentile, recreate_db
+from benchmarks.matching import build
+from tests.stack import ROOT, RUN, Stack, start_stack, stop_stack
+
+STAFF = 5000
+PEERS = 300
+ROTATIONS = 60
+
+
+def libpq(url: str) -> str:
+    return url.replace("+psycopg", "")
+
+
+async def _on_call(url: str) -> list[str]:
+    """The peers the schedules put on call now: whoever paged first was one of them."""
+    from sqlalchemy import text
+
+    from services.db import async_engine, transaction
+    from services.schedules.service import on_call_staff
+
+    async with transaction(url) as session:
+        who = await on_call_staff(session, datetime.now(UTC))
+        current = set(
+            (
+                await session.execute(
+                    text("SELECT staff_id FROM peer_supporters WHERE trained_until >= current_date")
+                )
+            ).scalars()
+        )
+    await async_engine(url).dispose()
+    return sorted(set(who) & current)
+
+
+def seed_open_pages(url: str, pages: int, spread: float, lead: float, first: list[str]) -> None:
+    """`pages` incidents, each with one case in peer_paged, one delivered page to an on-call
+    peer and one page_timeout deadline; due times spread evenly over `spread` seconds."""
+    with psycopg.connect(libpq(url)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE bench_open AS SELECT n, gen_random_uuid() AS incident_id, "
+            "gen_random_uuid() AS case_id, gen_random_uuid() AS page_id, "
+            "'S' || lpad((%(peers)s + (n - 1) %% (%(staff)s - %(peers)s - 1))::text, 5, '0') "
+            "AS clinician, (%(first)s::text[])[1 + (n - 1) %% cardinality(%(first)s::text[])] "
+            "AS peer FROM generate_series(1, %(pages)s) n",
+            {"peers": PEERS, "staff": STAFF, "first": first, "pages": pages},
+        )
+        cur.execute(
+            "INSERT INTO incidents (id, request_hash, occurred_at, unit, event_type, harm_level, "
+            "staff_ids, received_at) SELECT incident_id, 'bench', now() - interval '10 min', "
+            "'U00', 'other', 'moderate', ARRAY[clinician], now() - interval '10 min' "
+            "FROM bench_open"
+        )
+        cur.execute(
+            "INSERT INTO support_cases (id, incident_id, staff_id, tier, state, escalation_step, "
+            "escalation_round, created_at, updated_at) SELECT case_id, incident_id, clinician, 2, "
+            "'peer_paged', 0, 0, now() - interval '10 min', now() - interval '10 min' "
+            "FROM bench_open"
+        )
+        cur.execute(
+            "INSERT INTO pages (id, case_id, attempt, peer_staff_id, to_number, reply_code, "
+            "reason, state, provider_sid, requested_at, claimed_at, sent_at, delivered_at) "
+            "SELECT b.page_id, b.case_id, 1, b.peer, s.mobile_e164, b.n::text, 'bench', "
+            "'delivered', 'SMbench' || b.n, now() - interval '5 min', now() - interval '5 min', "
+            "now(), now() FROM bench_open b JOIN staff s ON s.staff_id = b.peer"
+        )
+        cur.execute(
+            "INSERT INTO deadlines (case_id, kind, due_at, payload) SELECT case_id, "
+            "'page_timeout', now() + make_interval(secs => %(lead)s + %(spread)s * (n - 1) "
+            "/ %(pages)s::float8), jsonb_build_object('page_id', page_id::text, 'step', 0, "
+            "'round', 0) FROM bench_open",
+            {"lead": lead, "spread": spread, "pages": pages},
+        )
+        conn.commit()
+        cur.execute("ANALYZE")
+
+
+class Arrivals:
+    """The stand-in's outbound messages, fetched incrementally by id."""
+
+    def __init__(self, standin: str) -> None:
+        self.standin = standin
+        self.last_id = 0
+        self.per_page: dict[str, list[float]] = {}
+        self.total = 0
+
+    def poll(self, client: httpx.Client) -> None:
+        msgs = client.get(
+            f"{self.standin}/_standin/messages", params={"since_id": self.last_id}, timeout=60
+        ).json()
+        for m in msgs:
+            self.last_id = max(self.last_id, int(m["id"]))
+            self.total += 1
+            callback = m.get("status_callback") or ""
+            if "page=" in callback:
+                page_id = callback.split("page=")[1].split("&")[0]
+                at = datetime.fromisoformat(m["received_at"]).timestamp()
+                self.per_page.setdefault(page_id, []).append(at)
+
+
+def progress(url: str) -> tuple[int, dict[int, int]]:
+    """(bench deadlines fired, pages by attempt beyond the first)."""
+    with psycopg.connect(libpq(url)) as conn:
+        (fired,) = conn.execute(
+            "SELECT count(*) FROM deadlines WHERE kind = 'page_timeout' "
+            "AND payload->>'step' = '0' AND fired_at IS NOT NULL"
+        ).fetchone()  # type: ignore[misc]
+        rows = conn.execute(
+            "SELECT attempt, count(*) FROM pages WHERE attempt > 1 GROUP BY attempt"
+        ).fetchall()
+    return int(fired), {int(a): int(n) for a, n in rows}
+
+
+def wait_all(
+    url: str, stack: Stack, pages: int, last_due: float, timeout: float
+) -> tuple[Arrivals, list[dict[str, float]]]:
+    """Poll until every escalated page reached the stand-in or `timeout` s after the last due
+    time; keep a once-a-second trace of fired deadlines, pages written and SMS arrived."""
+    arrivals = Arrivals(stack.standin_url)
+    trace: list[dict[str, float]] = []
+    t0 = time.time()
+    with httpx.Client() as client:
+        while True:
+            arrivals.poll(client)
+            fired, attempts = progress(url)
+            with psycopg.connect(libpq(url)) as conn:
+                escalated = {
+                    str(r[0])
+                    for r in conn.execute("SELECT id FROM pages WHERE attempt = 2").fetchall()
+                }
+            arrived = sum(1 for p in escalated if p in arrivals.per_page)
+            trace.append(
+                {
+                    "t_s": round(time.time() - t0, 1),
+                    "fired": fired,
+                    "escalated_pages": attempts.get(2, 0),
+                    "arrived": arrived,
+                }
+            )
+            if len(trace) % 10 == 1:
+                print(
+                    f"  t={trace[-1]['t_s']:>6}s fired={fired} pages={attempts.get(2, 0)} "
+                    f"at stand-in={arrived}",
+                    flush=True,
+                )
+            if arrived >= pages:
+                return arrivals, trace
+            if not stack.worker.alive():
+                raise RuntimeError(f"worker died:\n{stack.worker.tail()}")
+            if time.time() > last_due + timeout:
+                print(f"  timed out: {arrived} of {pages} at the stand-in", flush=True)
+                return arrivals, trace
+            time.sleep(1.0)
+
+
+def stats(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "min": None}
+    return {
+        "p50": round(statistics.median(values), 1),
+        "p95": round(percentile(values, 95), 1),
+        "p99": round(percentile(values, 99), 1),
+        "max": round(max(values), 1),
+        "min": round(min(values), 1),
+    }
+
+
+def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, object]:
+    url = bench_db_url()
+    recreate_db(url)
+    prefix = f"b{uuid.uuid4().hex[:8]}."
+    env = dict(os.environ, DATABASE_URL=url, SVRR_TOPIC_PREFIX=prefix, LOG_LEVEL="warning")
+    py = sys.executable
+    subprocess.run(
+        [py, "-m", "services.cli", "migrate"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    build(url, STAFF, PEERS, ROTATIONS)
+    add_rotations(url, [f"S{i:05d}" for i in range(PEERS)], ROTATIONS)
+    first = asyncio.run(_on_call(url))
+    t_seed = time.time()
+    seed_open_pages(url, pages, spread, lead, first)
+    seeded_s = time.time() - t_seed
+    with psycopg.connect(libpq(url)) as conn:
+        first_due, last_due = conn.execute(
+            "SELECT extract(epoch FROM min(due_at)), extract(epoch FROM max(due_at)) "
+            "FROM deadlines WHERE kind = 'page_timeout'"
+        ).fetchone()  # type: ignore[misc]
+    print(f"seeded {pages} open pages in {seeded_s:.1f} s; {len(first)} peers on call", flush=True)
+    subprocess.run(
+        [py, "deploy/topics.py"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
+    stack = start_stack(env, RUN / "log" / "bench")
+    ready_before_first_due_s = float(first_due) - time.time()
+    print(f"stack ready {ready_before_first_due_s:.1f} s before the first due time", flush=True)
+    try:
+        arrivals, trace = wait_all(url, stack, pages, float(last_due), timeout)
+        # Let in-flight sends land so a late duplicate would be seen.
+        time.sleep(3)
+        with httpx.Client() as client:
+            arrivals.poll(client)
+    finally:
+        stop_stack(stack)
+    with psycopg.connect(libpq(url)) as conn:
+        rows = conn.execute(
+            "SELECT d.case_id::text, extract(epoch FROM d.due_at), "
+            "extract(epoch FROM d.fired_at), d.outcome, p.id::text, "
+            "extract(epoch FROM p.claimed_at) "
+            "FROM deadlines d LEFT JOIN pages p ON p.case_id = d.case_id AND p.attempt = 2 "
+            "WHERE d.kind = 'page_timeout' AND d.payload->>'step' = '0'"
+        ).fetchall()
+        (per_case_max,) = conn.execute(
+            "SELECT coalesce(max(n), 0) FROM (SELECT count(*) n FROM pages "
+            "WHERE attempt = 2 GROUP BY case_id) x"
+        ).fetchone()  # type: ignore[misc]
+        later = conn.execute("SELECT count(*) FROM pages WHERE attempt > 2").fetchone()
+        coordinator = conn.execute(
+            "SELECT count(*) FROM pages WHERE attempt = 2 AND peer_staff_id IS NULL"
+        ).fetchone()
+        same_peer = conn.execute(
+            "SELECT count(*) FROM pages a JOIN pages b ON a.case_id = b.case_id "
+            "AND a.attempt = 1 AND b.attempt = 2 WHERE a.peer_staff_id = b.peer_staff_id"
+        ).fetchone()
+        outcomes = Counter(r[3] for r in rows)
+    fired = [r for r in rows if r[2] is not None]
+    escalated = [r for r in rows if r[4] is not None]
+    lateness_ms: list[float] = []
+    fire_ms = [(float(r[2]) - float(r[1])) * 1000 for r in fired]
+    fired_to_claim_ms: list[float] = []
+    claim_to_standin_ms: list[float] = []
+    for _case, due, fired_at, _outcome, page_id, claimed in escalated:
+        got = arrivals.per_page.get(page_id)
+        if not got:
+            continue
+        lateness_ms.append((min(got) - float(due)) * 1000)
+        if claimed is not None:
+            fired_to_claim_ms.append((float(claimed) - float(fired_at)) * 1000)
+            claim_to_standin_ms.append((min(got) - float(claimed)) * 1000)
+    sms_dupes = sum(len(v) - 1 for v in arrivals.per_page.values() if len(v) > 1)
+    arrived_escalated = len(lateness_ms)
+    return {
+        "benchmark": "escalation: page_timeout due -> next peer's SMS at the stand-in",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+        "pages": pages,
+        "spread_s": spread,
+        "lead_s": lead,
+        "staff": STAFF,
+        "peers": PEERS,
+        "peers_on_call": len(first),
+        "seed_s": round(seeded_s, 1),
+        "stack_ready_before_first_due_s": round(ready_before_first_due_s, 1),
+        "deadlines_fired": len(fired),
+        "escalated_pages": len(escalated),
+        "escalated_at_standin": arrived_escalated,
+        "escalated_to_coordinator": int(coordinator[0]) if coordinator else 0,  # type: ignore[index]
+        "escalated_to_same_peer": int(same_peer[0]) if same_peer else 0,  # type: ignore[index]
+        "outcomes": dict(outcomes),
+        "duplicate_pages_per_case": max(0, int(per_case_max) - 1),
+        "duplicate_sms": sms_dupes,
+        "later_attempts": int(later[0]) if later else 0,  # type: ignore[index]
+        "standin_messages": arrivals.total,
+        "lateness_ms": stats(lateness_ms),
+        "fire_lateness_ms": stats(fire_ms),
+        "fired_to_claim_ms": stats(fired_to_claim_ms),
+        "claim_to_standin_ms": stats(claim_to_standin_ms),
+        "trace": trace,
+        "samples_lateness_ms": [round(x, 1) for x in lateness_ms],
+    }
+
+
+def table(result: dict[str, object]) -> str:
+    head = "| measure | p50 ms | p95 ms | p99 ms | max ms | min ms |\n|---|---|---|---|---|---|"
+    lines = [head]
+    names = {
+        "lateness_ms": "due -> SMS at stand-in (escalation lateness)",
+        "fire_lateness_ms": "due -> deadline fired (fired_at)",
+        "fired_to_claim_ms": "fired -> page claimed by send_page",
+        "claim_to_standin_ms": "claimed -> SMS at stand-in",
+    }
+    for key, name in names.items():
+        s = result[key]
+        assert isinstance(s, dict)
+        cells = " | ".join(str(s[k]) for k in ("p50", "p95", "p99", "max", "min"))
+        lines.append(f"| {name} | {cells} |")
+    counts = (
+        f"\n\n| pages | spread s | deadlines fired | escalated pages | at stand-in | "
+        f"duplicate pages | duplicate SMS | later attempts |\n|---|---|---|---|---|---|---|---|\n"
+        f"| {result['pages']} | {result['spread_s']} | {result['deadlines_fired']} | "
+        f"{result['escalated_pages']} | {result['escalated_at_standin']} | "
+        f"{result['duplicate_pages_per_case']} | {result['duplicate_sms']} | "
+        f"{result['later_attempts']} |"
+    )
+    return "\n".join(lines) + counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=10000)
+    parser.add_argument("--spread", type=float, default=60.0, help="seconds the due times span")
+    parser.add_argument("--lead", type=float, default=20.0, help="seconds before the first is due")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds after the last due time to wait"
+    )
+    args = parser.parse_args()
+    result = run(args.pages, args.spread, args.lead, args.timeout)
+    title = (
+        f"{result['benchmark']}: {args.pages} open pages due over {args.spread:g} s, "
+        f"{result['peers_on_call']} peers on call"
+    )
+    print(title)
+    print(f"{result['date']} on {result['machine']}")
+    print(table(result))
+    RESULTS.mkdir(exist_ok=True)
+    stamp = str(result["date"]).replace(":", "")[:15]
+    (RESULTS / f"escalation-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "escalation-latest.md").write_text(
+        f"{title}\n\n{result['date']} on {result['machine']}\n\n{table(result)}\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
