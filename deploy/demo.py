@@ -49,6 +49,7 @@ POLL_S = 0.05
 HOLD_BACK_S = 0.25
 REPLY_DELAY_S = 2.0
 INVOLVED = ["N1001", "P2001"]
+CLINICIANS = {"N1001": "+15550101001", "P2001": "+15550102001"}
 END_STATES = {"failed", "undelivered", "declined"}  # a page in one of these never ends accepted
 
 
@@ -124,6 +125,8 @@ class Story:
         # (recorded time, order of emission, line): printed sorted, after a short hold-back.
         self.pending: list[tuple[datetime, int, str]] = []
         self.emitted = 0
+        self.case_steps_seen = 0
+        self.case_states: dict[str, str] = {}
 
     # -- output -------------------------------------------------------------------------------
 
@@ -164,6 +167,10 @@ class Story:
                 f'  peer {staff_id} ({mask(number)}) will reply "1A" {REPLY_DELAY_S:.0f} s '
                 "after delivery"
             )
+        # The affected clinicians answer the offer of support with YES.
+        for staff_id, number in CLINICIANS.items():
+            self.set_reply(number, "YES")
+            print(f'  clinician {staff_id} ({mask(number)}) will reply "YES" to the offer')
         existing = self.http.get(f"{STANDIN_URL}/_standin/messages", params={"direction": "any"})
         existing.raise_for_status()
         self.standin_since = max((m["id"] for m in existing.json()), default=0)
@@ -204,12 +211,25 @@ class Story:
     # -- polling ------------------------------------------------------------------------------
 
     def poll(self) -> None:
+        self.poll_case_steps()
         self.poll_cases()
         self.poll_pages()
         self.poll_standin()
         self.poll_transitions()
         self.poll_replies()
         self.flush()
+
+    def poll_case_steps(self) -> None:
+        """Every step of the tiered response, as the case's own history records it."""
+        rows = self.db.execute(
+            "SELECT c.staff_id, t.from_state, t.to_state, t.reason, t.at FROM case_transitions t "
+            "JOIN support_cases c ON c.id = t.case_id WHERE c.incident_id = %s ORDER BY t.id",
+            (self.incident_id,),
+        ).fetchall()
+        for staff_id, from_state, to_state, reason, at in rows[self.case_steps_seen :]:
+            self.case_states[staff_id] = to_state
+            self.emit(at, "case step", f"{staff_id}: {from_state} -> {to_state} ({reason})")
+        self.case_steps_seen = len(rows)
 
     def poll_cases(self) -> None:
         if self.cases is not None:
@@ -348,6 +368,8 @@ class Story:
             self.cases is not None
             and len(self.pages) >= self.cases
             and all("accepted" in p.times for p in self.pages.values())
+            and len(self.case_states) >= self.cases
+            and all(s == "clinician_accepted" for s in self.case_states.values())
         )
 
     def dead_end(self) -> PageView | None:
