@@ -242,7 +242,7 @@ def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, obj
         rows = conn.execute(
             "SELECT d.case_id::text, extract(epoch FROM d.due_at), "
             "extract(epoch FROM d.fired_at), d.outcome, p.id::text, "
-            "extract(epoch FROM p.claimed_at) "
+            "extract(epoch FROM p.claimed_at), extract(epoch FROM p.requested_at) "
             "FROM deadlines d LEFT JOIN pages p ON p.case_id = d.case_id AND p.attempt = 2 "
             "WHERE d.kind = 'page_timeout' AND d.payload->>'step' = '0'"
         ).fetchall()
@@ -263,15 +263,25 @@ def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, obj
     escalated = [r for r in rows if r[4] is not None]
     lateness_ms: list[float] = []
     fire_ms = [(float(r[2]) - float(r[1])) * 1000 for r in fired]
-    fired_to_claim_ms: list[float] = []
+    # A fire_due batch is one transaction: its pages share requested_at (now() is the
+    # transaction's start) and it commits just after its last deadline's fired_at.
+    batches: dict[float, list[float]] = {}
+    for r in escalated:
+        batches.setdefault(float(r[6]), []).append(float(r[2]))
+    committed = {start: max(fired_ats) for start, fired_ats in batches.items()}
+    batch_s = [committed[start] - start for start in batches]
+    fired_to_commit_ms: list[float] = []
+    commit_to_claim_ms: list[float] = []
     claim_to_standin_ms: list[float] = []
-    for _case, due, fired_at, _outcome, page_id, claimed in escalated:
+    for _case, due, fired_at, _outcome, page_id, claimed, requested in escalated:
         got = arrivals.per_page.get(page_id)
         if not got:
             continue
         lateness_ms.append((min(got) - float(due)) * 1000)
+        commit = committed[float(requested)]
+        fired_to_commit_ms.append((commit - float(fired_at)) * 1000)
         if claimed is not None:
-            fired_to_claim_ms.append((float(claimed) - float(fired_at)) * 1000)
+            commit_to_claim_ms.append((float(claimed) - commit) * 1000)
             claim_to_standin_ms.append((min(got) - float(claimed)) * 1000)
     sms_dupes = sum(len(v) - 1 for v in arrivals.per_page.values() if len(v) > 1)
     arrived_escalated = len(lateness_ms)
@@ -297,9 +307,15 @@ def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, obj
         "duplicate_sms": sms_dupes,
         "later_attempts": int(later[0]) if later else 0,  # type: ignore[index]
         "standin_messages": arrivals.total,
+        "fire_batches": len(batches),
+        "fire_batch_size_mean": round(len(escalated) / len(batches), 1) if batches else None,
+        "fire_ms_per_deadline": (
+            round(1000 * sum(batch_s) / len(escalated), 1) if escalated else None
+        ),
         "lateness_ms": stats(lateness_ms),
         "fire_lateness_ms": stats(fire_ms),
-        "fired_to_claim_ms": stats(fired_to_claim_ms),
+        "fired_to_commit_ms": stats(fired_to_commit_ms),
+        "commit_to_claim_ms": stats(commit_to_claim_ms),
         "claim_to_standin_ms": stats(claim_to_standin_ms),
         "trace": trace,
         "samples_lateness_ms": [round(x, 1) for x in lateness_ms],
@@ -312,7 +328,8 @@ def table(result: dict[str, object]) -> str:
     names = {
         "lateness_ms": "due -> SMS at stand-in (escalation lateness)",
         "fire_lateness_ms": "due -> deadline fired (fired_at)",
-        "fired_to_claim_ms": "fired -> page claimed by send_page",
+        "fired_to_commit_ms": "fired -> its fire_due batch committed",
+        "commit_to_claim_ms": "committed -> page claimed by send_page",
         "claim_to_standin_ms": "claimed -> SMS at stand-in",
     }
     for key, name in names.items():
@@ -327,6 +344,10 @@ def table(result: dict[str, object]) -> str:
         f"{result['escalated_pages']} | {result['escalated_at_standin']} | "
         f"{result['duplicate_pages_per_case']} | {result['duplicate_sms']} | "
         f"{result['later_attempts']} |"
+    )
+    counts += (
+        f"\n\nfire_due: {result['fire_batches']} batches, mean {result['fire_batch_size_mean']} "
+        f"deadlines, {result['fire_ms_per_deadline']} ms of batch time per deadline"
     )
     return "\n".join(lines) + counts
 

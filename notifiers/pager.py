@@ -39,7 +39,7 @@ async def close() -> None:
         _sender = None
 
 
-def status_callback_url(kind: str, item_id: uuid.UUID) -> str:
+def status_callback_url(kind: str, item_id: uuid.UUID | str) -> str:
     """Callbacks name what they are about, so they can record the sid even if we could not."""
     return f"{get_settings().public_base_url.rstrip('/')}/twilio/status?{kind}={item_id}"
 
@@ -71,35 +71,47 @@ async def send_claimed(
 
 
 async def deliver(page_id: uuid.UUID) -> None:
+    await deliver_pages([page_id])
+
+
+async def deliver_pages(page_ids: list[uuid.UUID]) -> None:
+    """Claim, bundle per phone, send each bundle once, record every page in it."""
     settings = get_settings()
     async with transaction() as session:
-        claim = await paging.claim(session, page_id, settings.sending_stale_seconds)
-    if claim is None:
-        return  # already sent, or another worker is sending it now
-    bound = log().bind(page_id=str(page_id), case_id=str(claim.case_id))
-    out = await send_claimed(
-        claim.to_number,
-        claim.body,
-        claim.requested_at,
-        claim.reclaimed,
-        status_callback_url("page", page_id),
-    )
-    async with transaction() as session:
-        if out.result in ("sent", "reconciled"):
-            assert out.sid is not None
-            await paging.record_sent(session, page_id, out.sid, out.result == "reconciled")
-        elif out.result == "failed":
-            await paging.record_failed(session, page_id, out.error_code)
-            await flows.escalate_now(session, claim.case_id)
-        else:
-            await paging.release(session, page_id, out.error, settings.sending_stale_seconds)
-    PAGES.labels(out.result).inc()
-    bound.info(
-        f"page.{out.result}",
-        sid=out.sid,
-        error_code=out.error_code,
-        to=mask_number(claim.to_number),
-    )
+        bundles = await paging.claim_bundles(session, page_ids, settings.sending_stale_seconds)
+    for bundle in bundles:
+        ids = [c.page_id for c in bundle.claims]
+        callback = (
+            status_callback_url("pages", ",".join(str(i) for i in ids))
+            if len(ids) > 1
+            else status_callback_url("page", ids[0])
+        )
+        out = await send_claimed(
+            bundle.to_number, bundle.body, bundle.since, bundle.reclaimed, callback
+        )
+        async with transaction() as session:
+            for c in bundle.claims:
+                if out.result in ("sent", "reconciled"):
+                    assert out.sid is not None
+                    await paging.record_sent(
+                        session, c.page_id, out.sid, out.result == "reconciled"
+                    )
+                elif out.result == "failed":
+                    await paging.record_failed(session, c.page_id, out.error_code)
+                    await flows.escalate_now(session, c.case_id)
+                else:
+                    await paging.release(
+                        session, c.page_id, out.error, settings.sending_stale_seconds
+                    )
+        PAGES.labels(out.result).inc(len(ids))
+        log().info(
+            f"page.{out.result}",
+            page_ids=[str(i) for i in ids],
+            case_ids=[str(c.case_id) for c in bundle.claims],
+            sid=out.sid,
+            error_code=out.error_code,
+            to=mask_number(bundle.to_number),
+        )
 
 
 async def deliver_message(message_id: uuid.UUID) -> None:

@@ -15,6 +15,16 @@ def peer_page(reply_code: str) -> str:
     )
 
 
+def bundled_pages(reply_codes: list[str]) -> str:
+    codes = ", ".join(reply_codes)
+    accept = "/".join(f"{c}A" for c in reply_codes)
+    passes = "/".join(f"{c}P" for c in reply_codes)
+    return (
+        f"Peer support pages {codes}: {len(reply_codes)} colleagues may need support after a "
+        f"difficult event. Reply {accept} to accept, {passes} to pass."
+    )
+
+
 def coordinator_page(reply_code: str) -> str:
     return (
         f"Peer support page {reply_code}: no on-call peer is available for a colleague who may "

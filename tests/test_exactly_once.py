@@ -141,3 +141,32 @@ async def test_deadline_that_fell_due_while_the_worker_was_down_fires_once(
     )[0][0]
     assert fired == 1
     assert len(pages(db, case)) == 2
+
+
+async def test_several_pages_to_one_peer_go_as_one_sms(stack: Stack, db: Engine) -> None:
+    from tests.test_reimport import unsent_page
+
+    ids = [unsent_page(db, "C4101", code) for code in ("71", "72", "73")]
+    await pager.deliver_pages(ids)
+    with db.connect() as conn:
+        rows = conn.execute(
+            text("SELECT provider_sid, sent_body, to_number FROM pages WHERE id = ANY(:i)"),
+            {"i": ids},
+        ).all()
+    sids = {r[0] for r in rows}
+    assert len(sids) == 1 and None not in sids  # one SMS carried all three
+    body = rows[0][1]
+    assert "71, 72, 73" in body and "71A/72A/73A" in body
+    sent = messages_to(stack, rows[0][2], body)
+    assert len(sent) == 1
+    # The delivery callback reports for every page the SMS carried.
+    wait_for(
+        lambda: all(
+            r[0] == "delivered"
+            for r in db.connect().execute(
+                text("SELECT state FROM pages WHERE id = ANY(:i)"), {"i": ids}
+            )
+        ),
+        20,
+        "all bundled pages delivered",
+    )

@@ -61,7 +61,7 @@ def current_export(
     return out.getvalue()
 
 
-def unsent_page(db: Engine, peer: str) -> uuid.UUID:
+def unsent_page(db: Engine, peer: str, code: str = "9") -> uuid.UUID:
     """A page requested for `peer` and not yet sent, written without events so no running
     worker races this test for it."""
     incident = stored_incident(db, ["N1001"], unit="5W")
@@ -77,10 +77,10 @@ def unsent_page(db: Engine, peer: str) -> uuid.UUID:
         conn.execute(
             text(
                 "INSERT INTO pages (id, case_id, attempt, peer_staff_id, to_number, reply_code, "
-                "reason, state) SELECT :p, :c, 1, staff_id, mobile_e164, '9', 'test', "
+                "reason, state) SELECT :p, :c, 1, staff_id, mobile_e164, :code, 'test', "
                 "'requested' FROM staff WHERE staff_id = :s"
             ),
-            {"p": page_id, "c": case_id, "s": peer},
+            {"p": page_id, "c": case_id, "s": peer, "code": code},
         )
     return page_id
 

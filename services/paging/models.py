@@ -72,7 +72,10 @@ class Page(Base):
     reply_code: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="requested")
-    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Not unique: several pages to one peer may share one bundled SMS.
+    provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Exactly what was (or is being) sent, so a stale claim can find it in Twilio's log.
+    sent_body: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[int | None] = mapped_column(Integer)
     requested_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()

@@ -134,6 +134,8 @@ class Claim:
     requested_at: datetime
     # True when an earlier claim went stale: the provider's log must be checked first.
     reclaimed: bool
+    reply_code: str
+    to_coordinator: bool
 
 
 def page_body(page: Page) -> str:
@@ -162,10 +164,65 @@ async def claim(session: AsyncSession, page_id: uuid.UUID, stale_after: float) -
         await _follow_number_change(session, page)
     page.state = PageState.sending
     page.claimed_at = t
+    # A stale claim looks for what was really sent (perhaps a bundle); a fresh one sends its own.
+    if not reclaimed or page.sent_body is None:
+        page.sent_body = page_body(page)
     transition(session, page.id, PageState.sending, reclaimed=reclaimed)
     return Claim(
-        page.id, page.case_id, page.to_number, page_body(page), page.requested_at, reclaimed
+        page.id,
+        page.case_id,
+        page.to_number,
+        page.sent_body,
+        page.requested_at,
+        reclaimed,
+        page.reply_code,
+        page.peer_staff_id is None,
     )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """One SMS for one or more pages to the same phone."""
+
+    claims: tuple[Claim, ...]
+    body: str
+
+    @property
+    def to_number(self) -> str:
+        return self.claims[0].to_number
+
+    @property
+    def since(self) -> datetime:
+        return min(c.requested_at for c in self.claims)
+
+    @property
+    def reclaimed(self) -> bool:
+        return any(c.reclaimed for c in self.claims)
+
+
+async def claim_bundles(
+    session: AsyncSession, page_ids: list[uuid.UUID], stale_after: float
+) -> list[Bundle]:
+    """Claim pages and bundle fresh ones to the same phone into one SMS (GoAlert's rule):
+    a peer paged for five colleagues at once gets one message with five codes, not five."""
+    claims = [c for pid in page_ids if (c := await claim(session, pid, stale_after)) is not None]
+    bundles: list[Bundle] = []
+    fresh: dict[str, list[Claim]] = {}
+    for c in claims:
+        if c.reclaimed or c.to_coordinator:
+            bundles.append(Bundle((c,), c.body))
+        else:
+            fresh.setdefault(c.to_number, []).append(c)
+    for group in fresh.values():
+        if len(group) == 1:
+            bundles.append(Bundle((group[0],), group[0].body))
+            continue
+        body = templates.bundled_pages([c.reply_code for c in group])
+        await session.execute(
+            update(Page).where(Page.id.in_([c.page_id for c in group])).values(sent_body=body)
+        )
+        bundles.append(Bundle(tuple(group), body))
+    return bundles
 
 
 async def _follow_number_change(session: AsyncSession, page: Page) -> None:

@@ -24,6 +24,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 @router.post("/status")
 async def status_callback(
     page: uuid.UUID | None = None,
+    pages: str | None = None,
     message: uuid.UUID | None = None,
     form: dict[str, str] = Depends(verified_twilio_form),
 ) -> Response:
@@ -34,19 +35,25 @@ async def status_callback(
     sid = form.get("MessageSid", "")
     raw_error = form.get("ErrorCode")
     error = int(raw_error) if raw_error and raw_error.isdigit() else None
-    if page is None and message is None:
+    try:
+        page_ids = [page] if page else [uuid.UUID(p) for p in (pages or "").split(",") if p]
+    except ValueError as exc:
+        raise HTTPException(422, "pages must be page ids separated by commas") from exc
+    if not page_ids and message is None:
         raise HTTPException(422, "the callback names neither a page nor a message")
     async with transaction() as session:
-        if page is not None:
-            event = await record_status(session, page, sid, status, error)
+        for page_id in page_ids:  # a bundled SMS reports for every page it carried
+            event = await record_status(session, page_id, sid, status, error)
             if event is not None and status in (DeliveryStatus.undelivered, DeliveryStatus.failed):
                 # A number that cannot receive: page the next step now, not after the wait.
                 await flows.escalate_now(session, event.case_id)
             log().info(
-                "page.status", page_id=str(page), status=status.value, recorded=event is not None
+                "page.status",
+                page_id=str(page_id),
+                status=status.value,
+                recorded=event is not None,
             )
-        else:
-            assert message is not None
+        if message is not None:
             await outbound.record_status(session, message, status.value, error)
     return Response(status_code=204)
 
