@@ -95,7 +95,8 @@ def crisis_reply(crisis_line: str) -> str:
 def peer_details(clinician_first_name: str, number: str) -> str:
     return (
         f"Thank you for taking this. Your colleague is {clinician_first_name}, {number}. "
-        "They are being asked now whether they'd welcome a call; we'll tell you their answer."
+        "They are being asked now whether they'd welcome a call; we'll tell you their answer. "
+        "If they need professional help, reply R."
     )
 
 

@@ -267,6 +267,17 @@ async def test_peer_can_refer_to_tier3(db: Engine) -> None:
     assert state(db, case) == "tier3_referred"
 
 
+async def test_peer_refers_after_talking_with_the_clinician(db: Engine) -> None:
+    case = await open_case(db)
+    peer_number = await accepted_by_peer(db, case)
+    assert await reply(db, CLINICIAN_NUMBER, "yes") == "clinician accepted"
+    assert await reply(db, peer_number, "R") == "referred"
+    assert state(db, case) == "tier3_referred"
+    assert messages(db, case, to=get_settings().coordinator_number)[-1][0] == "coordinator"
+    await at(timedelta(days=8))
+    assert [k for k, _ in messages(db, case, to=CLINICIAN_NUMBER)].count("follow_up") == 0
+
+
 async def test_unknown_replies_get_help(db: Engine) -> None:
     case = await open_case(db)
     _, _, number, _, _ = pages(db, case)[0]

@@ -26,6 +26,7 @@ from notifiers import templates
 from schemas.events import PageAnswer, PageAnswered, PageRequested, SmsReceived, SupportNeeded
 from services import outbox
 from services.cases import outbound
+from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
 from services.cases.machine import move
 from services.cases.models import Deadline, EscalationPolicy
 from services.clock import now
@@ -507,6 +508,10 @@ async def _peer_reply(
         return "help"
     if reply.code is not None:
         page = next((p for p in pages if p.reply_code == reply.code), None)
+    elif reply.kind == "refer":  # a bare R: the case this peer took, else the newest page
+        page = next((p for p in pages if p.state == "accepted"), None) or next(
+            (p for p in pages if p.state in OPEN_PAGE_STATES), None
+        )
     else:
         page = next((p for p in pages if p.state in OPEN_PAGE_STATES), None)
     if page is None:
@@ -520,6 +525,9 @@ async def _peer_reply(
         return "no such page"
     case = await session.get(SupportCase, page.case_id, with_for_update=True)
     assert case is not None
+    if reply.kind == "refer" and page.state == "accepted" and case.state in OPEN_CASE_STATES:
+        # The peer who took the case, after talking with the clinician: Tier 3 now.
+        return await _refer(session, case, settings, sms)
     if page.state not in OPEN_PAGE_STATES or case.state not in (
         "peer_paged",
         "waiting_coordinator",
@@ -558,17 +566,7 @@ async def _peer_reply(
         await escalate_now(session, case.id)
         return "passed"
     if answer == PageAnswer.referred:
-        await move(session, case, "tier3_referred", "referred to Tier 3 by the peer")
-        await cancel_deadlines(session, case.id, ("page_timeout",), "tier 3")
-        await outbound.enqueue(
-            session,
-            kind="coordinator",
-            case_id=case.id,
-            to_number=settings.coordinator_number,
-            body=templates.coordinator_referral(),
-            dedupe=str(sms.sms_id),
-        )
-        return "referred"
+        return await _refer(session, case, settings, sms)
     await move(session, case, "peer_accepted", "peer accepted the page")
     await cancel_deadlines(session, case.id, ("page_timeout",), "answered")
     # Other peers still holding a page for this case are told it is taken.
@@ -597,6 +595,27 @@ async def _peer_reply(
     )
     await _offer(session, case, clinician, settings, again=False)
     return "accepted"
+
+
+async def _refer(
+    session: AsyncSession, case: SupportCase, settings: Settings, sms: SmsReceived
+) -> str:
+    await move(session, case, "tier3_referred", "referred to Tier 3 by the peer")
+    await cancel_deadlines(
+        session,
+        case.id,
+        ("page_timeout", "offer_reminder", "offer_expired", "reoffer", "follow_up"),
+        "tier 3",
+    )
+    await outbound.enqueue(
+        session,
+        kind="coordinator",
+        case_id=case.id,
+        to_number=settings.coordinator_number,
+        body=templates.coordinator_referral(),
+        dedupe=str(sms.sms_id),
+    )
+    return "referred"
 
 
 async def _clinician_reply(
