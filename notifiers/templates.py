@@ -144,3 +144,7 @@ def coordinator_referral() -> str:
 
 def help_text() -> str:
     return "This number sends peer support messages for your hospital. Reply STOP to opt out."
+
+
+def coordinator_step_failed() -> str:
+    return "Peer support: an automatic step for a case failed repeatedly. Please review it now."

@@ -352,3 +352,24 @@ async def test_crash_between_escalation_steps_pages_once(
         c=case.id,
     )
     assert [bool(r[0]) for r in deadlines] == [True, False]  # fired once; the next one waits
+
+
+async def test_a_failing_step_is_retried_then_reported(
+    db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = await open_case(db)
+
+    async def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("matching service bug")
+
+    monkeypatch.setattr(flows, "fire", broken)
+    for attempt in range(1, runner.MAX_ATTEMPTS + 1):
+        clock.advance(timedelta(minutes=10))
+        await runner.fire_due(get_settings())
+        (fired, payload) = q(
+            db, "SELECT fired_at, payload FROM deadlines WHERE case_id = :c", c=case.id
+        )[0]
+        assert payload["attempts"] == attempt  # type: ignore[index]
+        assert (fired is not None) == (attempt == runner.MAX_ATTEMPTS)
+    coord = messages(db, case, to=get_settings().coordinator_number)
+    assert coord[-1][0] == "coordinator" and "failed" in coord[-1][1]

@@ -7,9 +7,13 @@ transaction, so nothing is half done).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
 
-from services.cases import flows
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifiers import templates
+from services.cases import flows, outbound
 from services.cases.models import Deadline
 from services.clock import now as utcnow
 from services.config import Settings
@@ -17,6 +21,31 @@ from services.db import transaction
 from services.logs import log
 from services.metrics import DEADLINES
 from services.people.matching import load_context
+
+MAX_ATTEMPTS = 5
+
+
+async def _retry_later(
+    session: AsyncSession, deadline: Deadline, settings: Settings, exc: Exception
+) -> None:
+    attempts = int(str(deadline.payload.get("attempts", 0))) + 1
+    log().exception(
+        "deadline.failed", case_id=str(deadline.case_id), kind=deadline.kind, attempts=attempts
+    )
+    deadline.payload = {**deadline.payload, "attempts": attempts}
+    if attempts < MAX_ATTEMPTS:
+        deadline.due_at = utcnow() + timedelta(seconds=5 * 2**attempts)
+        return
+    deadline.fired_at = utcnow()
+    deadline.outcome = f"failed: {type(exc).__name__}"[:40]
+    await outbound.enqueue(
+        session,
+        kind="coordinator",
+        case_id=deadline.case_id,
+        to_number=settings.coordinator_number,
+        body=templates.coordinator_step_failed(),
+        dedupe=str(deadline.id),
+    )
 
 
 async def fire_due(settings: Settings, limit: int = 100) -> int:
@@ -39,10 +68,10 @@ async def fire_due(settings: Settings, limit: int = 100) -> int:
                 async with session.begin_nested():  # one bad deadline must not block the rest
                     outcome = await flows.fire(session, deadline, settings, ctx)
             except Exception as exc:
-                log().exception(
-                    "deadline.failed", case_id=str(deadline.case_id), kind=deadline.kind
-                )
-                outcome = f"error: {type(exc).__name__}"
+                # Not marked fired: it is retried with backoff, and after MAX_ATTEMPTS the
+                # coordinator is told. An escalation is never silently dropped.
+                await _retry_later(session, deadline, settings, exc)
+                continue
             deadline.fired_at = utcnow()
             deadline.outcome = outcome[:40]
             DEADLINES.labels(deadline.kind).inc()
