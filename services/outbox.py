@@ -60,7 +60,10 @@ async def add(session: AsyncSession, *events: Event) -> None:
                 topic=topic_name(type(event)), key=event.key, payload=event.model_dump(mode="json")
             )
         )
-    await session.execute(text(f"NOTIFY {CHANNEL}"))
+    if not session.info.get("outbox_notified"):
+        # One NOTIFY per transaction is enough: it is delivered at commit, not before.
+        await session.execute(text(f"NOTIFY {CHANNEL}"))
+        session.info["outbox_notified"] = True
 
 
 class Relay:

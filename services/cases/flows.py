@@ -62,7 +62,17 @@ class Policy:
 
 
 async def policy_for(session: AsyncSession, site: str | None) -> Policy:
-    """The site's policy, else the programme's default, else the built-in one."""
+    """The site's policy, else the programme's default, else the built-in one.
+
+    Cached for the transaction: a batch of 100 escalations reads the policies once.
+    """
+    cache: dict[str | None, Policy] = session.info.setdefault("policies", {})
+    if site not in cache:
+        cache[site] = await _load_policy(session, site)
+    return cache[site]
+
+
+async def _load_policy(session: AsyncSession, site: str | None) -> Policy:
     rows = (
         await session.scalars(
             select(EscalationPolicy).where(
