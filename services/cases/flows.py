@@ -185,13 +185,13 @@ async def _page_next(
     policy = await policy_for(session, unit.site if unit else None)
     target = str(policy.steps[step].get("target", "peer"))
     wait = float(str(policy.steps[step].get("wait_minutes", 5)))
-    already = set(
-        await session.scalars(
-            select(Page.peer_staff_id).where(
-                Page.case_id == case.id, Page.peer_staff_id.is_not(None)
-            )
+    earlier = (
+        await session.execute(
+            select(Page.peer_staff_id, Page.attempt).where(Page.case_id == case.id)
         )
-    )
+    ).all()
+    already = {peer for peer, _ in earlier if peer is not None}
+    attempt = max((a for _, a in earlier), default=0) + 1
     peer_id: str | None = None
     if target == "peer":
         match = rank(ctx, clinician, involved | already)
@@ -202,15 +202,6 @@ async def _page_next(
             to_number, reason = settings.coordinator_number, match.why_none()
     else:
         to_number, reason = settings.coordinator_number, "escalation policy: coordinator"
-    attempt = (
-        int(
-            await session.scalar(
-                select(Page.attempt).where(Page.case_id == case.id).order_by(Page.attempt.desc())
-            )
-            or 0
-        )
-        + 1
-    )
     page = await new_page(session, case, attempt, peer_id, to_number, reason)
     case.escalation_step, case.escalation_round = step, round_
     to_state = "peer_paged" if peer_id is not None else "waiting_coordinator"

@@ -12,6 +12,7 @@ order. Everything is loaded once per incident (`MatchContext`) and ranked in mem
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -43,7 +44,12 @@ class Peer:
 class Candidate:
     staff_id: str
     mobile: str
-    reason: str
+    _explain: Callable[[], str] = field(repr=False, compare=False)
+
+    @property
+    def reason(self) -> str:
+        """Why this peer, in words; built only when asked (usually for the first only)."""
+        return self._explain()
 
 
 @dataclass
@@ -152,7 +158,11 @@ def rank(ctx: MatchContext, clinician: Staff, involved: set[str]) -> Match:
     total = len(scored)
     for i, (_, peer) in enumerate(scored, start=1):
         match.candidates.append(
-            Candidate(peer.staff_id, peer.mobile, _reason(ctx, peer, clinician, i, total))
+            Candidate(
+                peer.staff_id,
+                peer.mobile,
+                lambda peer=peer, i=i: _reason(ctx, peer, clinician, i, total),
+            )
         )
     return match
 
