@@ -30,6 +30,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import psycopg
@@ -117,6 +118,7 @@ class Arrivals:
         self.last_id = 0
         self.per_page: dict[str, list[float]] = {}
         self.total = 0
+        self.sms = 0  # messages that carried at least one page
 
     def poll(self, client: httpx.Client) -> None:
         msgs = client.get(
@@ -125,10 +127,15 @@ class Arrivals:
         for m in msgs:
             self.last_id = max(self.last_id, int(m["id"]))
             self.total += 1
-            callback = m.get("status_callback") or ""
-            if "page=" in callback:
-                page_id = callback.split("page=")[1].split("&")[0]
-                at = datetime.fromisoformat(m["received_at"]).timestamp()
+            # A lone page's callback names it (?page=id); a bundle names all (?pages=a,b).
+            query = parse_qs(urlsplit(m.get("status_callback") or "").query)
+            ids = query.get("page", []) + [
+                p for v in query.get("pages", []) for p in v.split(",") if p
+            ]
+            if ids:
+                self.sms += 1
+            at = datetime.fromisoformat(m["received_at"]).timestamp()
+            for page_id in ids:
                 self.per_page.setdefault(page_id, []).append(at)
 
 
@@ -307,6 +314,10 @@ def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, obj
         "duplicate_sms": sms_dupes,
         "later_attempts": int(later[0]) if later else 0,  # type: ignore[index]
         "standin_messages": arrivals.total,
+        "page_sms": arrivals.sms,
+        "pages_per_sms": round(sum(map(len, arrivals.per_page.values())) / arrivals.sms, 2)
+        if arrivals.sms
+        else None,
         "fire_batches": len(batches),
         "fire_batch_size_mean": round(len(escalated) / len(batches), 1) if batches else None,
         "fire_ms_per_deadline": (
@@ -347,7 +358,8 @@ def table(result: dict[str, object]) -> str:
     )
     counts += (
         f"\n\nfire_due: {result['fire_batches']} batches, mean {result['fire_batch_size_mean']} "
-        f"deadlines, {result['fire_ms_per_deadline']} ms of batch time per deadline"
+        f"deadlines, {result['fire_ms_per_deadline']} ms of batch time per deadline; "
+        f"{result['page_sms']} SMS carried the pages ({result['pages_per_sms']} pages per SMS)"
     )
     return "\n".join(lines) + counts
 

@@ -30,6 +30,9 @@ def configure(fmt: str = "console", level: str = "info") -> None:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     lvl = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(level=max(lvl, logging.WARNING), stream=sys.stderr, format="%(message)s")
+    # The twilio client logs every request line at INFO, query strings (phone numbers) included.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
