@@ -160,7 +160,18 @@ INFRA_CHECKED=1
 ((STARTED_KAFKA)) || say "Kafka already running: using it, and leaving it running at exit"
 "$SVRR_ROOT/deploy/up.sh"
 
-say "migrating $(sed -E 's#//([^:]+):[^@]*@#//\1:***@#' <<<"$DATABASE_URL")"
+# The story runs on a database of its own, made anew each run, so every run starts from the
+# same hospital: yesterday's open cases cannot put today's peers at their case limit.
+DATABASE_URL="${DATABASE_URL%/*}/svrr_demo"
+python - <<'PY'
+import os
+import psycopg
+url = os.environ["DATABASE_URL"].replace("+psycopg", "")
+with psycopg.connect(url.rsplit("/", 1)[0] + "/svrr", autocommit=True) as conn:
+    conn.execute("DROP DATABASE IF EXISTS svrr_demo WITH (FORCE)")
+    conn.execute("CREATE DATABASE svrr_demo")
+PY
+say "migrating $(sed -E 's#//([^:]+):[^@]*@#//\1:***@#' <<<"$DATABASE_URL") (fresh for this run)"
 svrr migrate
 svrr seed
 
