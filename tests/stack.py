@@ -151,12 +151,16 @@ def start_stack(env: dict[str, str], logs: Path) -> Stack:
         logs,
     )
     s = Stack(api_url, standin_url, api, standin, worker)
-    for p in (standin, api):
-        p.start()
-    with s.client() as c:
-        wait_for(lambda: _ok(c, "/healthz"), 30, "api up")
-    wait_for(lambda: _ok(httpx.Client(), f"{standin_url}/_standin/health"), 30, "stand-in up")
-    s.start_worker()
+    try:
+        for p in (standin, api):
+            p.start()
+        with s.client() as c:
+            wait_for(lambda: _ok(c, "/healthz"), 30, "api up")
+        wait_for(lambda: _ok(httpx.Client(), f"{standin_url}/_standin/health"), 30, "stand-in up")
+        s.start_worker()
+    except BaseException:
+        stop_stack(s)  # nothing left running when the stack could not come up
+        raise
     return s
 
 
