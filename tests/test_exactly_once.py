@@ -170,3 +170,23 @@ async def test_several_pages_to_one_peer_go_as_one_sms(stack: Stack, db: Engine)
         20,
         "all bundled pages delivered",
     )
+
+
+async def test_undeliverable_page_escalates_at_once(stack: Stack, db: Engine) -> None:
+    from tests.test_flows import open_case, pages
+
+    # Every peer's number is a landline: the first page comes back undelivered.
+    peer_numbers = ["+15550101101", "+15550101102", "+15550104101", "+15550102101"]
+    for number in peer_numbers:
+        httpx.post(
+            f"{stack.standin_url}/_standin/numbers",
+            json={"number": number, "delivery": "undelivered", "error_code": 30006},
+        ).raise_for_status()
+    try:
+        case = await open_case(db)  # the worker sends the first page
+        wait_for(lambda: len(pages(db, case)) >= 2, 30, "escalation after undelivered", 0.2)
+    finally:
+        httpx.delete(f"{stack.standin_url}/_standin/numbers")
+    first, second = pages(db, case)[:2]
+    assert first[4] == "undelivered"
+    assert second[1] != first[1]  # the next candidate, long before the five-minute wait

@@ -373,3 +373,28 @@ async def test_a_failing_step_is_retried_then_reported(
         assert (fired is not None) == (attempt == runner.MAX_ATTEMPTS)
     coord = messages(db, case, to=get_settings().coordinator_number)
     assert coord[-1][0] == "coordinator" and "failed" in coord[-1][1]
+
+
+async def test_quiet_hours_give_way_when_the_clinician_just_wrote(db: Engine) -> None:
+    zone = ZoneInfo("America/New_York")
+    local_now = datetime.now(UTC).astimezone(zone)
+    night = local_now.replace(hour=23, minute=30, second=0, microsecond=0)
+    if night < local_now:
+        night += timedelta(days=1)
+    clock.advance(night.astimezone(UTC) - datetime.now(UTC))
+    case = await open_case(db)
+    await accepted_by_peer(db, case)  # the offer waits for the morning...
+    assert await reply(db, CLINICIAN_NUMBER, "later 30 min") == "deferred"
+    with db.begin() as conn:  # ...but they wrote to us just now (received_at is the DB's now)
+        conn.execute(
+            text("UPDATE inbound_sms SET received_at = :t WHERE from_number = :n"),
+            {"t": clock.now(), "n": CLINICIAN_NUMBER},
+        )
+    await at(timedelta(minutes=31))
+    offers = q(
+        db,
+        "SELECT not_before FROM messages WHERE case_id = :c AND kind = 'offer' ORDER BY created_at",
+        c=case.id,
+    )
+    assert len(offers) == 2
+    assert offers[1][0] <= clock.now()  # type: ignore[operator]
