@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
@@ -42,7 +42,7 @@ from services.paging.models import InboundSms, Page, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import involved_in, new_page, transition
 from services.people.matching import MatchContext, load_context, rank
-from services.people.models import Staff, Unit
+from services.people.models import Involvement, Staff, Unit
 
 DEFAULT_STEPS: list[dict[str, object]] = [
     {"target": "peer", "wait_minutes": 5},
@@ -185,11 +185,14 @@ async def _page_next(
     policy = await policy_for(session, unit.site if unit else None)
     target = str(policy.steps[step].get("target", "peer"))
     wait = float(str(policy.steps[step].get("wait_minutes", 5)))
-    earlier = (
-        await session.execute(
-            select(Page.peer_staff_id, Page.attempt).where(Page.case_id == case.id)
-        )
-    ).all()
+    prefetched: dict[uuid.UUID, list[tuple[str | None, int]]] | None = session.info.get(
+        "earlier_pages"
+    )
+    if prefetched is not None and case.id in prefetched:
+        earlier = prefetched[case.id]
+    else:
+        query = select(Page.peer_staff_id, Page.attempt).where(Page.case_id == case.id)
+        earlier = [(peer, attempt) for peer, attempt in (await session.execute(query)).all()]
     already = {peer for peer, _ in earlier if peer is not None}
     attempt = max((a for _, a in earlier), default=0) + 1
     peer_id: str | None = None
@@ -203,6 +206,8 @@ async def _page_next(
     else:
         to_number, reason = settings.coordinator_number, "escalation policy: coordinator"
     page = await new_page(session, case, attempt, peer_id, to_number, reason)
+    if prefetched is not None:
+        prefetched.setdefault(case.id, []).append((peer_id, attempt))
     case.escalation_step, case.escalation_round = step, round_
     to_state = "peer_paged" if peer_id is not None else "waiting_coordinator"
     if case.state != to_state or attempt > 1:
@@ -231,11 +236,64 @@ async def _page_next(
 # --- deadlines ------------------------------------------------------------------------------
 
 
+async def prefetch(session: AsyncSession, case_ids: list[uuid.UUID]) -> None:
+    """Load what a batch of deadlines will read, a few queries for the whole batch: the
+    cases (locked), their clinicians, every unit, who was involved, the earlier pages."""
+    cases = (
+        await session.scalars(
+            select(SupportCase).where(SupportCase.id.in_(case_ids)).with_for_update()
+        )
+    ).all()
+    session.info["locked_cases"] = {c.id for c in cases}
+    await session.scalars(select(Staff).where(Staff.staff_id.in_({c.staff_id for c in cases})))
+    await session.scalars(select(Unit))
+    incidents = list({c.incident_id for c in cases})
+    involved: dict[uuid.UUID, set[str]] = {i: set() for i in incidents}
+    for incident_id, staff_ids in (
+        await session.execute(
+            text("SELECT id, staff_ids FROM incidents WHERE id = ANY(:ids)"), {"ids": incidents}
+        )
+    ).all():
+        involved[incident_id] |= set(staff_ids or ())
+    for incident_id, staff_id in (
+        await session.execute(
+            select(Involvement.incident_id, Involvement.staff_id).where(
+                Involvement.incident_id.in_(incidents), Involvement.status != "removed"
+            )
+        )
+    ).all():
+        involved[incident_id].add(staff_id)
+    session.info["involved"] = involved
+    earlier: dict[uuid.UUID, list[tuple[str | None, int]]] = {}
+    for case_id, peer, attempt in (
+        await session.execute(
+            select(Page.case_id, Page.peer_staff_id, Page.attempt).where(Page.case_id.in_(case_ids))
+        )
+    ).all():
+        earlier.setdefault(case_id, []).append((peer, attempt))
+    for case_id in case_ids:
+        earlier.setdefault(case_id, [])
+    session.info["earlier_pages"] = earlier
+
+
+async def _locked_case(session: AsyncSession, case_id: uuid.UUID) -> SupportCase | None:
+    if case_id in session.info.get("locked_cases", ()):
+        return await session.get(SupportCase, case_id)  # locked by prefetch; no query
+    return await session.get(SupportCase, case_id, with_for_update=True)
+
+
+async def _involved(session: AsyncSession, incident_id: uuid.UUID) -> set[str]:
+    cached: dict[uuid.UUID, set[str]] | None = session.info.get("involved")
+    if cached is not None and incident_id in cached:
+        return cached[incident_id]
+    return await involved_in(session, incident_id)
+
+
 async def fire(
     session: AsyncSession, deadline: Deadline, settings: Settings, ctx: MatchContext | None
 ) -> str:
     """Do what a deadline asks if the case still needs it; say what happened."""
-    case = await session.get(SupportCase, deadline.case_id, with_for_update=True)
+    case = await _locked_case(session, deadline.case_id)
     if case is None:
         return "no case"
     clinician = await session.get(Staff, case.staff_id)
@@ -256,7 +314,7 @@ async def fire(
                 return "exhausted"
             step, round_ = 0, round_ + 1
         ctx = ctx or await load_context(session, now(), settings.match_other_unit)
-        involved = await involved_in(session, case.incident_id)
+        involved = await _involved(session, case.incident_id)
         await _page_next(session, case, clinician, involved, ctx, settings, step, round_)
         return f"escalated to step {step + 1}"
     if deadline.kind == "offer_reminder":

@@ -20,6 +20,8 @@ from services.config import Settings
 from services.db import transaction
 from services.logs import log
 from services.metrics import DEADLINES
+from services.paging.models import Page
+from services.paging.service import allocate_deferred_codes
 from services.people.matching import load_context
 
 MAX_ATTEMPTS = 5
@@ -49,7 +51,20 @@ async def _retry_later(
 
 
 async def fire_due(settings: Settings, limit: int = 100) -> int:
-    """Fire up to `limit` due deadlines; returns how many were taken."""
+    """Fire up to `limit` due deadlines; returns how many were taken.
+
+    The whole batch runs in one transaction with its reads prefetched and its writes
+    flushed together. If anything in it fails, the batch is rolled back and fired again
+    one deadline at a time, so one bad deadline can only delay itself.
+    """
+    try:
+        return await _fire(settings, limit, isolated=False)
+    except Exception:
+        log().warning("deadlines.batch_failed_isolating", exc_info=True)
+        return await _fire(settings, limit, isolated=True)
+
+
+async def _fire(settings: Settings, limit: int, isolated: bool) -> int:
     async with transaction() as session:
         due = (
             await session.scalars(
@@ -63,23 +78,40 @@ async def fire_due(settings: Settings, limit: int = 100) -> int:
         if not due:
             return 0
         ctx = await load_context(session, utcnow(), settings.match_other_unit)
-        for deadline in due:
-            try:
-                async with session.begin_nested():  # one bad deadline must not block the rest
-                    outcome = await flows.fire(session, deadline, settings, ctx)
-            except Exception as exc:
-                # Not marked fired: it is retried with backoff, and after MAX_ATTEMPTS the
-                # coordinator is told. An escalation is never silently dropped.
-                await _retry_later(session, deadline, settings, exc)
-                continue
-            deadline.fired_at = utcnow()
-            deadline.outcome = outcome[:40]
-            DEADLINES.labels(deadline.kind).inc()
-            log().info(
-                "deadline.fired",
-                case_id=str(deadline.case_id),
-                kind=deadline.kind,
-                outcome=outcome,
-                late_ms=round((deadline.fired_at - deadline.due_at).total_seconds() * 1000),
-            )
+        if isolated:
+            for deadline in due:
+                try:
+                    async with session.begin_nested():
+                        outcome = await flows.fire(session, deadline, settings, ctx)
+                except Exception as exc:
+                    # Not marked fired: retried with backoff, then the coordinator is told.
+                    await _retry_later(session, deadline, settings, exc)
+                    continue
+                _mark(deadline, outcome)
+            return len(due)
+        await flows.prefetch(session, [d.case_id for d in due])
+        pages: list[Page] = []
+        session.info["deferred_codes"] = pages
+        try:
+            with session.no_autoflush:  # nothing is written until every page has its code
+                outcomes = [await flows.fire(session, d, settings, ctx) for d in due]
+                await allocate_deferred_codes(session, pages)
+        finally:
+            for key in ("deferred_codes", "locked_cases", "involved", "earlier_pages"):
+                session.info.pop(key, None)
+        for deadline, outcome in zip(due, outcomes, strict=True):
+            _mark(deadline, outcome)
     return len(due)
+
+
+def _mark(deadline: Deadline, outcome: str) -> None:
+    deadline.fired_at = utcnow()
+    deadline.outcome = outcome[:40]
+    DEADLINES.labels(deadline.kind).inc()
+    log().info(
+        "deadline.fired",
+        case_id=str(deadline.case_id),
+        kind=deadline.kind,
+        outcome=outcome,
+        late_ms=round((deadline.fired_at - deadline.due_at).total_seconds() * 1000),
+    )

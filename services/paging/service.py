@@ -104,22 +104,59 @@ async def new_page(
     to_number: str,
     reason: str,
 ) -> Page:
-    # Serialise code allocation per phone number so two open pages never share a code.
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": to_number})
+    deferred: list[Page] | None = session.info.get("deferred_codes")
     page = Page(
         id=uuid.uuid4(),
         case_id=case.id,
         attempt=attempt,
         peer_staff_id=peer_id,
         to_number=to_number,
-        reply_code=await _free_reply_code(session, to_number),
         reason=reason,
         state=PageState.requested,
     )
-    session.add(page)
-    await session.flush()
+    if deferred is not None:
+        # A batch: codes are given out for all its pages at once (allocate_deferred_codes).
+        deferred.append(page)
+        session.add(page)
+    else:
+        # Serialise code allocation per phone number so two open pages never share a code.
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": to_number})
+        page.reply_code = await _free_reply_code(session, to_number)
+        session.add(page)
+        await session.flush()
     transition(session, page.id, PageState.requested, reason=reason)
     return page
+
+
+async def allocate_deferred_codes(session: AsyncSession, pages: list[Page]) -> None:
+    """Reply codes for a batch's new pages: one lock statement and one query for all their
+    numbers (locks taken in a fixed order, so concurrent batches cannot deadlock)."""
+    numbers = sorted({p.to_number for p in pages})
+    if not numbers:
+        return
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtext(n)) "
+            "FROM (SELECT unnest(CAST(:ns AS text[])) AS n ORDER BY 1) AS ordered"
+        ),
+        {"ns": numbers},
+    )
+    used: dict[str, set[str]] = {n: set() for n in numbers}
+    rows = await session.execute(
+        select(Page.to_number, Page.reply_code).where(
+            Page.to_number.in_(numbers),
+            Page.state.in_([s.value for s in OPEN_STATES]),
+            Page.reply_code.is_not(None),
+        )
+    )
+    for number, code in rows.all():
+        used[number].add(code)
+    for page in pages:
+        n = 1
+        while str(n) in used[page.to_number]:
+            n += 1
+        page.reply_code = str(n)
+        used[page.to_number].add(page.reply_code)
 
 
 # --- page -> SMS ----------------------------------------------------------------------------
