@@ -489,6 +489,13 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
     return "help"
 
 
+async def _answer(session: AsyncSession, sms: SmsReceived, kind: str, body: str) -> None:
+    """Reply to whoever sent `sms`, at most once per inbound message."""
+    await outbound.enqueue(
+        session, kind=kind, to_number=sms.from_number, body=body, dedupe=str(sms.sms_id)
+    )
+
+
 async def _stop(session: AsyncSession, number: str) -> None:
     from sqlalchemy.dialects.postgresql import insert
 
@@ -518,13 +525,7 @@ async def _crisis(
     sms: SmsReceived,
 ) -> str:
     """Tier 3 at once: the coordinator is paged and the writer gets the crisis line."""
-    await outbound.enqueue(
-        session,
-        kind="crisis_reply",
-        to_number=number,
-        body=templates.crisis_reply(settings.crisis_line),
-        dedupe=str(sms.sms_id),
-    )
+    await _answer(session, sms, "crisis_reply", templates.crisis_reply(settings.crisis_line))
     await outbound.enqueue(
         session,
         kind="coordinator",
@@ -557,13 +558,7 @@ async def _peer_reply(
         await _stop(session, number)
         return "stop"
     if reply.kind in ("help", "unknown", "start", "crisis"):
-        await outbound.enqueue(
-            session,
-            kind="help",
-            to_number=number,
-            body=templates.peer_help(),
-            dedupe=str(sms.sms_id),
-        )
+        await _answer(session, sms, "help", templates.peer_help())
         return "help"
     if reply.code is not None:
         page = next((p for p in pages if p.reply_code == reply.code), None)
@@ -574,13 +569,7 @@ async def _peer_reply(
     else:
         page = next((p for p in pages if p.state in OPEN_PAGE_STATES), None)
     if page is None:
-        await outbound.enqueue(
-            session,
-            kind="help",
-            to_number=number,
-            body=templates.peer_no_such_page(),
-            dedupe=str(sms.sms_id),
-        )
+        await _answer(session, sms, "help", templates.peer_no_such_page())
         return "no such page"
     case = await session.get(SupportCase, page.case_id, with_for_update=True)
     assert case is not None
@@ -593,13 +582,7 @@ async def _peer_reply(
         "tier1_notified",
         "identified",
     ):
-        await outbound.enqueue(
-            session,
-            kind="taken",
-            to_number=number,
-            body=templates.page_taken(),
-            dedupe=str(sms.sms_id),
-        )
+        await _answer(session, sms, "taken", templates.page_taken())
         if page.state in OPEN_PAGE_STATES:
             page.state = "superseded"
             transition(session, page.id, "superseded", sms_id=str(sms.sms_id))
