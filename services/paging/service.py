@@ -183,7 +183,10 @@ def page_body(page: Page) -> str:
 
 async def claim(session: AsyncSession, page_id: uuid.UUID, stale_after: float) -> Claim | None:
     """Take the right to send this page, or None when it is sent or being sent by another."""
-    page = await session.get(Page, page_id, with_for_update=True)
+    if page_id in session.info.get("locked_pages", ()):
+        page = await session.get(Page, page_id)  # locked by claim_bundles; no query
+    else:
+        page = await session.get(Page, page_id, with_for_update=True)
     if page is None:
         raise LookupError(f"page {page_id} not in store")
     t = now()
@@ -242,7 +245,26 @@ async def claim_bundles(
 ) -> list[Bundle]:
     """Claim pages and bundle fresh ones to the same phone into one SMS (GoAlert's rule):
     a peer paged for five colleagues at once gets one message with five codes, not five."""
-    claims = [c for pid in page_ids if (c := await claim(session, pid, stale_after)) is not None]
+    # Lock the batch's pages and read the peers' numbers in two queries, not two per page.
+    rows = (
+        await session.scalars(select(Page).where(Page.id.in_(page_ids)).with_for_update())
+    ).all()
+    peers = {p.peer_staff_id for p in rows if p.peer_staff_id is not None}
+    session.info["locked_pages"] = {p.id for p in rows}
+    session.info["mobiles"] = dict(
+        (
+            await session.execute(
+                select(Staff.staff_id, Staff.mobile_e164).where(Staff.staff_id.in_(peers))
+            )
+        ).all()
+    )
+    try:
+        claims = [
+            c for pid in page_ids if (c := await claim(session, pid, stale_after)) is not None
+        ]
+    finally:
+        session.info.pop("locked_pages", None)
+        session.info.pop("mobiles", None)
     bundles: list[Bundle] = []
     fresh: dict[str, list[Claim]] = {}
     for c in claims:
@@ -265,9 +287,13 @@ async def claim_bundles(
 async def _follow_number_change(session: AsyncSession, page: Page) -> None:
     """A page not yet sent goes to the number the directory holds now, not at request time:
     a re-import that changed a phone must not send a page to a number the peer gave up."""
-    current = await session.scalar(
-        select(Staff.mobile_e164).where(Staff.staff_id == page.peer_staff_id)
-    )
+    mobiles: dict[str, str] | None = session.info.get("mobiles")
+    if mobiles is not None and page.peer_staff_id in mobiles:
+        current: str | None = mobiles[page.peer_staff_id]
+    else:
+        current = await session.scalar(
+            select(Staff.mobile_e164).where(Staff.staff_id == page.peer_staff_id)
+        )
     if current is None or current == page.to_number:
         return
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": current})
