@@ -83,8 +83,10 @@ async def open_case(db: Engine, clinician: str = CLINICIAN) -> Case:
         conn.execute(
             text(
                 "UPDATE pages SET state = 'superseded' WHERE state IN "
-                "('requested', 'sending', 'sent', 'delivered')"
-            )
+                "('requested', 'sending', 'sent', 'delivered') AND case_id IN "
+                "(SELECT id FROM support_cases WHERE staff_id = :s)"
+            ),
+            {"s": clinician},
         )
     incident = stored_incident(db, [clinician], unit="5W")
     async with transaction() as session:

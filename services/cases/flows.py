@@ -241,7 +241,10 @@ async def prefetch(session: AsyncSession, case_ids: list[uuid.UUID]) -> None:
     cases (locked), their clinicians, every unit, who was involved, the earlier pages."""
     cases = (
         await session.scalars(
-            select(SupportCase).where(SupportCase.id.in_(case_ids)).with_for_update()
+            select(SupportCase)
+            .where(SupportCase.id.in_(case_ids))
+            .order_by(SupportCase.id)  # a fixed lock order, so batches cannot deadlock
+            .with_for_update()
         )
     ).all()
     session.info["locked_cases"] = {c.id for c in cases}

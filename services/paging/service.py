@@ -247,7 +247,10 @@ async def claim_bundles(
     a peer paged for five colleagues at once gets one message with five codes, not five."""
     # Lock the batch's pages and read the peers' numbers in two queries, not two per page.
     rows = (
-        await session.scalars(select(Page).where(Page.id.in_(page_ids)).with_for_update())
+        await session.scalars(
+            # A fixed lock order: two claimers of overlapping batches can never deadlock.
+            select(Page).where(Page.id.in_(page_ids)).order_by(Page.id).with_for_update()
+        )
     ).all()
     peers = {p.peer_staff_id for p in rows if p.peer_staff_id is not None}
     session.info["locked_pages"] = {p.id for p in rows}
