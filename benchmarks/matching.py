@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import random
@@ -26,7 +25,7 @@ from datetime import UTC, date, datetime
 import psycopg
 from sqlalchemy import select
 
-from benchmarks.common import RESULTS, add_rotations, bench_db_url, percentile, recreate_db
+from benchmarks.common import add_rotations, bench_db_url, percentile, recreate_db, report
 from services.db import async_engine, transaction
 from services.people.matching import load_context, rank
 from services.people.models import Staff
@@ -82,16 +81,19 @@ def build(url: str, staff: int, peers: int, rotations: int) -> None:
                     )
                 )
         # A week of history: 2,000 incidents, each with one case and one page.
+        last = f"S{staff - 1:05d}"  # a clinician who is never a peer
         cur.execute(
             "INSERT INTO incidents (id, request_hash, occurred_at, unit, event_type, harm_level, "
             "staff_ids, received_at) SELECT gen_random_uuid(), 'x', "
-            "now() - (g || ' min')::interval, 'U00', 'other', 'none', ARRAY['S04999'], now() "
-            "FROM generate_series(1, 2000) g"
+            "now() - (g || ' min')::interval, 'U00', 'other', 'none', ARRAY[%s], now() "
+            "FROM generate_series(1, 2000) g",
+            (last,),
         )
         cur.execute(
             "INSERT INTO support_cases (id, incident_id, staff_id, tier, state, created_at, "
-            "updated_at) SELECT gen_random_uuid(), id, 'S04999', 2, 'peer_accepted', now(), now() "
-            "FROM incidents"
+            "updated_at) SELECT gen_random_uuid(), id, %s, 2, 'peer_accepted', now(), now() "
+            "FROM incidents",
+            (last,),
         )
         cur.execute(
             "INSERT INTO pages (id, case_id, attempt, peer_staff_id, to_number, reply_code, "
@@ -210,15 +212,7 @@ def main() -> int:
         f"{result['benchmark']}: {args.staff} staff, {args.peers} peers "
         f"({args.rotations} on call), {args.incident_size}-staff incident"
     )
-    print(title)
-    print(f"{result['date']} on {result['machine']}")
-    print(table)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = str(result["date"]).replace(":", "")[:15]
-    (RESULTS / f"matching-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "matching-latest.md").write_text(
-        f"{title}\n\n{result['date']} on {result['machine']}\n\n{table}\n"
-    )
+    report("matching", title, result, table)
     return 0
 
 
