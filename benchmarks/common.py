@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -52,3 +53,13 @@ def add_rotations(url: str, peer_ids: list[str], rotations: int) -> None:
                     (rotation_id, pos, staff_id),
                 )
         conn.commit()
+
+
+def report(name: str, title: str, result: dict[str, object], table: str) -> None:
+    """Print the table, keep the run as JSON and the newest table as `<name>-latest.md`."""
+    header = f"{title}\n\n{result['date']} on {result['machine']}"
+    print(f"{header}\n\n{table}")
+    RESULTS.mkdir(exist_ok=True)
+    stamp = str(result["date"]).replace(":", "")[:15]
+    (RESULTS / f"{name}-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}-latest.md").write_text(f"{header}\n\n{table}\n")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -35,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import psycopg
 
-from benchmarks.common import RESULTS, add_rotations, bench_db_url, percentile, recreate_db
+from benchmarks.common import add_rotations, bench_db_url, percentile, recreate_db, report
 from benchmarks.matching import build
 from tests.stack import ROOT, RUN, Stack, start_stack, stop_stack
 
@@ -378,15 +377,7 @@ def main() -> int:
         f"{result['benchmark']}: {args.pages} open pages due over {args.spread:g} s, "
         f"{result['peers_on_call']} peers on call"
     )
-    print(title)
-    print(f"{result['date']} on {result['machine']}")
-    print(table(result))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = str(result["date"]).replace(":", "")[:15]
-    (RESULTS / f"escalation-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "escalation-latest.md").write_text(
-        f"{title}\n\n{result['date']} on {result['machine']}\n\n{table(result)}\n"
-    )
+    report("escalation", title, result, table(result))
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import random
@@ -30,7 +29,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from benchmarks.common import RESULTS, add_rotations, bench_db_url, percentile, recreate_db
+from benchmarks.common import add_rotations, bench_db_url, percentile, recreate_db, report
 from tests.stack import ROOT, RUN, start_stack, stop_stack, wait_for
 
 UNITS = ["4E", "4W", "5E", "5W", "ICU", "ED", "OR", "NICU", "LD", "ONC"]
@@ -204,15 +203,7 @@ def main() -> int:
     parser.add_argument("--peers", type=int, default=200)
     args = parser.parse_args()
     result = run(args.count, args.rate, args.staff, args.peers)
-    print(result["benchmark"])
-    print(f"{result['date']} on {result['machine']}")
-    print(table(result))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = str(result["date"]).replace(":", "")[:15]
-    (RESULTS / f"latency-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "latency-latest.md").write_text(
-        f"{result['benchmark']}\n\n{result['date']} on {result['machine']}\n\n{table(result)}\n"
-    )
+    report("latency", str(result["benchmark"]), result, table(result))
     return 0
 
 

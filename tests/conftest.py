@@ -18,8 +18,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import psycopg
 import pytest
 from sqlalchemy import create_engine
@@ -178,3 +179,13 @@ def stack(db: Engine, topics: list[str]) -> Iterator[Stack]:
     get_settings.cache_clear()
     yield s
     stop_stack(s)
+
+
+@pytest.fixture
+async def client(db: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    """The API in-process (no relay, no lifespan), on this run's database."""
+    from services.api import app
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+        yield c

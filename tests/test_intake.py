@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,7 +12,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from services.api import app
 from tests.stack import ROOT, TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -28,13 +26,6 @@ def good(**over: object) -> dict[str, object]:
         "staff_ids": ["N1001"],
     }
     return body | over
-
-
-@pytest.fixture
-async def client(db: Engine) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
-        yield c
 
 
 async def test_token_required(client: httpx.AsyncClient) -> None:

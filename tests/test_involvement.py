@@ -5,15 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from services.api import app
 from services.db import transaction
 from services.incidents import involvement
 from tests.stack import ROOT, TOKEN
@@ -33,13 +30,6 @@ def on_shift(db: Engine, staff: list[str], unit: str = "ICU") -> None:
                 ),
                 {"s": sid, "u": unit, "a": now - timedelta(hours=3), "b": now + timedelta(hours=9)},
             )
-
-
-@pytest.fixture
-async def client(db: Engine) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
-        yield c
 
 
 async def test_named_contacted_on_shift_proposed(db: Engine) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -418,15 +417,6 @@ def test_handoff_at_is_monotonic_through_a_gap() -> None:
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 RISK = {"Authorization": f"Bearer {TOKEN}"}
 PEERS = ["N1101", "N1102"]
-
-
-@pytest.fixture
-async def client(db: Engine) -> AsyncIterator[httpx.AsyncClient]:
-    from services.api import app
-
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
-        yield c
 
 
 async def _schedule(client: httpx.AsyncClient, zone: str = NY) -> str:

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from services import clock
-from services.api import app
 from services.cases import outbound
 from services.db import transaction
 from tests.test_flows import accepted_by_peer, open_case, q
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 RISK = {"Authorization": "Bearer test-token"}
-
-
-@pytest.fixture
-async def client(db: Engine) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
-        yield c
 
 
 async def test_one_identical_pending_message_per_number(db: Engine) -> None:

@@ -51,6 +51,9 @@ DEFAULT_STEPS: list[dict[str, object]] = [
 ]
 OFFER_REMINDER_AFTER = timedelta(hours=2)
 OFFER_GIVE_UP_AFTER = timedelta(hours=4)
+# Deadline kinds a case can have pending; a case that ends cancels all of them.
+OFFER_DEADLINES = ("offer_reminder", "offer_expired", "reoffer")
+ALL_DEADLINES = ("page_timeout", *OFFER_DEADLINES, "follow_up")
 FOLLOW_UPS = (timedelta(hours=24), timedelta(hours=72), timedelta(days=7))
 WROTE_RECENTLY = timedelta(hours=1)
 
@@ -87,6 +90,24 @@ async def _load_policy(session: AsyncSession, site: str | None) -> Policy:
     if chosen is None:
         return Policy(DEFAULT_STEPS, 0)
     return Policy(list(chosen.steps), chosen.repeat)
+
+
+async def tell_coordinator(
+    session: AsyncSession,
+    settings: Settings,
+    case_id: uuid.UUID | None,
+    body: str,
+    dedupe: str | None = None,
+) -> None:
+    """An SMS to the programme coordinator: the human who takes over when automation stops."""
+    await outbound.enqueue(
+        session,
+        kind="coordinator",
+        case_id=case_id,
+        to_number=settings.coordinator_number,
+        body=body,
+        dedupe=dedupe,
+    )
 
 
 async def schedule(
@@ -332,13 +353,7 @@ async def fire(
         if case.state != "clinician_offered":
             return "moot: answered"
         await move(session, case, "waiting_coordinator", "no answer to the offer or reminder")
-        await outbound.enqueue(
-            session,
-            kind="coordinator",
-            case_id=case.id,
-            to_number=settings.coordinator_number,
-            body=templates.coordinator_no_answer(),
-        )
+        await tell_coordinator(session, settings, case.id, templates.coordinator_no_answer())
         return "handed to coordinator"
     if deadline.kind == "reoffer":
         if case.state != "deferred":
@@ -529,12 +544,11 @@ async def _crisis(
 ) -> str:
     """Tier 3 at once: the coordinator is paged and the writer gets the crisis line."""
     await _answer(session, sms, "crisis_reply", templates.crisis_reply(settings.crisis_line))
-    await outbound.enqueue(
+    await tell_coordinator(
         session,
-        kind="coordinator",
-        case_id=case.id if case else None,
-        to_number=settings.coordinator_number,
-        body=templates.coordinator_crisis(),
+        settings,
+        case.id if case else None,
+        templates.coordinator_crisis(),
         dedupe=str(sms.sms_id),
     )
     if case is not None and case.state != "tier3_referred":
@@ -542,7 +556,7 @@ async def _crisis(
         await cancel_deadlines(
             session,
             case.id,
-            ("offer_reminder", "offer_expired", "reoffer", "follow_up"),
+            (*OFFER_DEADLINES, "follow_up"),
             "tier 3",
         )
     log().warning("case.crisis", case_id=str(case.id) if case else None)
@@ -649,16 +663,11 @@ async def _refer(
     await cancel_deadlines(
         session,
         case.id,
-        ("page_timeout", "offer_reminder", "offer_expired", "reoffer", "follow_up"),
+        ALL_DEADLINES,
         "tier 3",
     )
-    await outbound.enqueue(
-        session,
-        kind="coordinator",
-        case_id=case.id,
-        to_number=settings.coordinator_number,
-        body=templates.coordinator_referral(),
-        dedupe=str(sms.sms_id),
+    await tell_coordinator(
+        session, settings, case.id, templates.coordinator_referral(), dedupe=str(sms.sms_id)
     )
     return "referred"
 
@@ -684,9 +693,7 @@ async def _clinician_reply(
         return "noted"
     if reply.kind == "accept":
         await move(session, case, "clinician_accepted", "clinician accepted contact")
-        await cancel_deadlines(
-            session, case.id, ("offer_reminder", "offer_expired", "reoffer"), "answered"
-        )
+        await cancel_deadlines(session, case.id, OFFER_DEADLINES, "answered")
         await outbound.cancel_pending(session, case.id, ("offer_reminder",))
         if peer_number:
             await outbound.enqueue(
@@ -702,9 +709,7 @@ async def _clinician_reply(
     if reply.kind == "defer" and reply.until is not None:
         case.deferred_until = reply.until
         await move(session, case, "deferred", "clinician asked for later")
-        await cancel_deadlines(
-            session, case.id, ("offer_reminder", "offer_expired", "reoffer"), "deferred"
-        )
+        await cancel_deadlines(session, case.id, OFFER_DEADLINES, "deferred")
         await outbound.cancel_pending(session, case.id, ("offer_reminder",))
         await schedule(session, case.id, "reoffer", reply.until)
         local = reply.until.astimezone(zone).strftime("%a %H:%M")
@@ -731,7 +736,7 @@ async def _clinician_reply(
         await cancel_deadlines(
             session,
             case.id,
-            ("offer_reminder", "offer_expired", "reoffer", "follow_up"),
+            (*OFFER_DEADLINES, "follow_up"),
             "declined",
         )
         await outbound.cancel_pending(session, case.id, ("offer_reminder", "offer", "follow_up"))

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
-from services.cases import flows, outbound
+from services.cases import flows
 from services.cases.models import Deadline
 from services.clock import now as utcnow
 from services.config import Settings
@@ -40,12 +40,11 @@ async def _retry_later(
         return
     deadline.fired_at = utcnow()
     deadline.outcome = f"failed: {type(exc).__name__}"[:40]
-    await outbound.enqueue(
+    await flows.tell_coordinator(
         session,
-        kind="coordinator",
-        case_id=deadline.case_id,
-        to_number=settings.coordinator_number,
-        body=templates.coordinator_step_failed(),
+        settings,
+        deadline.case_id,
+        templates.coordinator_step_failed(),
         dedupe=str(deadline.id),
     )
 

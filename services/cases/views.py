@@ -152,7 +152,7 @@ async def case_action(case_id: uuid.UUID, body: CaseAction) -> dict[str, object]
             await flows.cancel_deadlines(
                 session,
                 case.id,
-                ("page_timeout", "offer_reminder", "offer_expired", "reoffer", "follow_up"),
+                flows.ALL_DEADLINES,
                 body.action,
             )
         return {"case_id": str(case.id), "state": case.state}
