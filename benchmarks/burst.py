@@ -1,0 +1,339 @@
+"""Burst: a mass-casualty incident naming 200 staff plus 500 ordinary incidents, all POSTed
+within one second; how long until every clinician's first page is at the Twilio stand-in.
+
+Why measured this way: a mass-casualty event is when the programme is needed most and when
+everything arrives at once: the big incident, and the ordinary reports that keep coming.
+The promise is about the last clinician, not the average one, so the headline is the time
+from the first POST until the last first page (attempt 1) reached the stand-in, and pages
+per second is the number of first pages over that time (target: at least 500 pages/s,
+reported, not asserted). Per page, the latency runs from the POST's answer to the SMS at
+the stand-in; arrivals per 100 ms show whether the pipeline streamed or stalled. The CPU
+each process used over the burst says which one bound it.
+
+The synthetic hospital (benchmarks.common.build_roster): 5,000 staff, of whom 1,000 are
+trained peers in 500 parallel rotations, so 500 are on call; max_open_cases 10. 700 first
+pages over 500 on-call peers is one or two per peer, so no peer nears the six SMS a minute
+a number may get, and the pages one peer gets in one send batch arrive bundled as one SMS
+(its status callback names them all, ?pages=a,b), which the count below follows. Every
+clinician is named once, so each POSTed name is exactly one case and one first page.
+Duplicates are checked like escalation.py: pages per case and step in the store, and
+pages that reached the stand-in twice (after a 3 s grace for late sends).
+
+Real stack, its own database (svrr_bench_burst) and topic prefix; the stand-in's status
+callbacks stay on, loading the API as Twilio would.
+
+    python -m benchmarks.burst --mci-staff 200 --incidents 500 --window 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+
+import httpx
+
+from benchmarks import plots
+from benchmarks.common import (
+    CpuMeter,
+    Roster,
+    StandinLog,
+    drop_topics,
+    first_pages,
+    incident,
+    machine,
+    now_iso,
+    page_counts,
+    per_bucket,
+    percentile,
+    prepare,
+    python_pid,
+    report,
+)
+from tests.stack import RUN, TOKEN, Stack, start_stack, stop_stack
+
+TARGET_PAGES_PER_S = 500.0
+WARMUP = 6
+
+
+async def post_all(
+    api_url: str, bodies: list[dict[str, object]], window: float, concurrency: int
+) -> tuple[float, list[str], dict[str, float], list[float]]:
+    """POST the bodies spread evenly over `window` seconds, at most `concurrency` in flight.
+
+    Returns when the first POST left, the incident ids in body order, each incident's
+    answer time, and each POST's send time (did they all leave within the window?)."""
+    ids = [""] * len(bodies)
+    answered: dict[str, float] = {}
+    sent_at: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=api_url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=120,
+        limits=limits,
+    ) as client:
+        # One connection per slot before the clock starts: the burst does not pay TCP setup.
+        await asyncio.gather(*(client.get("/healthz") for _ in range(concurrency)))
+        t0 = time.time()
+        start = time.monotonic()
+
+        async def one(i: int, body: dict[str, object]) -> None:
+            await asyncio.sleep(max(0.0, start + i * window / len(bodies) - time.monotonic()))
+            sent_at.append(time.time())
+            r = await client.post("/incidents", json=body)
+            at = time.time()
+            r.raise_for_status()
+            ids[i] = r.json()["incident_id"]
+            answered[ids[i]] = at
+
+        await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
+    return t0, ids, answered, sent_at
+
+
+def wait_pages(
+    url: str, stack: Stack, log: StandinLog, incident_ids: list[str], expected: int, timeout: float
+) -> tuple[list[tuple[str, str, str]], list[dict[str, float]]]:
+    """Poll the stand-in (every 0.2 s) and the store until every first page has arrived;
+    a trace of pages written and pages at the stand-in over time."""
+    trace: list[dict[str, float]] = []
+    t0 = time.time()
+    rows: list[tuple[str, str, str]] = []
+    with httpx.Client() as client:
+        while True:
+            log.poll(client)
+            rows = first_pages(url, incident_ids)
+            arrived = sum(1 for _i, _c, page in rows if page in log.per_page)
+            trace.append(
+                {"t_s": round(time.time() - t0, 2), "pages_written": len(rows), "arrived": arrived}
+            )
+            if len(trace) % 25 == 1:
+                print(f"  t={trace[-1]['t_s']:>6}s pages={len(rows)} at stand-in={arrived}")
+            if arrived >= expected:
+                return rows, trace
+            if not stack.worker.alive():
+                raise RuntimeError(f"worker died:\n{stack.worker.tail()}")
+            if time.time() - t0 > timeout:
+                print(f"  timed out: {arrived} of {expected} at the stand-in", flush=True)
+                return rows, trace
+            time.sleep(0.2)
+
+
+def warm_up(stack: Stack, url: str, log: StandinLog, clinicians: list[str]) -> None:
+    """A few incidents first (pools, Kafka metadata, first fetch on the partitions); their
+    SMS are read off the stand-in so the burst's count starts clean."""
+    with stack.client() as client:
+        ids = [
+            client.post("/incidents", json=incident([c])).json()["incident_id"] for c in clinicians
+        ]
+    wait_pages(url, stack, log, ids, len(ids), 60)
+    time.sleep(1)
+    with httpx.Client() as client:
+        log.poll(client)
+
+
+def ms_stats(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "min": None}
+    return {
+        "p50": round(statistics.median(values), 1),
+        "p95": round(percentile(values, 95), 1),
+        "p99": round(percentile(values, 99), 1),
+        "max": round(max(values), 1),
+        "min": round(min(values), 1),
+    }
+
+
+def run(
+    mci_staff: int,
+    incidents: int,
+    window: float,
+    roster: Roster,
+    concurrency: int,
+    bucket: float,
+    timeout: float,
+) -> dict[str, object]:
+    pool = roster.clinicians
+    if len(pool) < mci_staff + incidents + WARMUP:
+        raise SystemExit(
+            f"{len(pool)} clinicians cannot be named once each by {mci_staff} + {incidents} "
+            f"+ {WARMUP} warm-up: raise --staff"
+        )
+    warm, pool = pool[-WARMUP:], pool[: mci_staff + incidents]
+    bodies = [incident(pool[:mci_staff], unit="U01")] + [incident([c]) for c in pool[mci_staff:]]
+    expected = mci_staff + incidents
+    url, env = prepare("burst", roster)
+    stack = start_stack(env, RUN / "log" / "bench-burst")
+    try:
+        assert stack.api.popen and stack.worker.popen and stack.standin.popen
+        cpu = CpuMeter(
+            {
+                "api": python_pid(stack.api.popen.pid),
+                "worker": python_pid(stack.worker.popen.pid),
+                "standin": python_pid(stack.standin.popen.pid),
+            }
+        )
+        log = StandinLog(stack.standin_url)
+        warm_up(stack, url, log, warm)
+        log = StandinLog(stack.standin_url, last_id=log.last_id)  # count the burst only
+        cpu.start()
+        t0, ids, answered, sent_at = asyncio.run(
+            post_all(stack.api_url, bodies, window, concurrency)
+        )
+        posted_s = max(answered.values()) - t0
+        print(
+            f"posted {len(bodies)} incidents; the last answer came {posted_s:.2f} s after the first"
+        )
+        rows, trace = wait_pages(url, stack, log, list(answered), expected, timeout)
+        cpu_s = cpu.stop()
+        # Let in-flight sends land so a late duplicate would be seen.
+        time.sleep(3)
+        with httpx.Client() as client:
+            log.poll(client)
+        counts = page_counts(url)
+    finally:
+        stop_stack(stack)
+        drop_topics(env)
+    arrivals: list[float] = []
+    mci_ms: list[float] = []
+    ordinary_ms: list[float] = []
+    for incident_id, _case, page_id in rows:
+        at = log.first(page_id)
+        if at is None:
+            continue
+        arrivals.append(at)
+        ms = (at - answered[incident_id]) * 1000
+        (mci_ms if incident_id == ids[0] else ordinary_ms).append(ms)
+    lat_ms = mci_ms + ordinary_ms
+    arrivals.sort()
+    all_s = (arrivals[-1] - t0) if len(arrivals) >= expected else None
+    series = per_bucket(arrivals, t0, bucket)
+    per_second = per_bucket(arrivals, t0, 1.0)
+    steady = None
+    if len(arrivals) >= 10:
+        lo, hi = arrivals[len(arrivals) // 10], arrivals[(len(arrivals) * 9) // 10]
+        steady = round((len(arrivals) * 0.8) / max(hi - lo, 1e-3), 1)
+    page_sms = sum(len(v) for v in log.per_number.values())
+    return {
+        "benchmark": "burst: mass-casualty incident + ordinary incidents -> every first page",
+        "date": now_iso(),
+        "machine": machine(),
+        "mci_staff": mci_staff,
+        "incidents": incidents,
+        "pages_expected": expected,
+        "window_s": window,
+        "concurrency": concurrency,
+        "staff": roster.staff,
+        "peers": roster.peers,
+        "peers_on_call": roster.on_call,
+        "max_open_cases": roster.max_open_cases,
+        "posts_sent_s": round(max(sent_at) - min(sent_at), 3),
+        "posts_answered_s": round(posted_s, 3),
+        "pages_at_standin": len(arrivals),
+        "all_paged_s": round(all_s, 3) if all_s is not None else None,
+        "pages_per_s": round(expected / all_s, 1) if all_s else None,
+        "steady_pages_per_s": steady,
+        "peak_pages_per_s": max(per_second) if per_second else None,
+        "target_pages_per_s": TARGET_PAGES_PER_S,
+        "latency_ms": ms_stats(lat_ms),
+        "mci_latency_ms": ms_stats(mci_ms),
+        "ordinary_latency_ms": ms_stats(ordinary_ms),
+        "page_sms": page_sms,
+        "pages_per_sms": round(len(arrivals) / page_sms, 2) if page_sms else None,
+        "max_sms_per_number_per_minute": log.max_sms_per_minute(),
+        "standin_messages": log.total,
+        "duplicate_pages_per_step": counts["duplicate_pages_per_step"],
+        "duplicate_sms": log.duplicate_sms(),
+        "cases": counts["cases"] - WARMUP,
+        "later_attempts": counts["later_pages"],
+        "cpu_s": cpu_s,
+        "bucket_s": bucket,
+        "arrivals_per_bucket": series,
+        "trace": trace,
+        "samples_ms": [round(x, 1) for x in lat_ms],
+    }
+
+
+def table(result: dict[str, object]) -> str:
+    head = (
+        "| pages | posts sent within s | all paged s | pages/s | steady pages/s (10-90%) | "
+        "peak pages/s (1 s) | target pages/s |\n|---|---|---|---|---|---|---|\n"
+        f"| {result['pages_at_standin']} of {result['pages_expected']} | "
+        f"{result['posts_sent_s']} | {result['all_paged_s']} | {result['pages_per_s']} | "
+        f"{result['steady_pages_per_s']} | {result['peak_pages_per_s']} | "
+        f">= {result['target_pages_per_s']:g} |"
+    )
+    lines = ["| POST answer -> SMS at stand-in | p50 ms | p95 ms | p99 ms | max ms | min ms |"]
+    lines.append("|---|---|---|---|---|---|")
+    for key, name in (
+        ("latency_ms", "every page"),
+        ("mci_latency_ms", f"the {result['mci_staff']}-staff incident's pages"),
+        ("ordinary_latency_ms", "the one-clinician incidents' pages"),
+    ):
+        s = result[key]
+        assert isinstance(s, dict)
+        lines.append(
+            f"| {name} | "
+            + " | ".join(str(s[k]) for k in ("p50", "p95", "p99", "max", "min"))
+            + " |"
+        )
+    counts = (
+        "| SMS with pages | pages per SMS | most SMS to one number in 60 s | duplicate pages | "
+        "duplicate SMS | later attempts |\n|---|---|---|---|---|---|\n"
+        f"| {result['page_sms']} | {result['pages_per_sms']} | "
+        f"{result['max_sms_per_number_per_minute']} | {result['duplicate_pages_per_step']} | "
+        f"{result['duplicate_sms']} | {result['later_attempts']} |"
+    )
+    cpu = result["cpu_s"]
+    assert isinstance(cpu, dict)
+    busy = (
+        f"CPU seconds over the {cpu['wall_s']} s burst: worker {cpu['worker']}, API {cpu['api']}, "
+        f"stand-in {cpu['standin']}, rest of the machine (Kafka, PostgreSQL, this script) "
+        f"{cpu['rest']}; {cpu['machine']} of the {cpu['available']} the cores offered"
+    )
+    return "\n\n".join([head, "\n".join(lines), counts, busy])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mci-staff", type=int, default=200, help="staff the big incident names")
+    parser.add_argument("--incidents", type=int, default=500, help="one-clinician incidents")
+    parser.add_argument("--window", type=float, default=1.0, help="seconds the POSTs span")
+    parser.add_argument("--concurrency", type=int, default=64, help="POSTs in flight at most")
+    parser.add_argument("--staff", type=int, default=5000)
+    parser.add_argument("--peers", type=int, default=1000)
+    parser.add_argument("--on-call", type=int, default=500, help="peers on call (rotations)")
+    parser.add_argument("--max-open-cases", type=int, default=10)
+    parser.add_argument("--bucket", type=float, default=0.1, help="seconds per throughput bucket")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    args = parser.parse_args()
+    roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
+    result = run(
+        args.mci_staff,
+        args.incidents,
+        args.window,
+        roster,
+        args.concurrency,
+        args.bucket,
+        args.timeout,
+    )
+    title = (
+        f"{result['benchmark']}: {args.mci_staff} + {args.incidents} pages POSTed within "
+        f"{args.window:g} s, {args.on_call} peers on call"
+    )
+    report("burst", title, result, table(result))
+    plots.latency("burst", result["samples_ms"], f"{title}\nPOST answer -> SMS at the stand-in")
+    plots.throughput(
+        "burst",
+        args.bucket,
+        result["arrivals_per_bucket"],
+        f"{title}\nfirst pages at the stand-in",
+        target_per_s=TARGET_PAGES_PER_S,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
