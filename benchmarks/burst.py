@@ -40,7 +40,7 @@ from benchmarks.common import (
     CpuMeter,
     Roster,
     StandinLog,
-    drop_topics,
+    drop_kafka_state,
     first_pages,
     incident,
     machine,
@@ -195,7 +195,7 @@ def run(
         counts = page_counts(url)
     finally:
         stop_stack(stack)
-        drop_topics(env)
+        drop_kafka_state(env)
     arrivals: list[float] = []
     mci_ms: list[float] = []
     ordinary_ms: list[float] = []

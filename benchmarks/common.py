@@ -171,7 +171,13 @@ def prepare(name: str, roster: Roster) -> tuple[str, dict[str, str]]:
     url = bench_db_url(f"svrr_bench_{name}")
     recreate_db(url)
     prefix = f"b{uuid.uuid4().hex[:8]}."
-    env = dict(os.environ, DATABASE_URL=url, SVRR_TOPIC_PREFIX=prefix, LOG_LEVEL="warning")
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        SVRR_TOPIC_PREFIX=prefix,
+        WORKER_ID=f"svrr-{prefix.strip('.')}",  # the consumer group, as tests/stack.py names it
+        LOG_LEVEL="warning",
+    )
     py = sys.executable
     subprocess.run(
         [py, "-m", "services.cli", "migrate"],
@@ -187,8 +193,9 @@ def prepare(name: str, roster: Roster) -> tuple[str, dict[str, str]]:
     return url, env
 
 
-def drop_topics(env: dict[str, str]) -> None:
-    """Delete the run's topics: a 2-core broker slows down under hundreds of idle partitions."""
+def drop_kafka_state(env: dict[str, str]) -> None:
+    """Delete the run's topics and its consumer group once its processes are stopped: a
+    2-core broker slows down under hundreds of idle partitions left by earlier runs."""
     from kafka.admin import KafkaAdminClient
 
     prefix = env["SVRR_TOPIC_PREFIX"]
@@ -200,8 +207,26 @@ def drop_topics(env: dict[str, str]) -> None:
         names = [t for t in admin.list_topics() if t.startswith(prefix)]
         if names:
             admin.delete_topics(names)
+        if any(g["group_id"] == env["WORKER_ID"] for g in admin.list_groups()):
+            admin.delete_groups([env["WORKER_ID"]])
     finally:
         admin.close()
+
+
+def consumer_group(env: dict[str, str]) -> tuple[str, int]:
+    """(state, members) of the workers' consumer group: "Stable" with every worker in it
+    means the partitions are shared out and no rebalance is under way."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        client_id="svrr-bench",
+    )
+    try:
+        group = admin.describe_groups([env["WORKER_ID"]])[env["WORKER_ID"]]
+    finally:
+        admin.close()
+    return str(group["group_state"]), len(group["members"])
 
 
 def topic_partitions(env: dict[str, str]) -> dict[str, int]:
@@ -216,11 +241,13 @@ def topic_partitions(env: dict[str, str]) -> dict[str, int]:
     )
     try:
         names = sorted(t for t in admin.list_topics() if t.startswith(prefix))
-        return {
-            t["topic"][len(prefix) :]: len(t["partitions"]) for t in admin.describe_topics(names)
-        }
+        described = admin.describe_topics(names)
     finally:
         admin.close()
+    # kafka-python names the topic "name" (3.x) or "topic" (2.x).
+    return {
+        str(t.get("name") or t.get("topic"))[len(prefix) :]: len(t["partitions"]) for t in described
+    }
 
 
 def incident(staff: list[str], unit: str = "U00") -> dict[str, object]:

@@ -211,7 +211,7 @@ def memory(
     ax.set_xlabel("seconds since the stack was up")
     ax.set_ylabel("resident memory, VmRSS (MB)")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left")
+    ax.legend(loc="center right")
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()

@@ -164,6 +164,22 @@ def start_stack(env: dict[str, str], logs: Path) -> Stack:
     return s
 
 
+def start_extra_worker(s: Stack, index: int) -> Proc:
+    """One more worker in the stack's consumer group (the same WORKER_ID), with a Faust data
+    folder and web port of its own so several can run on one machine; stop it yourself."""
+    env = dict(
+        s.worker.env,
+        FAUST_DATADIR=str(RUN / "faust" / f"{s.worker.env['WORKER_ID']}-{index}"),
+        WORKER_WEB_PORT=str(free_port()),
+    )
+    worker = Proc(f"worker{index}", list(s.worker.argv), env, s.worker.logs)
+    worker.start()
+    wait_for(lambda: "Ready" in worker.tail() or not worker.alive(), 60, f"worker{index} ready")
+    if not worker.alive():
+        raise RuntimeError(f"worker{index} died:\n{worker.tail()}")
+    return worker
+
+
 def stop_stack(s: Stack) -> None:
     for p in (s.worker, s.api, s.standin):
         p.stop()
