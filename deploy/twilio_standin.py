@@ -1160,6 +1160,9 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,
         log_level=args.log_level.lower(),
         timeout_graceful_shutdown=2,
+        # Longer than aiohttp's 15 s pool idle time, as real APIs keep connections: with
+        # uvicorn's 5 s default a client reusing an idle connection races the close.
+        timeout_keep_alive=75,
     )
 
 

@@ -4,6 +4,14 @@ incident-reported --identify_staff--> support-needed --page_peer--> page-request
 page-requested --send_page--> SMS via notifiers.pager.deliver
 sms-received --record_reply--> page-answered
 
+Straight through: a step whose transaction committed goes on to the next step in the same
+process at once (identify -> match -> send), instead of waiting for its own event to come
+back from Kafka. Each step still commits its rows and outbox events first, so the events are
+published as always and the agents downstream receive them: they find the case already paged
+(state) or the page already claimed, and do nothing. If this process dies between steps,
+those agents (or the page sweep) finish the work. Kafka stays the guarantee; it is no longer
+on the critical path three times over.
+
 A step that fails on the store is retried in place (the partition waits) rather than skipped;
 an event that fails validation goes to the dead-letter table, never silently dropped.
 """
@@ -18,6 +26,7 @@ from typing import TypeVar
 import faust
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.app import (
     app,
@@ -43,7 +52,7 @@ from services.deadletter import store_dead_letter
 from services.incidents import involvement
 from services.logs import log
 from services.paging import service as paging
-from services.people.matching import MatchContext, load_context
+from services.people.matching import ContextCache, MatchContext
 
 E = TypeVar("E", bound=Event)
 
@@ -94,10 +103,31 @@ async def consume(
             yield "dead_letter"
 
 
+# The worker's matching context, shared by every agent and timer in this process.
+contexts = ContextCache(settings.match_other_unit)
+
+
 async def open_cases(incident: IncidentReported) -> None:
     async with transaction() as session:
         cases = await involvement.identify(session, incident, settings.group_debrief_threshold)
     log().info("staff.identified", incident_id=str(incident.incident_id), cases=len(cases))
+    if cases:
+        await straight_through(cases, incident_id=str(incident.incident_id))
+
+
+async def straight_through(needs: list[SupportNeeded], **ids: str) -> None:
+    """Match and send now; on any failure leave the rest to the agents downstream.
+
+    The cases are committed and their SupportNeeded events are in the outbox, so a failure
+    here delays a page by one trip through Kafka; it must not mark the incident as failed.
+    """
+    try:
+        matcher = Matcher()
+        pages = [r.page_id for n in needs if (r := await matcher.start_outreach(n)) is not None]
+        if pages:
+            await pager.deliver_pages(pages)
+    except Exception:
+        log().warning("straight_through.deferred", cases=len(needs), exc_info=True, **ids)
 
 
 class Matcher:
@@ -108,24 +138,24 @@ class Matcher:
     def __init__(self) -> None:
         self.ctx: MatchContext | None = None
 
-    async def start_outreach(self, need: SupportNeeded) -> None:
+    async def context(self, session: AsyncSession) -> MatchContext:
+        # Asked for only when a case needs a peer: a replayed event costs no roster load.
+        if self.ctx is None:
+            self.ctx = await contexts.get(session, utcnow())
+        return self.ctx
+
+    async def start_outreach(self, need: SupportNeeded) -> PageRequested | None:
         async with transaction() as session:
-            if self.ctx is None:
-                self.ctx = await load_context(session, utcnow(), settings.match_other_unit)
-            req = await flows.start_outreach(session, need, settings, self.ctx)
+            req = await flows.start_outreach(session, need, settings, self.context)
         if req is None:
-            return
+            return None
         log().info(
             "page.requested",
             case_id=str(need.case_id),
             page_id=str(req.page_id),
             to_coordinator=req.peer_staff_id is None,
         )
-
-
-async def _each(items: list[bytes]) -> AsyncIterator[bytes]:
-    for item in items:
-        yield item
+        return req
 
 
 class BatchSender:
@@ -142,6 +172,11 @@ class BatchSender:
             await pager.deliver_pages(self.page_ids)
 
 
+async def _each(items: list[bytes]) -> AsyncIterator[bytes]:
+    for item in items:
+        yield item
+
+
 async def apply_reply(sms: SmsReceived) -> None:
     async with transaction() as session:
         outcome = await flows.handle_sms(session, sms, settings)
@@ -154,13 +189,38 @@ async def identify_staff(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
         yield outcome
 
 
+class BatchMatcher(Matcher):
+    """A Matcher that keeps the pages it wrote, so the batch can be sent straight away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.page_ids: list[uuid.UUID] = []
+
+    async def add(self, need: SupportNeeded) -> None:
+        req = await self.start_outreach(need)
+        if req is not None:
+            self.page_ids.append(req.page_id)
+
+
 @app.agent(support_needed)
 async def page_peer(stream: faust.StreamT[bytes]) -> AsyncIterator[str]:
     # Whatever arrived within 10 ms is matched against one context; a lone case waits
-    # at most that long.
+    # at most that long. Usually identify_staff has paged these already and this is a
+    # no-op per case; it does the work when that straight-through step did not finish.
     async for batch in stream.take(64, within=0.01):
-        async for outcome in consume(_each(batch), SupportNeeded, Matcher().start_outreach):
+        matcher = BatchMatcher()
+        async for outcome in consume(_each(batch), SupportNeeded, matcher.add):
             yield outcome
+        if matcher.page_ids:
+            await send_now(matcher.page_ids)
+
+
+async def send_now(page_ids: list[uuid.UUID]) -> None:
+    """Send pages this process just wrote; send_page or the sweep covers a failure."""
+    try:
+        await pager.deliver_pages(page_ids)
+    except Exception:
+        log().warning("pages.deferred_to_send_page", count=len(page_ids), exc_info=True)
 
 
 @app.agent(page_requested)
@@ -190,16 +250,31 @@ async def record_reply(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
 FIRE_BATCH = 25
 
 
+# Sends started by the deadline timer; kept so they are not garbage-collected mid-flight.
+_sending: set[asyncio.Task[None]] = set()
+
+
 @app.timer(interval=1.0)
 async def fire_deadlines() -> None:
     """Escalations, reminders, re-offers and follow-ups that fell due, each exactly once:
-    a deadline row is claimed, acted on and marked fired in one transaction."""
+    a deadline row is claimed, acted on and marked fired in one transaction.
+
+    A batch's new pages are sent by a task of their own while the next batch fires: at a
+    burst of deadlines, firing and sending overlap instead of taking turns.
+    """
     while True:
+        new_pages: list[uuid.UUID] = []
         try:
-            fired = await flows_runner.fire_due(settings, limit=FIRE_BATCH)
+            fired = await flows_runner.fire_due(
+                settings, limit=FIRE_BATCH, contexts=contexts, new_pages=new_pages
+            )
         except (DBAPIError, OSError) as exc:
             log().warning("deadlines.store_unavailable", error=type(exc).__name__)
             return
+        if new_pages:
+            task = asyncio.create_task(send_now(new_pages))
+            _sending.add(task)
+            task.add_done_callback(_sending.discard)
         if fired < FIRE_BATCH:
             return
 

@@ -57,19 +57,30 @@ class Outcome:
 async def send_claimed(
     to: str, body: str, since: datetime, reclaimed: bool, callback: str
 ) -> Outcome:
-    """Send what a claim holds; after a stale claim, ask the provider's log first."""
-    try:
-        if reclaimed:
-            sid = await sender().find_sent(to, body, since)
-            if sid is not None:
-                return Outcome("reconciled", sid)
-        with SEND_SECONDS.time():
-            sent = await sender().send(to, body, callback)
-    except PermanentSendError as exc:
-        return Outcome("failed", error_code=exc.code)
-    except TransientSendError as exc:
-        return Outcome("retry", error=str(exc))
-    return Outcome("sent", sent.sid)
+    """Send what a claim holds; after a stale claim, ask the provider's log first.
+
+    A transient failure is tried once more at once, as a stale claim would be (the log
+    first, so a request that did get through is not sent twice). Why: the commonest one is a
+    pooled connection the server closed while idle; waiting for the sweep would make that
+    page tens of seconds late.
+    """
+    for again in (False, True):
+        try:
+            if reclaimed or again:
+                sid = await sender().find_sent(to, body, since)
+                if sid is not None:
+                    return Outcome("reconciled", sid)
+            with SEND_SECONDS.time():
+                sent = await sender().send(to, body, callback)
+        except PermanentSendError as exc:
+            return Outcome("failed", error_code=exc.code)
+        except TransientSendError as exc:
+            if again:
+                return Outcome("retry", error=str(exc))
+            log().info("send.retrying_at_once", error=str(exc))
+            continue
+        return Outcome("sent", sent.sid)
+    raise AssertionError("unreachable: the second pass always returns")
 
 
 async def deliver(page_id: uuid.UUID) -> None:

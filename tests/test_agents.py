@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from events.agents import identify_staff, page_peer
 from schemas.events import IncidentReported, SupportNeeded
+from tests.stack import Stack
 
 
 def stored_incident(db: Engine, staff: list[str], unit: str = "ICU") -> IncidentReported:
@@ -38,7 +39,10 @@ def count(db: Engine, sql: str, **params: object) -> int:
         return int(conn.execute(text(sql), params).scalar() or 0)
 
 
-async def test_identify_staff_opens_one_case_per_known_clinician_once(db: Engine) -> None:
+async def test_identify_staff_opens_one_case_per_known_clinician_once(
+    stack: Stack, db: Engine
+) -> None:
+    # identify_staff pages straight through, so the stand-in must be there to take it.
     incident = stored_incident(db, ["N1001", "R3001", "GHOST01"])
     dead_before = count(db, "SELECT count(*) FROM dead_letters")
     async with identify_staff.test_context() as agent:
@@ -56,10 +60,17 @@ async def test_identify_staff_opens_one_case_per_known_clinician_once(db: Engine
         i=str(incident.incident_id),
     )
     assert needed == 2  # one SupportNeeded each, none for the replay
+    sent = count(
+        db,
+        "SELECT count(*) FROM pages p JOIN support_cases c ON c.id = p.case_id "
+        "WHERE c.incident_id = :i AND p.provider_sid IS NOT NULL",
+        i=incident.incident_id,
+    )
+    assert sent == 2  # paged and sent straight through, before page_peer saw an event
     assert count(db, "SELECT count(*) FROM dead_letters") == dead_before + 1
 
 
-async def test_page_peer_never_pages_someone_involved(db: Engine) -> None:
+async def test_page_peer_never_pages_someone_involved(stack: Stack, db: Engine) -> None:
     # Every peer in the seed is involved: the coordinator must be paged, not nobody.
     on_call = ["N1101", "N1102", "P2101", "C4101", "N1103"]
     incident = stored_incident(db, ["N1001", *on_call])

@@ -150,11 +150,18 @@ async def test_several_pages_to_one_peer_go_as_one_sms(stack: Stack, db: Engine)
     await pager.deliver_pages(ids)
     with db.connect() as conn:
         rows = conn.execute(
-            text("SELECT provider_sid, sent_body, to_number FROM pages WHERE id = ANY(:i)"),
+            text(
+                "SELECT provider_sid, sent_body, to_number, state, error_code FROM pages "
+                "WHERE id = ANY(:i)"
+            ),
+            {"i": ids},
+        ).all()
+        history = conn.execute(
+            text("SELECT state, detail FROM page_transitions WHERE page_id = ANY(:i) ORDER BY id"),
             {"i": ids},
         ).all()
     sids = {r[0] for r in rows}
-    assert len(sids) == 1 and None not in sids  # one SMS carried all three
+    assert len(sids) == 1 and None not in sids, (rows, history)  # one SMS carried all three
     body = rows[0][1]
     assert "71, 72, 73" in body and "71A/72A/73A" in body
     sent = messages_to(stack, rows[0][2], body)

@@ -15,6 +15,7 @@ events, the SMS rows and the next deadline are written together or not at all.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -163,9 +164,12 @@ async def start_outreach(
     session: AsyncSession,
     need: SupportNeeded,
     settings: Settings,
-    ctx: MatchContext | None = None,
+    ctx: MatchContext | Callable[[AsyncSession], Awaitable[MatchContext]] | None = None,
 ) -> PageRequested | None:
-    """Tier 1 prompt, the first page, and its escalation deadline; None on a replay."""
+    """Tier 1 prompt, the first page, and its escalation deadline; None on a replay.
+
+    `ctx` may be a loader: a replay (the case is paged already) then never loads a roster.
+    """
     case = await session.get(SupportCase, need.case_id, with_for_update=True)
     if case is None:
         raise LookupError(f"case {need.case_id} not in store")
@@ -187,7 +191,10 @@ async def start_outreach(
                 body=templates.tier1_prompt(first_name(clinician)),
             )
             await move(session, case, "tier1_notified", "unit lead prompted to check in")
-    ctx = ctx or await load_context(session, now(), settings.match_other_unit)
+    if ctx is None:
+        ctx = await load_context(session, now(), settings.match_other_unit)
+    elif not isinstance(ctx, MatchContext):
+        ctx = await ctx(session)
     return await _page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
 
 

@@ -7,6 +7,7 @@ transaction, so nothing is half done).
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from services.logs import log
 from services.metrics import DEADLINES
 from services.paging.models import Page
 from services.paging.service import allocate_deferred_codes
-from services.people.matching import load_context
+from services.people.matching import ContextCache, load_context
 
 MAX_ATTEMPTS = 5
 
@@ -49,21 +50,35 @@ async def _retry_later(
     )
 
 
-async def fire_due(settings: Settings, limit: int = 100) -> int:
+async def fire_due(
+    settings: Settings,
+    limit: int = 100,
+    contexts: ContextCache | None = None,
+    new_pages: list[uuid.UUID] | None = None,
+) -> int:
     """Fire up to `limit` due deadlines; returns how many were taken.
+
+    The ids of the pages a committed batch wrote are appended to `new_pages`, so the caller
+    can send them at once instead of waiting for their events to come back from Kafka.
 
     The whole batch runs in one transaction with its reads prefetched and its writes
     flushed together. If anything in it fails, the batch is rolled back and fired again
     one deadline at a time, so one bad deadline can only delay itself.
     """
     try:
-        return await _fire(settings, limit, isolated=False)
+        return await _fire(settings, limit, contexts, new_pages, isolated=False)
     except Exception:
         log().warning("deadlines.batch_failed_isolating", exc_info=True)
-        return await _fire(settings, limit, isolated=True)
+        return await _fire(settings, limit, contexts, new_pages, isolated=True)
 
 
-async def _fire(settings: Settings, limit: int, isolated: bool) -> int:
+async def _fire(
+    settings: Settings,
+    limit: int,
+    contexts: ContextCache | None,
+    new_pages: list[uuid.UUID] | None,
+    isolated: bool,
+) -> int:
     async with transaction() as session:
         due = (
             await session.scalars(
@@ -76,7 +91,10 @@ async def _fire(settings: Settings, limit: int, isolated: bool) -> int:
         ).all()
         if not due:
             return 0
-        ctx = await load_context(session, utcnow(), settings.match_other_unit)
+        if contexts is not None:
+            ctx = await contexts.get(session, utcnow())
+        else:
+            ctx = await load_context(session, utcnow(), settings.match_other_unit)
         if isolated:
             for deadline in due:
                 try:
@@ -100,6 +118,8 @@ async def _fire(settings: Settings, limit: int, isolated: bool) -> int:
                 session.info.pop(key, None)
         for deadline, outcome in zip(due, outcomes, strict=True):
             _mark(deadline, outcome)
+    if new_pages is not None:  # committed: the pages exist for whoever sends them
+        new_pages.extend(p.id for p in pages)
     return len(due)
 
 
