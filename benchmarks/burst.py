@@ -94,7 +94,13 @@ async def post_all(
 
 
 def wait_pages(
-    url: str, stack: Stack, log: StandinLog, incident_ids: list[str], expected: int, timeout: float
+    url: str,
+    stack: Stack,
+    log: StandinLog,
+    incident_ids: list[str],
+    expected: int,
+    timeout: float,
+    label: str = "",
 ) -> tuple[list[tuple[str, str, str]], list[dict[str, float]]]:
     """Poll the stand-in (every 0.2 s) and the store until every first page has arrived;
     a trace of pages written and pages at the stand-in over time."""
@@ -110,7 +116,10 @@ def wait_pages(
                 {"t_s": round(time.time() - t0, 2), "pages_written": len(rows), "arrived": arrived}
             )
             if len(trace) % 25 == 1:
-                print(f"  t={trace[-1]['t_s']:>6}s pages={len(rows)} at stand-in={arrived}")
+                print(
+                    f"  {label}t={trace[-1]['t_s']:>6}s pages={len(rows)} at stand-in={arrived}",
+                    flush=True,
+                )
             if arrived >= expected:
                 return rows, trace
             if not stack.worker.alive():
@@ -128,7 +137,7 @@ def warm_up(stack: Stack, url: str, log: StandinLog, clinicians: list[str]) -> N
         ids = [
             client.post("/incidents", json=incident([c])).json()["incident_id"] for c in clinicians
         ]
-    wait_pages(url, stack, log, ids, len(ids), 60)
+    wait_pages(url, stack, log, ids, len(ids), 60, label="warm-up ")
     time.sleep(1)
     with httpx.Client() as client:
         log.poll(client)

@@ -378,6 +378,16 @@ def main() -> int:
         f"{result['peers_on_call']} peers on call"
     )
     report("escalation", title, result, table(result))
+    from benchmarks import plots
+
+    plots.latency(
+        "escalation",
+        result["samples_lateness_ms"],  # type: ignore[arg-type]
+        f"{title}\nlateness: due -> next peer's SMS at the stand-in",
+        {"p99 target": 1000},
+        what="lateness",
+    )
+    plots.progress("escalation", result["trace"], title, rate_of="arrived")  # type: ignore[arg-type]
     return 0
 
 

@@ -204,6 +204,14 @@ def main() -> int:
     args = parser.parse_args()
     result = run(args.count, args.rate, args.staff, args.peers)
     report("latency", str(result["benchmark"]), result, table(result))
+    from benchmarks import plots
+
+    plots.latency(
+        "latency",
+        result["samples_ms"],  # type: ignore[arg-type]
+        f"{result['benchmark']}: {args.count} incidents at {args.rate:g}/s",
+        {"p50 target": 50, "p99 target": 250},
+    )
     return 0
 
 

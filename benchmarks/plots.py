@@ -233,7 +233,7 @@ def bars(
         return None
     fig, ax = plt.subplots(figsize=(7, 4.2))
     drawn = ax.bar(list(labels), list(values), color="tab:blue")
-    ax.bar_label(drawn, fmt="%.0f")
+    ax.bar_label(drawn, fmt="%.1f")
     if target is not None:
         ax.axhline(target, **TARGET_STYLE)
     ax.set_ylabel(ylabel)

@@ -208,7 +208,8 @@ def main() -> int:
         "scaleout",
         [f"{r['workers']} worker{'s' if r['workers'] > 1 else ''}" for r in rounds],
         [float(r["pages_per_s"] or 0) for r in rounds],
-        title,
+        f"{result['benchmark']}\n{args.incidents} incidents per round, "
+        f"{result['catalogue_partitions']} partitions per topic",
         "pages/s, first POST -> last page at the stand-in",
     )
     return 0

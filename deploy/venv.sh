@@ -1,7 +1,10 @@
 # Source me (after env.sh): make .venv and install the project into it, again only when
 # pyproject.toml changed. Why a stamp: a fresh clone must install everything itself, and a
 # second run must not wait for pip. pip's chatter goes to a log shown only on failure.
+# SVRR_EXTRAS picks the optional dependency groups (default "test"; deploy/bench.sh asks for
+# "test,bench"); the stamp names them, so asking for another group installs it.
 # shellcheck shell=bash
+SVRR_EXTRAS="${SVRR_EXTRAS:-test}"
 VENV="$SVRR_ROOT/.venv"
 PY="$VENV/bin/python"
 if [[ ! -x "$PY" ]]; then
@@ -15,10 +18,10 @@ if [[ ! -x "$PY" ]]; then
   rm -f "$SVRR_RUN/venv.stamp"
 fi
 _stamp="$SVRR_RUN/venv.stamp"
-_want="$(sha256sum "$SVRR_ROOT/pyproject.toml" | cut -d' ' -f1) $PY"
+_want="$(sha256sum "$SVRR_ROOT/pyproject.toml" | cut -d' ' -f1) $PY [$SVRR_EXTRAS]"
 if [[ "$(cat "$_stamp" 2>/dev/null)" != "$_want" || ! -x "$VENV/bin/svrr" ]]; then
-  echo "venv: installing the project and its test tools into $VENV"
-  if ! (cd "$SVRR_ROOT" && "$PY" -m pip install -q --disable-pip-version-check -e '.[test]') \
+  echo "venv: installing the project with extras [$SVRR_EXTRAS] into $VENV"
+  if ! (cd "$SVRR_ROOT" && "$PY" -m pip install -q --disable-pip-version-check -e ".[$SVRR_EXTRAS]") \
     >"$SVRR_RUN/log/pip.log" 2>&1; then
     echo "venv: pip install failed; last lines of $SVRR_RUN/log/pip.log:" >&2
     tail -n 25 "$SVRR_RUN/log/pip.log" >&2

@@ -1,0 +1,192 @@
+"""Every benchmark in turn, then one table of the headline figures against their targets.
+
+Why one command: the figures answer one question (does the pipeline keep the programme's
+promises under load?) and are only comparable when measured on the same machine in one
+sitting. Each benchmark runs as its own process, one after another, never two at once (on
+2 cores they would measure each other); each writes its own table, JSON and plots under
+benchmarks/results/, and this script reads the JSON each one wrote to build the summary
+(benchmarks/results/summary-latest.md and summary-<stamp>.json). A benchmark that fails
+is reported as failed and the rest still run; the exit status is then 1.
+
+Full size (about an hour on 2 cores): latency 1,000 incidents at 20/s; burst 200 + 500;
+escalation 10,000 pages due over 60 s; memory 10,000 open cases; scale-out 1, 2, 4 workers
+with 2,000 incidents each; matching. `--quick` runs small sizes as a smoke test (a few
+minutes): it says the machinery works, not how fast anything is.
+
+    python -m benchmarks [--quick] [--only latency,burst,escalation,memory,scaleout,matching]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.common import RESULTS, ROOT, machine, now_iso, report
+
+# name: (full-size arguments, --quick arguments); run in this order.
+PARTS: dict[str, tuple[list[str], list[str]]] = {
+    "latency": (["--count", "1000", "--rate", "20"], ["--count", "100", "--rate", "20"]),
+    "burst": (
+        ["--mci-staff", "200", "--incidents", "500", "--window", "1"],
+        ["--mci-staff", "20", "--incidents", "50", "--staff", "1000", "--peers", "200"]
+        + ["--on-call", "100"],
+    ),
+    "escalation": (
+        ["--pages", "10000", "--spread", "60", "--lead", "20"],
+        ["--pages", "300", "--spread", "10", "--lead", "15", "--timeout", "180"],
+    ),
+    "memory": (
+        ["--cases", "10000", "--rate", "50"],
+        ["--cases", "500", "--staff", "1500", "--peers", "300", "--on-call", "150"]
+        + ["--views", "200", "--settle", "3"],
+    ),
+    "scaleout": (
+        ["--workers", "1,2,4", "--incidents", "2000"],
+        ["--workers", "1,2,4", "--incidents", "200", "--staff", "1000", "--peers", "200"]
+        + ["--on-call", "100"],
+    ),
+    "matching": ([], ["--repeat", "5"]),
+}
+
+Row = tuple[str, object, str, str]  # measure, result, target, verdict
+
+
+def against(measure: str, value: object, target: str, ok: Callable[[float], bool]) -> Row:
+    """A figure with a target; `ok` says whether the value meets it."""
+    if not isinstance(value, int | float):
+        return (measure, value, target, "no figure")
+    return (measure, value, target, "met" if ok(float(value)) else "missed")
+
+
+def info(measure: str, value: object) -> Row:
+    """A figure the issue asks for without a target (scale-out, matching)."""
+    return (measure, value, "", "")
+
+
+def headlines(name: str, r: dict[str, object]) -> list[Row]:
+    """The figures the issue asks about, from one benchmark's JSON; every benchmark that
+    sends pages also reports its duplicates, whose target is always zero."""
+    rows: list[Row] = []
+    dupes: list[object] = [r.get("duplicate_pages_per_step"), r.get("duplicate_sms")]
+    if name == "latency":
+        rows.append(against("p50 ms, API answer -> SMS", r.get("p50_ms"), "<= 50", le(50)))
+        rows.append(against("p99 ms, API answer -> SMS", r.get("p99_ms"), "<= 250", le(250)))
+    elif name == "burst":
+        rate = r.get("pages_per_s")
+        rows.append(against("pages/s, first POST -> last first page", rate, ">= 500", ge(500)))
+        rows.append(info("s until every first page", r.get("all_paged_s")))
+        rows.append(info("p99 ms, POST answer -> SMS", _get(r, "latency_ms", "p99")))
+    elif name == "escalation":
+        p99 = _get(r, "lateness_ms", "p99")
+        rows.append(against("p99 ms, due -> next peer's SMS", p99, "<= 1000", le(1000)))
+        rows.append(info("p50 ms, due -> next peer's SMS", _get(r, "lateness_ms", "p50")))
+        dupes = [r.get("duplicate_pages_per_case"), r.get("duplicate_sms")]
+    elif name == "memory":
+        for proc in ("worker", "api"):
+            peak = _get(r, "processes", proc, "peak_mb")
+            measure = f"{proc} peak MB (VmHWM), {r.get('open_cases')} open cases"
+            rows.append(against(measure, peak, "<= 300", le(300)))
+    elif name == "scaleout":
+        rounds = r.get("rounds")
+        dupes = []
+        for rd in rounds if isinstance(rounds, list) else []:
+            rows.append(info(f"pages/s with {rd['workers']} worker(s)", rd.get("pages_per_s")))
+            dupes += [rd.get("duplicate_pages_per_step"), rd.get("duplicate_sms")]
+    elif name == "matching":
+        found = r.get("rows")
+        for row in found if isinstance(found, list) else []:
+            if row["measure"] in ("one_clinician_ms", "incident_context_once_ms"):
+                rows.append(info(f"{row['measure']} p95", row["p95_ms"]))
+        dupes = []
+    counted = [d for d in dupes if isinstance(d, int)]
+    if counted:
+        rows.append(against("duplicate pages + SMS", sum(counted), "0", le(0)))
+    return rows
+
+
+def le(limit: float) -> Callable[[float], bool]:
+    return lambda v: v <= limit
+
+
+def ge(limit: float) -> Callable[[float], bool]:
+    return lambda v: v >= limit
+
+
+def _get(r: object, *keys: str) -> object:
+    """r[k1][k2]... or None where a level is missing (a benchmark's JSON may change)."""
+    for k in keys:
+        if not isinstance(r, dict):
+            return None
+        r = r.get(k)
+    return r
+
+
+def newest_result(name: str, since: float) -> Path | None:
+    """The JSON the benchmark wrote in this sitting (report() stamps it with the date)."""
+    found = [p for p in RESULTS.glob(f"{name}-2*.json") if p.stat().st_mtime >= since]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def table(result: dict[str, object]) -> str:
+    lines = ["| benchmark | measure | result | target | verdict |", "|---|---|---|---|---|"]
+    for row in result["rows"]:  # type: ignore[union-attr]
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    parts = result["parts"]
+    assert isinstance(parts, dict)
+    took = ", ".join(f"{n} {p['seconds']:.0f} s" for n, p in parts.items())
+    return "\n".join(lines) + f"\n\nRun time: {took}. Details: benchmarks/results/<name>-latest.md"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--only", default=",".join(PARTS), help="benchmarks, comma separated")
+    args = parser.parse_args()
+    chosen = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = sorted(set(chosen) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    rows: list[list[object]] = []
+    parts: dict[str, dict[str, object]] = {}
+    for name in [n for n in PARTS if n in chosen]:
+        argv = PARTS[name][1 if args.quick else 0]
+        print(f"\n=== {name}: python -m benchmarks.{name} {' '.join(argv)}", flush=True)
+        started = time.time()
+        rc = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{name}", *argv], cwd=ROOT
+        ).returncode
+        path = newest_result(name, started) if rc == 0 else None
+        parts[name] = {
+            "argv": argv,
+            "exit": rc,
+            "seconds": round(time.time() - started, 1),
+            "json": str(path.relative_to(ROOT)) if path else None,
+        }
+        if path is None:
+            rows.append([name, "run", f"failed (exit {rc})", "", "failed"])
+            continue
+        for measure, value, target, ok in headlines(name, json.loads(path.read_text())):
+            rows.append([name, measure, value, target, ok])
+    result: dict[str, object] = {
+        "benchmark": "summary: headline figures against the targets",
+        "date": now_iso(),
+        "machine": machine(),
+        "quick": args.quick,
+        "parts": parts,
+        "rows": rows,
+    }
+    title = str(result["benchmark"]) + (
+        " (--quick: smoke sizes, not figures)" if args.quick else ""
+    )
+    print()
+    report("summary", title, result, table(result))
+    return 1 if any(p["exit"] != 0 for p in parts.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
