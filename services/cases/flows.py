@@ -276,8 +276,13 @@ async def prefetch(session: AsyncSession, case_ids: list[uuid.UUID]) -> None:
         )
     ).all()
     session.info["locked_cases"] = {c.id for c in cases}
-    await session.scalars(select(Staff).where(Staff.staff_id.in_({c.staff_id for c in cases})))
-    await session.scalars(select(Unit))
+    staff = (
+        await session.scalars(select(Staff).where(Staff.staff_id.in_({c.staff_id for c in cases})))
+    ).all()
+    units = (await session.scalars(select(Unit))).all()
+    # The identity map holds unchanged objects weakly: without a strong reference they are
+    # collected on return and every session.get() below would query again, 3 per deadline.
+    session.info["prefetched"] = [cases, staff, units]
     incidents = list({c.incident_id for c in cases})
     involved: dict[uuid.UUID, set[str]] = {i: set() for i in incidents}
     for incident_id, staff_ids in (

@@ -114,7 +114,13 @@ async def _fire(
                 outcomes = [await flows.fire(session, d, settings, ctx) for d in due]
                 await allocate_deferred_codes(session, pages)
         finally:
-            for key in ("deferred_codes", "locked_cases", "involved", "earlier_pages"):
+            for key in (
+                "deferred_codes",
+                "locked_cases",
+                "involved",
+                "earlier_pages",
+                "prefetched",
+            ):
                 session.info.pop(key, None)
         for deadline, outcome in zip(due, outcomes, strict=True):
             _mark(deadline, outcome)

@@ -78,6 +78,14 @@ class MatchContext:
     open_cases: Counter[str]
     recent_pages: Counter[str]
     other_unit: str  # "preferred" | "required" | "off"
+    # Split once per context, not per clinician: most peers are off call at any moment, and
+    # ranking each of them only to say "not on call" was most of rank()'s time.
+    on_call_peers: list[Peer] = field(init=False, repr=False)
+    off_call: frozenset[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.on_call_peers = [p for p in self.peers if p.staff_id in self.on_call]
+        self.off_call = frozenset(p.staff_id for p in self.peers if p.staff_id not in self.on_call)
 
 
 async def load_context(session: AsyncSession, at: datetime, other_unit: str) -> MatchContext:
@@ -187,7 +195,13 @@ def rank(ctx: MatchContext, clinician: Staff, involved: set[str]) -> Match:
     match = Match(candidates=[])
     scored: list[tuple[tuple[int, int, int, int, int, str], Peer]] = []
     today = ctx.at.date()
-    for peer in ctx.peers:
+    # Off-call peers are counted, not ranked; being involved is reported before being off call.
+    off_involved = len(ctx.off_call & (involved | {clinician.staff_id}))
+    if off_involved:
+        match.excluded["involved in this incident"] += off_involved
+    if len(ctx.off_call) > off_involved:
+        match.excluded["not on call"] += len(ctx.off_call) - off_involved
+    for peer in ctx.on_call_peers:
         why_not = _excluded(ctx, peer, clinician, involved, today)
         if why_not:
             match.excluded[why_not] += 1
