@@ -34,10 +34,10 @@ from tests.stack import ROOT
 
 async def fire_all(url: str, batch: int, cached: bool) -> tuple[int, list[float]]:
     """Fire until nothing is due; (deadlines fired, seconds per batch)."""
+    from services import logs
     from services.cases import runner
     from services.config import get_settings
     from services.db import async_engine
-    from services import logs
 
     settings = get_settings()
     logs.configure(settings.log_format, settings.log_level)  # as the worker is configured

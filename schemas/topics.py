@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from schemas.events import CONTRACTS, Event
 
-PARTITIONS = 6
+PARTITIONS = 12  # 1, 2, 3, 4, 6 or 12 workers each get an even share
 WEEK_MS = str(7 * 24 * 3600 * 1000)
 
 
