@@ -299,8 +299,9 @@ def table(result: dict[str, object]) -> str:
     assert isinstance(cpu, dict)
     busy = (
         f"CPU seconds over the {cpu['wall_s']} s burst: worker {cpu['worker']}, API {cpu['api']}, "
-        f"stand-in {cpu['standin']}, rest of the machine (Kafka, PostgreSQL, this script) "
-        f"{cpu['rest']}; {cpu['machine']} of the {cpu['available']} the cores offered"
+        f"stand-in {cpu['standin']}, PostgreSQL {cpu['postgres']}, Kafka {cpu['kafka']}, "
+        f"the rest (this script, anything else running) {cpu['rest']}; {cpu['machine']} of "
+        f"the {cpu['available']} the cores offered"
     )
     return "\n\n".join([head, "\n".join(lines), counts, busy])
 

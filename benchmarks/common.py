@@ -404,25 +404,55 @@ def machine_cpu_seconds() -> float:
     return (sum(values[:8]) - idle) / CLOCK_TICKS
 
 
+def _cpu_by_command() -> dict[int, tuple[str, float]]:
+    """(command name, CPU seconds) of every process now; a process gone meanwhile is skipped."""
+    out: dict[int, tuple[str, float]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[int(proc.name)] = (comm, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return out
+
+
+# The shared services, found by command name: every PostgreSQL backend is a `postgres`
+# process (one per connection), the Kafka broker a `java` one.
+SERVICES = {"postgres": "postgres", "java": "kafka"}
+
+
 class CpuMeter:
-    """CPU seconds each named process, and the whole machine, used between start() and stop():
-    which process a throughput figure was bound by."""
+    """CPU seconds each named process, PostgreSQL (all its processes), Kafka and the whole
+    machine used between start() and stop(): which process a throughput figure was bound by."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
         self.before: dict[str, float] = {}
+        self.procs: dict[int, tuple[str, float]] = {}
         self.wall = 0.0
 
     def start(self) -> None:
         self.before = {n: cpu_seconds(p) for n, p in self.pids.items()}
         self.before["machine"] = machine_cpu_seconds()
+        self.procs = _cpu_by_command()
         self.wall = time.monotonic()
 
     def stop(self) -> dict[str, float]:
-        """CPU seconds per process over the interval, plus `wall_s`, the machine's total,
-        `rest` (Kafka, PostgreSQL, this script and whatever else runs) and `available`
-        (wall time x cores)."""
+        """CPU seconds per process over the interval, `postgres` and `kafka`, plus `wall_s`,
+        the machine's total, `rest` (this script and anything else running, e.g. another
+        benchmark or a test run) and `available` (wall time x cores). A PostgreSQL backend
+        that exited meanwhile is missing from `postgres` and lands in `rest`."""
         used = {n: cpu_seconds(p) - self.before[n] for n, p in self.pids.items()}
+        for name in SERVICES.values():
+            used[name] = 0.0
+        for pid, (comm, cpu) in _cpu_by_command().items():
+            if comm in SERVICES:
+                was = self.procs.get(pid)
+                used[SERVICES[comm]] += cpu - (was[1] if was and was[0] == comm else 0.0)
         used["machine"] = machine_cpu_seconds() - self.before["machine"]
         used["rest"] = used["machine"] - sum(v for k, v in used.items() if k != "machine")
         used["wall_s"] = time.monotonic() - self.wall

@@ -165,7 +165,7 @@ def table(result: dict[str, object]) -> str:
     lines = [
         "| workers | partitions | pages | POSTs answered s | all paged s | pages/s | "
         "vs 1 worker | steady pages/s | p50 ms | p99 ms | CPU s: workers / API / stand-in / "
-        "rest | duplicates (pages / SMS) |",
+        "PostgreSQL / Kafka / rest | duplicates (pages / SMS) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rounds:
@@ -176,13 +176,14 @@ def table(result: dict[str, object]) -> str:
             f"{r['incidents']} | {r['posts_answered_s']} | {r['all_paged_s']} | "
             f"{r['pages_per_s']} | {speedup} | {r['steady_pages_per_s']} | "
             f"{r['latency_ms']['p50']} | {r['latency_ms']['p99']} | {r['workers_cpu_s']} / "
-            f"{cpu['api']} / {cpu['standin']} / {cpu['rest']} | "
+            f"{cpu['api']} / {cpu['standin']} / {cpu['postgres']} / {cpu['kafka']} / "
+            f"{cpu['rest']} | "
             f"{r['duplicate_pages_per_step']} / {r['duplicate_sms']} |"
         )
     note = (
         f"Partitions per topic: {result['catalogue_partitions']} in schemas/topics.py. "
-        "CPU seconds are over the whole round (first POST to last page); `rest` is Kafka, "
-        f"PostgreSQL, this script and anything else running on the {os.cpu_count()} cores."
+        "CPU seconds are over the whole round (first POST to last page); `rest` is this "
+        f"script and anything else running on the {os.cpu_count()} cores."
     )
     return "\n".join(lines) + "\n\n" + note
 
