@@ -42,12 +42,12 @@ PARTS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "memory": (
         ["--cases", "10000", "--rate", "50"],
-        ["--cases", "500", "--staff", "1500", "--peers", "300", "--on-call", "150"]
+        ["--cases", "300", "--staff", "1500", "--peers", "300", "--on-call", "150"]
         + ["--views", "200", "--settle", "3"],
     ),
     "scaleout": (
         ["--workers", "1,2,4", "--incidents", "2000"],
-        ["--workers", "1,2,4", "--incidents", "200", "--staff", "1000", "--peers", "200"]
+        ["--workers", "1,2,4", "--incidents", "100", "--staff", "1000", "--peers", "200"]
         + ["--on-call", "100"],
     ),
     "matching": ([], ["--repeat", "5"]),
