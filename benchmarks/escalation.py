@@ -339,7 +339,7 @@ def table(result: dict[str, object]) -> str:
         "lateness_ms": "due -> SMS at stand-in (escalation lateness)",
         "fire_lateness_ms": "due -> deadline fired (fired_at)",
         "fired_to_commit_ms": "fired -> its fire_due batch committed",
-        "commit_to_claim_ms": "committed -> page claimed by send_page",
+        "commit_to_claim_ms": "committed -> page claimed for sending",
         "claim_to_standin_ms": "claimed -> SMS at stand-in",
     }
     for key, name in names.items():
