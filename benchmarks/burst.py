@@ -68,6 +68,7 @@ async def post_all(
     ids = [""] * len(bodies)
     answered: dict[str, float] = {}
     sent_at: list[float] = []
+    retried: list[int] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
         base_url=api_url,
@@ -83,13 +84,25 @@ async def post_all(
         async def one(i: int, body: dict[str, object]) -> None:
             await asyncio.sleep(max(0.0, start + i * window / len(bodies) - time.monotonic()))
             sent_at.append(time.time())
-            r = await client.post("/incidents", json=body)
+            # A connection the server dropped mid-burst is retried with the same key: the API
+            # answers a replay with the first incident, so nothing is counted twice.
+            key = {"Idempotency-Key": f"burst-{t0}-{i}"}
+            for attempt in range(3):
+                try:
+                    r = await client.post("/incidents", json=body, headers=key)
+                    break
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
+                    retried.append(i)
             at = time.time()
             r.raise_for_status()
             ids[i] = r.json()["incident_id"]
             answered[ids[i]] = at
 
         await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
+    if retried:
+        print(f"  {len(retried)} POSTs retried after a dropped connection", flush=True)
     return t0, ids, answered, sent_at
 
 

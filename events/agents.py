@@ -252,6 +252,12 @@ FIRE_BATCH = 25
 
 # Sends started by the deadline timer; kept so they are not garbage-collected mid-flight.
 _sending: set[asyncio.Task[None]] = set()
+# At most this many fired batches are being sent at once; the timer waits for a slot. Why:
+# firing is faster than sending, and unbounded sends would exhaust the store's connection
+# pool and flood Twilio; with the wait, a burst of deadlines is fired as fast as it can be
+# sent, and the rest stay due in the store where a second worker can take them.
+SEND_SLOTS = 2
+_send_slots = asyncio.Semaphore(SEND_SLOTS)
 
 
 @app.timer(interval=1.0)
@@ -272,11 +278,17 @@ async def fire_deadlines() -> None:
             log().warning("deadlines.store_unavailable", error=type(exc).__name__)
             return
         if new_pages:
+            await _send_slots.acquire()
             task = asyncio.create_task(send_now(new_pages))
             _sending.add(task)
-            task.add_done_callback(_sending.discard)
+            task.add_done_callback(_sent)
         if fired < FIRE_BATCH:
             return
+
+
+def _sent(task: asyncio.Task[None]) -> None:
+    _sending.discard(task)
+    _send_slots.release()
 
 
 @app.timer(interval=0.5)
