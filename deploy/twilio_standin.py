@@ -44,6 +44,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
 
+POSTING_AT_ONCE = 32
 API_VERSION = "2010-04-01"
 # Same dev default as services/config.py so an unconfigured product and stand-in agree.
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
@@ -298,6 +299,11 @@ class Standin:
         self.autoreplies: dict[str, AutoReply] = {}
         self.changed = asyncio.Condition()
         self.http: httpx.AsyncClient | None = None
+        # Webhooks in flight at once. Why a cap: httpx's pool scans its queue of waiting
+        # requests on every release, so thousands of queued callbacks (a burst of pages) made
+        # the stand-in, not the product, the bottleneck of every benchmark, and its own pool
+        # timeouts looked like a product that does not answer.
+        self.posting = asyncio.Semaphore(POSTING_AT_ONCE)
         self.tasks: set[asyncio.Task[None]] = set()
         self._next_id = 1
 
@@ -429,7 +435,8 @@ class Standin:
         for attempt in range(1, attempts + 1):
             cb.attempts = attempt
             try:
-                resp = await self.post_signed(cb.url, params)
+                async with self.posting:
+                    resp = await self.post_signed(cb.url, params)
             except httpx.HTTPError as exc:
                 cb.http_status, cb.error = None, f"{type(exc).__name__}: {exc}"
             else:
@@ -1060,7 +1067,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(follow_redirects=False) as client:
+        limits = httpx.Limits(
+            max_connections=POSTING_AT_ONCE, max_keepalive_connections=POSTING_AT_ONCE
+        )
+        async with httpx.AsyncClient(follow_redirects=False, limits=limits) as client:
             state.http = client
             log.info(
                 "standin.started",

@@ -42,7 +42,9 @@ async def status_callback(
     if not page_ids and message is None:
         raise HTTPException(422, "the callback names neither a page nor a message")
     async with transaction() as session:
-        for page_id in page_ids:  # a bundled SMS reports for every page it carried
+        # A bundled SMS reports for every page it carried; locked in id order, as every
+        # other locker of several pages does, so a callback cannot deadlock with a claim.
+        for page_id in sorted(page_ids):
             event = await record_status(session, page_id, sid, status, error)
             if event is not None and status in (DeliveryStatus.undelivered, DeliveryStatus.failed):
                 # A number that cannot receive: page the next step now, not after the wait.
