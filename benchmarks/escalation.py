@@ -34,7 +34,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import psycopg
 
-from benchmarks.common import add_rotations, bench_db_url, percentile, recreate_db, report
+from benchmarks.common import (
+    add_rotations,
+    bench_db_url,
+    drop_kafka_state,
+    percentile,
+    recreate_db,
+    report,
+)
 from benchmarks.matching import build
 from tests.stack import ROOT, RUN, Stack, start_stack, stop_stack
 
@@ -209,7 +216,13 @@ def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, obj
     url = bench_db_url()
     recreate_db(url)
     prefix = f"b{uuid.uuid4().hex[:8]}."
-    env = dict(os.environ, DATABASE_URL=url, SVRR_TOPIC_PREFIX=prefix, LOG_LEVEL="warning")
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        SVRR_TOPIC_PREFIX=prefix,
+        WORKER_ID=f"svrr-{prefix.strip('.')}",
+        LOG_LEVEL="warning",
+    )
     py = sys.executable
     subprocess.run(
         [py, "-m", "services.cli", "migrate"],
@@ -244,6 +257,7 @@ def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, obj
             arrivals.poll(client)
     finally:
         stop_stack(stack)
+        drop_kafka_state(env)
     with psycopg.connect(libpq(url)) as conn:
         rows = conn.execute(
             "SELECT d.case_id::text, extract(epoch FROM d.due_at), "

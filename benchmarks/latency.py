@@ -29,7 +29,14 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from benchmarks.common import add_rotations, bench_db_url, percentile, recreate_db, report
+from benchmarks.common import (
+    add_rotations,
+    bench_db_url,
+    drop_kafka_state,
+    percentile,
+    recreate_db,
+    report,
+)
 from tests.stack import ROOT, RUN, start_stack, stop_stack, wait_for
 
 UNITS = ["4E", "4W", "5E", "5W", "ICU", "ED", "OR", "NICU", "LD", "ONC"]
@@ -93,7 +100,13 @@ def run(count: int, rate: float, staff: int, peers: int) -> dict[str, object]:
     url = bench_db_url()
     recreate_db(url)
     prefix = f"b{uuid.uuid4().hex[:8]}."
-    env = dict(os.environ, DATABASE_URL=url, SVRR_TOPIC_PREFIX=prefix, LOG_LEVEL="warning")
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        SVRR_TOPIC_PREFIX=prefix,
+        WORKER_ID=f"svrr-{prefix.strip('.')}",
+        LOG_LEVEL="warning",
+    )
     py = sys.executable
     subprocess.run([py, "-m", "services.cli", "migrate"], env=env, check=True, cwd=ROOT)
     roster = RUN / "bench-roster"
@@ -135,6 +148,7 @@ def run(count: int, rate: float, staff: int, peers: int) -> dict[str, object]:
         )
     finally:
         stop_stack(stack)
+        drop_kafka_state(env)
     lat_ms = [(arrived[i] - answered[i]) * 1000 for i in answered]
     return {
         "benchmark": "latency: API answer -> SMS request at the stand-in",
