@@ -32,6 +32,7 @@ import asyncio
 import statistics
 import sys
 import time
+import uuid
 
 import httpx
 
@@ -69,6 +70,8 @@ async def post_all(
     answered: dict[str, float] = {}
     sent_at: list[float] = []
     retried: list[int] = []
+    # Letters only: a key with six digits in a row is refused as a possible record number.
+    run = uuid.uuid4().hex.translate(str.maketrans("0123456789", "ghijklmnop"))[:12]
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
         base_url=api_url,
@@ -86,7 +89,7 @@ async def post_all(
             sent_at.append(time.time())
             # A connection the server dropped mid-burst is retried with the same key: the API
             # answers a replay with the first incident, so nothing is counted twice.
-            key = {"Idempotency-Key": f"burst-{t0}-{i}"}
+            key = {"Idempotency-Key": f"burst-{run}-{i:x}"}
             for attempt in range(3):
                 try:
                     r = await client.post("/incidents", json=body, headers=key)

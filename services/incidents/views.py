@@ -6,7 +6,7 @@ import uuid
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import func, select
 
 from services.auth import require_token
@@ -31,9 +31,15 @@ async def log_incident(
     if idempotency_key and incident.incident_key and idempotency_key != incident.incident_key:
         raise HTTPException(422, {"fields": {"incident_key": "differs from Idempotency-Key"}})
     if idempotency_key and not incident.incident_key:
-        incident = IncidentIn.model_validate(
-            {**incident.model_dump(), "incident_key": idempotency_key}
-        )
+        try:
+            incident = IncidentIn.model_validate(
+                {**incident.model_dump(), "incident_key": idempotency_key}
+            )
+        except ValidationError as exc:
+            # The header becomes the incident key and meets the same rules; a refused key is
+            # the caller's error (422), never a 500.
+            why = "; ".join(str(e["msg"]) for e in exc.errors())
+            raise HTTPException(422, {"fields": {"Idempotency-Key": why}}) from exc
     try:
         async with transaction() as session:
             accepted: Accepted = await report(session, incident)
