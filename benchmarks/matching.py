@@ -127,7 +127,7 @@ async def measure(repeat: int, incident_size: int) -> dict[str, list[float]]:
             m = rank(ctx, clinician, {clinician.staff_id})
         one.append((time.perf_counter() - t0) * 1000)
         load.append((t1 - t0) * 1000)
-        lengths.append(len(m.candidates))
+        lengths.append(len(m.ranked))
 
         group = rng.sample(clinicians, incident_size)
         involved = {c.staff_id for c in group}

@@ -226,8 +226,8 @@ async def _page_next(
     peer_id: str | None = None
     if target == "peer":
         match = rank(ctx, clinician, involved | already)
-        if match.candidates:
-            best = match.candidates[0]
+        if match.ranked:
+            best = match.candidate(0)
             peer_id, to_number, reason = best.staff_id, best.mobile, best.reason
         else:
             to_number, reason = settings.coordinator_number, match.why_none()

@@ -57,9 +57,22 @@ class Candidate:
 
 @dataclass
 class Match:
-    candidates: list[Candidate]
+    # The peers who passed every hard rule, best first.
+    ranked: list[Peer] = field(default_factory=list)
     # How many peers each hard rule left out: the coordinator's page says why nobody fit.
     excluded: Counter[str] = field(default_factory=Counter)
+    explain: Callable[[Peer, int, int], str] | None = field(default=None, repr=False)
+
+    def candidate(self, i: int) -> Candidate:
+        """The i-th best (0-based). Why not a ready list: a page needs only the first, and
+        building hundreds of candidates per page was a third of the matching time."""
+        peer, total, explain = self.ranked[i], len(self.ranked), self.explain
+        assert explain is not None
+        return Candidate(peer.staff_id, peer.mobile, lambda: explain(peer, i + 1, total))
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return [self.candidate(i) for i in range(len(self.ranked))]
 
     def why_none(self) -> str:
         if not self.excluded:
@@ -191,57 +204,70 @@ class ContextCache:
 
 
 def rank(ctx: MatchContext, clinician: Staff, involved: set[str]) -> Match:
-    """Candidates for one clinician, best first; never anyone involved in the incident."""
-    match = Match(candidates=[])
-    scored: list[tuple[tuple[int, int, int, int, int, str], Peer]] = []
+    """Candidates for one clinician, best first; never anyone involved in the incident.
+
+    Runs once per page over every on-call peer, so the loop reads plain locals: the
+    clinician's ORM attributes and Counter misses cost more than the rules themselves.
+    """
+    match = Match(explain=lambda peer, i, total: _reason(ctx, peer, clinician, i, total))
     today = ctx.at.date()
+    me, unit, discipline, language = (
+        clinician.staff_id,
+        clinician.home_unit,
+        clinician.discipline,
+        clinician.language,
+    )
     # Off-call peers are counted, not ranked; being involved is reported before being off call.
-    off_involved = len(ctx.off_call & (involved | {clinician.staff_id}))
+    off_involved = len(ctx.off_call & (involved | {me}))
     if off_involved:
         match.excluded["involved in this incident"] += off_involved
     if len(ctx.off_call) > off_involved:
         match.excluded["not on call"] += len(ctx.off_call) - off_involved
+    open_cases, recent = ctx.open_cases, ctx.recent_pages
+    prefer_other = ctx.other_unit != "off"
+    require_other = ctx.other_unit == "required"
+    scored: list[tuple[tuple[int, int, int, int, int, str], Peer]] = []
     for peer in ctx.on_call_peers:
-        why_not = _excluded(ctx, peer, clinician, involved, today)
+        sid = peer.staff_id
+        n_open = open_cases.get(sid, 0)
+        why_not = _excluded(peer, me, unit, discipline, involved, today, n_open, require_other)
         if why_not:
             match.excluded[why_not] += 1
             continue
         key = (
-            int(ctx.other_unit != "off" and peer.home_unit == clinician.home_unit),
-            int(peer.discipline != clinician.discipline),
-            int(clinician.language not in peer.languages),
-            ctx.open_cases[peer.staff_id],
-            ctx.recent_pages[peer.staff_id],
-            peer.staff_id,
+            int(prefer_other and peer.home_unit == unit),
+            int(peer.discipline != discipline),
+            int(language not in peer.languages),
+            n_open,
+            recent.get(sid, 0),
+            sid,
         )
         scored.append((key, peer))
     scored.sort(key=lambda kp: kp[0])
-    total = len(scored)
-    for i, (_, peer) in enumerate(scored, start=1):
-        match.candidates.append(
-            Candidate(
-                peer.staff_id,
-                peer.mobile,
-                lambda peer=peer, i=i: _reason(ctx, peer, clinician, i, total),
-            )
-        )
+    match.ranked = [peer for _, peer in scored]
     return match
 
 
 def _excluded(
-    ctx: MatchContext, peer: Peer, clinician: Staff, involved: set[str], today: date
+    peer: Peer,
+    me: str,
+    unit: str,
+    discipline: str,
+    involved: set[str],
+    today: date,
+    n_open: int,
+    require_other: bool,
 ) -> str | None:
-    if peer.staff_id == clinician.staff_id or peer.staff_id in involved:
+    """The first hard rule `peer` fails (on call is known: only on-call peers get here)."""
+    if peer.staff_id == me or peer.staff_id in involved:
         return "involved in this incident"
-    if peer.staff_id not in ctx.on_call:
-        return "not on call"
     if peer.trained_until < today:
         return "training expired"
-    if peer.supports and clinician.discipline not in peer.supports:
-        return f"not supporting {clinician.discipline}"
-    if ctx.open_cases[peer.staff_id] >= peer.max_open_cases:
+    if peer.supports and discipline not in peer.supports:
+        return f"not supporting {discipline}"
+    if n_open >= peer.max_open_cases:
         return "at their case limit"
-    if ctx.other_unit == "required" and peer.home_unit == clinician.home_unit:
+    if require_other and peer.home_unit == unit:
         return "from the clinician's unit"
     return None
 
