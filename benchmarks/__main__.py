@@ -8,9 +8,9 @@ benchmarks/results/, and this script reads the JSON each one wrote to build the 
 (benchmarks/results/summary-latest.md and summary-<stamp>.json). A benchmark that fails
 is reported as failed and the rest still run; the exit status is then 1.
 
-Full size (about half an hour on 2 cores): latency 1,000 incidents at 10/s; burst 200 + 500;
+Full size (about half an hour on 2 cores): latency 1,000 incidents at 5/s; burst 200 + 500;
 escalation 10,000 pages due over 60 s; memory 10,000 open cases; scale-out 1, 2, 4 workers
-with 2,000 incidents each; matching. `--quick` runs small sizes as a smoke test (a few
+with 1,000 incidents each; matching. `--quick` runs small sizes as a smoke test (a few
 minutes): it says the machinery works, not how fast anything is.
 
     python -m benchmarks [--quick] [--only latency,burst,escalation,memory,scaleout,matching]
@@ -30,7 +30,7 @@ from benchmarks.common import RESULTS, ROOT, machine, now_iso, report
 
 # name: (full-size arguments, --quick arguments); run in this order.
 PARTS: dict[str, tuple[list[str], list[str]]] = {
-    "latency": (["--count", "1000", "--rate", "10"], ["--count", "100", "--rate", "20"]),
+    "latency": (["--count", "1000", "--rate", "5"], ["--count", "100", "--rate", "20"]),
     "burst": (
         ["--mci-staff", "200", "--incidents", "500", "--window", "1"],
         ["--mci-staff", "20", "--incidents", "50", "--staff", "1000", "--peers", "200"]
@@ -46,7 +46,7 @@ PARTS: dict[str, tuple[list[str], list[str]]] = {
         + ["--views", "200", "--settle", "3"],
     ),
     "scaleout": (
-        ["--workers", "1,2,4", "--incidents", "2000"],
+        ["--workers", "1,2,4", "--incidents", "1000"],
         ["--workers", "1,2,4", "--incidents", "100", "--staff", "1000", "--peers", "200"]
         + ["--on-call", "100"],
     ),
