@@ -130,9 +130,13 @@ class Relay:
                         purged_at = loop.time()
                     if listener.done():
                         listener.result()  # re-raise a lost LISTEN connection
+                    # Cleared before reading, not after: a NOTIFY that arrives while a batch
+                    # is being published names rows that batch did not see, so it must wake
+                    # the next round. Clearing after publishing dropped it, and those rows
+                    # waited for the next commit anywhere (a 200-400 ms tail on latency).
+                    self._wake.clear()
                     sent = await self.publish_batch(producer)
                     if sent < BATCH:
-                        self._wake.clear()
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), 1.0)
             finally:
