@@ -146,6 +146,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--only", default=",".join(PARTS), help="benchmarks, comma separated")
+    parser.add_argument(
+        "--keep-others",
+        action="store_true",
+        help="with --only: keep the other parts' figures from the newest summary",
+    )
     args = parser.parse_args()
     chosen = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = sorted(set(chosen) - set(PARTS))
@@ -153,6 +158,13 @@ def main() -> int:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     rows: list[list[object]] = []
     parts: dict[str, dict[str, object]] = {}
+    if args.keep_others:
+        # Re-running one part (after a fix) keeps the other parts' figures from the newest
+        # full sitting, each still naming the JSON file (and so the date) it came from.
+        last = max(RESULTS.glob("summary-2*.json"), key=lambda p: p.stat().st_mtime)
+        before = json.loads(last.read_text())
+        parts = {n: p for n, p in before["parts"].items() if n not in chosen}
+        rows = [r for r in before["rows"] if r[0] not in chosen]
     for name in [n for n in PARTS if n in chosen]:
         argv = PARTS[name][1 if args.quick else 0]
         print(f"\n=== {name}: python -m benchmarks.{name} {' '.join(argv)}", flush=True)
@@ -172,6 +184,9 @@ def main() -> int:
             continue
         for measure, value, target, ok in headlines(name, json.loads(path.read_text())):
             rows.append([name, measure, value, target, ok])
+    order = list(PARTS)
+    rows.sort(key=lambda r: order.index(str(r[0])))
+    parts = {n: parts[n] for n in order if n in parts}
     result: dict[str, object] = {
         "benchmark": "summary: headline figures against the targets",
         "date": now_iso(),

@@ -118,8 +118,10 @@ def wait_pages(
     timeout: float,
     label: str = "",
 ) -> tuple[list[tuple[str, str, str]], list[dict[str, float]]]:
-    """Poll the stand-in (every 0.2 s) and the store until every first page has arrived;
-    a trace of pages written and pages at the stand-in over time."""
+    """Poll the stand-in and the store once a second until every first page has arrived;
+    a trace of pages written and pages at the stand-in over time. Times come from the
+    stand-in's arrival stamps, so polling slower loses no precision and steals less CPU
+    from the pipeline on a 2-core machine."""
     trace: list[dict[str, float]] = []
     t0 = time.time()
     rows: list[tuple[str, str, str]] = []
@@ -131,7 +133,7 @@ def wait_pages(
             trace.append(
                 {"t_s": round(time.time() - t0, 2), "pages_written": len(rows), "arrived": arrived}
             )
-            if len(trace) % 25 == 1:
+            if len(trace) % 5 == 1:
                 print(
                     f"  {label}t={trace[-1]['t_s']:>6}s pages={len(rows)} at stand-in={arrived}",
                     flush=True,
@@ -143,7 +145,7 @@ def wait_pages(
             if time.time() - t0 > timeout:
                 print(f"  timed out: {arrived} of {expected} at the stand-in", flush=True)
                 return rows, trace
-            time.sleep(0.2)
+            time.sleep(1.0)
 
 
 def warm_up(stack: Stack, url: str, log: StandinLog, clinicians: list[str]) -> None:
