@@ -2,7 +2,7 @@
 # pyproject.toml changed. Why a stamp: a fresh clone must install everything itself, and a
 # second run must not wait for pip. pip's chatter goes to a log shown only on failure.
 # SVRR_EXTRAS picks the optional dependency groups (default "test"; deploy/bench.sh asks for
-# "test,bench"); the stamp names them, so asking for another group installs it.
+# "test,bench"); the stamp names those installed, so asking for a missing group installs it.
 # shellcheck shell=bash
 SVRR_EXTRAS="${SVRR_EXTRAS:-test}"
 VENV="$SVRR_ROOT/.venv"
@@ -18,15 +18,28 @@ if [[ ! -x "$PY" ]]; then
   rm -f "$SVRR_RUN/venv.stamp"
 fi
 _stamp="$SVRR_RUN/venv.stamp"
-_want="$(sha256sum "$SVRR_ROOT/pyproject.toml" | cut -d' ' -f1) $PY [$SVRR_EXTRAS]"
-if [[ "$(cat "$_stamp" 2>/dev/null)" != "$_want" || ! -x "$VENV/bin/svrr" ]]; then
-  echo "venv: installing the project with extras [$SVRR_EXTRAS] into $VENV"
-  if ! (cd "$SVRR_ROOT" && "$PY" -m pip install -q --disable-pip-version-check -e ".[$SVRR_EXTRAS]") \
+_base="$(sha256sum "$SVRR_ROOT/pyproject.toml" | cut -d' ' -f1) $PY"
+# Extras already installed for this pyproject.toml count: `make test` after `make bench`
+# must not reinstall. The stamp is "<hash> <python> [extra,extra]".
+_have=""
+_line="$(cat "$_stamp" 2>/dev/null || true)"
+if [[ "$_line" == "$_base ["*"]" ]]; then
+  _have="${_line#"$_base ["}"
+  _have="${_have%"]"}"
+fi
+_missing=0
+for _x in ${SVRR_EXTRAS//,/ }; do
+  [[ ",$_have," == *",$_x,"* ]] || _missing=1
+done
+if [[ $_missing == 1 || ! -x "$VENV/bin/svrr" ]]; then
+  _all="$(echo "$_have,$SVRR_EXTRAS" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd, -)"
+  echo "venv: installing the project with extras [$_all] into $VENV"
+  if ! (cd "$SVRR_ROOT" && "$PY" -m pip install -q --disable-pip-version-check -e ".[$_all]") \
     >"$SVRR_RUN/log/pip.log" 2>&1; then
     echo "venv: pip install failed; last lines of $SVRR_RUN/log/pip.log:" >&2
     tail -n 25 "$SVRR_RUN/log/pip.log" >&2
     exit 1
   fi
-  echo "$_want" >"$_stamp"
+  echo "$_base [$_all]" >"$_stamp"
 fi
 export PATH="$VENV/bin:$PATH"
