@@ -29,12 +29,12 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import psycopg
 
 from benchmarks.common import (
+    StandinLog,
     add_rotations,
     bench_db_url,
     drop_kafka_state,
@@ -116,35 +116,6 @@ def seed_open_pages(url: str, pages: int, spread: float, lead: float, first: lis
         cur.execute("ANALYZE")
 
 
-class Arrivals:
-    """The stand-in's outbound messages, fetched incrementally by id."""
-
-    def __init__(self, standin: str) -> None:
-        self.standin = standin
-        self.last_id = 0
-        self.per_page: dict[str, list[float]] = {}
-        self.total = 0
-        self.sms = 0  # messages that carried at least one page
-
-    def poll(self, client: httpx.Client) -> None:
-        msgs = client.get(
-            f"{self.standin}/_standin/messages", params={"since_id": self.last_id}, timeout=60
-        ).json()
-        for m in msgs:
-            self.last_id = max(self.last_id, int(m["id"]))
-            self.total += 1
-            # A lone page's callback names it (?page=id); a bundle names all (?pages=a,b).
-            query = parse_qs(urlsplit(m.get("status_callback") or "").query)
-            ids = query.get("page", []) + [
-                p for v in query.get("pages", []) for p in v.split(",") if p
-            ]
-            if ids:
-                self.sms += 1
-            at = datetime.fromisoformat(m["received_at"]).timestamp()
-            for page_id in ids:
-                self.per_page.setdefault(page_id, []).append(at)
-
-
 def progress(url: str) -> tuple[int, dict[int, int]]:
     """(bench deadlines fired, pages by attempt beyond the first)."""
     with psycopg.connect(libpq(url)) as conn:
@@ -160,10 +131,10 @@ def progress(url: str) -> tuple[int, dict[int, int]]:
 
 def wait_all(
     url: str, stack: Stack, pages: int, last_due: float, timeout: float
-) -> tuple[Arrivals, list[dict[str, float]]]:
+) -> tuple[StandinLog, list[dict[str, float]]]:
     """Poll until every escalated page reached the stand-in or `timeout` s after the last due
     time; keep a once-a-second trace of fired deadlines, pages written and SMS arrived."""
-    arrivals = Arrivals(stack.standin_url)
+    arrivals = StandinLog(stack.standin_url)
     trace: list[dict[str, float]] = []
     t0 = time.time()
     with httpx.Client() as client:
@@ -303,7 +274,7 @@ def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, obj
         if claimed is not None:
             commit_to_claim_ms.append((float(claimed) - commit) * 1000)
             claim_to_standin_ms.append((min(got) - float(claimed)) * 1000)
-    sms_dupes = sum(len(v) - 1 for v in arrivals.per_page.values() if len(v) > 1)
+    sms_dupes = arrivals.duplicate_sms()
     arrived_escalated = len(lateness_ms)
     return {
         "benchmark": "escalation: page_timeout due -> next peer's SMS at the stand-in",

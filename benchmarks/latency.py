@@ -27,12 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import psycopg
 
 from benchmarks.common import (
+    StandinLog,
     add_rotations,
     bench_db_url,
     drop_kafka_state,
+    first_pages,
     percentile,
     recreate_db,
     report,
@@ -140,8 +141,9 @@ def run(count: int, rate: float, staff: int, peers: int) -> dict[str, object]:
                 t = time.time()
                 r.raise_for_status()
                 answered[r.json()["incident_id"]] = t
+        log = StandinLog(stack.standin_url)
         arrived = wait_for(
-            lambda: arrivals(url, stack.standin_url, answered),
+            lambda: arrivals(url, log, answered),
             120,
             "every page at the stand-in",
             0.5,
@@ -177,27 +179,19 @@ def body(staff: list[str]) -> dict[str, object]:
     }
 
 
-def arrivals(db_url: str, standin: str, answered: dict[str, float]) -> dict[str, float] | None:
+def arrivals(db_url: str, log: StandinLog, answered: dict[str, float]) -> dict[str, float] | None:
     """Arrival time at the stand-in of each incident's page, once all have arrived."""
-    with psycopg.connect(db_url.replace("+psycopg", "")) as conn:
-        rows = conn.execute(
-            "SELECT c.incident_id::text, p.id::text FROM pages p "
-            "JOIN support_cases c ON c.id = p.case_id WHERE c.incident_id::text = ANY(%s)",
-            (list(answered),),
-        ).fetchall()
+    rows = first_pages(db_url, answered)
     if len(rows) < len(answered):
         return None
-    msgs = httpx.get(f"{standin}/_standin/messages", timeout=30).json()
-    by_page = {
-        m["status_callback"].split("page=")[1]: m["received_at"]
-        for m in msgs
-        if m.get("status_callback")
-    }
+    with httpx.Client() as client:
+        log.poll(client)
     out: dict[str, float] = {}
-    for incident_id, page_id in rows:
-        if page_id not in by_page:
+    for incident_id, _case_id, page_id in rows:
+        at = log.first(page_id)
+        if at is None:
             return None
-        out[incident_id] = datetime.fromisoformat(by_page[page_id]).timestamp()
+        out[incident_id] = at
     return out
 
 

@@ -121,22 +121,25 @@ async def straight_through(needs: list[SupportNeeded], **ids: str) -> None:
     The cases are committed and their SupportNeeded events are in the outbox, so a failure
     here delays a page by one trip through Kafka; it must not mark the incident as failed.
     """
+    matcher = Matcher()
     try:
-        matcher = Matcher()
-        pages = [r.page_id for n in needs if (r := await matcher.start_outreach(n)) is not None]
-        if pages:
-            await pager.deliver_pages(pages)
+        for need in needs:
+            await matcher.add(need)
     except Exception:
         log().warning("straight_through.deferred", cases=len(needs), exc_info=True, **ids)
+    if matcher.page_ids:
+        await send_now(matcher.page_ids)
 
 
 class Matcher:
     """One matching context for a batch of cases: a 50-staff incident loads the roster,
     schedules and load counts once, not fifty times. Each page it assigns counts toward
-    the next choice, so one incident's cases spread across peers."""
+    the next choice, so one incident's cases spread across peers. It keeps the pages it
+    wrote, so the batch can be sent straight away."""
 
     def __init__(self) -> None:
         self.ctx: MatchContext | None = None
+        self.page_ids: list[uuid.UUID] = []
 
     async def context(self, session: AsyncSession) -> MatchContext:
         # Asked for only when a case needs a peer: a replayed event costs no roster load.
@@ -144,18 +147,18 @@ class Matcher:
             self.ctx = await contexts.get(session, utcnow())
         return self.ctx
 
-    async def start_outreach(self, need: SupportNeeded) -> PageRequested | None:
+    async def add(self, need: SupportNeeded) -> None:
         async with transaction() as session:
             req = await flows.start_outreach(session, need, settings, self.context)
         if req is None:
-            return None
+            return
+        self.page_ids.append(req.page_id)
         log().info(
             "page.requested",
             case_id=str(need.case_id),
             page_id=str(req.page_id),
             to_coordinator=req.peer_staff_id is None,
         )
-        return req
 
 
 class BatchSender:
@@ -189,26 +192,13 @@ async def identify_staff(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
         yield outcome
 
 
-class BatchMatcher(Matcher):
-    """A Matcher that keeps the pages it wrote, so the batch can be sent straight away."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.page_ids: list[uuid.UUID] = []
-
-    async def add(self, need: SupportNeeded) -> None:
-        req = await self.start_outreach(need)
-        if req is not None:
-            self.page_ids.append(req.page_id)
-
-
 @app.agent(support_needed)
 async def page_peer(stream: faust.StreamT[bytes]) -> AsyncIterator[str]:
     # Whatever arrived within 10 ms is matched against one context; a lone case waits
     # at most that long. Usually identify_staff has paged these already and this is a
     # no-op per case; it does the work when that straight-through step did not finish.
     async for batch in stream.take(64, within=0.01):
-        matcher = BatchMatcher()
+        matcher = Matcher()
         async for outcome in consume(_each(batch), SupportNeeded, matcher.add):
             yield outcome
         if matcher.page_ids:

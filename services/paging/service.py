@@ -181,12 +181,31 @@ def page_body(page: Page) -> str:
     return templates.peer_page(page.reply_code)
 
 
+async def lock_pages(session: AsyncSession, page_ids: list[uuid.UUID]) -> None:
+    """Lock a batch's pages in id order with one query, for the claim/record_* calls after.
+
+    Why: recording a batch page by page cost a query each; and the id order is the one every
+    other locker of several pages uses (claims, status callbacks), so none can deadlock.
+    """
+    rows = (
+        await session.scalars(
+            select(Page).where(Page.id.in_(page_ids)).order_by(Page.id).with_for_update()
+        )
+    ).all()
+    # Strong references: the identity map holds unchanged rows weakly.
+    session.info["locked_page_rows"] = {p.id: p for p in rows}
+
+
+async def _for_update(session: AsyncSession, page_id: uuid.UUID) -> Page | None:
+    locked: dict[uuid.UUID, Page] | None = session.info.get("locked_page_rows")
+    if locked is not None and page_id in locked:
+        return locked[page_id]
+    return await session.get(Page, page_id, with_for_update=True)
+
+
 async def claim(session: AsyncSession, page_id: uuid.UUID, stale_after: float) -> Claim | None:
     """Take the right to send this page, or None when it is sent or being sent by another."""
-    if page_id in session.info.get("locked_pages", ()):
-        page = await session.get(Page, page_id)  # locked by claim_bundles; no query
-    else:
-        page = await session.get(Page, page_id, with_for_update=True)
+    page = await _for_update(session, page_id)
     if page is None:
         raise LookupError(f"page {page_id} not in store")
     t = now()
@@ -246,14 +265,9 @@ async def claim_bundles(
     """Claim pages and bundle fresh ones to the same phone into one SMS (GoAlert's rule):
     a peer paged for five colleagues at once gets one message with five codes, not five."""
     # Lock the batch's pages and read the peers' numbers in two queries, not two per page.
-    rows = (
-        await session.scalars(
-            # A fixed lock order: two claimers of overlapping batches can never deadlock.
-            select(Page).where(Page.id.in_(page_ids)).order_by(Page.id).with_for_update()
-        )
-    ).all()
-    peers = {p.peer_staff_id for p in rows if p.peer_staff_id is not None}
-    session.info["locked_pages"] = {p.id for p in rows}
+    await lock_pages(session, page_ids)
+    rows: dict[uuid.UUID, Page] = session.info["locked_page_rows"]
+    peers = {p.peer_staff_id for p in rows.values() if p.peer_staff_id is not None}
     session.info["mobiles"] = dict(
         (
             await session.execute(
@@ -266,7 +280,7 @@ async def claim_bundles(
             c for pid in page_ids if (c := await claim(session, pid, stale_after)) is not None
         ]
     finally:
-        session.info.pop("locked_pages", None)
+        session.info.pop("locked_page_rows", None)
         session.info.pop("mobiles", None)
     bundles: list[Bundle] = []
     fresh: dict[str, list[Claim]] = {}
@@ -303,27 +317,6 @@ async def _follow_number_change(session: AsyncSession, page: Page) -> None:
     page.to_number = current
     page.reply_code = await _free_reply_code(session, current)
     transition(session, page.id, "renumbered")
-
-
-async def lock_pages(session: AsyncSession, page_ids: list[uuid.UUID]) -> None:
-    """Lock a batch's pages in id order with one query, for the record_* calls that follow.
-
-    Why: recording a batch page by page cost a query each; and the id order is the one every
-    other locker of several pages uses (claims, status callbacks), so none can deadlock.
-    """
-    rows = (
-        await session.scalars(
-            select(Page).where(Page.id.in_(page_ids)).order_by(Page.id).with_for_update()
-        )
-    ).all()
-    session.info["locked_page_rows"] = {p.id: p for p in rows}  # strong refs: see prefetch
-
-
-async def _for_update(session: AsyncSession, page_id: uuid.UUID) -> Page | None:
-    locked: dict[uuid.UUID, Page] | None = session.info.get("locked_page_rows")
-    if locked is not None and page_id in locked:
-        return locked[page_id]
-    return await session.get(Page, page_id, with_for_update=True)
 
 
 async def record_sent(
