@@ -25,10 +25,12 @@ def bundled_pages(reply_codes: list[str]) -> str:
     )
 
 
-def coordinator_page(reply_code: str) -> str:
+def coordinator_page(reply_code: str, why: str, case_ref: str) -> str:
+    """`why` is the page's stored reason: "no peer available" or "no peer answered after N
+    pages", so the coordinator knows whether to find a peer or chase the ones paged."""
     return (
-        f"Peer support page {reply_code}: no on-call peer is available for a colleague who may "
-        f"need support. Reply {reply_code}A to take it."
+        f"Peer support page {reply_code}, case {case_ref}: {why}. A colleague may need support. "
+        f"Reply {reply_code}A to take it."
     )
 
 
@@ -60,8 +62,40 @@ def offer_reminder() -> str:
     )
 
 
-def deferral_ack(local_time: str) -> str:
+def deferral_ack(local_time: str, after_quiet_hours: bool = False) -> str:
+    """`after_quiet_hours`: the time asked for fell in quiet hours, so the promise names the
+    time the message will really go, and says why it differs."""
+    if after_quiet_hours:
+        return (
+            f"Thank you. We don't text during quiet hours, so we will check in again "
+            f"{local_time}. Reply YES any time before then."
+        )
     return f"Thank you. We will check in again {local_time}. Reply YES any time before then."
+
+
+def clinician_accepted_ack(peer_first_name: str | None) -> str:
+    who = peer_first_name or "A member of the peer support team"
+    return f"Thank you. {who} will contact you."
+
+
+def clinician_pending() -> str:
+    """A clinician who writes before the offer reaches them (their unit lead may have asked)."""
+    return (
+        "Thank you. A trained peer supporter will contact you soon; you can then reply YES, "
+        "LATER or NO. If you are in danger, call or text 988."
+    )
+
+
+def clinician_team_will_call() -> str:
+    return "Thank you. A member of the support team will contact you shortly."
+
+
+def follow_up_help() -> str:
+    return "Peer support: reply YES if you'd like your peer supporter to call, or NO. Thank you."
+
+
+def follow_up_ended() -> str:
+    return "Thank you. We will not send more check-ins about this."
 
 
 def resources() -> str:
@@ -112,6 +146,20 @@ def peer_stand_down() -> str:
     return "Your colleague has declined support for now. No action needed. Thank you."
 
 
+def peer_stand_down_opted_out() -> str:
+    return (
+        "Your colleague has asked not to receive messages, so please don't call; the programme "
+        "coordinator will follow up. No action needed. Thank you."
+    )
+
+
+def peer_withdrawn() -> str:
+    return (
+        "Thank you. We've passed your open peer support cases to another peer. "
+        "The programme coordinator will be in touch with you."
+    )
+
+
 def page_taken() -> str:
     return "Thank you. Another peer has already taken this one; no action needed."
 
@@ -127,24 +175,60 @@ def peer_no_such_page() -> str:
 # --- the coordinator ------------------------------------------------------------------------
 
 
-def coordinator_no_answer() -> str:
-    return "Peer support: an offer of support got no answer after a reminder. Please review."
-
-
-def coordinator_crisis() -> str:
+def coordinator_no_answer(case_ref: str) -> str:
     return (
-        "Peer support URGENT: a reply signalled crisis. Tier 3 referral needed now; "
-        "see the console for contact details."
+        f"Peer support, case {case_ref}: an offer of support got no answer after a reminder. "
+        "Please review."
     )
 
 
-def coordinator_referral() -> str:
-    return "Peer support: a peer referred a colleague to Tier 3. Please arrange referral."
+def coordinator_crisis(case_ref: str) -> str:
+    return (
+        f"Peer support URGENT: crisis reply on case {case_ref}. Tier 3 referral needed now; "
+        "look the case up for contact details."
+    )
+
+
+def coordinator_staff_crisis(role: str, name: str, staff_id: str) -> str:
+    """A peer or a unit lead in crisis is a colleague first: the coordinator calls them."""
+    return (
+        f"Peer support URGENT: {role} {name} (staff {staff_id}) sent a message with signs of "
+        "crisis. Please contact them now."
+    )
+
+
+def coordinator_unknown_crisis(number: str) -> str:
+    """Not in the directory, so the number is the only way back to them."""
+    return (
+        f"Peer support URGENT: a message with signs of crisis came from {number}, a number not "
+        "in the staff directory. Please contact them now."
+    )
+
+
+def coordinator_look(case_ref: str) -> str:
+    """A reply we could not read as an answer, with words of distress: never the text."""
+    return (
+        f"Peer support, case {case_ref}: a reply needs a human look (not understood, may show "
+        "distress). Please review."
+    )
+
+
+def coordinator_new_reply(case_ref: str) -> str:
+    return f"Peer support, case {case_ref}: the clinician replied. Please review."
+
+
+def coordinator_referral(case_ref: str) -> str:
+    return (
+        f"Peer support, case {case_ref}: a peer referred a colleague to Tier 3. "
+        "Please arrange referral."
+    )
 
 
 def help_text() -> str:
     return "This number sends peer support messages for your hospital. Reply STOP to opt out."
 
 
-def coordinator_step_failed() -> str:
-    return "Peer support: an automatic step for a case failed repeatedly. Please review it now."
+def coordinator_step_failed(case_ref: str) -> str:
+    return (
+        f"Peer support, case {case_ref}: an automatic step failed repeatedly. Please review it now."
+    )

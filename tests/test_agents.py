@@ -108,5 +108,5 @@ async def test_page_peer_never_pages_someone_involved(stack: Stack, db: Engine) 
     assert len(pages) == 1
     assert pages[0].peer_staff_id is None
     assert pages[0].to_number == "+15550009999"  # the programme coordinator
-    assert pages[0].reason.startswith("no qualified peer: ")
+    assert pages[0].reason.startswith("no peer available (")
     assert "involved in this incident" in pages[0].reason

@@ -208,7 +208,19 @@ async def test_pass_and_delivery_failure_escalate_at_once(db: Engine) -> None:
     assert len(pages(db, case)) == 3
 
 
+def daytime(hour: int = 10) -> None:
+    """Move the clock to `hour` local time on 5W (New York): deferrals then stay clear of
+    quiet hours whatever time the suite runs."""
+    zone = ZoneInfo("America/New_York")
+    local_now = clock.now().astimezone(zone)
+    target = local_now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if target < local_now:
+        target += timedelta(days=1)
+    clock.advance(target.astimezone(UTC) - clock.now())
+
+
 async def test_deferral_reoffers_at_the_chosen_time(db: Engine) -> None:
+    daytime()
     case = await open_case(db)
     peer_number = await accepted_by_peer(db, case)
     assert await reply(db, CLINICIAN_NUMBER, "later 2h") == "deferred"
@@ -300,7 +312,9 @@ async def test_stop_and_start_per_number(db: Engine) -> None:
     assert await reply(db, CLINICIAN_NUMBER, "start") == "start"
     assert await reply(db, CLINICIAN_NUMBER, "please stop texting me") == "stop"
     assert q(db, "SELECT count(*) FROM sms_opt_outs WHERE number = :n", n=CLINICIAN_NUMBER)[0][0]
-    assert await reply(db, CLINICIAN_NUMBER, "yes") == "clinician accepted"  # YES re-subscribes
+    # YES re-subscribes the number; the case stays with the coordinator, who is told.
+    assert await reply(db, CLINICIAN_NUMBER, "yes") == "to coordinator"
+    assert state(db, case) == "opted_out"
 
     async with transaction() as session:
         sent = await outbound.enqueue(

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text, update
@@ -27,9 +28,10 @@ from notifiers import templates
 from schemas.events import PageAnswer, PageAnswered, PageRequested, SmsReceived, SupportNeeded
 from services import outbox
 from services.cases import outbound
+from services.cases.machine import BEFORE_OFFER, PEER_HOLDS, TERMINAL, move
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
-from services.cases.machine import move
 from services.cases.models import Deadline, EscalationPolicy
+from services.cases.refs import case_ref
 from services.clock import now
 from services.config import Settings
 from services.conversations.parsing import (
@@ -57,6 +59,19 @@ OFFER_DEADLINES = ("offer_reminder", "offer_expired", "reoffer")
 ALL_DEADLINES = ("page_timeout", *OFFER_DEADLINES, "follow_up")
 FOLLOW_UPS = (timedelta(hours=24), timedelta(hours=72), timedelta(days=7))
 WROTE_RECENTLY = timedelta(hours=1)
+
+
+def coordinator_reason_none(why_none: str) -> str:
+    """The reason stored on a coordinator page is also the "why" of its SMS: say only what
+    matching found ("no peer available"), with its counts, never a peer's name."""
+    detail = why_none.removeprefix("no qualified peer").lstrip(": ")
+    return f"no peer available ({detail})"[:120] if detail else "no peer available"
+
+
+def coordinator_reason_policy(peers_paged: int) -> str:
+    if peers_paged == 0:
+        return "the escalation policy pages the coordinator first"
+    return f"no peer answered after {peers_paged} page{'s' if peers_paged > 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -157,6 +172,20 @@ async def clinician_not_before(
     return next_allowed(at, zone, time(quiet[0]), time(quiet[1]))
 
 
+def promised_time(
+    asked: datetime, wrote_at: datetime, zone: ZoneInfo, quiet: tuple[int, int]
+) -> datetime:
+    """When a deferred offer will really go, so the acknowledgement never promises 22:28 for
+    a message that quiet hours hold until 07:00.
+
+    The same rule as clinician_not_before at sending time: quiet hours give way only when the
+    clinician wrote within the hour, and the deferral itself is what they wrote.
+    """
+    if asked - wrote_at <= WROTE_RECENTLY:
+        return asked
+    return next_allowed(asked, zone, time(quiet[0]), time(quiet[1]))
+
+
 # --- case opened ----------------------------------------------------------------------------
 
 
@@ -177,6 +206,11 @@ async def start_outreach(
         return None
     clinician = await session.get(Staff, case.staff_id)
     assert clinician is not None
+    if clinician.opted_out or await outbound.opted_out(session, clinician.mobile_e164):
+        # Nobody may text them, so no peer is asked to and no lead is prompted about them;
+        # the case waits, visible as opted out, for the coordinator.
+        await opt_out_case(session, case, "clinician has opted out of messages")
+        return None
     involved = await involved_in(session, case.incident_id)
     unit = await _unit(session, clinician.home_unit)
     lead_id = unit.tier1_lead_staff_id if unit else None
@@ -230,9 +264,11 @@ async def _page_next(
             best = match.candidate(0)
             peer_id, to_number, reason = best.staff_id, best.mobile, best.reason
         else:
-            to_number, reason = settings.coordinator_number, match.why_none()
+            to_number = settings.coordinator_number
+            reason = coordinator_reason_none(match.why_none())
     else:
-        to_number, reason = settings.coordinator_number, "escalation policy: coordinator"
+        to_number = settings.coordinator_number
+        reason = coordinator_reason_policy(sum(1 for peer, _ in earlier if peer is not None))
     page = await new_page(session, case, attempt, peer_id, to_number, reason)
     if prefetched is not None:
         prefetched.setdefault(case.id, []).append((peer_id, attempt))
@@ -365,7 +401,9 @@ async def fire(
         if case.state != "clinician_offered":
             return "moot: answered"
         await move(session, case, "waiting_coordinator", "no answer to the offer or reminder")
-        await tell_coordinator(session, settings, case.id, templates.coordinator_no_answer())
+        await tell_coordinator(
+            session, settings, case.id, templates.coordinator_no_answer(case_ref(case.id))
+        )
         return "handed to coordinator"
     if deadline.kind == "reoffer":
         if case.state != "deferred":
@@ -450,9 +488,10 @@ async def _offer(
 
 
 async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings) -> str:
-    """Route one inbound SMS: STOP/START, a peer's answer, a clinician's answer, or help.
+    """Route one inbound SMS: STOP/START, crisis, a peer's answer, a clinician's answer, help.
 
-    Returns what was done, for the log and the tests.
+    Every message gets an answer or a deliberate silence (STOP, START, which the carrier
+    answers itself). Returns what was done, for the log and the tests.
     """
     inbound = await session.get(InboundSms, sms.sms_id, with_for_update=True)
     if inbound is None or inbound.handled_at is not None:
@@ -471,31 +510,11 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
             .with_for_update()
         )
     ).all()
-    clinician = await session.scalar(
+    sender = await session.scalar(
         select(Staff).where(Staff.mobile_e164 == number, Staff.active.is_(True))
     )
-    offered = None
-    if clinician is not None:
-        offered = await session.scalar(
-            select(SupportCase)
-            .where(
-                SupportCase.staff_id == clinician.staff_id,
-                SupportCase.state.in_(
-                    [
-                        "clinician_offered",
-                        "deferred",
-                        "clinician_accepted",
-                        "contact_made",
-                        "follow_up",
-                    ]
-                ),
-            )
-            .order_by(SupportCase.updated_at.desc())
-            .limit(1)
-            .with_for_update()
-        )
-    text_ = sms.body
-    upper = " ".join(text_.upper().split())
+    case = await _clinician_case(session, sender) if sender is not None else None
+    upper = " ".join(sms.body.upper().split())
     if upper in ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"):
         await _stop(session, number)
         return "stop"
@@ -504,29 +523,58 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
         return "start"
     if upper == "YES":
         await _start(session, number)  # carriers re-subscribe a number on YES; so do we
-    if signals_crisis(text_):
-        return await _crisis(session, number, offered, settings, sms)
+    if signals_crisis(sms.body):
+        return await _crisis(session, sms, settings, sender, case, list(peer_pages))
     open_pages = [p for p in peer_pages if p.state in OPEN_PAGE_STATES]
-    if open_pages or (peer_pages and offered is None):
+    if open_pages or (peer_pages and (case is None or case.state in TERMINAL)):
         return await _peer_reply(session, number, list(peer_pages), sms, settings)
-    if offered is not None and clinician is not None:
-        return await _clinician_reply(session, offered, clinician, sms, settings)
-    if clinician is not None:
-        return "noted"  # e.g. after a decline: nothing more is sent
-    await outbound.enqueue(
-        session, kind="help", to_number=number, body=templates.help_text(), dedupe=upper[:40]
-    )
+    if case is not None and sender is not None:
+        return await _clinician_reply(session, case, sender, sms, settings)
+    await _answer(session, sms, "help", templates.help_text())
     return "help"
 
 
-async def _answer(session: AsyncSession, sms: SmsReceived, kind: str, body: str) -> None:
+async def _clinician_case(session: AsyncSession, clinician: Staff) -> SupportCase | None:
+    """The case a clinician's SMS is about: their newest open case, else their newest case of
+    the last two weeks (a reply after a decline still deserves an answer), locked."""
+    cases = (
+        await session.scalars(
+            select(SupportCase)
+            .where(
+                SupportCase.staff_id == clinician.staff_id,
+                SupportCase.created_at > now() - timedelta(days=14),
+            )
+            .order_by(SupportCase.updated_at.desc())
+            .with_for_update()
+        )
+    ).all()
+    return next((c for c in cases if c.state in OPEN_CASE_STATES), None) or next(iter(cases), None)
+
+
+async def _answer(
+    session: AsyncSession,
+    sms: SmsReceived,
+    kind: str,
+    body: str,
+    case_id: uuid.UUID | None = None,
+) -> None:
     """Reply to whoever sent `sms`, at most once per inbound message."""
     await outbound.enqueue(
-        session, kind=kind, to_number=sms.from_number, body=body, dedupe=str(sms.sms_id)
+        session,
+        kind=kind,
+        case_id=case_id,
+        to_number=sms.from_number,
+        body=body,
+        dedupe=str(sms.sms_id),
     )
 
 
 async def _stop(session: AsyncSession, number: str) -> None:
+    """STOP: nothing more to this number, and nothing that still assumes we can text it.
+
+    A clinician's open cases move to `opted_out` for the coordinator (a peer holding one is
+    stood down); a peer's open pages are passed on at once rather than waiting out the step.
+    """
     from sqlalchemy.dialects.postgresql import insert
 
     from services.cases.models import Message, NumberOptOut
@@ -537,6 +585,92 @@ async def _stop(session: AsyncSession, number: str) -> None:
         .where(Message.to_number == number, Message.state == "queued")
         .values(state="suppressed")
     )
+    clinician = await session.scalar(
+        select(Staff).where(Staff.mobile_e164 == number, Staff.active.is_(True))
+    )
+    if clinician is not None:
+        cases = (
+            await session.scalars(
+                select(SupportCase)
+                .where(
+                    SupportCase.staff_id == clinician.staff_id,
+                    SupportCase.state.in_(list(OPEN_CASE_STATES)),
+                )
+                .order_by(SupportCase.id)
+                .with_for_update()
+            )
+        ).all()
+        for case in cases:
+            await opt_out_case(session, case, "clinician sent STOP")
+    await _withdraw_pages(session, number, "stop")
+
+
+async def opt_out_case(session: AsyncSession, case: SupportCase, reason: str) -> None:
+    """Outreach by SMS ends; the case stays open and visible to the coordinator.
+
+    Once contact is arranged (accepted, contact made, follow-ups) only the check-ins stop:
+    the peer already has what they need and a person decides the rest.
+    """
+    if case.state in ("clinician_accepted", "contact_made", "follow_up"):
+        await cancel_deadlines(session, case.id, ("follow_up",), "opted out")
+        return
+    if case.state in ("opted_out", "tier3_referred"):
+        return
+    held_by = await session.scalar(
+        select(Page.to_number).where(Page.case_id == case.id, Page.state == "accepted").limit(1)
+    )
+    await move(session, case, "opted_out", reason)
+    await cancel_deadlines(session, case.id, ALL_DEADLINES, "opted out")
+    await _supersede_open_pages(session, case.id, reason="clinician opted out")
+    if held_by is not None:
+        await outbound.enqueue(
+            session,
+            kind="peer_stand_down",
+            case_id=case.id,
+            to_number=held_by,
+            body=templates.peer_stand_down_opted_out(),
+        )
+
+
+async def _supersede_open_pages(session: AsyncSession, case_id: uuid.UUID, reason: str) -> None:
+    pages = (
+        await session.scalars(
+            select(Page)
+            .where(Page.case_id == case_id, Page.state.in_(list(OPEN_PAGE_STATES)))
+            .order_by(Page.id)
+            .with_for_update()
+        )
+    ).all()
+    for page in pages:
+        page.state = "superseded"
+        transition(session, page.id, "superseded", reason=reason)
+
+
+async def _withdraw_pages(session: AsyncSession, number: str, why: str) -> list[uuid.UUID]:
+    """A peer who can no longer take cases (STOP, their own crisis): each open page of theirs
+    is passed on at once. Returns the cases they had accepted and still hold."""
+    pages = (
+        await session.scalars(
+            select(Page)
+            .where(
+                Page.to_number == number,
+                Page.peer_staff_id.is_not(None),
+                Page.state.in_([*OPEN_PAGE_STATES, "accepted"]),
+            )
+            .order_by(Page.id)
+            .with_for_update()
+        )
+    ).all()
+    held: list[uuid.UUID] = []
+    for page in pages:
+        if page.state == "accepted":
+            held.append(page.case_id)
+            continue
+        page.state = "declined"
+        page.answered_at = now()
+        transition(session, page.id, "declined", withdrawn=why)
+        await escalate_now(session, page.case_id)
+    return held
 
 
 async def _start(session: AsyncSession, number: str) -> None:
@@ -549,30 +683,69 @@ async def _start(session: AsyncSession, number: str) -> None:
 
 async def _crisis(
     session: AsyncSession,
-    number: str,
-    case: SupportCase | None,
-    settings: Settings,
     sms: SmsReceived,
+    settings: Settings,
+    sender: Staff | None,
+    case: SupportCase | None,
+    peer_pages: list[Page],
 ) -> str:
-    """Tier 3 at once: the coordinator is paged and the writer gets the crisis line."""
+    """Whoever writes it, a sign of crisis reaches a human at once, with the crisis line.
+
+    A clinician's case goes to Tier 3. A peer (or a unit lead, or anyone on staff) is a
+    colleague in crisis: the coordinator is paged about them by name, and any case the peer
+    was paged for or holds goes to the next peer now instead of waiting out a step.
+    """
     await _answer(session, sms, "crisis_reply", templates.crisis_reply(settings.crisis_line))
-    await tell_coordinator(
-        session,
-        settings,
-        case.id if case else None,
-        templates.coordinator_crisis(),
-        dedupe=str(sms.sms_id),
-    )
-    if case is not None and case.state != "tier3_referred":
-        await move(session, case, "tier3_referred", "crisis signalled in a reply")
-        await cancel_deadlines(
+    own_case = case if case is not None and case.state in OPEN_CASE_STATES else None
+    if own_case is not None:
+        await tell_coordinator(
             session,
-            case.id,
-            (*OFFER_DEADLINES, "follow_up"),
-            "tier 3",
+            settings,
+            own_case.id,
+            templates.coordinator_crisis(case_ref(own_case.id)),
+            dedupe=str(sms.sms_id),
         )
-    log().warning("case.crisis", case_id=str(case.id) if case else None)
+        if own_case.state != "tier3_referred":
+            await move(session, own_case, "tier3_referred", "crisis signalled in a reply")
+            await cancel_deadlines(session, own_case.id, ALL_DEADLINES, "tier 3")
+            await _supersede_open_pages(session, own_case.id, reason="tier 3")
+        log().warning("case.crisis", case_id=str(own_case.id))
+        return "crisis"
+    if sender is None:
+        body = templates.coordinator_unknown_crisis(sms.from_number)
+    else:
+        role = "peer supporter" if peer_pages else "staff member"
+        body = templates.coordinator_staff_crisis(role, sender.display_name, sender.staff_id)
+    await tell_coordinator(session, settings, None, body, dedupe=str(sms.sms_id))
+    held = await _withdraw_pages(session, sms.from_number, "crisis")
+    for case_id in held:
+        await _hand_to_next_peer(session, case_id, settings, "peer withdrew")
+    log().warning("staff.crisis", pages=len(peer_pages), handed_on=len(held))
     return "crisis"
+
+
+async def _hand_to_next_peer(
+    session: AsyncSession, case_id: uuid.UUID, settings: Settings, reason: str
+) -> None:
+    """A case whose peer can no longer carry it is paged to the next peer at once."""
+    case = await session.get(SupportCase, case_id, with_for_update=True)
+    if case is None or case.state not in PEER_HOLDS:
+        return
+    clinician = await session.get(Staff, case.staff_id)
+    assert clinician is not None
+    await cancel_deadlines(session, case.id, ALL_DEADLINES, reason)
+    pages = (
+        await session.scalars(
+            select(Page).where(Page.case_id == case.id, Page.state == "accepted").with_for_update()
+        )
+    ).all()
+    for page in pages:
+        page.state = "superseded"
+        transition(session, page.id, "superseded", reason=reason)
+    await outbound.cancel_pending(session, case.id, ("offer", "offer_reminder"))
+    ctx = await load_context(session, now(), settings.match_other_unit)
+    involved = await involved_in(session, case.incident_id)
+    await _page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
 
 
 async def _peer_reply(
@@ -679,9 +852,61 @@ async def _refer(
         "tier 3",
     )
     await tell_coordinator(
-        session, settings, case.id, templates.coordinator_referral(), dedupe=str(sms.sms_id)
+        session,
+        settings,
+        case.id,
+        templates.coordinator_referral(case_ref(case.id)),
+        dedupe=str(sms.sms_id),
     )
     return "referred"
+
+
+class ClinicianAction(StrEnum):
+    """What a clinician's reply does, decided by the case's state and the reply's kind."""
+
+    ACCEPT = "accept"  # offer taken: peer told to call, follow-ups scheduled
+    DEFER = "defer"  # a new time for the offer (a second "later" too)
+    DECLINE = "decline"  # outreach ends, one resource message
+    PENDING = "pending"  # not offered yet: thanked, told a peer will reach out
+    DECLINE_EARLY = "decline_early"  # "no thanks" before the offer: ends outreach all the same
+    CALL_AGAIN = "call_again"  # during follow-ups: the peer is asked to call (again)
+    LATER_AGAIN = "later_again"  # during follow-ups: the peer is told when to call
+    END_FOLLOW_UPS = "end_follow_ups"  # during follow-ups: no more check-ins, case closed
+    TO_COORDINATOR = "to_coordinator"  # a person holds the case: thanked, coordinator told
+    REOPEN = "reopen"  # asks for support after the case ended: thanked, coordinator told
+    SILENT = "silent"  # a repeated "no" after a decline: deliberately no answer
+    HELP = "help"  # not understood: the help text for this stage
+
+
+_OFFERED = ("clinician_offered", "deferred")
+_CONTACT = ("clinician_accepted", "contact_made", "follow_up")
+_HELD = ("waiting_coordinator", "opted_out", "tier3_referred")
+
+
+def clinician_action(state: str, kind: str) -> ClinicianAction:
+    """The whole table, every (state, reply kind); crisis, STOP and START never reach it."""
+    a = ClinicianAction
+    if kind in ("help", "unknown"):
+        return a.HELP
+    if state in _OFFERED:
+        return {"accept": a.ACCEPT, "defer": a.DEFER, "decline": a.DECLINE}.get(kind, a.HELP)
+    if state in _CONTACT:
+        table = {"accept": a.CALL_AGAIN, "defer": a.LATER_AGAIN, "decline": a.END_FOLLOW_UPS}
+        return table.get(kind, a.HELP)
+    if state in _HELD:
+        return (
+            a.DECLINE_EARLY
+            if kind == "decline" and state == "waiting_coordinator"
+            else (a.TO_COORDINATOR if kind in ("accept", "defer", "decline") else a.HELP)
+        )
+    if state in BEFORE_OFFER:
+        if kind == "decline":
+            return a.DECLINE_EARLY
+        return a.PENDING if kind in ("accept", "defer") else a.HELP
+    # declined or closed
+    if kind == "accept":
+        return a.REOPEN
+    return a.SILENT if kind == "decline" else a.HELP
 
 
 async def _clinician_reply(
@@ -697,16 +922,30 @@ async def _clinician_reply(
     if reply.kind == "stop":  # "please stop texting me": honoured like STOP
         await _stop(session, clinician.mobile_e164)
         return "stop"
-    peer_number = await session.scalar(
-        select(Page.to_number).where(Page.case_id == case.id, Page.state == "accepted").limit(1)
+    if reply.kind == "start":
+        await _start(session, clinician.mobile_e164)
+        return "start"
+    action = clinician_action(case.state, reply.kind)
+    peer = await session.scalar(
+        select(Page).where(Page.case_id == case.id, Page.state == "accepted").limit(1)
     )
-    if case.state not in ("clinician_offered", "deferred"):
-        # Follow-up replies: only a crisis (handled before) changes anything.
-        return "noted"
-    if reply.kind == "accept":
+    peer_number = peer.to_number if peer is not None else None
+    ref = case_ref(case.id)
+    A = ClinicianAction
+    if action == A.ACCEPT:
         await move(session, case, "clinician_accepted", "clinician accepted contact")
         await cancel_deadlines(session, case.id, OFFER_DEADLINES, "answered")
-        await outbound.cancel_pending(session, case.id, ("offer_reminder",))
+        await outbound.cancel_pending(session, case.id, ("offer_reminder", "offer"))
+        peer_staff = (
+            await session.get(Staff, peer.peer_staff_id) if peer and peer.peer_staff_id else None
+        )
+        await _answer(
+            session,
+            sms,
+            "ack",
+            templates.clinician_accepted_ack(first_name(peer_staff) if peer_staff else None),
+            case.id,
+        )
         if peer_number:
             await outbound.enqueue(
                 session,
@@ -718,20 +957,18 @@ async def _clinician_reply(
         for n, after in enumerate(FOLLOW_UPS, start=1):
             await schedule(session, case.id, "follow_up", now() + after, n=n)
         return "clinician accepted"
-    if reply.kind == "defer" and reply.until is not None:
-        case.deferred_until = reply.until
-        await move(session, case, "deferred", "clinician asked for later")
-        await cancel_deadlines(session, case.id, OFFER_DEADLINES, "deferred")
-        await outbound.cancel_pending(session, case.id, ("offer_reminder",))
-        await schedule(session, case.id, "reoffer", reply.until)
-        local = reply.until.astimezone(zone).strftime("%a %H:%M")
-        await outbound.enqueue(
-            session,
-            kind="ack",
-            case_id=case.id,
-            to_number=clinician.mobile_e164,
-            body=templates.deferral_ack(local),
-            dedupe=str(sms.sms_id),
+    if action in (A.DEFER, A.LATER_AGAIN) and reply.until is not None:
+        quiet = (settings.quiet_start_hour, settings.quiet_end_hour)
+        until = promised_time(reply.until, now(), zone, quiet)
+        local = until.astimezone(zone).strftime("%a %H:%M")
+        if action == A.DEFER:
+            case.deferred_until = until
+            await move(session, case, "deferred", "clinician asked for later")
+            await cancel_deadlines(session, case.id, OFFER_DEADLINES, "deferred")
+            await outbound.cancel_pending(session, case.id, ("offer_reminder", "offer"))
+            await schedule(session, case.id, "reoffer", until)
+        await _answer(
+            session, sms, "ack", templates.deferral_ack(local, until != reply.until), case.id
         )
         if peer_number:
             await outbound.enqueue(
@@ -742,16 +979,12 @@ async def _clinician_reply(
                 body=templates.peer_wait(first_name(clinician), local),
                 dedupe=str(sms.sms_id),
             )
-        return "deferred"
-    if reply.kind == "decline":
+        return "deferred" if action == A.DEFER else "later again"
+    if action in (A.DECLINE, A.DECLINE_EARLY):
         await move(session, case, "declined", "clinician declined")
-        await cancel_deadlines(
-            session,
-            case.id,
-            (*OFFER_DEADLINES, "follow_up"),
-            "declined",
-        )
+        await cancel_deadlines(session, case.id, ALL_DEADLINES, "declined")
         await outbound.cancel_pending(session, case.id, ("offer_reminder", "offer", "follow_up"))
+        await _supersede_open_pages(session, case.id, reason="clinician declined")
         await outbound.enqueue(
             session,
             kind="resources",
@@ -768,11 +1001,45 @@ async def _clinician_reply(
                 body=templates.peer_stand_down(),
             )
         return "declined"
-    await outbound.enqueue(
-        session,
-        kind="help",
-        to_number=clinician.mobile_e164,
-        body=templates.clinician_help(),
-        dedupe=str(sms.sms_id),
-    )
+    if action == A.PENDING:
+        await _answer(session, sms, "ack", templates.clinician_pending(), case.id)
+        return "pending"
+    if action == A.CALL_AGAIN:
+        await _answer(session, sms, "ack", templates.clinician_accepted_ack(None), case.id)
+        if peer_number:
+            await outbound.enqueue(
+                session,
+                kind="peer_go",
+                case_id=case.id,
+                to_number=peer_number,
+                body=templates.peer_go(first_name(clinician)),
+                dedupe=str(sms.sms_id),
+            )
+        else:
+            await tell_coordinator(
+                session, settings, case.id, templates.coordinator_new_reply(ref), str(sms.sms_id)
+            )
+        return "call again"
+    if action == A.END_FOLLOW_UPS:
+        await cancel_deadlines(session, case.id, ("follow_up",), "clinician said no")
+        await outbound.cancel_pending(session, case.id, ("follow_up",))
+        await move(session, case, "closed", "clinician asked for no more check-ins")
+        await _answer(session, sms, "ack", templates.follow_up_ended(), case.id)
+        return "follow-ups ended"
+    if action in (A.TO_COORDINATOR, A.REOPEN):
+        await _answer(session, sms, "ack", templates.clinician_team_will_call(), case.id)
+        await tell_coordinator(
+            session, settings, case.id, templates.coordinator_new_reply(ref), str(sms.sms_id)
+        )
+        return "to coordinator"
+    if action == A.SILENT:
+        return "noted"  # they declined and said so again: nothing more is sent
+    # HELP, or a deferral whose time could not be placed.
+    if case.state in _CONTACT:
+        help_text = templates.follow_up_help()
+    elif case.state in _OFFERED:
+        help_text = templates.clinician_help()
+    else:
+        help_text = templates.clinician_pending()
+    await _answer(session, sms, "help", help_text, case.id)
     return "help"

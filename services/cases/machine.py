@@ -33,8 +33,16 @@ OPEN_STATES = frozenset(
         "contact_made",
         "follow_up",
         "tier3_referred",
+        "opted_out",
     }
 )
+# Before the clinician has been offered anything: a decline, an opt-out or a peer's withdrawal
+# can still end or reroute outreach here without a word to them being taken back.
+BEFORE_OFFER = frozenset(
+    {"identified", "tier1_notified", "peer_paged", "waiting_coordinator", "peer_accepted"}
+)
+# A peer holds the case: if they withdraw (crisis of their own, STOP), the next peer is paged.
+PEER_HOLDS = frozenset({"peer_accepted", "clinician_offered", "deferred", "clinician_accepted"})
 ALLOWED: dict[str, frozenset[str]] = {
     "identified": frozenset({"tier1_notified", "peer_paged", "waiting_coordinator"}),
     "tier1_notified": frozenset({"peer_paged", "waiting_coordinator"}),
@@ -43,15 +51,20 @@ ALLOWED: dict[str, frozenset[str]] = {
     "waiting_coordinator": frozenset(
         {"waiting_coordinator", "peer_paged", "peer_accepted", "closed"}
     ),
-    "peer_accepted": frozenset({"clinician_offered"}),
+    "peer_accepted": frozenset({"clinician_offered", "peer_paged"}),
     "clinician_offered": frozenset(
-        {"clinician_accepted", "deferred", "declined", "waiting_coordinator"}
+        {"clinician_accepted", "deferred", "declined", "waiting_coordinator", "peer_paged"}
     ),
-    "deferred": frozenset({"clinician_offered", "declined", "clinician_accepted"}),
-    "clinician_accepted": frozenset({"contact_made", "follow_up", "closed"}),
+    # A second "later" is a new deferral, not an error.
+    "deferred": frozenset(
+        {"clinician_offered", "declined", "clinician_accepted", "deferred", "peer_paged"}
+    ),
+    "clinician_accepted": frozenset({"contact_made", "follow_up", "closed", "peer_paged"}),
     "contact_made": frozenset({"follow_up", "closed"}),
     "follow_up": frozenset({"follow_up", "closed"}),
     "tier3_referred": frozenset({"closed"}),
+    # STOP from the clinician: nobody may text them; the coordinator decides what happens.
+    "opted_out": frozenset({"closed", "peer_paged"}),
     "declined": frozenset(),
     "closed": frozenset(),
 }
@@ -66,6 +79,10 @@ def can_move(from_state: str, to_state: str) -> bool:
         return from_state in OPEN_STATES and from_state != "tier3_referred"
     if to_state == "closed":  # the coordinator may close any open case
         return from_state in OPEN_STATES
+    if to_state == "declined" and from_state in BEFORE_OFFER:
+        return True  # "no thanks" before the offer came (after the unit lead asked) is final
+    if to_state == "opted_out":
+        return from_state in OPEN_STATES and from_state not in ("opted_out", "tier3_referred")
     return to_state in ALLOWED.get(from_state, frozenset())
 
 

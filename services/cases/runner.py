@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notifiers import templates
 from services.cases import flows
 from services.cases.models import Deadline
+from services.cases.refs import case_ref
 from services.clock import now as utcnow
 from services.config import Settings
 from services.db import transaction
@@ -45,7 +46,7 @@ async def _retry_later(
         session,
         settings,
         deadline.case_id,
-        templates.coordinator_step_failed(),
+        templates.coordinator_step_failed(case_ref(deadline.case_id)),
         dedupe=str(deadline.id),
     )
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.auth import require_admin
-from services.cases import flows
+from services.cases import flows, machine
 from services.cases.machine import IllegalTransition, move
 from services.cases.models import CaseTransition, Deadline, EscalationPolicy
+from services.cases.refs import case_ref, ref_bounds
 from services.db import transaction
 from services.paging.models import Page, SupportCase
+from services.people.models import Staff
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
 
@@ -88,12 +90,75 @@ def _policy(p: EscalationPolicy) -> dict[str, object]:
     }
 
 
+CASE_STATES = frozenset(machine.ALLOWED)
+
+
+@router.get("/cases")
+async def list_cases(
+    state: str = Query("open", max_length=24),
+    tier: int | None = Query(None, ge=1, le=3),
+    ref: str | None = Query(None, max_length=12),
+    limit: int = Query(50, ge=1, le=200),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> dict[str, object]:
+    """Cases newest first; `state` is one state, "open" (the default) or "all"; `ref` is the
+    short reference a coordinator SMS carries (C-3F9A2B) and wins over the other filters."""
+    if state not in CASE_STATES | {"open", "all"}:
+        raise HTTPException(
+            422, {"fields": {"state": "one of: open, all, " + ", ".join(sorted(CASE_STATES))}}
+        )
+    query = select(SupportCase, Staff.display_name).join(
+        Staff, Staff.staff_id == SupportCase.staff_id
+    )
+    if ref is not None:
+        try:
+            low, high = ref_bounds(ref)
+        except ValueError as exc:
+            raise HTTPException(422, {"fields": {"ref": str(exc)}}) from exc
+        query = query.where(SupportCase.id.between(low, high))
+    else:
+        if state == "open":
+            query = query.where(SupportCase.state.in_(list(machine.OPEN_STATES)))
+        elif state != "all":
+            query = query.where(SupportCase.state == state)
+        if tier is not None:
+            query = query.where(SupportCase.tier == tier)
+    async with transaction() as session:
+        total = await session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = (
+            await session.execute(
+                query.order_by(SupportCase.created_at.desc(), SupportCase.id)
+                .limit(limit)
+                .offset(offset)
+            )
+        ).all()
+    cases = [
+        {
+            "ref": case_ref(c.id),
+            "case_id": str(c.id),
+            "incident_id": str(c.incident_id),
+            "state": c.state,
+            "tier": c.tier,
+            "clinician": {"staff_id": c.staff_id, "name": name},
+            "created_at": c.created_at.isoformat(),
+            "updated_at": c.updated_at.isoformat(),
+        }
+        for c, name in rows
+    ]
+    more = offset + len(cases) < (total or 0)
+    return {"cases": cases, "total": total, "next_offset": offset + len(cases) if more else None}
+
+
 @router.get("/cases/{case_id}")
 async def case_history(case_id: uuid.UUID) -> dict[str, object]:
+    """The coordinator is inside the programme: they see who the clinician is and how to
+    reach them (risk management's views never do)."""
     async with transaction() as session:
         case = await session.get(SupportCase, case_id)
         if case is None:
             raise HTTPException(404, "no such case")
+        clinician = await session.get(Staff, case.staff_id)
+        assert clinician is not None
         transitions = (
             await session.scalars(
                 select(CaseTransition)
@@ -112,9 +177,16 @@ async def case_history(case_id: uuid.UUID) -> dict[str, object]:
             )
         ).all()
     return {
+        "ref": case_ref(case.id),
         "case_id": str(case.id),
         "incident_id": str(case.incident_id),
         "state": case.state,
+        "tier": case.tier,
+        "clinician": {
+            "staff_id": clinician.staff_id,
+            "name": clinician.display_name,
+            "mobile": clinician.mobile_e164,
+        },
         "transitions": [
             {"from": t.from_state, "to": t.to_state, "reason": t.reason, "at": t.at.isoformat()}
             for t in transitions

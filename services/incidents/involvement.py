@@ -64,9 +64,6 @@ async def identify(
     for staff in sorted(named, key=lambda s: s.staff_id):
         if staff.staff_id not in fresh_named:
             continue
-        if staff.opted_out:
-            log().info("case.skipped_opted_out", incident_id=str(incident.incident_id))
-            continue
         need = await open_case(session, incident.incident_id, staff.staff_id)
         if need is not None:
             events.append(need)
@@ -176,7 +173,7 @@ async def decide(
     opened = False
     if confirm:
         staff = await session.get(Staff, staff_id)
-        if staff is not None and staff.active and not staff.opted_out:
+        if staff is not None and staff.active:  # opted out: a case the coordinator sees
             opened = await open_case(session, incident_id, staff_id) is not None
     return Decision(wanted, changed=True, case_opened=opened)
 

@@ -29,6 +29,7 @@ from schemas.events import (
     SupportNeeded,
 )
 from services import outbox
+from services.cases.refs import case_ref
 from services.logs import log
 from services.paging.models import InboundSms, Page, PageTransition, SupportCase
 from services.people.models import Involvement, Staff
@@ -177,7 +178,8 @@ class Claim:
 
 def page_body(page: Page) -> str:
     if page.peer_staff_id is None:
-        return templates.coordinator_page(page.reply_code)
+        # A coordinator page's reason is written for the coordinator (flows._page_next).
+        return templates.coordinator_page(page.reply_code, page.reason, case_ref(page.case_id))
     return templates.peer_page(page.reply_code)
 
 
