@@ -95,9 +95,9 @@ async def open_case(db: Engine, clinician: str = CLINICIAN) -> Case:
     return Case(need.case_id, incident.incident_id)
 
 
-async def reply(db: Engine, number: str, body: str) -> str:
+async def reply(db: Engine, number: str, body: str, sms_id: uuid.UUID | None = None) -> str:
     """An inbound SMS as the webhook stores it, handled directly (no race with a worker)."""
-    sms_id = uuid.uuid4()
+    sms_id = sms_id or uuid.uuid4()
     with db.begin() as conn:
         conn.execute(
             text(
