@@ -569,6 +569,26 @@ async def _answer(
     )
 
 
+async def _to_peer(
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    peer_number: str | None,
+    kind: str,
+    body: str,
+    sms: SmsReceived,
+) -> None:
+    """Tell the peer holding the case (if one does) what the clinician's reply means for them."""
+    if peer_number is not None:
+        await outbound.enqueue(
+            session,
+            kind=kind,
+            case_id=case_id,
+            to_number=peer_number,
+            body=body,
+            dedupe=str(sms.sms_id),
+        )
+
+
 async def _stop(session: AsyncSession, number: str) -> None:
     """STOP: nothing more to this number, and nothing that still assumes we can text it.
 
@@ -930,30 +950,18 @@ async def _clinician_reply(
         select(Page).where(Page.case_id == case.id, Page.state == "accepted").limit(1)
     )
     peer_number = peer.to_number if peer is not None else None
+    peer_id = peer.peer_staff_id if peer is not None else None
+    peer_staff = await session.get(Staff, peer_id) if peer_id is not None else None
+    peer_first = first_name(peer_staff) if peer_staff is not None else None
+    call = templates.peer_go(first_name(clinician))
     ref = case_ref(case.id)
     A = ClinicianAction
     if action == A.ACCEPT:
         await move(session, case, "clinician_accepted", "clinician accepted contact")
         await cancel_deadlines(session, case.id, OFFER_DEADLINES, "answered")
         await outbound.cancel_pending(session, case.id, ("offer_reminder", "offer"))
-        peer_staff = (
-            await session.get(Staff, peer.peer_staff_id) if peer and peer.peer_staff_id else None
-        )
-        await _answer(
-            session,
-            sms,
-            "ack",
-            templates.clinician_accepted_ack(first_name(peer_staff) if peer_staff else None),
-            case.id,
-        )
-        if peer_number:
-            await outbound.enqueue(
-                session,
-                kind="peer_go",
-                case_id=case.id,
-                to_number=peer_number,
-                body=templates.peer_go(first_name(clinician)),
-            )
+        await _answer(session, sms, "ack", templates.clinician_accepted_ack(peer_first), case.id)
+        await _to_peer(session, case.id, peer_number, "peer_go", call, sms)
         for n, after in enumerate(FOLLOW_UPS, start=1):
             await schedule(session, case.id, "follow_up", now() + after, n=n)
         return "clinician accepted"
@@ -970,15 +978,8 @@ async def _clinician_reply(
         await _answer(
             session, sms, "ack", templates.deferral_ack(local, until != reply.until), case.id
         )
-        if peer_number:
-            await outbound.enqueue(
-                session,
-                kind="peer_wait",
-                case_id=case.id,
-                to_number=peer_number,
-                body=templates.peer_wait(first_name(clinician), local),
-                dedupe=str(sms.sms_id),
-            )
+        wait = templates.peer_wait(first_name(clinician), local)
+        await _to_peer(session, case.id, peer_number, "peer_wait", wait, sms)
         return "deferred" if action == A.DEFER else "later again"
     if action in (A.DECLINE, A.DECLINE_EARLY):
         await move(session, case, "declined", "clinician declined")
@@ -992,29 +993,16 @@ async def _clinician_reply(
             to_number=clinician.mobile_e164,
             body=templates.resources(),
         )
-        if peer_number:
-            await outbound.enqueue(
-                session,
-                kind="peer_stand_down",
-                case_id=case.id,
-                to_number=peer_number,
-                body=templates.peer_stand_down(),
-            )
+        stand_down = templates.peer_stand_down()
+        await _to_peer(session, case.id, peer_number, "peer_stand_down", stand_down, sms)
         return "declined"
     if action == A.PENDING:
         await _answer(session, sms, "ack", templates.clinician_pending(), case.id)
         return "pending"
     if action == A.CALL_AGAIN:
-        await _answer(session, sms, "ack", templates.clinician_accepted_ack(None), case.id)
-        if peer_number:
-            await outbound.enqueue(
-                session,
-                kind="peer_go",
-                case_id=case.id,
-                to_number=peer_number,
-                body=templates.peer_go(first_name(clinician)),
-                dedupe=str(sms.sms_id),
-            )
+        await _answer(session, sms, "ack", templates.clinician_accepted_ack(peer_first), case.id)
+        if peer_number is not None:
+            await _to_peer(session, case.id, peer_number, "peer_go", call, sms)
         else:
             await tell_coordinator(
                 session, settings, case.id, templates.coordinator_new_reply(ref), str(sms.sms_id)
