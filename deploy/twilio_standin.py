@@ -67,7 +67,11 @@ GSM_BASIC = set(
 )
 GSM_EXTENDED = set("^{}\\[~]|€\f")
 
-DeliveryOutcome = Literal["delivered", "undelivered", "failed"]
+# "sent": the carrier never confirms, so the message stays 'sent' (no final callback).
+DeliveryOutcome = Literal["delivered", "undelivered", "failed", "sent"]
+CallbackStatus = Literal[
+    "accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed", "read"
+]
 
 log = structlog.get_logger("twilio_standin")
 
@@ -365,6 +369,8 @@ class Standin:
                 await self._transition(rec, "failed", rule.error_code)
                 return
             await self._transition(rec, "sent")
+            if rule and rule.delivery == "sent":
+                return
             await asyncio.sleep(delay)
             if rule and rule.delivery == "undelivered":
                 await self._transition(rec, "undelivered", rule.error_code)
@@ -402,22 +408,57 @@ class Standin:
         if rec.callback_queue is not None:
             rec.callback_queue.put_nowait((status, self._status_params(rec)))
 
-    def _status_params(self, rec: MessageRecord) -> dict[str, str]:
+    def _status_params(
+        self, rec: MessageRecord, status: str | None = None, error_code: int | None = None
+    ) -> dict[str, str]:
+        status = status or rec.status
+        error_code = rec.error_code if status == rec.status else error_code
         params = {
             "MessageSid": rec.sid,
             "SmsSid": rec.sid,
             "AccountSid": rec.account_sid,
             "From": rec.from_ or "",
             "To": rec.to,
-            "MessageStatus": rec.status,
-            "SmsStatus": rec.status,
+            "MessageStatus": status,
+            "SmsStatus": status,
             "ApiVersion": API_VERSION,
         }
         if rec.messaging_service_sid:
             params["MessagingServiceSid"] = rec.messaging_service_sid
-        if rec.error_code is not None:
-            params["ErrorCode"] = str(rec.error_code)
+        if error_code is not None:
+            params["ErrorCode"] = str(error_code)
         return params
+
+    async def replay_callback(
+        self, rec: MessageRecord, status: str, error_code: int | None, times: int
+    ) -> list[int | None]:
+        """Post a status callback again, or a status out of order, as Twilio may: its
+        callbacks are retried and not promised in order. Each post once, no retry, so the
+        caller sees every answer."""
+        assert rec.status_callback is not None
+        params = self._status_params(rec, status, error_code)
+        answers: list[int | None] = []
+        for _ in range(times):
+            cb = CallbackRecord(status=status, url=rec.status_callback, attempts=1)
+            rec.callbacks.append(cb)
+            try:
+                async with self.posting:
+                    resp = await self.post_signed(rec.status_callback, params)
+                cb.http_status = resp.status_code
+            except httpx.HTTPError as exc:
+                cb.error = f"{type(exc).__name__}: {exc}"
+            cb.posted_at = utcnow()
+            cb.ok = cb.http_status is not None and cb.http_status < 400
+            answers.append(cb.http_status)
+            log.info(
+                "callback.replayed",
+                sid=rec.sid,
+                status=status,
+                url=url_for_log(rec.status_callback),
+                http_status=cb.http_status,
+            )
+        await self.notify()
+        return answers
 
     async def _callback_worker(self, rec: MessageRecord) -> None:
         """One worker per message keeps callbacks in status order even across retries."""
@@ -835,6 +876,12 @@ class AutoReplyIn(BaseModel):
     url: str | None = None
 
 
+class CallbackIn(BaseModel):
+    status: CallbackStatus
+    error_code: int | None = None
+    times: int = Field(default=1, ge=1, le=20)
+
+
 class InboundIn(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -953,7 +1000,7 @@ def add_control_routes(app: FastAPI) -> None:
             state.numbers.pop(rule.number, None)
             error_code = None
         else:
-            error_code = error_code or 30006
+            error_code = None if rule.delivery == "sent" else error_code or 30006
             state.numbers[rule.number] = NumberRule(rule.delivery, error_code)
         log.info(
             "control.number",
@@ -1004,6 +1051,21 @@ def add_control_routes(app: FastAPI) -> None:
             return err
         state_of(request).autoreplies.clear()
         return JSONResponse({"cleared": True})
+
+    @app.post("/_standin/messages/{sid}/callbacks")
+    async def control_replay_callback(request: Request, sid: str, cb: CallbackIn) -> Response:
+        """Post a status callback for a message again (a duplicate) or with another status
+        (a late or out-of-order one), signed as Twilio signs it."""
+        if (err := control_guard(request)) is not None:
+            return err
+        state = state_of(request)
+        rec = state.by_sid.get(sid)
+        if rec is None:
+            return JSONResponse({"error": "no such message"}, status_code=404)
+        if not rec.status_callback:
+            return JSONResponse({"error": "the message has no status callback"}, status_code=409)
+        answers = await state.replay_callback(rec, cb.status, cb.error_code, cb.times)
+        return JSONResponse({"sid": sid, "status": cb.status, "http_status": answers})
 
     @app.post("/_standin/inbound")
     async def control_inbound(request: Request, msg: InboundIn) -> Response:

@@ -7,17 +7,18 @@ the two is up; an advisory lock lets only one publish at a time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from services import logs
-from services.auth import require_token
+from services.auth import Gatekeeper, require_admin, require_token
 from services.cases.views import router as cases_router
 from services.config import get_settings
 from services.db import async_engine
@@ -43,12 +44,34 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await async_engine().dispose()
 
 
-app = FastAPI(title="Second-victim rapid response", version="0.1.0", lifespan=lifespan)
+# No public /docs, /redoc or /openapi.json: every route needs a token, and the schema says
+# which admin routes exist. The coordinator's token gets the schema (below).
+app = FastAPI(
+    title="Second-victim rapid response",
+    version="0.1.0",
+    lifespan=lifespan,
+    openapi_url=None,
+    docs_url=None,
+    redoc_url=None,
+)
+# Outermost: a token or a signature, and a body size, are checked before any body is read.
+app.add_middleware(Gatekeeper)
 app.include_router(incidents_router)
 app.include_router(twilio_router)
 app.include_router(cases_router)
 app.include_router(people_router)
 app.include_router(schedules_router)
+
+
+def _unechoed(msg: str, err: Mapping[str, object]) -> str:
+    """A validator's message may quote the value it refused ("'Jane Smith' is not a whole
+    number"); the value is cut out here, so no route's refusal can carry it back."""
+    given = err.get("input")
+    if isinstance(given, str | int | float) and not isinstance(given, bool):
+        text = str(given)
+        if text and text in msg:
+            msg = msg.replace(repr(text), "the value given").replace(text, "the value given")
+    return msg
 
 
 @app.exception_handler(RequestValidationError)
@@ -64,7 +87,7 @@ async def field_errors(request: Request, exc: RequestValidationError) -> JSONRes
                 if request.url.path.startswith("/incidents")
                 else "not an accepted field"
             )
-        fields[".".join(loc) or "body"] = msg.removeprefix("Value error, ")
+        fields[".".join(loc) or "body"] = _unechoed(msg.removeprefix("Value error, "), err)
     return JSONResponse(status_code=422, content={"error": "invalid request", "fields": fields})
 
 
@@ -78,3 +101,9 @@ async def healthz() -> dict[str, object]:
 @app.get("/metrics", dependencies=[Depends(require_token)])
 async def metrics() -> PlainTextResponse:
     return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+
+@app.get("/openapi.json", dependencies=[Depends(require_admin)], include_in_schema=False)
+async def openapi_schema() -> JSONResponse:
+    """The schema for the coordinator's tooling, behind the admin token."""
+    return JSONResponse(get_openapi(title=app.title, version=app.version, routes=app.routes))

@@ -7,6 +7,9 @@ secondary auth token is accepted too so a token can be rotated without dropping 
 from __future__ import annotations
 
 import hmac
+import json
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
 
 from fastapi import Header, HTTPException, Request
 from twilio.request_validator import RequestValidator
@@ -61,3 +64,124 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
     if not signature or not any(RequestValidator(t).validate(url, form, signature) for t in tokens):
         raise HTTPException(403, "invalid Twilio signature")
     return form
+
+
+# --- before any body is read ----------------------------------------------------------------
+
+TWILIO_PREFIX = "/twilio/"
+# Twilio's forms are a few hundred bytes (a 1,600-character body is under 10 KB encoded).
+TWILIO_BODY_LIMIT = 64 * 1024
+# Directory imports take the hospital's CSV exports (services/people/views.py checks 10 MB
+# itself, with its own message; this cap only has to be above it).
+IMPORT_BODY_LIMIT = 10 * 1024 * 1024 + 64 * 1024
+API_BODY_LIMIT = 1024 * 1024
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def body_limit(path: str) -> int:
+    if path.startswith(TWILIO_PREFIX):
+        return TWILIO_BODY_LIMIT
+    if path.startswith("/admin/") and path.endswith("/import"):
+        return IMPORT_BODY_LIMIT
+    return API_BODY_LIMIT
+
+
+class Gatekeeper:
+    """Who may send a body, and how large, decided from the headers alone.
+
+    Why here and not in the routes: FastAPI reads and parses a body before it runs a route's
+    dependencies, so an unsigned 54 MB form was parsed (API memory 118 -> 164 MB) before its
+    signature was looked at, and malformed JSON without a token got 422, not 401. Every route
+    but Twilio's needs a known bearer token (require_token / require_admin then decide which
+    kind); Twilio's need a signature header (verified_twilio_form then checks it). A body
+    over the route's cap is refused with 413, by Content-Length or, for a chunked body, by
+    counting what arrives, never by reading it whole.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = self._refusal(path, headers)
+        if refusal is not None:
+            await _answer(send, *refusal)
+            return
+        limit = body_limit(path)
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _answer(send, 400, "invalid Content-Length")
+                return
+            if int(declared) > limit:
+                await _answer(send, 413, f"request body larger than {limit} bytes")
+                return
+            await self.app(scope, receive, send)
+            return
+        body, complete = await _read_bounded(receive, limit)
+        if not complete:
+            await _answer(send, 413, f"request body larger than {limit} bytes")
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    def _refusal(path: str, headers: Mapping[str, str]) -> tuple[int, str, dict[str, str]] | None:
+        if path.startswith(TWILIO_PREFIX):
+            if not headers.get("x-twilio-signature"):
+                return 403, "invalid Twilio signature", {}
+            return None
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if scheme.lower() != "bearer" or not token:
+            return 401, "missing bearer token", challenge
+        settings = get_settings()
+        if not (_known(token, settings.api_token_set) or _known(token, settings.admin_token_set)):
+            return 401, "invalid token", challenge
+        return None
+
+
+async def _read_bounded(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """A chunked body, kept only while it stays under the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), True  # the client went away; the app will see that
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", False
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+
+
+async def _answer(
+    send: Send, status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if status == 413:
+        raw.append((b"connection", b"close"))  # the rest of the body is not read
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -19,7 +19,7 @@ from services import logs
 from services.config import get_settings
 from services.db import async_engine, transaction
 from services.incidents import commands as involvement_commands
-from services.incidents.service import IncidentIn, KeyReused, UnknownStaff, report
+from services.incidents.service import IncidentIn, KeyReused, NotInDirectory, report
 from services.people import commands as people_commands
 from services.schedules import commands as schedule_commands
 
@@ -56,7 +56,7 @@ async def _incident(args: argparse.Namespace) -> int:
     try:
         async with transaction() as session:
             accepted = await report(session, incident)
-    except (UnknownStaff, KeyReused) as exc:
+    except (NotInDirectory, KeyReused) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
     finally:

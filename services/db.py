@@ -40,16 +40,21 @@ def libpq_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+# Bound parameters are phone numbers and SMS bodies: SQLAlchemy puts them into the text of
+# every statement error, and that text reaches the logs. Every engine hides them.
+ENGINE_OPTIONS: dict[str, bool] = {"hide_parameters": True, "pool_pre_ping": True}
+
+
 @lru_cache(maxsize=4)
 def async_engine(url: str | None = None) -> AsyncEngine:
     return create_async_engine(
-        url or get_settings().database_url, pool_size=10, max_overflow=10, pool_pre_ping=True
+        url or get_settings().database_url, pool_size=10, max_overflow=10, **ENGINE_OPTIONS
     )
 
 
 @lru_cache(maxsize=4)
 def sync_engine(url: str | None = None) -> Engine:
-    return create_engine(url or get_settings().database_url, pool_pre_ping=True)
+    return create_engine(url or get_settings().database_url, **ENGINE_OPTIONS)
 
 
 @lru_cache(maxsize=4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -38,7 +39,7 @@ async def test_token_required(client: httpx.AsyncClient) -> None:
 async def test_accepted_incident_is_stored_with_its_event(
     client: httpx.AsyncClient, db: Engine
 ) -> None:
-    r = await client.post("/incidents", json=good(reporter_ref="RM-desk-2"), headers=AUTH)
+    r = await client.post("/incidents", json=good(reporter_ref="IR-2026-0412"), headers=AUTH)
     assert r.status_code == 202, r.text
     incident_id = r.json()["incident_id"]
     with db.connect() as conn:
@@ -75,7 +76,14 @@ async def test_accepted_incident_is_stored_with_its_event(
         ({"staff_ids": []}, "staff_ids", "at least 1"),
         ({"staff_ids": ["N1001", "N1001"]}, "staff_ids", "listed twice"),
         ({"staff_ids": ["N1001", "bad id!"]}, "staff_ids.1", "pattern"),
-        ({"staff_ids": ["N1001", "ZZ999"]}, "staff_ids", "unknown staff ids: ZZ999"),
+        ({"staff_ids": ["N1001", "ZZ999"]}, "staff_ids", "not active staff of the directory"),
+        ({"staff_ids": ["N1001", "JaneSmith"]}, "staff_ids", "staff_ids[1]"),
+        # A tester's finding: both were accepted with 202 and stored.
+        ({"unit": "Mrs Jane Smith"}, "unit", "not a unit of the directory"),
+        ({"reporter_ref": "Jane Smith"}, "reporter_ref", "looks like a name"),
+        ({"reporter_ref": "Smith"}, "reporter_ref", "incident-report number"),
+        ({"reporter_ref": "Jane-2"}, "reporter_ref", "incident-report number"),
+        ({"reporter_ref": "IR-2026-Jane"}, "reporter_ref", "incident-report number"),
         ({"occurred_at": "2026-01-01T10:00:00"}, "occurred_at", "timezone"),
         (
             {"occurred_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()},
@@ -95,7 +103,76 @@ async def test_bad_input_gets_a_message_per_field(
     assert field in fields, fields
     assert says in fields[field]
     # The refusal never echoes what was sent.
-    assert "Jane" not in r.text and "1961" not in r.text
+    assert "Jane" not in r.text and "1961" not in r.text and "ZZ999" not in r.text
+    assert "Smith" not in r.text and '"input"' not in r.text
+
+
+@pytest.mark.parametrize("ref", ["IR-2026-0412", "RL2026-118", "DATIX-10423-B", "2026-118"])
+async def test_incident_report_numbers_are_accepted(client: httpx.AsyncClient, ref: str) -> None:
+    r = await client.post("/incidents", json=good(reporter_ref=ref), headers=AUTH)
+    assert r.status_code == 202, r.text
+
+
+async def test_no_refusal_echoes_its_input(client: httpx.AsyncClient) -> None:
+    """FastAPI's own 422 carries `input`; ours never does, on any route."""
+    admin = {"Authorization": "Bearer test-admin-token"}
+    marker = "Jane Smith 03/04/1961"
+    answers = [
+        await client.post("/incidents", json=good(unit={"name": marker}), headers=AUTH),
+        await client.post("/incidents", json=good(staff_ids=[marker]), headers=AUTH),
+        await client.put("/admin/peers/N1001", json={"max_open_cases": marker}, headers=admin),
+        await client.post("/admin/schedules", json={"name": 7, "x": marker}, headers=admin),
+        await client.put("/admin/escalation-policies/P", json={"steps": marker}, headers=admin),
+        await client.post(
+            f"/admin/cases/{uuid.uuid4()}/actions", json={"action": marker}, headers=admin
+        ),
+    ]
+    for r in answers:
+        assert r.status_code == 422, (r.request.url, r.text)
+        assert "Jane" not in r.text and "1961" not in r.text and '"input"' not in r.text, r.text
+
+
+async def test_a_token_is_checked_before_the_body_is_parsed(client: httpx.AsyncClient) -> None:
+    """Malformed JSON without a token was 422: the body was parsed before auth."""
+    broken = b'{"unit": '
+    headers = {"Content-Type": "application/json"}
+    assert (await client.post("/incidents", content=broken, headers=headers)).status_code == 401
+    bad = headers | {"Authorization": "Bearer nope"}
+    assert (await client.post("/incidents", content=broken, headers=bad)).status_code == 401
+    ok = headers | AUTH
+    assert (await client.post("/incidents", content=broken, headers=ok)).status_code == 422
+
+
+async def test_bodies_over_the_cap_are_refused_unread(client: httpx.AsyncClient) -> None:
+    from services.auth import API_BODY_LIMIT, TWILIO_BODY_LIMIT
+
+    big = b"x" * (API_BODY_LIMIT + 1)
+    r = await client.post("/incidents", content=big, headers=AUTH)
+    assert r.status_code == 413
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for _ in range(API_BODY_LIMIT // 65536 + 2):
+            yield b"x" * 65536
+
+    r = await client.post("/incidents", content=chunked(), headers=AUTH)
+    assert r.status_code == 413 and "content-length" not in r.request.headers
+    # Twilio's routes: no signature, no parsing (403 whatever the size); signed but huge: 413.
+    form = b"Body=" + b"x" * (TWILIO_BODY_LIMIT + 1)
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert (await client.post("/twilio/sms", content=form, headers=form_type)).status_code == 403
+    signed = form_type | {"X-Twilio-Signature": "anything"}
+    assert (await client.post("/twilio/sms", content=form, headers=signed)).status_code == 413
+
+
+async def test_schema_and_docs_need_the_admin_token(client: httpx.AsyncClient) -> None:
+    admin = {"Authorization": "Bearer test-admin-token"}
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert (await client.get(path)).status_code == 401, path
+    assert (await client.get("/openapi.json", headers=AUTH)).status_code == 403
+    schema = await client.get("/openapi.json", headers=admin)
+    assert schema.status_code == 200 and "/incidents" in schema.json()["paths"]
+    for path in ("/docs", "/redoc"):  # no public UI: it would fetch the schema without a token
+        assert (await client.get(path, headers=admin)).status_code == 404, path
 
 
 async def test_missing_fields_are_each_named(client: httpx.AsyncClient) -> None:

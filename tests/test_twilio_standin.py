@@ -326,6 +326,50 @@ def test_status_callbacks_signed_and_in_order(
     assert all(c["ok"] and c["http_status"] == 200 for c in recorded["callbacks"])
 
 
+def test_a_number_that_never_confirms_stays_sent(
+    client: Client, control: httpx.Client, receiver: Receiver
+) -> None:
+    to = number()
+    control.post("/_standin/numbers", json={"number": to, "delivery": "sent"}).raise_for_status()
+    path = f"/status/{to[1:]}"
+    msg = client.messages.create(
+        to=to, from_=SENDER, body="x", status_callback=f"{receiver.url}{path}"
+    )
+    receiver.wait_for(lambda _h: len(receiver.at(path)) >= 1)
+    time.sleep(0.2)  # several status steps' worth: nothing more comes
+    assert [h.params["MessageStatus"] for h in receiver.at(path)] == ["sent"]
+    assert client.messages(msg.sid).fetch().status == "sent"
+
+
+def test_replayed_and_reordered_callbacks_are_signed(
+    client: Client, control: httpx.Client, receiver: Receiver
+) -> None:
+    to = number()
+    path = f"/status/{to[1:]}"
+    callback = f"{receiver.url}{path}?page=7"
+    msg = client.messages.create(to=to, from_=SENDER, body="x", status_callback=callback)
+    receiver.wait_for(lambda _h: len(receiver.at(path)) >= 2)  # sent, delivered
+    again = control.post(
+        f"/_standin/messages/{msg.sid}/callbacks", json={"status": "delivered", "times": 3}
+    )
+    assert again.json()["http_status"] == [200, 200, 200]
+    late = control.post(
+        f"/_standin/messages/{msg.sid}/callbacks",
+        json={"status": "undelivered", "error_code": 30006},
+    )
+    assert late.json()["http_status"] == [200]
+    hits = receiver.at(path)
+    assert [h.params["MessageStatus"] for h in hits] == ["sent", "delivered"] + [
+        "delivered"
+    ] * 3 + ["undelivered"]
+    assert all(h.valid and h.params["MessageSid"] == msg.sid for h in hits)
+    assert hits[-1].params["ErrorCode"] == "30006" and "ErrorCode" not in hits[-2].params
+    assert (
+        control.post("/_standin/messages/SMnope/callbacks", json={"status": "sent"}).status_code
+        == 404
+    )
+
+
 @pytest.mark.parametrize(
     ("delivery", "error_code", "statuses"),
     [("undelivered", 30006, ["sent", "undelivered"]), ("failed", 30003, ["failed"])],

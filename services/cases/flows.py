@@ -427,14 +427,21 @@ async def fire(
     return f"unknown kind {deadline.kind}"
 
 
-async def escalate_now(session: AsyncSession, case_id: uuid.UUID) -> None:
-    """A page failed for good or was passed: don't wait out the step, escalate at once."""
+async def escalate_now(
+    session: AsyncSession, case_id: uuid.UUID, page_id: uuid.UUID | None = None
+) -> None:
+    """A page failed for good or was passed: don't wait out the step, escalate at once.
+
+    With `page_id`, only while that page is still the case's current one (its wait is the
+    open one): a late failure of page 1 must not cut short the wait of page 2.
+    """
     await session.execute(
         update(Deadline)
         .where(
             Deadline.case_id == case_id,
             Deadline.kind == "page_timeout",
             Deadline.fired_at.is_(None),
+            *([Deadline.payload["page_id"].astext == str(page_id)] if page_id else []),
         )
         .values(due_at=now())
     )

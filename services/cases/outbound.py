@@ -21,8 +21,10 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.events import DeliveryStatus
 from services.cases.models import Message, NumberOptOut
 from services.clock import now as utcnow
+from services.paging.delivery import Delivery, advance
 from services.paging.models import Page
 
 RATE_PER_MINUTE = 6
@@ -168,13 +170,44 @@ async def release(session: AsyncSession, message_id: uuid.UUID, stale_after: flo
     )
 
 
+def message_delivery(msg: Message) -> Delivery:
+    """How far the message got; 'cancelled'/'suppressed' never left, so they are final too."""
+    if msg.state in ("delivered", "undelivered", "failed"):
+        return Delivery(msg.state)
+    if msg.state in ("cancelled", "suppressed"):
+        return Delivery.failed
+    if msg.state == "sent" or msg.sent_at is not None:
+        return Delivery.sent
+    return Delivery.none
+
+
 async def record_status(
-    session: AsyncSession, message_id: uuid.UUID, status: str, error_code: int | None
-) -> None:
-    final = {"delivered": "delivered", "undelivered": "undelivered", "failed": "failed"}
-    if status in final:
-        await session.execute(
-            update(Message)
-            .where(Message.id == message_id)
-            .values(state=final[status], error_code=error_code)
-        )
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    sid: str,
+    status: DeliveryStatus,
+    error_code: int | None,
+) -> bool:
+    """Record a delivery status if it moves the message forward (delivery.advance); True when
+    something was written. A replay or a failure after delivery writes nothing."""
+    msg = await session.get(Message, message_id, with_for_update=True)
+    if msg is None or (msg.provider_sid is not None and msg.provider_sid != sid):
+        return False
+    new = advance(message_delivery(msg), status)
+    if new is None:
+        return False
+    if msg.sent_at is None:
+        # The callback got here before the sender recorded: Twilio has it, so it is sent
+        # (and record_sent, which only writes while sent_at is empty, cannot move it back).
+        msg.sent_at = utcnow()
+        taken = await session.scalar(select(Message.id).where(Message.provider_sid == sid))
+        if msg.provider_sid is None and taken is None:
+            msg.provider_sid = sid
+    if new in (Delivery.queued, Delivery.sent):
+        if msg.state in ("queued", "sending"):
+            msg.state = "sent"
+        return True
+    msg.state = new.value
+    if new != Delivery.delivered:
+        msg.error_code = error_code
+    return True

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.events import HarmLevel, IncidentReported, IncidentType, StaffId, UnitCode
 from services import outbox
 from services.incidents.models import Incident
+from services.people.models import Unit
 from services.people.service import known_staff_ids
 
 # Text that looks like a patient identifier or a date of birth has no place in any field:
@@ -29,6 +30,13 @@ PHI_PATTERNS = (
     (re.compile(r"\d{6,}"), "looks like a medical record number"),
 )
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+# Two words of letters in a row ("Jane Smith", "jane.smith"): what a name looks like, and
+# never what an incident-report number or an opaque key looks like.
+NAME_LIKE = re.compile(r"[^\W\d_]{2,}[\s._,'-]+[^\W\d_]{2,}")
+# The hospital's incident-report number: an optional upper-case prefix of at most five
+# letters, then digits and dashes with letter runs of at most two ("IR-2026-0412",
+# "RL2026-118", "DATIX-10423-B"). A name does not fit: "Jane-2", "IR-2026-Jane".
+REPORTER_REF = re.compile(r"^(?:[A-Z]{1,5}-?)?[0-9](?:[0-9-]|[A-Za-z](?![A-Za-z]{2}))*$")
 
 
 def refuse_phi(value: str | None) -> str | None:
@@ -37,6 +45,14 @@ def refuse_phi(value: str | None) -> str | None:
     for pattern, why in PHI_PATTERNS:
         if pattern.search(value):
             raise ValueError(f"{why}; patient details must not be sent here")
+    return value
+
+
+def refuse_names(value: str | None) -> str | None:
+    """Free text that reads like a person's name is refused: staff are named by their ids,
+    patients never."""
+    if value is not None and NAME_LIKE.search(value):
+        raise ValueError("looks like a name; names must not be sent here")
     return value
 
 
@@ -50,15 +66,29 @@ class IncidentIn(BaseModel):
     event_type: IncidentType
     harm_level: HarmLevel
     staff_ids: list[StaffId] = Field(min_length=1, max_length=500)
-    reporter_ref: str | None = Field(default=None, max_length=64, pattern=r"^[\w .@/-]*$")
+    # The incident-report number in the hospital's own system, never a person.
+    reporter_ref: str | None = Field(default=None, max_length=32)
     incident_key: str | None = Field(
         default=None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"
     )
 
-    @field_validator("unit", "reporter_ref")
+    @field_validator("unit")
     @classmethod
-    def _no_phi(cls, v: str | None) -> str | None:
-        return refuse_phi(v)
+    def _no_phi(cls, v: str) -> str:
+        # Checked against the directory too (report); this keeps PHI out of the refusal path.
+        return str(refuse_phi(v))
+
+    @field_validator("reporter_ref")
+    @classmethod
+    def _report_number(cls, v: str | None) -> str | None:
+        """A report number, not a name: 'Jane Smith' was accepted and stored before."""
+        v = refuse_phi(refuse_names(v))
+        if v is not None and not REPORTER_REF.match(v):
+            raise ValueError(
+                "must be the incident-report number: an upper-case prefix, digits and dashes "
+                "(e.g. IR-2026-0412)"
+            )
+        return v
 
     @field_validator("incident_key")
     @classmethod
@@ -90,10 +120,34 @@ class IncidentIn(BaseModel):
         return hashlib.sha256(body.encode()).hexdigest()
 
 
-class UnknownStaff(ValueError):
-    def __init__(self, staff_ids: list[str]) -> None:
+class NotInDirectory(ValueError):
+    """A field names something the directory does not hold; `field` is the one to fix."""
+
+    field: str
+
+
+class UnknownStaff(NotInDirectory):
+    field = "staff_ids"
+
+    def __init__(self, staff_ids: list[str], positions: list[int] | None = None) -> None:
         super().__init__(f"unknown staff ids: {', '.join(staff_ids)}")
         self.staff_ids = staff_ids
+        self.positions = positions or []
+
+    def public(self) -> str:
+        """For an HTTP answer: where, never what (the refused text may be anything)."""
+        where = ", ".join(f"staff_ids[{i}]" for i in self.positions)
+        return f"not active staff of the directory: {where}"
+
+
+class UnknownUnit(NotInDirectory):
+    field = "unit"
+
+    def __init__(self) -> None:
+        super().__init__("unit: not a unit of the directory")
+
+    def public(self) -> str:
+        return "not a unit of the directory"
 
 
 class KeyReused(ValueError):
@@ -108,9 +162,12 @@ class Accepted:
 
 async def report(session: AsyncSession, incident: IncidentIn) -> Accepted:
     """Store the incident and its IncidentReported event in the caller's transaction."""
-    unknown = sorted(set(incident.staff_ids) - await known_staff_ids(session, incident.staff_ids))
+    if await session.get(Unit, incident.unit) is None:
+        raise UnknownUnit()
+    known = await known_staff_ids(session, incident.staff_ids)
+    unknown = [i for i, s in enumerate(incident.staff_ids) if s not in known]
     if unknown:
-        raise UnknownStaff(unknown)
+        raise UnknownStaff(sorted({incident.staff_ids[i] for i in unknown}), unknown)
     fingerprint = incident.fingerprint()
     new_id = uuid.uuid4()
     stmt = insert(Incident).values(

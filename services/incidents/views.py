@@ -13,7 +13,14 @@ from services.auth import require_token
 from services.db import transaction
 from services.incidents import involvement as involvement_service
 from services.incidents.models import Incident
-from services.incidents.service import Accepted, IncidentIn, KeyReused, UnknownStaff, report
+from services.incidents.service import (
+    Accepted,
+    IncidentIn,
+    KeyReused,
+    UnknownStaff,
+    UnknownUnit,
+    report,
+)
 from services.metrics import INCIDENTS
 from services.paging.models import SupportCase
 from services.people.models import GroupDebrief
@@ -43,9 +50,9 @@ async def log_incident(
     try:
         async with transaction() as session:
             accepted: Accepted = await report(session, incident)
-    except UnknownStaff as exc:
+    except (UnknownStaff, UnknownUnit) as exc:
         INCIDENTS.labels("refused").inc()
-        raise HTTPException(422, {"fields": {"staff_ids": str(exc)}}) from exc
+        raise HTTPException(422, {"fields": {exc.field: exc.public()}}) from exc
     except KeyReused as exc:
         raise HTTPException(409, {"fields": {"incident_key": str(exc)}}) from exc
     INCIDENTS.labels("accepted" if accepted.created else "replayed").inc()

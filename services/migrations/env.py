@@ -17,7 +17,7 @@ from services.db import Base
 
 url = context.get_x_argument(as_dictionary=True).get("url") or get_settings().database_url
 
-engine = create_engine(url)
+engine = create_engine(url, hide_parameters=True)  # values never reach a log
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
     with context.begin_transaction():

@@ -1,0 +1,129 @@
+"""Logs carry ids, never phone numbers or message bodies, on error paths too.
+
+A tester found from_number, to_number and an SMS body in api.log: an insert failed and
+SQLAlchemy's error text, bound parameters included, went through uvicorn's error log. The
+file name starts with zz_ so that, with the `disruptive` mark (conftest sorts those last), the
+scan of the run's logs comes after every other test, the broker outage included.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import structlog
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from services import logs
+from services.db import async_engine, sync_engine
+from tests.conftest import LOGS
+from tests.stack import ROOT, Stack, wait_for
+
+SEED_STAFF = ROOT / "services" / "seed" / "staff.csv"
+NUMBER = "+15550101001"  # N1001's mobile in the seed
+
+
+def test_every_engine_hides_bound_parameters(db: Engine) -> None:
+    assert async_engine().sync_engine.hide_parameters and sync_engine().hide_parameters
+    with pytest.raises(DBAPIError) as failed, sync_engine().begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO inbound_sms (id, provider_sid, from_number, to_number, body) "
+                "VALUES (:i, :s, :f, :t, :b)"
+            ),
+            {"i": uuid.uuid4(), "s": "SMx", "f": NUMBER + "99999", "t": NUMBER, "b": "secret"},
+        )
+    assert NUMBER not in str(failed.value) and "secret" not in str(failed.value)
+
+
+def test_library_log_records_are_scrubbed() -> None:
+    """uvicorn's 'Exception in ASGI application' and any other stdlib record, traceback
+    included, whoever formats it."""
+    logs.configure("console", "warning")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise ValueError(
+                f"Key (from_number)=({NUMBER}) already exists.\n[SQL: INSERT ...]\n"
+                f"[parameters: {{'from_number': '{NUMBER}', 'body': 'I can not go on'}}]"
+            )
+        except ValueError:
+            logger.exception("Exception in ASGI application %s", NUMBER)
+    finally:
+        logger.removeHandler(handler)
+    written = out.getvalue()
+    assert "Exception in ASGI application" in written and "ValueError" in written
+    assert NUMBER not in written and "can not go on" not in written
+    assert NUMBER[-4:] in written  # masked, still telling two numbers apart
+
+
+def test_structlog_events_are_scrubbed(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure("json", "info")
+    try:
+        try:
+            raise RuntimeError(f"insert failed for {NUMBER}")
+        except RuntimeError:
+            structlog.get_logger().exception("sms.failed", detail=f"to {NUMBER}")
+        written = capsys.readouterr().err
+    finally:  # later tests must not write into this test's captured stream
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.__stderr__))
+    assert "sms.failed" in written and NUMBER not in written
+
+
+def _seed_numbers() -> set[str]:
+    with SEED_STAFF.open() as fh:
+        return {row["mobile"] for row in csv.DictReader(fh) if row["mobile"]}
+
+
+def _bodies(db: Engine) -> set[str]:
+    """What was sent or received in this run, long enough not to occur in a log by chance."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT body FROM inbound_sms UNION SELECT body FROM messages "
+                "UNION SELECT sent_body FROM pages WHERE sent_body IS NOT NULL"
+            )
+        ).scalars()
+        return {b for b in rows if b and len(b.strip()) >= 16}
+
+
+@pytest.mark.disruptive
+def test_no_phone_number_or_message_body_in_any_log(stack: Stack, db: Engine) -> None:
+    # Traffic of its own, so the scan means something when run alone: the inbound forms that
+    # failed inside an insert (a From over 16 characters) and a real reply.
+    body = f"log hygiene check {uuid.uuid4().hex[:8]}: I am not ok"
+    for sender in (NUMBER + "12345678", "whatsapp:" + NUMBER, NUMBER):
+        httpx.post(
+            f"{stack.standin_url}/_standin/inbound",
+            json={"from": sender, "to": "+15005550006", "body": body},
+            timeout=30,
+        )
+    wait_for(lambda: body in _bodies(db), 20, "the reply stored")
+    time.sleep(2)  # the worker handles the reply and logs what it logs
+    started = os.stat(f"/proc/{os.getpid()}").st_ctime
+    files = [p for p in Path(LOGS).glob("*.log") if p.stat().st_mtime >= started]
+    assert files, f"no log written by this run under {LOGS}"
+    numbers = _seed_numbers()
+    needles = {n: f"phone number ending {n[-4:]}" for n in numbers}
+    needles |= {n[2:]: f"phone number ending {n[-4:]} (national digits)" for n in numbers}
+    needles |= {b: f"message body starting {b[:12]!r}" for b in _bodies(db)}
+    found = [
+        f"{path.name}: {what}"
+        for path in files
+        for needle, what in needles.items()
+        if needle in path.read_text(errors="replace")
+    ]
+    assert not found, "in the logs of this run:\n" + "\n".join(sorted(set(found)))
