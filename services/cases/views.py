@@ -200,10 +200,11 @@ async def case_history(case_id: uuid.UUID) -> dict[str, object]:
 
 
 class CaseAction(BaseModel):
+    """No free text: the programme records that support happened, never what was said."""
+
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["contact_made", "close", "tier3"]
-    note: str = Field(default="", max_length=120)
 
 
 @router.post("/cases/{case_id}/actions")
