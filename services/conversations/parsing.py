@@ -14,10 +14,33 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from services.conversations.crisis import (
+    CRISIS_PHRASES,
+    CRISIS_WORDS,
+    REVIEWED_NOT_CRISIS,
+    signals_crisis,
+    signals_distress,
+)
+
+__all__ = [
+    "CRISIS_PHRASES",
+    "CRISIS_WORDS",
+    "REVIEWED_NOT_CRISIS",
+    "MAX_DEFER",
+    "OfferReply",
+    "PeerReply",
+    "in_quiet_hours",
+    "next_allowed",
+    "parse_offer_reply",
+    "parse_peer_reply",
+    "signals_crisis",
+    "signals_distress",
+]
 
 # --- text folding ---------------------------------------------------------------------------
 
@@ -35,390 +58,9 @@ def _fold(text: str) -> str:
     return plain.lower().translate(_APOSTROPHES)
 
 
-def _squeeze(word: str) -> str:
-    """Doubled letters are the commonest typo ("kil", "beter of"): compare without them."""
-    return re.sub(r"(.)\1+", r"\1", word)
-
-
 # --- 1. crisis ------------------------------------------------------------------------------
 #
-# The lists below are for a clinician reviewer: plain phrases, written the way people text them.
-# Each is matched as whole words anywhere in a reply, after folding case, punctuation, emojis,
-# apostrophes, extra spaces, stretched letters ("dieeee") and the spellings in SPELLING_VARIANTS.
-# Words of five letters or more also match with one typo ("myslef", "suicde", "hopless").
-#
-# Negation is ignored on purpose: "I'm not going to hurt myself" or "not suicidal" still
-# triggers. Software cannot tell reassurance from a disclosure; a person from Tier 3 follows up,
-# and an unneeded call costs far less than a missed one.
-
-CRISIS_WORDS: tuple[str, ...] = (
-    "suicide",
-    "suicidal",
-    "hopeless",
-    "hopelessness",
-    "helpless",
-    "worthless",
-    "despair",
-    "overdose",
-    "overdosed",
-    "overdosing",
-    "od",
-    "oding",
-    "unalive",
-)
-
-CRISIS_PHRASES: tuple[str, ...] = (
-    # Wanting to die or not to exist.
-    "want to die",
-    "wanting to die",
-    "wish I was dead",
-    "wish I were dead",
-    "wish I could die",
-    "wish I was never born",
-    "wish I wasn't here",
-    "want to be dead",
-    "rather be dead",
-    "ready to die",
-    "deserve to die",
-    "should just die",
-    "let me die",
-    "hope I die",
-    "better off dead",
-    "better of dead",
-    "better off without me",
-    "better of without me",
-    "everyone would be better off",
-    "don't want to be here",
-    "not want to be here",
-    "don't want to be alive",
-    "don't want to live",
-    "don't want to exist",
-    "not want to live",
-    "don't want to wake up",
-    "not wake up",
-    "never wake up",
-    "sleep forever",
-    "want to disappear",
-    "disappear forever",
-    # Self-harm and suicidal intent.
-    "kill myself",
-    "killing myself",
-    "killed myself",
-    "end my life",
-    "ending my life",
-    "end it all",
-    "ending it all",
-    "want to end it",
-    "going to end it",
-    "end things",
-    "take my own life",
-    "take my life",
-    "taking my life",
-    "hurt myself",
-    "hurting myself",
-    "harm myself",
-    "harming myself",
-    "self harm",
-    "cut myself",
-    "cutting myself",
-    "hang myself",
-    "hanging myself",
-    "shoot myself",
-    "jump off a bridge",
-    "jump off the bridge",
-    "jump off a building",
-    "jump off the roof",
-    "jump in front of",
-    "crash my car",
-    "all my pills",
-    "all the pills",
-    "too many pills",
-    "handful of pills",
-    "bottle of pills",
-    # Hopelessness.
-    "no reason to live",
-    "nothing to live for",
-    "no point living",
-    "no point in living",
-    "no point anymore",
-    "no point in anything",
-    "what's the point",
-    "what is the point",
-    "life isn't worth",
-    "life is not worth",
-    "not worth living",
-    "life is pointless",
-    "tired of living",
-    "tired of life",
-    "sick of living",
-    "tired of being alive",
-    "done with life",
-    "done with living",
-    "done with everything",
-    "want it all to end",
-    "want it to end",
-    "want everything to end",
-    "make it all stop",
-    "make it stop",
-    "can't go on",
-    "can't keep going",
-    "can't do this anymore",
-    "can't take it anymore",
-    "can't take this anymore",
-    "can't take any more",
-    "can't cope",
-    "can't live like this",
-    "can't live with myself",
-    "can't live with this",
-    "can't handle this anymore",
-    "can't handle it anymore",
-    "can't face anything",
-    "give up on everything",
-    "give up on life",
-    "giving up on everything",
-    "giving up on life",
-    "gave up on life",
-    "I give up",
-    "want to give up",
-    "ready to give up",
-    "no way out",
-    "no hope",
-    "lost all hope",
-    "no future",
-    "feel trapped",
-    "dead inside",
-    "no one would miss me",
-    "nobody would miss me",
-    "no one would care",
-    "nobody would care",
-    "no one cares",
-    "nobody cares",
-    "I'm a burden",
-    "burden to everyone",
-    "such a burden",
-    "this is goodbye",
-    "goodbye forever",
-    "final goodbye",
-    # Safety.
-    "not safe",
-    "unsafe",
-    "don't feel safe",
-    "not feeling safe",
-    "can't keep myself safe",
-    "can't stay safe",
-    # Asking for crisis help outright.
-    "I'm in crisis",
-    "crisis line",
-    "crisis hotline",
-)
-
-# A phrase does not count when the next word shows ordinary shift talk ("can't go on call").
-CRISIS_PHRASE_EXCEPTIONS: dict[str, tuple[str, ...]] = {
-    "can't go on": (
-        "call",
-        "shift",
-        "shifts",
-        "leave",
-        "break",
-        "holiday",
-        "vacation",
-        "rounds",
-        "duty",
-        "nights",
-        "site",
-        "the",
-        "a",
-        "an",
-        "time",
-    ),
-}
-
-# Texting spellings mapped to the spelling used in the lists (applied to replies and lists).
-SPELLING_VARIANTS: dict[str, str] = {
-    "cannot": "can't",
-    "can not": "can't",
-    "cnt": "can't",
-    "carnt": "can't",
-    "do not": "don't",
-    "dnt": "don't",
-    "will not": "won't",
-    "i am": "i'm",
-    "iam": "i'm",
-    "wanna": "want to",
-    "wana": "want to",
-    "want2": "want to",
-    "wan": "want",
-    "wnt": "want",
-    "whant": "want",
-    "gonna": "going to",
-    "gona": "going to",
-    "too": "to",
-    "2": "to",
-    "4": "for",
-    "no1": "no one",
-    "noone": "no one",
-    "my self": "myself",
-    "meself": "myself",
-    "any more": "anymore",
-    "every thing": "everything",
-    "ded": "dead",
-    "over dose": "overdose",
-    "selfharm": "self harm",
-    "killmyself": "kill myself",
-    "kms": "kill myself",
-    "wanttodie": "want to die",
-    "endmylife": "end my life",
-    "sewerslide": "suicide",
-    "sewer slide": "suicide",
-    "suicidle": "suicidal",
-    "sucidle": "suicidal",
-    "sucidial": "suicidal",
-    "dispair": "despair",
-}
-
-# Real words one typo away from a listed word: never read as that typo.
-FUZZY_EXCLUDED: tuple[str, ...] = ("homeless", "overdone", "overdue", "worthies")
-
-# Idioms reviewed and deliberately NOT treated as crisis (the tests hold the lists to this):
-# everyday hyperbole in a hospital, where a false alarm would teach people to ignore the line.
-# "I'm not OK" is not here either: it is distress, read as accepting the offer of a peer.
-REVIEWED_NOT_CRISIS: tuple[str, ...] = (
-    "dead tired",
-    "killing it at work lol",
-    "this shift is killing me",
-    "my feet are killing me",
-    "dying for a coffee",
-    "I could die of embarrassment",
-    "the cake was to die for",
-    "my phone is dead",
-    "deadline is tomorrow",
-    "I'm safe",
-    "safe travels",
-    "can't talk now",
-    "can't make it today",
-    "can't go on call tonight",
-    "that's odd",
-    "volunteering at the homeless shelter",
-    "I'm overdue a break",
-)
-
-
-_PAUSE = "|"
-
-
-def _base_tokens(text: str) -> list[str]:
-    """Words, with _PAUSE where punctuation or an emoji stood ("self-harm" stays two words)."""
-    folded = re.sub(r"(?<=[a-z0-9])[-_/](?=[a-z0-9])", " ", _fold(text))
-    return [
-        _TRIPLED.sub(r"\1", chunk) if chunk[0].isalnum() else _PAUSE
-        for chunk in re.findall(r"[a-z0-9]+|[^a-z0-9\s]+", folded)
-    ]
-
-
-_VARIANTS: dict[tuple[str, ...], tuple[str, ...]] = {
-    tuple(_base_tokens(k)): tuple(_base_tokens(v)) for k, v in SPELLING_VARIANTS.items()
-}
-_VARIANT_WIDTHS = sorted({len(k) for k in _VARIANTS}, reverse=True)
-_FUZZY_EXCLUDED = frozenset(FUZZY_EXCLUDED)
-
-
-def _crisis_tokens(text: str) -> list[str]:
-    """Words of a reply in the lists' spelling, so one phrase covers its texting variants."""
-    words = _base_tokens(text)
-    out: list[str] = []
-    i = 0
-    while i < len(words):
-        for width in _VARIANT_WIDTHS:
-            key = tuple(words[i : i + width])
-            if len(key) == width and key in _VARIANTS:
-                out.extend(_VARIANTS[key])
-                i += width
-                break
-        else:
-            out.append(words[i])
-            i += 1
-    return out
-
-
-def _within_one_edit(a: str, b: str) -> bool:
-    """One insertion, deletion, substitution or swap of neighbours: the typos thumbs make."""
-    if a == b:
-        return True
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diffs = [i for i in range(len(a)) if a[i] != b[i]]
-        if len(diffs) == 1:
-            return True
-        i, j = diffs[0], diffs[-1]
-        return len(diffs) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    i = 0
-    while i < len(short) and short[i] == long_[i]:
-        i += 1
-    return short[i:] == long_[i + 1 :]
-
-
-@dataclass(frozen=True)
-class _Phrase:
-    words: tuple[str, ...]
-    squeezed: tuple[str, ...]
-    unless_next: frozenset[str] = field(default_factory=frozenset)
-
-    @classmethod
-    def of(cls, text: str, unless_next: Iterable[str] = ()) -> _Phrase:
-        words = tuple(w for w in _crisis_tokens(text) if w != _PAUSE)
-        return cls(words, tuple(_squeeze(w) for w in words), frozenset(unless_next))
-
-
-def _word_matches(word: str, squeezed: str, listed: str, listed_squeezed: str) -> bool:
-    if word == listed:
-        return True
-    # Short words match only exactly or by doubled letters: "od" must never match "odd".
-    if len(listed) >= 3 and squeezed == listed_squeezed:
-        return True
-    return (
-        len(listed_squeezed) >= 5
-        and word not in _FUZZY_EXCLUDED
-        and squeezed[:1] == listed_squeezed[:1]
-        and _within_one_edit(squeezed, listed_squeezed)
-    )
-
-
-_EXCEPTIONS = {
-    phrase: [w for n in nexts for w in _crisis_tokens(n)]
-    for phrase, nexts in CRISIS_PHRASE_EXCEPTIONS.items()
-}
-_CRISIS = tuple(_Phrase.of(p, _EXCEPTIONS.get(p, ())) for p in CRISIS_WORDS + CRISIS_PHRASES)
-
-
-def signals_crisis(text: str) -> bool:
-    """True when a reply shows any sign of crisis; false alarms are accepted, misses are not.
-
-    Phrases match across punctuation ("I want to... die"), but an exception only applies to the
-    very next word without a pause: "can't go on call" is shift talk, "can't go on. Call me" is not.
-    """
-    words: list[str] = []
-    pause_after: set[int] = set()
-    for token in _crisis_tokens(text):
-        if token != _PAUSE:
-            words.append(token)
-        elif words:
-            pause_after.add(len(words) - 1)
-    squeezed = [_squeeze(w) for w in words]
-    for phrase in _CRISIS:
-        n = len(phrase.words)
-        for i in range(len(words) - n + 1):
-            if all(
-                _word_matches(words[i + k], squeezed[i + k], phrase.words[k], phrase.squeezed[k])
-                for k in range(n)
-            ):
-                end = i + n - 1
-                following = words[end + 1] if end + 1 < len(words) else None
-                if following not in phrase.unless_next or end in pause_after:
-                    return True
-    return False
-
+# Read by concepts in services/conversations/crisis.py; imported here so callers keep one import.
 
 # --- carrier keywords -----------------------------------------------------------------------
 #
