@@ -185,6 +185,33 @@ CRISIS: dict[str, list[str]] = {
         "I'm so tired. I want to sleep forever",
         "i've made a plan",
     ],
+    # Written after the labelled set was read, to check the concepts added then generalise
+    # beyond its sentences (before this batch was fixed: 17 of 22 caught, 6 of 23 near-misses
+    # below flagged).
+    "second batch: concepts from the labelled set, new wording": [
+        "im not gonna be around much longer tbh",
+        "kinda wish that bus had hit me",
+        "lookin at the rope again",
+        "i know exactly how id do it",
+        "been driving to the cliffs at night",
+        "got a stash of insulin at home",
+        "took extra tablets again, feeling weird",
+        "ive decided.",
+        "they'd be fine without me honestly",
+        "my kids deserve a better mum than me",
+        "whats left for me",
+        "nothing anyone can do will help",
+        "keep scratching my arms til they bleed",
+        "the only way out is if im gone",
+        "i dont trust myself tonight",
+        "scared of what i'll do",
+        "thinkin bout not wakin up",
+        "ill be gone before you call",
+        "doing it tonight while everyone's asleep",
+        "wrote down who gets my stuff",
+        "mixing my meds with wine tonight",
+        "bought extra paracetamol at two different chemists",
+    ],
     "crisis next to an idiom or a reply": [
         "dead tired and I want to die",
         "killing it at work but I want to kill myself",
@@ -281,6 +308,33 @@ ORDINARY = [
     "",
 ]
 
+# Near-misses of the second batch's concepts: ordinary logistics that share their words.
+NEAR_MISSES = [
+    "ill be gone for the weekend, monday?",
+    "yes im going to do it, send me the details",
+    "i know how to do it, ill sort the rota",
+    "the cut is healing fine",
+    "only way to get there is the bus",
+    "no point calling now, in theatre",
+    "whats left on the rota for next week?",
+    "nothing left to do today, call me",
+    "ill be at the bridge club till 9",
+    "we'll take all of them to the debrief",
+    "i'll do it tomorrow",
+    "the letters are all sorted for the audit",
+    "i take my tablets with food",
+    "my kids deserve a holiday",
+    "i decided to go part time",
+    "im going to do it now, calling her",
+    "i wont need them, thanks",
+    "the shift is over for me, off home",
+    "its all over for me today, heading home",
+    "i keep looking at the rota",
+    "i'm only dragging my feet on the audit",
+    "ill be gone by 6 so call before",
+    "I will sort it all out tomorrow",
+]
+
 # Idioms that look like crisis words (the domain brief names the first four).
 IDIOMS = [
     "killing it today",
@@ -324,7 +378,7 @@ def test_crisis_signs_generalise(text: str) -> None:
     assert signals_crisis(text), (text, normalise(text))
 
 
-@pytest.mark.parametrize("text", ORDINARY + IDIOMS + DISTRESS)
+@pytest.mark.parametrize("text", ORDINARY + IDIOMS + DISTRESS + NEAR_MISSES)
 def test_non_crisis_replies_do_not_trigger(text: str) -> None:
     assert not signals_crisis(text), (text, normalise(text), crisis_signs(text))
 

@@ -44,6 +44,21 @@ _PAUSE = "|"
 # Texting forms and spellings, one token (or a fixed pair) to the words the patterns use.
 TEXTING: dict[str, str] = {
     "u": "you",
+    "b": "be",
+    "y": "why",
+    "nite": "night",
+    "sry": "sorry",
+    "til": "till",
+    "itll": "it will",
+    "thatll": "that will",
+    "theyd": "they would",
+    "theyll": "they will",
+    "youd": "you would",
+    "wouldve": "would have",
+    "shouldve": "should have",
+    "couldve": "could have",
+    "should of": "should have",
+    "could of": "could have",
     "ya": "you",
     "ur": "your",
     "r": "are",
@@ -189,6 +204,10 @@ IRREGULAR: dict[str, str] = {
     "dying": "die",
     "dieing": "die",
     "oding": "od",
+    "bled": "bleed",
+    "burnt": "burn",
+    "did": "do",
+    "done": "done",
     "oded": "od",
     "thought": "think",
     "thoughts": "think",
@@ -235,6 +254,7 @@ IRREGULAR: dict[str, str] = {
 # but "nothing" stays "nothing"). The patterns below name the lemmas.
 LEMMAS: frozenset[str] = frozenset(
     """
+    do off hit scratch punch bang bite slap mix drink line cancel drag search close
     go die kill end hurt harm cut hang shoot stab poison drown starve suffocate strangle slit burn
     jump throw crash drive walk step take swallow overdose od save hoard stockpile collect gather
     store stash buy research google look search find plan think consider want wish hope need
@@ -244,6 +264,17 @@ LEMMAS: frozenset[str] = frozenset(
     hate punish ruin fail fall break lose end tire bother miss notice care love bury cry stop
     plan letter note pill med rope noose gun bullet bridge roof ledge cliff building train track
     razor blade knife wrist vein reason burden goodbye thing stuff belonging possession dose
+    """.split()
+)
+
+# Everyday words that are never read as a typo of another word (a typo is corrected only
+# towards the crisis vocabulary, and only from a word that is not itself a word).
+COMMON_WORDS: frozenset[str] = frozenset(
+    """
+    later after water other there their where thing think about would could should which while
+    these those today tonight tomorrow morning evening night thanks please sorry maybe really
+    still again always every never little great alright right fine tired early until since
+    before ready happy sleep place plans plane thank words world worse worst whole whose
     """.split()
 )
 
@@ -327,14 +358,14 @@ def _suffix_candidates(word: str) -> list[str]:
 class _Lexicon:
     """Maps one token to the word the patterns use: lemma, texting form, typo, stretching."""
 
-    def __init__(self, pattern_words: set[str]) -> None:
-        self.known = pattern_words | set(LEMMAS) | set(IRREGULAR.values())
+    def __init__(self, pattern_words: set[str], crisis_words: set[str]) -> None:
+        self.known = pattern_words | set(LEMMAS) | set(IRREGULAR.values()) | COMMON_WORDS
         self.cache: dict[str, str] = {}
         self.squeezed: dict[str, str] = {}
         for w in sorted(self.known):
             if len(w) >= 3:
                 self.squeezed.setdefault(_squeeze(w), w)
-        self.fuzzy_targets = [w for w in self.known if len(w) >= 5]
+        self.fuzzy_targets = [w for w in crisis_words if len(w) >= 5]
         self.by_deletion: dict[str, list[str]] = {}
         for w in self.fuzzy_targets:
             for key in {w} | {w[:i] + w[i + 1 :] for i in range(len(w))}:
@@ -362,6 +393,11 @@ class _Lexicon:
         lemma = self.lemma(word)
         if lemma in self.known or lemma != word or word.isdigit():
             return lemma
+        # A dropped g: "endin", "wakin", "thinkin", "lookin".
+        if word.endswith("in") and len(word) > 4:
+            lemma = self.lemma(word + "g")
+            if lemma != word + "g" or lemma in self.known:
+                return lemma
         # Stretched letters: "killlll" -> "kill", "dieeee" -> "die", "soooo" -> "so".
         if _TRIPLE.search(word):
             for shorter in (_TRIPLE.sub(r"\1\1", word), _TRIPLE.sub(r"\1", word)):
@@ -451,7 +487,8 @@ SLOTS: dict[str, str] = {
     "HOPE": (
         "reason to (live|be here|go on|keep going|get up|carry on|exist|be alive|continue|"
         "fight|wake up|keep living|be around)|point (living|in living|anymore|in anything|"
-        "to anything|to life|of living|in life|to any of this|of anything|of me|going on|"
+        "to anything|to life|of living|in life|to any of this|of anything|of me|going on|wake up|"
+        "get up|in any of it|in wake up|in get up|carry on|try|anything|in try|"
         "in going on|to living|of it all|in it all|to it all|of life|to me|in me)|hope|future|"
         "way out|escape|purpose|meaning|light at the end|way forward|will to live"
     ),
@@ -468,6 +505,11 @@ SLOTS: dict[str, str] = {
     "AT_PLACE": "jump|jump off|jump from|jump in front of|standing on the edge|stand on the edge|"
     "edge of|walk into|step in front of|drive into|drive off|throw myself|lean over|climb|"
     "climb onto|climb up|leap|leap off|leap from|fall from|fall off",
+    "HIGH_PLACE": "bridge|overpass|cliff|cliffs|roof|rooftop|ledge|tracks|railway|tower|balcony|"
+    "quarry|multi storey|top floor|highest building|tallest building|car park roof|flyover|"
+    "viaduct|edge",
+    "BODY": "arm|arms|leg|legs|wrist|wrists|skin|thigh|thighs|head|hand|hands|stomach|body|"
+    "myself|face|chest|hip|hips",
     "KIN": "kid|kids|children|child|son|daughter|family|wife|husband|partner|mum|mom|dad|"
     "mother|father|parents|everyone|friends|sister|brother|boyfriend|girlfriend|loved ones|"
     "my kids|my children|my family|my wife|my husband|my partner|my mum|my mom|my dad|"
@@ -482,10 +524,12 @@ SLOTS: dict[str, str] = {
     "NOBODY": "no one|nobody|not one person|not a single person|not a soul|noone",
     "NOTICE": "miss me|notice|care|even notice|care if|know i was gone|mourn|cry for me|"
     "come to my funeral|remember me",
-    "CANT": "cant|unable to|no longer|dont think i can|dont know how to|not able to|cant even|"
+    "CANT": "cant|never be able to|wont be able to|will never be able to|unable to|no longer|"
+    "dont think i can|dont know how to|not able to|cant even|"
     "dont know if i can|not sure i can|not sure how much longer i can|cant keep",
     "ENDURE": "go on|keep going|carry on|cope|bear|bear it|bear this|survive|live like this|"
-    "live with myself|live with this|live with it|continue|handle (it|this|life|anything)|"
+    "live with myself|live with this|live with it|live with what i do|live with what i have do|"
+    "live with the guilt|live with what happen|continue|handle (it|this|life|anything)|"
     "take it|take this|take (any|much) more|take anymore|stand it|stand this|do this|do it|"
     "face (anything|it|life|another day|tomorrow|anyone|living|the future)|"
     "breathe|keep living|keep fighting|fight (it|this|anymore)|hold on|pretend|"
@@ -529,6 +573,23 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(cant|dont|wont) ~1 (stop|control|fight|resist) ~1 (the|these|this)? ~1 (urge|urges)",
         "(relapse|relapsed) ~2 (selfharm|cut|cutting|harm)",
         "(cut|selfharm|burn myself|harm myself|hurt myself) ~1 again",
+        "(burn|cut|hit|scratch|punch|bang|bite|scald|slap) ~3 (my)? ~1 BODY ~3 (on purpose|"
+        "deliberately|till|until|to feel|bleed|again|so it hurt)",
+        "(on purpose|deliberately) ~2 (hurt|cut|burn|hit|scratch|harm|punch|bang)",
+        "(hit|scratch|punch|bang|bite|slap|starve) ~1 myself",
+        "(relapse|relapsed) ~3 (razor|blade|blades|cut|selfharm|harm|burn)",
+        "(razor|blade|blades) ~1 again",
+        "cut (help|helps|helped|be the only thing|calm me|make me feel|work)",
+        "(take|took) ~1 (more|extra|double|twice) ~1 DRUG ~2 (again|tonight|on purpose|today)",
+        "(take|took) ~1 (more|extra|double|twice) ~3 (than i should|than prescribed|than i meant|"
+        "than i be meant|than the dose)",
+        "(scared|afraid|frightened|worried|terrified) ~2 (of)? what (i might|i could|i would|"
+        "i will|i may|ill|i be going to) do",
+        "(just|only) ~1 (want|wanted|need|needed) (someone|somebody|you|one person) to know",
+        "(dont|cant|do not|not) trust myself",
+        "(wont|not going to|not gonna|promise not to|wouldnt|never) ~1 do anything (stupid|silly|"
+        "dumb|drastic|rash|tonight|yet)",
+        "not tonight anyway",
         "(have be|be|start|keep|back to) cut (myself|again|more|deeper)?",
         "(have be|i have be|start|keep|be back to) cut $",
     ),
@@ -562,6 +623,7 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "my life|being me|the pain|all of it|this world|the world|everyone|people)",
         "(give|giving) up ~2 (on life|on everything|on myself|on living|on it all|on me)",
         "(i|im|ready to|want to|about to|just|i just|gonna|going to) give up",
+        "give up (anymore|on it all|on everything|for good)",
         "(want|need|make|wish) ~2 (it|everything|this|the pain|the thoughts|all of it) ~2 (all)? "
         "~1 (to end|to stop|end|stop|go away|be over)",
         "(it|this|everything|the pain|life) ~1 (all)? ~1 to end",
@@ -573,6 +635,32 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(other side|in heaven|up there) ~2 (soon|tonight|waiting)",
         "(nobody|no one) ~2 (find|finds|will find) me",
         "(final|last) (act|exit|escape|sleep|solution)",
+        "(wish|hope|pray) ~4 (hit me|kill me|take me|run me over|crash into me|end me)",
+        "(wish|should have be|should be) ~2 (it be me|it have be me|me instead|i be the one|"
+        "the one who)",
+        "(i|me) (be|was) the one (who|that) (dont|didnt|did not|never) make it",
+        "(dont|not|never|no longer|not sure|dont know if|dont think|unsure) ~3 (want|wish|wanna) "
+        "~3 (be around anymore|be here anymore|be alive anymore|around anymore|here anymore)",
+        "(dont know|why|wonder why|no idea why) ~3 (im|i be) still (here|alive|around|breathing|"
+        "living)",
+        "(ill|i will|i would|id|i be going to|im going to) ~1 be gone",
+        "(wont|not|never|will not) ~1 be (here|around|alive) $",
+        "(dont think|doubt|not sure|dont know if) ~2 (ill|i will|i would|i be) ~1 still be "
+        "(here|around|alive)",
+        "(all|it) ~2 be (all)? over (for me)",
+        "over for me",
+        "(know|knows) ~2 (how|where|when|what|exactly how|exactly where|exactly what) ~2 (i would|"
+        "i could) ~1 (do it|take|go|end it)",
+        "(going to|gonna|decided to|plan to|planning to) do it ~3 (tonight|this weekend|soon|"
+        "when|while|before|tomorrow night|friday|saturday|sunday)",
+        "(do|doing) it (this weekend|tonight|when the kids|while)",
+        "(i have decide|decided|my mind be made up|made up my mind) $",
+        "not plan anything $",
+        "(it be|its) happening (friday|saturday|sunday|monday|tuesday|wednesday|thursday|tonight|"
+        "tomorrow|this weekend|soon)",
+        "(easier|better|best) ~2 if i (just)? ~1 (go quietly|go|slip away|disappear|vanish|die|"
+        "wasnt here|be gone|not here|didnt wake up)",
+        "(go|slip away|leave) quietly",
         "(planned|plan|planning|picked|chosen|choose|set) ~2 (a date|the date|when|how|the day|"
         "a day|my exit|how i|how to)",
     ),
@@ -582,6 +670,17 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "nothing (left)? ~1 (in me|inside|of me|to give|to lose|for me)",
         "nothing ~1 (matters|matter|means anything|makes sense anymore)",
         "nothing to look forward to",
+        "(nothing|anything|no one|nobody|no reason|not much|none) ~2 (leave)? ~1 to live for",
+        "(have|get|have get|there be) nothing (leave) $",
+        "nothing leave $",
+        "(what be|whats) (leave|left) $",
+        "(what be|whats) (leave|left) (for me|of me|to live for)",
+        "too late for me $",
+        "(beyond help|past saving|beyond saving|cant be saved|cant be helped|no help for me|"
+        "no one can help me|nobody can help me|nothing can help me)",
+        "nothing (anyone|anybody|you|they) ~1 (say|do|can do|can say) ~2 (help|make a difference|"
+        "change anything|matter)",
+        "no point $",
         "(nothing|it|things|life) ~1 (will|be|go to) ~1 (ever|never) ~1 (change|improve)",
         "(never|nothing|wont ever|will never|not ever|isnt ever|is never) ~2 (get|getting|"
         "going to get|be|change|gets|go to get) ~1 (better|any better|easier|ok|okay|different)",
@@ -605,6 +704,14 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(better off|better|happier|easier) ~1 ABSENT",
         "everyone ~2 (would|will|be) ~2 (better off|happier|relieved|better without)",
         "NOBODY ~3 NOTICE",
+        "(insurance|life insurance|payout|death in service) ~4 (better off|money|pay out|"
+        "would get|get the|look after them|provide)",
+        "(better off|better) ~2 with the (insurance|money|payout)",
+        "OTHERS (would|would be|be) ~1 (fine|free|ok|okay|happier|better|better off|relieved) "
+        "~1 ABSENT",
+        "(drag|dragging) ~2 (everyone|them|people|my family|you all|everybody|us all|the team) "
+        "down",
+        "(deserve|deserves) ~3 (better|more) ~2 than me",
         "(wouldnt|wont|would not|will not) ~2 (miss me|notice if i|notice im|notice i|care if i|"
         "even notice i|know i was gone|notice when im gone)",
         "(no one|nobody) ~2 (cares|care|would care|will care|loves me|love me|needs me|"
@@ -628,6 +735,7 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "face anything|live like this|live with myself|live with this|keep myself safe|"
         "stay safe|be alive|exist|keep living|keep fighting|breathe anymore|go on living|"
         "handle life|handle anything|handle this anymore|do life|do this life|hold on|"
+        "live with what i do|live with what i have do|live with the guilt|live with what happen|"
         "hang on|see a way|see a way out|see a future|see the point|see any point)",
         "(im|i) ~1 (done|finished) ~1 (with|of) ~1 (it all|everything|life|living|all of it|"
         "this life|this world|the world|existing|everyone|people)",
@@ -637,6 +745,10 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(im|i) ~1 (done|finished) (anymore|for good|forever|now|with it all|with everything)?$",
         "(im|i be) (so|just|completely|totally|really)? ~1 (done|finished)$",
         "(cant|dont) ~2 (get|find) ~1 (out|a way out|away|out of this)",
+        "only (way|option|choice|solution|escape|answer|exit) ~5 (not here|be gone|dead|die|out|"
+        "stop|end|disappear|go)",
+        "only (one)? ~1 (door|exit|way out|option left|solution left)",
+        "(in a cage|in a box|walls close in|walls be close in|closing in on me|prison)",
     ),
     "saying goodbye or giving things away": (
         "FAREWELL ~2 FINALITY",
@@ -677,6 +789,17 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(thing|stuff|belonging|possession|affairs|finances|account|accounts|passwords|room|"
         "desk|locker)",
         "(see you|meet you) ~1 (on the other side|in another life|in the next life)",
+        "my (goodbye|goodbyes|farewell|farewells)",
+        "(goodbye|goodbyes|affair|affairs) ~4 (all sort|sort|ready|finish|in order|for after|"
+        "for when)",
+        "(write|wrote|finish|finished) ~2 (the|my) (letter|letters) ~4 (all sort|sort|ready|done|"
+        "finish|for after|for when)",
+        "who (get|gets|should get|will get|take|takes|have|has) (my|the) ~1 (dog|cat|car|stuff|"
+        "thing|pet|house|money|belonging|jewellery|jewelry|savings|flat|things)",
+        "(wont|will not|not going to) need (it|them|any of it|anything|my|this) ~2 (anymore|again|"
+        "where im going|after)",
+        "(cancel|close) ~1 (all my|all of my|every) ~2 (account|direct debit|debits|subscription|"
+        "subscriptions|standing orders|accounts|membership|memberships)",
         "(sorry|forgive me) ~3 (for what|for everything|for what im about to|for what i be)",
         "(thank|thanks) ~2 for everything ~3 (goodbye|bye|forever|for good|i love you)",
     ),
@@ -690,8 +813,9 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(how much|how many|what dose|which dose|dose of|amount of) ~3 (lethal|fatal|kill|"
         "to die|overdose|od|stop my heart|stop a heart|to not wake up|kill me|kill a person)",
         "(lethal|fatal|overdose) (dose|amount|quantity|combination|level)",
-        "(how much|how many) ~1 DRUG ~3 (would it take|would take|to take|do it take|"
-        "be too many|be fatal|be lethal|to kill|kill|to die|to not wake up)",
+        "(how much|how many) ~3 DRUG ~3 (would it take|would take|to take|do it take|"
+        "be too many|be fatal|be lethal|to kill|kill|to die|to not wake up|too many|too much|"
+        "be enough|enough to)",
         "(keep|be|cant stop|been|start) ~1 (look|stare|staring|think about) ~2 (the)? ~1 "
         "(tracks|bridge|edge|ledge|cliff|rope|gun|roof|drop|river|train|pills|noose)",
         "(how|ways|way|best way|quickest way|easiest way|painless way|method|methods) ~2 to ~2 "
@@ -700,6 +824,42 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(quick|quickest|easy|easiest|best|fastest|surest) ~1 (way|method) ~2 (to die|to end|"
         "to kill|out of life|to do it|to go to sleep forever)",
         "AT_PLACE ~3 PLACE",
+        "(search|google|look up|research|look for|find|found) ~3 (highest|tallest|high|top) ~2 "
+        "(building|bridge|place|point|floor|cliff|roof|car park|spot)",
+        "HIGH_PLACE ~5 (think about it|sit there|sat there|for an hour|look down|stare|staring|"
+        "how high|how easy|the drop|the water|jump|and thought)",
+        "(keep|been) ~1 (drive|walk|go|going) (past|to|by|over) ~2 HIGH_PLACE",
+        "(drive|walk|go|went|sit|stand|park) ~2 (to|on|at) (the|a) ~1 HIGH_PLACE ~4 (night|alone|"
+        "an hour|for ages|and sat|and stood|again|thinking)",
+        "MEANS ~4 (keep|keeps|crossing my mind|cross my mind|on my mind|in my head|calling|"
+        "look at|staring at|wont stop)",
+        "(keep|cant stop) ~1 (look|stare|staring) ~2 at ~1 MEANS",
+        "(look|stare|staring) ~1 at (the|my|a) (rope|noose|gun|razor|blade|blades|shotgun)",
+        "(ill|i will|i be going to|im going to|im|i be) ~2 (at|on) (the|a) HIGH_PLACE $",
+        "(ill|i will|i be going to|im going to|im|i be) ~2 (at|on) (the|a) HIGH_PLACE (now|tonight|"
+        "again|alone|right now)",
+        "(going to|gonna|want to|about to|will|ill) (take|swallow) (all of them|them all|the lot|"
+        "the whole lot|every single one|every last one|all of it)",
+        "(gun|shotgun|rifle|pistol|rope|noose|firearm) ~3 (in the|in my|at|under) ~1 (house|loft|"
+        "garage|car|drawer|locker|bag|room|home|bed|shed|attic|cupboard)",
+        "(take|took|bring|brought|keep|kept|hide|hid|stash|stashed|pocket|pocketed|steal|stole|"
+        "nick|nicked) ~3 (DRUG|vial|vials|ampoule|ampoules|potassium|insulin|morphine|propofol|"
+        "midazolam|fentanyl|some) ~3 (home|in my locker|in my bag|from the ward|from work|"
+        "from the cupboard|in my car|from the trolley|from theatre|from the drug)",
+        "(vial|vials|ampoule|ampoules|syringe|syringes) ~3 (in my|at home|home|locker|bag|car|"
+        "drawer|pocket)",
+        "(buy|bought|get|got) ~2 DRUG ~3 (different|several|multiple|shop|shops|pharmacies|"
+        "chemists|places|supermarkets)",
+        "(line|lined|count|counted|lay|laid|spread|sort|sorted) ~2 (them|pill|med|DRUG) ~2 "
+        "(up|out)",
+        "DRUG ~4 (line them up|lined them up|lined up|counted out|laid out)",
+        "(mix|mixed|mixing|with|and) ~2 (my|the|some)? ~1 DRUG ~3 (vodka|alcohol|wine|drink|"
+        "booze|whisky|whiskey|gin|beer)",
+        "(vodka|alcohol|booze|wine|whisky|whiskey|gin) ~3 (and|with) ~2 DRUG",
+        "(drink|drinking|drunk|pills|vodka) ~3 (nerve|courage|guts)",
+        "(nerve|courage|guts) ~2 (do it|go through with it|to end it)",
+        "(in the|in my) garage ~4 engine (on|run|running)",
+        "engine (on|running) ~4 (in the garage|garage|closed)",
         "PLACE ~3 (jump|edge|end it|over the edge|down there|so high|look peaceful|look calm|"
         "calling me|calling to me|nobody would find|no one would find)",
         "(buy|get|found|have|load|hold|clean) ~3 (a gun|the gun|my gun|a rope|the rope|rope|"
@@ -739,6 +899,15 @@ IDIOM_PATTERNS: tuple[str, ...] = (
     "laughter|laughing|cringe|jealousy|thirst|hunger|curiosity|it|that|one|those|a wee|"
     "the loo|a pee|sleep|caffeine|sugar|gin|vodka|cuppa|brew)",
     "to die for",
+    "be the end of (me|us)",
+    "over for (me|us) (today|tonight|this week|for the day|for today)",
+    "(shift|day|week|work|night|rota|season) ~2 over for (me|us)",
+    "be gone (on|for) ~2 (holiday|leave|vacation|the weekend|a week|a few days|work|a course|"
+    "nights|a bit|an hour|lunch|the day|a while|hols|annual leave|training)",
+    "be gone (by|at|till|until|from|before|after) (#|noon|lunch|midday|then so|the time)",
+    "(give|giving|gave) up on (this|that|the|my|these) ~1 (parking|rota|printer|computer|system|"
+    "app|game|crossword|diet|traffic|bus|train|queue|wifi|phone|laptop|form|course|exam|"
+    "idea|plan|car|project)",
     "(die|dying|died) (laughing|of laughter|a little inside|a little)",
     "dying to (see|know|hear|try|meet|go|get|tell|talk|find|visit|sleep|eat|have|watch|read|"
     "catch up|share)",
@@ -818,6 +987,9 @@ IDIOM_PATTERNS: tuple[str, ...] = (
 # Frames about someone else's death or danger, or about a past fear: not the writer's crisis,
 # but distress (a clinician whose patient died by suicide needs a coordinator's look).
 ABOUT_OTHERS_PATTERNS: tuple[str, ...] = (
+    "(overdose|od|suicide|selfharm|suicidal|self harm) (admission|admissions|patient|patients|"
+    "case|cases|pt|referral|referrals|assessment|assessments|risk|protocol|training|team|bay|"
+    "watch|obs|observations|audit|screening|prevention|attempt|attempts|review|call|calls)",
     "(think|thought) (i|we) (be|would) ~2 (going to)? die",
     "(he|she|they|patient|baby|child|man|woman|mum|dad|husband|wife) ~2 (not|never|didnt|dont|"
     "wont|wouldnt) ~1 (wake|woke) up",
@@ -884,7 +1056,7 @@ OTHER_PEOPLE: tuple[str, ...] = tuple(
     """.split()
 )
 
-_PART = re.compile(r"~\d+!?|\$|\([^()]*(?:\([^()]*\)[^()]*)*\)\??|[A-Z_]+|[a-z0-9]+")
+_PART = re.compile(r"~\d+!?|\$|#|\([^()]*(?:\([^()]*\)[^()]*)*\)\??|[A-Z_]+|[a-z0-9]+")
 
 
 def _canon_words(words: str) -> str:
@@ -950,6 +1122,8 @@ def _sequence(pattern: str) -> str:
         optional = part.startswith("(") and part.endswith("?")
         if part.startswith("("):
             body = _choice(part[1 : -2 if optional else -1])
+        elif part == "#":
+            body = r"\d[\d:.]*(?:am|pm)?"
         elif part.isupper() or "_" in part:
             body = _choice(SLOTS[part])
         else:
@@ -971,6 +1145,16 @@ def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<!\S)(?:{body})(?!\S)")
 
 
+def _crisis_words() -> set[str]:
+    """The vocabulary a typo may be corrected towards: the crisis patterns' own words."""
+    text = (
+        " ".join(SLOTS.values())
+        + " "
+        + " ".join(p for group in CRISIS_PATTERNS.values() for p in group)
+    )
+    return set(re.findall(r"[a-z][a-z0-9]*", text)) - COMMON_WORDS
+
+
 def _pattern_words() -> set[str]:
     text = (
         " ".join(SLOTS.values())
@@ -981,7 +1165,7 @@ def _pattern_words() -> set[str]:
     return set(re.findall(r"[a-z][a-z0-9]*", text))
 
 
-_LEXICON = _Lexicon(_pattern_words())
+_LEXICON = _Lexicon(_pattern_words(), _crisis_words())
 _CRISIS_RE: dict[str, re.Pattern[str]] = {
     name: _compile(group) for name, group in CRISIS_PATTERNS.items()
 }
