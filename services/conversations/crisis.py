@@ -900,6 +900,14 @@ IDIOM_PATTERNS: tuple[str, ...] = (
     "the loo|a pee|sleep|caffeine|sugar|gin|vodka|cuppa|brew)",
     "to die for",
     "be the end of (me|us)",
+    "(ward|unit|shift|clinic|department|dept|place|night|day|town|pub|ed|er) ~2 dead",
+    "drown ~1 in (paperwork|work|email|emails|notes|admin|charting|referrals|bleeps|jobs)",
+    "(brain|head) ~2 (fried|mush|frazzled|scrambled)",
+    "(crash|crashing) (early|out|now|soon|on the sofa|on the couch|for an hour|after this)",
+    "bridge (club|game|night|party|tournament|pub|inn|hotel|street|road|lane|roll|loan)",
+    "(gun|rifle|shooting) (range|club|licence|license|safety|course|lesson)",
+    "(say|said|saying) goodbye to (nights|days|lates|earlies|the night shift|my old job|the ward|"
+    "the team|my old ward|summer|the weekend)",
     "over for (me|us) (today|tonight|this week|for the day|for today)",
     "(shift|day|week|work|night|rota|season) ~2 over for (me|us)",
     "be gone (on|for) ~2 (holiday|leave|vacation|the weekend|a week|a few days|work|a course|"
@@ -928,7 +936,7 @@ IDIOM_PATTERNS: tuple[str, ...] = (
     "(end|ended) (it|things) (there|at that|on that|on a high|early)",
     "(end|ended) ~1 (it|things) (with) ~1 (him|her|them|my|boyfriend|girlfriend|partner|"
     "husband|wife|bf|gf|ex)",
-    "end of (the|my|this|a|your) ~1 (shift|day|week|night|rota|month|year|road|line|list|"
+    "end of (the|my|this|a|your)? ~1 (shift|day|week|night|rota|month|year|road|line|list|"
     "corridor|ward|bed|shift pattern|placement|contract|tunnel)",
     "(end) (the|this|my|your|our|a)? ~1 (shift|day|call|meeting|chat|conversation|"
     "contract|rotation|placement|week|night|rota|session|text|thread|month|year)",
@@ -1389,6 +1397,18 @@ def _blank(regex: re.Pattern[str], normal: str) -> str:
 
 def _without_idioms(normal: str) -> str:
     return _blank(_ABOUT_OTHERS_RE, _blank(_IDIOM_RE, normal))
+
+
+def canonical(word: str) -> str:
+    """One word as the patterns read it (lemma, plain spelling): for callers that compare."""
+    return _LEXICON.canon(word)
+
+
+def idiom_words(text: str) -> frozenset[str]:
+    """The words of a reply that sit inside a known idiomatic frame ("phone about to die",
+    "dead keen"), in canonical form: ordinary speech a reply parser may treat as explained."""
+    normal = normalise(text)
+    return frozenset(w for m in _IDIOM_RE.finditer(normal) for w in m.group().split())
 
 
 def crisis_signs(text: str) -> list[str]:

@@ -23,6 +23,8 @@ from services.conversations.crisis import (
     CRISIS_PHRASES,
     CRISIS_WORDS,
     REVIEWED_NOT_CRISIS,
+    canonical,
+    idiom_words,
     signals_crisis,
     signals_distress,
 )
@@ -114,6 +116,12 @@ _REWRITES: tuple[tuple[str, str], ...] = (
     (r"\b(?:pls|plz|plse|pleas)\b", "please"),
     (r"\b(?:thank you|thankyou|thanx|thx|ty|cheers|ta)\b", "thanks"),
     (r"\b(?:wanna|wana)\b", "want to"),
+    (r"\btil\b", "till"),
+    (r"\b(?:gonna|gna)\b", "going to"),
+    (r"\brn\b", "right now"),
+    (r"\b(?:txt|tx)\b", "text"),
+    (r"\bb4\b", "before"),
+    (r"\b(?:sry|soz)\b", "sorry"),
     (r"\b(?:yeah|yea|yep|yup|ya|yah|yeh|yess|yas|aye|y)\b", "yes"),
     (r"\b(?:nope|nah|nay|n)\b", "no"),
     (r"\blets\b", "let us"),
@@ -771,6 +779,10 @@ def parse_offer_reply(text: str, now: datetime, tz: ZoneInfo) -> OfferReply:
     """Read a clinician's answer to "would you like to talk to a peer supporter?".
 
     Order: crisis; STOP/START/HELP; any time words (defer); then accept/decline wording.
+    A reply is an answer only when the whole of it reads as one (see _offer_unexplained):
+    "tonight I keep seeing her face" has a time word but is not a deferral, and "no I just want
+    to sleep" has a "no" but is not a decline. Both are "unknown", so the caller answers with
+    the help text and, seeing signals_distress, tells a coordinator.
     Choices for ambiguous replies (the tests hold each one):
     - "later", "not now", "busy" and other defer words without a time: now + 2 h.
     - "tomorrow", a weekday ("Mon", strictly after today), "not today", "next week": 09:00
@@ -794,13 +806,15 @@ def parse_offer_reply(text: str, now: datetime, tz: ZoneInfo) -> OfferReply:
     if keyword is not None:
         return OfferReply(keyword)
     when = _read_when(normal)
+    if normal == "1":
+        return OfferReply("accept")
+    if _offer_unexplained(normal, _explained_by(text), timed=when.found()):
+        return OfferReply("unknown")
     if when.found():
         until = _place(when, now, tz)
         if until is None or until <= now or until - now > MAX_DEFER:
             return OfferReply("unknown")
         return OfferReply("defer", until)
-    if normal == "1":
-        return OfferReply("accept")
     return OfferReply(_offer_answer(normal))
 
 
@@ -883,7 +897,15 @@ PEER_PASS_PHRASES: tuple[str, ...] = (
     "not now",
     "not today",
 )
-PEER_REFER_PHRASES: tuple[str, ...] = ("refer", "referral", "tier 3", "escalate")
+PEER_REFER_PHRASES: tuple[str, ...] = (
+    "refer",
+    "referral",
+    "tier 3",
+    "escalate",
+    "needs tier 3",
+    "needs a referral",
+    "needs escalating",
+)
 PEER_ACCEPT_PHRASES: tuple[str, ...] = (
     "yes",
     "ok",
@@ -930,7 +952,10 @@ def parse_peer_reply(text: str) -> PeerReply:
     Crisis first: peers are clinicians too, and may be in distress themselves. Codes are 1-3
     digits; leading zeros are dropped ("01A" is page 1) because codes are issued as plain
     numbers. Two different answers in one reply ("1A 2P", "yes no") are not guessed at:
-    unknown. A bare number ("1") is unknown too: it could mean accept or pass.
+    unknown. A bare number ("1") is unknown too: it could mean accept or pass. A code or a plain
+    yes/pass/refer counts only when the rest of the reply is courtesy, a time or a reason for
+    being away ("1A on my way", "sorry 2P in theatre"): "dead tired but ok" is unknown, not a
+    peer taking a case they may not be fit to take.
     """
     if signals_crisis(text):
         return PeerReply("crisis")
@@ -944,14 +969,16 @@ def parse_peer_reply(text: str) -> PeerReply:
         number = m.group("n") or m.group("n2") or m.group("n3")
         word = m.group("w") or m.group("w2") or m.group("w3")
         found.add((PEER_CODE_WORDS[word], str(int(number))))
-    if len(found) == 1:
-        kind, code = found.pop()
-        return PeerReply(kind, code)
-    if found:
+    if len(found) > 1:
         return PeerReply("unknown")
     core = [w for w in words if w != "|" and w not in _PEER_FILLER]
-    if len(core) == 1 and core[0] in PEER_LETTERS:
+    if not found and len(core) == 1 and core[0] in PEER_LETTERS:
         return PeerReply(PEER_LETTERS[core[0]])
+    if _peer_unexplained(normal, frozenset(_names(text))):
+        return PeerReply("unknown")
+    if found:
+        kind, code = found.pop()
+        return PeerReply(kind, code)
     kinds: set[PeerKind] = set()
     rest = normal
     for kind, group in _PEER_GROUPS:
@@ -969,6 +996,226 @@ _PEER_GROUPS: tuple[tuple[PeerKind, re.Pattern[str]], ...] = (
     ("accept", _phrase_group(PEER_ACCEPT_PHRASES)),
 )
 _PEER_FILLER = _plain(PEER_FILLER)
+
+# --- the whole message ----------------------------------------------------------------------
+#
+# A reply is an action only when every word of it is accounted for: the action's own words (the
+# phrase groups above), a time expression, and words that carry no meaning of their own here
+# (courtesy, fillers, a name, where someone is and why they are busy). Any other word means the
+# person said something we did not read, and acting on half a message is how "ending it
+# tonight" became "we will check in again Sun 21:46". Such a reply is "unknown": the caller
+# sends the help text, and a coordinator sees it when it shows distress.
+
+COURTESY_FILLER: tuple[str, ...] = tuple(
+    """
+    thanks thank please sorry ok hi hey hello hiya dear x xx xxx lol haha ha yes no sure so just
+    really very much actually honestly tbh i im me my you your a an the to of for and or but
+    that this it its is be am are was will ill would id can could do if then there great good
+    perfect fine lovely cool brilliant awesome nice kind appreciated again well um uh hmm oh ah
+    alright right mate hun dr doc sir maam all okay cheers yours anyone anybody we whenever
+    tho though have has had
+    """.split()
+)
+# For a clinician's offer: where they are and why now is not good, which explain a deferral.
+OFFER_CONTEXT: tuple[str, ...] = tuple(
+    """
+    tired ward work shift shifts clinic theatre theater surgery meeting patient patients rounds
+    driving drive home car train bus commute kids school pickup dinner lunch break handover
+    nights days off duty unit call calls on with free finish finished finishing back get out
+    works suits better best time now bit while moment day busy still running late here leaving
+    done after before when once until till available phone text ring speak soon first thing
+    then up around about approx roughly ish probably they mobile number personal run already
+    slammed swamped rammed manic hectic plans plan weekend away pharmacy chemist shop gym
+    appointment dentist bed school going motorway road traffic stuck dad mum mom wife husband
+    partner family son daughter
+    """.split()
+)
+# Phrases that complete an answer without changing it ("if that's ok", "speak then").
+OFFER_EXPLAINED_PHRASES: tuple[str, ...] = (
+    "give me",
+    "go on then",
+    "can we do",
+    "could we do",
+    "going to bed",
+    "going away",
+    "already seeing",
+    "already have",
+    "already had",
+    "had a debrief",
+    "seeing a counsellor",
+    "seeing a therapist",
+    "seeing someone",
+    "occ health",
+    "occupational health",
+    "not a big deal",
+    "wasn't a big deal",
+    "no big deal",
+    "for checking in",
+    "for checking",
+    "for asking",
+    "for the offer",
+    "for reaching out",
+    "for thinking of me",
+    "flat out",
+    "snowed under",
+    "rushed off my feet",
+    "run off my feet",
+    "gimme",
+    "can't talk",
+    "can't speak",
+    "can't chat",
+    "can't call",
+    "can't answer",
+    "can't text",
+    "can't reply",
+    "can't right now",
+    "on my way",
+    "in a bit",
+    "for now",
+    "right now",
+    "at the moment",
+    "when I'm free",
+    "when I get home",
+    "when I finish",
+    "once I'm home",
+    "if that's ok",
+    "is that ok",
+    "if ok",
+    "works for me",
+    "suits me",
+    "would work",
+    "let me know",
+    "speak then",
+    "talk then",
+    "speak soon",
+    "talk soon",
+    "I'll call you",
+    "I'll text you",
+    "text me",
+    "message me",
+)
+# For a peer's page: being busy or away explains a pass, an arrival time an accept.
+PEER_CONTEXT: tuple[str, ...] = tuple(
+    """
+    theatre theater clinic ward driving off leave holiday nights shift on call work home sick
+    unwell away meeting patient patients now asap soon shortly today tonight minutes mins min
+    in at after until till right straight her him them she he they
+    """.split()
+)
+PEER_EXPLAINED_PHRASES: tuple[str, ...] = (
+    "give me",
+    "on my way",
+    "I'll call",
+    "will call",
+    "calling",
+    "call her",
+    "call him",
+    "call them",
+    "will do",
+    "on it",
+    "got it",
+    "no problem",
+    "np",
+    "in a bit",
+    "right away",
+    "straight away",
+    "take it",
+    "taking it",
+)
+
+_NAME_AFTER = re.compile(
+    r"\b(?:hi|hey|hello|hiya|thanks|thank you|thx|cheers|ta|dear|sorry|ok|okay|yes|no)"
+    r"[\s,!.:-]+([A-Z][a-z]+)\b"
+)
+_SIGN_OFF = re.compile(r"(?:^|[\s,.!-])-?\s*([A-Z][a-z]+)\W*$")
+
+
+def _names(text: str) -> set[str]:
+    """A name after a greeting or thanks ("thanks Sam") or signed at the end ("... - Jo").
+
+    Only a capitalised word in those two places: a name anywhere else is indistinguishable from
+    a word we did not read, and that must stay unexplained.
+    """
+    plain = _fold_case_kept(text)
+    found = {m.group(1).lower() for m in _NAME_AFTER.finditer(plain)}
+    signed = _SIGN_OFF.search(plain.strip())
+    if signed and re.search(r"[-,.!]\s*-?\s*" + signed.group(1) + r"\W*$", plain.strip()):
+        found.add(signed.group(1).lower())
+    return found
+
+
+def _fold_case_kept(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_APOSTROPHES)
+
+
+def _explained_by(text: str) -> frozenset[str]:
+    """Names, and words inside an everyday idiom ("phone about to die"), for a clinician's
+    reply. Not for a peer's: "dead tired but ok" is an idiom, and also a peer saying they may
+    not be fit to take a case, which a coordinator should read rather than a parser accept."""
+    return frozenset(_names(text)) | idiom_words(text)
+
+
+def _is_known(word: str, extra: frozenset[str]) -> bool:
+    return word in extra or canonical(word) in extra
+
+
+def _time_explained(word: str, timed: bool) -> bool:
+    if word in _TIME_WORDS:
+        return True
+    return timed and _parse_clock(word) is not None
+
+
+def _offer_unexplained(normal: str, extra: frozenset[str], *, timed: bool) -> list[str]:
+    """The words of a clinician's reply that neither its answer nor its time accounts for."""
+    rest = _DURATION.sub(" _ ", normal)
+    rest = _NOT_TODAY.sub(" _ ", _NOT_NOW.sub(" _ ", rest))
+    rest = _OFFER_EXPLAINED_RE.sub(" _ ", rest)  # first: "can't talk" before "talk" is taken
+    rest = _LATER_RE.sub(" _ ", rest)
+    for _kind, group in _OFFER_GROUPS:
+        rest = group.sub(" _ ", rest)
+    return [
+        w
+        for w in rest.split()
+        if w not in ("_", "|")
+        and w not in _FILLER
+        and w not in _OFFER_CONTEXT
+        and not _is_known(w, extra)
+        and not _time_explained(w, timed)
+    ]
+
+
+def _peer_unexplained(normal: str, extra: frozenset[str]) -> list[str]:
+    """The words of a peer's reply that neither its code nor its answer accounts for."""
+    rest = _PEER_CODE.sub(" _ ", normal)
+    rest = _PEER_EXPLAINED_RE.sub(" _ ", _DURATION.sub(" _ ", rest))
+    for _kind, group in _PEER_GROUPS:
+        rest = group.sub(" _ ", rest)
+    return [
+        w
+        for w in rest.split()
+        if w not in ("_", "|")
+        and w not in _FILLER
+        and w not in _PEER_FILLER
+        and w not in _PEER_CONTEXT
+        and not _is_known(w, extra)
+        and not _time_explained(w, timed=True)
+    ]
+
+
+_FILLER = _plain(COURTESY_FILLER)
+_OFFER_CONTEXT = _plain(OFFER_CONTEXT)
+_PEER_CONTEXT = _plain(PEER_CONTEXT)
+_OFFER_EXPLAINED_RE = _phrase_group(OFFER_EXPLAINED_PHRASES)
+_PEER_EXPLAINED_RE = _phrase_group(PEER_EXPLAINED_PHRASES)
+_TIME_WORDS = (
+    _TOMORROW
+    | _TONIGHT
+    | _plain(WEEKDAYS)
+    | _plain(PARTS_OF_DAY)
+    | _CLOCK_CUES
+    | {"today", "this", "next", "week", "oclock", "ish", "noon", "midday", "midnight", "in", "on"}
+)
 
 # --- 4. quiet hours -------------------------------------------------------------------------
 
