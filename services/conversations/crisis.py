@@ -274,7 +274,8 @@ COMMON_WORDS: frozenset[str] = frozenset(
     later after water other there their where thing think about would could should which while
     these those today tonight tomorrow morning evening night thanks please sorry maybe really
     still again always every never little great alright right fine tired early until since
-    before ready happy sleep place plans plane thank words world worse worst whole whose
+    before ready happy sleep place plans plane thank words world worse worst whole whose short
+    shorts shirt sheet shoot
     """.split()
 )
 
@@ -409,7 +410,7 @@ class _Lexicon:
         squeezed = _squeeze(word)
         if len(squeezed) >= 3 and squeezed in self.squeezed and word not in FUZZY_EXCLUDED:
             return self.squeezed[squeezed]
-        if len(word) >= 5 and word not in FUZZY_EXCLUDED:
+        if len(word) >= 6 and word not in FUZZY_EXCLUDED:
             keys = {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
             for key in keys:
                 for target in self.by_deletion.get(key, ()):
@@ -900,6 +901,12 @@ IDIOM_PATTERNS: tuple[str, ...] = (
     "the loo|a pee|sleep|caffeine|sugar|gin|vodka|cuppa|brew)",
     "to die for",
     "be the end of (me|us)",
+    "(overdose|od|suicide|selfharm|suicidal|self harm) (admission|admissions|patient|patients|"
+    "case|cases|pt|referral|referrals|assessment|assessments|risk|protocol|training|team|bay|"
+    "watch|obs|observations|audit|screening|prevention|attempt|attempts|review|call|calls)",
+    "(bored|scared|worried|sick|frightened|freezing|starving) to death",
+    "be the death of (me|us)",
+    "(die|dying) here ~4 (hot|cold|busy|boring|bored|heat|freezing|starving|lol|haha)",
     "(ward|unit|shift|clinic|department|dept|place|night|day|town|pub|ed|er) ~2 dead",
     "drown ~1 in (paperwork|work|email|emails|notes|admin|charting|referrals|bleeps|jobs)",
     "(brain|head) ~2 (fried|mush|frazzled|scrambled)",
@@ -995,9 +1002,6 @@ IDIOM_PATTERNS: tuple[str, ...] = (
 # Frames about someone else's death or danger, or about a past fear: not the writer's crisis,
 # but distress (a clinician whose patient died by suicide needs a coordinator's look).
 ABOUT_OTHERS_PATTERNS: tuple[str, ...] = (
-    "(overdose|od|suicide|selfharm|suicidal|self harm) (admission|admissions|patient|patients|"
-    "case|cases|pt|referral|referrals|assessment|assessments|risk|protocol|training|team|bay|"
-    "watch|obs|observations|audit|screening|prevention|attempt|attempts|review|call|calls)",
     "(think|thought) (i|we) (be|would) ~2 (going to)? die",
     "(he|she|they|patient|baby|child|man|woman|mum|dad|husband|wife) ~2 (not|never|didnt|dont|"
     "wont|wouldnt) ~1 (wake|woke) up",
@@ -1038,7 +1042,30 @@ DISTRESS_PATTERNS: tuple[str, ...] = (
     "a patient|that patient|my patient|the baby|the child|someone|everyone)",
     "(should|shouldnt|could|would) have ~3 (done|caught|seen|noticed|known|called|checked|"
     "stopped|saved|been|spotted|listened|escalated|acted)",
-    "(not|never) ~1 (ok|okay|alright|fine|good|well|right|myself|coping|great)",
+    "(not|never) ~1 (ok|okay|alright|fine|good|well|myself|coping|great)",
+    "(im|i be) ~1 (ok|okay|fine|alright) ~2 not really",
+    "(all on me|let ~2 down|face the family|face them|face her family|face his family|"
+    "mess up|messed up|screw up|screwed up|cock up|cocked up|fuck up|fucked up|apologise|"
+    "apologising|apologize|apologizing|blame|blamed|my responsibility|responsible)",
+    "(dont|not) ~2 deserve to be a (nurse|doctor|midwife|medic|paramedic|clinician)",
+    "(back in that room|back there|keep come back|keeps coming back|keep coming back|"
+    "all i can think about|all i think about|keep check|keep checking|a blur|blur since|"
+    "cant get it out|every time i close my eyes|every time an alarm|every time the phone|"
+    "every time my phone)",
+    "(up all night|awake all night|slept ~3 (hours|hrs|hour|hr)|(hours|hrs) a night|"
+    "no sleep|not slept|barely sleep|wake at|waking at|keep wake)",
+    "(heart pound|heart pounding|heart racing|worried|worry|worrying|nerves|nerve|chest be tight|"
+    "tight chest|sick with|on edge|jittery|cant breathe|hyperventilat)",
+    "(so low|feel low|really low|down today|feeling down|so down|low mood|flat)",
+    "(angry|furious|fuming|livid|mad at|so mad|pissed off|raging|rage|scream|resent|bitter|"
+    "why be i the one|why me|sick of be|fed up)",
+    "(dont|cant|not) ~1 feel anything",
+    "(autopilot|not real|unreal|detached|zombie|in a daze|dazed|numb|spaced out|disconnected)",
+    "(really hard|so hard|been hard|be be hard|hard going|tough going)",
+    "(dont know|dont know how|not sure how) ~2 (to feel|what to do with myself|what to feel|"
+    "how to cope|how to process)",
+    "(hide|hiding) ~3 (duvet|covers|from everyone|away|in bed|under)",
+    "(shaken|shook) (up)?",
     "(feel|feeling|felt) ~2 (bad|low|down|awful|terrible|sick|guilty|responsible|empty|"
     "numb|nothing|lost|broken|hollow|dead|like a failure|like shit|like crap|off|sick|"
     "horrible|rubbish|worse)",
