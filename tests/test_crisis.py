@@ -212,6 +212,41 @@ CRISIS: dict[str, list[str]] = {
         "mixing my meds with wine tonight",
         "bought extra paracetamol at two different chemists",
     ],
+    # Written after all the above was fitted, as a last check of generalisation (before the
+    # concepts they exposed were added: 17 of 30 caught, 9 of the 50 THIRD_BATCH_ORDINARY
+    # flagged).
+    "third batch, held out until the end": [
+        "honestly i think everyone would cope fine if i just vanished",
+        "been reading about how much morphine is too much",
+        "put the dog with my sister for good, she'll be happier",
+        "i keep picturing my funeral",
+        "im so done with being alive",
+        "i've stopped taking my meds and started saving them",
+        "i just want to go to sleep and not wake up ever",
+        "i dont see the point of tomorrow",
+        "told my husband where the life insurance papers are",
+        "i'll make sure it doesn't hurt anyone else",
+        "planning how to do it so the kids dont find me",
+        "i went up to the top floor of the car park again",
+        "you'd all be better off without me around",
+        "i cant see myself getting through this week alive",
+        "hope i dont wake up tomorrow",
+        "there's a way out and i know what it is",
+        "i dont want to wake up anymore",
+        "nobody needs me anymore",
+        "i ordered something online to do it with",
+        "sorry for everything. please tell the team",
+        "might just swallow the lot",
+        "thinking about taking everything in the cupboard",
+        "i want to stop existing",
+        "i feel like a burden on the ward",
+        "sorted my passwords for my wife just in case",
+        "writing a note to explain",
+        "i'll be out of everyone's way soon",
+        "been cutting my legs so no one sees",
+        "i cant keep myself safe tonight",
+        "not planning to be here for christmas",
+    ],
     "crisis next to an idiom or a reply": [
         "dead tired and I want to die",
         "killing it at work but I want to kill myself",
@@ -335,6 +370,59 @@ NEAR_MISSES = [
     "I will sort it all out tomorrow",
 ]
 
+THIRD_BATCH_ORDINARY = [
+    "sorry, I won't be around on saturday, swap?",
+    "I'll be gone all day at a course",
+    "out of everyone's way in the staff room, call me",
+    "no hope of finishing on time today lol",
+    "the future rota is out",
+    "my last shift before leave, ring next week",
+    "goodbye from nights, see you on days",
+    "bye for now",
+    "take care, speak tomorrow",
+    "I'm done for today, call tomorrow",
+    "done with my shift, free now",
+    "I'm finished at 8",
+    "we lost the patient, it was awful",
+    "the patient tried to jump out of bed",
+    "the man on the bridge was brought in",
+    "pharmacy wants to know how many tablets she took",
+    "she overdosed on paracetamol, admitted to ICU",
+    "just back from a suicide risk assessment",
+    "the knife crime victim died",
+    "I'm on the roof garden having lunch",
+    "the train was cancelled, home late",
+    "my gun dog needs walking, later",
+    "saving my annual leave for christmas",
+    "stockpiling snacks for nights lol",
+    "I'll take all of them if you need cover",
+    "I give up on this crossword",
+    "cutting it fine but I'll make it",
+    "I'm cutting back on hours",
+    "I'd kill for a day off",
+    "this heat is killing me",
+    "dead on time for once",
+    "ok I'll do it",
+    "I have a plan for tomorrow's handover",
+    "no point in me coming in if it's cancelled",
+    "can't see the point of the new form",
+    "there's no way out of the car park, gates locked",
+    "I'm trapped at work till 9",
+    "I'm stuck on the ward, later",
+    "can't face the canteen food again lol",
+    "I can't take it, im on leave",
+    "I can't take any more shifts this month",
+    "I'm so tired of this rota",
+    "sick of the rain",
+    "tired of nights",
+    "I'm over it, honestly, call tomorrow",
+    "I'm not going anywhere, call when free",
+    "I'll be here till 8",
+    "won't be here tomorrow, on leave",
+    "not be around this weekend",
+    "nobody cares about the car parking lol",
+]
+
 # Idioms that look like crisis words (the domain brief names the first four).
 IDIOMS = [
     "killing it today",
@@ -378,7 +466,7 @@ def test_crisis_signs_generalise(text: str) -> None:
     assert signals_crisis(text), (text, normalise(text))
 
 
-@pytest.mark.parametrize("text", ORDINARY + IDIOMS + DISTRESS + NEAR_MISSES)
+@pytest.mark.parametrize("text", ORDINARY + IDIOMS + DISTRESS + NEAR_MISSES + THIRD_BATCH_ORDINARY)
 def test_non_crisis_replies_do_not_trigger(text: str) -> None:
     assert not signals_crisis(text), (text, normalise(text), crisis_signs(text))
 

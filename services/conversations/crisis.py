@@ -488,9 +488,10 @@ SLOTS: dict[str, str] = {
     "HOPE": (
         "reason to (live|be here|go on|keep going|get up|carry on|exist|be alive|continue|"
         "fight|wake up|keep living|be around)|point (living|in living|anymore|in anything|"
-        "to anything|to life|of living|in life|to any of this|of anything|of me|going on|wake up|"
+        "to anything|to life|of living|in life|to any of this|of anything|going on|wake up|"
+        "of tomorrow|in tomorrow|of another day|in another day|"
         "get up|in any of it|in wake up|in get up|carry on|try|anything|in try|"
-        "in going on|to living|of it all|in it all|to it all|of life|to me|in me)|hope|future|"
+        "in going on|to living|of it all|in it all|to it all|of life)|hope|future|"
         "way out|escape|purpose|meaning|light at the end|way forward|will to live"
     ),
     # Means and places.
@@ -521,6 +522,7 @@ SLOTS: dict[str, str] = {
     "ABSENT": "without me|if im gone|when im gone|if i was gone|if i wasnt here|if i werent here|"
     "if i died|if i disappeared|once im gone|with me gone|if i was dead|without me here|"
     "if i wasnt around|if i was not here|if i were gone|if i just disappeared|if i were dead|"
+    "if i just vanish|if i vanish|if i just die|if i just go|if i just leave|"
     "without me around|if i didnt exist|if i was never born|me gone|me dead",
     "NOBODY": "no one|nobody|not one person|not a single person|not a soul|noone",
     "NOTICE": "miss me|notice|care|even notice|care if|know i was gone|mourn|cry for me|"
@@ -628,6 +630,8 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(want|need|make|wish) ~2 (it|everything|this|the pain|the thoughts|all of it) ~2 (all)? "
         "~1 (to end|to stop|end|stop|go away|be over)",
         "(it|this|everything|the pain|life) ~1 (all)? ~1 to end",
+        "(cant|dont) ~2 (see|imagine|picture) ~2 (myself|me) ~5 (alive|survive|surviving|"
+        "make it|making it|get through|getting through|here next|around next)",
         "(cant|dont) ~2 (see|imagine|picture) ~2 (myself|me|a future|tomorrow|next week) ~3 "
         "(alive|here|around|future|living|tomorrow|next week|next year|old|getting old)",
         "(join|be with) ~2 (my|mum|mom|dad|him|her|grandma|grandad|them) ~3 (again|soon|"
@@ -636,6 +640,13 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(other side|in heaven|up there) ~2 (soon|tonight|waiting)",
         "(nobody|no one) ~2 (find|finds|will find) me",
         "(final|last) (act|exit|escape|sleep|solution)",
+        "(make sure|so that|so) ~4 (doesnt|wont|dont|does not|will not|never) (hurt|affect|"
+        "traumatise|traumatize|find|see|have to find) ~1 (anyone|anybody|the kids|my kids|them|me|"
+        "nobody)",
+        "way out ~4 (i know|ive found|i found|i have found)",
+        "(something|stuff|what i need|everything i need|the stuff|a way) ~2 to do it (with)?",
+        "(not|dont) ~2 (plan|planning|expect|expecting|intend|intending|think|going) to (be|still be)"
+        " (here|around|alive)",
         "(wish|hope|pray) ~4 (hit me|kill me|take me|run me over|crash into me|end me)",
         "(wish|should have be|should be) ~2 (it be me|it have be me|me instead|i be the one|"
         "the one who)",
@@ -700,7 +711,10 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
     ),
     "being a burden": (
         "(burden|burdens|dead weight|waste of space|waste of oxygen|waste of air|drain on)",
-        "OTHERS ~4 (better|better off|happier|easier|relieved) ~3 ABSENT",
+        "OTHERS ~4 (better|better off|happier|easier|relieved|cope|manage|be fine|move on) ~3 "
+        "ABSENT",
+        "(be|get|go) out of (everyones|everybodys|your|their|the familys|everyone) way (soon|"
+        "for good|forever|permanently|$)",
         "OTHERS ~4 (better off|be better) ~3 (dead|gone|without me|if i)",
         "(better off|better|happier|easier) ~1 ABSENT",
         "everyone ~2 (would|will|be) ~2 (better off|happier|relieved|better without)",
@@ -795,6 +809,10 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "for when)",
         "(write|wrote|finish|finished) ~2 (the|my) (letter|letters) ~4 (all sort|sort|ready|done|"
         "finish|for after|for when)",
+        "(give|put|leave|rehome|send|hand) ~5 (for good|permanently|forever)",
+        "my (own)? funeral",
+        "(tell|told|show|showed|let ~1 know) ~4 where ~4 (insurance|will|papers|documents|"
+        "passwords|policy|bank details|life insurance)",
         "who (get|gets|should get|will get|take|takes|have|has) (my|the) ~1 (dog|cat|car|stuff|"
         "thing|pet|house|money|belonging|jewellery|jewelry|savings|flat|things)",
         "(wont|will not|not going to) need (it|them|any of it|anything|my|this) ~2 (anymore|again|"
@@ -809,6 +827,12 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "MEANS ~3 (saved|stockpiled|hoarded|lethal|fatal|would kill|to end it|lined up|"
         "all at once|take them all|all of them|to die|to sleep forever|would do it|enough to|"
         "should do it|should be enough|will be enough|would be enough|kill me|end me)",
+        "swallow (the lot|them all|all of them|the whole lot|the bottle|the packet|the box|"
+        "everything)",
+        "(might|could|going to|want to|about to|gonna) ~1 (take|down|neck) (the lot|the whole lot|"
+        "the bottle|the packet|everything)",
+        "(take|swallow) ~1 everything ~2 (in the|from the|in my) ~1 (cupboard|cabinet|medicine|"
+        "drawer|box|bathroom|cabinet)",
         "(take|swallow|down|downed) ~2 (all|every|the whole|a handful|too many|bottle|box|"
         "pack|packet|handful|loads|whole) ~2 DRUG",
         "(how much|how many|what dose|which dose|dose of|amount of) ~3 (lethal|fatal|kill|"
@@ -839,7 +863,7 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(ill|i will|i be going to|im going to|im|i be) ~2 (at|on) (the|a) HIGH_PLACE $",
         "(ill|i will|i be going to|im going to|im|i be) ~2 (at|on) (the|a) HIGH_PLACE (now|tonight|"
         "again|alone|right now)",
-        "(going to|gonna|want to|about to|will|ill) (take|swallow) (all of them|them all|the lot|"
+        "(going to|gonna|want to|about to) (take|swallow) (all of them|them all|the lot|"
         "the whole lot|every single one|every last one|all of it)",
         "(gun|shotgun|rifle|pistol|rope|noose|firearm) ~3 (in the|in my|at|under) ~1 (house|loft|"
         "garage|car|drawer|locker|bag|room|home|bed|shed|attic|cupboard)",
@@ -873,7 +897,7 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "truck|lorry|oncoming|cliff|on purpose|head on)",
         "crash my car",
         "(im|i be|stand|sit|im standing|im sitting) ~2 (on|at) the (bridge|cliff|tracks|edge|"
-        "ledge|roof|rooftop|railway)",
+        "ledge|roof|rooftop|railway) (now|tonight|alone|again|right now|$)",
         "on the (ledge|tracks|edge of the)",
         "(gun|rope|noose|pills|pill|blade|razor) ~2 (in my hand|next to me|in front of me|"
         "on the table|beside me|right here|with me now)",
@@ -901,6 +925,15 @@ IDIOM_PATTERNS: tuple[str, ...] = (
     "the loo|a pee|sleep|caffeine|sugar|gin|vodka|cuppa|brew)",
     "to die for",
     "be the end of (me|us)",
+    "be gone (all day|all week|all weekend|all night|all morning|all afternoon|most of the day)",
+    "no (hope|chance) of (finishing|getting|leaving|making|being|seeing|sleeping|eating|going|"
+    "catching|parking|home|a break|lunch|finish)",
+    "way out of (the|this) ~1 (car park|carpark|building|hospital|ward|maze|garage|station|"
+    "multi storey|meeting|rota|contract|job)",
+    "(take|do|cover|work|pick up) anymore (shift|shifts|overtime|hours|patients|cases|work|calls|"
+    "pages|nights|extra|bank|lates|earlies)",
+    "(no one|nobody) (care|cares) about (the|this|that) (parking|car parking|rota|rotas|form|"
+    "forms|audit|policy|paperwork|food|canteen|weather|printer|computer|it system)",
     "(overdose|od|suicide|selfharm|suicidal|self harm) (admission|admissions|patient|patients|"
     "case|cases|pt|referral|referrals|assessment|assessments|risk|protocol|training|team|bay|"
     "watch|obs|observations|audit|screening|prevention|attempt|attempts|review|call|calls)",
@@ -1003,6 +1036,8 @@ IDIOM_PATTERNS: tuple[str, ...] = (
 # but distress (a clinician whose patient died by suicide needs a coordinator's look).
 ABOUT_OTHERS_PATTERNS: tuple[str, ...] = (
     "(think|thought) (i|we) (be|would) ~2 (going to)? die",
+    "(he|she|they|pt|patient|patients) ~2 (overdose|od|suicidal|selfharm|jump|hang|cut|attempt|"
+    "try to kill|kill (himself|herself|themselves)|harm (himself|herself|themselves))",
     "(he|she|they|patient|baby|child|man|woman|mum|dad|husband|wife) ~2 (not|never|didnt|dont|"
     "wont|wouldnt) ~1 (wake|woke) up",
     "(the|a|that|this|my|our|his|her) (patient|pt|patients|resident|client|baby|child|man|"
