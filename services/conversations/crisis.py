@@ -645,8 +645,8 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "nobody)",
         "way out ~4 (i know|ive found|i found|i have found)",
         "(something|stuff|what i need|everything i need|the stuff|a way) ~2 to do it (with)?",
-        "(not|dont) ~2 (plan|planning|expect|expecting|intend|intending|think|going) to (be|still be)"
-        " (here|around|alive)",
+        "(not|dont) ~2 (plan|planning|expect|expecting|intend|intending|think|going) to "
+        "(be|still be) (here|around|alive)",
         "(wish|hope|pray) ~4 (hit me|kill me|take me|run me over|crash into me|end me)",
         "(wish|should have be|should be) ~2 (it be me|it have be me|me instead|i be the one|"
         "the one who)",
