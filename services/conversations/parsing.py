@@ -6,7 +6,10 @@ so a reply reads the same in a webhook, a replay and a test.
 Every reply is read in the same order: crisis first (a person in danger never gets a keyword's
 canned answer), then the carrier keywords STOP/START/HELP (the carrier acts on those whatever we
 do, so we must agree with it), then what the reply means. Anything not understood is "unknown",
-never a guess that could close a clinician's offer or take a page away from a peer.
+never a guess that could close a clinician's offer or take a page away from a peer. A reply is
+an answer only when the whole of it is: words we cannot account for ("tonight I keep seeing her
+face") make it unknown, however clear its time or yes/no words (see "the whole message").
+Crisis reading lives in crisis.py (signals_crisis, signals_distress), imported here.
 """
 
 from __future__ import annotations
