@@ -421,6 +421,8 @@ THIRD_BATCH_ORDINARY = [
     "won't be here tomorrow, on leave",
     "not be around this weekend",
     "nobody cares about the car parking lol",
+    "do we have enough tablets on the ward?",
+    "all good, took my meds",
 ]
 
 # Idioms that look like crisis words (the domain brief names the first four).

@@ -507,8 +507,10 @@ SLOTS: dict[str, str] = {
     "fentanyl|oxy|oxycodone|benzos|benzo|sedative|sedatives|potassium|propofol|rope|noose|"
     "gun|bullet|bullets|razor|blade|blades|poison|bleach|pentobarbital|barbiturates|"
     "sleeping pill|antidepressant|antidepressants|codeine|tramadol|drugs|dose",
-    "GATHER": "save|save up|stockpile|hoard|stash|all|all of|all my|all the|handful|"
-    "handful of|bottle of|whole bottle|whole box|whole pack|too many|enough|stockpiling",
+    # Gathering or having a lot: "all the tablets on the trolley" is a drug round, so only
+    # "all my" / "all of the"; "enough" alone is stock talk ("enough pills saved" is "saved").
+    "GATHER": "save|save up|stockpile|hoard|stash|all my|all of my|all the|all of the|handful|"
+    "handful of|bottle of|whole bottle|whole box|whole pack|too many|stockpiling",
     "PLACE": "bridge|roof|rooftop|ledge|cliff|tracks|railway|traffic|window|building|"
     "car park|parking garage|multi storey|tower|balcony|overpass|river|sea|motorway|highway|"
     "train|lorry|truck|bus|platform|cliffs|quarry",
@@ -834,6 +836,7 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "GATHER ~3 MEANS",
         "MEANS ~3 (saved|stockpiled|hoarded|lethal|fatal|would kill|to end it|lined up|"
         "all at once|take them all|all of them|to die|to sleep forever|would do it|enough to|"
+        "to do it|to do it with|to finish it|"
         "should do it|should be enough|will be enough|would be enough|kill me|end me)",
         "swallow (the lot|them all|all of them|the whole lot|the bottle|the packet|the box|"
         "everything)",
