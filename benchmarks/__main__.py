@@ -10,10 +10,11 @@ is reported as failed and the rest still run; the exit status is then 1.
 
 Full size (about half an hour on 2 cores): latency 1,000 incidents at 5/s; burst 200 + 500;
 escalation 10,000 pages due over 60 s; memory 10,000 open cases; scale-out 1, 2, 4 workers
-with 1,000 incidents each; matching. `--quick` runs small sizes as a smoke test (a few
+with 1,000 incidents each; matching; crisis (the reply reader against the labelled set, in
+process, seconds). `--quick` runs small sizes as a smoke test (a few
 minutes): it says the machinery works, not how fast anything is.
 
-    python -m benchmarks [--quick] [--only latency,burst,escalation,memory,scaleout,matching]
+    python -m benchmarks [--quick] [--only latency,burst,escalation,memory,scaleout,matching,crisis]
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ PARTS: dict[str, tuple[list[str], list[str]]] = {
         + ["--on-call", "100"],
     ),
     "matching": ([], ["--repeat", "5"]),
+    "crisis": ([], ["--repeat", "1"]),
 }
 
 Row = tuple[str, object, str, str]  # measure, result, target, verdict
@@ -97,6 +99,13 @@ def headlines(name: str, r: dict[str, object]) -> list[Row]:
         for rd in rounds if isinstance(rounds, list) else []:
             rows.append(info(f"pages/s with {rd['workers']} worker(s)", rd.get("pages_per_s")))
             dupes += [rd.get("duplicate_pages_per_step"), rd.get("duplicate_sms")]
+    elif name == "crisis":
+        recall, fp = r.get("recall_crisis"), r.get("false_positive_rate")
+        rows.append(against("recall on crisis rows", recall, "1.0", ge(1.0)))
+        rows.append(against("crisis flags on the other rows", fp, "< 0.05", lt(0.05)))
+        rows.append(info("us per message p99", _get(r, "crisis_us", "p99")))
+        rows.append(info("first sight recall", _get(r, "first_sight", "recall_crisis")))
+        dupes = []
     elif name == "matching":
         found = r.get("rows")
         for row in found if isinstance(found, list) else []:
@@ -111,6 +120,10 @@ def headlines(name: str, r: dict[str, object]) -> list[Row]:
 
 def le(limit: float) -> Callable[[float], bool]:
     return lambda v: v <= limit
+
+
+def lt(limit: float) -> Callable[[float], bool]:
+    return lambda v: v < limit
 
 
 def ge(limit: float) -> Callable[[float], bool]:

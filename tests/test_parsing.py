@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +13,9 @@ from services.conversations.parsing import (
     CRISIS_WORDS,
     MAX_DEFER,
     REVIEWED_NOT_CRISIS,
+    OfferKind,
     OfferReply,
+    PeerKind,
     PeerReply,
     in_quiet_hours,
     next_allowed,
@@ -585,6 +588,105 @@ def test_offer_needs_an_aware_now() -> None:
 )
 def test_peer_replies(text: str, expected: PeerReply) -> None:
     assert parse_peer_reply(text) == expected
+
+
+# --- 3b. a reply is an action only when the whole message reads as that action (issue 9) -----
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # Issue 9: a time word no longer makes a reply a deferral, nor a "no" a decline.
+        ("ending it tonight", "crisis"),
+        ("thinking about ending it", "crisis"),
+        ("tonight I keep seeing her face", "unknown"),
+        ("tmrw, can't stop shaking", "unknown"),
+        ("no I just want to sleep", "unknown"),
+        ("yes but I keep seeing her face", "unknown"),
+        ("later, I keep replaying it", "unknown"),
+        ("6pm. I can't stop crying", "unknown"),
+        ("I'm fine, I just can't eat", "unknown"),
+        ("no thanks I have my own therapist", "unknown"),
+        # Courtesy, names, where someone is and why: still the answer they read as.
+        ("thanks Sarah, tomorrow 6pm works", "defer"),
+        ("hi Sam, later pls", "defer"),
+        ("yes please - Jo", "accept"),
+        ("busy on the ward, later pls", "defer"),
+        ("can't talk, driving", "defer"),
+        ("in theatre till 5", "defer"),
+        ("at work til 8", "defer"),
+        ("running late, 30 min", "defer"),
+        ("tomorrow after my shift", "defer"),
+        ("no thanks already seeing occ health", "decline"),
+        ("no but thanks for checking in", "decline"),
+        ("phone about to die, later", "defer"),
+    ],
+)
+def test_offer_is_an_answer_only_when_the_whole_reply_is(text: str, kind: str) -> None:
+    assert parse_offer_reply(text, NOW, NY).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Issue 9: "ok" inside a sentence is not a peer taking a case.
+        ("dead tired but ok", PeerReply("unknown")),
+        ("ok but I can't stop shaking", PeerReply("unknown")),
+        ("1A but I keep seeing her face", PeerReply("unknown")),
+        ("pass, can't stop crying", PeerReply("unknown")),
+        ("refer, I keep replaying it", PeerReply("unknown")),
+        ("yes I feel sick", PeerReply("unknown")),
+        # The code, a plain yes, or accept words with courtesy: still accepted.
+        ("1A I'll call her now", PeerReply("accept", "1")),
+        ("thanks Sam, 1A", PeerReply("accept", "1")),
+        ("1A calling in 10", PeerReply("accept", "1")),
+        ("on my way - Jo", PeerReply("accept")),
+        ("yes please", PeerReply("accept")),
+        ("I'll take it", PeerReply("accept")),
+        ("2P in theatre, sorry", PeerReply("pass", "2")),
+        ("sorry busy", PeerReply("pass")),
+    ],
+)
+def test_peer_answer_counts_only_when_the_whole_reply_is(text: str, expected: PeerReply) -> None:
+    assert parse_peer_reply(text) == expected
+
+
+# Every kind each parser can return, with one reply that reads as it: the grammar's map.
+OFFER_TABLE: list[tuple[str, OfferKind]] = [
+    ("yes please", "accept"),
+    ("tomorrow 6pm", "defer"),
+    ("no thanks", "decline"),
+    ("STOP", "stop"),
+    ("START", "start"),
+    ("HELP", "help"),
+    ("I want to end it", "crisis"),
+    ("tomorrow, I keep seeing her face", "unknown"),
+]
+PEER_TABLE: list[tuple[str, PeerKind]] = [
+    ("1A", "accept"),
+    ("1P", "pass"),
+    ("1R", "refer"),
+    ("STOP", "stop"),
+    ("START", "start"),
+    ("HELP", "help"),
+    ("I can't go on", "crisis"),
+    ("dead tired but ok", "unknown"),
+]
+
+
+def test_the_tables_walk_every_reply_kind() -> None:
+    assert {k for _, k in OFFER_TABLE} == set(get_args(OfferKind))
+    assert {k for _, k in PEER_TABLE} == set(get_args(PeerKind))
+
+
+@pytest.mark.parametrize(("text", "kind"), OFFER_TABLE)
+def test_offer_table(text: str, kind: str) -> None:
+    assert parse_offer_reply(text, NOW, NY).kind == kind
+
+
+@pytest.mark.parametrize(("text", "kind"), PEER_TABLE)
+def test_peer_table(text: str, kind: str) -> None:
+    assert parse_peer_reply(text).kind == kind
 
 
 # --- 4. quiet hours -------------------------------------------------------------------------

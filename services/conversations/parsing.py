@@ -6,7 +6,10 @@ so a reply reads the same in a webhook, a replay and a test.
 Every reply is read in the same order: crisis first (a person in danger never gets a keyword's
 canned answer), then the carrier keywords STOP/START/HELP (the carrier acts on those whatever we
 do, so we must agree with it), then what the reply means. Anything not understood is "unknown",
-never a guess that could close a clinician's offer or take a page away from a peer.
+never a guess that could close a clinician's offer or take a page away from a peer. A reply is
+an answer only when the whole of it is: words we cannot account for ("tonight I keep seeing her
+face") make it unknown, however clear its time or yes/no words (see "the whole message").
+Crisis reading lives in crisis.py (signals_crisis, signals_distress), imported here.
 """
 
 from __future__ import annotations
@@ -14,10 +17,35 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from services.conversations.crisis import (
+    CRISIS_PHRASES,
+    CRISIS_WORDS,
+    REVIEWED_NOT_CRISIS,
+    canonical,
+    idiom_words,
+    signals_crisis,
+    signals_distress,
+)
+
+__all__ = [
+    "CRISIS_PHRASES",
+    "CRISIS_WORDS",
+    "REVIEWED_NOT_CRISIS",
+    "MAX_DEFER",
+    "OfferReply",
+    "PeerReply",
+    "in_quiet_hours",
+    "next_allowed",
+    "parse_offer_reply",
+    "parse_peer_reply",
+    "signals_crisis",
+    "signals_distress",
+]
 
 # --- text folding ---------------------------------------------------------------------------
 
@@ -35,390 +63,9 @@ def _fold(text: str) -> str:
     return plain.lower().translate(_APOSTROPHES)
 
 
-def _squeeze(word: str) -> str:
-    """Doubled letters are the commonest typo ("kil", "beter of"): compare without them."""
-    return re.sub(r"(.)\1+", r"\1", word)
-
-
 # --- 1. crisis ------------------------------------------------------------------------------
 #
-# The lists below are for a clinician reviewer: plain phrases, written the way people text them.
-# Each is matched as whole words anywhere in a reply, after folding case, punctuation, emojis,
-# apostrophes, extra spaces, stretched letters ("dieeee") and the spellings in SPELLING_VARIANTS.
-# Words of five letters or more also match with one typo ("myslef", "suicde", "hopless").
-#
-# Negation is ignored on purpose: "I'm not going to hurt myself" or "not suicidal" still
-# triggers. Software cannot tell reassurance from a disclosure; a person from Tier 3 follows up,
-# and an unneeded call costs far less than a missed one.
-
-CRISIS_WORDS: tuple[str, ...] = (
-    "suicide",
-    "suicidal",
-    "hopeless",
-    "hopelessness",
-    "helpless",
-    "worthless",
-    "despair",
-    "overdose",
-    "overdosed",
-    "overdosing",
-    "od",
-    "oding",
-    "unalive",
-)
-
-CRISIS_PHRASES: tuple[str, ...] = (
-    # Wanting to die or not to exist.
-    "want to die",
-    "wanting to die",
-    "wish I was dead",
-    "wish I were dead",
-    "wish I could die",
-    "wish I was never born",
-    "wish I wasn't here",
-    "want to be dead",
-    "rather be dead",
-    "ready to die",
-    "deserve to die",
-    "should just die",
-    "let me die",
-    "hope I die",
-    "better off dead",
-    "better of dead",
-    "better off without me",
-    "better of without me",
-    "everyone would be better off",
-    "don't want to be here",
-    "not want to be here",
-    "don't want to be alive",
-    "don't want to live",
-    "don't want to exist",
-    "not want to live",
-    "don't want to wake up",
-    "not wake up",
-    "never wake up",
-    "sleep forever",
-    "want to disappear",
-    "disappear forever",
-    # Self-harm and suicidal intent.
-    "kill myself",
-    "killing myself",
-    "killed myself",
-    "end my life",
-    "ending my life",
-    "end it all",
-    "ending it all",
-    "want to end it",
-    "going to end it",
-    "end things",
-    "take my own life",
-    "take my life",
-    "taking my life",
-    "hurt myself",
-    "hurting myself",
-    "harm myself",
-    "harming myself",
-    "self harm",
-    "cut myself",
-    "cutting myself",
-    "hang myself",
-    "hanging myself",
-    "shoot myself",
-    "jump off a bridge",
-    "jump off the bridge",
-    "jump off a building",
-    "jump off the roof",
-    "jump in front of",
-    "crash my car",
-    "all my pills",
-    "all the pills",
-    "too many pills",
-    "handful of pills",
-    "bottle of pills",
-    # Hopelessness.
-    "no reason to live",
-    "nothing to live for",
-    "no point living",
-    "no point in living",
-    "no point anymore",
-    "no point in anything",
-    "what's the point",
-    "what is the point",
-    "life isn't worth",
-    "life is not worth",
-    "not worth living",
-    "life is pointless",
-    "tired of living",
-    "tired of life",
-    "sick of living",
-    "tired of being alive",
-    "done with life",
-    "done with living",
-    "done with everything",
-    "want it all to end",
-    "want it to end",
-    "want everything to end",
-    "make it all stop",
-    "make it stop",
-    "can't go on",
-    "can't keep going",
-    "can't do this anymore",
-    "can't take it anymore",
-    "can't take this anymore",
-    "can't take any more",
-    "can't cope",
-    "can't live like this",
-    "can't live with myself",
-    "can't live with this",
-    "can't handle this anymore",
-    "can't handle it anymore",
-    "can't face anything",
-    "give up on everything",
-    "give up on life",
-    "giving up on everything",
-    "giving up on life",
-    "gave up on life",
-    "I give up",
-    "want to give up",
-    "ready to give up",
-    "no way out",
-    "no hope",
-    "lost all hope",
-    "no future",
-    "feel trapped",
-    "dead inside",
-    "no one would miss me",
-    "nobody would miss me",
-    "no one would care",
-    "nobody would care",
-    "no one cares",
-    "nobody cares",
-    "I'm a burden",
-    "burden to everyone",
-    "such a burden",
-    "this is goodbye",
-    "goodbye forever",
-    "final goodbye",
-    # Safety.
-    "not safe",
-    "unsafe",
-    "don't feel safe",
-    "not feeling safe",
-    "can't keep myself safe",
-    "can't stay safe",
-    # Asking for crisis help outright.
-    "I'm in crisis",
-    "crisis line",
-    "crisis hotline",
-)
-
-# A phrase does not count when the next word shows ordinary shift talk ("can't go on call").
-CRISIS_PHRASE_EXCEPTIONS: dict[str, tuple[str, ...]] = {
-    "can't go on": (
-        "call",
-        "shift",
-        "shifts",
-        "leave",
-        "break",
-        "holiday",
-        "vacation",
-        "rounds",
-        "duty",
-        "nights",
-        "site",
-        "the",
-        "a",
-        "an",
-        "time",
-    ),
-}
-
-# Texting spellings mapped to the spelling used in the lists (applied to replies and lists).
-SPELLING_VARIANTS: dict[str, str] = {
-    "cannot": "can't",
-    "can not": "can't",
-    "cnt": "can't",
-    "carnt": "can't",
-    "do not": "don't",
-    "dnt": "don't",
-    "will not": "won't",
-    "i am": "i'm",
-    "iam": "i'm",
-    "wanna": "want to",
-    "wana": "want to",
-    "want2": "want to",
-    "wan": "want",
-    "wnt": "want",
-    "whant": "want",
-    "gonna": "going to",
-    "gona": "going to",
-    "too": "to",
-    "2": "to",
-    "4": "for",
-    "no1": "no one",
-    "noone": "no one",
-    "my self": "myself",
-    "meself": "myself",
-    "any more": "anymore",
-    "every thing": "everything",
-    "ded": "dead",
-    "over dose": "overdose",
-    "selfharm": "self harm",
-    "killmyself": "kill myself",
-    "kms": "kill myself",
-    "wanttodie": "want to die",
-    "endmylife": "end my life",
-    "sewerslide": "suicide",
-    "sewer slide": "suicide",
-    "suicidle": "suicidal",
-    "sucidle": "suicidal",
-    "sucidial": "suicidal",
-    "dispair": "despair",
-}
-
-# Real words one typo away from a listed word: never read as that typo.
-FUZZY_EXCLUDED: tuple[str, ...] = ("homeless", "overdone", "overdue", "worthies")
-
-# Idioms reviewed and deliberately NOT treated as crisis (the tests hold the lists to this):
-# everyday hyperbole in a hospital, where a false alarm would teach people to ignore the line.
-# "I'm not OK" is not here either: it is distress, read as accepting the offer of a peer.
-REVIEWED_NOT_CRISIS: tuple[str, ...] = (
-    "dead tired",
-    "killing it at work lol",
-    "this shift is killing me",
-    "my feet are killing me",
-    "dying for a coffee",
-    "I could die of embarrassment",
-    "the cake was to die for",
-    "my phone is dead",
-    "deadline is tomorrow",
-    "I'm safe",
-    "safe travels",
-    "can't talk now",
-    "can't make it today",
-    "can't go on call tonight",
-    "that's odd",
-    "volunteering at the homeless shelter",
-    "I'm overdue a break",
-)
-
-
-_PAUSE = "|"
-
-
-def _base_tokens(text: str) -> list[str]:
-    """Words, with _PAUSE where punctuation or an emoji stood ("self-harm" stays two words)."""
-    folded = re.sub(r"(?<=[a-z0-9])[-_/](?=[a-z0-9])", " ", _fold(text))
-    return [
-        _TRIPLED.sub(r"\1", chunk) if chunk[0].isalnum() else _PAUSE
-        for chunk in re.findall(r"[a-z0-9]+|[^a-z0-9\s]+", folded)
-    ]
-
-
-_VARIANTS: dict[tuple[str, ...], tuple[str, ...]] = {
-    tuple(_base_tokens(k)): tuple(_base_tokens(v)) for k, v in SPELLING_VARIANTS.items()
-}
-_VARIANT_WIDTHS = sorted({len(k) for k in _VARIANTS}, reverse=True)
-_FUZZY_EXCLUDED = frozenset(FUZZY_EXCLUDED)
-
-
-def _crisis_tokens(text: str) -> list[str]:
-    """Words of a reply in the lists' spelling, so one phrase covers its texting variants."""
-    words = _base_tokens(text)
-    out: list[str] = []
-    i = 0
-    while i < len(words):
-        for width in _VARIANT_WIDTHS:
-            key = tuple(words[i : i + width])
-            if len(key) == width and key in _VARIANTS:
-                out.extend(_VARIANTS[key])
-                i += width
-                break
-        else:
-            out.append(words[i])
-            i += 1
-    return out
-
-
-def _within_one_edit(a: str, b: str) -> bool:
-    """One insertion, deletion, substitution or swap of neighbours: the typos thumbs make."""
-    if a == b:
-        return True
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diffs = [i for i in range(len(a)) if a[i] != b[i]]
-        if len(diffs) == 1:
-            return True
-        i, j = diffs[0], diffs[-1]
-        return len(diffs) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    i = 0
-    while i < len(short) and short[i] == long_[i]:
-        i += 1
-    return short[i:] == long_[i + 1 :]
-
-
-@dataclass(frozen=True)
-class _Phrase:
-    words: tuple[str, ...]
-    squeezed: tuple[str, ...]
-    unless_next: frozenset[str] = field(default_factory=frozenset)
-
-    @classmethod
-    def of(cls, text: str, unless_next: Iterable[str] = ()) -> _Phrase:
-        words = tuple(w for w in _crisis_tokens(text) if w != _PAUSE)
-        return cls(words, tuple(_squeeze(w) for w in words), frozenset(unless_next))
-
-
-def _word_matches(word: str, squeezed: str, listed: str, listed_squeezed: str) -> bool:
-    if word == listed:
-        return True
-    # Short words match only exactly or by doubled letters: "od" must never match "odd".
-    if len(listed) >= 3 and squeezed == listed_squeezed:
-        return True
-    return (
-        len(listed_squeezed) >= 5
-        and word not in _FUZZY_EXCLUDED
-        and squeezed[:1] == listed_squeezed[:1]
-        and _within_one_edit(squeezed, listed_squeezed)
-    )
-
-
-_EXCEPTIONS = {
-    phrase: [w for n in nexts for w in _crisis_tokens(n)]
-    for phrase, nexts in CRISIS_PHRASE_EXCEPTIONS.items()
-}
-_CRISIS = tuple(_Phrase.of(p, _EXCEPTIONS.get(p, ())) for p in CRISIS_WORDS + CRISIS_PHRASES)
-
-
-def signals_crisis(text: str) -> bool:
-    """True when a reply shows any sign of crisis; false alarms are accepted, misses are not.
-
-    Phrases match across punctuation ("I want to... die"), but an exception only applies to the
-    very next word without a pause: "can't go on call" is shift talk, "can't go on. Call me" is not.
-    """
-    words: list[str] = []
-    pause_after: set[int] = set()
-    for token in _crisis_tokens(text):
-        if token != _PAUSE:
-            words.append(token)
-        elif words:
-            pause_after.add(len(words) - 1)
-    squeezed = [_squeeze(w) for w in words]
-    for phrase in _CRISIS:
-        n = len(phrase.words)
-        for i in range(len(words) - n + 1):
-            if all(
-                _word_matches(words[i + k], squeezed[i + k], phrase.words[k], phrase.squeezed[k])
-                for k in range(n)
-            ):
-                end = i + n - 1
-                following = words[end + 1] if end + 1 < len(words) else None
-                if following not in phrase.unless_next or end in pause_after:
-                    return True
-    return False
-
+# Read by concepts in services/conversations/crisis.py; imported here so callers keep one import.
 
 # --- carrier keywords -----------------------------------------------------------------------
 #
@@ -472,6 +119,12 @@ _REWRITES: tuple[tuple[str, str], ...] = (
     (r"\b(?:pls|plz|plse|pleas)\b", "please"),
     (r"\b(?:thank you|thankyou|thanx|thx|ty|cheers|ta)\b", "thanks"),
     (r"\b(?:wanna|wana)\b", "want to"),
+    (r"\btil\b", "till"),
+    (r"\b(?:gonna|gna)\b", "going to"),
+    (r"\brn\b", "right now"),
+    (r"\b(?:txt|tx)\b", "text"),
+    (r"\bb4\b", "before"),
+    (r"\b(?:sry|soz)\b", "sorry"),
     (r"\b(?:yeah|yea|yep|yup|ya|yah|yeh|yess|yas|aye|y)\b", "yes"),
     (r"\b(?:nope|nah|nay|n)\b", "no"),
     (r"\blets\b", "let us"),
@@ -1129,6 +782,10 @@ def parse_offer_reply(text: str, now: datetime, tz: ZoneInfo) -> OfferReply:
     """Read a clinician's answer to "would you like to talk to a peer supporter?".
 
     Order: crisis; STOP/START/HELP; any time words (defer); then accept/decline wording.
+    A reply is an answer only when the whole of it reads as one (see _offer_unexplained):
+    "tonight I keep seeing her face" has a time word but is not a deferral, and "no I just want
+    to sleep" has a "no" but is not a decline. Both are "unknown", so the caller answers with
+    the help text and, seeing signals_distress, tells a coordinator.
     Choices for ambiguous replies (the tests hold each one):
     - "later", "not now", "busy" and other defer words without a time: now + 2 h.
     - "tomorrow", a weekday ("Mon", strictly after today), "not today", "next week": 09:00
@@ -1152,13 +809,15 @@ def parse_offer_reply(text: str, now: datetime, tz: ZoneInfo) -> OfferReply:
     if keyword is not None:
         return OfferReply(keyword)
     when = _read_when(normal)
+    if normal == "1":
+        return OfferReply("accept")
+    if _offer_unexplained(normal, _explained_by(text), timed=when.found()):
+        return OfferReply("unknown")
     if when.found():
         until = _place(when, now, tz)
         if until is None or until <= now or until - now > MAX_DEFER:
             return OfferReply("unknown")
         return OfferReply("defer", until)
-    if normal == "1":
-        return OfferReply("accept")
     return OfferReply(_offer_answer(normal))
 
 
@@ -1241,7 +900,15 @@ PEER_PASS_PHRASES: tuple[str, ...] = (
     "not now",
     "not today",
 )
-PEER_REFER_PHRASES: tuple[str, ...] = ("refer", "referral", "tier 3", "escalate")
+PEER_REFER_PHRASES: tuple[str, ...] = (
+    "refer",
+    "referral",
+    "tier 3",
+    "escalate",
+    "needs tier 3",
+    "needs a referral",
+    "needs escalating",
+)
 PEER_ACCEPT_PHRASES: tuple[str, ...] = (
     "yes",
     "ok",
@@ -1288,7 +955,10 @@ def parse_peer_reply(text: str) -> PeerReply:
     Crisis first: peers are clinicians too, and may be in distress themselves. Codes are 1-3
     digits; leading zeros are dropped ("01A" is page 1) because codes are issued as plain
     numbers. Two different answers in one reply ("1A 2P", "yes no") are not guessed at:
-    unknown. A bare number ("1") is unknown too: it could mean accept or pass.
+    unknown. A bare number ("1") is unknown too: it could mean accept or pass. A code or a plain
+    yes/pass/refer counts only when the rest of the reply is courtesy, a time or a reason for
+    being away ("1A on my way", "sorry 2P in theatre"): "dead tired but ok" is unknown, not a
+    peer taking a case they may not be fit to take.
     """
     if signals_crisis(text):
         return PeerReply("crisis")
@@ -1302,14 +972,16 @@ def parse_peer_reply(text: str) -> PeerReply:
         number = m.group("n") or m.group("n2") or m.group("n3")
         word = m.group("w") or m.group("w2") or m.group("w3")
         found.add((PEER_CODE_WORDS[word], str(int(number))))
-    if len(found) == 1:
-        kind, code = found.pop()
-        return PeerReply(kind, code)
-    if found:
+    if len(found) > 1:
         return PeerReply("unknown")
     core = [w for w in words if w != "|" and w not in _PEER_FILLER]
-    if len(core) == 1 and core[0] in PEER_LETTERS:
+    if not found and len(core) == 1 and core[0] in PEER_LETTERS:
         return PeerReply(PEER_LETTERS[core[0]])
+    if _peer_unexplained(normal, frozenset(_names(text))):
+        return PeerReply("unknown")
+    if found:
+        kind, code = found.pop()
+        return PeerReply(kind, code)
     kinds: set[PeerKind] = set()
     rest = normal
     for kind, group in _PEER_GROUPS:
@@ -1327,6 +999,226 @@ _PEER_GROUPS: tuple[tuple[PeerKind, re.Pattern[str]], ...] = (
     ("accept", _phrase_group(PEER_ACCEPT_PHRASES)),
 )
 _PEER_FILLER = _plain(PEER_FILLER)
+
+# --- the whole message ----------------------------------------------------------------------
+#
+# A reply is an action only when every word of it is accounted for: the action's own words (the
+# phrase groups above), a time expression, and words that carry no meaning of their own here
+# (courtesy, fillers, a name, where someone is and why they are busy). Any other word means the
+# person said something we did not read, and acting on half a message is how "ending it
+# tonight" became "we will check in again Sun 21:46". Such a reply is "unknown": the caller
+# sends the help text, and a coordinator sees it when it shows distress.
+
+COURTESY_FILLER: tuple[str, ...] = tuple(
+    """
+    thanks thank please sorry ok hi hey hello hiya dear x xx xxx lol haha ha yes no sure so just
+    really very much actually honestly tbh i im me my you your a an the to of for and or but
+    that this it its is be am are was will ill would id can could do if then there great good
+    perfect fine lovely cool brilliant awesome nice kind appreciated again well um uh hmm oh ah
+    alright right mate hun dr doc sir maam all okay cheers yours anyone anybody we whenever
+    tho though have has had
+    """.split()
+)
+# For a clinician's offer: where they are and why now is not good, which explain a deferral.
+OFFER_CONTEXT: tuple[str, ...] = tuple(
+    """
+    tired ward work shift shifts clinic theatre theater surgery meeting patient patients rounds
+    driving drive home car train bus commute kids school pickup dinner lunch break handover
+    nights days off duty unit call calls on with free finish finished finishing back get out
+    works suits better best time now bit while moment day busy still running late here leaving
+    done after before when once until till available phone text ring speak soon first thing
+    then up around about approx roughly ish probably they mobile number personal run already
+    slammed swamped rammed manic hectic plans plan weekend away pharmacy chemist shop gym
+    appointment dentist bed school going motorway road traffic stuck dad mum mom wife husband
+    partner family son daughter
+    """.split()
+)
+# Phrases that complete an answer without changing it ("if that's ok", "speak then").
+OFFER_EXPLAINED_PHRASES: tuple[str, ...] = (
+    "give me",
+    "go on then",
+    "can we do",
+    "could we do",
+    "going to bed",
+    "going away",
+    "already seeing",
+    "already have",
+    "already had",
+    "had a debrief",
+    "seeing a counsellor",
+    "seeing a therapist",
+    "seeing someone",
+    "occ health",
+    "occupational health",
+    "not a big deal",
+    "wasn't a big deal",
+    "no big deal",
+    "for checking in",
+    "for checking",
+    "for asking",
+    "for the offer",
+    "for reaching out",
+    "for thinking of me",
+    "flat out",
+    "snowed under",
+    "rushed off my feet",
+    "run off my feet",
+    "gimme",
+    "can't talk",
+    "can't speak",
+    "can't chat",
+    "can't call",
+    "can't answer",
+    "can't text",
+    "can't reply",
+    "can't right now",
+    "on my way",
+    "in a bit",
+    "for now",
+    "right now",
+    "at the moment",
+    "when I'm free",
+    "when I get home",
+    "when I finish",
+    "once I'm home",
+    "if that's ok",
+    "is that ok",
+    "if ok",
+    "works for me",
+    "suits me",
+    "would work",
+    "let me know",
+    "speak then",
+    "talk then",
+    "speak soon",
+    "talk soon",
+    "I'll call you",
+    "I'll text you",
+    "text me",
+    "message me",
+)
+# For a peer's page: being busy or away explains a pass, an arrival time an accept.
+PEER_CONTEXT: tuple[str, ...] = tuple(
+    """
+    theatre theater clinic ward driving off leave holiday nights shift on call work home sick
+    unwell away meeting patient patients now asap soon shortly today tonight minutes mins min
+    in at after until till right straight her him them she he they
+    """.split()
+)
+PEER_EXPLAINED_PHRASES: tuple[str, ...] = (
+    "give me",
+    "on my way",
+    "I'll call",
+    "will call",
+    "calling",
+    "call her",
+    "call him",
+    "call them",
+    "will do",
+    "on it",
+    "got it",
+    "no problem",
+    "np",
+    "in a bit",
+    "right away",
+    "straight away",
+    "take it",
+    "taking it",
+)
+
+_NAME_AFTER = re.compile(
+    r"\b(?:hi|hey|hello|hiya|thanks|thank you|thx|cheers|ta|dear|sorry|ok|okay|yes|no)"
+    r"[\s,!.:-]+([A-Z][a-z]+)\b"
+)
+_SIGN_OFF = re.compile(r"(?:^|[\s,.!-])-?\s*([A-Z][a-z]+)\W*$")
+
+
+def _names(text: str) -> set[str]:
+    """A name after a greeting or thanks ("thanks Sam") or signed at the end ("... - Jo").
+
+    Only a capitalised word in those two places: a name anywhere else is indistinguishable from
+    a word we did not read, and that must stay unexplained.
+    """
+    plain = _fold_case_kept(text)
+    found = {m.group(1).lower() for m in _NAME_AFTER.finditer(plain)}
+    signed = _SIGN_OFF.search(plain.strip())
+    if signed and re.search(r"[-,.!]\s*-?\s*" + signed.group(1) + r"\W*$", plain.strip()):
+        found.add(signed.group(1).lower())
+    return found
+
+
+def _fold_case_kept(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_APOSTROPHES)
+
+
+def _explained_by(text: str) -> frozenset[str]:
+    """Names, and words inside an everyday idiom ("phone about to die"), for a clinician's
+    reply. Not for a peer's: "dead tired but ok" is an idiom, and also a peer saying they may
+    not be fit to take a case, which a coordinator should read rather than a parser accept."""
+    return frozenset(_names(text)) | idiom_words(text)
+
+
+def _is_known(word: str, extra: frozenset[str]) -> bool:
+    return word in extra or canonical(word) in extra
+
+
+def _time_explained(word: str, timed: bool) -> bool:
+    if word in _TIME_WORDS:
+        return True
+    return timed and _parse_clock(word) is not None
+
+
+def _offer_unexplained(normal: str, extra: frozenset[str], *, timed: bool) -> list[str]:
+    """The words of a clinician's reply that neither its answer nor its time accounts for."""
+    rest = _DURATION.sub(" _ ", normal)
+    rest = _NOT_TODAY.sub(" _ ", _NOT_NOW.sub(" _ ", rest))
+    rest = _OFFER_EXPLAINED_RE.sub(" _ ", rest)  # first: "can't talk" before "talk" is taken
+    rest = _LATER_RE.sub(" _ ", rest)
+    for _kind, group in _OFFER_GROUPS:
+        rest = group.sub(" _ ", rest)
+    return [
+        w
+        for w in rest.split()
+        if w not in ("_", "|")
+        and w not in _FILLER
+        and w not in _OFFER_CONTEXT
+        and not _is_known(w, extra)
+        and not _time_explained(w, timed)
+    ]
+
+
+def _peer_unexplained(normal: str, extra: frozenset[str]) -> list[str]:
+    """The words of a peer's reply that neither its code nor its answer accounts for."""
+    rest = _PEER_CODE.sub(" _ ", normal)
+    rest = _PEER_EXPLAINED_RE.sub(" _ ", _DURATION.sub(" _ ", rest))
+    for _kind, group in _PEER_GROUPS:
+        rest = group.sub(" _ ", rest)
+    return [
+        w
+        for w in rest.split()
+        if w not in ("_", "|")
+        and w not in _FILLER
+        and w not in _PEER_FILLER
+        and w not in _PEER_CONTEXT
+        and not _is_known(w, extra)
+        and not _time_explained(w, timed=True)
+    ]
+
+
+_FILLER = _plain(COURTESY_FILLER)
+_OFFER_CONTEXT = _plain(OFFER_CONTEXT)
+_PEER_CONTEXT = _plain(PEER_CONTEXT)
+_OFFER_EXPLAINED_RE = _phrase_group(OFFER_EXPLAINED_PHRASES)
+_PEER_EXPLAINED_RE = _phrase_group(PEER_EXPLAINED_PHRASES)
+_TIME_WORDS = (
+    _TOMORROW
+    | _TONIGHT
+    | _plain(WEEKDAYS)
+    | _plain(PARTS_OF_DAY)
+    | _CLOCK_CUES
+    | {"today", "this", "next", "week", "oclock", "ish", "noon", "midday", "midnight", "in", "on"}
+)
 
 # --- 4. quiet hours -------------------------------------------------------------------------
 
