@@ -267,3 +267,35 @@ async def test_the_coordinator_finds_cases_by_reference_and_state(db: Engine, cl
     ).status_code == 422
     assert (await client.get("/admin/cases")).status_code in (401, 403)
     clock.reset()
+
+
+@pytest.mark.parametrize("body", ["ending it tonight", "thinking about ending it"])
+async def test_the_reported_crisis_replies_go_to_tier3_not_a_deferral(
+    db: Engine, body: str
+) -> None:
+    daytime()
+    case = await open_case(db)
+    await accepted_by_peer(db, case)
+    assert await reply(db, CLINICIAN_NUMBER, body) == "crisis"
+    assert state(db, case) == "tier3_referred"
+    assert f"crisis reply on case {case_ref(case.id)}" in coordinator_texts(db)[-1]
+
+
+async def test_an_unread_reply_with_distress_gets_help_and_a_human_look(db: Engine) -> None:
+    daytime()
+    case = await open_case(db)
+    await accepted_by_peer(db, case)
+    body = "tonight I keep seeing her face"
+    assert await reply(db, CLINICIAN_NUMBER, body) == "help"
+    assert state(db, case) == "clinician_offered"  # not a deferral
+    look = coordinator_texts(db)[-1]
+    assert case_ref(case.id) in look and "human look" in look and body not in look
+
+
+async def test_a_peer_accepts_only_with_a_code_or_a_plain_yes(db: Engine) -> None:
+    daytime()
+    case = await open_case(db)
+    (_, _, peer_number, code, _) = pages(db, case)[0]
+    assert await reply(db, str(peer_number), "dead tired but ok") == "help"
+    assert state(db, case) == "peer_paged"
+    assert await reply(db, str(peer_number), f"{code}A") == "accepted"

@@ -39,6 +39,7 @@ from services.conversations.parsing import (
     parse_offer_reply,
     parse_peer_reply,
     signals_crisis,
+    signals_distress,
 )
 from services.logs import log
 from services.paging.models import InboundSms, Page, SupportCase
@@ -576,6 +577,22 @@ async def _answer(
     )
 
 
+async def _look_if_distressed(
+    session: AsyncSession, settings: Settings, case_id: uuid.UUID, sms: SmsReceived
+) -> None:
+    """A reply we could not read, with words of distress in it: a person looks. The
+    coordinator gets the case reference, never the words."""
+    if signals_distress(sms.body):
+        await tell_coordinator(
+            session,
+            settings,
+            case_id,
+            templates.coordinator_look(case_ref(case_id)),
+            dedupe=str(sms.sms_id),
+        )
+        log().info("case.needs_a_look", case_id=str(case_id))
+
+
 async def _to_peer(
     session: AsyncSession,
     case_id: uuid.UUID,
@@ -788,6 +805,8 @@ async def _peer_reply(
         return "stop"
     if reply.kind in ("help", "unknown", "start", "crisis"):
         await _answer(session, sms, "help", templates.peer_help())
+        if reply.kind == "unknown" and pages:
+            await _look_if_distressed(session, settings, pages[0].case_id, sms)
         return "help"
     if reply.code is not None:
         page = next((p for p in pages if p.reply_code == reply.code), None)
@@ -1030,6 +1049,8 @@ async def _clinician_reply(
     if action == A.SILENT:
         return "noted"  # they declined and said so again: nothing more is sent
     # HELP, or a deferral whose time could not be placed.
+    if reply.kind == "unknown":
+        await _look_if_distressed(session, settings, case.id, sms)
     if case.state in _CONTACT:
         help_text = templates.follow_up_help()
     elif case.state in _OFFERED:
