@@ -146,7 +146,8 @@ async def test_whole_journey_and_replay(db: Engine) -> None:
     assert state(db, case) == "peer_paged"
     # Tier 1: the unit lead is prompted, with no patient or event detail.
     tier1 = messages(db, to=LEAD_NUMBER)
-    assert tier1 and tier1[-1][0] == "tier1_prompt" and "Alex" in tier1[-1][1]
+    assert tier1 and tier1[-1][0] == "tier1_prompt" and "Someone on your team" in tier1[-1][1]
+    assert "Alex" not in tier1[-1][1]  # minimum necessary: the lead is not told who
     peer_number = await accepted_by_peer(db, case)
     details = [b for k, b in messages(db, case, to=peer_number) if k == "peer_details"]
     assert details and "Alex" in details[0] and CLINICIAN_NUMBER in details[0]

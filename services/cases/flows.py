@@ -20,11 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
-from schemas.events import PageAnswer, PageAnswered, PageRequested, SmsReceived, SupportNeeded
+from schemas.events import (
+    PageAnswer,
+    PageAnswered,
+    PageRequested,
+    PageState,
+    SmsReceived,
+    SupportNeeded,
+)
 from services import outbox
 from services.cases import outbound
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
@@ -42,8 +50,8 @@ from services.logs import log
 from services.paging.models import InboundSms, Page, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import involved_in, new_page, transition
-from services.people.matching import MatchContext, load_context, rank
-from services.people.models import Involvement, Staff, Unit
+from services.people.matching import MatchContext, choose, load_context, locked_load
+from services.people.models import Involvement, Staff, Tier1Prompt, Unit
 
 DEFAULT_STEPS: list[dict[str, object]] = [
     {"target": "peer", "wait_minutes": 5},
@@ -181,16 +189,51 @@ async def start_outreach(
     unit = await _unit(session, clinician.home_unit)
     lead_id = unit.tier1_lead_staff_id if unit else None
     if lead_id and lead_id != clinician.staff_id:
+        # One prompt per lead per incident, naming no one ("3 of your team"). The key row is
+        # the guard, so several workers or a redelivery cannot prompt the lead twice: a
+        # concurrent insert of the same key waits for the first to commit, then does nothing.
         lead = await session.get(Staff, lead_id)
-        if lead is not None and lead.active and not lead.opted_out:
-            await outbound.enqueue(
-                session,
-                kind="tier1_prompt",
-                case_id=case.id,
-                to_number=lead.mobile_e164,
-                body=templates.tier1_prompt(first_name(clinician)),
+        key: str | None = None
+        if await session.get(Tier1Prompt, (case.incident_id, lead_id)) is None and (
+            lead is not None and lead.active and await outbound.can_text(session, lead.mobile_e164)
+        ):
+            count = await session.scalar(
+                select(func.count())
+                .select_from(SupportCase)
+                .join(Staff, Staff.staff_id == SupportCase.staff_id)
+                .join(Unit, Unit.code == Staff.home_unit)
+                .where(
+                    SupportCase.incident_id == case.incident_id,
+                    Unit.tier1_lead_staff_id == lead_id,
+                    SupportCase.staff_id != lead_id,
+                )
             )
-            await move(session, case, "tier1_notified", "unit lead prompted to check in")
+            key = await session.scalar(
+                insert(Tier1Prompt)
+                .values(incident_id=case.incident_id, lead_staff_id=lead_id, staff_count=count or 1)
+                .on_conflict_do_nothing()
+                .returning(Tier1Prompt.lead_staff_id)
+            )
+            if key is not None:
+                message_id = await outbound.enqueue(
+                    session,
+                    kind="tier1_prompt",
+                    case_id=case.id,
+                    to_number=lead.mobile_e164,
+                    body=templates.tier1_prompt(count or 1),
+                    dedupe=str(case.incident_id),
+                )
+                await session.execute(
+                    update(Tier1Prompt)
+                    .where(
+                        Tier1Prompt.incident_id == case.incident_id,
+                        Tier1Prompt.lead_staff_id == lead_id,
+                    )
+                    .values(message_id=message_id)
+                )
+                await move(session, case, "tier1_notified", "unit lead prompted to check in")
+        if key is None and await session.get(Tier1Prompt, (case.incident_id, lead_id)):
+            await move(session, case, "tier1_notified", "unit lead already prompted")
     if ctx is None:
         ctx = await load_context(session, now(), settings.match_other_unit)
     elif not isinstance(ctx, MatchContext):
@@ -225,10 +268,10 @@ async def _page_next(
     attempt = max((a for _, a in earlier), default=0) + 1
     peer_id: str | None = None
     if target == "peer":
-        match = rank(ctx, clinician, involved | already)
-        if match.ranked:
-            best = match.candidate(0)
-            peer_id, to_number, reason = best.staff_id, best.mobile, best.reason
+        # The store decides the case limit: `choose` counts the peer's load under a lock.
+        match, chosen = await choose(session, ctx, clinician, involved | already)
+        if chosen is not None:
+            peer_id, to_number, reason = chosen.staff_id, chosen.mobile, chosen.reason
         else:
             to_number, reason = settings.coordinator_number, match.why_none()
     else:
@@ -619,6 +662,31 @@ async def _peer_reply(
     inbound = await session.get(InboundSms, sms.sms_id)
     if inbound is not None:
         inbound.page_id = page.id
+    if reply.kind == "accept" and page.peer_staff_id is not None:
+        # The limit again, at acceptance, counted by the store under the peer's lock: a
+        # peer paged before a limit was lowered, or over it, is thanked and the case moves
+        # on to the next peer at once.
+        load = await locked_load(session, page.peer_staff_id, accepted_only=True, excluding=page.id)
+        if load is not None and load[0] >= load[1]:
+            page.state = PageState.declined
+            page.answered_at = now()
+            transition(
+                session,
+                page.id,
+                page.state,
+                sms_id=str(sms.sms_id),
+                answer=PageAnswer.declined.value,
+                over_limit=f"{load[0]}/{load[1]}",
+            )
+            await outbox.add(
+                session,
+                PageAnswered(
+                    page_id=page.id, case_id=case.id, answer=PageAnswer.declined, sms_id=sms.sms_id
+                ),
+            )
+            await _answer(session, sms, "over_limit", templates.over_limit(load[0]))
+            await escalate_now(session, case.id)
+            return "over limit"
     answer = {
         "accept": PageAnswer.accepted,
         "pass": PageAnswer.declined,
