@@ -106,6 +106,19 @@ async def mark_undeliverable(session: AsyncSession, number: str, code: int) -> N
     )
 
 
+async def mark_undeliverable_sent_to(
+    session: AsyncSession, page_ids: list[uuid.UUID], message_id: uuid.UUID | None, code: int
+) -> None:
+    """A status callback's verdict on the number its pages or message went to."""
+    numbers = set(await session.scalars(select(Page.to_number).where(Page.id.in_(page_ids))))
+    if message_id is not None:
+        numbers |= set(
+            await session.scalars(select(Message.to_number).where(Message.id == message_id))
+        )
+    for number in sorted(numbers):
+        await mark_undeliverable(session, number, code)
+
+
 async def can_text(session: AsyncSession, number: str) -> bool:
     return number not in await unreachable(session, [number])
 

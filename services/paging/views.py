@@ -10,6 +10,7 @@ import uuid
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 
+from notifiers.sms import UNDELIVERABLE_NUMBER_ERRORS
 from schemas.events import DeliveryStatus
 from services.auth import verified_twilio_form
 from services.cases import flows, outbound
@@ -57,6 +58,12 @@ async def status_callback(
             )
         if message is not None:
             await outbound.record_status(session, message, status.value, error)
+        if error in UNDELIVERABLE_NUMBER_ERRORS and status in (
+            DeliveryStatus.undelivered,
+            DeliveryStatus.failed,
+        ):
+            # A landline or a dead number: remembered, so the next incident skips it.
+            await outbound.mark_undeliverable_sent_to(session, page_ids, message, error)
     return Response(status_code=204)
 
 

@@ -206,21 +206,21 @@ async def open_loads(session: AsyncSession) -> Counter[str]:
 async def locked_load(
     session: AsyncSession,
     staff_id: str,
+    *,
     accepted_only: bool = False,
     excluding: uuid.UUID | None = None,
+    skip_locked: bool = False,
 ) -> tuple[int, int] | None:
     """(open load, limit) of one peer, counted under a lock on their peer row; None when
-    they are no longer a peer. The lock is held to the end of the caller's transaction, so
-    whoever counts next (another case of the batch, another worker, an acceptance) waits
-    for this assignment to commit and then counts it: the store is the arbiter.
+    they are no longer a peer (or, with `skip_locked`, when another transaction holds the
+    lock). The lock is held to the end of the caller's transaction, so whoever counts next
+    (another case of the batch, another worker, an acceptance) waits for this assignment to
+    commit and then counts it: the store is the arbiter.
 
     `accepted_only` counts the cases they have taken (what accepting one more would exceed).
     """
-    limit = await session.scalar(
-        select(PeerSupporter.max_open_cases)
-        .where(PeerSupporter.staff_id == staff_id)
-        .with_for_update()
-    )
+    lock = select(PeerSupporter.max_open_cases).where(PeerSupporter.staff_id == staff_id)
+    limit = await session.scalar(lock.with_for_update(skip_locked=skip_locked))
     if limit is None:
         return None
     states = ("accepted",) if accepted_only else LOAD_PAGE_STATES
@@ -272,21 +272,36 @@ async def choose(
 async def _first_under_limit(
     session: AsyncSession, ctx: MatchContext, match: Match
 ) -> Choice | None:
+    """Peers another transaction is assigning or answering right now are passed over at
+    first (their row is locked: SKIP LOCKED), so two workers never queue on each other's
+    locks in opposite orders; they are waited for only when everyone else is full."""
+    busy: list[int] = []
     for i, peer in enumerate(match.ranked):
-        load = await locked_load(session, peer.staff_id)
+        load = await locked_load(session, peer.staff_id, skip_locked=True)
+        if load is None:
+            busy.append(i)
+        elif (choice := _take(ctx, match, i, load)) is not None:
+            return choice
+    for i in busy:
+        load = await locked_load(session, match.ranked[i].staff_id)
         if load is None:
             match.excluded["no longer a peer"] += 1
-            continue
-        n, limit = load
-        ctx.open_cases[peer.staff_id] = n
-        if n >= limit:
-            match.excluded[AT_LIMIT] += 1
-            continue
-        best = match.candidate(i, load)
-        choice = Choice(best.staff_id, best.mobile, best.reason)  # before counting this page
-        ctx.open_cases[peer.staff_id] = n + 1
-        return choice
+        elif (choice := _take(ctx, match, i, load)) is not None:
+            return choice
     return None
+
+
+def _take(ctx: MatchContext, match: Match, i: int, load: tuple[int, int]) -> Choice | None:
+    peer = match.ranked[i]
+    n, limit = load
+    ctx.open_cases[peer.staff_id] = n
+    if n >= limit:
+        match.excluded[AT_LIMIT] += 1
+        return None
+    best = match.candidate(i, load)
+    choice = Choice(best.staff_id, best.mobile, best.reason)  # before this page counts
+    ctx.open_cases[peer.staff_id] = n + 1
+    return choice
 
 
 class ContextCache:
@@ -298,7 +313,9 @@ class ContextCache:
     version counter, and a changed counter reloads. What the cache can miss is bounded by
     `ttl`: a rotation handing off (schedules are rules in time, not rows that change) and other
     workers' recent pages, which only order the candidates. Pages this worker assigns are
-    counted in as it goes. The clock is checked too, so a test that moves `now` reloads.
+    counted in as it goes; other workers' new pages are not (they would reload every
+    context on every page), and `choose` counts them in the store before any page is
+    written. The clock is checked too, so a test that moves `now` reloads.
     """
 
     def __init__(self, other_unit: str, ttl: float = 5.0) -> None:
