@@ -47,6 +47,23 @@ def fresh_clock() -> Iterator[None]:
     clock.reset()
 
 
+_made: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def roster_leaves(db: Engine) -> Iterator[None]:
+    """This file's people leave afterwards (inactive, never deleted), so the directory
+    tests' full exports and deactivation limits see the hospital they expect."""
+    yield
+    with db.begin() as conn:
+        conn.execute(text("UPDATE staff SET active = false WHERE staff_id = ANY(:s)"), {"s": _made})
+        conn.execute(
+            text("UPDATE peer_supporters SET active = false WHERE staff_id = ANY(:s)"),
+            {"s": _made},
+        )
+    _made.clear()
+
+
 @dataclass
 class Roster:
     unit: str
@@ -76,6 +93,7 @@ def make_roster(db: Engine, clinicians: int, peers: int, limit: int) -> Roster:
         peers=[f"P{tag}{i:03d}" for i in range(501, 501 + peers)],
     )
     r.lead_number = r.number(r.lead)
+    _made.extend([r.lead, *r.clinicians, *r.peers])
     with db.begin() as conn:
         conn.execute(
             text(
