@@ -71,22 +71,21 @@ def messages(db: Engine, case: Case | None = None, to: str | None = None) -> lis
 
 async def open_case(db: Engine, clinician: str = CLINICIAN) -> Case:
     """A new case for the clinician; cases left open by earlier tests are closed first, so
-    the clinician's replies can only mean this one."""
+    the clinician's replies can only mean this one, and the on-call peers start with no open
+    load (pages offered and unanswered count toward a peer's case limit)."""
     with db.begin() as conn:
-        conn.execute(
-            text(
-                "UPDATE support_cases SET state = 'closed' WHERE staff_id = :s "
-                "AND state NOT IN ('closed', 'declined')"
-            ),
-            {"s": clinician},
-        )
         conn.execute(
             text(
                 "UPDATE pages SET state = 'superseded' WHERE state IN "
                 "('requested', 'sending', 'sent', 'delivered') AND case_id IN "
-                "(SELECT id FROM support_cases WHERE staff_id = :s)"
-            ),
-            {"s": clinician},
+                "(SELECT id FROM support_cases WHERE state NOT IN ('closed', 'declined'))"
+            )
+        )
+        conn.execute(
+            text(
+                "UPDATE support_cases SET state = 'closed' "
+                "WHERE state NOT IN ('closed', 'declined')"
+            )
         )
     incident = stored_incident(db, [clinician], unit="5W")
     async with transaction() as session:
