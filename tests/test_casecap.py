@@ -722,7 +722,12 @@ async def test_one_rule_for_every_message(db: Engine) -> None:
             outbound.Unreachable.opted_out
         )
         assert await outbound.enqueue(session, kind="follow_up", to_number=number, body="x") is None
-        # Whoever writes in crisis gets the crisis line, whatever the record says.
+        # Whoever writes in crisis gets the crisis line, and the coordinator their alerts,
+        # whatever the staff record says; only STOP stops those.
+        assert (
+            await outbound.enqueue(session, kind="coordinator", to_number=number, body="c")
+            is not None
+        )
         assert (
             await outbound.enqueue(session, kind="crisis_reply", to_number=number, body="988")
             is not None
@@ -732,3 +737,11 @@ async def test_one_rule_for_every_message(db: Engine) -> None:
     async with transaction() as session:
         why = (await outbound.unreachable(session, [number]))[number]
     assert why is outbound.Unreachable.undeliverable
+    with db.begin() as conn:
+        conn.execute(text("INSERT INTO sms_opt_outs (number) VALUES (:n)"), {"n": number})
+    async with transaction() as session:
+        assert (await outbound.unreachable(session, [number]))[number] is outbound.Unreachable.stop
+        assert (
+            await outbound.enqueue(session, kind="crisis_reply", to_number=number, body="again")
+            is None
+        )

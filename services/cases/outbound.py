@@ -62,10 +62,10 @@ class Unreachable(enum.StrEnum):
     undeliverable = "cannot receive SMS"
 
 
-# The crisis line goes to whoever wrote in crisis: an opt-out on the record or an old
-# undeliverable mark must not silence it (they just texted us from it). STOP still does:
-# the carrier refuses it anyway.
-ANSWERED_DESPITE_RECORD = frozenset({"crisis_reply"})
+# Sent whatever the staff record says, stopped only by STOP (which the carrier enforces
+# anyway): the crisis line goes to whoever just wrote in crisis, from that very number; the
+# coordinator is the programme's human fallback, never silenced by a directory entry.
+EXEMPT_FROM_RECORD = frozenset({"crisis_reply", "coordinator"})
 
 
 async def unreachable(session: AsyncSession, numbers: Iterable[str]) -> dict[str, Unreachable]:
@@ -125,7 +125,7 @@ async def can_text(session: AsyncSession, number: str) -> bool:
 
 async def _blocked(session: AsyncSession, kind: str, number: str) -> Unreachable | None:
     why = (await unreachable(session, [number])).get(number)
-    if why is not None and why is not Unreachable.stop and kind in ANSWERED_DESPITE_RECORD:
+    if why is not None and why is not Unreachable.stop and kind in EXEMPT_FROM_RECORD:
         return None
     return why
 

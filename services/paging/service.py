@@ -241,7 +241,8 @@ async def claim(
             why = reach[page.to_number]
         else:
             why = (await unreachable(session, [page.to_number])).get(page.to_number)
-        if why is not None:
+        # The coordinator's pages yield only to STOP (outbound.EXEMPT_FROM_RECORD).
+        if why is not None and (page.peer_staff_id is not None or why is Unreachable.stop):
             await _refuse(session, page, why)
             return None
     page.state = PageState.sending
