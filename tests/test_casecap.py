@@ -372,6 +372,37 @@ async def test_a_peer_over_their_limit_is_thanked_and_the_case_moves_on(db: Engi
         assert loads(db, r.peers)[busy] == 2
 
 
+async def test_one_batch_of_escalations_moves_the_load_case_by_case(db: Engine) -> None:
+    """Deadlines fire 25 to a transaction, their pages written at the end: the second case
+    of the batch must already see the page the first one gave the peer."""
+    r = make_roster(db, clinicians=3, peers=2, limit=3)
+    first, spare = r.peers
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE peer_supporters SET max_open_cases = 1 WHERE staff_id = :p"),
+            {"p": spare},
+        )
+    with only_these_peers(db, [first]):
+        incident = stored_incident(db, r.clinicians, unit=r.unit)
+        async with transaction() as session:
+            needs = await involvement.identify(session, incident, group_threshold=5)
+        for need in needs:
+            await outreach(need, None)
+    assert loads(db, r.peers) == {first: 3, spare: 0}
+    with only_these_peers(db, r.peers):
+        clock.advance(timedelta(minutes=5, seconds=1))
+        await fire_all()  # three escalations, one batch: the spare peer has room for one
+        second_pages = q(
+            db,
+            "SELECT p.peer_staff_id, p.reason FROM pages p JOIN support_cases c "
+            "ON c.id = p.case_id WHERE c.incident_id = :i AND p.attempt = 2",
+            i=incident.incident_id,
+        )
+        assert sorted(str(p) for p, _ in second_pages) == sorted([spare, "None", "None"])
+        assert loads(db, r.peers) == {first: 3, spare: 1}
+        assert [str(x) for p, x in second_pages if p == spare][0].count("0/1 open cases") == 1
+
+
 async def test_cache_reloads_when_a_page_leaves_the_load_or_a_number_opts_out(
     db: Engine,
 ) -> None:
