@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from notifiers.sms import PermanentSendError, SmsSender, TransientSendError
+from notifiers.sms import (
+    UNDELIVERABLE_NUMBER_ERRORS,
+    PermanentSendError,
+    SmsSender,
+    TransientSendError,
+)
 from services.cases import flows, outbound
 from services.config import get_settings
 from services.db import transaction
@@ -135,9 +140,12 @@ async def _record(sent: list[tuple[paging.Bundle, Outcome]], stale_after: float)
                     )
                 elif out.result == "failed":
                     await paging.record_failed(session, c.page_id, out.error_code)
-                    await flows.escalate_now(session, c.case_id)
+                    await flows.escalate_now(session, c.case_id, c.page_id)
                 else:
                     await paging.release(session, c.page_id, out.error, stale_after)
+            if out.result == "failed" and out.error_code in UNDELIVERABLE_NUMBER_ERRORS:
+                # The next incident must not page this number first again.
+                await outbound.mark_undeliverable(session, bundle.to_number, out.error_code)
     for bundle, out in sent:
         PAGES.labels(out.result).inc(len(bundle.claims))
         log().info(
@@ -170,6 +178,8 @@ async def deliver_message(message_id: uuid.UUID) -> None:
             await outbound.record_sent(session, message_id, out.sid)
         elif out.result == "failed":
             await outbound.record_failed(session, message_id, out.error_code)
+            if out.error_code in UNDELIVERABLE_NUMBER_ERRORS:
+                await outbound.mark_undeliverable(session, claim.to_number, out.error_code)
         else:
             await outbound.release(session, message_id, settings.sending_stale_seconds)
     MESSAGES.labels(out.result).inc()

@@ -17,6 +17,12 @@ from services.config import Settings
 
 # Twilio error codes that no retry can fix: bad or unreachable number, opted out, blocked.
 PERMANENT_ERRORS = frozenset({21211, 21214, 21408, 21610, 21612, 21614, 30003, 30005, 30006})
+# Of those, the ones that say the number itself cannot receive SMS, whoever sends and
+# whenever: invalid (21211), cannot be reached (21214), not a mobile (21614), unknown
+# handset (30005), landline or unreachable carrier (30006). Not 21610 (an opt-out: STOP is
+# kept per number elsewhere), 21408/21612 (our account or sender), 30003 (a handset that is
+# switched off comes back).
+UNDELIVERABLE_NUMBER_ERRORS = frozenset({21211, 21214, 21614, 30005, 30006})
 
 
 class PermanentSendError(Exception):

@@ -37,10 +37,13 @@ def coordinator_page(reply_code: str, why: str, case_ref: str) -> str:
 # --- Tier 1 ---------------------------------------------------------------------------------
 
 
-def tier1_prompt(colleague_first_name: str) -> str:
+def tier1_prompt(staff_count: int) -> str:
+    """Once per incident, however many of the lead's staff it touched; no names (minimum
+    necessary: the lead knows who was on shift)."""
+    who = "Someone on your team" if staff_count == 1 else f"{staff_count} people on your team"
     return (
-        f"Peer support: {colleague_first_name} on your team may have had a hard shift. "
-        "When you can, a quiet 'are you OK?' helps. A trained peer will also reach out."
+        f"Peer support: {who} may have had a hard shift. When you can, a quiet "
+        "'are you OK?' helps. Trained peers will also reach out."
     )
 
 
@@ -153,10 +156,10 @@ def peer_stand_down_opted_out() -> str:
     )
 
 
-def peer_withdrawn() -> str:
+def over_limit(open_cases: int) -> str:
     return (
-        "Thank you. We've passed your open peer support cases to another peer. "
-        "The programme coordinator will be in touch with you."
+        f"Thank you, you already have {open_cases} open cases; we've asked another peer. "
+        "No action needed."
     )
 
 

@@ -192,8 +192,22 @@ async def test_undeliverable_page_escalates_at_once(stack: Stack, db: Engine) ->
     try:
         case = await open_case(db)  # the worker sends the first page
         wait_for(lambda: len(pages(db, case)) >= 2, 30, "escalation after undelivered", 0.2)
+        first, second = pages(db, case)[:2]
+        assert first[4] == "undelivered"
+        assert second[1] != first[1]  # the next candidate, long before the five-minute wait
+        # A landline is remembered on the person, so the next incident skips it.
+        with db.connect() as conn:
+            code = conn.execute(
+                text("SELECT undeliverable_code FROM staff WHERE staff_id = :s"), {"s": first[1]}
+            ).scalar()
+        assert code == 30006
     finally:
         httpx.delete(f"{stack.standin_url}/_standin/numbers")
-    first, second = pages(db, case)[:2]
-    assert first[4] == "undelivered"
-    assert second[1] != first[1]  # the next candidate, long before the five-minute wait
+        with db.begin() as conn:  # the directory gave them mobiles again, for later tests
+            conn.execute(
+                text(
+                    "UPDATE staff SET undeliverable_code = NULL, undeliverable_at = NULL "
+                    "WHERE mobile_e164 = ANY(:n)"
+                ),
+                {"n": peer_numbers},
+            )

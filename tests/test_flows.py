@@ -71,22 +71,21 @@ def messages(db: Engine, case: Case | None = None, to: str | None = None) -> lis
 
 async def open_case(db: Engine, clinician: str = CLINICIAN) -> Case:
     """A new case for the clinician; cases left open by earlier tests are closed first, so
-    the clinician's replies can only mean this one."""
+    the clinician's replies can only mean this one, and the on-call peers start with no open
+    load (pages offered and unanswered count toward a peer's case limit)."""
     with db.begin() as conn:
-        conn.execute(
-            text(
-                "UPDATE support_cases SET state = 'closed' WHERE staff_id = :s "
-                "AND state NOT IN ('closed', 'declined')"
-            ),
-            {"s": clinician},
-        )
         conn.execute(
             text(
                 "UPDATE pages SET state = 'superseded' WHERE state IN "
                 "('requested', 'sending', 'sent', 'delivered') AND case_id IN "
-                "(SELECT id FROM support_cases WHERE staff_id = :s)"
-            ),
-            {"s": clinician},
+                "(SELECT id FROM support_cases WHERE state NOT IN ('closed', 'declined'))"
+            )
+        )
+        conn.execute(
+            text(
+                "UPDATE support_cases SET state = 'closed' "
+                "WHERE state NOT IN ('closed', 'declined')"
+            )
         )
     incident = stored_incident(db, [clinician], unit="5W")
     async with transaction() as session:
@@ -146,7 +145,8 @@ async def test_whole_journey_and_replay(db: Engine) -> None:
     assert state(db, case) == "peer_paged"
     # Tier 1: the unit lead is prompted, with no patient or event detail.
     tier1 = messages(db, to=LEAD_NUMBER)
-    assert tier1 and tier1[-1][0] == "tier1_prompt" and "Alex" in tier1[-1][1]
+    assert tier1 and tier1[-1][0] == "tier1_prompt" and "Someone on your team" in tier1[-1][1]
+    assert "Alex" not in tier1[-1][1]  # minimum necessary: the lead is not told who
     peer_number = await accepted_by_peer(db, case)
     details = [b for k, b in messages(db, case, to=peer_number) if k == "peer_details"]
     assert details and "Alex" in details[0] and CLINICIAN_NUMBER in details[0]
@@ -202,10 +202,26 @@ async def test_pass_and_delivery_failure_escalate_at_once(db: Engine) -> None:
     assert await reply(db, str(number), f" {code} p ") == "passed"
     assert await at(timedelta(0)) == 1  # no waiting out the five minutes
     assert len(pages(db, case)) == 2
+    first_id, second_id = (
+        r[0] for r in q(db, "SELECT id FROM pages WHERE case_id = :c ORDER BY attempt", c=case.id)
+    )
     async with transaction() as session:
-        await flows.escalate_now(session, case.id)  # what a failed status callback does
+        await flows.escalate_now(session, case.id, first_id)  # a late failure of page 1
+    assert await at(timedelta(0)) == 0  # does not cut page 2's wait short
+    async with transaction() as session:
+        await flows.escalate_now(session, case.id, second_id)  # page 2's own failure
     assert await at(timedelta(0)) == 1
     assert len(pages(db, case)) == 3
+
+
+async def test_a_late_pass_of_an_earlier_page_does_not_cut_the_next_wait(db: Engine) -> None:
+    case = await open_case(db)
+    _, _, number, code, _ = pages(db, case)[0]
+    await at(timedelta(minutes=5, seconds=1))  # no answer: page 2 goes out
+    assert len(pages(db, case)) == 2
+    assert await reply(db, str(number), f"{code}P") == "passed"  # page 1's peer, late
+    assert await at(timedelta(0)) == 0  # page 2 keeps its five minutes
+    assert len(pages(db, case)) == 2
 
 
 def daytime(hour: int = 10) -> None:

@@ -21,16 +21,24 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
-from schemas.events import PageAnswer, PageAnswered, PageRequested, SmsReceived, SupportNeeded
+from schemas.events import (
+    PageAnswer,
+    PageAnswered,
+    PageRequested,
+    PageState,
+    SmsReceived,
+    SupportNeeded,
+)
 from services import outbox
 from services.cases import outbound
 from services.cases.machine import BEFORE_OFFER, PEER_HOLDS, TERMINAL, move
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
-from services.cases.models import Deadline, EscalationPolicy
+from services.cases.models import Deadline, EscalationPolicy, NumberOptOut
 from services.cases.refs import case_ref
 from services.clock import now
 from services.config import Settings
@@ -45,8 +53,8 @@ from services.logs import log
 from services.paging.models import InboundSms, Page, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import involved_in, new_page, transition
-from services.people.matching import MatchContext, load_context, rank
-from services.people.models import Involvement, Staff, Unit
+from services.people.matching import MatchContext, choose, load_context, locked_load
+from services.people.models import Involvement, Staff, Tier1Prompt, Unit
 
 DEFAULT_STEPS: list[dict[str, object]] = [
     {"target": "peer", "wait_minutes": 5},
@@ -207,25 +215,65 @@ async def start_outreach(
         return None
     clinician = await session.get(Staff, case.staff_id)
     assert clinician is not None
-    if clinician.opted_out or await outbound.opted_out(session, clinician.mobile_e164):
+    why = (await outbound.unreachable(session, [clinician.mobile_e164])).get(clinician.mobile_e164)
+    if why in (outbound.Unreachable.stop, outbound.Unreachable.opted_out):
         # Nobody may text them, so no peer is asked to and no lead is prompted about them;
-        # the case waits, visible as opted out, for the coordinator.
+        # the case waits, visible as opted out, for the coordinator. (A number that cannot
+        # take SMS is different: the peer can still call it.)
         await opt_out_case(session, case, "clinician has opted out of messages")
         return None
     involved = await involved_in(session, case.incident_id)
     unit = await _unit(session, clinician.home_unit)
     lead_id = unit.tier1_lead_staff_id if unit else None
     if lead_id and lead_id != clinician.staff_id:
+        # One prompt per lead per incident, naming no one ("3 of your team"). The key row is
+        # the guard, so several workers or a redelivery cannot prompt the lead twice: a
+        # concurrent insert of the same key waits for the first to commit, then does nothing.
         lead = await session.get(Staff, lead_id)
-        if lead is not None and lead.active and not lead.opted_out:
-            await outbound.enqueue(
-                session,
-                kind="tier1_prompt",
-                case_id=case.id,
-                to_number=lead.mobile_e164,
-                body=templates.tier1_prompt(first_name(clinician)),
+        key: str | None = None
+        if await session.get(Tier1Prompt, (case.incident_id, lead_id)) is None and (
+            lead is not None and lead.active and await outbound.can_text(session, lead.mobile_e164)
+        ):
+            count = await session.scalar(
+                select(func.count())
+                .select_from(SupportCase)
+                .join(Staff, Staff.staff_id == SupportCase.staff_id)
+                .join(Unit, Unit.code == Staff.home_unit)
+                .where(
+                    SupportCase.incident_id == case.incident_id,
+                    Unit.tier1_lead_staff_id == lead_id,
+                    SupportCase.staff_id != lead_id,
+                    # Not about those who opted out: their lead is not prompted about them.
+                    Staff.opted_out.is_(False),
+                    Staff.mobile_e164.not_in(select(NumberOptOut.number)),
+                )
             )
-            await move(session, case, "tier1_notified", "unit lead prompted to check in")
+            key = await session.scalar(
+                insert(Tier1Prompt)
+                .values(incident_id=case.incident_id, lead_staff_id=lead_id, staff_count=count or 1)
+                .on_conflict_do_nothing()
+                .returning(Tier1Prompt.lead_staff_id)
+            )
+            if key is not None:
+                message_id = await outbound.enqueue(
+                    session,
+                    kind="tier1_prompt",
+                    case_id=case.id,
+                    to_number=lead.mobile_e164,
+                    body=templates.tier1_prompt(count or 1),
+                    dedupe=str(case.incident_id),
+                )
+                await session.execute(
+                    update(Tier1Prompt)
+                    .where(
+                        Tier1Prompt.incident_id == case.incident_id,
+                        Tier1Prompt.lead_staff_id == lead_id,
+                    )
+                    .values(message_id=message_id)
+                )
+                await move(session, case, "tier1_notified", "unit lead prompted to check in")
+        if key is None and await session.get(Tier1Prompt, (case.incident_id, lead_id)):
+            await move(session, case, "tier1_notified", "unit lead already prompted")
     if ctx is None:
         ctx = await load_context(session, now(), settings.match_other_unit)
     elif not isinstance(ctx, MatchContext):
@@ -260,10 +308,10 @@ async def _page_next(
     attempt = max((a for _, a in earlier), default=0) + 1
     peer_id: str | None = None
     if target == "peer":
-        match = rank(ctx, clinician, involved | already)
-        if match.ranked:
-            best = match.candidate(0)
-            peer_id, to_number, reason = best.staff_id, best.mobile, best.reason
+        # The store decides the case limit: `choose` counts the peer's load under a lock.
+        match, chosen = await choose(session, ctx, clinician, involved | already)
+        if chosen is not None:
+            peer_id, to_number, reason = chosen.staff_id, chosen.mobile, chosen.reason
         else:
             to_number = settings.coordinator_number
             reason = coordinator_reason_none(match.why_none())
@@ -428,13 +476,12 @@ async def fire(
     return f"unknown kind {deadline.kind}"
 
 
-async def escalate_now(
-    session: AsyncSession, case_id: uuid.UUID, page_id: uuid.UUID | None = None
-) -> None:
+async def escalate_now(session: AsyncSession, case_id: uuid.UUID, page_id: uuid.UUID) -> None:
     """A page failed for good or was passed: don't wait out the step, escalate at once.
 
-    With `page_id`, only while that page is still the case's current one (its wait is the
-    open one): a late failure of page 1 must not cut short the wait of page 2.
+    Only while that page is still the case's current one (its wait is the open one): a late
+    failure or pass of page 1 must not cut short the wait of page 2. The page is required so
+    that no caller can escalate a case on another page's behalf.
     """
     await session.execute(
         update(Deadline)
@@ -442,7 +489,7 @@ async def escalate_now(
             Deadline.case_id == case_id,
             Deadline.kind == "page_timeout",
             Deadline.fired_at.is_(None),
-            *([Deadline.payload["page_id"].astext == str(page_id)] if page_id else []),
+            Deadline.payload["page_id"].astext == str(page_id),
         )
         .values(due_at=now())
     )
@@ -713,7 +760,7 @@ async def _withdraw_pages(session: AsyncSession, number: str, why: str) -> list[
         page.state = "declined"
         page.answered_at = now()
         transition(session, page.id, "declined", withdrawn=why)
-        await escalate_now(session, page.case_id)
+        await escalate_now(session, page.case_id, page.id)
     return held
 
 
@@ -838,6 +885,31 @@ async def _peer_reply(
     inbound = await session.get(InboundSms, sms.sms_id)
     if inbound is not None:
         inbound.page_id = page.id
+    if reply.kind == "accept" and page.peer_staff_id is not None:
+        # The limit again, at acceptance, counted by the store under the peer's lock: a
+        # peer paged before a limit was lowered, or over it, is thanked and the case moves
+        # on to the next peer at once.
+        load = await locked_load(session, page.peer_staff_id, accepted_only=True, excluding=page.id)
+        if load is not None and load[0] >= load[1]:
+            page.state = PageState.declined
+            page.answered_at = now()
+            transition(
+                session,
+                page.id,
+                page.state,
+                sms_id=str(sms.sms_id),
+                answer=PageAnswer.declined.value,
+                over_limit=f"{load[0]}/{load[1]}",
+            )
+            await outbox.add(
+                session,
+                PageAnswered(
+                    page_id=page.id, case_id=case.id, answer=PageAnswer.declined, sms_id=sms.sms_id
+                ),
+            )
+            await _answer(session, sms, "over_limit", templates.over_limit(load[0]))
+            await escalate_now(session, case.id, page.id)
+            return "over limit"
     answer = {
         "accept": PageAnswer.accepted,
         "pass": PageAnswer.declined,
@@ -853,7 +925,7 @@ async def _peer_reply(
     clinician = await session.get(Staff, case.staff_id)
     assert clinician is not None
     if answer == PageAnswer.declined:
-        await escalate_now(session, case.id)
+        await escalate_now(session, case.id, page.id)
         return "passed"
     if answer == PageAnswer.referred:
         return await _refer(session, case, settings, sms)

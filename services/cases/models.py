@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     func,
@@ -56,7 +57,12 @@ class Message(Base):
             unique=True,
             postgresql_where=text("state IN ('queued', 'sending')"),
         ),
-        Index("ix_messages_due", "not_before", postgresql_where=text("state = 'queued'")),
+        Index(
+            "ix_messages_due",
+            "priority",
+            "not_before",
+            postgresql_where=text("state = 'queued'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -66,6 +72,8 @@ class Message(Base):
     body: Mapped[str] = mapped_column(Text)
     dedupe_key: Mapped[str] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(16), default="queued")
+    # services.cases.outbound.Priority: urgent messages never wait behind bulk to one number.
+    priority: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
     not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     error_code: Mapped[int | None] = mapped_column(Integer)

@@ -2,9 +2,16 @@
 
 - One identical pending message per number: queueing the same (kind, case, number) again
   while one waits is a no-op, so a replayed event never sends a reminder twice.
+- One rule for whether a number may be texted at all (`unreachable`): it sent STOP, its
+  owner opted out on the record, or the carrier said it cannot take SMS. Matching, the claim
+  before a page is sent, Tier 1, the coordinator and this queue all ask it.
 - Per-number rate limit: at most RATE_PER_MINUTE messages (pages included) to one number in
-  a minute; the rest wait, in order, rather than get the number blocked by the carrier.
-- A number that sent STOP gets nothing until it sends START.
+  a minute, so the carrier does not filter or block our sender for flooding one handset.
+  What waits is ordered by priority, then time. Bulk and conversation may use only
+  RATE_PER_MINUTE - URGENT_RESERVE of the minute: the last slots are kept for urgent
+  messages (a clinician's details to the peer who accepted, a crisis reply, the
+  coordinator), which therefore never wait behind bulk queued to the same number; only
+  urgent traffic itself can fill the minute.
 - `not_before` holds a message (a clinician's quiet hours, a deferred offer) in the store.
 
 Claiming a message before it is sent, and reconciling a stale claim against the provider's
@@ -13,7 +20,9 @@ log, is the same discipline as for pages (notifiers/pager.py).
 
 from __future__ import annotations
 
+import enum
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,16 +31,105 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import DeliveryStatus
-from services.cases.models import Message, NumberOptOut
+from services.cases.models import Message
 from services.clock import now as utcnow
 from services.paging.delivery import Delivery, advance
 from services.paging.models import Page
+from services.people.models import Staff
 
 RATE_PER_MINUTE = 6
+# Slots of each minute per number that only urgent messages may use.
+URGENT_RESERVE = 2
 
 
-async def opted_out(session: AsyncSession, number: str) -> bool:
-    return await session.get(NumberOptOut, number) is not None
+class Priority(enum.IntEnum):
+    urgent = 0  # the peer who accepted needs the clinician's details now; crisis; coordinator
+    conversation = 1  # answers and offers in a conversation that is going on
+    bulk = 2  # prompts and reminders that can wait a minute
+
+
+PRIORITY_OF_KIND: dict[str, Priority] = {
+    "peer_details": Priority.urgent,
+    "crisis_reply": Priority.urgent,
+    "coordinator": Priority.urgent,
+    "tier1_prompt": Priority.bulk,
+    "offer_reminder": Priority.bulk,
+    "follow_up": Priority.bulk,
+}
+
+
+class Unreachable(enum.StrEnum):
+    stop = "sent STOP"
+    opted_out = "opted out on the record"
+    undeliverable = "cannot receive SMS"
+
+
+# Sent whatever the staff record says, stopped only by STOP (which the carrier enforces
+# anyway): the crisis line goes to whoever just wrote in crisis, from that very number; the
+# coordinator is the programme's human fallback, never silenced by a directory entry.
+EXEMPT_FROM_RECORD = frozenset({"crisis_reply", "coordinator"})
+
+
+async def unreachable(session: AsyncSession, numbers: Iterable[str]) -> dict[str, Unreachable]:
+    """The numbers among `numbers` that must not be texted, and why; one query for all.
+
+    The only rule for it, so the queue, the page claim, matching and Tier 1 cannot disagree.
+    """
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        text(
+            "SELECT number, 'stop' AS why FROM sms_opt_outs WHERE number = ANY(:ns) "
+            "UNION ALL "
+            "SELECT mobile_e164, CASE WHEN undeliverable_code IS NOT NULL "
+            "THEN 'undeliverable' ELSE 'opted_out' END FROM staff "
+            "WHERE mobile_e164 = ANY(:ns) "
+            "AND (undeliverable_code IS NOT NULL OR (active AND opted_out))"
+        ),
+        {"ns": wanted},
+    )
+    found: dict[str, Unreachable] = {}
+    for number, why in rows.all():
+        # STOP first: it is the one no exception overrides.
+        if found.get(number) is not Unreachable.stop:
+            found[number] = Unreachable[why]
+    return found
+
+
+async def mark_undeliverable(session: AsyncSession, number: str, code: int) -> None:
+    """The carrier said `number` cannot take SMS: kept on whoever has it, with the code and
+    when, so the next incident skips it (matching, Tier 1, this queue) until the directory
+    gives them another number (services.people.importer clears the mark)."""
+    await session.execute(
+        update(Staff)
+        .where(Staff.mobile_e164 == number, Staff.undeliverable_code.is_distinct_from(code))
+        .values(undeliverable_code=code, undeliverable_at=utcnow())
+    )
+
+
+async def mark_undeliverable_sent_to(
+    session: AsyncSession, page_ids: list[uuid.UUID], message_id: uuid.UUID | None, code: int
+) -> None:
+    """A status callback's verdict on the number its pages or message went to."""
+    numbers = set(await session.scalars(select(Page.to_number).where(Page.id.in_(page_ids))))
+    if message_id is not None:
+        numbers |= set(
+            await session.scalars(select(Message.to_number).where(Message.id == message_id))
+        )
+    for number in sorted(numbers):
+        await mark_undeliverable(session, number, code)
+
+
+async def can_text(session: AsyncSession, number: str) -> bool:
+    return number not in await unreachable(session, [number])
+
+
+async def _blocked(session: AsyncSession, kind: str, number: str) -> Unreachable | None:
+    why = (await unreachable(session, [number])).get(number)
+    if why is not None and why is not Unreachable.stop and kind in EXEMPT_FROM_RECORD:
+        return None
+    return why
 
 
 async def enqueue(
@@ -45,8 +143,8 @@ async def enqueue(
     dedupe: str | None = None,
 ) -> uuid.UUID | None:
     """Queue one SMS in the caller's transaction; None when an identical one is pending or
-    the number has opted out."""
-    if await opted_out(session, to_number):
+    the number may not be texted."""
+    if await _blocked(session, kind, to_number) is not None:
         return None
     key = f"{kind}:{case_id}:{to_number}:{dedupe or ''}"
     return await session.scalar(
@@ -59,6 +157,7 @@ async def enqueue(
             body=body,
             dedupe_key=key[:200],
             state="queued",
+            priority=PRIORITY_OF_KIND.get(kind, Priority.conversation),
             not_before=not_before or utcnow(),
         )
         .on_conflict_do_nothing(
@@ -91,7 +190,8 @@ async def sent_last_minute(session: AsyncSession, number: str, at: datetime) -> 
 async def due(
     session: AsyncSession, at: datetime, stale_after: float, limit: int = 200
 ) -> list[uuid.UUID]:
-    """Messages due now (queued and past not_before, or claimed by a dead sender)."""
+    """Messages due now (queued and past not_before, or claimed by a dead sender), urgent
+    first: a sender working down this list never sends bulk while urgent waits."""
     rows = await session.scalars(
         select(Message.id)
         .where(
@@ -101,7 +201,7 @@ async def due(
                 & (Message.claimed_at < at - timedelta(seconds=stale_after))
             )
         )
-        .order_by(Message.not_before)
+        .order_by(Message.priority, Message.not_before)
         .limit(limit)
     )
     return list(rows)
@@ -134,10 +234,11 @@ async def claim(
         reclaimed = True
     else:
         return None
-    if await opted_out(session, msg.to_number):
-        msg.state = "suppressed"
+    if await _blocked(session, msg.kind, msg.to_number) is not None:
+        msg.state = "suppressed"  # STOP, an opt-out or a bad number since it was queued
         return None
-    if not reclaimed and await sent_last_minute(session, msg.to_number, at) >= RATE_PER_MINUTE:
+    cap = RATE_PER_MINUTE if msg.priority == Priority.urgent else RATE_PER_MINUTE - URGENT_RESERVE
+    if not reclaimed and await sent_last_minute(session, msg.to_number, at) >= cap:
         msg.not_before = at + timedelta(seconds=10)  # wait its turn; order is kept by time
         return None
     msg.state = "sending"

@@ -12,6 +12,7 @@ worker die anywhere without losing a page or sending one twice:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +30,7 @@ from schemas.events import (
     SupportNeeded,
 )
 from services import outbox
+from services.cases.outbound import Unreachable, unreachable
 from services.cases.refs import case_ref
 from services.logs import log
 from services.paging.delivery import Delivery, advance
@@ -206,8 +208,19 @@ async def _for_update(session: AsyncSession, page_id: uuid.UUID) -> Page | None:
     return await session.get(Page, page_id, with_for_update=True)
 
 
-async def claim(session: AsyncSession, page_id: uuid.UUID, stale_after: float) -> Claim | None:
-    """Take the right to send this page, or None when it is sent or being sent by another."""
+async def claim(
+    session: AsyncSession,
+    page_id: uuid.UUID,
+    stale_after: float,
+    reach: Mapping[str, Unreachable | None] | None = None,
+) -> Claim | None:
+    """Take the right to send this page, or None when it is sent or being sent by another,
+    or when its number may no longer be texted (STOP, opted out, undeliverable since it was
+    requested): then the page fails at once and the case escalates to the next step.
+
+    `reach` is what the caller already knows about numbers (claim_bundles asks for a whole
+    batch in one query); a number it does not cover is asked about here.
+    """
     page = await _for_update(session, page_id)
     if page is None:
         raise LookupError(f"page {page_id} not in store")
@@ -224,6 +237,17 @@ async def claim(session: AsyncSession, page_id: uuid.UUID, stale_after: float) -
         return None
     if not reclaimed and page.peer_staff_id is not None:
         await _follow_number_change(session, page)
+    if not reclaimed:
+        # A stale claim is not refused here: it may already be at Twilio, and must be
+        # reconciled against the provider's log first.
+        if reach is not None and page.to_number in reach:
+            why = reach[page.to_number]
+        else:
+            why = (await unreachable(session, [page.to_number])).get(page.to_number)
+        # The coordinator's pages yield only to STOP (outbound.EXEMPT_FROM_RECORD).
+        if why is not None and (page.peer_staff_id is not None or why is Unreachable.stop):
+            await _refuse(session, page, why)
+            return None
     page.state = PageState.sending
     page.claimed_at = t
     # A stale claim looks for what was really sent (perhaps a bundle); a fresh one sends its own.
@@ -240,6 +264,27 @@ async def claim(session: AsyncSession, page_id: uuid.UUID, stale_after: float) -
         page.reply_code,
         page.peer_staff_id is None,
     )
+
+
+async def _refuse(session: AsyncSession, page: Page, why: Unreachable) -> None:
+    """Never sent: the number may not be texted. The case moves on at once, as it does when
+    Twilio refuses a number for good."""
+    from services.cases.flows import escalate_now  # flows builds on this module
+
+    page.state = PageState.failed
+    transition(session, page.id, PageState.failed, unreachable=why.name)
+    await outbox.add(
+        session,
+        PageStatusChanged(
+            page_id=page.id,
+            case_id=page.case_id,
+            provider_sid="",
+            status=DeliveryStatus.failed,
+            error_code=None,
+        ),
+    )
+    await escalate_now(session, page.case_id, page.id)
+    log().info("page.not_textable", page_id=str(page.id), case_id=str(page.case_id), why=why.name)
 
 
 @dataclass(frozen=True)
@@ -278,9 +323,14 @@ async def claim_bundles(
             )
         ).all()
     )
+    numbers = {p.to_number for p in rows.values()} | set(session.info["mobiles"].values())
+    found = await unreachable(session, numbers)
+    reach = {n: found.get(n) for n in numbers}
     try:
         claims = [
-            c for pid in page_ids if (c := await claim(session, pid, stale_after)) is not None
+            c
+            for pid in page_ids
+            if (c := await claim(session, pid, stale_after, reach)) is not None
         ]
     finally:
         session.info.pop("locked_page_rows", None)

@@ -23,6 +23,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from notifiers.sms import UNDELIVERABLE_NUMBER_ERRORS
 from schemas.events import DeliveryStatus
 from services.auth import verified_twilio_form
 from services.cases import flows, outbound
@@ -145,6 +146,12 @@ async def status_callback(
             log().info(
                 "message.status", message_id=str(message), status=status.value, recorded=recorded
             )
+        if error in UNDELIVERABLE_NUMBER_ERRORS and status in (
+            DeliveryStatus.undelivered,
+            DeliveryStatus.failed,
+        ):
+            # A landline or a dead number: remembered, so the next incident skips it.
+            await outbound.mark_undeliverable_sent_to(session, page_ids, message, error)
     return Response(status_code=204)
 
 

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, case, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -361,6 +361,9 @@ class PeerOut(BaseModel):
     languages: list[str]
     max_open_cases: int
     status: Literal["active", "paused"]
+    # The carrier said their number cannot take SMS: never paged until the number changes.
+    undeliverable_code: int | None = None
+    undeliverable_at: datetime | None = None
 
 
 class StaffOut(BaseModel):
@@ -373,6 +376,9 @@ class StaffOut(BaseModel):
     language: str
     tier1_lead: bool
     opted_out: bool
+    # The carrier said this number cannot take SMS (code, when); a new number clears it.
+    undeliverable_code: int | None
+    undeliverable_at: datetime | None
     active: bool
     updated_at: datetime
     peer: PeerOut | None
@@ -748,9 +754,17 @@ async def import_staff(
         if changed:
             stmt = insert(Staff.__table__)
             cols = (*_STAFF_FIELDS, "opted_out", "active")
+            table = Staff.__table__.c
+            same_number = table.mobile_e164 == stmt.excluded.mobile_e164
             stmt = stmt.on_conflict_do_update(
                 index_elements=["staff_id"],
-                set_={c: stmt.excluded[c] for c in cols} | {"updated_at": text("now()")},
+                set_={c: stmt.excluded[c] for c in cols}
+                | {
+                    "updated_at": text("now()"),
+                    # A mark of "cannot receive SMS" belongs to the number: a new one clears it.
+                    "undeliverable_code": case((same_number, table.undeliverable_code), else_=None),
+                    "undeliverable_at": case((same_number, table.undeliverable_at), else_=None),
+                },
             )
             await session.execute(stmt, changed)
         for part in _chunks(leaving):
@@ -1058,6 +1072,8 @@ def _peer_out(p: PeerSupporter, s: Staff, today: date) -> PeerOut:
         languages=list(p.languages),
         max_open_cases=p.max_open_cases,
         status="active" if p.active else "paused",
+        undeliverable_code=s.undeliverable_code,
+        undeliverable_at=s.undeliverable_at,
     )
 
 
@@ -1079,6 +1095,8 @@ async def staff_detail(session: AsyncSession, staff_id: str) -> StaffOut | None:
         language=staff.language,
         tier1_lead=lead is not None,
         opted_out=staff.opted_out,
+        undeliverable_code=staff.undeliverable_code,
+        undeliverable_at=staff.undeliverable_at,
         active=staff.active,
         updated_at=staff.updated_at,
         peer=peers[0] if peers else None,

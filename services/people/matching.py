@@ -1,33 +1,45 @@
 """Matching: for one affected clinician, the peers who may be paged, best first, with reasons.
 
 Hard rules (a peer who fails one is never paged): on call now, training current, active and
-not paused, not opted out, not involved in the same incident, supports the clinician's
-discipline, under their open-case limit, and, when the programme requires it, from another
-unit. Preferences, in order: another unit, same discipline, same language, fewest open
-cases, fewest pages in the last 7 days (so the load is fair), then staff id for a stable
-order. Everything is loaded once per incident (`MatchContext`) and ranked in memory, so a
-50-clinician incident costs a handful of queries, not hundreds. A worker keeps one context
-for a few seconds (`ContextCache`), checked against a version counter the store bumps on
-every change to the roster, the schedules or anyone's open cases.
+not paused, their number can be texted (no STOP, no opt-out on the record, not known to be
+undeliverable: services.cases.outbound.unreachable), not involved in the same incident,
+supports the clinician's discipline, under their open-case limit, and, when the programme
+requires it, from another unit. Preferences, in order: another unit, same discipline, same
+language, fewest open cases, fewest pages in the last 7 days (so the load is fair), then
+staff id for a stable order. Everything is loaded once per incident (`MatchContext`) and
+ranked in memory, so a 50-clinician incident costs a handful of queries, not hundreds. A
+worker keeps one context for a few seconds (`ContextCache`), checked against a version
+counter the store bumps on every change to the roster, the schedules, STOP/START or a
+page or case leaving someone's open load.
+
+Open load is every page offered and not yet answered (requested, sending, sent, delivered)
+plus every accepted page, on a case still open. The context's counts rank; the store
+decides: `choose` locks the chosen peer's row and counts their load again before a page is
+written, so two cases of one batch, or two workers, cannot both take a peer's last slot.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.cases.outbound import unreachable
 from services.paging.models import Page, SupportCase
 from services.people.models import PeerSupporter, Staff
 from services.schedules.service import on_call_staff
 
 OPEN_PAGE_STATES = ("requested", "sending", "sent", "delivered")
+# A peer's open load: pages offered and not yet answered, and pages accepted.
+LOAD_PAGE_STATES = (*OPEN_PAGE_STATES, "accepted")
 CLOSED_CASE_STATES = ("closed", "declined")
+AT_LIMIT = "at their case limit"
 RECENT = timedelta(days=7)
 
 
@@ -41,6 +53,8 @@ class Peer:
     supports: tuple[str, ...]
     languages: tuple[str, ...]
     max_open_cases: int
+    # Why their number must not be texted (STOP, opted out, undeliverable), if it must not.
+    unreachable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,14 +75,18 @@ class Match:
     ranked: list[Peer] = field(default_factory=list)
     # How many peers each hard rule left out: the coordinator's page says why nobody fit.
     excluded: Counter[str] = field(default_factory=Counter)
-    explain: Callable[[Peer, int, int], str] | None = field(default=None, repr=False)
+    explain: Callable[[Peer, int, int, tuple[int, int] | None], str] | None = field(
+        default=None, repr=False
+    )
 
-    def candidate(self, i: int) -> Candidate:
+    def candidate(self, i: int, load: tuple[int, int] | None = None) -> Candidate:
         """The i-th best (0-based). Why not a ready list: a page needs only the first, and
-        building hundreds of candidates per page was a third of the matching time."""
+        building hundreds of candidates per page was a third of the matching time.
+
+        `load` is (open cases, limit) as the store counted them, for the reason to quote."""
         peer, total, explain = self.ranked[i], len(self.ranked), self.explain
         assert explain is not None
-        return Candidate(peer.staff_id, peer.mobile, lambda: explain(peer, i + 1, total))
+        return Candidate(peer.staff_id, peer.mobile, lambda: explain(peer, i + 1, total, load))
 
     @property
     def candidates(self) -> list[Candidate]:
@@ -115,12 +133,10 @@ async def load_context(session: AsyncSession, at: datetime, other_unit: str) -> 
             PeerSupporter.max_open_cases,
         )
         .join(PeerSupporter, PeerSupporter.staff_id == Staff.staff_id)
-        .where(
-            Staff.active.is_(True),
-            Staff.opted_out.is_(False),
-            PeerSupporter.active.is_(True),
-        )
+        .where(Staff.active.is_(True), PeerSupporter.active.is_(True))
     )
+    found = rows.all()
+    blocked = await unreachable(session, (r.mobile_e164 for r in found))
     peers = [
         Peer(
             staff_id=r.staff_id,
@@ -131,19 +147,10 @@ async def load_context(session: AsyncSession, at: datetime, other_unit: str) -> 
             supports=tuple(r.supports or ()),
             languages=tuple(r.languages or ("en",)),
             max_open_cases=r.max_open_cases,
+            unreachable=str(blocked[r.mobile_e164]) if r.mobile_e164 in blocked else None,
         )
-        for r in rows.all()
+        for r in found
     ]
-    open_rows = await session.execute(
-        select(Page.peer_staff_id, func.count())
-        .join(SupportCase, SupportCase.id == Page.case_id)
-        .where(
-            Page.state == "accepted",
-            Page.peer_staff_id.is_not(None),
-            SupportCase.state.not_in(CLOSED_CASE_STATES),
-        )
-        .group_by(Page.peer_staff_id)
-    )
     recent_rows = await session.execute(
         select(Page.peer_staff_id, func.count())
         .where(Page.requested_at > at - RECENT, Page.peer_staff_id.is_not(None))
@@ -153,7 +160,7 @@ async def load_context(session: AsyncSession, at: datetime, other_unit: str) -> 
         at=at,
         peers=peers,
         on_call=await on_call_staff(session, at),
-        open_cases=Counter({sid: n for sid, n in open_rows.all()}),
+        open_cases=await open_loads(session),
         recent_pages=Counter({sid: n for sid, n in recent_rows.all()}),
         other_unit=other_unit,
     )
@@ -165,6 +172,138 @@ async def match_inputs_version(session: AsyncSession) -> int:
     return int((await session.execute(text("SELECT version FROM match_inputs"))).scalar_one())
 
 
+def _load_query() -> Select[tuple[str | None, int]]:
+    return (
+        select(Page.peer_staff_id, func.count())
+        .join(SupportCase, SupportCase.id == Page.case_id)
+        .where(
+            Page.state.in_(LOAD_PAGE_STATES),
+            Page.peer_staff_id.is_not(None),
+            SupportCase.state.not_in(CLOSED_CASE_STATES),
+        )
+        .group_by(Page.peer_staff_id)
+    )
+
+
+def _unwritten(session: AsyncSession, staff_id: str | None = None) -> Counter[str]:
+    """Pages this transaction holds but has not flushed (a deadline batch gives out reply
+    codes at the end): the store cannot count them yet, so they are counted here."""
+    return Counter(
+        o.peer_staff_id
+        for o in session.new
+        if isinstance(o, Page)
+        and o.peer_staff_id is not None
+        and (staff_id is None or o.peer_staff_id == staff_id)
+    )
+
+
+async def open_loads(session: AsyncSession) -> Counter[str]:
+    """Every peer's open load as the store (and this transaction) holds it now."""
+    counts = Counter({sid: n for sid, n in (await session.execute(_load_query())).all() if sid})
+    return counts + _unwritten(session)
+
+
+async def locked_load(
+    session: AsyncSession,
+    staff_id: str,
+    *,
+    accepted_only: bool = False,
+    excluding: uuid.UUID | None = None,
+    skip_locked: bool = False,
+) -> tuple[int, int] | None:
+    """(open load, limit) of one peer, counted under a lock on their peer row; None when
+    they are no longer a peer (or, with `skip_locked`, when another transaction holds the
+    lock). The lock is held to the end of the caller's transaction, so whoever counts next
+    (another case of the batch, another worker, an acceptance) waits for this assignment to
+    commit and then counts it: the store is the arbiter.
+
+    `accepted_only` counts the cases they have taken (what accepting one more would exceed).
+    """
+    lock = select(PeerSupporter.max_open_cases).where(PeerSupporter.staff_id == staff_id)
+    limit = await session.scalar(lock.with_for_update(skip_locked=skip_locked))
+    if limit is None:
+        return None
+    states = ("accepted",) if accepted_only else LOAD_PAGE_STATES
+    query = (
+        select(func.count())
+        .select_from(Page)
+        .join(SupportCase, SupportCase.id == Page.case_id)
+        .where(
+            Page.peer_staff_id == staff_id,
+            Page.state.in_(states),
+            SupportCase.state.not_in(CLOSED_CASE_STATES),
+        )
+    )
+    if excluding is not None:
+        query = query.where(Page.id != excluding)
+    n = int(await session.scalar(query) or 0)
+    if not accepted_only:
+        n += _unwritten(session, staff_id)[staff_id]
+    return n, int(limit)
+
+
+@dataclass(frozen=True)
+class Choice:
+    staff_id: str
+    mobile: str
+    reason: str
+
+
+async def choose(
+    session: AsyncSession, ctx: MatchContext, clinician: Staff, involved: set[str]
+) -> tuple[Match, Choice | None]:
+    """The best candidate still under their limit by the store's count, with a reason true
+    when written; None (with the match, for why_none) when nobody is.
+
+    The context's count is corrected with each peer's true count as they are tried, and the
+    chosen peer's goes up by one at once, so the next case of the batch sees it. A context
+    that over-counts (an assignment rolled back, a page answered in another worker) is
+    recounted from the store before the coordinator is paged for want of a peer.
+    """
+    match = rank(ctx, clinician, involved)
+    chosen = await _first_under_limit(session, ctx, match)
+    if chosen is None and match.excluded.get(AT_LIMIT):
+        ctx.open_cases = await open_loads(session)
+        match = rank(ctx, clinician, involved)
+        chosen = await _first_under_limit(session, ctx, match)
+    return match, chosen
+
+
+async def _first_under_limit(
+    session: AsyncSession, ctx: MatchContext, match: Match
+) -> Choice | None:
+    """Peers another transaction is assigning or answering right now are passed over at
+    first (their row is locked: SKIP LOCKED), so two workers never queue on each other's
+    locks in opposite orders; they are waited for only when everyone else is full."""
+    busy: list[int] = []
+    for i, peer in enumerate(match.ranked):
+        load = await locked_load(session, peer.staff_id, skip_locked=True)
+        if load is None:
+            busy.append(i)
+        elif (choice := _take(ctx, match, i, load)) is not None:
+            return choice
+    for i in busy:
+        load = await locked_load(session, match.ranked[i].staff_id)
+        if load is None:
+            match.excluded["no longer a peer"] += 1
+        elif (choice := _take(ctx, match, i, load)) is not None:
+            return choice
+    return None
+
+
+def _take(ctx: MatchContext, match: Match, i: int, load: tuple[int, int]) -> Choice | None:
+    peer = match.ranked[i]
+    n, limit = load
+    ctx.open_cases[peer.staff_id] = n
+    if n >= limit:
+        match.excluded[AT_LIMIT] += 1
+        return None
+    best = match.candidate(i, load)
+    choice = Choice(best.staff_id, best.mobile, best.reason)  # before this page counts
+    ctx.open_cases[peer.staff_id] = n + 1
+    return choice
+
+
 class ContextCache:
     """One worker's matching context, reused while nothing it depends on has changed.
 
@@ -174,7 +313,9 @@ class ContextCache:
     version counter, and a changed counter reloads. What the cache can miss is bounded by
     `ttl`: a rotation handing off (schedules are rules in time, not rows that change) and other
     workers' recent pages, which only order the candidates. Pages this worker assigns are
-    counted in as it goes. The clock is checked too, so a test that moves `now` reloads.
+    counted in as it goes; other workers' new pages are not (they would reload every
+    context on every page), and `choose` counts them in the store before any page is
+    written. The clock is checked too, so a test that moves `now` reloads.
     """
 
     def __init__(self, other_unit: str, ttl: float = 5.0) -> None:
@@ -209,7 +350,9 @@ def rank(ctx: MatchContext, clinician: Staff, involved: set[str]) -> Match:
     Runs once per page over every on-call peer, so the loop reads plain locals: the
     clinician's ORM attributes and Counter misses cost more than the rules themselves.
     """
-    match = Match(explain=lambda peer, i, total: _reason(ctx, peer, clinician, i, total))
+    match = Match(
+        explain=lambda peer, i, total, load: _reason(ctx, peer, clinician, i, total, load)
+    )
     today = ctx.at.date()
     me, unit, discipline, language = (
         clinician.staff_id,
@@ -261,18 +404,30 @@ def _excluded(
     """The first hard rule `peer` fails (on call is known: only on-call peers get here)."""
     if peer.staff_id == me or peer.staff_id in involved:
         return "involved in this incident"
+    if peer.unreachable is not None:
+        return f"cannot be texted ({peer.unreachable})"
     if peer.trained_until < today:
         return "training expired"
     if peer.supports and discipline not in peer.supports:
         return f"not supporting {discipline}"
     if n_open >= peer.max_open_cases:
-        return "at their case limit"
+        return AT_LIMIT
     if require_other and peer.home_unit == unit:
         return "from the clinician's unit"
     return None
 
 
-def _reason(ctx: MatchContext, peer: Peer, clinician: Staff, i: int, total: int) -> str:
+def _reason(
+    ctx: MatchContext,
+    peer: Peer,
+    clinician: Staff,
+    i: int,
+    total: int,
+    load: tuple[int, int] | None,
+) -> str:
+    n_open, limit = (
+        load if load is not None else (ctx.open_cases[peer.staff_id], peer.max_open_cases)
+    )
     unit = (
         "same unit (no other unit available)"
         if peer.home_unit == clinician.home_unit
@@ -292,6 +447,6 @@ def _reason(ctx: MatchContext, peer: Peer, clinician: Staff, i: int, total: int)
     return (
         f"candidate {i} of {total}: on call ({schedules}), training to {peer.trained_until}, "
         f"not involved, {unit}, {discipline}, {language}, "
-        f"{ctx.open_cases[peer.staff_id]}/{peer.max_open_cases} open cases, "
+        f"{n_open}/{limit} open cases, "
         f"{ctx.recent_pages[peer.staff_id]} pages in 7 days"
     )

@@ -71,6 +71,10 @@ class Staff(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     # Opted out of all outreach (carriers' STOP is per number; this is the person's choice).
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The carrier said this number cannot take SMS (a landline, an invalid number): the code
+    # and when. Nothing is texted to it until the directory gives the person another number.
+    undeliverable_code: Mapped[int | None] = mapped_column(Integer)
+    undeliverable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -126,6 +130,19 @@ class Involvement(Base):
     status: Mapped[str] = mapped_column(String(16))  # confirmed | proposed | removed
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Tier1Prompt(Base):
+    """A unit lead was prompted for an incident: the key that makes it once per incident,
+    however many of their staff it involves and whichever worker opens the cases."""
+
+    __tablename__ = "tier1_prompts"
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    lead_staff_id: Mapped[str] = mapped_column(ForeignKey("staff.staff_id"), primary_key=True)
+    message_id: Mapped[uuid.UUID | None] = mapped_column()
+    staff_count: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class GroupDebrief(Base):
