@@ -208,12 +208,10 @@ def coordinator_unknown_crisis(number: str) -> str:
     )
 
 
-def coordinator_look(case_ref: str) -> str:
-    """A reply we could not read as an answer, with words of distress: never the text."""
-    return (
-        f"Peer support, case {case_ref}: a reply needs a human look (not understood, may show "
-        "distress). Please review."
-    )
+def coordinator_look(case_ref: str, distress: bool) -> str:
+    """A reply we could not read as an answer: never the text."""
+    why = "not understood, may show distress" if distress else "not understood"
+    return f"Peer support, case {case_ref}: a reply needs a human look ({why}). Please review."
 
 
 def coordinator_new_reply(case_ref: str) -> str:

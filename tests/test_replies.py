@@ -299,3 +299,18 @@ async def test_a_peer_accepts_only_with_a_code_or_a_plain_yes(db: Engine) -> Non
     assert await reply(db, str(peer_number), "dead tired but ok") == "help"
     assert state(db, case) == "peer_paged"
     assert await reply(db, str(peer_number), f"{code}A") == "accepted"
+
+
+async def test_any_unread_clinician_reply_gets_a_look_but_a_peers_only_with_distress(
+    db: Engine,
+) -> None:
+    daytime()
+    case = await open_case(db)
+    (_, _, peer_number, _, _) = pages(db, case)[0]
+    before = len(coordinator_texts(db))
+    assert await reply(db, str(peer_number), "which ward is this for") == "help"
+    assert len(coordinator_texts(db)) == before  # a peer's logistics question: help text only
+    await accepted_by_peer(db, case)
+    assert await reply(db, CLINICIAN_NUMBER, "who gave you this number") == "help"
+    look = coordinator_texts(db)[-1]
+    assert case_ref(case.id) in look and "human look (not understood)" in look

@@ -624,20 +624,29 @@ async def _answer(
     )
 
 
-async def _look_if_distressed(
-    session: AsyncSession, settings: Settings, case_id: uuid.UUID, sms: SmsReceived
+async def _ask_for_a_look(
+    session: AsyncSession,
+    settings: Settings,
+    case_id: uuid.UUID,
+    sms: SmsReceived,
+    unread_is_enough: bool,
 ) -> None:
-    """A reply we could not read, with words of distress in it: a person looks. The
-    coordinator gets the case reference, never the words."""
-    if signals_distress(sms.body):
-        await tell_coordinator(
-            session,
-            settings,
-            case_id,
-            templates.coordinator_look(case_ref(case_id)),
-            dedupe=str(sms.sms_id),
-        )
-        log().info("case.needs_a_look", case_id=str(case_id))
+    """A reply we could not read: a person looks when it has words of distress, and for a
+    clinician (`unread_is_enough`) even without them. Crisis detection misses wording it has
+    never seen (see benchmarks/crisis.py, first sight on held-out sets); a clinician just after
+    an adverse event whose reply we cannot read is worth a coordinator's look. The coordinator
+    gets the case reference, never the words."""
+    distress = signals_distress(sms.body)
+    if not (distress or unread_is_enough):
+        return
+    await tell_coordinator(
+        session,
+        settings,
+        case_id,
+        templates.coordinator_look(case_ref(case_id), distress),
+        dedupe=str(sms.sms_id),
+    )
+    log().info("case.needs_a_look", case_id=str(case_id), distress=distress)
 
 
 async def _to_peer(
@@ -853,7 +862,7 @@ async def _peer_reply(
     if reply.kind in ("help", "unknown", "start", "crisis"):
         await _answer(session, sms, "help", templates.peer_help())
         if reply.kind == "unknown" and pages:
-            await _look_if_distressed(session, settings, pages[0].case_id, sms)
+            await _ask_for_a_look(session, settings, pages[0].case_id, sms, False)
         return "help"
     if reply.code is not None:
         page = next((p for p in pages if p.reply_code == reply.code), None)
@@ -1122,7 +1131,7 @@ async def _clinician_reply(
         return "noted"  # they declined and said so again: nothing more is sent
     # HELP, or a deferral whose time could not be placed.
     if reply.kind == "unknown":
-        await _look_if_distressed(session, settings, case.id, sms)
+        await _ask_for_a_look(session, settings, case.id, sms, True)
     if case.state in _CONTACT:
         help_text = templates.follow_up_help()
     elif case.state in _OFFERED:
