@@ -45,7 +45,7 @@ from schemas.events import (
     SupportNeeded,
     utcnow,
 )
-from services.cases import flows, outbound
+from services.cases import flows, outbound, replies
 from services.cases import runner as flows_runner
 from services.db import transaction
 from services.deadletter import store_dead_letter
@@ -182,7 +182,7 @@ async def _each(items: list[bytes]) -> AsyncIterator[bytes]:
 
 async def apply_reply(sms: SmsReceived) -> None:
     async with transaction() as session:
-        outcome = await flows.handle_sms(session, sms, settings)
+        outcome = await replies.handle_sms(session, sms, settings)
     log().info("sms.handled", sms_id=str(sms.sms_id), outcome=outcome)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from schemas.events import CaseStateChanged, SmsReceived
 from services import clock, outbox
-from services.cases import flows, machine, outbound, runner
+from services.cases import flows, machine, outbound, replies, runner
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
@@ -113,7 +113,7 @@ async def reply(db: Engine, number: str, body: str, sms_id: uuid.UUID | None = N
         body=body,
     )
     async with transaction() as session:
-        return await flows.handle_sms(session, sms, get_settings())
+        return await replies.handle_sms(session, sms, get_settings())
 
 
 async def at(after: timedelta) -> int:
