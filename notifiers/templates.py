@@ -163,6 +163,14 @@ def over_limit(open_cases: int) -> str:
     )
 
 
+def pass_ack() -> str:
+    return "Thank you. We'll ask another peer; no action needed."
+
+
+def referral_ack() -> str:
+    return "Thank you. The programme coordinator will arrange the Tier 3 referral now."
+
+
 def page_taken() -> str:
     return "Thank you. Another peer has already taken this one; no action needed."
 

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from events.agents import persistently
 from notifiers import pager
 from notifiers.sms import PermanentSendError, SmsSender
 from schemas.events import SupportNeeded
@@ -210,8 +211,14 @@ def reasons_hold(db: Engine, r: Roster, limit: int) -> None:
 
 
 async def outreach(need: SupportNeeded, ctx: MatchContext | None) -> None:
-    async with transaction() as session:
-        await flows.start_outreach(session, need, get_settings(), ctx)
+    """As the worker does it: a transaction that PostgreSQL aborts (two assignments waiting on
+    each other's peer locks once every free peer is full) is retried, never half-done."""
+
+    async def once() -> None:
+        async with transaction() as session:
+            await flows.start_outreach(session, need, get_settings(), ctx)
+
+    await persistently(once, "outreach")
 
 
 async def context() -> MatchContext:

@@ -314,3 +314,42 @@ async def test_any_unread_clinician_reply_gets_a_look_but_a_peers_only_with_dist
     assert await reply(db, CLINICIAN_NUMBER, "who gave you this number") == "help"
     look = coordinator_texts(db)[-1]
     assert case_ref(case.id) in look and "human look (not understood)" in look
+
+
+PEER_REPLIES = {
+    "accept": "{code}A",
+    "pass": "{code}P",
+    "refer": "{code}R",
+    "bare yes": "yes",
+    "help": "help",
+    "unknown": "which ward is it",
+    "crisis": "i cant do this anymore, i want to end it all",
+    "stop": "STOP",
+    "start": "START",
+}
+
+
+@pytest.mark.parametrize("case_state", sorted(machine.ALLOWED))
+async def test_every_state_and_peer_reply_gets_an_answer_or_a_deliberate_silence(
+    db: Engine, case_state: str
+) -> None:
+    """A peer's answer to a page whose case has moved on in any way is answered, never a
+    dead letter (an IllegalTransition raised here would be one in the worker)."""
+    daytime()
+    case = await open_case(db)
+    (_, _, number, code, _) = pages(db, case)[0]
+    for kind, template in PEER_REPLIES.items():
+        set_state(db, case, case_state)
+        with db.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE pages SET state = 'sent' WHERE case_id = %(c)s AND attempt = 1",
+                {"c": case.id},
+            )
+            conn.exec_driver_sql("DELETE FROM sms_opt_outs WHERE number = %(n)s", {"n": number})
+        before = len(messages(db, to=str(number)))
+        done = await reply(db, str(number), template.format(code=code))
+        answered = [k for k, _ in messages(db, to=str(number))[before:]]
+        if done == "accepted":  # the answer is the clinician's details (queued once)
+            answered += [k for k, _ in messages(db, case, to=str(number)) if k == "peer_details"]
+        silent = kind in ("stop", "start")
+        assert bool(answered) != silent, (case_state, kind, done)

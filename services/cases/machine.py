@@ -44,8 +44,11 @@ BEFORE_OFFER = frozenset(
 # A peer holds the case: if they withdraw (crisis of their own, STOP), the next peer is paged.
 PEER_HOLDS = frozenset({"peer_accepted", "clinician_offered", "deferred", "clinician_accepted"})
 ALLOWED: dict[str, frozenset[str]] = {
-    "identified": frozenset({"tier1_notified", "peer_paged", "waiting_coordinator"}),
-    "tier1_notified": frozenset({"peer_paged", "waiting_coordinator"}),
+    # peer_accepted straight from here: a peer's yes to an open page is always taken.
+    "identified": frozenset(
+        {"tier1_notified", "peer_paged", "waiting_coordinator", "peer_accepted"}
+    ),
+    "tier1_notified": frozenset({"peer_paged", "waiting_coordinator", "peer_accepted"}),
     # Re-entering peer_paged is an escalation to the next step.
     "peer_paged": frozenset({"peer_paged", "peer_accepted", "waiting_coordinator"}),
     "waiting_coordinator": frozenset(

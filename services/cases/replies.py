@@ -370,6 +370,7 @@ async def _peer_reply(
     assert clinician is not None
     if answer == PageAnswer.declined:
         await flows.escalate_now(session, case.id, page.id)
+        await _answer(session, sms, "ack", templates.pass_ack(), case.id)
         return "passed"
     if answer == PageAnswer.referred:
         return await _refer(session, case, settings, sms)
@@ -420,6 +421,7 @@ async def _refer(
         templates.coordinator_referral(case_ref(case.id)),
         dedupe=str(sms.sms_id),
     )
+    await _answer(session, sms, "ack", templates.referral_ack(), case.id)
     return "referred"
 
 
