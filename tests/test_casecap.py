@@ -237,6 +237,20 @@ async def sweep() -> None:
         await pager.deliver_message(message_id)
 
 
+async def second_page_goes_to(db: Engine, case_id: uuid.UUID) -> object:
+    """Fire what is due, wait for the case's second page (the worker may write it), say whose."""
+    await fire_all()
+    wait_for(
+        lambda: len(q(db, "SELECT 1 FROM pages WHERE case_id = :c", c=case_id)) == 2 or None,
+        15,
+        "the next page",
+    )
+    ((peer,),) = q(
+        db, "SELECT peer_staff_id FROM pages WHERE case_id = :c AND attempt = 2", c=case_id
+    )
+    return peer
+
+
 async def fire_all() -> None:
     from services.cases import runner
 
@@ -585,19 +599,7 @@ async def test_a_landline_is_remembered_skipped_and_cleared_by_a_new_number(
         code, when = undeliverable(db, landline)
         assert code == 30006 and isinstance(when, datetime)
         # The failure escalated at once (the worker, or us): the next peer has the case.
-        await fire_all()
-        wait_for(
-            lambda: (
-                len(q(db, "SELECT 1 FROM pages WHERE case_id = :c", c=need.case_id)) == 2 or None
-            ),
-            15,
-            "the next page",
-        )
-        assert q(
-            db,
-            "SELECT peer_staff_id FROM pages WHERE case_id = :c AND attempt = 2",
-            c=need.case_id,
-        ) == [(mobile,)]
+        assert await second_page_goes_to(db, need.case_id) == mobile
         # The coordinator sees it on the staff record and in the peer list.
         seen = (await client.get(f"/admin/staff/{landline}", headers=ADMIN)).json()
         assert seen["undeliverable_code"] == 30006 and seen["undeliverable_at"]
@@ -712,19 +714,7 @@ async def test_a_peer_who_sent_stop_is_not_paged(stack: Stack, db: Engine) -> No
         async with transaction() as session:  # unless the worker's claim got there first
             assert await paging.claim_bundles(session, [uuid.UUID(str(page_id))], 3) == []
         assert q(db, "SELECT state FROM pages WHERE id = :p", p=page_id) == [("failed",)]
-        await fire_all()
-        wait_for(
-            lambda: (
-                len(q(db, "SELECT 1 FROM pages WHERE case_id = :c", c=need.case_id)) == 2 or None
-            ),
-            15,
-            "the next page",
-        )
-        assert q(
-            db,
-            "SELECT peer_staff_id FROM pages WHERE case_id = :c AND attempt = 2",
-            c=need.case_id,
-        ) == [(willing,)]
+        assert await second_page_goes_to(db, need.case_id) == willing
         assert standin_messages(stack, r.number(stopped)) == []
 
         # The next incident never picks them.

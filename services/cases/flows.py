@@ -8,7 +8,8 @@
                     then the coordinator)
     any crisis   -> Tier 3 at once: coordinator paged, crisis line in the reply
 
-Inbound SMS are read and answered in replies.py, which calls the steps here. Functions take the caller's session and never commit: the state, its transition row, the
+Inbound SMS are read and answered in replies.py, which calls the steps here. Functions take
+the caller's session and never commit: the state, its transition row, the
 events, the SMS rows and the next deadline are written together or not at all.
 """
 

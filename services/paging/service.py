@@ -271,18 +271,7 @@ async def _refuse(session: AsyncSession, page: Page, why: Unreachable) -> None:
     Twilio refuses a number for good."""
     from services.cases.flows import escalate_now  # flows builds on this module
 
-    page.state = PageState.failed
-    transition(session, page.id, PageState.failed, unreachable=why.name)
-    await outbox.add(
-        session,
-        PageStatusChanged(
-            page_id=page.id,
-            case_id=page.case_id,
-            provider_sid="",
-            status=DeliveryStatus.failed,
-            error_code=None,
-        ),
-    )
+    await _fail(session, page, None, unreachable=why.name)
     await escalate_now(session, page.case_id, page.id)
     log().info("page.not_textable", page_id=str(page.id), case_id=str(page.case_id), why=why.name)
 
@@ -412,9 +401,14 @@ async def record_failed(session: AsyncSession, page_id: uuid.UUID, code: int | N
     page = await _for_update(session, page_id)
     if page is None or page.state != PageState.sending:
         return
+    await _fail(session, page, code, error_code=code)
+
+
+async def _fail(session: AsyncSession, page: Page, code: int | None, **detail: object) -> None:
+    """A page that will never be delivered: its row, its transition and its event together."""
     page.state = PageState.failed
     page.error_code = code
-    transition(session, page.id, PageState.failed, error_code=code)
+    transition(session, page.id, PageState.failed, **detail)
     await outbox.add(
         session,
         PageStatusChanged(
