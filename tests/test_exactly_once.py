@@ -189,6 +189,7 @@ async def test_undeliverable_page_escalates_at_once(stack: Stack, db: Engine) ->
             f"{stack.standin_url}/_standin/numbers",
             json={"number": number, "delivery": "undelivered", "error_code": 30006},
         ).raise_for_status()
+    case = None
     try:
         case = await open_case(db)  # the worker sends the first page
         wait_for(lambda: len(pages(db, case)) >= 2, 30, "escalation after undelivered", 0.2)
@@ -202,6 +203,26 @@ async def test_undeliverable_page_escalates_at_once(stack: Stack, db: Engine) ->
             ).scalar()
         assert code == 30006
     finally:
+        if case is not None:
+            # Stop the escalation, and let every page already out come back undelivered,
+            # before the marks are cleared: a late callback would mark a peer again.
+            with db.begin() as conn:
+                conn.execute(
+                    text("UPDATE support_cases SET state = 'closed' WHERE id = :c"), {"c": case.id}
+                )
+                conn.execute(
+                    text("UPDATE deadlines SET fired_at = now() WHERE case_id = :c"),
+                    {"c": case.id},
+                )
+            wait_for(
+                lambda: (
+                    all(p[4] not in ("requested", "sending", "sent") for p in pages(db, case))
+                    or None
+                ),
+                30,
+                "the pages already out to settle",
+                0.2,
+            )
         httpx.delete(f"{stack.standin_url}/_standin/numbers")
         with db.begin() as conn:  # the directory gave them mobiles again, for later tests
             conn.execute(
