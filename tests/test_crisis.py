@@ -321,6 +321,25 @@ CRISIS: dict[str, list[str]] = {
         "took a load of extra tablets to stop feeling",
         "hit the door so hard, i wanted myself to hurt",
     ],
+    "a second round of new wordings, written after the first passed": [
+        "i know the dose that would stop my heart",
+        "ive got a stash of diazepam in my locker",
+        "i could give myself a shot of insulin and be done with it",
+        "nobody checks the controlled drug book properly, i could take what i need",
+        "i know how to make it look like an accident",
+        "sometimes i think about swerving into oncoming traffic",
+        "thought about driving off the road",
+        "thank you for everything, you were all so kind. goodbye",
+        "please look after my cat",
+        "tonight is the night",
+        "it will all be over soon",
+        "soon it wont hurt anymore",
+        "i'd be better off not existing",
+        "i deserve to suffer",
+        "i have decided tonight is it",
+        "i want to stop living",
+        "im not going to make it through tonight",
+    ],
     "hoping for an accident, survivor wish, non-native wording": [
         "i keep hoping the car crashes on the motorway",
         "wish it had been me",
@@ -472,11 +491,75 @@ SET2_NEAR_MISSES = [
     "bought rope for the boat",
     "the overdose in bay 4 is doing well",
     "i have access to the rota now, thanks",
+    "i know what im doing, just need time",
+    "sorted out my pension paperwork",
     "how many units of insulin does bed 3 need?",
     "done, sorry for the delay, call at 6",
     "tired, but ill be fine after some sleep",
     "put the notes in order for the audit",
     "thoughts on the new rota?",
+]
+
+# Everyday replies written alongside the second round: times, ward work, drugs given to
+# patients, plans and farewells that are not the writer's.
+SET2_ORDINARY = [
+    "call me tomorrow at 6",
+    "can we do thursday after 5",
+    "no thanks im ok",
+    "yes please call after my shift",
+    "the patient in bay 2 overdosed but is stable now",
+    "took bloods from bed 4, results at 3",
+    "im at the bridge over the river for a run, call later",
+    "busy with a trauma call",
+    "i have a plan for the audit",
+    "i know what im doing, just need time",
+    "decided to take annual leave next week",
+    "going to sleep now, long night",
+    "need a long sleep after nights",
+    "will be gone on holiday for 2 weeks",
+    "my last shift this week then leave",
+    "cant make it today",
+    "the drugs round is late",
+    "checking the cd book with the sister",
+    "insulin sliding scale for bed 6",
+    "potassium came back at 6.1",
+    "we gave morphine for the pain",
+    "the rope swing at the park",
+    "the kids are with my mum tonight",
+    "sorted out my pension paperwork",
+    "gave the dog to my neighbour for the weekend",
+    "after 7 works",
+    "ok tonight after 8",
+    "by then ill be home",
+    "wont matter if its 6 or 7",
+    "i dont mind either way",
+    "yes im still here at work till 9",
+    "call me if im not back by 6",
+    "im fine honestly just tired",
+    "dead on my feet lol",
+    "killing time before clinic",
+    "i could sleep for a week",
+    "done for the day, call tomorrow",
+    "sorry, done now",
+    "switching off my phone for the night",
+    "logging off for the day",
+    "going for a walk",
+    "going to the river with the kids",
+    "i will and it will be fine",
+    "going to ring you later",
+    "pills are in the cupboard for the patient",
+    "i know exactly how much to give",
+    "i need to draw up the antibiotics",
+    "i keep forgetting to eat",
+    "i wish it was friday",
+    "wish it had been a quieter shift",
+    "hope the train isn't late",
+    "hoping the car starts",
+    "i havent used the leave yet",
+    "thanks, youve been kind",
+    "not your fault the rota is late",
+    "none of this is urgent, call tomorrow",
+    "i cant anymore today, call tomorrow",
 ]
 
 THIRD_BATCH_ORDINARY = [
@@ -578,7 +661,14 @@ def test_crisis_signs_generalise(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ORDINARY + IDIOMS + DISTRESS + NEAR_MISSES + THIRD_BATCH_ORDINARY + SET2_NEAR_MISSES
+    "text",
+    ORDINARY
+    + IDIOMS
+    + DISTRESS
+    + NEAR_MISSES
+    + THIRD_BATCH_ORDINARY
+    + SET2_NEAR_MISSES
+    + SET2_ORDINARY,
 )
 def test_non_crisis_replies_do_not_trigger(text: str) -> None:
     assert not signals_crisis(text), (text, normalise(text), crisis_signs(text))

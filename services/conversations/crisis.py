@@ -275,6 +275,7 @@ LEMMAS: frozenset[str] = frozenset(
     """
     do off hit scratch punch bang bite slap mix drink line cancel drag search close
     act finish pick switch use draw work happen cover put figure pocket nick hide steal
+    swerve steer inject
     go die kill end hurt harm cut hang shoot stab poison drown starve suffocate strangle slit burn
     jump throw crash drive walk step take swallow overdose od save hoard stockpile collect gather
     store stash buy research google look search find plan think consider want wish hope need
@@ -476,6 +477,14 @@ def _expand(words: list[str]) -> list[str]:
 # gap "~N": up to N other words (pauses count as words, so a gap may cross a comma). Written in
 # lemmas: "end" also matches "ending", "ended"; "die" matches "dying", "died".
 
+# Drugs a clinician can reach on a ward or in theatre, named as they say them: means too.
+WARD_DRUGS = (
+    "diazepam|lorazepam|midazolam|temazepam|zopiclone|zolpidem|amitriptyline|sertraline|"
+    "citalopram|fluoxetine|quetiapine|pregabalin|gabapentin|ketamine|digoxin|lithium|"
+    "methadone|diamorphine|oramorph|cocodamol|co codamol|suxamethonium|sux|vecuronium|"
+    "rocuronium"
+)
+
 SLOTS: dict[str, str] = {
     # Intention, wish, plan or thought.
     "INTENT": (
@@ -490,7 +499,7 @@ SLOTS: dict[str, str] = {
         "not wake up|never wake up|sleep forever|go to sleep forever|stop breathing|"
         "not be alive|jump|overdose|od|be with (mum|mom|dad|him|her|them) again|"
         "join (him|her|them)|leave this world|not be anymore|cease to exist|stop existing|"
-        "end it|end it all|kill myself"
+        "end it|end it all|kill myself|stop living|stop being alive|not be living"
     ),
     # Thinking of an ending: only with "about"/"of" right after, and only endings of one's own.
     "THINK": "think|consider|obsess|fixate|dream|fantasise|fantasize",
@@ -519,7 +528,7 @@ SLOTS: dict[str, str] = {
     "MEANS": "pill|med|insulin|paracetamol|tylenol|acetaminophen|opioid|opioids|morphine|"
     "fentanyl|oxy|oxycodone|benzos|benzo|sedative|sedatives|potassium|propofol|rope|noose|"
     "gun|bullet|bullets|razor|blade|blades|poison|bleach|pentobarbital|barbiturates|"
-    "sleeping pill|antidepressant|antidepressants|codeine|tramadol|drugs|dose",
+    "sleeping pill|antidepressant|antidepressants|codeine|tramadol|drugs|dose|" + WARD_DRUGS,
     # Gathering or having a lot: "all the tablets on the trolley" is a drug round, so only
     # "all my" / "all of the"; "enough" alone is stock talk ("enough pills saved" is "saved").
     "GATHER": "save|save up|stockpile|hoard|stash|all my|all of my|all the|all of the|handful|"
@@ -569,7 +578,7 @@ SLOTS: dict[str, str] = {
     "LETTER": "letter|letters|note|notes|video|videos",
     "WRITE": "write|leave|record|finish|start",
     "DRUG": "pill|med|insulin|paracetamol|tylenol|morphine|opioid|sedative|benzo|drugs|"
-    "tramadol|codeine|antidepressant|oxy|oxycodone|fentanyl",
+    "tramadol|codeine|antidepressant|oxy|oxycodone|fentanyl|" + WARD_DRUGS,
 }
 
 # Crisis patterns, grouped by the warning sign they catch (988 and suicide-prevention guidance).
@@ -641,6 +650,8 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(jump|step|throw myself|walk|lie down) in front of",
         "sleep ~2 (forever|and never|and not|never wake|not wake)",
         "(better off|better) ~2 dead",
+        "better off (not existing|not exist|not alive|not be alive|not here|not be here|gone|"
+        "not around|not be around|never born|never be born)",
         "(rather|prefer) ~2 (dead|die|not exist|not be here|not be alive|be gone)",
         "(might as well|may as well) ~2 (dead|die|be gone|end it|not be here)",
         "(life|living|existence|exist|it all|everything|my life) ~2 (not|isnt|never|no longer|"
@@ -688,6 +699,13 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(dont think|doubt|not sure|dont know if) ~2 (ill|i will|i would|i be) ~1 still be "
         "(here|around|alive)",
         "(all|it) ~2 be (all)? over (for me)",
+        "(it|everything|this) ~2 (all)? ~1 be (all)? over (soon|tonight|by morning|by tomorrow)",
+        "(soon|after tonight|by tomorrow|by morning|tonight) ~2 (it|nothing) (wont|will not|"
+        "wont ever|will never) ~1 (hurt|matter) ~1 (anymore|again)",
+        "(not going to|wont|dont think ill|dont think i will|doubt ill|not sure ill|"
+        "not sure i will) make it (through|to) (tonight|the night|the weekend|tomorrow|morning|"
+        "the morning|the week)",
+        "tonight be (it|the night) $",
         "over for me",
         "(know|knows) ~2 (how|where|when|what|exactly how|exactly where|exactly what) ~2 (i would|"
         "i could) ~1 (do it|take|go|end it)",
@@ -808,7 +826,7 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(give|giving|gave) (my|all my|most of my) ~1 (thing|stuff|belonging|possession|"
         "cat|dog|pet|clothes|book|books|jewellery|jewelry) (away|to)",
         "(sort|sorted|sorting|put|putting) ~2 (my|all my)? ~1 (affairs|affair|"
-        "will|finances|paperwork|passwords) ~1 (in order|sorted|out|done|ready)?",
+        "will|finances|passwords) ~1 (in order|sorted|out|done|ready)?",
         "(get|getting|got) ~2 (my|all my)? ~1 (affairs|affair|will|finances|paperwork|passwords) "
         "~1 (in order|sorted|together|ready|written down)",
         "(write|wrote|update|updated|make|made|sign|signed|finish|finished) ~2 (my|a) will",
@@ -856,7 +874,9 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(cancel|close) ~1 (all my|all of my|every) ~2 (account|direct debit|debits|subscription|"
         "subscriptions|standing orders|accounts|membership|memberships)",
         "(sorry|forgive me) ~3 (for what|for everything|for what im about to|for what i be)",
-        "(thank|thanks) ~2 for everything ~3 (goodbye|bye|forever|for good|i love you)",
+        "(thank|thanks) ~2 for everything ~8 (goodbye|bye|forever|for good|i love you)",
+        "(please|can you|could you)? ~1 (look after|take care of) my (cat|dog|pet|pets|kids|"
+        "children|boys|girls|babies|fish) $",
     ),
     "looking for means or a place": (
         "GATHER ~3 MEANS",
@@ -954,6 +974,13 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "vials|DRUG|MEANS|it|them|some) ~6 (havent|have not|not|never) ~1 (use|used|touch|"
         "touched) (it|them) ~1 yet",
         "draw up ~2 (enough|for myself|for me|my own)",
+        "(dose|amount|how much|how many|enough) ~4 (stop my heart|kill me|finish me|end me|"
+        "be fatal|be lethal|do me in)",
+        "(give myself|inject myself|inject|take) ~4 (MEANS|DRUG) ~4 be done with (it|everything|"
+        "it all)",
+        "(could|can) (take|get|grab|help myself to) (what i need|whatever i need|all i need|"
+        "enough)",
+        "look like an accident",
         "enough (to do it|to end it|to finish it|to finish me|to kill me|to not wake up)",
         "enough ~1 (in my|at home|in the house|stashed|saved|put by|hidden) ~3 to (do it|"
         "finish it|end it|finish me)",
@@ -980,6 +1007,8 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(work|figure|plan|think|decide) ~1 (out)? ~2 how (i would|i could|i will|i be going to|"
         "to|ill) ~1 (do it|end it|go $|die|kill myself|go about it)",
         "(hope|hoping|wish|pray) ~3 (car|train|plane|bus|lorry|ambulance) crash",
+        "(think|tempt|want|urge|urges|keep) ~3 (drive|swerve|steer|crash) ~3 (off the road|"
+        "into a|into the|into oncoming|into traffic|off a|off the)",
         "the (long|last|final) walk ~1 (tonight|now|soon|today|tomorrow|off)",
         "(take|go for|go on) the (long|last|final) walk $",
         "the (big|eternal|endless|long) sleep",
@@ -992,7 +1021,7 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(plan|decide|decided|ready|make up my mind) ~6 (go through with it|do it tonight)",
         "(know|decide|decided|sure|made up my mind) (exactly)? ~1 what (im|i be|i will be) "
         "(doing|do|going to do) ~1 (tonight|now|later|this weekend|tomorrow)",
-        "(know|decide|decided|sure|made up my mind) (exactly)? ~1 what (im|i be|i will be) "
+        "(decide|decided|made up my mind) (exactly)? ~1 what (im|i be|i will be) "
         "(doing|do|going to do) $",
         "(get|have) (it|everything) (all)? ~1 (ready|sorted|set up|prepared|laid out) ~4 tonight",
         "(by then|after that|after tonight|by tomorrow|by morning|by the weekend) ~2 (it|nothing) "
@@ -1040,6 +1069,8 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(want|need|deserve) ~1 (it|myself|me) to (hurt|bleed) $",
         "(scratch|pick|pull|cut|bite|hit|punch|burn|scrape) ~3 (till|until|so) (it|they|i) ~1 "
         "(bleed|bruise|scar|break|hurt)",
+        "(i|me) ~1 (deserve|deserves) ~1 (to suffer|to be punished|to hurt|to be hurt|the pain|"
+        "to rot|to feel pain)",
         "(extra|more|double|lots of|loads of|handful of|too many) ~1 (DRUG|MEANS) ~2 (to numb|"
         "to not feel|to feel nothing|to blank|to forget|to switch off|to escape|to stop feeling)",
         "(more|way more|extra) than i (should|be meant to|be supposed to)",
