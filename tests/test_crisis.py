@@ -491,8 +491,6 @@ SET2_NEAR_MISSES = [
     "bought rope for the boat",
     "the overdose in bay 4 is doing well",
     "i have access to the rota now, thanks",
-    "i know what im doing, just need time",
-    "sorted out my pension paperwork",
     "how many units of insulin does bed 3 need?",
     "done, sorry for the delay, call at 6",
     "tired, but ill be fine after some sleep",
