@@ -159,6 +159,7 @@ TEXTING: dict[str, str] = {
     "any longer": "anymore",
     "every thing": "everything",
     "my self": "myself",
+    "my shelf": "myself",  # autocorrect's "myself"; a shelf is never harmed in a reply
     "me self": "myself",
     "meself": "myself",
     "myslf": "myself",
@@ -275,7 +276,7 @@ LEMMAS: frozenset[str] = frozenset(
     """
     do off hit scratch punch bang bite slap mix drink line cancel drag search close
     act finish pick switch use draw work happen cover put figure pocket nick hide steal
-    swerve steer inject
+    swerve steer inject log pull pray
     go die kill end hurt harm cut hang shoot stab poison drown starve suffocate strangle slit burn
     jump throw crash drive walk step take swallow overdose od save hoard stockpile collect gather
     store stash buy research google look search find plan think consider want wish hope need
@@ -899,7 +900,8 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "be too many|be fatal|be lethal|to kill|kill|to die|to not wake up|too many|too much|"
         "be enough|enough to)",
         "(keep|be|cant stop|been|start) ~1 (look|stare|staring|think about) ~2 (the)? ~1 "
-        "(tracks|bridge|edge|ledge|cliff|rope|gun|roof|drop|river|train|pills|noose)",
+        "(tracks|bridge|edge|ledge|cliff|rope|gun|roof|drop|river|train|pills|noose|knife|knives|"
+        "razor|razors|blade|blades)",
         "(how|ways|way|best way|quickest way|easiest way|painless way|method|methods) ~2 to ~2 "
         "(die|kill myself|end it|end my life|overdose|od|hang|jump|not wake|kill)",
         "painless ~2 (way|death|method|exit|end|out)",
@@ -989,6 +991,14 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(MEANS|DRUG) ~5 (no one|nobody) would (know|notice|suspect|find out)",
         "(have|get|got) access to ~3 (everything i need|what i need|all i need|all i would need|"
         "enough|the drugs|all the drugs)",
+        "enough (DRUG|MEANS) ~3 (in the house|at home|saved|in my|stashed|put by|hidden)",
+        # Unchecked stock is an audit complaint until the writer puts themself next to it.
+        "(i|i know|i could|i can|i have|im) ~8 (drug cupboard|cd cupboard|controlled drug|"
+        "controlled drugs|drug book|cd book|pharmacy|drug cabinet|drug trolley) ~8 (no one|nobody) "
+        "(checks|check|counts|count|audits|notice|notices|would notice|would check)",
+        "(no one|nobody) (checks|check|counts|count|audits|notices|would notice) ~8 (drug cupboard|"
+        "cd cupboard|controlled drug|controlled drugs|drug book|cd book|drug cabinet) ~8 (i could|"
+        "i can|i would|i have|i know)",
         "(lot|loads|plenty|box|boxes|bag|stash|supply|bottle|bottles) of (DRUG|MEANS) (leave|"
         "leftover|left over|spare|at home|in the house|stashed)",
         "(DRUG|MEANS) (leave|leftover|left over) ~2 (at home|in the house|from|over from)",
@@ -1034,8 +1044,27 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "through the night|to tomorrow)",
         "(decide|decided) ~4 (dont|not|no longer) ~1 (want|wanna) to (do this|be here|go on|live|"
         "carry on|exist|do any of this) ~2 (anymore|any of it)",
-        "(INTENT|think|keep think|should|just|going to|gonna) ~2 and it (all|tonight|now|today)",
-        "(INTENT|think|keep think|should|just|going to|gonna) ~2 and it $",
+        # Voice-to-text hears "end" as "and": "going to and it", "thinking of and in it all".
+        "(INTENT|think|keep think|should|just|going to|gonna) ~2 and (it|in it|my life|in my life|"
+        "everything|in everything) (all|tonight|now|today)",
+        "(INTENT|think|keep think|should|just|going to|gonna) ~2 and (it|in it|my life|"
+        "in my life|everything|it all|in it all|things) $",
+        "(better|best) (i|if i|that i) (die|be dead|dead|not live|kill myself|disappear)",
+        "i (think|want|wish|try|plan|decide) ~4! to (kill|hurt|end|finish) me",
+        "(i|just|i just) want out $",
+        "(hope|pray|wish) ~1 i (dont|wont|never) make it (home|back|through|to morning|"
+        "till morning|through the night) (tonight|today|alive|$)",
+        "wish (i be|it be|it had be|i had be) ~4 (crash|accident|trolley|coffin|morgue|grave|"
+        "their place|his place|her place)",
+        "(google|search|look up|research|read up) ~2 how (many|much) (DRUG|MEANS)",
+        "(google|search|look up|research|read up) ~2 how long (it take|to die|to bleed out|"
+        "before you die) $",
+        "love you all ~1 (sorry|goodbye|bye|forgive me|im sorry) $",
+        "(write|written|wrote) to (everyone|everybody|all of them|each of them|my family|"
+        "all of you) $",
+        "(i|im) ~1 (ruin|ruins|spoil|wreck|mess up|messes up) (everything|everyones life|"
+        "everyones lives|it) (for everyone|for everybody|for my family|for them|$)",
+        "(i|im) ~1 (ruin|ruins|wreck) (everyones life|everyones lives|their lives|their life)",
         "(my head|voice|voices|something|the thoughts|the think|my mind|a voice) ~3 (say|tell|"
         "tells|says|telling|saying) ~3 (to)? (finish|end|kill|hurt) ~1 (everything|it all|myself|"
         "me|my life)",
