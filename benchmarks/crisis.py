@@ -1,16 +1,24 @@
-"""Crisis detection against an independent labelled set: recall, false alarms, and speed.
+"""Crisis detection against independent labelled sets: recall, false alarms, and speed.
 
 Why: a missed crisis is the worst thing this product can do, and a detector that only knows
-its own examples misses the next person's words. The set (benchmarks/data/crisis_eval.csv,
-columns text,label,category,source_note; labels crisis, distress, ordinary, idiom) was written
-by another engineer without seeing the detector; `first sight` below is the detector as it
-was before anyone on its branch read the set (benchmarks/data/crisis_first_sight.json), the
-honest figure for words it has never seen. The set was then used to add concepts (not its
-sentences), so the figures on it now measure the fit, and first sight the generalisation.
+its own examples misses the next person's words. Each set (columns text,label,category,
+source_note; labels crisis, distress, ordinary, idiom) was written by another engineer without
+seeing the detector. Set 1 (benchmarks/data/crisis_eval.csv) scored 62.1% recall at first
+sight and was then used to add concepts; set 2 (crisis_heldout.csv), written later, scored
+63.6% at first sight against the tuned detector (commit 517f577), so the fit to set 1 had not
+generalised; its classes were then added as concepts too. `first sight` (the JSON files next to
+each set) is the detector as it was before anyone on its branch read that set: the honest
+figure for words it has never seen. The figures on a set after it was read measure the fit.
 
-Targets: recall 100% on the crisis rows; crisis flags on under 5% of the other rows. Every
-missed crisis row and every false alarm is listed by its line in the CSV. Time is per call of
-`signals_crisis` (and `signals_distress`) on one message, in microseconds, on this machine.
+Targets per set: recall 100% on the crisis rows; crisis flags on under 5% of the other rows.
+`to a human` is what the product does with a reply, not the detector alone: a crisis row
+reaches a person when signals_crisis fires OR parse_offer_reply reads it as `unknown` (every
+unread clinician reply goes to the coordinator for a look); a crisis row read as an answer
+(accept, defer, decline) is the failure that matters most and is listed. For the other rows the
+same column counts the coordinator looks they would cost. Replies are parsed as a clinician's
+answer to an offer at a fixed instant (2026-11-30 12:00 UTC, Europe/London), so runs compare.
+Every missed crisis row and every false alarm is listed by its line in the CSV. Time is per
+call of `signals_crisis` (and `signals_distress`) on one message, in microseconds.
 
 A second opinion from a sentence-embedding model was measured and not adopted. Looked at:
 the PyPI list for static (model2vec-style) models that ship their weights inside the package
@@ -26,7 +34,9 @@ to two thirds of everything else. With the current rules at 100% recall on the s
 no measurable recall, only false alarms, a 2.9 s cold start and a native library from a
 young single-maintainer package. The rules stay alone; `--model` is not offered.
 
-    python -m benchmarks.crisis [--repeat 5]
+    python -m benchmarks.crisis [--repeat 5] [--extra PATH [--extra-first-sight JSON]]
+
+`--extra` adds a further set (a third blind set, say) to the report, after sets 1 and 2.
 """
 
 from __future__ import annotations
@@ -37,15 +47,23 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from benchmarks.common import machine, now_iso, percentile, report
 from services.conversations.crisis import signals_crisis, signals_distress
+from services.conversations.parsing import parse_offer_reply
 
 DATA = Path(__file__).parent / "data"
-EVAL_SET = DATA / "crisis_eval.csv"
-FIRST_SIGHT = DATA / "crisis_first_sight.json"
+SETS: tuple[tuple[str, Path, Path | None], ...] = (
+    ("set 1", DATA / "crisis_eval.csv", DATA / "crisis_first_sight.json"),
+    ("set 2", DATA / "crisis_heldout.csv", DATA / "crisis_heldout_first_sight.json"),
+)
 LABELS = ("crisis", "distress", "ordinary", "idiom")
+PARSE_AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+PARSE_TZ = ZoneInfo("Europe/London")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(path: Path) -> list[dict[str, str]]:
@@ -71,44 +89,79 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def run(path: Path, repeat: int) -> dict[str, object]:
+def _name(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def run_set(name: str, path: Path, first_sight: Path | None) -> dict[str, object]:
     rows = load(path)
     for row in rows:
         row["crisis_flag"] = "1" if signals_crisis(row["text"]) else ""
         row["distress_flag"] = "1" if signals_distress(row["text"]) else ""
+        row["parsed"] = parse_offer_reply(row["text"], PARSE_AT, PARSE_TZ).kind
+        row["to_human"] = "1" if row["crisis_flag"] or row["parsed"] == "unknown" else ""
     groups: dict[str, dict[str, int]] = {}
     for row in rows:
         for key in (row["label"], f"{row['label']}/{row['category']}"):
-            g = groups.setdefault(key, {"count": 0, "crisis_flags": 0, "distress_flags": 0})
+            g = groups.setdefault(
+                key, {"count": 0, "crisis_flags": 0, "distress_flags": 0, "to_a_human": 0}
+            )
             g["count"] += 1
             g["crisis_flags"] += bool(row["crisis_flag"])
             g["distress_flags"] += bool(row["distress_flag"])
+            g["to_a_human"] += bool(row["to_human"])
     crisis_rows = [r for r in rows if r["label"] == "crisis"]
     other_rows = [r for r in rows if r["label"] != "crisis"]
     missed = [
         (int(r["line"]), r["category"], r["text"]) for r in crisis_rows if not r["crisis_flag"]
+    ]
+    read_as_action = [
+        (int(r["line"]), r["parsed"], r["text"]) for r in crisis_rows if not r["to_human"]
     ]
     false_alarms = [
         (int(r["line"]), f"{r['label']}/{r['category']}", r["text"])
         for r in other_rows
         if r["crisis_flag"]
     ]
-    texts = [r["text"] for r in rows]
-    crisis_us = time_calls(texts, signals_crisis, repeat)
-    distress_us = time_calls(texts, signals_distress, repeat)
-    first = json.loads(FIRST_SIGHT.read_text())
+    first: dict[str, object] | None = None
+    if first_sight is not None and first_sight.exists():
+        loaded = json.loads(first_sight.read_text())
+        first = {
+            k: loaded.get(k)
+            for k in ("commit", "recall_crisis", "false_positive_rate_non_crisis", "by_label")
+        }
     return {
-        "benchmark": "crisis: signals_crisis on the independent labelled set",
-        "date": now_iso(),
-        "machine": machine(),
-        "set": str(path.relative_to(Path(__file__).resolve().parents[1])),
+        "name": name,
+        "set": _name(path),
         "rows": len(rows),
-        "repeat": repeat,
         "groups": groups,
         "recall_crisis": _ratio(len(crisis_rows) - len(missed), len(crisis_rows)),
         "false_positive_rate": _ratio(len(false_alarms), len(other_rows)),
+        "crisis_to_a_human": _ratio(len(crisis_rows) - len(read_as_action), len(crisis_rows)),
+        "others_to_a_human": _ratio(sum(bool(r["to_human"]) for r in other_rows), len(other_rows)),
         "missed": missed,
+        "crisis_read_as_an_answer": read_as_action,
         "false_alarms": false_alarms,
+        "first_sight": first,
+    }
+
+
+def run(sets: list[tuple[str, Path, Path | None]], repeat: int) -> dict[str, object]:
+    results = [run_set(*s) for s in sets]
+    texts = [row["text"] for _name_, path, _first in sets for row in load(path)]
+    crisis_us = time_calls(texts, signals_crisis, repeat)
+    distress_us = time_calls(texts, signals_distress, repeat)
+    return {
+        "benchmark": "crisis: signals_crisis on the independent labelled sets",
+        "date": now_iso(),
+        "machine": machine(),
+        "repeat": repeat,
+        "parsed_at": PARSE_AT.isoformat(),
+        "parsed_tz": str(PARSE_TZ),
+        "sets": results,
         "crisis_us": {
             "p50": round(percentile(crisis_us, 50), 1),
             "p99": round(percentile(crisis_us, 99), 1),
@@ -117,10 +170,6 @@ def run(path: Path, repeat: int) -> dict[str, object]:
             "p50": round(percentile(distress_us, 50), 1),
             "p99": round(percentile(distress_us, 99), 1),
         },
-        "first_sight": {
-            k: first[k]
-            for k in ("commit", "recall_crisis", "false_positive_rate_non_crisis", "by_label")
-        },
     }
 
 
@@ -128,13 +177,32 @@ def _pct(v: object) -> str:
     return f"{100 * float(v):.1f}%" if isinstance(v, int | float) else "-"
 
 
-def table(r: dict[str, object]) -> str:
+def _first_human(first: dict[str, object] | None) -> tuple[str, str]:
+    """First sight's `to a human` for crisis rows and coordinator looks on the others."""
+    by_label = first.get("by_label") if first else None
+    if not isinstance(by_label, dict) or not all(
+        isinstance(g, dict) and "to_a_human" in g for g in by_label.values()
+    ):
+        return "-", "-"
+    crisis = by_label.get("crisis", {"count": 0, "to_a_human": 0})
+    others = [g for k, g in by_label.items() if k != "crisis"]
+    o_count = sum(g["count"] for g in others)
+    o_human = sum(g["to_a_human"] for g in others)
+    return (
+        f"{_pct(crisis['to_a_human'] / crisis['count'])}",
+        f"{_pct(o_human / o_count)} ({o_human}/{o_count})",
+    )
+
+
+def set_table(r: dict[str, object]) -> str:
     groups = r["groups"]
     assert isinstance(groups, dict)
     lines = [
+        f"### {r['name']}: {r['set']} ({r['rows']} rows)",
+        "",
         "| rows | count | flagged crisis | recall (crisis) | false alarms (others) "
-        "| flagged distress or crisis |",
-        "|---|---|---|---|---|---|",
+        "| to a human (crisis: reached; others: coordinator looks) | flagged distress or crisis |",
+        "|---|---|---|---|---|---|---|",
     ]
     keys = [k for k in LABELS if k in groups]
     keys += sorted(k for k in groups if "/" in k)
@@ -146,54 +214,87 @@ def table(r: dict[str, object]) -> str:
         name = f"**{key}**" if "/" not in key else key
         lines.append(
             f"| {name} | {g['count']} | {g['crisis_flags']} | {recall} | {fp} "
+            f"| {g['to_a_human']} ({_pct(g['to_a_human'] / g['count'])}) "
             f"| {g['distress_flags']} |"
         )
     recall, fp = r["recall_crisis"], r["false_positive_rate"]
     met_recall = "met" if recall == 1.0 else "missed"
     met_fp = "met" if isinstance(fp, float) and fp < 0.05 else "missed"
-    crisis_us, distress_us = r["crisis_us"], r["distress_us"]
-    assert isinstance(crisis_us, dict) and isinstance(distress_us, dict)
+    human = r["crisis_to_a_human"]
+    met_human = "met" if human == 1.0 else "missed"
     out = [
         "\n".join(lines),
         "",
-        "| figure | result | target | verdict |",
-        "|---|---|---|---|",
-        f"| recall on crisis rows | {_pct(recall)} | 100% | {met_recall} |",
-        f"| crisis flags on distress, ordinary, idiom rows | {_pct(fp)} | < 5% | {met_fp} |",
-        f"| signals_crisis per message, p50 / p99 | {crisis_us['p50']} / {crisis_us['p99']} us"
-        " | | |",
-        f"| signals_distress per message, p50 / p99 | {distress_us['p50']} / "
-        f"{distress_us['p99']} us | | |",
+        "| figure | now | first sight | target | verdict |",
+        "|---|---|---|---|---|",
     ]
     first = r["first_sight"]
+    f_recall = f_fp = f_commit = "-"
     if isinstance(first, dict):
-        out.append(
-            f"| first sight (commit {str(first['commit'])[:7]}, before the set was read): "
-            f"recall / false alarms | {_pct(first['recall_crisis'])} / "
-            f"{_pct(first['false_positive_rate_non_crisis'])} | | |"
-        )
+        f_recall = _pct(first["recall_crisis"])
+        f_fp = _pct(first["false_positive_rate_non_crisis"])
+        f_commit = str(first["commit"])[:7]
+    f_human, f_looks = _first_human(first if isinstance(first, dict) else None)
+    groups_other = [g for k, g in groups.items() if "/" not in k and k != "crisis"]
+    looks = sum(g["to_a_human"] for g in groups_other)
+    others = sum(g["count"] for g in groups_other)
+    out += [
+        f"| recall on crisis rows (signals_crisis) | {_pct(recall)} | {f_recall} | 100% "
+        f"| {met_recall} |",
+        f"| crisis flags on distress, ordinary, idiom rows | {_pct(fp)} | {f_fp} | < 5% "
+        f"| {met_fp} |",
+        f"| crisis rows to a human (crisis, or unread reply) | {_pct(human)} | {f_human} "
+        f"| 100% | {met_human} |",
+        f"| other rows costing a coordinator look | {_pct(r['others_to_a_human'])} "
+        f"({looks}/{others}) | {f_looks} | | |",
+        f"| first sight measured at commit | | {f_commit} | | |",
+    ]
     missed, false_alarms = r["missed"], r["false_alarms"]
+    as_answer = r["crisis_read_as_an_answer"]
     assert isinstance(missed, list) and isinstance(false_alarms, list)
+    assert isinstance(as_answer, list)
     out += ["", f"Missed crisis rows ({len(missed)}):"]
     out += [f"- line {n} ({cat}): {text}" for n, cat, text in missed] or ["- none"]
+    out += ["", f"Crisis rows read as an answer, reaching nobody ({len(as_answer)}):"]
+    out += [f"- line {n} (read as {kind}): {text}" for n, kind, text in as_answer] or ["- none"]
     out += ["", f"False alarms ({len(false_alarms)}):"]
     out += [f"- line {n} ({cat}): {text}" for n, cat, text in false_alarms] or ["- none"]
-    out += [
+    return "\n".join(out)
+
+
+def table(r: dict[str, object]) -> str:
+    sets = r["sets"]
+    crisis_us, distress_us = r["crisis_us"], r["distress_us"]
+    assert isinstance(sets, list) and isinstance(crisis_us, dict)
+    assert isinstance(distress_us, dict)
+    speed = [
+        "### speed (all sets' messages)",
+        "",
+        "| figure | result |",
+        "|---|---|",
+        f"| signals_crisis per message, p50 / p99 | {crisis_us['p50']} / {crisis_us['p99']} us |",
+        f"| signals_distress per message, p50 / p99 | {distress_us['p50']} / "
+        f"{distress_us['p99']} us |",
         "",
         "Embedding second opinion: measured, not adopted (tokenlearn-static-model, 20 MB, "
-        "offline): with the first-sight rules it raised recall 62.1% -> 69.0% but false "
-        "alarms 0.9% -> 4.1%; with the current rules it adds no recall. See the module "
+        "offline): with the first-sight rules it raised set 1 recall 62.1% -> 69.0% but false "
+        "alarms 0.9% -> 4.1%; with the rules tuned to set 1 it added no recall. See the module "
         "docstring of benchmarks/crisis.py.",
     ]
-    return "\n".join(out)
+    return "\n\n".join([*(set_table(s) for s in sets), "\n".join(speed)])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", type=Path, default=EVAL_SET, help="the labelled CSV")
-    parser.add_argument("--repeat", type=int, default=5, help="timed passes over the set")
+    parser.add_argument("--repeat", type=int, default=5, help="timed passes over the sets")
+    parser.add_argument("--extra", type=Path, help="a further labelled CSV to report")
+    parser.add_argument("--extra-first-sight", type=Path, help="its first-sight JSON, if any")
     args = parser.parse_args()
-    result = run(args.set.resolve(), args.repeat)
+    sets: list[tuple[str, Path, Path | None]] = list(SETS)
+    if args.extra is not None:
+        first = args.extra_first_sight.resolve() if args.extra_first_sight else None
+        sets.append(("extra", args.extra.resolve(), first))
+    result = run(sets, args.repeat)
     report("crisis", str(result["benchmark"]), result, table(result))
     return 0
 

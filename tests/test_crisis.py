@@ -255,6 +255,117 @@ CRISIS: dict[str, list[str]] = {
         "tomorrow 6pm. I'm planning to end it",
         "no thanks I can't go on",
     ],
+    # Held-out set 2 (issue 9) showed classes the concepts lacked. These are new wordings of each
+    # class, none taken from either labelled set: the concepts must carry over, not the sentences.
+    "a clinician's access to means (set 2 classes)": [
+        "i know how many units of insulin it would take",
+        "i know what dose of propofol would do it",
+        "i worked out which meds and how many",
+        "the cd cupboard would make it so easy",
+        "pocketed a vial of midazolam, not used it yet",
+        "drew up some for myself and kept it",
+        "there's enough in my locker to finish it",
+        "could inject my own insulin, nobody would ever notice",
+        "my mums old oxycodone is still at home, boxes of it left over",
+        "got access to all the drugs i would need on nights",
+        "at work i have access to what i need",
+    ],
+    "a place or method considered": [
+        "keep staring at the railway line differently these days",
+        "the car park roof, i stood up there and looked at the drop",
+        "found a place by the cliffs that nobody goes to",
+        "ive picked the spot on the bridge",
+        "after handover im heading to the viaduct",
+        "lying awake figuring out how i could do it",
+        "part of me hopes the train crashes with me on it",
+        "thinking about the last walk tonight",
+        "i just want to sleep forever and not wake",
+        "want to shut it all down for good",
+        "i want to go to sleep permanently",
+    ],
+    "a decision, a plan or a time set": [
+        "got a plan now, dont worry about me",
+        "made up my mind and i'll go through with it",
+        "i know exactly what i'm doing later",
+        "have it all sorted and ready for tonight",
+        "by tomorrow it won't matter anyway",
+        "text me thursday, assuming im still around",
+        "friday is fine if i make it that far",
+        "decided i don't want to go on any more",
+        "just want to and it",
+        "the voices keep telling me to end it all",
+        "been having urges to do something to myself",
+        "scared i will act on these urges",
+        "cant anymore.",
+        "done, so sorry",
+        "i dont think ill be around for long",
+        "wont be a bother to anyone for much longer",
+        "honestly not going to do anything. tonight",
+    ],
+    "preparing for after": [
+        "putting my stuff in order this week",
+        "passwords are on a card in my drawer",
+        "sold the car, won't need it anymore",
+        "the mortgage is set up so they're sorted after",
+        "if something happens the cat goes to my brother",
+        "the life insurance still pays out, i read the policy",
+        "none of this was your fault",
+        "i dont see why i bother being here",
+        "no enthusiasm for anything, especially being alive",
+        "i think it would be easier for everyone if im not around",
+        "my partner deserves better than a wife like me",
+    ],
+    "self-injury to feel pain (set 2 classes)": [
+        "i need it to hurt",
+        "picked at my arm until it bled",
+        "took a load of extra tablets to stop feeling",
+        "hit the door so hard, i wanted myself to hurt",
+    ],
+    "a second round of new wordings, written after the first passed": [
+        "i know the dose that would stop my heart",
+        "ive got a stash of diazepam in my locker",
+        "i could give myself a shot of insulin and be done with it",
+        "nobody checks the controlled drug book properly, i could take what i need",
+        "i know how to make it look like an accident",
+        "sometimes i think about swerving into oncoming traffic",
+        "thought about driving off the road",
+        "thank you for everything, you were all so kind. goodbye",
+        "please look after my cat",
+        "tonight is the night",
+        "it will all be over soon",
+        "soon it wont hurt anymore",
+        "i'd be better off not existing",
+        "i deserve to suffer",
+        "i have decided tonight is it",
+        "i want to stop living",
+        "im not going to make it through tonight",
+    ],
+    "a third round: voice-to-text, autocorrect, terse and searched-for means": [
+        "i want to and my life",
+        "thinking of and in it all",
+        "i'm going to kill my shelf",
+        "better i die",
+        "wish i was in that crash instead",
+        "praying i dont make it home",
+        "i keep thinking about the knife drawer",
+        "got enough pills in the house",
+        "i know where the keys to the cd cupboard are and nobody checks",
+        "been googling how long it takes",
+        "searched how many paracetamol",
+        "ive written to everyone",
+        "logging off permanently",
+        "i want out",
+        "i ruin everything for everyone",
+        "love you all. sorry",
+        "been pulling my hair out till it bleeds",
+    ],
+    "hoping for an accident, survivor wish, non-native wording": [
+        "i keep hoping the car crashes on the motorway",
+        "wish it had been me",
+        "wish it was me in that bed not him",
+        "i think to finish my life",
+        "my mind tell me to kill myself",
+    ],
 }
 
 # Distress that is not crisis (signals_distress, not signals_crisis).
@@ -370,6 +481,119 @@ NEAR_MISSES = [
     "I will sort it all out tomorrow",
 ]
 
+# Near-misses of set 2's classes: a clinician's everyday words about drugs, places, plans and
+# farewells. A clinical phrase fires only with a cue of means or plan aimed at oneself.
+SET2_NEAR_MISSES = [
+    "know exactly how much potassium to give for a K of 2.9",
+    "drew up the meds for bay 4",
+    "drug cupboard keys are with the charge nurse",
+    "took the long walk to the car park",
+    "sorted the kids school stuff",
+    "gave my old bike to my nephew",
+    "done. see you tmrw",
+    "wish it had been me on the rota instead of her, she needed the night off",
+    "took the meds from the drug cupboard for bay 6",
+    "took a vial from the fridge for the next patient",
+    "went for a long walk, feeling a bit better",
+    "need to finish everything before handover",
+    "going to the river for a walk later",
+    "i have a plan for the weekend",
+    "just want to crash on the sofa",
+    "if im still at work call the ward",
+    "shifts are covered after 6",
+    "i know what i'm doing on the rota",
+    "already decided what im doing for christmas",
+    "the bridge on the a road is shut, running late",
+    "call me tomorrow if that's ok",
+    "no point worrying about the audit",
+    "got my passwords reset by IT",
+    "bought rope for the boat",
+    "the overdose in bay 4 is doing well",
+    "i have access to the rota now, thanks",
+    "how many units of insulin does bed 3 need?",
+    "done, sorry for the delay, call at 6",
+    "tired, but ill be fine after some sleep",
+    "put the notes in order for the audit",
+    "thoughts on the new rota?",
+]
+
+# Everyday replies written alongside the second round: times, ward work, drugs given to
+# patients, plans and farewells that are not the writer's.
+SET2_ORDINARY = [
+    "i want out of this rota",
+    "bye all see you monday",
+    "i wrote to everyone about the rota",
+    "love you all, see you sunday",
+    "googled how long it takes to get to leeds",
+    "searched how many beds are free",
+    "enough pills in the cupboard for the round?",
+    "praying i make it home before the snow",
+    "pray i dont make it home late again",
+    "i want to and my shift early",
+    "i ruin everything i bake lol",
+    "nobody checks the cd book on nights, needs an audit",
+    "wish i was in bed",
+    "the knife drawer is stuck lol",
+    "put the box on my shelf",
+    "call me tomorrow at 6",
+    "can we do thursday after 5",
+    "no thanks im ok",
+    "yes please call after my shift",
+    "the patient in bay 2 overdosed but is stable now",
+    "took bloods from bed 4, results at 3",
+    "im at the bridge over the river for a run, call later",
+    "busy with a trauma call",
+    "i have a plan for the audit",
+    "i know what im doing, just need time",
+    "decided to take annual leave next week",
+    "going to sleep now, long night",
+    "need a long sleep after nights",
+    "will be gone on holiday for 2 weeks",
+    "my last shift this week then leave",
+    "cant make it today",
+    "the drugs round is late",
+    "checking the cd book with the sister",
+    "insulin sliding scale for bed 6",
+    "potassium came back at 6.1",
+    "we gave morphine for the pain",
+    "the rope swing at the park",
+    "the kids are with my mum tonight",
+    "sorted out my pension paperwork",
+    "gave the dog to my neighbour for the weekend",
+    "after 7 works",
+    "ok tonight after 8",
+    "by then ill be home",
+    "wont matter if its 6 or 7",
+    "i dont mind either way",
+    "yes im still here at work till 9",
+    "call me if im not back by 6",
+    "im fine honestly just tired",
+    "dead on my feet lol",
+    "killing time before clinic",
+    "i could sleep for a week",
+    "done for the day, call tomorrow",
+    "sorry, done now",
+    "switching off my phone for the night",
+    "logging off for the day",
+    "going for a walk",
+    "going to the river with the kids",
+    "i will and it will be fine",
+    "going to ring you later",
+    "pills are in the cupboard for the patient",
+    "i know exactly how much to give",
+    "i need to draw up the antibiotics",
+    "i keep forgetting to eat",
+    "i wish it was friday",
+    "wish it had been a quieter shift",
+    "hope the train isn't late",
+    "hoping the car starts",
+    "i havent used the leave yet",
+    "thanks, youve been kind",
+    "not your fault the rota is late",
+    "none of this is urgent, call tomorrow",
+    "i cant anymore today, call tomorrow",
+]
+
 THIRD_BATCH_ORDINARY = [
     "sorry, I won't be around on saturday, swap?",
     "I'll be gone all day at a course",
@@ -468,7 +692,16 @@ def test_crisis_signs_generalise(text: str) -> None:
     assert signals_crisis(text), (text, normalise(text))
 
 
-@pytest.mark.parametrize("text", ORDINARY + IDIOMS + DISTRESS + NEAR_MISSES + THIRD_BATCH_ORDINARY)
+@pytest.mark.parametrize(
+    "text",
+    ORDINARY
+    + IDIOMS
+    + DISTRESS
+    + NEAR_MISSES
+    + THIRD_BATCH_ORDINARY
+    + SET2_NEAR_MISSES
+    + SET2_ORDINARY,
+)
 def test_non_crisis_replies_do_not_trigger(text: str) -> None:
     assert not signals_crisis(text), (text, normalise(text), crisis_signs(text))
 
@@ -500,6 +733,20 @@ def test_every_warning_sign_group_is_exercised() -> None:
     """Each group of patterns catches at least one development example: none is dead weight."""
     seen = {name for text in _all_crisis() for name in crisis_signs(text)}
     assert seen == set(CRISIS_PATTERNS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # "$" as one option of a choice ("(soon|for good|$)") once never matched at the end of a
+        # reply: the gap before it wanted a space that the end does not have.
+        "i'll get out of everyone's way",
+        "im sitting at the cliff",
+        "gave my guitar to my cousin, i wont need it",
+    ],
+)
+def test_the_end_of_a_reply_is_one_choice_of_a_pattern(text: str) -> None:
+    assert signals_crisis(text), (text, normalise(text))
 
 
 # --- normalisation ------------------------------------------------------------------------------
@@ -566,12 +813,33 @@ def test_parsing_reexports_the_detector() -> None:
 
 # --- the independent labelled set ---------------------------------------------------------------
 
-EVAL_SET = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "crisis_eval.csv"
+DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data"
+EVAL_SET = DATA / "crisis_eval.csv"
+HELDOUT_SET = DATA / "crisis_heldout.csv"
 
 
-def _eval_rows() -> list[tuple[int, str, str]]:
-    with EVAL_SET.open(newline="") as f:
+def _eval_rows(path: Path = EVAL_SET) -> list[tuple[int, str, str]]:
+    with path.open(newline="") as f:
         return [(n, row["text"], row["label"]) for n, row in enumerate(csv.DictReader(f), 2)]
+
+
+@pytest.mark.parametrize("path", [EVAL_SET, HELDOUT_SET], ids=["set1", "set2"])
+def test_false_alarms_stay_under_five_percent_of_each_sets_other_rows(path: Path) -> None:
+    others = [text for _, text, label in _eval_rows(path) if label != "crisis"]
+    assert len(others) >= 150
+    flagged = [text for text in others if signals_crisis(text)]
+    assert len(flagged) < 0.05 * len(others), flagged
+
+
+def test_every_crisis_row_of_the_heldout_set_is_detected() -> None:
+    """Set 2 was read after its first-sight run (63.6%); its classes were added as concepts, and
+    the wordings above are new ones of each class. Set 3 is the measure of whether they carry."""
+    rows = _eval_rows(HELDOUT_SET)
+    assert len(rows) >= 300
+    missed = [
+        (n, text) for n, text, label in rows if label == "crisis" and not signals_crisis(text)
+    ]
+    assert not missed, missed
 
 
 def test_every_crisis_row_of_the_labelled_set_is_detected() -> None:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.conversations import parsing
 from services.conversations.parsing import (
     CRISIS_PHRASES,
     CRISIS_WORDS,
@@ -649,6 +650,58 @@ def test_offer_is_an_answer_only_when_the_whole_reply_is(text: str, kind: str) -
 )
 def test_peer_answer_counts_only_when_the_whole_reply_is(text: str, expected: PeerReply) -> None:
     assert parse_peer_reply(text) == expected
+
+
+# Held-out set 2 (issue 9): "sure call tmrw if im still here" and "going to and it tonight" were
+# read as deferrals, because every word of them was on a filler or context list. The whole-message
+# rule alone must make such a reply unknown, whatever the crisis detector says, so these run with
+# the detector switched off: a condition about the writer, or a conjunction where a verb must
+# stand (voice-to-text "and it" for "end it"), is a part of the message nobody read.
+FUNCTION_WORD_CLAUSES = [
+    "sure call tmrw if im still here",
+    "going to and it tonight",
+    "call me friday if im around",
+    "ok thursday 6pm if i make it that far",
+    "ill and it tonight",
+    "i should just and it all tomorrow",
+    "later. gonna and it",
+]
+
+
+@pytest.mark.parametrize("text", FUNCTION_WORD_CLAUSES)
+def test_offer_function_word_clauses_are_never_an_action(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parsing, "signals_crisis", lambda _text: False)
+    assert parse_offer_reply(text, NOW, NY).kind == "unknown"
+
+
+@pytest.mark.parametrize("text", ["1A if im still here", "yes, ill and it later"])
+def test_peer_function_word_clauses_are_never_an_action(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parsing, "signals_crisis", lambda _text: False)
+    assert parse_peer_reply(text).kind == "unknown"
+
+
+@pytest.mark.parametrize("text", FUNCTION_WORD_CLAUSES[:2])
+def test_set2_misreads_are_crisis_or_unknown_with_the_detector(text: str) -> None:
+    assert parse_offer_reply(text, NOW, NY).kind in ("crisis", "unknown")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # Courtesy conditions and "to and from" are still filler: the answer stands.
+        ("tomorrow 6pm if that's ok", "defer"),
+        ("call me tomorrow if that works", "defer"),
+        ("yes please if possible", "accept"),
+        ("driving to and from work, later", "defer"),
+        ("going to be late, call at 7", "defer"),
+    ],
+)
+def test_courtesy_conditions_still_read_as_the_answer(text: str, kind: str) -> None:
+    assert parse_offer_reply(text, NOW, NY).kind == kind
 
 
 # Every kind each parser can return, with one reply that reads as it: the grammar's map.

@@ -35,8 +35,13 @@ Everything here is pure and fast (under 0.1 ms a message at the median on 2 core
 benchmarks/crisis.py): no clock, no store, no I/O, and no model (the benchmark says why not).
 Figures on the independent labelled set (benchmarks/data/crisis_eval.csv): at first sight,
 before it was read, recall 62.1% and false alarms 0.9%; after concepts were added from it,
-100% and 0%. Treat the first pair as what to expect on words nobody has seen yet, and add
-concepts (never sentences) when a miss is reported.
+100% and 0%. A second independent set (benchmarks/data/crisis_heldout.csv) scored 63.6% recall
+at first sight (commit 517f577): the first set's fit had not generalised. Its missed classes
+(a clinician's access to means, preparing for after, future absence, euphemisms, places, a
+decision taken, non-native and voice-to-text wording, self-injury to feel pain) were added as
+concept groups with new wordings in the tests, not its sentences. Treat the first-sight pairs
+as what to expect on words nobody has seen yet, and add concepts (never sentences) when a
+miss is reported.
 """
 
 from __future__ import annotations
@@ -154,6 +159,7 @@ TEXTING: dict[str, str] = {
     "any longer": "anymore",
     "every thing": "everything",
     "my self": "myself",
+    "my shelf": "myself",  # autocorrect's "myself"; a shelf is never harmed in a reply
     "me self": "myself",
     "meself": "myself",
     "myslf": "myself",
@@ -172,6 +178,10 @@ TEXTING: dict[str, str] = {
     "wanttodie": "want to die",
     "endmylife": "end my life",
     "sewerslide": "suicide",
+    "ctb": "suicide",
+    "multistorey": "multi storey",
+    "multi story": "multi storey",
+    "multistory": "multi storey",
     "sewer slide": "suicide",
     "suicidle": "suicidal",
     "sucidle": "suicidal",
@@ -220,6 +230,8 @@ IRREGULAR: dict[str, str] = {
     "thought": "think",
     "thoughts": "think",
     "took": "take",
+    "drew": "draw",
+    "drawn": "draw",
     "taken": "take",
     "gave": "give",
     "given": "give",
@@ -263,6 +275,8 @@ IRREGULAR: dict[str, str] = {
 LEMMAS: frozenset[str] = frozenset(
     """
     do off hit scratch punch bang bite slap mix drink line cancel drag search close
+    act finish pick switch use draw work happen cover put figure pocket nick hide steal
+    swerve steer inject log pull pray
     go die kill end hurt harm cut hang shoot stab poison drown starve suffocate strangle slit burn
     jump throw crash drive walk step take swallow overdose od save hoard stockpile collect gather
     store stash buy research google look search find plan think consider want wish hope need
@@ -464,6 +478,14 @@ def _expand(words: list[str]) -> list[str]:
 # gap "~N": up to N other words (pauses count as words, so a gap may cross a comma). Written in
 # lemmas: "end" also matches "ending", "ended"; "die" matches "dying", "died".
 
+# Drugs a clinician can reach on a ward or in theatre, named as they say them: means too.
+WARD_DRUGS = (
+    "diazepam|lorazepam|midazolam|temazepam|zopiclone|zolpidem|amitriptyline|sertraline|"
+    "citalopram|fluoxetine|quetiapine|pregabalin|gabapentin|ketamine|digoxin|lithium|"
+    "methadone|diamorphine|oramorph|cocodamol|co codamol|suxamethonium|sux|vecuronium|"
+    "rocuronium"
+)
+
 SLOTS: dict[str, str] = {
     # Intention, wish, plan or thought.
     "INTENT": (
@@ -478,7 +500,7 @@ SLOTS: dict[str, str] = {
         "not wake up|never wake up|sleep forever|go to sleep forever|stop breathing|"
         "not be alive|jump|overdose|od|be with (mum|mom|dad|him|her|them) again|"
         "join (him|her|them)|leave this world|not be anymore|cease to exist|stop existing|"
-        "end it|end it all|kill myself"
+        "end it|end it all|kill myself|stop living|stop being alive|not be living"
     ),
     # Thinking of an ending: only with "about"/"of" right after, and only endings of one's own.
     "THINK": "think|consider|obsess|fixate|dream|fantasise|fantasize",
@@ -487,7 +509,7 @@ SLOTS: dict[str, str] = {
     # Verbs of harming, aimed at oneself in the patterns.
     "HARM": (
         "kill|hurt|harm|cut|hang|shoot|stab|poison|drown|starve|suffocate|strangle|slit|burn|"
-        "off|top|end|unalive|overdose|od|throw|punish|bleed|gas"
+        "off|top|end|unalive|overdose|od|throw|punish|bleed|gas|finish"
     ),
     "SELF": "myself|my life|my own life|my wrist|my wrists|my vein|my veins|my throat",
     # What someone in crisis says they have none of.
@@ -497,7 +519,8 @@ SLOTS: dict[str, str] = {
         "reason to (live|be here|go on|keep going|get up|carry on|exist|be alive|continue|"
         "fight|wake up|keep living|be around)|point (living|in living|anymore|in anything|"
         "to anything|to life|of living|in life|to any of this|of anything|going on|wake up|"
-        "of tomorrow|in tomorrow|of another day|in another day|"
+        "of tomorrow|in tomorrow|of another day|in another day|of be here|in be here|"
+        "of be alive|in be alive|to be here|of existing|in existing|"
         "get up|in any of it|in wake up|in get up|carry on|try|anything|in try|"
         "in going on|to living|of it all|in it all|to it all|of life)|hope|future|"
         "way out|escape|purpose|meaning|light at the end|way forward|will to live"
@@ -506,7 +529,7 @@ SLOTS: dict[str, str] = {
     "MEANS": "pill|med|insulin|paracetamol|tylenol|acetaminophen|opioid|opioids|morphine|"
     "fentanyl|oxy|oxycodone|benzos|benzo|sedative|sedatives|potassium|propofol|rope|noose|"
     "gun|bullet|bullets|razor|blade|blades|poison|bleach|pentobarbital|barbiturates|"
-    "sleeping pill|antidepressant|antidepressants|codeine|tramadol|drugs|dose",
+    "sleeping pill|antidepressant|antidepressants|codeine|tramadol|drugs|dose|" + WARD_DRUGS,
     # Gathering or having a lot: "all the tablets on the trolley" is a drug round, so only
     # "all my" / "all of the"; "enough" alone is stock talk ("enough pills saved" is "saved").
     "GATHER": "save|save up|stockpile|hoard|stash|all my|all of my|all the|all of the|handful|"
@@ -518,6 +541,7 @@ SLOTS: dict[str, str] = {
     "edge of|walk into|step in front of|drive into|drive off|throw myself|lean over|climb|"
     "climb onto|climb up|leap|leap off|leap from|fall from|fall off",
     "HIGH_PLACE": "bridge|overpass|cliff|cliffs|roof|rooftop|ledge|tracks|railway|tower|balcony|"
+    "train track|train tracks|railway line|level crossing|"
     "quarry|multi storey|top floor|highest building|tallest building|car park roof|flyover|"
     "viaduct|edge",
     "BODY": "arm|arms|leg|legs|wrist|wrists|skin|thigh|thighs|head|hand|hands|stomach|body|"
@@ -530,6 +554,7 @@ SLOTS: dict[str, str] = {
     "my family|my kids|my wife|my husband|my partner|the team|everyone else|all of you|"
     "them|you guys|the world|my children|the family|my parents|my friends|the kids",
     "ABSENT": "without me|if im gone|when im gone|if i was gone|if i wasnt here|if i werent here|"
+    "if im not here|if im not around|if im no longer here|if i be not here|"
     "if i died|if i disappeared|once im gone|with me gone|if i was dead|without me here|"
     "if i wasnt around|if i was not here|if i were gone|if i just disappeared|if i were dead|"
     "if i just vanish|if i vanish|if i just die|if i just go|if i just leave|"
@@ -554,7 +579,7 @@ SLOTS: dict[str, str] = {
     "LETTER": "letter|letters|note|notes|video|videos",
     "WRITE": "write|leave|record|finish|start",
     "DRUG": "pill|med|insulin|paracetamol|tylenol|morphine|opioid|sedative|benzo|drugs|"
-    "tramadol|codeine|antidepressant|oxy|oxycodone|fentanyl",
+    "tramadol|codeine|antidepressant|oxy|oxycodone|fentanyl|" + WARD_DRUGS,
 }
 
 # Crisis patterns, grouped by the warning sign they catch (988 and suicide-prevention guidance).
@@ -600,8 +625,8 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "i will|i may|ill|i be going to) do",
         "(just|only) ~1 (want|wanted|need|needed) (someone|somebody|you|one person) to know",
         "(dont|cant|do not|not) trust myself",
-        "(wont|not going to|not gonna|promise not to|wouldnt|never) ~1 do anything (stupid|silly|"
-        "dumb|drastic|rash|tonight|yet)",
+        "(wont|not going to|not gonna|promise not to|wouldnt|never) ~1 do anything ~1 (stupid|"
+        "silly|dumb|drastic|rash|tonight|yet)",
         "not tonight anyway",
         "(have be|be|start|keep|back to) cut (myself|again|more|deeper)?",
         "(have be|i have be|start|keep|be back to) cut $",
@@ -626,6 +651,8 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(jump|step|throw myself|walk|lie down) in front of",
         "sleep ~2 (forever|and never|and not|never wake|not wake)",
         "(better off|better) ~2 dead",
+        "better off (not existing|not exist|not alive|not be alive|not here|not be here|gone|"
+        "not around|not be around|never born|never be born)",
         "(rather|prefer) ~2 (dead|die|not exist|not be here|not be alive|be gone)",
         "(might as well|may as well) ~2 (dead|die|be gone|end it|not be here)",
         "(life|living|existence|exist|it all|everything|my life) ~2 (not|isnt|never|no longer|"
@@ -658,6 +685,9 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(not|dont) ~2 (plan|planning|expect|expecting|intend|intending|think|going) to "
         "(be|still be) (here|around|alive)",
         "(wish|hope|pray) ~4 (hit me|kill me|take me|run me over|crash into me|end me)",
+        "wish ~1 (it had be|it have be|had be|it be|it was) me $",
+        "wish ~1 (it had be|it have be|had be|it be|it was) me ~3 (trolley|bed|table|morgue|"
+        "coffin|crash|accident|not (him|her|them))",
         "(wish|should have be|should be) ~2 (it be me|it have be me|me instead|i be the one|"
         "the one who)",
         "(i|me) (be|was) the one (who|that) (dont|didnt|did not|never) make it",
@@ -670,6 +700,13 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(dont think|doubt|not sure|dont know if) ~2 (ill|i will|i would|i be) ~1 still be "
         "(here|around|alive)",
         "(all|it) ~2 be (all)? over (for me)",
+        "(it|everything|this) ~2 (all)? ~1 be (all)? over (soon|tonight|by morning|by tomorrow)",
+        "(soon|after tonight|by tomorrow|by morning|tonight) ~2 (it|nothing) (wont|will not|"
+        "wont ever|will never) ~1 (hurt|matter) ~1 (anymore|again)",
+        "(not going to|wont|dont think ill|dont think i will|doubt ill|not sure ill|"
+        "not sure i will) make it (through|to) (tonight|the night|the weekend|tomorrow|morning|"
+        "the morning|the week)",
+        "tonight be (it|the night) $",
         "over for me",
         "(know|knows) ~2 (how|where|when|what|exactly how|exactly where|exactly what) ~2 (i would|"
         "i could) ~1 (do it|take|go|end it)",
@@ -726,9 +763,11 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(be|get|go) out of (everyones|everybodys|your|their|the familys|everyone) way (soon|"
         "for good|forever|permanently|$)",
         "OTHERS ~4 (better off|be better) ~3 (dead|gone|without me|if i)",
-        "(better off|better|happier|easier) ~1 ABSENT",
+        "(better off|better|happier|easier) ~3 ABSENT",
         "everyone ~2 (would|will|be) ~2 (better off|happier|relieved|better without)",
         "NOBODY ~3 NOTICE",
+        "(insurance|life insurance|death in service) ~4 (pay out|pays out|payout|pays|small print|"
+        "suicide clause|still pay|cover it|void|valid)",
         "(insurance|life insurance|payout|death in service) ~4 (better off|money|pay out|"
         "would get|get the|look after them|provide)",
         "(better off|better) ~2 with the (insurance|money|payout)",
@@ -737,6 +776,8 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(drag|dragging) ~2 (everyone|them|people|my family|you all|everybody|us all|the team) "
         "down",
         "(deserve|deserves) ~3 (better|more) ~2 than me",
+        "(deserve|deserves) ~3 better than (have|having)? ~1 (me|a (mum|mom|dad|parent|wife|"
+        "husband|partner|friend|sister|brother|daughter|son) like me)",
         "(wouldnt|wont|would not|will not) ~2 (miss me|notice if i|notice im|notice i|care if i|"
         "even notice i|know i was gone|notice when im gone)",
         "(no one|nobody) ~2 (cares|care|would care|will care|loves me|love me|needs me|"
@@ -785,8 +826,10 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "all my|most of my)",
         "(give|giving|gave) (my|all my|most of my) ~1 (thing|stuff|belonging|possession|"
         "cat|dog|pet|clothes|book|books|jewellery|jewelry) (away|to)",
-        "(sort|sorted|sorting|put|putting|get|getting|got) ~2 (my|all my)? ~1 (affairs|affair|"
-        "will|finances|paperwork|passwords) ~1 (in order|sorted|out|done|ready)?",
+        "(sort|sorted|sorting|put|putting) ~2 (my|all my)? ~1 (affairs|affair|"
+        "will|finances|passwords) ~1 (in order|sorted|out|done|ready)?",
+        "(get|getting|got) ~2 (my|all my)? ~1 (affairs|affair|will|finances|paperwork|passwords) "
+        "~1 (in order|sorted|together|ready|written down)",
         "(write|wrote|update|updated|make|made|sign|signed|finish|finished) ~2 (my|a) will",
         "affairs in order",
         "left instructions",
@@ -799,9 +842,11 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(this be|here be) ~1 (my)? ~1 (last|final) (message|text|words|goodbye)",
         "(last|final) ~1 (time|message|text) ~3 (hear from me|you hear|youll hear|from me|alive|"
         "on earth|you will hear|ever)",
-        "(wont|will not|not going to|not|never) ~2 (be around|be here|be alive|be a burden|see|be "
-        "a problem) ~3 (much longer|for long|long|after tonight|by morning|by tomorrow|"
-        "next year|next christmas|to see|anymore)",
+        "(wont|will not|not going to|not|never|dont think i will|dont think ill|doubt i will|"
+        "doubt ill|dont expect to) ~2 (be around|be here|be alive|be a burden|see|be "
+        "a problem|be a bother|be a worry|be trouble) ~3 (much longer|for long|long|after tonight|"
+        "by morning|by tomorrow|next year|next christmas|to see|anymore|soon|for anyone soon|"
+        "to anyone soon)",
         "(wont|not|will never|never) ~1 (hear from me|see me) ~1 (again|anymore|ever again)",
         "(take care of|look after) ~2 KIN ~2 (for me|when im gone|when i be gone|after im gone|"
         "if anything|after i)",
@@ -830,7 +875,9 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(cancel|close) ~1 (all my|all of my|every) ~2 (account|direct debit|debits|subscription|"
         "subscriptions|standing orders|accounts|membership|memberships)",
         "(sorry|forgive me) ~3 (for what|for everything|for what im about to|for what i be)",
-        "(thank|thanks) ~2 for everything ~3 (goodbye|bye|forever|for good|i love you)",
+        "(thank|thanks) ~2 for everything ~8 (goodbye|bye|forever|for good|i love you)",
+        "(please|can you|could you)? ~1 (look after|take care of) my (cat|dog|pet|pets|kids|"
+        "children|boys|girls|babies|fish) $",
     ),
     "looking for means or a place": (
         "GATHER ~3 MEANS",
@@ -853,7 +900,8 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "be too many|be fatal|be lethal|to kill|kill|to die|to not wake up|too many|too much|"
         "be enough|enough to)",
         "(keep|be|cant stop|been|start) ~1 (look|stare|staring|think about) ~2 (the)? ~1 "
-        "(tracks|bridge|edge|ledge|cliff|rope|gun|roof|drop|river|train|pills|noose)",
+        "(tracks|bridge|edge|ledge|cliff|rope|gun|roof|drop|river|train|pills|noose|knife|knives|"
+        "razor|razors|blade|blades)",
         "(how|ways|way|best way|quickest way|easiest way|painless way|method|methods) ~2 to ~2 "
         "(die|kill myself|end it|end my life|overdose|od|hang|jump|not wake|kill)",
         "painless ~2 (way|death|method|exit|end|out)",
@@ -880,8 +928,8 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "garage|car|drawer|locker|bag|room|home|bed|shed|attic|cupboard)",
         "(take|took|bring|brought|keep|kept|hide|hid|stash|stashed|pocket|pocketed|steal|stole|"
         "nick|nicked) ~3 (DRUG|vial|vials|ampoule|ampoules|potassium|insulin|morphine|propofol|"
-        "midazolam|fentanyl|some) ~3 (home|in my locker|in my bag|from the ward|from work|"
-        "from the cupboard|in my car|from the trolley|from theatre|from the drug)",
+        "midazolam|fentanyl|some|amp|amps) ~3 (home|in my locker|in my bag|from the ward|from work|"
+        "in my car|from theatre|for myself|in my pocket)",
         "(vial|vials|ampoule|ampoules|syringe|syringes) ~3 (in my|at home|home|locker|bag|car|"
         "drawer|pocket)",
         "(buy|bought|get|got) ~2 DRUG ~3 (different|several|multiple|shop|shops|pharmacies|"
@@ -912,6 +960,149 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "on the (ledge|tracks|edge of the)",
         "(gun|rope|noose|pills|pill|blade|razor) ~2 (in my hand|next to me|in front of me|"
         "on the table|beside me|right here|with me now)",
+    ),
+    # Held-out set 2 (issue 9) showed classes the groups above lacked; each is written as a
+    # concept with its own slots, and tests/test_crisis.py holds new wording and near-misses.
+    "a clinician's access to means": (
+        # Knowing a lethal amount: "it would take" is about oneself, "to give for a K" is work.
+        "(how much|how many|which|what dose) ~2 MEANS ~2 (it would take|would take|it would need|"
+        "would need|would do it|would be enough|it take|be enough)",
+        "(which|what) (MEANS|DRUG|med) and how (much|many) $",
+        "(drug cupboard|drug cabinet|cd cupboard|controlled drug|controlled drugs|drug trolley|"
+        "pharmacy|MEANS) ~4 (make it easy|make it so easy|would be easy|be so easy|easy way|"
+        "quick and easy|would do it)",
+        # Drawing from stock is routine; keeping it unused "yet" is not.
+        "(take|steal|nick|pocket|hide|keep|bring|draw up) ~3 (amp|amps|ampoule|ampoules|vial|"
+        "vials|DRUG|MEANS|it|them|some) ~6 (havent|have not|not|never) ~1 (use|used|touch|"
+        "touched) (it|them) ~1 yet",
+        "draw up ~2 (enough|for myself|for me|my own)",
+        "(dose|amount|how much|how many|enough) ~4 (stop my heart|kill me|finish me|end me|"
+        "be fatal|be lethal|do me in)",
+        "(give myself|inject myself|inject|take) ~4 (MEANS|DRUG) ~4 be done with (it|everything|"
+        "it all)",
+        "(could|can) (take|get|grab|help myself to) (what i need|whatever i need|all i need|"
+        "enough)",
+        "look like an accident",
+        "enough (to do it|to end it|to finish it|to finish me|to kill me|to not wake up)",
+        "enough ~1 (in my|at home|in the house|stashed|saved|put by|hidden) ~3 to (do it|"
+        "finish it|end it|finish me)",
+        "(DRUG|MEANS) ~8 (leave over|leftover)",
+        "(could|might|would) (use|inject|take) ~2 my own ~1 (MEANS|DRUG)",
+        "(MEANS|DRUG) ~5 (no one|nobody) would (know|notice|suspect|find out)",
+        "(have|get|got) access to ~3 (everything i need|what i need|all i need|all i would need|"
+        "enough|the drugs|all the drugs)",
+        "enough (DRUG|MEANS) ~3 (in the house|at home|saved|in my|stashed|put by|hidden)",
+        # Unchecked stock is an audit complaint until the writer puts themself next to it.
+        "(i|i know|i could|i can|i have|im) ~8 (drug cupboard|cd cupboard|controlled drug|"
+        "controlled drugs|drug book|cd book|pharmacy|drug cabinet|drug trolley) ~8 (no one|nobody) "
+        "(checks|check|counts|count|audits|notice|notices|would notice|would check)",
+        "(no one|nobody) (checks|check|counts|count|audits|notices|would notice) ~8 (drug cupboard|"
+        "cd cupboard|controlled drug|controlled drugs|drug book|cd book|drug cabinet) ~8 (i could|"
+        "i can|i would|i have|i know)",
+        "(lot|loads|plenty|box|boxes|bag|stash|supply|bottle|bottles) of (DRUG|MEANS) (leave|"
+        "leftover|left over|spare|at home|in the house|stashed)",
+        "(DRUG|MEANS) (leave|leftover|left over) ~2 (at home|in the house|from|over from)",
+    ),
+    "a place or method considered": (
+        "(look|stare|staring|think about|see) ~3 (HIGH_PLACE|PLACE) ~2 (differently|different now|"
+        "and wonder|and think|a lot lately|every day now)",
+        "HIGH_PLACE ~10 (from the top|off the top|the drop|how far down|how high up|how far)",
+        "(spot|place|location|somewhere) ~2 (pick|picked|chosen|choose|found|find|sorted|"
+        "scouted) ~3 (by|at|near|on|off|under) (the)? ~1 (PLACE|HIGH_PLACE)",
+        "(pick|picked|chosen|choose|found|scout|scouted|have) ~2 (a|the|my) (spot|place|location) "
+        "~4 (PLACE|HIGH_PLACE)",
+        "(go|going|head|heading|drive|walk) (to|over to|up to) the HIGH_PLACE ~1 (tonight|now|"
+        "later|after work|after)",
+        "(go|going|head|heading|drive|walk) (to|over to|up to) the HIGH_PLACE $",
+        "(work|figure|plan|think|decide) ~1 (out)? ~2 how (i would|i could|i will|i be going to|"
+        "to|ill) ~1 (do it|end it|go $|die|kill myself|go about it)",
+        "(hope|hoping|wish|pray) ~3 (car|train|plane|bus|lorry|ambulance) crash",
+        "(think|tempt|want|urge|urges|keep) ~3 (drive|swerve|steer|crash) ~3 (off the road|"
+        "into a|into the|into oncoming|into traffic|off a|off the)",
+        "the (long|last|final) walk ~1 (tonight|now|soon|today|tomorrow|off)",
+        "(take|go for|go on) the (long|last|final) walk $",
+        "the (big|eternal|endless|long) sleep",
+        "(sleep|rest|close my eyes|switch ~3 off|turn ~3 off|shut ~3 down|log off) ~1 (for good|"
+        "forever|permanently|for ever)",
+    ),
+    "a decision, a plan or a time set": (
+        "(i have|have|get|i have get|have get) (a|the) plan (and|but|now|for tonight|for it|"
+        "sorted|ready|in place)",
+        "(plan|decide|decided|ready|make up my mind) ~6 (go through with it|do it tonight)",
+        "(know|decide|decided|sure|made up my mind) (exactly)? ~1 what (im|i be|i will be) "
+        "(doing|do|going to do) ~1 (tonight|now|later|this weekend|tomorrow)",
+        "(decide|decided|made up my mind) (exactly)? ~1 what (im|i be|i will be) "
+        "(doing|do|going to do) $",
+        "(get|have) (it|everything) (all)? ~1 (ready|sorted|set up|prepared|laid out) ~4 tonight",
+        "(by then|after that|after tonight|by tomorrow|by morning|by the weekend) ~2 (it|nothing) "
+        "(wont|will not|dont|not going to) ~1 matter",
+        "(it|nothing) (wont|will not) matter (anymore|soon|after tonight|by then)",
+        "(if|assuming|provided) (im|i be) still ~1 (here|around|alive|breathing) ~1 (tomorrow|"
+        "then|by then|later|next week)",
+        "(if|assuming|provided) (im|i be) still ~1 (here|around|alive|breathing) $",
+        "if i (make it|last|survive) (that long|that far|till then|until then|the night|"
+        "through the night|to tomorrow)",
+        "(decide|decided) ~4 (dont|not|no longer) ~1 (want|wanna) to (do this|be here|go on|live|"
+        "carry on|exist|do any of this) ~2 (anymore|any of it)",
+        # Voice-to-text hears "end" as "and": "going to and it", "thinking of and in it all".
+        "(INTENT|think|keep think|should|just|going to|gonna) ~2 and (it|in it|my life|in my life|"
+        "everything|in everything) (all|tonight|now|today)",
+        "(INTENT|think|keep think|should|just|going to|gonna) ~2 and (it|in it|my life|"
+        "in my life|everything|it all|in it all|things) $",
+        "(better|best) (i|if i|that i) (die|be dead|dead|not live|kill myself|disappear)",
+        "i (think|want|wish|try|plan|decide) ~4! to (kill|hurt|end|finish) me",
+        "(i|just|i just) want out $",
+        "(hope|pray|wish) ~1 i (dont|wont|never) make it (home|back|through|to morning|"
+        "till morning|through the night) (tonight|today|alive|$)",
+        "wish (i be|it be|it had be|i had be) ~4 (crash|accident|trolley|coffin|morgue|grave|"
+        "their place|his place|her place)",
+        "(google|search|look up|research|read up) ~2 how (many|much) (DRUG|MEANS)",
+        "(google|search|look up|research|read up) ~2 how long (it take|to die|to bleed out|"
+        "before you die) $",
+        "love you all ~1 (sorry|goodbye|bye|forgive me|im sorry) $",
+        "(write|written|wrote) to (everyone|everybody|all of them|each of them|my family|"
+        "all of you) $",
+        "(i|im) ~1 (ruin|ruins|spoil|wreck|mess up|messes up) (everything|everyones life|"
+        "everyones lives|it) (for everyone|for everybody|for my family|for them|$)",
+        "(i|im) ~1 (ruin|ruins|wreck) (everyones life|everyones lives|their lives|their life)",
+        "(my head|voice|voices|something|the thoughts|the think|my mind|a voice) ~3 (say|tell|"
+        "tells|says|telling|saying) ~3 (to)? (finish|end|kill|hurt) ~1 (everything|it all|myself|"
+        "me|my life)",
+        "(think|urge|urges|impulse|tempt) ~3 (do|doing) (something|anything) ~2 to myself",
+        "(do|did) (something|anything) ~1 to myself",
+        "act on ~2 (think|urge|urges|impulse|impulses|feelings)",
+        "cant (anymore|do it anymore) $",
+        "done ~1 (sorry|so sorry|im sorry|forgive me|love you) $",
+    ),
+    "preparing for after": (
+        "(put|get|set) ~2 (thing|everything|my thing|my stuff|stuff|it all|my life|my house) in "
+        "order",
+        "passwords (be)? ~2 (in|on|under|inside) (the|my|a)",
+        "(give|gave|sell|sold|get rid of|give away) ~10 (wont|will not|not going to|dont) need "
+        "(it|them|any of it) ~1 (anymore|again|$)",
+        "(covered|sorted|looked after|taken care of|provided for|ok|fine|set) (after|afterwards|"
+        "for after) $",
+        "(if anything happen|if anything happens|if something happen|if something happens|"
+        "after im gone|when im gone) ~4 (the|my) (dog|cat|pet|pets|kids|children|car|house|flat) "
+        "(go|goes|go to|to) ~2 (my|our)? ~1 (sister|brother|mum|mom|dad|parents|friend|"
+        "neighbour|aunt|uncle|nan|gran|KIN)",
+        "none of this ~1 be ~1 (your|anyones|anybodys) fault",
+        "(why i bother|why bother|point of bother) ~4 (be here|living|be alive|any of it|"
+        "existing|with anything)",
+        "(bother|point) ~6 (with|of|in) (be here|be alive|living|existing) $",
+        "(any of it|everything|anything) ~4 (least of all|especially|including) (be alive|living|"
+        "be here|existing|life)",
+    ),
+    "self-injury to feel pain": (
+        "(want|need|deserve) ~1 (it|myself|me) to (hurt|bleed) ~1 (more|again|so|properly)",
+        "(want|need|deserve) ~1 (it|myself|me) to (hurt|bleed) $",
+        "(scratch|pick|pull|cut|bite|hit|punch|burn|scrape) ~3 (till|until|so) (it|they|i) ~1 "
+        "(bleed|bruise|scar|break|hurt)",
+        "(i|me) ~1 (deserve|deserves) ~1 (to suffer|to be punished|to hurt|to be hurt|the pain|"
+        "to rot|to feel pain)",
+        "(extra|more|double|lots of|loads of|handful of|too many) ~1 (DRUG|MEANS) ~2 (to numb|"
+        "to not feel|to feel nothing|to blank|to forget|to switch off|to escape|to stop feeling)",
+        "(more|way more|extra) than i (should|be meant to|be supposed to)",
     ),
 }
 
@@ -949,6 +1140,12 @@ IDIOM_PATTERNS: tuple[str, ...] = (
     "case|cases|pt|referral|referrals|assessment|assessments|risk|protocol|training|team|bay|"
     "watch|obs|observations|audit|screening|prevention|attempt|attempts|review|call|calls)",
     "(bored|scared|worried|sick|frightened|freezing|starving) to death",
+    # A patient named by their presentation ("the overdose in bay 4"), and a rope for a sport.
+    "the (overdose|od|selfharm|suicide attempt) (in|on|from) (bay|bed|cubicle|resus|side room|"
+    "majors|minors|the ward|ward|ed|icu|hdu|room)",
+    "(rope|ropes) ~3 (climbing|climb|boat|sailing|skipping|tow|towing|swing|tent|camping|"
+    "abseil|abseiling|bouldering)",
+    "(climbing|boat|sailing|skipping|tow|towing|tent|camping|abseil|abseiling) ~2 (rope|ropes)",
     "be the death of (me|us)",
     "(die|dying) here ~4 (hot|cold|busy|boring|bored|heat|freezing|starving|lol|haha)",
     "(ward|unit|shift|clinic|department|dept|place|night|day|town|pub|ed|er) ~2 dead",
@@ -1187,6 +1384,9 @@ def _gap(n: int, mine: bool) -> str:
     return rf"(?:\s\S+){{0,{n}}}\s"
 
 
+_END = r"(?=\s\||$)"
+
+
 def _sequence(pattern: str) -> str:
     """Parts joined by single spaces, or by a gap "~N" of up to N other tokens ("~N!": none of
     them another person); "(...)?" may be missing; "$" is the end of a sentence."""
@@ -1198,9 +1398,17 @@ def _sequence(pattern: str) -> str:
             mine = mine or part.endswith("!")
             continue
         if part == "$":
-            regex += r"(?=\s\||$)"
+            regex += _END
             continue
         optional = part.startswith("(") and part.endswith("?")
+        options = _split_top(part[1:-1]) if part.startswith("(") and not optional else []
+        if not first and "$" in (o.strip() for o in options):
+            # "(tonight|$)": the end of a sentence is one choice. The gap before a word needs a
+            # space, and the end of the reply has none, so the end is tried on its own.
+            rest = "|".join(o for o in options if o.strip() != "$")
+            regex += f"(?:{_gap(gap, mine)}{_choice(rest)}|{_END})"
+            gap, mine = 0, False
+            continue
         if part.startswith("("):
             body = _choice(part[1 : -2 if optional else -1])
         elif part == "#":

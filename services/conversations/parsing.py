@@ -1013,12 +1013,23 @@ COURTESY_FILLER: tuple[str, ...] = tuple(
     """
     thanks thank please sorry ok hi hey hello hiya dear x xx xxx lol haha ha yes no sure so just
     really very much actually honestly tbh i im me my you your a an the to of for and or but
-    that this it its is be am are was will ill would id can could do if then there great good
+    that this it its is be am are was will ill would id can could do then there great good
     perfect fine lovely cool brilliant awesome nice kind appreciated again well um uh hmm oh ah
     alright right mate hun dr doc sir maam all okay cheers yours anyone anybody we whenever
     tho though have has had
     """.split()
 )
+# Function words carry no meaning of their own only where grammar puts them. Two places are
+# not: "if" opens a condition on the answer, and a condition is explained only when it is one
+# of the listed courtesies ("if that's ok"), never when it is about the writer ("call tmrw if
+# I'm still here"); and a conjunction cannot stand where a verb must (after "to", a modal or
+# "just"), so "going to and it tonight" or "should just and it all" is a verb we did not read
+# (voice-to-text for "end it"), not filler around a time.
+_VERB_SLOT_HELD = re.compile(
+    r"(?<![\w|])(?:to|will|ill|would|id|should|can|could|just|must|might|gonna)"
+    r"\s(?:and(?!\sfrom\b)|or|but|if)(?![\w|])"
+)
+
 # For a clinician's offer: where they are and why now is not good, which explain a deferral.
 OFFER_CONTEXT: tuple[str, ...] = tuple(
     """
@@ -1082,6 +1093,14 @@ OFFER_EXPLAINED_PHRASES: tuple[str, ...] = (
     "when I finish",
     "once I'm home",
     "if that's ok",
+    "if that's alright",
+    "if that's fine",
+    "if that works",
+    "if that suits",
+    "if you like",
+    "if you want",
+    "if possible",
+    "if you can",
     "is that ok",
     "if ok",
     "works for me",
@@ -1171,13 +1190,14 @@ def _time_explained(word: str, timed: bool) -> bool:
 
 def _offer_unexplained(normal: str, extra: frozenset[str], *, timed: bool) -> list[str]:
     """The words of a clinician's reply that neither its answer nor its time accounts for."""
+    held = [m.group() for m in _VERB_SLOT_HELD.finditer(normal)]
     rest = _DURATION.sub(" _ ", normal)
     rest = _NOT_TODAY.sub(" _ ", _NOT_NOW.sub(" _ ", rest))
     rest = _OFFER_EXPLAINED_RE.sub(" _ ", rest)  # first: "can't talk" before "talk" is taken
     rest = _LATER_RE.sub(" _ ", rest)
     for _kind, group in _OFFER_GROUPS:
         rest = group.sub(" _ ", rest)
-    return [
+    return held + [
         w
         for w in rest.split()
         if w not in ("_", "|")
@@ -1190,11 +1210,12 @@ def _offer_unexplained(normal: str, extra: frozenset[str], *, timed: bool) -> li
 
 def _peer_unexplained(normal: str, extra: frozenset[str]) -> list[str]:
     """The words of a peer's reply that neither its code nor its answer accounts for."""
+    held = [m.group() for m in _VERB_SLOT_HELD.finditer(normal)]
     rest = _PEER_CODE.sub(" _ ", normal)
     rest = _PEER_EXPLAINED_RE.sub(" _ ", _DURATION.sub(" _ ", rest))
     for _kind, group in _PEER_GROUPS:
         rest = group.sub(" _ ", rest)
-    return [
+    return held + [
         w
         for w in rest.split()
         if w not in ("_", "|")
