@@ -6,12 +6,15 @@ share one event loop each and must not block it on I/O. psycopg 3 serves both fr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import lru_cache
+from typing import TypeVar
 
+import psycopg
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -69,3 +72,25 @@ async def transaction(url: str | None = None) -> AsyncIterator[AsyncSession]:
         session.info.pop("outbox_notified", None)
         session.info.pop("policies", None)
         yield session
+
+
+T = TypeVar("T")
+# PostgreSQL aborted the transaction to break a lock cycle or a serialisation conflict;
+# nothing of it was written, so running it again is always safe.
+TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
+async def run_transaction(work: Callable[[AsyncSession], Awaitable[T]], attempts: int = 3) -> T:
+    """`work` in one transaction, run again when PostgreSQL aborts it as a deadlock victim.
+
+    For the webhooks: Twilio does not retry a status callback or an inbound message that got
+    a 500, so a reply lost to a lock cycle with the worker would be lost for good.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            async with transaction() as session:
+                return await work(session)
+        except DBAPIError as exc:
+            if not isinstance(exc.orig, TRANSIENT) or attempt == attempts:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")

@@ -472,16 +472,23 @@ async def escalate_now(session: AsyncSession, case_id: uuid.UUID, page_id: uuid.
     Only while that page is still the case's current one (its wait is the open one): a late
     failure or pass of page 1 must not cut short the wait of page 2. The page is required so
     that no caller can escalate a case on another page's behalf.
+
+    A deadline another transaction holds is being fired right now (the runner locks what is
+    due, then the case), so it is skipped rather than waited for: waiting here, with the
+    page and the case's rows touched, closed a lock cycle with the runner.
     """
-    await session.execute(
-        update(Deadline)
+    pending = (
+        select(Deadline.id)
         .where(
             Deadline.case_id == case_id,
             Deadline.kind == "page_timeout",
             Deadline.fired_at.is_(None),
             Deadline.payload["page_id"].astext == str(page_id),
         )
-        .values(due_at=now())
+        .with_for_update(skip_locked=True)
+    )
+    await session.execute(
+        update(Deadline).where(Deadline.id.in_(pending.scalar_subquery())).values(due_at=now())
     )
 
 

@@ -22,12 +22,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers.sms import UNDELIVERABLE_NUMBER_ERRORS
-from schemas.events import DeliveryStatus
+from schemas.events import DeliveryStatus, SmsReceived
 from services.auth import verified_twilio_form
 from services.cases import flows, outbound
-from services.db import transaction
+from services.db import run_transaction
 from services.logs import log
 from services.paging.service import record_inbound, record_status
 
@@ -122,7 +123,12 @@ async def status_callback(
         raise HTTPException(422, "pages must be page ids separated by commas") from exc
     if not page_ids and message is None:
         raise HTTPException(422, "the callback names neither a page nor a message")
-    async with transaction() as session:
+
+    async def record(session: AsyncSession) -> None:
+        # Only a failure that was recorded says anything about the number: a late
+        # "undelivered" after "delivered" is stale and must not mark a working phone.
+        failed_pages: list[uuid.UUID] = []
+        failed_message: uuid.UUID | None = None
         # A bundled SMS reports for every page it carried; locked in id order, as every
         # other locker of several pages does, so a callback cannot deadlock with a claim.
         for page_id in sorted(page_ids):
@@ -132,6 +138,7 @@ async def status_callback(
                 DeliveryStatus.failed,
                 DeliveryStatus.canceled,
             ):
+                failed_pages.append(page_id)
                 # A number that cannot receive: page the next step now, not after the wait,
                 # but only while this page is the case's current one.
                 await flows.escalate_now(session, event.case_id, page_id)
@@ -146,12 +153,16 @@ async def status_callback(
             log().info(
                 "message.status", message_id=str(message), status=status.value, recorded=recorded
             )
+            if recorded:
+                failed_message = message
         if error in UNDELIVERABLE_NUMBER_ERRORS and status in (
             DeliveryStatus.undelivered,
             DeliveryStatus.failed,
         ):
             # A landline or a dead number: remembered, so the next incident skips it.
-            await outbound.mark_undeliverable_sent_to(session, page_ids, message, error)
+            await outbound.mark_undeliverable_sent_to(session, failed_pages, failed_message, error)
+
+    await run_transaction(record)
     return Response(status_code=204)
 
 
@@ -161,7 +172,11 @@ async def inbound_sms(form: InboundForm = Depends(inbound_form)) -> Response:
         # Not a phone: nothing we sent can be answered from it. Acknowledged, not stored.
         log().info("sms.ignored", sid=form.MessageSid, reason="sender is not an E.164 number")
         return Response(EMPTY_TWIML, media_type="application/xml")
-    async with transaction() as session:
-        event = await record_inbound(session, form.MessageSid, form.From, form.To or "", form.Body)
+    sender = form.From
+
+    async def record(session: AsyncSession) -> SmsReceived | None:
+        return await record_inbound(session, form.MessageSid, sender, form.To or "", form.Body)
+
+    event = await run_transaction(record)
     log().info("sms.received", sms_id=str(event.sms_id) if event else None, duplicate=event is None)
     return Response(EMPTY_TWIML, media_type="application/xml")
