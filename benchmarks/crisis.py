@@ -7,9 +7,10 @@ seeing the detector. Set 1 (benchmarks/data/crisis_eval.csv) scored 62.1% recall
 sight and was then used to add concepts; set 2 (crisis_heldout.csv), written later, scored
 63.6% at first sight against the tuned detector (commit 517f577), so the fit to set 1 had not
 generalised; its classes were then added as concepts too. Set 3 (crisis_heldout3.csv), written
-blind after that, scored 69.3% at first sight (commit 0031c1c): better, still far from 100%. `first sight` (the JSON files next to
-each set) is the detector as it was before anyone on its branch read that set: the honest
-figure for words it has never seen. The figures on a set after it was read measure the fit.
+blind after that, scored 69.3% at first sight (commit 0031c1c): better, still far from 100%.
+`first sight` (the JSON files next to each set) is the detector as it was before anyone on
+its branch read that set: the honest figure for words it has never seen. The figures on a
+set after it was read measure the fit.
 
 Targets per set: recall 100% on the crisis rows; crisis flags on under 5% of the other rows.
 `to a human` is what the product does with a reply, not the detector alone: a crisis row

@@ -39,7 +39,12 @@ before it was read, recall 62.1% and false alarms 0.9%; after concepts were adde
 at first sight (commit 517f577): the first set's fit had not generalised. Its missed classes
 (a clinician's access to means, preparing for after, future absence, euphemisms, places, a
 decision taken, non-native and voice-to-text wording, self-injury to feel pain) were added as
-concept groups with new wordings in the tests, not its sentences. Treat the first-sight pairs
+concept groups with new wordings in the tests, not its sentences. A third set
+(benchmarks/data/crisis_heldout3.csv) scored 69.3% at first sight (commit 0031c1c); its missed
+classes (not minding an ending or a welcome accident, surviving the night as a condition,
+euphemisms for removing oneself, rumination on a method, place or means, rehearsing a method
+and gathering means, burden and hopelessness in new words, farewells to work, a pet or by a
+proxy, a calm decision) were added the same way. Treat the first-sight pairs
 as what to expect on words nobody has seen yet, and add concepts (never sentences) when a
 miss is reported.
 """
@@ -98,6 +103,8 @@ TEXTING: dict[str, str] = {
     "doesnt": "dont",
     "didnt": "dont",
     "will not": "wont",
+    "shant": "wont",  # older register: "I shan't be here much longer"
+    "shall not": "wont",
     "would not": "wouldnt",
     "wud": "would",
     "wld": "would",
@@ -277,6 +284,8 @@ LEMMAS: frozenset[str] = frozenset(
     do off hit scratch punch bang bite slap mix drink line cancel drag search close
     act finish pick switch use draw work happen cover put figure pocket nick hide steal
     swerve steer inject log pull pray
+    plough plow knock clip picture imagine visualise visualize borrow remove feed practise
+    rehearse
     go die kill end hurt harm cut hang shoot stab poison drown starve suffocate strangle slit burn
     jump throw crash drive walk step take swallow overdose od save hoard stockpile collect gather
     store stash buy research google look search find plan think consider want wish hope need
@@ -516,8 +525,9 @@ SLOTS: dict[str, str] = {
     "NONE": "no|none|nothing|zero|lost all|lost|without|cant see|dont see|dont have|out of|"
     "cant find|cant find any|dont have any|not any|never any|anymore",
     "HOPE": (
-        "reason to (live|be here|go on|keep going|get up|carry on|exist|be alive|continue|"
-        "fight|wake up|keep living|be around)|point (living|in living|anymore|in anything|"
+        "reason (for me)? to (live|be here|go on|keep going|get up|carry on|exist|be alive|"
+        "continue|fight|wake up|keep living|be around)|(point|purpose|sense|meaning) (to|in|of) "
+        "(any of it|any of this|it all)|point (living|in living|anymore|in anything|"
         "to anything|to life|of living|in life|to any of this|of anything|going on|wake up|"
         "of tomorrow|in tomorrow|of another day|in another day|of be here|in be here|"
         "of be alive|in be alive|to be here|of existing|in existing|"
@@ -558,7 +568,8 @@ SLOTS: dict[str, str] = {
     "if i died|if i disappeared|once im gone|with me gone|if i was dead|without me here|"
     "if i wasnt around|if i was not here|if i were gone|if i just disappeared|if i were dead|"
     "if i just vanish|if i vanish|if i just die|if i just go|if i just leave|"
-    "without me around|if i didnt exist|if i was never born|me gone|me dead",
+    "without me around|if i didnt exist|if i was never born|me gone|me dead|"
+    "once im out of the way|when im out of the way|with me out of the way|im out of the way",
     "NOBODY": "no one|nobody|not one person|not a single person|not a soul|noone",
     "NOTICE": "miss me|notice|care|even notice|care if|know i was gone|mourn|cry for me|"
     "come to my funeral|remember me",
@@ -578,6 +589,15 @@ SLOTS: dict[str, str] = {
     "cruel world|my friend|my friends|and thank you for everything|thank you for everything",
     "LETTER": "letter|letters|note|notes|video|videos",
     "WRITE": "write|leave|record|finish|start",
+    # Set 3: an accident welcomed, and the words for not minding an ending.
+    "VEHICLE": "car|bus|train|tram|lorry|truck|van|plane|motorbike|taxi|cab|coach|tube|"
+    "ambulance|cyclist",
+    "STRIKE": "hit|clip|knock|knock over|knock down|run over|ran over|plough into|plow into|"
+    "mow down|flatten|crash into|smash into|take out|wipe out|finish",
+    "NOT_MIND": "wouldnt mind|would not mind|dont mind|dont care|wouldnt care|would not care|"
+    "wouldnt bother me|fine by me|half hope|kinda hope|kind of hope|secretly hope|"
+    "part of me hope|almost hope",
+    "WEAPON": "gun|rifle|shotgun|pistol|firearm|rope|noose|belt|razor|blade|blades",
     "DRUG": "pill|med|insulin|paracetamol|tylenol|morphine|opioid|sedative|benzo|drugs|"
     "tramadol|codeine|antidepressant|oxy|oxycodone|fentanyl|" + WARD_DRUGS,
 }
@@ -901,7 +921,7 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "be enough|enough to)",
         "(keep|be|cant stop|been|start) ~1 (look|stare|staring|think about) ~2 (the)? ~1 "
         "(tracks|bridge|edge|ledge|cliff|rope|gun|roof|drop|river|train|pills|noose|knife|knives|"
-        "razor|razors|blade|blades)",
+        "razor|razors|blade|blades|railway|railway line|train line|viaduct|cliffs)",
         "(how|ways|way|best way|quickest way|easiest way|painless way|method|methods) ~2 to ~2 "
         "(die|kill myself|end it|end my life|overdose|od|hang|jump|not wake|kill)",
         "painless ~2 (way|death|method|exit|end|out)",
@@ -1104,6 +1124,132 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "to not feel|to feel nothing|to blank|to forget|to switch off|to escape|to stop feeling)",
         "(more|way more|extra) than i (should|be meant to|be supposed to)",
     ),
+    # Held-out set 3 (issue 9) showed the classes below; tests/test_crisis.py holds new
+    # wordings of each and near-misses that share their words.
+    "not minding an ending": (
+        # A passive wish is a wish: "wouldn't mind if the bus hit me", "fine not existing".
+        "(wish|hope|pray|NOT_MIND) ~4 VEHICLE (had|would|will|could|might|just|to)? STRIKE ~1 me",
+        "NOT_MIND ~2 if ~3 (VEHICLE|i|my VEHICLE) ~3 (crash|go off the road|come off the road|"
+        "go down|go under|hit me|dont wake|never wake|dont make it|dont come back)",
+        "be (fine|ok|okay|alright|happy|content|glad|at peace) (with)? ~1 (not|never|no longer) "
+        "~1 (exist|be here|be around|be alive|wake up|wake|live|here|be) (anymore|at all|"
+        "for good|forever|ever again|again|$)",
+        "NOT_MIND ~2 (not|never|no longer) (exist|be here|be around|be alive|wake up|live)",
+        "asleep ~2 (forever|for good|permanently|for ever)",
+        "if i (even|ever|do)? wake up (at all|again)",
+    ),
+    "surviving the night as a condition": (
+        "if i (survive|last|live|live through|get through|get past|make it through|"
+        "make it past|make it to|make it till|make it until) (tonight|the night|the weekend|"
+        "the week|tomorrow|morning|the morning|till morning|till tomorrow|that long|till then)",
+        "(still|even|any) a me",
+    ),
+    "euphemisms for removing oneself": (
+        "(take|remove|get|write) myself (out of|from|off) (the picture|the equation|the game|"
+        "it all|the world|this world|existence|everything|the story)",
+        "(way out|exit|solution|option|escape|way) ~3 (the)? permanent (kind|one|way|sort|type)",
+        "permanent (exit|way out|escape|sleep|goodbye)",
+        "(going to|gonna|about to|ready to|want to|plan to|time to|decided to|just want to|"
+        "need to) finish it (all|off|tonight|for good|for real|today|when i get home|"
+        "when im home|once im home|once im alone|when im alone|while|this weekend|after work|"
+        "after my shift)",
+        "(tonight|today|this weekend|soon|tomorrow) ~3 (i|im) (go|going|leave|leaving|be going|"
+        "be leaving) (for good|forever|permanently|for ever)",
+        "(i|im) (go|going|leave|leaving|be going|be leaving) (for good|forever|permanently) "
+        "(tonight|today|soon|this weekend|tomorrow)",
+        "(keep|cant stop|been|always|constantly|stop|cant help|kept) ~1 think (about|of) "
+        "(doing it|do it) $",
+        # Voice-to-text's "and" for "end" where a verb must stand: "want to and my life".
+        "(to|should|will|would|could|gonna|just|might|must) and (my life|in my life|it all|"
+        "in it all|myself)",
+        # Voice-to-text's "my cell" for "myself", only after a verb of harm.
+        "(kill|hurt|harm|hang|shoot|stab|poison|drown|strangle|unalive|suffocate|starve) my cell",
+    ),
+    "rumination on a method, a place or a means": (
+        "(keep|cant stop|been|always|constantly|start|kept|cant help) ~1 (picture|imagine|"
+        "visualise|visualize|see myself) ~3 (step|jump|fall|walk|drive|swerve|throw myself|lean|"
+        "leap|hang|go over|go off) ~2 (off|into|over|in front|from|out)",
+        "(PLACE|HIGH_PLACE) ~6 (pull|tug|beckon) (at|on)? me",
+        "(PLACE|HIGH_PLACE) ~6 (call|calling|call out) (at|to) me",
+        "(feel|be|im|keep get) draw to (the)? ~1 HIGH_PLACE",
+        "(know|found|find|spot|notice) (which|where|a|the|one) ~3 (HIGH_PLACE|car park|building|"
+        "tower|window) ~4 (no|without|with no) (railing|railings|barrier|barriers|fence|fencing|"
+        "rail|rails|netting|guard rail|guardrail|lock|locks)",
+        "WEAPON ~10 (keep|cant stop|been|always|constantly) ~1 think (about|of) (it|them|that|"
+        "using it|using them) $",
+        "think (about|of) (the)? ~2 (train line|railway line|railway|train tracks|tracks|bridge|"
+        "cliff|cliffs|ledge|roof|viaduct|river|motorway|HIGH_PLACE) ~4 (a lot|all the time|"
+        "constantly|every day|every night|more and more|lately|too much|so much)",
+        "(think|thought|wonder|realise|realize|know|cant stop think|keep think) ~2 (how easy|"
+        "so easy|easy) ~4 (with|using|to use|to take) ~3 (MEANS|DRUG|WEAPON|keys|cd keys|"
+        "drug keys)",
+        "(think|urge|tempt|want|keep|wonder|could|might) ~4 (use|using|inject|injecting|try|"
+        "trying|turn|turning) ~2 (it|them|that|some|DRUG|MEANS) on (me|myself)",
+        "(think|picture|imagine|keep think|been think|sit|sitting|sat) ~3 (the|my)? car ~4 "
+        "garage ~4 (door|doors) ~1 (shut|closed|down|locked)",
+        "(car|engine) (run|running|on) ~3 (closed|shut|locked) garage",
+    ),
+    "preparing a method, rehearsing it": (
+        "(hose|hosepipe|tubing|pipe) ~4 (tape|duct tape|gaffer tape|exhaust)",
+        "(tape|duct tape|gaffer tape) ~4 (hose|hosepipe|tubing)",
+        "(belt|cord|rope|cable|ligature|strap|wire|flex|noose) ~3 (round|around|on|against) my "
+        "(neck|throat)",
+        "(tighten|tight|pull) ~3 (round|around) my (neck|throat)",
+        "(practise|practice|practised|practiced|rehearse|rehearsed|tested|test) it ~4 (stop|"
+        "halfway|bottle|chicken|nerve|couldnt finish|couldnt go through)",
+        "(practice run|dry run|test run|trial run) ~4 (stop myself|lose my nerve|bottle it|"
+        "chicken out|couldnt go through|couldnt do it|stop halfway)",
+        "(plan|planned|sorted|ready|decided|set) ~4 (wait|waiting|till|until|once|when) ~3 (house|"
+        "flat|home|everyone|kids|family|wife|husband|partner|them|they) ~3 (empty|asleep|out|"
+        "gone|leave|go out|away|to bed|in bed)",
+        "(buy|get|pick up|borrow|take|fetch|collect|grab) ~4 (gun|rifle|shotgun|pistol|firearm)",
+        "(put aside|set aside|put by|kept back|keep back|squirrel away|held back|hold back|"
+        "store up|put to one side) ~3 MEANS",
+        "(my|my own) ~1 MEANS ~3 (more than enough|plenty)",
+        "(buy|get|pick up|collect) ~4 (box|boxes|pack|packs|packet|packets|bottle|bottles) (of)? "
+        "~1 DRUG ~4 (different|several|multiple|shop|shops|pharmacies|chemists|places|"
+        "supermarkets|each)",
+        "(what|which|where) (be)? ~2 (the)? (tallest|highest) ~1 (bridge|building|car park|cliff|"
+        "cliffs|point|place|multi storey|tower|viaduct|flyover|drop) ~3 (near|around|round|"
+        "nearby|close|local)",
+    ),
+    "hopelessness or a burden, said another way": (
+        "(no one|nobody|nothing) can ~1 (fix|help|save|mend|undo) ~2 (this|me|it|that) $",
+        "not even (you|u) $",
+        "no (road|way|path|light|future|life|tomorrow) ahead ~1 (for me|of me)",
+        "(cant|dont) see ~2 (road|way|path|light|future) ahead ~1 for me",
+        "(wont|will not|not going to|no longer|never) ~1 be (anyones|anybodys|your|their|"
+        "everyones|a|the|my familys|his|her|you all) ~1 (headache|problem|burden|bother|worry|"
+        "trouble|concern|responsibility|issue|nuisance|pain) ~2 (much longer|for long|"
+        "any longer|anymore|soon|for much longer|ever again|after tonight)",
+        "soon ~3 (wont|will not|not going to|no longer) be (anyones|anybodys|your|their|"
+        "everyones|a|the|my familys|you all) ~1 (headache|problem|burden|bother|worry|"
+        "trouble|concern|responsibility|issue|nuisance|pain)",
+        "(only|just|always|ever|nothing but) ~1 (cause|bring|make|give|create) ~1 (trouble|"
+        "problems|pain|grief|hassle|misery|stress|worry|heartache|harm) (for|to) ~1 (people|"
+        "everyone|everybody|them|others|those around me|KIN|OTHERS)",
+        "out of (the|everyones|everybodys|your|their) way (permanently|for good|forever)",
+        "(wont|will not|not going to|dont expect to) be (around|here|alive) to (need|worry|care|"
+        "suffer|bother|burden|feel|be a burden|be a problem|be a bother)",
+        "(weight|millstone|albatross|dead weight) (on|around|round|to|for) (my|the|our)? ~1 "
+        "(KIN|OTHERS|everyone|them|people)",
+    ),
+    "a farewell to work, a pet, a proxy, a calm decision": (
+        "(done|finish|over|the end|that be it|all over) ~1 sorry (everyone|everybody|all|you all|"
+        "guys|to everyone|to all) $",
+        "tell ~3 (KIN|OTHERS|team|my team|the ward|ward|colleagues|my colleagues|them|the unit|"
+        "the department|everyone at work) ~4 (love|enjoy|enjoyed|like|liked) (work|working|be|"
+        "being) with",
+        "(make sure|ensure|promise|promise me) ~3 (feed|walk|look after|take care of|take in|"
+        "rehome|home) ~1 my (cat|dog|pet|pets|fish|animals|rabbit|bird|hamster|horse|cats|dogs) $",
+        "if (anyone|anybody|they|people|someone|somebody|the family|my family) (ask|asks|wonder|"
+        "wonders|want to know) ~3 (wasnt|isnt|not|be not|never|nobody|no one) ~3 fault",
+        "(leave|put|write|sort) ~4 (bank details|passwords|password|pin number|pin numbers|"
+        "account details|life insurance|insurance papers|deeds) ~8 (for|to) (my)? ~1 KIN",
+        "make (my|the|a) (decision|choice) ~2 (at peace|calm|relieved|peaceful|at ease|"
+        "such a relief|feel calm|feel peaceful|feel at peace|feel relieved)",
+        "(decided|made up my mind|mind be made up) ~3 (at peace|calm|peaceful|relieved|at ease)",
+    ),
 }
 
 # Idiomatic frames that look like crisis words and are not. Each removes only its own words,
@@ -1153,6 +1299,17 @@ IDIOM_PATTERNS: tuple[str, ...] = (
     "(brain|head) ~2 (fried|mush|frazzled|scrambled)",
     "(crash|crashing) (early|out|now|soon|on the sofa|on the couch|for an hour|after this)",
     "bridge (club|game|night|party|tournament|pub|inn|hotel|street|road|lane|roll|loan)",
+    "finish (it|off)? ~8 (the|my|this|that)? (audit|rota|report|notes|paperwork|essay|"
+    "assignment|portfolio|presentation|charting|discharge|form|forms|course|module|book|film|"
+    "show|series|jigsaw|crossword|painting|job|jobs|list|laundry|washing|ironing|reflection|"
+    "revalidation|cpd|training|elearning|dinner|homework|letter|referral|summary)",
+    "(audit|rota|report|notes|paperwork|essay|assignment|portfolio|presentation|charting|"
+    "crossword|jigsaw|book|film|series|homework|reflection|revalidation|elearning) ~8 finish "
+    "(it|off)?",
+    "(gun|guns) (dog|dogs)",
+    "(glue|nail|staple|water|nerf|heat|temperature|thermometer|paint|spray) gun",
+    "(kill|die|drain|dead|hurt) ~3 (cell|phone) (battery|data|signal|plan|bill|service|"
+    "reception|coverage|contract)",
     "(gun|rifle|shooting) (range|club|licence|license|safety|course|lesson)",
     "(say|said|saying) goodbye to (nights|days|lates|earlies|the night shift|my old job|the ward|"
     "the team|my old ward|summer|the weekend)",
