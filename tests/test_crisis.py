@@ -721,7 +721,7 @@ SET3_NEAR_MISSES = [
     "wouldnt mind if the car went in for a service",
     "if i wake up in time ill call at 8",
     "monday is fine if i get through the ward round",
-    "gonna finish it when i get home, the audit i mean",
+    "gonna finish off the audit when i get home",
     "gonna finish it tomorrow, the rota is half done",
     "stepping off the train now, call in 5",
     "the bridge on my drive home is closed again",
@@ -897,6 +897,34 @@ def test_an_idiom_removes_only_its_own_words() -> None:
     assert signals_crisis("I'd die for a coffee. Honestly I want to die")
     assert not signals_crisis("can't go on call tonight")
     assert signals_crisis("can't go on. call me")
+
+
+def test_an_idiom_frame_spans_no_crisis_words() -> None:
+    """A frame with a gap inside it once removed the crisis words in the gap: "kill ... phone
+    battery" took "kill myself, my phone battery" whole, and "finish ... the rota" took "finish
+    it all tonight, sorry about the rota"."""
+    assert signals_crisis("i want to kill myself, my phone battery is dying")
+    assert signals_crisis("going to finish it all tonight, sorry about the rota")
+    assert not signals_crisis("this app is killing my phone battery")
+    assert not signals_crisis("gonna finish it, the audit i mean")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Each was read as an idiom across the comma: "week ... end" (a shift ending), "wish ...
+        # ok" (hoping you're ok), "tablet ... dead" (a dead device), "printer ... die".
+        "I'm on nights this week, ending it tonight",
+        "wish i was dead, ok",
+        "i took a handful of tablets, dead tired",
+        "nobody can fix this printer, want 2 die",
+        "i know where i'd do it, that shift killed me",
+        "I want the pain to end, call me tomorrow at 6",
+        "wish i was dead ok",  # "hope ... be ... ok" read "i was" as someone being well
+    ],
+)
+def test_an_idiom_frame_is_one_clause_and_keeps_the_words_in_its_gaps(text: str) -> None:
+    assert signals_crisis(text), (text, normalise(text))
 
 
 def test_grief_for_someone_else_is_not_a_wish_to_die() -> None:

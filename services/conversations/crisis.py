@@ -1215,7 +1215,6 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
     ),
     "hopelessness or a burden, said another way": (
         "(no one|nobody|nothing) can ~1 (fix|help|save|mend|undo) ~2 (this|me|it|that) $",
-        "not even (you|u) $",
         "no (road|way|path|light|future|life|tomorrow) ahead ~1 (for me|of me)",
         "(cant|dont) see ~2 (road|way|path|light|future) ahead ~1 for me",
         "(wont|will not|not going to|no longer|never) ~1 be (anyones|anybodys|your|their|"
@@ -1299,16 +1298,15 @@ IDIOM_PATTERNS: tuple[str, ...] = (
     "(brain|head) ~2 (fried|mush|frazzled|scrambled)",
     "(crash|crashing) (early|out|now|soon|on the sofa|on the couch|for an hour|after this)",
     "bridge (club|game|night|party|tournament|pub|inn|hotel|street|road|lane|roll|loan)",
-    "finish (it|off)? ~8 (the|my|this|that)? (audit|rota|report|notes|paperwork|essay|"
+    # No gap inside these frames: a frame removes every word it spans, and "finish it all
+    # tonight, sorry about the rota" must keep its "finish it all tonight".
+    "finish (it|off)? ~1 (the|my|this|that) (audit|rota|report|notes|paperwork|essay|"
     "assignment|portfolio|presentation|charting|discharge|form|forms|course|module|book|film|"
     "show|series|jigsaw|crossword|painting|job|jobs|list|laundry|washing|ironing|reflection|"
     "revalidation|cpd|training|elearning|dinner|homework|letter|referral|summary)",
-    "(audit|rota|report|notes|paperwork|essay|assignment|portfolio|presentation|charting|"
-    "crossword|jigsaw|book|film|series|homework|reflection|revalidation|elearning) ~8 finish "
-    "(it|off)?",
     "(gun|guns) (dog|dogs)",
     "(glue|nail|staple|water|nerf|heat|temperature|thermometer|paint|spray) gun",
-    "(kill|die|drain|dead|hurt) ~3 (cell|phone) (battery|data|signal|plan|bill|service|"
+    "(kill|drain|die|dead) (my|the|your)? (cell|phone) (battery|data|signal|plan|bill|service|"
     "reception|coverage|contract)",
     "(gun|rifle|shooting) (range|club|licence|license|safety|course|lesson)",
     "(say|said|saying) goodbye to (nights|days|lates|earlies|the night shift|my old job|the ward|"
@@ -1349,8 +1347,9 @@ IDIOM_PATTERNS: tuple[str, ...] = (
     "ward|shift|desk|airbnb|place|rota|link|website|page|article|new)",
     "checkout (the|this|that|my|your|a|our) ~2 (rota|email|link|website|page|article|new|"
     "list|schedule|notes|form|app|system|video|post)",
-    "(hope|hoping|hopefully|wish) ~3 (you|your|shift|day|weather|it|they|team|patient|"
-    "go|went|be) ~3 (well|ok|okay|good|better|fine|safe|alright)",
+    # Wishing someone or something well; never "be" as the subject ("wish i was dead ok").
+    "(hope|hoping|hopefully|wish) ~1 (you|your|shift|day|weather|it|they|team|patient|"
+    "go|went) ~3 (well|ok|okay|good|better|fine|safe|alright)",
     "(safe|safety) (travels|trip|journey|drive|flight|home|and sound|netting|pin|word|"
     "huddle|brief|briefing|alert|incident|report|staffing|culture|concern|issue|event)",
     "(unsafe|not safe) (staffing|staff levels|ratio|ratios|rota|levels|numbers|to drive|"
@@ -1516,7 +1515,7 @@ def _split_top(spec: str) -> list[str]:
     return out
 
 
-def _choice(spec: str) -> str:
+def _choice(spec: str, frame: bool = False) -> str:
     """A choice; its options are word sequences or, when they hold parts, sub-patterns."""
     regexes = set()
     for option in _split_top(spec):
@@ -1526,16 +1525,20 @@ def _choice(spec: str) -> str:
         if re.fullmatch(r"[a-z0-9 ]+", option):
             regexes.add(r"\s".join(re.escape(w) for w in _canon_words(option).split()))
         else:
-            regexes.add(_sequence(option))
+            regexes.add(_sequence(option, frame))
     return "(?:" + "|".join(sorted(regexes, key=len, reverse=True)) + ")"
 
 
 _OTHERS_RE = "|".join(re.escape(w) for w in sorted(OTHER_PEOPLE, key=len, reverse=True))
 
 
-def _gap(n: int, mine: bool) -> str:
+def _gap(n: int, mine: bool, frame: bool = False) -> str:
+    """Up to n other tokens. In a frame (an idiom, someone else's danger) the gap stays inside
+    one clause and is captured, so that _blank keeps its words: a frame removes only its own."""
     if n == 0:
         return r"\s"
+    if frame:
+        return rf"((?:\s[^\s|]+){{0,{n}}})\s"
     if mine:
         return rf"(?:\s(?!(?:{_OTHERS_RE})(?!\S))\S+){{0,{n}}}\s"
     return rf"(?:\s\S+){{0,{n}}}\s"
@@ -1544,7 +1547,7 @@ def _gap(n: int, mine: bool) -> str:
 _END = r"(?=\s\||$)"
 
 
-def _sequence(pattern: str) -> str:
+def _sequence(pattern: str, frame: bool = False) -> str:
     """Parts joined by single spaces, or by a gap "~N" of up to N other tokens ("~N!": none of
     them another person); "(...)?" may be missing; "$" is the end of a sentence."""
     regex = ""
@@ -1563,31 +1566,31 @@ def _sequence(pattern: str) -> str:
             # "(tonight|$)": the end of a sentence is one choice. The gap before a word needs a
             # space, and the end of the reply has none, so the end is tried on its own.
             rest = "|".join(o for o in options if o.strip() != "$")
-            regex += f"(?:{_gap(gap, mine)}{_choice(rest)}|{_END})"
+            regex += f"(?:{_gap(gap, mine, frame)}{_choice(rest, frame)}|{_END})"
             gap, mine = 0, False
             continue
         if part.startswith("("):
-            body = _choice(part[1 : -2 if optional else -1])
+            body = _choice(part[1 : -2 if optional else -1], frame)
         elif part == "#":
             body = r"\d[\d:.]*(?:am|pm)?"
         elif part.isupper() or "_" in part:
-            body = _choice(SLOTS[part])
+            body = _choice(SLOTS[part], frame)
         else:
             body = r"\s".join(re.escape(w) for w in _canon_words(part).split())
         if first:
             regex = f"(?:{body})?" if optional else body
             first = False
         elif optional:
-            regex += f"(?:{_gap(gap, mine)}{body})?"
+            regex += f"(?:{_gap(gap, mine, frame)}{body})?"
             continue  # a missing optional part leaves the gap before it for the next part
         else:
-            regex += _gap(gap, mine) + body
+            regex += _gap(gap, mine, frame) + body
         gap, mine = 0, False
     return regex
 
 
-def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    body = "|".join(f"(?:{_sequence(p)})" for p in patterns)
+def _compile(patterns: tuple[str, ...], frame: bool = False) -> re.Pattern[str]:
+    body = "|".join(f"(?:{_sequence(p, frame)})" for p in patterns)
     return re.compile(rf"(?<!\S)(?:{body})(?!\S)")
 
 
@@ -1616,8 +1619,8 @@ _CRISIS_RE: dict[str, re.Pattern[str]] = {
     name: _compile(group) for name, group in CRISIS_PATTERNS.items()
 }
 _CRISIS_ANY = _compile(tuple(p for group in CRISIS_PATTERNS.values() for p in group))
-_IDIOM_RE = _compile(IDIOM_PATTERNS)
-_ABOUT_OTHERS_RE = _compile(ABOUT_OTHERS_PATTERNS)
+_IDIOM_RE = _compile(IDIOM_PATTERNS, frame=True)
+_ABOUT_OTHERS_RE = _compile(ABOUT_OTHERS_PATTERNS, frame=True)
 _DISTRESS_RE = _compile(DISTRESS_PATTERNS)
 
 
@@ -1829,8 +1832,22 @@ REVIEWED_NOT_CRISIS: tuple[str, ...] = (
 
 
 def _blank(regex: re.Pattern[str], normal: str) -> str:
-    """Each match becomes '_' tokens, one per word, so gaps still measure distance."""
-    return regex.sub(lambda m: " ".join("_" for _ in m.group().split()), normal)
+    """Each frame's own words become '_' (one per word, so gaps still measure distance); the
+    words in its gaps stay. "I took a handful of tablets, dead tired" once lost its tablets to a
+    "tablet ... dead" frame that reached across the comma: a frame is one clause, and the words
+    between its parts are not its own."""
+
+    def own_words_blanked(m: re.Match[str]) -> str:
+        start = m.start()
+        kept = [m.span(i) for i in range(1, (m.re.groups or 0) + 1) if m.start(i) != -1]
+        out: list[str] = []
+        for word in re.finditer(r"\S+", m.group()):
+            at = start + word.start()
+            inside_gap = any(a <= at < b for a, b in kept)
+            out.append(word.group() if inside_gap else "_")
+        return " ".join(out)
+
+    return regex.sub(own_words_blanked, normal)
 
 
 def _without_idioms(normal: str) -> str:
