@@ -665,7 +665,8 @@ def test_peer_answer_counts_only_when_the_whole_reply_is(text: str, expected: Pe
         "what's this regarding",
         "whats this for",
         "what's a peer supporter?",
-        "wdym",
+        "wdym peer supporter??",
+        "what does LATER mean",
         "wrong number",
         "I think you have the wrong person",
         "how did you get my number?",
@@ -733,6 +734,7 @@ def test_offer_acknowledgements_are_read_as_such(text: str) -> None:
         ("ok 👍", "accept"),
         ("thanks, tomorrow 6pm", "defer"),
         ("HELP", "help"),
+        ("peer supporter? yes", "unknown"),
     ],
 )
 def test_questions_and_acknowledgements_only_when_they_are_the_whole_reply(

@@ -426,6 +426,10 @@ OFFER_QUESTION_PHRASES: tuple[str, ...] = (
     "what's peer support",
     "what does peer supporter mean",
     "what does peer support mean",
+    "what does later mean",
+    "what's later mean",
+    "what does yes mean",
+    "what do the replies mean",
     # Our number, or the wrong one.
     "wrong number",
     "wrong person",
@@ -488,7 +492,7 @@ OFFER_QUESTION_PHRASES: tuple[str, ...] = (
 QUESTION_FILLER: tuple[str, ...] = tuple(
     """
     hi hey hello hiya sorry please thanks um uh hmm oh ah excuse me just quick question can i
-    ask may but dear x xx so
+    ask may but dear x xx so peer supporter support
     """.split()
 )
 # A reply that is wholly an acknowledgement: kind "acknowledge". It is not a yes (the offer
