@@ -569,7 +569,7 @@ SLOTS: dict[str, str] = {
     "if i wasnt around|if i was not here|if i were gone|if i just disappeared|if i were dead|"
     "if i just vanish|if i vanish|if i just die|if i just go|if i just leave|"
     "without me around|if i didnt exist|if i was never born|me gone|me dead|"
-    "once im out of the way|when im out of the way|with me out of the way|im out of the way",
+    "once im out of the way|when im out of the way|with me out of the way",
     "NOBODY": "no one|nobody|not one person|not a single person|not a soul|noone",
     "NOTICE": "miss me|notice|care|even notice|care if|know i was gone|mourn|cry for me|"
     "come to my funeral|remember me",
@@ -1202,9 +1202,11 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "(plan|planned|sorted|ready|decided|set) ~4 (wait|waiting|till|until|once|when) ~3 (house|"
         "flat|home|everyone|kids|family|wife|husband|partner|them|they) ~3 (empty|asleep|out|"
         "gone|leave|go out|away|to bed|in bed)",
-        "(buy|get|pick up|borrow|take|fetch|collect|grab) ~4 (gun|rifle|shotgun|pistol|firearm)",
+        # Acquiring for oneself: "took the gun off a patient" is work, so no "take".
+        "(buy|pick up|borrow|fetch|collect|grab|get hold of) ~4 (gun|rifle|shotgun|pistol|firearm)",
+        # Setting one's own supply aside: "put aside the meds for bay 4" is a drug round.
         "(put aside|set aside|put by|kept back|keep back|squirrel away|held back|hold back|"
-        "store up|put to one side) ~3 MEANS",
+        "store up|put to one side) ~4 (my|my own) ~1 MEANS",
         "(my|my own) ~1 MEANS ~3 (more than enough|plenty)",
         "(buy|get|pick up|collect) ~4 (box|boxes|pack|packs|packet|packets|bottle|bottles) (of)? "
         "~1 DRUG ~4 (different|several|multiple|shop|shops|pharmacies|chemists|places|"
