@@ -1129,19 +1129,22 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
     "not minding an ending": (
         # A passive wish is a wish: "wouldn't mind if the bus hit me", "fine not existing".
         "(wish|hope|pray|NOT_MIND) ~4 VEHICLE (had|would|will|could|might|just|to)? STRIKE ~1 me",
-        "NOT_MIND ~2 if ~3 (VEHICLE|i|my VEHICLE) ~3 (crash|go off the road|come off the road|"
-        "go down|go under|hit me|dont wake|never wake|dont make it|dont come back)",
+        # A vehicle's crash, not "if i crash at yours" or "if i dont make it to the meeting".
+        "NOT_MIND ~2 if ~3 (VEHICLE|my VEHICLE) ~3 (crash|go off the road|come off the road|"
+        "go down|go under|hit me)",
+        "NOT_MIND ~2 if i (dont|never|didnt) wake up",
         "be (fine|ok|okay|alright|happy|content|glad|at peace) (with)? ~1 (not|never|no longer) "
         "~1 (exist|be here|be around|be alive|wake up|wake|live|here|be) (anymore|at all|"
         "for good|forever|ever again|again|$)",
-        "NOT_MIND ~2 (not|never|no longer) (exist|be here|be around|be alive|wake up|live)",
+        "NOT_MIND ~2 (not|never|no longer) (exist|be here|be around|be alive|wake up|live) "
+        "(anymore|at all|for good|forever|ever again|$)",
         "asleep ~2 (forever|for good|permanently|for ever)",
         "if i (even|ever|do)? wake up (at all|again)",
     ),
     "surviving the night as a condition": (
         "if i (survive|last|live|live through|get through|get past|make it through|"
         "make it past|make it to|make it till|make it until) (tonight|the night|the weekend|"
-        "the week|tomorrow|morning|the morning|till morning|till tomorrow|that long|till then)",
+        "tomorrow|morning|the morning|till morning|till tomorrow|that long|till then)",
         "(still|even|any) a me",
     ),
     "euphemisms for removing oneself": (
@@ -1149,14 +1152,16 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "it all|the world|this world|existence|everything|the story)",
         "(way out|exit|solution|option|escape|way) ~3 (the)? permanent (kind|one|way|sort|type)",
         "permanent (exit|way out|escape|sleep|goodbye)",
-        "(going to|gonna|about to|ready to|want to|plan to|time to|decided to|just want to|"
-        "need to) finish it (all|off|tonight|for good|for real|today|when i get home|"
+        # Not "need to" or "want to": "need to finish it tonight" is work unfinished.
+        "(going to|gonna|about to|ready to|plan to|time to|decided to|just want to) finish it "
+        "(all|off|tonight|for good|for real|today|when i get home|"
         "when im home|once im home|once im alone|when im alone|while|this weekend|after work|"
         "after my shift)",
-        "(tonight|today|this weekend|soon|tomorrow) ~3 (i|im) (go|going|leave|leaving|be going|"
-        "be leaving) (for good|forever|permanently|for ever)",
-        "(i|im) (go|going|leave|leaving|be going|be leaving) (for good|forever|permanently) "
-        "(tonight|today|soon|this weekend|tomorrow)",
+        # "go", not "leave": "leaving for good tomorrow" is as often a job or a partner.
+        "(tonight|today|this weekend|soon|tomorrow) ~3 (i|im) (go|going|be going) (for good|"
+        "forever|permanently|for ever)",
+        "(i|im) (go|going|be going) (for good|forever|permanently) (tonight|today|soon|"
+        "this weekend|tomorrow)",
         "(keep|cant stop|been|always|constantly|stop|cant help|kept) ~1 think (about|of) "
         "(doing it|do it) $",
         # Voice-to-text's "and" for "end" where a verb must stand: "want to and my life".
@@ -1168,7 +1173,7 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
     "rumination on a method, a place or a means": (
         "(keep|cant stop|been|always|constantly|start|kept|cant help) ~1 (picture|imagine|"
         "visualise|visualize|see myself) ~3 (step|jump|fall|walk|drive|swerve|throw myself|lean|"
-        "leap|hang|go over|go off) ~2 (off|into|over|in front|from|out)",
+        "leap|hang|go over|go off) ~2 (off|into|in front|from)",
         "(PLACE|HIGH_PLACE) ~6 (pull|tug|beckon) (at|on)? me",
         "(PLACE|HIGH_PLACE) ~6 (call|calling|call out) (at|to) me",
         "(feel|be|im|keep get) draw to (the)? ~1 HIGH_PLACE",
@@ -1177,31 +1182,33 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "rail|rails|netting|guard rail|guardrail|lock|locks)",
         "WEAPON ~10 (keep|cant stop|been|always|constantly) ~1 think (about|of) (it|them|that|"
         "using it|using them) $",
+        # Not a roof, a river or a motorway: "the motorway crash" may be the patient.
         "think (about|of) (the)? ~2 (train line|railway line|railway|train tracks|tracks|bridge|"
-        "cliff|cliffs|ledge|roof|viaduct|river|motorway|HIGH_PLACE) ~4 (a lot|all the time|"
-        "constantly|every day|every night|more and more|lately|too much|so much)",
+        "cliff|cliffs|ledge|viaduct) ~3 (a lot|all the time|constantly|every day|every night|"
+        "more and more|lately|too much|so much)",
+        # "with" the means: "how easy it is to take the wrong dose" is an error remembered.
         "(think|thought|wonder|realise|realize|know|cant stop think|keep think) ~2 (how easy|"
-        "so easy|easy) ~4 (with|using|to use|to take) ~3 (MEANS|DRUG|WEAPON|keys|cd keys|"
-        "drug keys)",
-        "(think|urge|tempt|want|keep|wonder|could|might) ~4 (use|using|inject|injecting|try|"
-        "trying|turn|turning) ~2 (it|them|that|some|DRUG|MEANS) on (me|myself)",
+        "so easy|easy) ~4 (with|using) ~3 (MEANS|DRUG|WEAPON|keys|cd keys|drug keys)",
+        "(think|urge|tempt|want|keep|wonder|could|might) ~4 (use|using|inject|injecting|turn|"
+        "turning) ~2 (it|them|that|some|DRUG|MEANS) on (me|myself)",
         "(think|picture|imagine|keep think|been think|sit|sitting|sat) ~3 (the|my)? car ~4 "
         "garage ~4 (door|doors) ~1 (shut|closed|down|locked)",
         "(car|engine) (run|running|on) ~3 (closed|shut|locked) garage",
     ),
     "preparing a method, rehearsing it": (
-        "(hose|hosepipe|tubing|pipe) ~4 (tape|duct tape|gaffer tape|exhaust)",
-        "(tape|duct tape|gaffer tape) ~4 (hose|hosepipe|tubing)",
-        "(belt|cord|rope|cable|ligature|strap|wire|flex|noose) ~3 (round|around|on|against) my "
-        "(neck|throat)",
-        "(tighten|tight|pull) ~3 (round|around) my (neck|throat)",
-        "(practise|practice|practised|practiced|rehearse|rehearsed|tested|test) it ~4 (stop|"
-        "halfway|bottle|chicken|nerve|couldnt finish|couldnt go through)",
+        # A hose, not tubing: clinicians tape tubing all day.
+        "(hose|hosepipe) ~4 (tape|duct tape|gaffer tape|exhaust)",
+        "(tape|duct tape|gaffer tape) ~4 (hose|hosepipe)",
+        # Not a cord or a strap: a badge hangs round every clinician's neck.
+        "(belt|rope|ligature|noose) ~3 (round|around|on|against) my (neck|throat)",
+        "(practise|practice|practised|practiced|rehearse|rehearsed) it ~4 (stop|halfway|bottle|"
+        "chicken|nerve|couldnt finish|couldnt go through)",
         "(practice run|dry run|test run|trial run) ~4 (stop myself|lose my nerve|bottle it|"
         "chicken out|couldnt go through|couldnt do it|stop halfway)",
-        "(plan|planned|sorted|ready|decided|set) ~4 (wait|waiting|till|until|once|when) ~3 (house|"
-        "flat|home|everyone|kids|family|wife|husband|partner|them|they) ~3 (empty|asleep|out|"
-        "gone|leave|go out|away|to bed|in bed)",
+        # A plan, then waiting to be alone; "sorted, call once they're out of theatre" is not.
+        "(plan|planned|decided) ~4 (wait|waiting|till|until) ~3 (house|flat|home|everyone|kids|"
+        "family|wife|husband|partner) ~3 (empty|asleep|out|gone|leave|go out|away|to bed|"
+        "in bed)",
         # Acquiring for oneself: "took the gun off a patient" is work, so no "take".
         "(buy|pick up|borrow|fetch|collect|grab|get hold of) ~4 (gun|rifle|shotgun|pistol|firearm)",
         # Setting one's own supply aside: "put aside the meds for bay 4" is a drug round.
@@ -1212,35 +1219,37 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "~1 DRUG ~4 (different|several|multiple|shop|shops|pharmacies|chemists|places|"
         "supermarkets|each)",
         "(what|which|where) (be)? ~2 (the)? (tallest|highest) ~1 (bridge|building|car park|cliff|"
-        "cliffs|point|place|multi storey|tower|viaduct|flyover|drop) ~3 (near|around|round|"
-        "nearby|close|local)",
+        "cliffs|multi storey|tower|viaduct|flyover|drop) ~3 (near|around|round|nearby|close|"
+        "local)",
     ),
     "hopelessness or a burden, said another way": (
-        "(no one|nobody|nothing) can ~1 (fix|help|save|mend|undo) ~2 (this|me|it|that) $",
+        "(no one|nobody|nothing) can ~1 (fix|help|save|mend|undo) ~2 (this|me) $",
         "no (road|way|path|light|future|life|tomorrow) ahead ~1 (for me|of me)",
         "(cant|dont) see ~2 (road|way|path|light|future) ahead ~1 for me",
+        # A person's, never "a" or "the" problem: "the bed won't be a problem soon" is logistics.
         "(wont|will not|not going to|no longer|never) ~1 be (anyones|anybodys|your|their|"
-        "everyones|a|the|my familys|his|her|you all) ~1 (headache|problem|burden|bother|worry|"
+        "everyones|my familys|his|her|you all) ~1 (headache|problem|burden|bother|worry|"
         "trouble|concern|responsibility|issue|nuisance|pain) ~2 (much longer|for long|"
         "any longer|anymore|soon|for much longer|ever again|after tonight)",
         "soon ~3 (wont|will not|not going to|no longer) be (anyones|anybodys|your|their|"
-        "everyones|a|the|my familys|you all) ~1 (headache|problem|burden|bother|worry|"
+        "everyones|my familys|you all) ~1 (headache|problem|burden|bother|worry|"
         "trouble|concern|responsibility|issue|nuisance|pain)",
-        "(only|just|always|ever|nothing but) ~1 (cause|bring|make|give|create) ~1 (trouble|"
+        "i (only|just|always|ever) (cause|bring|make|give|create) ~1 (trouble|"
         "problems|pain|grief|hassle|misery|stress|worry|heartache|harm) (for|to) ~1 (people|"
         "everyone|everybody|them|others|those around me|KIN|OTHERS)",
         "out of (the|everyones|everybodys|your|their) way (permanently|for good|forever)",
         "(wont|will not|not going to|dont expect to) be (around|here|alive) to (need|worry|care|"
         "suffer|bother|burden|feel|be a burden|be a problem|be a bother)",
-        "(weight|millstone|albatross|dead weight) (on|around|round|to|for) (my|the|our)? ~1 "
-        "(KIN|OTHERS|everyone|them|people)",
+        "(im|i be|i have be|nothing but|feel like|such) ~2 (weight|millstone|albatross|"
+        "dead weight) (on|around|round|to|for) (my|the|our)? ~1 (KIN|OTHERS|everyone|them|"
+        "people)",
     ),
     "a farewell to work, a pet, a proxy, a calm decision": (
         "(done|finish|over|the end|that be it|all over) ~1 sorry (everyone|everybody|all|you all|"
         "guys|to everyone|to all) $",
         "tell ~3 (KIN|OTHERS|team|my team|the ward|ward|colleagues|my colleagues|them|the unit|"
-        "the department|everyone at work) ~4 (love|enjoy|enjoyed|like|liked) (work|working|be|"
-        "being) with",
+        "the department|everyone at work) ~3 i (love|enjoy|enjoyed|like|liked) (work|working|"
+        "be|being) with",
         "(make sure|ensure|promise|promise me) ~3 (feed|walk|look after|take care of|take in|"
         "rehome|home) ~1 my (cat|dog|pet|pets|fish|animals|rabbit|bird|hamster|horse|cats|dogs) $",
         "if (anyone|anybody|they|people|someone|somebody|the family|my family) (ask|asks|wonder|"
