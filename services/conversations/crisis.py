@@ -31,7 +31,7 @@ crying", "keep replaying it", "my fault"), so that a reply that cannot be read a
 still be shown to a coordinator. A crisis is distress too: `signals_distress` is true whenever
 `signals_crisis` is, so a caller deciding "should a human look?" asks one question.
 
-Everything here is pure and fast (under 0.1 ms a message at the median on 2 cores, see
+Everything here is pure and fast (about 0.1 ms a message at the median on 2 cores, see
 benchmarks/crisis.py): no clock, no store, no I/O, and no model (the benchmark says why not).
 Figures on the independent labelled set (benchmarks/data/crisis_eval.csv): at first sight,
 before it was read, recall 62.1% and false alarms 0.9%; after concepts were added from it,
