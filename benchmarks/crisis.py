@@ -6,17 +6,22 @@ source_note; labels crisis, distress, ordinary, idiom) was written by another en
 seeing the detector. Set 1 (benchmarks/data/crisis_eval.csv) scored 62.1% recall at first
 sight and was then used to add concepts; set 2 (crisis_heldout.csv), written later, scored
 63.6% at first sight against the tuned detector (commit 517f577), so the fit to set 1 had not
-generalised; its classes were then added as concepts too. `first sight` (the JSON files next to
-each set) is the detector as it was before anyone on its branch read that set: the honest
-figure for words it has never seen. The figures on a set after it was read measure the fit.
+generalised; its classes were then added as concepts too. Set 3 (crisis_heldout3.csv), written
+blind after that, scored 69.3% at first sight (commit 0031c1c): better, still far from 100%.
+`first sight` (the JSON files next to each set) is the detector as it was before anyone on
+its branch read that set: the honest figure for words it has never seen. The figures on a
+set after it was read measure the fit.
 
 Targets per set: recall 100% on the crisis rows; crisis flags on under 5% of the other rows.
 `to a human` is what the product does with a reply, not the detector alone: a crisis row
 reaches a person when signals_crisis fires OR parse_offer_reply reads it as `unknown` (every
 unread clinician reply goes to the coordinator for a look); a crisis row read as an answer
 (accept, defer, decline) is the failure that matters most and is listed. For the other rows the
-same column counts the coordinator looks they would cost. Replies are parsed as a clinician's
-answer to an offer at a fixed instant (2026-11-30 12:00 UTC, Europe/London), so runs compare.
+same column counts the coordinator looks they would cost; a reply read as `question` (wholly a
+question about us) or `acknowledge` (wholly a thanks) is answered without one, and the report
+lists them and compares the looks with main at 0031c1c, before those readings existed. Replies
+are parsed as a clinician's answer to an offer at a fixed instant (2026-11-30 12:00 UTC,
+Europe/London), so runs compare.
 Every missed crisis row and every false alarm is listed by its line in the CSV. Time is per
 call of `signals_crisis` (and `signals_distress`) on one message, in microseconds.
 
@@ -36,7 +41,7 @@ young single-maintainer package. The rules stay alone; `--model` is not offered.
 
     python -m benchmarks.crisis [--repeat 5] [--extra PATH [--extra-first-sight JSON]]
 
-`--extra` adds a further set (a third blind set, say) to the report, after sets 1 and 2.
+`--extra` adds a further set (a fourth blind set, say) to the report, after sets 1 to 3.
 """
 
 from __future__ import annotations
@@ -59,8 +64,12 @@ DATA = Path(__file__).parent / "data"
 SETS: tuple[tuple[str, Path, Path | None], ...] = (
     ("set 1", DATA / "crisis_eval.csv", DATA / "crisis_first_sight.json"),
     ("set 2", DATA / "crisis_heldout.csv", DATA / "crisis_heldout_first_sight.json"),
+    ("set 3", DATA / "crisis_heldout3.csv", DATA / "crisis_heldout3_first_sight.json"),
 )
 LABELS = ("crisis", "distress", "ordinary", "idiom")
+# Coordinator looks per set and label at main 0031c1c, before replies wholly a question about us
+# ("question") or wholly an acknowledgement ("acknowledge") stopped costing a look.
+LOOKS_BEFORE = Path(__file__).parent / "results" / "crisis-looks-before-0031c1c.json"
 PARSE_AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 PARSE_TZ = ZoneInfo("Europe/London")
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +135,15 @@ def run_set(name: str, path: Path, first_sight: Path | None) -> dict[str, object
         for r in other_rows
         if r["crisis_flag"]
     ]
+    answered_without_a_look = [
+        (int(r["line"]), r["parsed"], f"{r['label']}/{r['category']}", r["text"])
+        for r in rows
+        if r["parsed"] in ("question", "acknowledge")
+    ]
+    looks_before: dict[str, object] | None = None
+    if LOOKS_BEFORE.exists():
+        before = json.loads(LOOKS_BEFORE.read_text())
+        looks_before = {"commit": before.get("commit"), **before.get("sets", {}).get(name, {})}
     first: dict[str, object] | None = None
     if first_sight is not None and first_sight.exists():
         loaded = json.loads(first_sight.read_text())
@@ -145,6 +163,8 @@ def run_set(name: str, path: Path, first_sight: Path | None) -> dict[str, object
         "missed": missed,
         "crisis_read_as_an_answer": read_as_action,
         "false_alarms": false_alarms,
+        "answered_without_a_look": answered_without_a_look,
+        "looks_before": looks_before,
         "first_sight": first,
     }
 
@@ -249,6 +269,21 @@ def set_table(r: dict[str, object]) -> str:
         f"({looks}/{others}) | {f_looks} | | |",
         f"| first sight measured at commit | | {f_commit} | | |",
     ]
+    before = r.get("looks_before")
+    if isinstance(before, dict) and len(before) > 1:
+        by_label = [
+            f"{k} {before[k]['to_a_human']}/{before[k]['count']} -> {groups[k]['to_a_human']}"
+            for k in LABELS[1:]
+            if k in before and k in groups
+        ]
+        b_looks = sum(before[k]["to_a_human"] for k in LABELS[1:] if k in before)
+        b_count = sum(before[k]["count"] for k in LABELS[1:] if k in before)
+        out += [
+            f"| other rows costing a coordinator look, before (main {str(before['commit'])[:7]}) "
+            f"-> now | {b_looks}/{b_count} -> {looks}/{others}; {', '.join(by_label)} | | "
+            "fewer, no crisis row lost | "
+            f"{'met' if looks <= b_looks and human == 1.0 else 'missed'} |",
+        ]
     missed, false_alarms = r["missed"], r["false_alarms"]
     as_answer = r["crisis_read_as_an_answer"]
     assert isinstance(missed, list) and isinstance(false_alarms, list)
@@ -259,6 +294,10 @@ def set_table(r: dict[str, object]) -> str:
     out += [f"- line {n} (read as {kind}): {text}" for n, kind, text in as_answer] or ["- none"]
     out += ["", f"False alarms ({len(false_alarms)}):"]
     out += [f"- line {n} ({cat}): {text}" for n, cat, text in false_alarms] or ["- none"]
+    quiet = r["answered_without_a_look"]
+    assert isinstance(quiet, list)
+    out += ["", f"Read as a question about us or an acknowledgement, no look ({len(quiet)}):"]
+    out += [f"- line {n} ({kind}, {cat}): {text}" for n, kind, cat, text in quiet] or ["- none"]
     return "\n".join(out)
 
 

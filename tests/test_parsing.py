@@ -500,12 +500,10 @@ def test_offer_crisis_beats_every_keyword(text: str) -> None:
         "?",
         "2",
         "6",
-        "thanks",
         "no worries",
         "maybe",
         "not sure",
         "yes no",
-        "who is this",
         "not tomorrow",
         "tomorrow or friday",
         "25:00",
@@ -652,6 +650,99 @@ def test_peer_answer_counts_only_when_the_whole_reply_is(text: str, expected: Pe
     assert parse_peer_reply(text) == expected
 
 
+# Issue 9: a reply that is wholly a question about us, or wholly an acknowledgement, cost a
+# coordinator a look as "unknown". Each is now its own reading, answered without a look, but only
+# when it is the whole message: anything else in it keeps it unknown.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "who is this?",
+        "Sorry, who's this",
+        "hi, who are you please",
+        "who r u",
+        "who?",
+        "what is this about?",
+        "what's this regarding",
+        "whats this for",
+        "what's a peer supporter?",
+        "wdym peer supporter??",
+        "what does LATER mean",
+        "wrong number",
+        "I think you have the wrong person",
+        "how did you get my number?",
+        "who gave u my number",
+        "is this confidential?",
+        "is it anonymous",
+        "will my manager find out?",
+        "who will call me?",
+        "who would ring me",
+        "what happens if I say yes?",
+        "what happens next",
+        "how long does the call take",
+        "ＷＨＯ ＩＳ ＴＨＩＳ",
+    ],
+)
+def test_offer_questions_about_us_are_questions(text: str) -> None:
+    assert parse_offer_reply(text, NOW, NY) == OfferReply("question")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thanks",
+        "Thank you!",
+        "thx",
+        "ta",
+        "cheers",
+        "noted",
+        "noted, thanks",
+        "got it",
+        "got it thanks",
+        "received",
+        "👍",
+        "👍🏽",
+        "🙏",
+        "thanks dear",
+        "thanks Sam",
+        "thanks for reaching out",
+    ],
+)
+def test_offer_acknowledgements_are_read_as_such(text: str) -> None:
+    assert parse_offer_reply(text, NOW, NY) == OfferReply("acknowledge")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # Anything beyond the question or the thanks keeps the reply unknown (or what it says).
+        ("who is this? I can't stop crying", "unknown"),
+        ("who is this, yes call me", "unknown"),
+        ("ok, who will call me?", "unknown"),
+        ("wrong number, later", "unknown"),
+        ("is this about the baby?", "unknown"),
+        ("is this confidential? I keep seeing her face", "unknown"),
+        ("who is this 😭", "unknown"),
+        ("what is this about, I did nothing wrong", "unknown"),
+        ("who is this? I want to die", "crisis"),
+        ("thanks, but I can't sleep", "unknown"),
+        ("thanks 😭", "unknown"),
+        ("👍 😔", "unknown"),
+        ("thanks I guess", "unknown"),
+        # The readings they had stay: a "no thanks" declines, an "ok" is still a yes.
+        ("no thanks", "decline"),
+        ("ok thanks", "accept"),
+        ("ok 👍", "accept"),
+        ("thanks, tomorrow 6pm", "defer"),
+        ("HELP", "help"),
+        ("peer supporter? yes", "unknown"),
+    ],
+)
+def test_questions_and_acknowledgements_only_when_they_are_the_whole_reply(
+    text: str, kind: str
+) -> None:
+    assert parse_offer_reply(text, NOW, NY).kind == kind
+
+
 # Held-out set 2 (issue 9): "sure call tmrw if im still here" and "going to and it tonight" were
 # read as deferrals, because every word of them was on a filler or context list. The whole-message
 # rule alone must make such a reply unknown, whatever the crisis detector says, so these run with
@@ -713,6 +804,8 @@ OFFER_TABLE: list[tuple[str, OfferKind]] = [
     ("START", "start"),
     ("HELP", "help"),
     ("I want to end it", "crisis"),
+    ("who is this?", "question"),
+    ("thanks", "acknowledge"),
     ("tomorrow, I keep seeing her face", "unknown"),
 ]
 PEER_TABLE: list[tuple[str, PeerKind]] = [

@@ -31,7 +31,7 @@ crying", "keep replaying it", "my fault"), so that a reply that cannot be read a
 still be shown to a coordinator. A crisis is distress too: `signals_distress` is true whenever
 `signals_crisis` is, so a caller deciding "should a human look?" asks one question.
 
-Everything here is pure and fast (under 0.1 ms a message at the median on 2 cores, see
+Everything here is pure and fast (about 0.1 ms a message at the median on 2 cores, see
 benchmarks/crisis.py): no clock, no store, no I/O, and no model (the benchmark says why not).
 Figures on the independent labelled set (benchmarks/data/crisis_eval.csv): at first sight,
 before it was read, recall 62.1% and false alarms 0.9%; after concepts were added from it,
@@ -39,7 +39,12 @@ before it was read, recall 62.1% and false alarms 0.9%; after concepts were adde
 at first sight (commit 517f577): the first set's fit had not generalised. Its missed classes
 (a clinician's access to means, preparing for after, future absence, euphemisms, places, a
 decision taken, non-native and voice-to-text wording, self-injury to feel pain) were added as
-concept groups with new wordings in the tests, not its sentences. Treat the first-sight pairs
+concept groups with new wordings in the tests, not its sentences. A third set
+(benchmarks/data/crisis_heldout3.csv) scored 69.3% at first sight (commit 0031c1c); its missed
+classes (not minding an ending or a welcome accident, surviving the night as a condition,
+euphemisms for removing oneself, rumination on a method, place or means, rehearsing a method
+and gathering means, burden and hopelessness in new words, farewells to work, a pet or by a
+proxy, a calm decision) were added the same way. Treat the first-sight pairs
 as what to expect on words nobody has seen yet, and add concepts (never sentences) when a
 miss is reported.
 """
@@ -98,6 +103,8 @@ TEXTING: dict[str, str] = {
     "doesnt": "dont",
     "didnt": "dont",
     "will not": "wont",
+    "shant": "wont",  # older register: "I shan't be here much longer"
+    "shall not": "wont",
     "would not": "wouldnt",
     "wud": "would",
     "wld": "would",
@@ -277,6 +284,8 @@ LEMMAS: frozenset[str] = frozenset(
     do off hit scratch punch bang bite slap mix drink line cancel drag search close
     act finish pick switch use draw work happen cover put figure pocket nick hide steal
     swerve steer inject log pull pray
+    plough plow knock clip picture imagine visualise visualize borrow remove feed practise
+    rehearse
     go die kill end hurt harm cut hang shoot stab poison drown starve suffocate strangle slit burn
     jump throw crash drive walk step take swallow overdose od save hoard stockpile collect gather
     store stash buy research google look search find plan think consider want wish hope need
@@ -516,8 +525,9 @@ SLOTS: dict[str, str] = {
     "NONE": "no|none|nothing|zero|lost all|lost|without|cant see|dont see|dont have|out of|"
     "cant find|cant find any|dont have any|not any|never any|anymore",
     "HOPE": (
-        "reason to (live|be here|go on|keep going|get up|carry on|exist|be alive|continue|"
-        "fight|wake up|keep living|be around)|point (living|in living|anymore|in anything|"
+        "reason (for me)? to (live|be here|go on|keep going|get up|carry on|exist|be alive|"
+        "continue|fight|wake up|keep living|be around)|(point|purpose|sense|meaning) (to|in|of) "
+        "(any of it|any of this|it all)|point (living|in living|anymore|in anything|"
         "to anything|to life|of living|in life|to any of this|of anything|going on|wake up|"
         "of tomorrow|in tomorrow|of another day|in another day|of be here|in be here|"
         "of be alive|in be alive|to be here|of existing|in existing|"
@@ -558,7 +568,8 @@ SLOTS: dict[str, str] = {
     "if i died|if i disappeared|once im gone|with me gone|if i was dead|without me here|"
     "if i wasnt around|if i was not here|if i were gone|if i just disappeared|if i were dead|"
     "if i just vanish|if i vanish|if i just die|if i just go|if i just leave|"
-    "without me around|if i didnt exist|if i was never born|me gone|me dead",
+    "without me around|if i didnt exist|if i was never born|me gone|me dead|"
+    "once im out of the way|when im out of the way|with me out of the way",
     "NOBODY": "no one|nobody|not one person|not a single person|not a soul|noone",
     "NOTICE": "miss me|notice|care|even notice|care if|know i was gone|mourn|cry for me|"
     "come to my funeral|remember me",
@@ -578,6 +589,15 @@ SLOTS: dict[str, str] = {
     "cruel world|my friend|my friends|and thank you for everything|thank you for everything",
     "LETTER": "letter|letters|note|notes|video|videos",
     "WRITE": "write|leave|record|finish|start",
+    # Set 3: an accident welcomed, and the words for not minding an ending.
+    "VEHICLE": "car|bus|train|tram|lorry|truck|van|plane|motorbike|taxi|cab|coach|tube|"
+    "ambulance|cyclist",
+    "STRIKE": "hit|clip|knock|knock over|knock down|run over|ran over|plough into|plow into|"
+    "mow down|flatten|crash into|smash into|take out|wipe out|finish",
+    "NOT_MIND": "wouldnt mind|would not mind|dont mind|dont care|wouldnt care|would not care|"
+    "wouldnt bother me|fine by me|half hope|kinda hope|kind of hope|secretly hope|"
+    "part of me hope|almost hope",
+    "WEAPON": "gun|rifle|shotgun|pistol|firearm|rope|noose|belt|razor|blade|blades",
     "DRUG": "pill|med|insulin|paracetamol|tylenol|morphine|opioid|sedative|benzo|drugs|"
     "tramadol|codeine|antidepressant|oxy|oxycodone|fentanyl|" + WARD_DRUGS,
 }
@@ -901,7 +921,7 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "be enough|enough to)",
         "(keep|be|cant stop|been|start) ~1 (look|stare|staring|think about) ~2 (the)? ~1 "
         "(tracks|bridge|edge|ledge|cliff|rope|gun|roof|drop|river|train|pills|noose|knife|knives|"
-        "razor|razors|blade|blades)",
+        "razor|razors|blade|blades|railway|railway line|train line|viaduct|cliffs)",
         "(how|ways|way|best way|quickest way|easiest way|painless way|method|methods) ~2 to ~2 "
         "(die|kill myself|end it|end my life|overdose|od|hang|jump|not wake|kill)",
         "painless ~2 (way|death|method|exit|end|out)",
@@ -1104,6 +1124,142 @@ CRISIS_PATTERNS: dict[str, tuple[str, ...]] = {
         "to not feel|to feel nothing|to blank|to forget|to switch off|to escape|to stop feeling)",
         "(more|way more|extra) than i (should|be meant to|be supposed to)",
     ),
+    # Held-out set 3 (issue 9) showed the classes below; tests/test_crisis.py holds new
+    # wordings of each and near-misses that share their words.
+    "not minding an ending": (
+        # A passive wish is a wish: "wouldn't mind if the bus hit me", "fine not existing".
+        "(wish|hope|pray|NOT_MIND) ~4 VEHICLE (had|would|will|could|might|just|to)? STRIKE ~1 me",
+        # A vehicle's crash, not "if i crash at yours" or "if i dont make it to the meeting".
+        "NOT_MIND ~2 if ~3 (VEHICLE|my VEHICLE) ~3 (crash|go off the road|come off the road|"
+        "go down|go under|hit me)",
+        "NOT_MIND ~2 if i (dont|never|didnt) wake up",
+        "be (fine|ok|okay|alright|happy|content|glad|at peace) (with)? ~1 (not|never|no longer) "
+        "~1 (exist|be here|be around|be alive|wake up|wake|live|here|be) (anymore|at all|"
+        "for good|forever|ever again|again|$)",
+        "NOT_MIND ~2 (not|never|no longer) (exist|be here|be around|be alive|wake up|live) "
+        "(anymore|at all|for good|forever|ever again|$)",
+        "asleep ~2 (forever|for good|permanently|for ever)",
+        "if i (even|ever|do)? wake up (at all|again)",
+    ),
+    "surviving the night as a condition": (
+        "if i (survive|last|live|live through|get through|get past|make it through|"
+        "make it past|make it to|make it till|make it until) (tonight|the night|the weekend|"
+        "tomorrow|morning|the morning|till morning|till tomorrow|that long|till then)",
+        "(still|even|any) a me",
+    ),
+    "euphemisms for removing oneself": (
+        "(take|remove|get|write) myself (out of|from|off) (the picture|the equation|the game|"
+        "it all|the world|this world|existence|everything|the story)",
+        "(way out|exit|solution|option|escape|way) ~3 (the)? permanent (kind|one|way|sort|type)",
+        "permanent (exit|way out|escape|sleep|goodbye)",
+        # Not "need to" or "want to": "need to finish it tonight" is work unfinished.
+        "(going to|gonna|about to|ready to|plan to|time to|decided to|just want to) finish it "
+        "(all|off|tonight|for good|for real|today|when i get home|"
+        "when im home|once im home|once im alone|when im alone|while|this weekend|after work|"
+        "after my shift)",
+        # "go", not "leave": "leaving for good tomorrow" is as often a job or a partner.
+        "(tonight|today|this weekend|soon|tomorrow) ~3 (i|im) (go|going|be going) (for good|"
+        "forever|permanently|for ever)",
+        "(i|im) (go|going|be going) (for good|forever|permanently) (tonight|today|soon|"
+        "this weekend|tomorrow)",
+        "(keep|cant stop|been|always|constantly|stop|cant help|kept) ~1 think (about|of) "
+        "(doing it|do it) $",
+        # Voice-to-text's "and" for "end" where a verb must stand: "want to and my life".
+        "(to|should|will|would|could|gonna|just|might|must) and (my life|in my life|it all|"
+        "in it all|myself)",
+        # Voice-to-text's "my cell" for "myself", only after a verb of harm.
+        "(kill|hurt|harm|hang|shoot|stab|poison|drown|strangle|unalive|suffocate|starve) my cell",
+    ),
+    "rumination on a method, a place or a means": (
+        "(keep|cant stop|been|always|constantly|start|kept|cant help) ~1 (picture|imagine|"
+        "visualise|visualize|see myself) ~3 (step|jump|fall|walk|drive|swerve|throw myself|lean|"
+        "leap|hang|go over|go off) ~2 (off|into|in front|from)",
+        "(PLACE|HIGH_PLACE) ~6 (pull|tug|beckon) (at|on)? me",
+        "(PLACE|HIGH_PLACE) ~6 (call|calling|call out) (at|to) me",
+        "(feel|be|im|keep get) draw to (the)? ~1 HIGH_PLACE",
+        "(know|found|find|spot|notice) (which|where|a|the|one) ~3 (HIGH_PLACE|car park|building|"
+        "tower|window) ~4 (no|without|with no) (railing|railings|barrier|barriers|fence|fencing|"
+        "rail|rails|netting|guard rail|guardrail|lock|locks)",
+        "WEAPON ~10 (keep|cant stop|been|always|constantly) ~1 think (about|of) (it|them|that|"
+        "using it|using them) $",
+        # Not a roof, a river or a motorway: "the motorway crash" may be the patient.
+        "think (about|of) (the)? ~2 (train line|railway line|railway|train tracks|tracks|bridge|"
+        "cliff|cliffs|ledge|viaduct) ~3 (a lot|all the time|constantly|every day|every night|"
+        "more and more|lately|too much|so much)",
+        # "with" the means: "how easy it is to take the wrong dose" is an error remembered.
+        "(think|thought|wonder|realise|realize|know|cant stop think|keep think) ~2 (how easy|"
+        "so easy|easy) ~4 (with|using) ~3 (MEANS|DRUG|WEAPON|keys|cd keys|drug keys)",
+        "(think|urge|tempt|want|keep|wonder|could|might) ~4 (use|using|inject|injecting|turn|"
+        "turning) ~2 (it|them|that|some|DRUG|MEANS) on (me|myself)",
+        "(think|picture|imagine|keep think|been think|sit|sitting|sat) ~3 (the|my)? car ~4 "
+        "garage ~4 (door|doors) ~1 (shut|closed|down|locked)",
+        "(car|engine) (run|running|on) ~3 (closed|shut|locked) garage",
+    ),
+    "preparing a method, rehearsing it": (
+        # A hose, not tubing: clinicians tape tubing all day.
+        "(hose|hosepipe) ~4 (tape|duct tape|gaffer tape|exhaust)",
+        "(tape|duct tape|gaffer tape) ~4 (hose|hosepipe)",
+        # Not a cord or a strap: a badge hangs round every clinician's neck.
+        "(belt|rope|ligature|noose) ~3 (round|around|on|against) my (neck|throat)",
+        "(practise|practice|practised|practiced|rehearse|rehearsed) it ~4 (stop|halfway|bottle|"
+        "chicken|nerve|couldnt finish|couldnt go through)",
+        "(practice run|dry run|test run|trial run) ~4 (stop myself|lose my nerve|bottle it|"
+        "chicken out|couldnt go through|couldnt do it|stop halfway)",
+        # A plan, then waiting to be alone; "sorted, call once they're out of theatre" is not.
+        "(plan|planned|decided) ~4 (wait|waiting|till|until) ~3 (house|flat|home|everyone|kids|"
+        "family|wife|husband|partner) ~3 (empty|asleep|out|gone|leave|go out|away|to bed|"
+        "in bed)",
+        # Acquiring for oneself: "took the gun off a patient" is work, so no "take".
+        "(buy|pick up|borrow|fetch|collect|grab|get hold of) ~4 (gun|rifle|shotgun|pistol|firearm)",
+        # Setting one's own supply aside: "put aside the meds for bay 4" is a drug round.
+        "(put aside|set aside|put by|kept back|keep back|squirrel away|held back|hold back|"
+        "store up|put to one side) ~4 (my|my own) ~1 MEANS",
+        "(my|my own) ~1 MEANS ~3 (more than enough|plenty)",
+        "(buy|get|pick up|collect) ~4 (box|boxes|pack|packs|packet|packets|bottle|bottles) (of)? "
+        "~1 DRUG ~4 (different|several|multiple|shop|shops|pharmacies|chemists|places|"
+        "supermarkets|each)",
+        "(what|which|where) (be)? ~2 (the)? (tallest|highest) ~1 (bridge|building|car park|cliff|"
+        "cliffs|multi storey|tower|viaduct|flyover|drop) ~3 (near|around|round|nearby|close|"
+        "local)",
+    ),
+    "hopelessness or a burden, said another way": (
+        "(no one|nobody|nothing) can ~1 (fix|help|save|mend|undo) ~2 (this|me) $",
+        "no (road|way|path|light|future|life|tomorrow) ahead ~1 (for me|of me)",
+        "(cant|dont) see ~2 (road|way|path|light|future) ahead ~1 for me",
+        # A person's, never "a" or "the" problem: "the bed won't be a problem soon" is logistics.
+        "(wont|will not|not going to|no longer|never) ~1 be (anyones|anybodys|your|their|"
+        "everyones|my familys|his|her|you all) ~1 (headache|problem|burden|bother|worry|"
+        "trouble|concern|responsibility|issue|nuisance|pain) ~2 (much longer|for long|"
+        "any longer|anymore|soon|for much longer|ever again|after tonight)",
+        "soon ~3 (wont|will not|not going to|no longer) be (anyones|anybodys|your|their|"
+        "everyones|my familys|you all) ~1 (headache|problem|burden|bother|worry|"
+        "trouble|concern|responsibility|issue|nuisance|pain)",
+        "i (only|just|always|ever) (cause|bring|make|give|create) ~1 (trouble|"
+        "problems|pain|grief|hassle|misery|stress|worry|heartache|harm) (for|to) ~1 (people|"
+        "everyone|everybody|them|others|those around me|KIN|OTHERS)",
+        "out of (the|everyones|everybodys|your|their) way (permanently|for good|forever)",
+        "(wont|will not|not going to|dont expect to) be (around|here|alive) to (need|worry|care|"
+        "suffer|bother|burden|feel|be a burden|be a problem|be a bother)",
+        "(im|i be|i have be|nothing but|feel like|such) ~2 (weight|millstone|albatross|"
+        "dead weight) (on|around|round|to|for) (my|the|our)? ~1 (KIN|OTHERS|everyone|them|"
+        "people)",
+    ),
+    "a farewell to work, a pet, a proxy, a calm decision": (
+        "(done|finish|over|the end|that be it|all over) ~1 sorry (everyone|everybody|all|you all|"
+        "guys|to everyone|to all) $",
+        "tell ~3 (KIN|OTHERS|team|my team|the ward|ward|colleagues|my colleagues|them|the unit|"
+        "the department|everyone at work) ~3 i (love|enjoy|enjoyed|like|liked) (work|working|"
+        "be|being) with",
+        "(make sure|ensure|promise|promise me) ~3 (feed|walk|look after|take care of|take in|"
+        "rehome|home) ~1 my (cat|dog|pet|pets|fish|animals|rabbit|bird|hamster|horse|cats|dogs) $",
+        "if (anyone|anybody|they|people|someone|somebody|the family|my family) (ask|asks|wonder|"
+        "wonders|want to know) ~3 (wasnt|isnt|not|be not|never|nobody|no one) ~3 fault",
+        "(leave|put|write|sort) ~4 (bank details|passwords|password|pin number|pin numbers|"
+        "account details|life insurance|insurance papers|deeds) ~8 (for|to) (my)? ~1 KIN",
+        "make (my|the|a) (decision|choice) ~2 (at peace|calm|relieved|peaceful|at ease|"
+        "such a relief|feel calm|feel peaceful|feel at peace|feel relieved)",
+        "(decided|made up my mind|mind be made up) ~3 (at peace|calm|peaceful|relieved|at ease)",
+    ),
 }
 
 # Idiomatic frames that look like crisis words and are not. Each removes only its own words,
@@ -1153,6 +1309,16 @@ IDIOM_PATTERNS: tuple[str, ...] = (
     "(brain|head) ~2 (fried|mush|frazzled|scrambled)",
     "(crash|crashing) (early|out|now|soon|on the sofa|on the couch|for an hour|after this)",
     "bridge (club|game|night|party|tournament|pub|inn|hotel|street|road|lane|roll|loan)",
+    # No gap inside these frames: a frame removes every word it spans, and "finish it all
+    # tonight, sorry about the rota" must keep its "finish it all tonight".
+    "finish (it|off)? ~1 (the|my|this|that) (audit|rota|report|notes|paperwork|essay|"
+    "assignment|portfolio|presentation|charting|discharge|form|forms|course|module|book|film|"
+    "show|series|jigsaw|crossword|painting|job|jobs|list|laundry|washing|ironing|reflection|"
+    "revalidation|cpd|training|elearning|dinner|homework|letter|referral|summary)",
+    "(gun|guns) (dog|dogs)",
+    "(glue|nail|staple|water|nerf|heat|temperature|thermometer|paint|spray) gun",
+    "(kill|drain|die|dead) (my|the|your)? (cell|phone) (battery|data|signal|plan|bill|service|"
+    "reception|coverage|contract)",
     "(gun|rifle|shooting) (range|club|licence|license|safety|course|lesson)",
     "(say|said|saying) goodbye to (nights|days|lates|earlies|the night shift|my old job|the ward|"
     "the team|my old ward|summer|the weekend)",
@@ -1192,8 +1358,9 @@ IDIOM_PATTERNS: tuple[str, ...] = (
     "ward|shift|desk|airbnb|place|rota|link|website|page|article|new)",
     "checkout (the|this|that|my|your|a|our) ~2 (rota|email|link|website|page|article|new|"
     "list|schedule|notes|form|app|system|video|post)",
-    "(hope|hoping|hopefully|wish) ~3 (you|your|shift|day|weather|it|they|team|patient|"
-    "go|went|be) ~3 (well|ok|okay|good|better|fine|safe|alright)",
+    # Wishing someone or something well; never "be" as the subject ("wish i was dead ok").
+    "(hope|hoping|hopefully|wish) ~1 (you|your|shift|day|weather|it|they|team|patient|"
+    "go|went) ~3 (well|ok|okay|good|better|fine|safe|alright)",
     "(safe|safety) (travels|trip|journey|drive|flight|home|and sound|netting|pin|word|"
     "huddle|brief|briefing|alert|incident|report|staffing|culture|concern|issue|event)",
     "(unsafe|not safe) (staffing|staff levels|ratio|ratios|rota|levels|numbers|to drive|"
@@ -1359,7 +1526,7 @@ def _split_top(spec: str) -> list[str]:
     return out
 
 
-def _choice(spec: str) -> str:
+def _choice(spec: str, frame: bool = False) -> str:
     """A choice; its options are word sequences or, when they hold parts, sub-patterns."""
     regexes = set()
     for option in _split_top(spec):
@@ -1369,16 +1536,20 @@ def _choice(spec: str) -> str:
         if re.fullmatch(r"[a-z0-9 ]+", option):
             regexes.add(r"\s".join(re.escape(w) for w in _canon_words(option).split()))
         else:
-            regexes.add(_sequence(option))
+            regexes.add(_sequence(option, frame))
     return "(?:" + "|".join(sorted(regexes, key=len, reverse=True)) + ")"
 
 
 _OTHERS_RE = "|".join(re.escape(w) for w in sorted(OTHER_PEOPLE, key=len, reverse=True))
 
 
-def _gap(n: int, mine: bool) -> str:
+def _gap(n: int, mine: bool, frame: bool = False) -> str:
+    """Up to n other tokens. In a frame (an idiom, someone else's danger) the gap stays inside
+    one clause and is captured, so that _blank keeps its words: a frame removes only its own."""
     if n == 0:
         return r"\s"
+    if frame:
+        return rf"((?:\s[^\s|]+){{0,{n}}})\s"
     if mine:
         return rf"(?:\s(?!(?:{_OTHERS_RE})(?!\S))\S+){{0,{n}}}\s"
     return rf"(?:\s\S+){{0,{n}}}\s"
@@ -1387,7 +1558,7 @@ def _gap(n: int, mine: bool) -> str:
 _END = r"(?=\s\||$)"
 
 
-def _sequence(pattern: str) -> str:
+def _sequence(pattern: str, frame: bool = False) -> str:
     """Parts joined by single spaces, or by a gap "~N" of up to N other tokens ("~N!": none of
     them another person); "(...)?" may be missing; "$" is the end of a sentence."""
     regex = ""
@@ -1406,31 +1577,31 @@ def _sequence(pattern: str) -> str:
             # "(tonight|$)": the end of a sentence is one choice. The gap before a word needs a
             # space, and the end of the reply has none, so the end is tried on its own.
             rest = "|".join(o for o in options if o.strip() != "$")
-            regex += f"(?:{_gap(gap, mine)}{_choice(rest)}|{_END})"
+            regex += f"(?:{_gap(gap, mine, frame)}{_choice(rest, frame)}|{_END})"
             gap, mine = 0, False
             continue
         if part.startswith("("):
-            body = _choice(part[1 : -2 if optional else -1])
+            body = _choice(part[1 : -2 if optional else -1], frame)
         elif part == "#":
             body = r"\d[\d:.]*(?:am|pm)?"
         elif part.isupper() or "_" in part:
-            body = _choice(SLOTS[part])
+            body = _choice(SLOTS[part], frame)
         else:
             body = r"\s".join(re.escape(w) for w in _canon_words(part).split())
         if first:
             regex = f"(?:{body})?" if optional else body
             first = False
         elif optional:
-            regex += f"(?:{_gap(gap, mine)}{body})?"
+            regex += f"(?:{_gap(gap, mine, frame)}{body})?"
             continue  # a missing optional part leaves the gap before it for the next part
         else:
-            regex += _gap(gap, mine) + body
+            regex += _gap(gap, mine, frame) + body
         gap, mine = 0, False
     return regex
 
 
-def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    body = "|".join(f"(?:{_sequence(p)})" for p in patterns)
+def _compile(patterns: tuple[str, ...], frame: bool = False) -> re.Pattern[str]:
+    body = "|".join(f"(?:{_sequence(p, frame)})" for p in patterns)
     return re.compile(rf"(?<!\S)(?:{body})(?!\S)")
 
 
@@ -1459,8 +1630,8 @@ _CRISIS_RE: dict[str, re.Pattern[str]] = {
     name: _compile(group) for name, group in CRISIS_PATTERNS.items()
 }
 _CRISIS_ANY = _compile(tuple(p for group in CRISIS_PATTERNS.values() for p in group))
-_IDIOM_RE = _compile(IDIOM_PATTERNS)
-_ABOUT_OTHERS_RE = _compile(ABOUT_OTHERS_PATTERNS)
+_IDIOM_RE = _compile(IDIOM_PATTERNS, frame=True)
+_ABOUT_OTHERS_RE = _compile(ABOUT_OTHERS_PATTERNS, frame=True)
 _DISTRESS_RE = _compile(DISTRESS_PATTERNS)
 
 
@@ -1672,8 +1843,22 @@ REVIEWED_NOT_CRISIS: tuple[str, ...] = (
 
 
 def _blank(regex: re.Pattern[str], normal: str) -> str:
-    """Each match becomes '_' tokens, one per word, so gaps still measure distance."""
-    return regex.sub(lambda m: " ".join("_" for _ in m.group().split()), normal)
+    """Each frame's own words become '_' (one per word, so gaps still measure distance); the
+    words in its gaps stay. "I took a handful of tablets, dead tired" once lost its tablets to a
+    "tablet ... dead" frame that reached across the comma: a frame is one clause, and the words
+    between its parts are not its own."""
+
+    def own_words_blanked(m: re.Match[str]) -> str:
+        start = m.start()
+        kept = [m.span(i) for i in range(1, (m.re.groups or 0) + 1) if m.start(i) != -1]
+        out: list[str] = []
+        for word in re.finditer(r"\S+", m.group()):
+            at = start + word.start()
+            inside_gap = any(a <= at < b for a, b in kept)
+            out.append(word.group() if inside_gap else "_")
+        return " ".join(out)
+
+    return regex.sub(own_words_blanked, normal)
 
 
 def _without_idioms(normal: str) -> str:

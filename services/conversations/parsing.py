@@ -10,6 +10,11 @@ never a guess that could close a clinician's offer or take a page away from a pe
 an answer only when the whole of it is: words we cannot account for ("tonight I keep seeing her
 face") make it unknown, however clear its time or yes/no words (see "the whole message").
 Crisis reading lives in crisis.py (signals_crisis, signals_distress), imported here.
+
+Two readings are neither an answer nor unknown: a reply that is wholly a question about us
+("who is this?", "how did you get my number?") is "question", and wholly a thanks ("thanks",
+"noted", "👍") is "acknowledge". Neither says anything about how the person is, so neither needs
+a coordinator's look; anything else in the message keeps it "unknown".
 """
 
 from __future__ import annotations
@@ -202,7 +207,18 @@ _STOP_PHRASES_RE = _phrase_group(STOP_PHRASES)
 
 # --- 2. clinician's answer to an offer of peer support --------------------------------------
 
-OfferKind = Literal["accept", "defer", "decline", "stop", "start", "help", "crisis", "unknown"]
+OfferKind = Literal[
+    "accept",
+    "defer",
+    "decline",
+    "stop",
+    "start",
+    "help",
+    "crisis",
+    "question",
+    "acknowledge",
+    "unknown",
+]
 
 LATER_DEFAULT = timedelta(hours=2)  # "later", "not now", "busy"
 TONIGHT_LATE = timedelta(hours=1)  # "tonight" said at or after 19:00
@@ -362,6 +378,151 @@ OFFER_UNSURE_PHRASES: tuple[str, ...] = (
     "dunno",
     "idk",
 )
+# A reply that is wholly a question about us ("who is this?", "is this confidential?"): kind
+# "question". The caller answers it with a short explanation of who we are and what a peer
+# supporter does, and asks no coordinator to look: it says nothing about how the person is.
+# Only the whole message: "who is this, I can't stop crying" is unknown, "ok who will call me"
+# too (a yes, or not?). Read after crisis and the carrier keywords, before everything else.
+OFFER_QUESTION_PHRASES: tuple[str, ...] = (
+    # Who we are.
+    "who",
+    "who is this",
+    "who's this",
+    "who is that",
+    "who's that",
+    "who is it",
+    "who are you",
+    "who are u",
+    "who r u",
+    "who dis",
+    "who is texting me",
+    "who is messaging me",
+    "who sent this",
+    "who am I talking to",
+    "who am I speaking to",
+    "is this the hospital",
+    "is this from the hospital",
+    "is this from work",
+    # What this is.
+    "what is this",
+    "what's this",
+    "what is this about",
+    "what's this about",
+    "what is it about",
+    "what's it about",
+    "what is this regarding",
+    "what's this regarding",
+    "what is it regarding",
+    "what's it regarding",
+    "what is this for",
+    "what's this for",
+    "what does this mean",
+    "what do you mean",
+    "what do u mean",
+    "wdym",
+    "what is a peer supporter",
+    "what's a peer supporter",
+    "what is peer support",
+    "what's peer support",
+    "what does peer supporter mean",
+    "what does peer support mean",
+    "what does later mean",
+    "what's later mean",
+    "what does yes mean",
+    "what do the replies mean",
+    # Our number, or the wrong one.
+    "wrong number",
+    "wrong person",
+    "you have the wrong number",
+    "you have the wrong person",
+    "u have the wrong number",
+    "u have the wrong person",
+    "I think you have the wrong number",
+    "I think you have the wrong person",
+    "think u have the wrong person",
+    "how did you get my number",
+    "how did u get my number",
+    "how do you have my number",
+    "where did you get my number",
+    "where did u get my number",
+    "who gave you my number",
+    "who gave u my number",
+    "why do you have my number",
+    # Who will know.
+    "is this confidential",
+    "is it confidential",
+    "is this anonymous",
+    "is it anonymous",
+    "is this private",
+    "is it private",
+    "will my manager know",
+    "will my manager find out",
+    "will my manager see this",
+    "does my manager see this",
+    "does my manager know",
+    "will anyone know",
+    "who will know",
+    "who can see this",
+    "who sees this",
+    # Who calls, and what happens.
+    "who will call me",
+    "who would call me",
+    "who will call",
+    "who will ring me",
+    "who would ring me",
+    "who is calling",
+    "who will I talk to",
+    "who will I speak to",
+    "who would I talk to",
+    "who would I speak to",
+    "what happens if I say yes",
+    "what happens if I say no",
+    "what happens if I reply yes",
+    "what happens next",
+    "what happens now",
+    "what happens then",
+    "what does it involve",
+    "how long does it take",
+    "how long does the call take",
+    "how long is the call",
+    "does this cost anything",
+    "does it cost anything",
+)
+# Words that may stand around such a question without adding to it ("sorry, who's this?").
+QUESTION_FILLER: tuple[str, ...] = tuple(
+    """
+    hi hey hello hiya sorry please thanks um uh hmm oh ah excuse me just quick question can i
+    ask may but dear x xx so peer supporter support
+    """.split()
+)
+# A reply that is wholly an acknowledgement: kind "acknowledge". It is not a yes (the offer
+# asks for YES; "ok" stays an accept, as it always was), so the caller sends the stage's help
+# text again and asks no coordinator to look. Any other word or emoji keeps it unknown.
+OFFER_ACK_PHRASES: tuple[str, ...] = (
+    "thanks",
+    "noted",
+    "got it",
+    "received",
+    "message received",
+    "understood",
+    "for the message",
+    "for letting me know",
+    "for the info",
+    "for reaching out",
+    "for checking in",
+    "for thinking of me",
+    "for the offer",
+    "very much",
+    "so much",
+)
+ACK_FILLER: tuple[str, ...] = ("hi", "hey", "hello", "dear", "x", "xx", "again", "and")
+# Emoji that mean "seen, thanks" and nothing more. Skin tones and joiners are ignored.
+ACK_EMOJI: frozenset[str] = frozenset("\U0001f44d\U0001f44c\U0001f64f\u2705\U0001f197")
+_EMOJI_MODIFIERS = frozenset(
+    [chr(c) for c in range(0x1F3FB, 0x1F400)] + ["\ufe0f", "\u200d", "\ufe0e"]
+)
+_PLAIN_PUNCTUATION = frozenset(".,!?;:'\"-()\u2019\u2018\u201c\u201d\u2026")
+
 # Pleasantries that carry no answer: "no worries" must not count as a "no".
 OFFER_NEUTRAL_PHRASES: tuple[str, ...] = ("no worries", "no problem", "no probs")
 OFFER_WEAK_ACCEPT: tuple[str, ...] = ("yes", "ok", "sure", "please", "now", "alright")
@@ -781,7 +942,10 @@ def _require_aware(at: datetime, name: str) -> None:
 def parse_offer_reply(text: str, now: datetime, tz: ZoneInfo) -> OfferReply:
     """Read a clinician's answer to "would you like to talk to a peer supporter?".
 
-    Order: crisis; STOP/START/HELP; any time words (defer); then accept/decline wording.
+    Order: crisis; STOP/START/HELP; a reply that is wholly a question about us ("question":
+    "who is this?", "wrong number", "is this confidential?") or wholly a thanks ("acknowledge":
+    "thanks", "noted", "👍"), which the caller answers without asking a coordinator to look;
+    any time words (defer); then accept/decline wording.
     A reply is an answer only when the whole of it reads as one (see _offer_unexplained):
     "tonight I keep seeing her face" has a time word but is not a deferral, and "no I just want
     to sleep" has a "no" but is not a decline. Both are "unknown", so the caller answers with
@@ -808,6 +972,9 @@ def parse_offer_reply(text: str, now: datetime, tz: ZoneInfo) -> OfferReply:
     keyword = _keyword(words)
     if keyword is not None:
         return OfferReply(keyword)
+    whole = _question_or_thanks(text, normal)
+    if whole is not None:
+        return OfferReply(whole)
     when = _read_when(normal)
     if normal == "1":
         return OfferReply("accept")
@@ -819,6 +986,38 @@ def parse_offer_reply(text: str, now: datetime, tz: ZoneInfo) -> OfferReply:
             return OfferReply("unknown")
         return OfferReply("defer", until)
     return OfferReply(_offer_answer(normal))
+
+
+def _symbols(text: str) -> list[str]:
+    """Emoji and other marks in a reply, without plain punctuation or emoji modifiers."""
+    return [
+        c
+        for c in unicodedata.normalize("NFKC", text)
+        if not (c.isalnum() or c.isspace() or c in _PLAIN_PUNCTUATION or c in _EMOJI_MODIFIERS)
+    ]
+
+
+def _question_or_thanks(text: str, normal: str) -> Literal["question", "acknowledge"] | None:
+    """ "question" or "acknowledge" when that is the whole reply, else None.
+
+    Whole means every word is the question's (or the thanks') own or a listed filler word, or
+    a name after a greeting, and the only marks are plain punctuation (and, for thanks, a
+    thumbs-up or folded hands): "who is this 😭" is a person, not a question.
+    """
+    names = frozenset(_names(text))
+    symbols = _symbols(text)
+
+    def only(rest: str, filler: frozenset[str]) -> bool:
+        return all(w in ("_", "|") or w in filler or w in names for w in rest.split())
+
+    asked = _QUESTION_RE.sub(" _ ", normal)
+    if asked != normal and not symbols and only(asked, _QUESTION_FILLER):
+        return "question"
+    thanked = _ACK_RE.sub(" _ ", normal)
+    if (thanked != normal or symbols) and all(c in ACK_EMOJI for c in symbols):
+        if only(thanked, _ACK_FILLER):
+            return "acknowledge"
+    return None
 
 
 def _offer_answer(normal: str) -> OfferKind:
@@ -859,6 +1058,10 @@ _OFFER_GROUPS = (
     ("accept", _phrase_group(OFFER_ACCEPT_PHRASES)),
     ("unsure", _phrase_group(OFFER_UNSURE_PHRASES)),
 )
+_QUESTION_RE = _phrase_group(OFFER_QUESTION_PHRASES)
+_QUESTION_FILLER = _plain(QUESTION_FILLER)
+_ACK_RE = _phrase_group(OFFER_ACK_PHRASES)
+_ACK_FILLER = _plain(ACK_FILLER)
 _WEAK_ACCEPT = _plain(OFFER_WEAK_ACCEPT)
 _WEAK_DECLINE = _plain(OFFER_WEAK_DECLINE)
 _LATER_RE = _phrase_group(LATER_PHRASES)
