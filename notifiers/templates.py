@@ -93,6 +93,14 @@ def clinician_team_will_call() -> str:
     return "Thank you. A member of the support team will contact you shortly."
 
 
+def about_us() -> str:
+    return (
+        "This is your hospital's peer support programme. After a difficult event, a trained "
+        "colleague can talk with you in confidence, apart from any review. Reply YES to be "
+        "called, LATER, or NO. Reply STOP to opt out."
+    )
+
+
 def follow_up_help() -> str:
     return "Peer support: reply YES if you'd like your peer supporter to call, or NO. Thank you."
 
@@ -220,6 +228,13 @@ def coordinator_look(case_ref: str, distress: bool) -> str:
     """A reply we could not read as an answer: never the text."""
     why = "not understood, may show distress" if distress else "not understood"
     return f"Peer support, case {case_ref}: a reply needs a human look ({why}). Please review."
+
+
+def coordinator_wrong_number(case_ref: str) -> str:
+    return (
+        f"Peer support, case {case_ref}: the reply says wrong number. Please check the "
+        "clinician's number in the directory."
+    )
 
 
 def coordinator_new_reply(case_ref: str) -> str:

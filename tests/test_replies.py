@@ -45,7 +45,9 @@ REPLIES = {
     "defer": "later 2h",
     "decline": "no thanks",
     "help": "help",
-    "unknown": "who is this",
+    "unknown": "which ward is it",
+    "question": "who is this?",
+    "acknowledge": "thanks",
     "crisis": "I want to end it all",
     "stop": "STOP",
     "start": "START",
@@ -68,7 +70,7 @@ def set_state(db: Engine, case: Case, to: str) -> None:
 
 def test_the_table_covers_every_state_and_reply() -> None:
     for case_state in machine.ALLOWED:
-        for kind in ("accept", "defer", "decline", "help", "unknown"):
+        for kind in ("accept", "defer", "decline", "help", "unknown", "question", "acknowledge"):
             assert isinstance(clinician_action(case_state, kind), ClinicianAction)
     assert clinician_action("deferred", "defer") == ClinicianAction.DEFER
     assert clinician_action("follow_up", "accept") == ClinicianAction.CALL_AGAIN
@@ -89,8 +91,10 @@ async def test_every_state_and_reply_gets_an_answer_or_a_deliberate_silence(
         before = len(messages(db, to=CLINICIAN_NUMBER))
         done = await reply(db, CLINICIAN_NUMBER, body)  # never raises: no dead letter
         answered = [k for k, _ in messages(db, to=CLINICIAN_NUMBER)[before:]]
-        silent = kind in ("stop", "start") or (
-            kind == "decline" and case_state in ("declined", "closed")
+        silent = (
+            kind in ("stop", "start")
+            or (kind == "decline" and case_state in ("declined", "closed"))
+            or (kind == "acknowledge" and case_state not in ("clinician_offered", "deferred"))
         )
         assert bool(answered) != silent, (case_state, kind, done)
         if kind == "crisis":
@@ -311,7 +315,7 @@ async def test_any_unread_clinician_reply_gets_a_look_but_a_peers_only_with_dist
     assert await reply(db, str(peer_number), "which ward is this for") == "help"
     assert len(coordinator_texts(db)) == before  # a peer's logistics question: help text only
     await accepted_by_peer(db, case)
-    assert await reply(db, CLINICIAN_NUMBER, "who gave you this number") == "help"
+    assert await reply(db, CLINICIAN_NUMBER, "which ward is it") == "help"
     look = coordinator_texts(db)[-1]
     assert case_ref(case.id) in look and "human look (not understood)" in look
 
@@ -353,3 +357,18 @@ async def test_every_state_and_peer_reply_gets_an_answer_or_a_deliberate_silence
             answered += [k for k, _ in messages(db, case, to=str(number)) if k == "peer_details"]
         silent = kind in ("stop", "start")
         assert bool(answered) != silent, (case_state, kind, done)
+
+
+async def test_a_question_about_us_is_explained_and_wrong_number_reaches_the_coordinator(
+    db: Engine,
+) -> None:
+    daytime()
+    case = await open_case(db)
+    await accepted_by_peer(db, case)
+    before = len(coordinator_texts(db))
+    assert await reply(db, CLINICIAN_NUMBER, "is this confidential?") == "explained"
+    assert "in confidence" in messages(db, case, to=CLINICIAN_NUMBER)[-1][1]
+    assert len(coordinator_texts(db)) == before  # no look needed for a plain question
+    assert await reply(db, CLINICIAN_NUMBER, "wrong number") == "explained"
+    assert f"case {case_ref(case.id)}: the reply says wrong number" in coordinator_texts(db)[-1]
+    assert state(db, case) == "clinician_offered"

@@ -438,7 +438,8 @@ class ClinicianAction(StrEnum):
     END_FOLLOW_UPS = "end_follow_ups"  # during follow-ups: no more check-ins, case closed
     TO_COORDINATOR = "to_coordinator"  # a person holds the case: thanked, coordinator told
     REOPEN = "reopen"  # asks for support after the case ended: thanked, coordinator told
-    SILENT = "silent"  # a repeated "no" after a decline: deliberately no answer
+    SILENT = "silent"  # a repeated "no" after a decline, a thanks: deliberately no answer
+    EXPLAIN = "explain"  # wholly a question about us: who we are and what a peer does
     HELP = "help"  # not understood: the help text for this stage
 
 
@@ -452,6 +453,10 @@ def clinician_action(state: str, kind: str) -> ClinicianAction:
     a = ClinicianAction
     if kind in ("help", "unknown"):
         return a.HELP
+    if kind == "question":
+        return a.EXPLAIN
+    if kind == "acknowledge":  # a thanks is no answer to an offer still open: ask again
+        return a.HELP if state in _OFFERED else a.SILENT
     if state in _OFFERED:
         return {"accept": a.ACCEPT, "defer": a.DEFER, "decline": a.DECLINE}.get(kind, a.HELP)
     if state in _CONTACT:
@@ -564,8 +569,20 @@ async def _clinician_reply(
             session, settings, case.id, templates.coordinator_new_reply(ref), str(sms.sms_id)
         )
         return "to coordinator"
+    if action == A.EXPLAIN:
+        await _answer(session, sms, "help", templates.about_us(), case.id)
+        if "wrong" in sms.body.lower():
+            # "Wrong number": the directory may have texted someone else about a colleague.
+            await flows.tell_coordinator(
+                session,
+                settings,
+                case.id,
+                templates.coordinator_wrong_number(ref),
+                dedupe=str(sms.sms_id),
+            )
+        return "explained"
     if action == A.SILENT:
-        return "noted"  # they declined and said so again: nothing more is sent
+        return "noted"  # "no" again after a decline, or a thanks: nothing more is sent
     # HELP, or a deferral whose time could not be placed.
     if reply.kind == "unknown":
         await _ask_for_a_look(session, settings, case.id, sms, True)
