@@ -182,6 +182,9 @@ export PUBLIC_BASE_URL="$API_URL"
 export API_TOKENS="$API_TOKEN"
 export LOG_FORMAT=json
 export PYTHONUNBUFFERED=1
+# The story plays at any hour: a clinician's offer would otherwise wait for 07:00 on their
+# unit's clock (quiet hours), and a demo run at night would stop at "offer sent".
+export QUIET_START_HOUR=0 QUIET_END_HOUR=0
 export DATABASE_URL KAFKA_BOOTSTRAP_SERVERS
 
 say "starting Twilio stand-in on $STANDIN_URL (log $(rel "$LOG_DIR/standin.log"))"
