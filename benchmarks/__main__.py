@@ -100,11 +100,18 @@ def headlines(name: str, r: dict[str, object]) -> list[Row]:
             rows.append(info(f"pages/s with {rd['workers']} worker(s)", rd.get("pages_per_s")))
             dupes += [rd.get("duplicate_pages_per_step"), rd.get("duplicate_sms")]
     elif name == "crisis":
-        recall, fp = r.get("recall_crisis"), r.get("false_positive_rate")
-        rows.append(against("recall on crisis rows", recall, "1.0", ge(1.0)))
-        rows.append(against("crisis flags on the other rows", fp, "< 0.05", lt(0.05)))
+        sets = r.get("sets")
+        for one in sets if isinstance(sets, list) else []:
+            label = one.get("name", "set")
+            recall, fp = one.get("recall_crisis"), one.get("false_positive_rate")
+            rows.append(against(f"{label}: recall on crisis rows", recall, "1.0", ge(1.0)))
+            rows.append(against(f"{label}: crisis flags on the others", fp, "< 0.05", lt(0.05)))
+            reached = one.get("crisis_to_a_human")
+            rows.append(against(f"{label}: crisis rows to a human", reached, "1.0", ge(1.0)))
+            rows.append(
+                info(f"{label}: first sight recall", _get(one, "first_sight", "recall_crisis"))
+            )
         rows.append(info("us per message p99", _get(r, "crisis_us", "p99")))
-        rows.append(info("first sight recall", _get(r, "first_sight", "recall_crisis")))
         dupes = []
     elif name == "matching":
         found = r.get("rows")
