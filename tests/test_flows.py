@@ -100,10 +100,10 @@ async def reply(db: Engine, number: str, body: str, sms_id: uuid.UUID | None = N
     with db.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO inbound_sms (id, provider_sid, from_number, to_number, body) "
-                "VALUES (:i, :s, :f, '+15005550006', :b)"
+                "INSERT INTO inbound_sms (id, provider_sid, from_number, to_number, body, "
+                "received_at) VALUES (:i, :s, :f, '+15005550006', :b, :t)"
             ),
-            {"i": sms_id, "s": f"SM{sms_id.hex}", "f": number, "b": body},
+            {"i": sms_id, "s": f"SM{sms_id.hex}", "f": number, "b": body, "t": clock.now()},
         )
     sms = SmsReceived(
         sms_id=sms_id,
@@ -343,7 +343,9 @@ async def test_quiet_hours_hold_clinician_messages(db: Engine) -> None:
     zone = ZoneInfo("America/New_York")
     local_now = datetime.now(UTC).astimezone(zone)
     night = local_now.replace(hour=23, minute=30, second=0, microsecond=0)
-    if night < local_now:
+    # At least two hours ahead: a reply an earlier test sent "just now" must not count as the
+    # clinician having written within the hour (it did, run at 22:45 New York time).
+    if night < local_now + timedelta(hours=2):
         night += timedelta(days=1)
     clock.advance(night.astimezone(UTC) - datetime.now(UTC))
     case = await open_case(db)

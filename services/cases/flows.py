@@ -161,6 +161,7 @@ async def clinician_not_before(
         .where(
             InboundSms.from_number == clinician.mobile_e164,
             InboundSms.received_at > at - WROTE_RECENTLY,
+            InboundSms.received_at <= at,
         )
         .limit(1)
     )

@@ -29,7 +29,7 @@ from schemas.events import (
     SmsReceived,
     SupportNeeded,
 )
-from services import outbox
+from services import clock, outbox
 from services.cases.outbound import Unreachable, unreachable
 from services.cases.refs import case_ref
 from services.logs import log
@@ -525,7 +525,11 @@ async def record_status(
 async def record_inbound(
     session: AsyncSession, provider_sid: str, from_number: str, to_number: str, body: str
 ) -> SmsReceived | None:
-    """Store a verified inbound SMS once; Twilio may deliver the same sid again."""
+    """Store a verified inbound SMS once; Twilio may deliver the same sid again.
+
+    `received_at` is on the tiered response's clock, not the database's: quiet hours give way
+    when the clinician "wrote within the hour" of a send time on that clock.
+    """
     sms_id = await session.scalar(
         insert(InboundSms)
         .values(
@@ -534,6 +538,7 @@ async def record_inbound(
             from_number=from_number,
             to_number=to_number,
             body=body,
+            received_at=clock.now(),
         )
         .on_conflict_do_nothing(index_elements=["provider_sid"])
         .returning(InboundSms.id)
