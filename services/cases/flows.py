@@ -32,7 +32,7 @@ from schemas.events import (
 )
 from services import outbox
 from services.cases import outbound
-from services.cases.machine import PEER_HOLDS, move
+from services.cases.machine import PEER_HOLDS, CaseState, move
 from services.cases.models import Deadline, EscalationPolicy, NumberOptOut
 from services.cases.refs import case_ref
 from services.clock import now
@@ -202,7 +202,7 @@ async def start_outreach(
     case = await session.get(SupportCase, need.case_id, with_for_update=True)
     if case is None:
         raise LookupError(f"case {need.case_id} not in store")
-    if case.state != "identified":
+    if case.state != CaseState.identified:
         return None
     clinician = await session.get(Staff, case.staff_id)
     assert clinician is not None
@@ -262,9 +262,11 @@ async def start_outreach(
                     )
                     .values(message_id=message_id)
                 )
-                await move(session, case, "tier1_notified", "unit lead prompted to check in")
+                await move(
+                    session, case, CaseState.tier1_notified, "unit lead prompted to check in"
+                )
         if key is None and await session.get(Tier1Prompt, (case.incident_id, lead_id)):
-            await move(session, case, "tier1_notified", "unit lead already prompted")
+            await move(session, case, CaseState.tier1_notified, "unit lead already prompted")
     if ctx is None:
         ctx = await load_context(session, now(), settings.match_other_unit)
     elif not isinstance(ctx, MatchContext):
@@ -313,7 +315,7 @@ async def _page_next(
     if prefetched is not None:
         prefetched.setdefault(case.id, []).append((peer_id, attempt))
     case.escalation_step, case.escalation_round = step, round_
-    to_state = "peer_paged" if peer_id is not None else "waiting_coordinator"
+    to_state = CaseState.peer_paged if peer_id is not None else CaseState.waiting_coordinator
     if case.state != to_state or attempt > 1:
         why = "first page" if attempt == 1 else f"escalation step {step + 1}, round {round_ + 1}"
         if peer_id is None:
@@ -411,7 +413,7 @@ async def fire(
     clinician = await session.get(Staff, case.staff_id)
     assert clinician is not None
     if deadline.kind == "page_timeout":
-        if case.state not in ("peer_paged", "waiting_coordinator"):
+        if case.state not in (CaseState.peer_paged, CaseState.waiting_coordinator):
             return "moot: answered"
         unit = await unit_of(session, clinician.home_unit)
         policy = await policy_for(session, unit.site if unit else None)
@@ -421,8 +423,10 @@ async def fire(
         )
         if step >= len(policy.steps):
             if round_ >= policy.repeat:
-                if case.state != "waiting_coordinator":
-                    await move(session, case, "waiting_coordinator", "escalation policy exhausted")
+                if case.state != CaseState.waiting_coordinator:
+                    await move(
+                        session, case, CaseState.waiting_coordinator, "escalation policy exhausted"
+                    )
                 return "exhausted"
             step, round_ = 0, round_ + 1
         ctx = ctx or await load_context(session, now(), settings.match_other_unit)
@@ -430,7 +434,7 @@ async def fire(
         await _page_next(session, case, clinician, involved, ctx, settings, step, round_)
         return f"escalated to step {step + 1}"
     if deadline.kind == "offer_reminder":
-        if case.state != "clinician_offered":
+        if case.state != CaseState.clinician_offered:
             return "moot: answered"
         await _to_clinician(
             session, case, clinician, "offer_reminder", templates.offer_reminder(), settings
@@ -438,20 +442,26 @@ async def fire(
         await schedule(session, case.id, "offer_expired", now() + OFFER_GIVE_UP_AFTER)
         return "reminded"
     if deadline.kind == "offer_expired":
-        if case.state != "clinician_offered":
+        if case.state != CaseState.clinician_offered:
             return "moot: answered"
-        await move(session, case, "waiting_coordinator", "no answer to the offer or reminder")
+        await move(
+            session, case, CaseState.waiting_coordinator, "no answer to the offer or reminder"
+        )
         await tell_coordinator(
             session, settings, case.id, templates.coordinator_no_answer(case_ref(case.id))
         )
         return "handed to coordinator"
     if deadline.kind == "reoffer":
-        if case.state != "deferred":
+        if case.state != CaseState.deferred:
             return "moot: answered"
         await offer(session, case, clinician, settings, again=True)
         return "re-offered"
     if deadline.kind == "follow_up":
-        if case.state not in ("clinician_accepted", "contact_made", "follow_up"):
+        if case.state not in (
+            CaseState.clinician_accepted,
+            CaseState.contact_made,
+            CaseState.follow_up,
+        ):
             return "moot: case moved on"
         if clinician.opted_out:
             return "moot: opted out"
@@ -460,9 +470,9 @@ async def fire(
             session, case, clinician, "follow_up", templates.follow_up(), settings, dedupe=str(n)
         )
         if n >= len(FOLLOW_UPS):
-            await move(session, case, "closed", "last follow-up sent")
-        elif case.state != "follow_up":
-            await move(session, case, "follow_up", f"follow-up {n} sent")
+            await move(session, case, CaseState.closed, "last follow-up sent")
+        elif case.state != CaseState.follow_up:
+            await move(session, case, CaseState.follow_up, f"follow-up {n} sent")
         return f"follow-up {n}"
     return f"unknown kind {deadline.kind}"
 
@@ -532,7 +542,9 @@ async def offer(
         settings,
         dedupe=f"{again}:{case.escalation_round}:{now().isoformat()}" if again else None,
     )
-    await move(session, case, "clinician_offered", "offer re-sent" if again else "offer sent")
+    await move(
+        session, case, CaseState.clinician_offered, "offer re-sent" if again else "offer sent"
+    )
     await cancel_deadlines(session, case.id, ("offer_reminder", "offer_expired"), "replaced")
     await schedule(session, case.id, "offer_reminder", now() + OFFER_REMINDER_AFTER)
 
@@ -546,15 +558,15 @@ async def opt_out_case(session: AsyncSession, case: SupportCase, reason: str) ->
     Once contact is arranged (accepted, contact made, follow-ups) only the check-ins stop:
     the peer already has what they need and a person decides the rest.
     """
-    if case.state in ("clinician_accepted", "contact_made", "follow_up"):
+    if case.state in (CaseState.clinician_accepted, CaseState.contact_made, CaseState.follow_up):
         await cancel_deadlines(session, case.id, ("follow_up",), "opted out")
         return
-    if case.state in ("opted_out", "tier3_referred"):
+    if case.state in (CaseState.opted_out, CaseState.tier3_referred):
         return
     held_by = await session.scalar(
         select(Page.to_number).where(Page.case_id == case.id, Page.state == "accepted").limit(1)
     )
-    await move(session, case, "opted_out", reason)
+    await move(session, case, CaseState.opted_out, reason)
     await cancel_deadlines(session, case.id, ALL_DEADLINES, "opted out")
     await supersede_open_pages(session, case.id, reason="clinician opted out")
     if held_by is not None:

@@ -9,6 +9,7 @@ transaction, so the store and the topic never disagree.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,57 +20,79 @@ from services.clock import now as utcnow
 from services.logs import log
 from services.paging.models import SupportCase
 
-TERMINAL = frozenset({"declined", "closed"})
+
+class CaseState(StrEnum):
+    """Where a case is in the tiered response; stored as its value in support_cases.state."""
+
+    identified = "identified"
+    tier1_notified = "tier1_notified"
+    peer_paged = "peer_paged"
+    waiting_coordinator = "waiting_coordinator"
+    peer_accepted = "peer_accepted"
+    clinician_offered = "clinician_offered"
+    deferred = "deferred"
+    clinician_accepted = "clinician_accepted"
+    contact_made = "contact_made"
+    follow_up = "follow_up"
+    tier3_referred = "tier3_referred"
+    opted_out = "opted_out"
+    declined = "declined"
+    closed = "closed"
+
+
+S = CaseState
+
+TERMINAL = frozenset({S.declined, S.closed})
 OPEN_STATES = frozenset(
     {
-        "identified",
-        "tier1_notified",
-        "peer_paged",
-        "waiting_coordinator",
-        "peer_accepted",
-        "clinician_offered",
-        "deferred",
-        "clinician_accepted",
-        "contact_made",
-        "follow_up",
-        "tier3_referred",
-        "opted_out",
+        S.identified,
+        S.tier1_notified,
+        S.peer_paged,
+        S.waiting_coordinator,
+        S.peer_accepted,
+        S.clinician_offered,
+        S.deferred,
+        S.clinician_accepted,
+        S.contact_made,
+        S.follow_up,
+        S.tier3_referred,
+        S.opted_out,
     }
 )
 # Before the clinician has been offered anything: a decline, an opt-out or a peer's withdrawal
 # can still end or reroute outreach here without a word to them being taken back.
 BEFORE_OFFER = frozenset(
-    {"identified", "tier1_notified", "peer_paged", "waiting_coordinator", "peer_accepted"}
+    {S.identified, S.tier1_notified, S.peer_paged, S.waiting_coordinator, S.peer_accepted}
 )
 # A peer holds the case: if they withdraw (crisis of their own, STOP), the next peer is paged.
-PEER_HOLDS = frozenset({"peer_accepted", "clinician_offered", "deferred", "clinician_accepted"})
-ALLOWED: dict[str, frozenset[str]] = {
+PEER_HOLDS = frozenset({S.peer_accepted, S.clinician_offered, S.deferred, S.clinician_accepted})
+ALLOWED: dict[CaseState, frozenset[CaseState]] = {
     # peer_accepted straight from here: a peer's yes to an open page is always taken.
-    "identified": frozenset(
-        {"tier1_notified", "peer_paged", "waiting_coordinator", "peer_accepted"}
+    S.identified: frozenset(
+        {S.tier1_notified, S.peer_paged, S.waiting_coordinator, S.peer_accepted}
     ),
-    "tier1_notified": frozenset({"peer_paged", "waiting_coordinator", "peer_accepted"}),
+    S.tier1_notified: frozenset({S.peer_paged, S.waiting_coordinator, S.peer_accepted}),
     # Re-entering peer_paged is an escalation to the next step.
-    "peer_paged": frozenset({"peer_paged", "peer_accepted", "waiting_coordinator"}),
-    "waiting_coordinator": frozenset(
-        {"waiting_coordinator", "peer_paged", "peer_accepted", "closed"}
+    S.peer_paged: frozenset({S.peer_paged, S.peer_accepted, S.waiting_coordinator}),
+    S.waiting_coordinator: frozenset(
+        {S.waiting_coordinator, S.peer_paged, S.peer_accepted, S.closed}
     ),
-    "peer_accepted": frozenset({"clinician_offered", "peer_paged"}),
-    "clinician_offered": frozenset(
-        {"clinician_accepted", "deferred", "declined", "waiting_coordinator", "peer_paged"}
+    S.peer_accepted: frozenset({S.clinician_offered, S.peer_paged}),
+    S.clinician_offered: frozenset(
+        {S.clinician_accepted, S.deferred, S.declined, S.waiting_coordinator, S.peer_paged}
     ),
     # A second "later" is a new deferral, not an error.
-    "deferred": frozenset(
-        {"clinician_offered", "declined", "clinician_accepted", "deferred", "peer_paged"}
+    S.deferred: frozenset(
+        {S.clinician_offered, S.declined, S.clinician_accepted, S.deferred, S.peer_paged}
     ),
-    "clinician_accepted": frozenset({"contact_made", "follow_up", "closed", "peer_paged"}),
-    "contact_made": frozenset({"follow_up", "closed"}),
-    "follow_up": frozenset({"follow_up", "closed"}),
-    "tier3_referred": frozenset({"closed"}),
+    S.clinician_accepted: frozenset({S.contact_made, S.follow_up, S.closed, S.peer_paged}),
+    S.contact_made: frozenset({S.follow_up, S.closed}),
+    S.follow_up: frozenset({S.follow_up, S.closed}),
+    S.tier3_referred: frozenset({S.closed}),
     # STOP from the clinician: nobody may text them; the coordinator decides what happens.
-    "opted_out": frozenset({"closed", "peer_paged"}),
-    "declined": frozenset(),
-    "closed": frozenset(),
+    S.opted_out: frozenset({S.closed, S.peer_paged}),
+    S.declined: frozenset(),
+    S.closed: frozenset(),
 }
 
 
@@ -78,18 +101,18 @@ class IllegalTransition(ValueError):
 
 
 def can_move(from_state: str, to_state: str) -> bool:
-    if to_state == "tier3_referred":
-        return from_state in OPEN_STATES and from_state != "tier3_referred"
-    if to_state == "closed":  # the coordinator may close any open case
+    if to_state == S.tier3_referred:
+        return from_state in OPEN_STATES and from_state != S.tier3_referred
+    if to_state == S.closed:  # the coordinator may close any open case
         return from_state in OPEN_STATES
-    if to_state == "declined" and from_state in BEFORE_OFFER:
+    if to_state == S.declined and from_state in BEFORE_OFFER:
         return True  # "no thanks" before the offer came (after the unit lead asked) is final
-    if to_state == "opted_out":
-        return from_state in OPEN_STATES and from_state not in ("opted_out", "tier3_referred")
+    if to_state == S.opted_out:
+        return from_state in OPEN_STATES and from_state not in (S.opted_out, S.tier3_referred)
     return to_state in ALLOWED.get(from_state, frozenset())
 
 
-async def move(session: AsyncSession, case: SupportCase, to_state: str, reason: str) -> None:
+async def move(session: AsyncSession, case: SupportCase, to_state: CaseState, reason: str) -> None:
     """Change the case's state, with its transition row and event, or refuse."""
     if not can_move(case.state, to_state):
         raise IllegalTransition(f"case {case.id}: {case.state} -> {to_state} is not allowed")
@@ -110,7 +133,7 @@ async def move(session: AsyncSession, case: SupportCase, to_state: str, reason: 
     log().info("case.moved", case_id=str(case.id), from_state=from_state, to_state=to_state)
 
 
-def replay(events: Iterable[CaseStateChanged], start: str = "identified") -> str:
+def replay(events: Iterable[CaseStateChanged], start: str = S.identified) -> str:
     """A case's state from its events alone; a gap or a reordering is an error, not a guess."""
     state = start
     for e in events:

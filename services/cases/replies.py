@@ -23,7 +23,7 @@ from notifiers import templates
 from schemas.events import PageAnswer, PageAnswered, PageState, SmsReceived
 from services import outbox
 from services.cases import flows, outbound
-from services.cases.machine import BEFORE_OFFER, TERMINAL, move
+from services.cases.machine import BEFORE_OFFER, TERMINAL, CaseState, move
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
 from services.cases.refs import case_ref
 from services.clock import now
@@ -264,8 +264,8 @@ async def _crisis(
             templates.coordinator_crisis(case_ref(own_case.id)),
             dedupe=str(sms.sms_id),
         )
-        if own_case.state != "tier3_referred":
-            await move(session, own_case, "tier3_referred", "crisis signalled in a reply")
+        if own_case.state != CaseState.tier3_referred:
+            await move(session, own_case, CaseState.tier3_referred, "crisis signalled in a reply")
             await flows.cancel_deadlines(session, own_case.id, flows.ALL_DEADLINES, "tier 3")
             await flows.supersede_open_pages(session, own_case.id, reason="tier 3")
         log().warning("case.crisis", case_id=str(own_case.id))
@@ -316,10 +316,10 @@ async def _peer_reply(
         # The peer who took the case, after talking with the clinician: Tier 3 now.
         return await _refer(session, case, settings, sms)
     if page.state not in OPEN_PAGE_STATES or case.state not in (
-        "peer_paged",
-        "waiting_coordinator",
-        "tier1_notified",
-        "identified",
+        CaseState.peer_paged,
+        CaseState.waiting_coordinator,
+        CaseState.tier1_notified,
+        CaseState.identified,
     ):
         await _answer(session, sms, "taken", templates.page_taken())
         if page.state in OPEN_PAGE_STATES:
@@ -374,7 +374,7 @@ async def _peer_reply(
         return "passed"
     if answer == PageAnswer.referred:
         return await _refer(session, case, settings, sms)
-    await move(session, case, "peer_accepted", "peer accepted the page")
+    await move(session, case, CaseState.peer_accepted, "peer accepted the page")
     await flows.cancel_deadlines(session, case.id, ("page_timeout",), "answered")
     # Other peers still holding a page for this case are told it is taken.
     others = [
@@ -407,7 +407,7 @@ async def _peer_reply(
 async def _refer(
     session: AsyncSession, case: SupportCase, settings: Settings, sms: SmsReceived
 ) -> str:
-    await move(session, case, "tier3_referred", "referred to Tier 3 by the peer")
+    await move(session, case, CaseState.tier3_referred, "referred to Tier 3 by the peer")
     await flows.cancel_deadlines(
         session,
         case.id,
@@ -443,9 +443,9 @@ class ClinicianAction(StrEnum):
     HELP = "help"  # not understood: the help text for this stage
 
 
-_OFFERED = ("clinician_offered", "deferred")
-_CONTACT = ("clinician_accepted", "contact_made", "follow_up")
-_HELD = ("waiting_coordinator", "opted_out", "tier3_referred")
+_OFFERED = (CaseState.clinician_offered, CaseState.deferred)
+_CONTACT = (CaseState.clinician_accepted, CaseState.contact_made, CaseState.follow_up)
+_HELD = (CaseState.waiting_coordinator, CaseState.opted_out, CaseState.tier3_referred)
 
 
 def clinician_action(state: str, kind: str) -> ClinicianAction:
@@ -465,7 +465,7 @@ def clinician_action(state: str, kind: str) -> ClinicianAction:
     if state in _HELD:
         return (
             a.DECLINE_EARLY
-            if kind == "decline" and state == "waiting_coordinator"
+            if kind == "decline" and state == CaseState.waiting_coordinator
             else (a.TO_COORDINATOR if kind in ("accept", "defer", "decline") else a.HELP)
         )
     if state in BEFORE_OFFER:
@@ -506,7 +506,7 @@ async def _clinician_reply(
     ref = case_ref(case.id)
     A = ClinicianAction
     if action == A.ACCEPT:
-        await move(session, case, "clinician_accepted", "clinician accepted contact")
+        await move(session, case, CaseState.clinician_accepted, "clinician accepted contact")
         await flows.cancel_deadlines(session, case.id, flows.OFFER_DEADLINES, "answered")
         await outbound.cancel_pending(session, case.id, ("offer_reminder", "offer"))
         await _answer(session, sms, "ack", templates.clinician_accepted_ack(peer_first), case.id)
@@ -520,7 +520,7 @@ async def _clinician_reply(
         local = until.astimezone(zone).strftime("%a %H:%M")
         if action == A.DEFER:
             case.deferred_until = until
-            await move(session, case, "deferred", "clinician asked for later")
+            await move(session, case, CaseState.deferred, "clinician asked for later")
             await flows.cancel_deadlines(session, case.id, flows.OFFER_DEADLINES, "deferred")
             await outbound.cancel_pending(session, case.id, ("offer_reminder", "offer"))
             await flows.schedule(session, case.id, "reoffer", until)
@@ -531,7 +531,7 @@ async def _clinician_reply(
         await _to_peer(session, case.id, peer_number, "peer_wait", wait, sms)
         return "deferred" if action == A.DEFER else "later again"
     if action in (A.DECLINE, A.DECLINE_EARLY):
-        await move(session, case, "declined", "clinician declined")
+        await move(session, case, CaseState.declined, "clinician declined")
         await flows.cancel_deadlines(session, case.id, flows.ALL_DEADLINES, "declined")
         await outbound.cancel_pending(session, case.id, ("offer_reminder", "offer", "follow_up"))
         await flows.supersede_open_pages(session, case.id, reason="clinician declined")
@@ -560,7 +560,7 @@ async def _clinician_reply(
     if action == A.END_FOLLOW_UPS:
         await flows.cancel_deadlines(session, case.id, ("follow_up",), "clinician said no")
         await outbound.cancel_pending(session, case.id, ("follow_up",))
-        await move(session, case, "closed", "clinician asked for no more check-ins")
+        await move(session, case, CaseState.closed, "clinician asked for no more check-ins")
         await _answer(session, sms, "ack", templates.follow_up_ended(), case.id)
         return "follow-ups ended"
     if action in (A.TO_COORDINATOR, A.REOPEN):

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.auth import require_admin
 from services.cases import flows, machine
-from services.cases.machine import IllegalTransition, move
+from services.cases.machine import CaseState, IllegalTransition, move
 from services.cases.models import CaseTransition, Deadline, EscalationPolicy
 from services.cases.refs import case_ref, ref_bounds
 from services.db import transaction
@@ -210,9 +210,11 @@ class CaseAction(BaseModel):
 @router.post("/cases/{case_id}/actions")
 async def case_action(case_id: uuid.UUID, body: CaseAction) -> dict[str, object]:
     """Record that contact happened (not what was said), close a case, or refer to Tier 3."""
-    to_state = {"contact_made": "contact_made", "close": "closed", "tier3": "tier3_referred"}[
-        body.action
-    ]
+    to_state = {
+        "contact_made": CaseState.contact_made,
+        "close": CaseState.closed,
+        "tier3": CaseState.tier3_referred,
+    }[body.action]
     async with transaction() as session:
         case = await session.get(SupportCase, case_id, with_for_update=True)
         if case is None:
@@ -221,7 +223,7 @@ async def case_action(case_id: uuid.UUID, body: CaseAction) -> dict[str, object]
             await move(session, case, to_state, f"coordinator: {body.action}")
         except IllegalTransition as exc:
             raise HTTPException(409, str(exc)) from exc
-        if to_state in ("closed", "tier3_referred"):
+        if to_state in (CaseState.closed, CaseState.tier3_referred):
             await flows.cancel_deadlines(
                 session,
                 case.id,
