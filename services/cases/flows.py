@@ -26,10 +26,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
-from schemas.events import (
-    PageRequested,
-    SupportNeeded,
-)
+from schemas.events import PageRequested, SupportNeeded
 from services import outbox
 from services.cases import outbound
 from services.cases.machine import PEER_HOLDS, CaseState, move
@@ -37,9 +34,7 @@ from services.cases.models import Deadline, EscalationPolicy, NumberOptOut
 from services.cases.refs import case_ref
 from services.clock import now
 from services.config import Settings
-from services.conversations.parsing import (
-    next_allowed,
-)
+from services.conversations.parsing import next_allowed
 from services.paging.models import InboundSms, Page, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import involved_in, new_page, transition
@@ -221,8 +216,8 @@ async def start_outreach(
         # the guard, so several workers or a redelivery cannot prompt the lead twice: a
         # concurrent insert of the same key waits for the first to commit, then does nothing.
         lead = await session.get(Staff, lead_id)
-        key: str | None = None
-        if await session.get(Tier1Prompt, (case.incident_id, lead_id)) is None and (
+        prompted = await session.get(Tier1Prompt, (case.incident_id, lead_id)) is not None
+        if not prompted and (
             lead is not None and lead.active and await outbound.can_text(session, lead.mobile_e164)
         ):
             count = await session.scalar(
@@ -246,7 +241,7 @@ async def start_outreach(
                 .returning(Tier1Prompt.lead_staff_id)
             )
             if key is not None:
-                message_id = await outbound.enqueue(
+                await outbound.enqueue(
                     session,
                     kind="tier1_prompt",
                     case_id=case.id,
@@ -254,18 +249,12 @@ async def start_outreach(
                     body=templates.tier1_prompt(count or 1),
                     dedupe=str(case.incident_id),
                 )
-                await session.execute(
-                    update(Tier1Prompt)
-                    .where(
-                        Tier1Prompt.incident_id == case.incident_id,
-                        Tier1Prompt.lead_staff_id == lead_id,
-                    )
-                    .values(message_id=message_id)
-                )
                 await move(
                     session, case, CaseState.tier1_notified, "unit lead prompted to check in"
                 )
-        if key is None and await session.get(Tier1Prompt, (case.incident_id, lead_id)):
+            else:
+                prompted = True  # another worker's case of this incident got there first
+        if prompted:
             await move(session, case, CaseState.tier1_notified, "unit lead already prompted")
     if ctx is None:
         ctx = await load_context(session, now(), settings.match_other_unit)

@@ -16,7 +16,8 @@ from datetime import timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
@@ -25,6 +26,7 @@ from services import outbox
 from services.cases import flows, outbound
 from services.cases.machine import BEFORE_OFFER, TERMINAL, CaseState, move
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
+from services.cases.models import Message, NumberOptOut
 from services.cases.refs import case_ref
 from services.clock import now
 from services.config import Settings
@@ -175,10 +177,6 @@ async def _stop(session: AsyncSession, number: str) -> None:
     A clinician's open cases move to `opted_out` for the coordinator (a peer holding one is
     stood down); a peer's open pages are passed on at once rather than waiting out the step.
     """
-    from sqlalchemy.dialects.postgresql import insert
-
-    from services.cases.models import Message, NumberOptOut
-
     await session.execute(insert(NumberOptOut).values(number=number).on_conflict_do_nothing())
     await session.execute(
         update(Message)
@@ -233,10 +231,6 @@ async def _withdraw_pages(session: AsyncSession, number: str, why: str) -> list[
 
 
 async def _start(session: AsyncSession, number: str) -> None:
-    from sqlalchemy import delete
-
-    from services.cases.models import NumberOptOut
-
     await session.execute(delete(NumberOptOut).where(NumberOptOut.number == number))
 
 
@@ -329,43 +323,33 @@ async def _peer_reply(
     inbound = await session.get(InboundSms, sms.sms_id)
     if inbound is not None:
         inbound.page_id = page.id
-    if reply.kind == "accept" and page.peer_staff_id is not None:
-        # The limit again, at acceptance, counted by the store under the peer's lock: a
-        # peer paged before a limit was lowered, or over it, is thanked and the case moves
-        # on to the next peer at once.
-        load = await locked_load(session, page.peer_staff_id, accepted_only=True, excluding=page.id)
-        if load is not None and load[0] >= load[1]:
-            page.state = PageState.declined
-            page.answered_at = now()
-            transition(
-                session,
-                page.id,
-                page.state,
-                sms_id=str(sms.sms_id),
-                answer=PageAnswer.declined.value,
-                over_limit=f"{load[0]}/{load[1]}",
-            )
-            await outbox.add(
-                session,
-                PageAnswered(
-                    page_id=page.id, case_id=case.id, answer=PageAnswer.declined, sms_id=sms.sms_id
-                ),
-            )
-            await _answer(session, sms, "over_limit", templates.over_limit(load[0]))
-            await flows.escalate_now(session, case.id, page.id)
-            return "over limit"
     answer = {
         "accept": PageAnswer.accepted,
         "pass": PageAnswer.declined,
         "refer": PageAnswer.referred,
     }[reply.kind]
-    page.state = "accepted" if answer == PageAnswer.accepted else "declined"
+    over: tuple[int, int] | None = None
+    if answer == PageAnswer.accepted and page.peer_staff_id is not None:
+        # The limit again, at acceptance, counted by the store under the peer's lock: a
+        # peer paged before a limit was lowered, or over it, is thanked and the case moves
+        # on to the next peer at once.
+        load = await locked_load(session, page.peer_staff_id, accepted_only=True, excluding=page.id)
+        if load is not None and load[0] >= load[1]:
+            answer, over = PageAnswer.declined, load
+    page.state = PageState.accepted if answer == PageAnswer.accepted else PageState.declined
     page.answered_at = now()
-    transition(session, page.id, page.state, sms_id=str(sms.sms_id), answer=answer.value)
+    detail: dict[str, object] = {"sms_id": str(sms.sms_id), "answer": answer.value}
+    if over is not None:
+        detail["over_limit"] = f"{over[0]}/{over[1]}"
+    transition(session, page.id, page.state, **detail)
     await outbox.add(
         session,
         PageAnswered(page_id=page.id, case_id=case.id, answer=answer, sms_id=sms.sms_id),
     )
+    if over is not None:
+        await _answer(session, sms, "over_limit", templates.over_limit(over[0]))
+        await flows.escalate_now(session, case.id, page.id)
+        return "over limit"
     clinician = await session.get(Staff, case.staff_id)
     assert clinician is not None
     if answer == PageAnswer.declined:
@@ -377,21 +361,7 @@ async def _peer_reply(
     await move(session, case, CaseState.peer_accepted, "peer accepted the page")
     await flows.cancel_deadlines(session, case.id, ("page_timeout",), "answered")
     # Other peers still holding a page for this case are told it is taken.
-    others = [
-        p
-        for p in (
-            await session.scalars(
-                select(Page).where(
-                    Page.case_id == case.id,
-                    Page.id != page.id,
-                    Page.state.in_(list(OPEN_PAGE_STATES)),
-                )
-            )
-        ).all()
-    ]
-    for other in others:
-        other.state = "superseded"
-        transition(session, other.id, "superseded")
+    await flows.supersede_open_pages(session, case.id, reason="another peer took the case")
     # Minimum necessary: the peer learns who and how only now, after accepting.
     await outbound.enqueue(
         session,

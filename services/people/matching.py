@@ -172,12 +172,13 @@ async def match_inputs_version(session: AsyncSession) -> int:
     return int((await session.execute(text("SELECT version FROM match_inputs"))).scalar_one())
 
 
-def _load_query() -> Select[tuple[str | None, int]]:
+def _load_query(states: tuple[str, ...] = LOAD_PAGE_STATES) -> Select[tuple[str | None, int]]:
+    """Pages in `states` on cases still open, counted per peer: the one definition of load."""
     return (
         select(Page.peer_staff_id, func.count())
         .join(SupportCase, SupportCase.id == Page.case_id)
         .where(
-            Page.state.in_(LOAD_PAGE_STATES),
+            Page.state.in_(states),
             Page.peer_staff_id.is_not(None),
             SupportCase.state.not_in(CLOSED_CASE_STATES),
         )
@@ -223,20 +224,13 @@ async def locked_load(
     limit = await session.scalar(lock.with_for_update(skip_locked=skip_locked))
     if limit is None:
         return None
-    states = ("accepted",) if accepted_only else LOAD_PAGE_STATES
-    query = (
-        select(func.count())
-        .select_from(Page)
-        .join(SupportCase, SupportCase.id == Page.case_id)
-        .where(
-            Page.peer_staff_id == staff_id,
-            Page.state.in_(states),
-            SupportCase.state.not_in(CLOSED_CASE_STATES),
-        )
+    query = _load_query(("accepted",) if accepted_only else LOAD_PAGE_STATES).where(
+        Page.peer_staff_id == staff_id
     )
     if excluding is not None:
         query = query.where(Page.id != excluding)
-    n = int(await session.scalar(query) or 0)
+    row = (await session.execute(query)).first()
+    n = int(row[1]) if row is not None else 0
     if not accepted_only:
         n += _unwritten(session, staff_id)[staff_id]
     return n, int(limit)

@@ -140,7 +140,6 @@ class Tier1Prompt(Base):
 
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
     lead_staff_id: Mapped[str] = mapped_column(ForeignKey("staff.staff_id"), primary_key=True)
-    message_id: Mapped[uuid.UUID | None] = mapped_column()
     staff_count: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

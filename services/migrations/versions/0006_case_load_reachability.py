@@ -43,7 +43,6 @@ def upgrade() -> None:
         "tier1_prompts",
         sa.Column("incident_id", sa.Uuid(), nullable=False),
         sa.Column("lead_staff_id", sa.String(length=32), nullable=False),
-        sa.Column("message_id", sa.Uuid(), nullable=True),
         sa.Column("staff_count", sa.Integer(), nullable=False),
         sa.Column(
             "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
