@@ -18,10 +18,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from services import logs
-from services.auth import Gatekeeper, require_admin, require_token
+from services.auth import Gatekeeper, require_any_token, require_coordinator
 from services.cases.views import router as cases_router
 from services.config import get_settings
-from services.db import async_engine
+from services.console import install as install_console
+from services.db import async_engine, transaction
+from services.identity.users import bootstrap
 from services.incidents.views import router as incidents_router
 from services.outbox import Relay
 from services.paging.views import router as twilio_router
@@ -33,6 +35,8 @@ from services.schedules.views import router as schedules_router
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     logs.configure(settings.log_format, settings.log_level)
+    async with transaction() as session:
+        await bootstrap(session, settings)
     relay = Relay(settings.database_url, settings.kafka_bootstrap_servers, name="api")
     task = asyncio.create_task(relay.run())
     app.state.relay = relay
@@ -54,6 +58,7 @@ app = FastAPI(
     docs_url=None,
     redoc_url=None,
 )
+install_console(app)
 # Outermost: a token or a signature, and a body size, are checked before any body is read.
 app.add_middleware(Gatekeeper)
 app.include_router(incidents_router)
@@ -91,19 +96,19 @@ async def field_errors(request: Request, exc: RequestValidationError) -> JSONRes
     return JSONResponse(status_code=422, content={"error": "invalid request", "fields": fields})
 
 
-@app.get("/healthz", dependencies=[Depends(require_token)])
+@app.get("/healthz", dependencies=[Depends(require_any_token)])
 async def healthz() -> dict[str, object]:
     async with async_engine().connect() as conn:
         pending = await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
     return {"ok": True, "outbox_pending": int(pending or 0)}
 
 
-@app.get("/metrics", dependencies=[Depends(require_token)])
+@app.get("/metrics", dependencies=[Depends(require_any_token)])
 async def metrics() -> PlainTextResponse:
     return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
 
-@app.get("/openapi.json", dependencies=[Depends(require_admin)], include_in_schema=False)
+@app.get("/openapi.json", dependencies=[Depends(require_coordinator)], include_in_schema=False)
 async def openapi_schema() -> JSONResponse:
     """The schema for the coordinator's tooling, behind the admin token."""
     return JSONResponse(get_openapi(title=app.title, version=app.version, routes=app.routes))

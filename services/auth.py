@@ -6,46 +6,27 @@ secondary auth token is accepted too so a token can be rotated without dropping 
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-from fastapi import Header, HTTPException, Request
+from fastapi import HTTPException, Request
 from twilio.request_validator import RequestValidator
 
+from services import clock
 from services.config import get_settings
+from services.db import transaction
+from services.identity import tokens
+from services.identity.deps import api_role
+from services.identity.models import Role
 
-
-def _bearer(authorization: str | None) -> str:
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    return token
-
-
-def _known(token: str, tokens: frozenset[str]) -> bool:
-    return any(hmac.compare_digest(token, t) for t in tokens)
-
-
-async def require_token(authorization: str | None = Header(default=None)) -> None:
-    """Risk management and integrations: log incidents, see that support was offered."""
-    token = _bearer(authorization)
-    settings = get_settings()
-    if not (_known(token, settings.api_token_set) or _known(token, settings.admin_token_set)):
-        raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
-
-
-async def require_admin(authorization: str | None = Header(default=None)) -> None:
-    """The programme coordinator: people, peers, schedules. Risk management tokens get 403:
-    who supports whom is kept apart from the investigation."""
-    token = _bearer(authorization)
-    settings = get_settings()
-    if _known(token, settings.admin_token_set):
-        return
-    if _known(token, settings.api_token_set):
-        raise HTTPException(403, "this token may not manage the programme")
-    raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+# Who may call which API route. Risk management (and integrations acting for it) logs
+# incidents and learns only that support was offered; the coordinator runs the programme.
+INCIDENT_ROLES = (Role.risk_manager, Role.coordinator)
+require_incidents = api_role(*INCIDENT_ROLES)
+require_coordinator = api_role(Role.coordinator)
+# Health and Prometheus metrics carry counts only; every integration may watch them.
+require_any_token = api_role(Role.risk_manager, Role.coordinator, Role.admin)
 
 
 def public_url(request: Request) -> str:
@@ -69,6 +50,7 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
 # --- before any body is read ----------------------------------------------------------------
 
 TWILIO_PREFIX = "/twilio/"
+CONSOLE_PREFIX = "/console"
 # Twilio's forms are a few hundred bytes (a 1,600-character body is under 10 KB encoded).
 TWILIO_BODY_LIMIT = 64 * 1024
 # Directory imports take the hospital's CSV exports (services/people/views.py checks 10 MB
@@ -96,9 +78,10 @@ class Gatekeeper:
 
     Why here and not in the routes: FastAPI reads and parses a body before it runs a route's
     dependencies, so an unsigned 54 MB form was parsed (API memory 118 -> 164 MB) before its
-    signature was looked at, and malformed JSON without a token got 422, not 401. Every route
-    but Twilio's needs a known bearer token (require_token / require_admin then decide which
-    kind); Twilio's need a signature header (verified_twilio_form then checks it). A body
+    signature was looked at, and malformed JSON without a token got 422, not 401. Every API
+    route needs a known integration token (its role dependency then decides whether that role
+    may call it); Twilio's need a signature header (verified_twilio_form then checks it); the
+    console's pages need a session, which each page's role dependency checks. A body
     over the route's cap is refused with 413, by Content-Length or, for a chunked body, by
     counting what arrives, never by reading it whole.
     """
@@ -112,7 +95,7 @@ class Gatekeeper:
             return
         path: str = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        refusal = self._refusal(path, headers)
+        refusal = await self._refusal(scope, path, headers)
         if refusal is not None:
             await _answer(send, *refusal)
             return
@@ -143,18 +126,24 @@ class Gatekeeper:
         await self.app(scope, replay, send)
 
     @staticmethod
-    def _refusal(path: str, headers: Mapping[str, str]) -> tuple[int, str, dict[str, str]] | None:
+    async def _refusal(
+        scope: Scope, path: str, headers: Mapping[str, str]
+    ) -> tuple[int, str, dict[str, str]] | None:
         if path.startswith(TWILIO_PREFIX):
             if not headers.get("x-twilio-signature"):
                 return 403, "invalid Twilio signature", {}
             return None
+        if path == "/" or path.startswith(CONSOLE_PREFIX):
+            return None  # a session cookie, checked by each page's role dependency
         scheme, _, token = headers.get("authorization", "").partition(" ")
         challenge = {"WWW-Authenticate": "Bearer"}
         if scheme.lower() != "bearer" or not token:
             return 401, "missing bearer token", challenge
-        settings = get_settings()
-        if not (_known(token, settings.api_token_set) or _known(token, settings.admin_token_set)):
+        async with transaction() as session:
+            who = await tokens.lookup(session, token, clock.now())
+        if who is None:
             return 401, "invalid token", challenge
+        scope.setdefault("state", {})["principal"] = who
         return None
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from services import logs
 from services.config import get_settings
 from services.db import async_engine, transaction
+from services.identity import commands as identity_commands
 from services.incidents import commands as involvement_commands
 from services.incidents.service import IncidentIn, KeyReused, NotInDirectory, report
 from services.people import commands as people_commands
@@ -81,11 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     inc.add_argument("--reporter-ref", default=None)
     inc.add_argument("--key", default=None, help="incident key: retries with it are idempotent")
     schedule_commands.add_commands(sub)
+    identity_commands.add_commands(sub)
     involvement_commands.add_commands(sub)
     args = parser.parse_args(argv)
     if (code := schedule_commands.run(args)) is not None:
         return code
     if (code := involvement_commands.run(args)) is not None:
+        return code
+    if (code := identity_commands.run(args)) is not None:
         return code
     if args.cmd == "migrate":
         migrate()

@@ -19,10 +19,25 @@ class Settings(BaseSettings):
     database_url: str = "postgresql+psycopg://svrr:svrr@127.0.0.1:5433/svrr"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
 
-    # Bearer tokens accepted by the API, comma separated. Two at once allow rotation.
+    # Bootstrap only: at start (`svrr bootstrap`, and the API's start) each token here that
+    # the store has never seen becomes an integration token, API_TOKENS with the risk-manager
+    # role and ADMIN_TOKENS with the coordinator's. From then on the store decides: an
+    # administrator revokes or replaces them in the console like any other token.
     api_tokens: str = Field(default="dev-token")
-    # Programme coordinator tokens: the admin API (people, peers, schedules).
     admin_tokens: str = Field(default="dev-admin-token")
+    # Bootstrap only: the first administrator, created when the store has no active one.
+    bootstrap_admin_username: str = ""
+    bootstrap_admin_password: str = ""
+
+    # The console. Signs the CSRF cookie; every API process must share it.
+    console_secret: str = "dev-console-secret-change-me"
+    # Sessions end after this long without a request, and after max_hours whatever happens.
+    session_idle_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 7)
+    # Sign-in throttling: failures allowed per account, and per address, in the window.
+    signin_window_minutes: int = Field(default=15, ge=1)
+    signin_max_per_account: int = Field(default=5, ge=1)
+    signin_max_per_address: int = Field(default=20, ge=1)
     # Numbers in imports without a country code are read as this region's.
     default_phone_region: str = "US"
     # Matching: "preferred" ranks peers from another unit first; "required" never pages a
@@ -58,6 +73,11 @@ class Settings(BaseSettings):
     # A page claimed for sending longer ago than this with no recorded sid is reconciled
     # against the provider's message log before anything is re-sent.
     sending_stale_seconds: float = 30.0
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies marked Secure whenever the public address is TLS (behind a proxy too)."""
+        return self.public_base_url.lower().startswith("https://")
 
     @property
     def api_token_set(self) -> frozenset[str]:

@@ -146,6 +146,11 @@ def db() -> Iterator[Engine]:
         [sys.executable, "-m", "services.cli", "seed"], capture_output=True, text=True
     )
     assert seeded.returncode == 0, f"svrr seed failed:\n{seeded.stdout}\n{seeded.stderr}"
+    # The in-process API has no lifespan: the environment's tokens are adopted here.
+    boot = subprocess.run(
+        [sys.executable, "-m", "services.cli", "bootstrap"], capture_output=True, text=True
+    )
+    assert boot.returncode == 0, f"svrr bootstrap failed:\n{boot.stdout}\n{boot.stderr}"
     yield engine
     engine.dispose()
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.auth import require_admin
+from services.auth import require_coordinator
 from services.cases import flows, machine
 from services.cases.machine import CaseState, IllegalTransition, move
 from services.cases.models import CaseTransition, Deadline, EscalationPolicy
@@ -23,7 +23,7 @@ from services.db import transaction
 from services.paging.models import Page, SupportCase
 from services.people.models import Staff
 
-router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_coordinator)])
 
 
 class Step(BaseModel):

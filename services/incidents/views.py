@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import func, select
 
-from services.auth import require_token
+from services.auth import require_incidents
 from services.db import transaction
 from services.incidents import involvement as involvement_service
 from services.incidents.models import Incident
@@ -25,7 +25,7 @@ from services.metrics import INCIDENTS
 from services.paging.models import SupportCase
 from services.people.models import GroupDebrief
 
-router = APIRouter(prefix="/incidents", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/incidents", dependencies=[Depends(require_incidents)])
 
 
 @router.post("", status_code=202)

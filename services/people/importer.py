@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config import get_settings
+from services.identity.models import Site
 from services.logs import log
 from services.people.models import DISCIPLINES, PeerSupporter, Shift, Staff, Unit
 
@@ -579,6 +580,13 @@ async def import_units(
             set_={c: stmt.excluded[c] for c in ("name", "site", "time_zone", "active")},
         )
         await session.execute(stmt, changed)
+        # A new site gets its row (its clock for the console, the crisis line its texts give);
+        # an existing site keeps what the programme set for it.
+        sites = {v["site"]: v["time_zone"] for v in changed}
+        new_sites = insert(Site.__table__).on_conflict_do_nothing(index_elements=["code"])
+        await session.execute(
+            new_sites, [{"code": c, "name": c, "time_zone": tz} for c, tz in sites.items()]
+        )
     report.applied = not dry_run
     return _finish(report, started, checked)
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from services.auth import require_admin
+from services.auth import require_coordinator
 from services.db import transaction
 from services.people.importer import (
     IMPORTERS,
@@ -29,7 +29,7 @@ from services.people.importer import (
     upsert_peer,
 )
 
-router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_coordinator)])
 
 MAX_UPLOAD = 10 * 1024 * 1024
 # Spreadsheets and export jobs label CSV in several ways; all are read as UTF-8 text.

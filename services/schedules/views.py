@@ -15,7 +15,7 @@ from typing import NoReturn
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import require_admin
+from services.auth import require_coordinator
 from services.db import transaction
 from services.schedules import service
 from services.schedules.service import (
@@ -28,7 +28,7 @@ from services.schedules.service import (
     ScheduleIn,
 )
 
-router = APIRouter(prefix="/admin/schedules", dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/admin/schedules", dependencies=[Depends(require_coordinator)])
 
 _STATUS: dict[type[ScheduleError], int] = {NotFound: 404, Conflict: 409, Invalid: 422}
 

@@ -1,0 +1,101 @@
+"""The console: pages for risk management, the coordinator, peers and administrators.
+
+`install(app)` adds the pages, their static files, CSRF protection and the answers for a
+missing session or a role that may not see a page. Each area has its own module and router.
+"""
+
+from __future__ import annotations
+
+from asgi_csrf import asgi_csrf
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from services.config import get_settings
+from services.console import signin
+from services.console.pages import HOME, PREFIX, STATIC, env, render
+from services.identity.deps import PageForbidden, SignInNeeded
+
+# Routes that need no session: signing in and out, the way home, and static files.
+PUBLIC_PATHS = frozenset({f"{PREFIX}/signin", f"{PREFIX}/signout", PREFIX, f"{PREFIX}/", "/"})
+ROUTERS = [signin.router]
+
+
+class CsrfGuard:
+    """asgi-csrf's double-submit check on every console form and htmx request.
+
+    Why only the console: API callers authenticate with a bearer header a browser never adds
+    on its own, and Twilio signs its forms; neither can be forged cross-site.
+    """
+
+    def __init__(self, app: object) -> None:
+        settings = get_settings()
+        self.app = asgi_csrf(
+            app,
+            signing_secret=settings.console_secret,
+            cookie_path=PREFIX,
+            cookie_secure=settings.secure_cookies,
+            cookie_samesite="Strict",
+            always_protect={f"{PREFIX}/signin", f"{PREFIX}/signout"},
+            skip_if_scope=lambda scope: not scope["path"].startswith(PREFIX),
+            send_csrf_failed=_csrf_failed,
+        )
+
+    async def __call__(self, scope: dict, receive: object, send: object) -> None:
+        await self.app(scope, receive, send)  # type: ignore[operator]
+
+
+async def _csrf_failed(scope: dict, send: object, message_id: object) -> None:
+    body = env.get_template("error.html").render(
+        who=None,
+        nav=[],
+        here=scope["path"],
+        csrf_token="",
+        zone="UTC",
+        heading="This form has expired",
+        message="Go back, reload the page and try again. Nothing was changed.",
+    )
+    payload = body.encode()
+    await send(  # type: ignore[operator]
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})  # type: ignore[operator]
+
+
+def install(app: FastAPI) -> None:
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse(f"{PREFIX}/", status_code=303)
+
+    @app.exception_handler(SignInNeeded)
+    async def sign_in_needed(request: Request, exc: SignInNeeded) -> Response:
+        target = signin.signin_redirect(exc.back_to)
+        if request.headers.get("hx-request"):
+            # htmx swaps a redirect's body into the page; make it load the sign-in page.
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def forbidden(request: Request, exc: PageForbidden) -> HTMLResponse:
+        return render(
+            request,
+            exc.who,
+            "error.html",
+            status_code=403,
+            heading="Not available to your role",
+            message="This page belongs to another role in the programme.",
+            home=HOME[exc.who.role],
+        )
+
+    app.add_middleware(CsrfGuard)

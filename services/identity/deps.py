@@ -1,0 +1,81 @@
+"""Role checks on the server, for API routes (integration tokens) and console pages (sessions).
+
+Each dependency carries the roles it admits in `.roles`, so the route table itself says who
+may call what, and tests/test_route_roles.py derives its matrix from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from fastapi import HTTPException, Request
+
+from services import clock
+from services.config import get_settings
+from services.db import transaction
+from services.identity import sessions
+from services.identity.models import Role
+from services.identity.principal import Principal
+
+RoleCheck = Callable[[Request], Awaitable[Principal]]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def api_role(*roles: Role) -> RoleCheck:
+    """The Gatekeeper has already turned the bearer token into a principal (or refused it)."""
+    allowed = frozenset(roles)
+
+    async def check(request: Request) -> Principal:
+        who: Principal | None = request.scope.get("state", {}).get("principal")
+        if who is None:
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        if who.role not in allowed:
+            raise HTTPException(403, f"a {who.role.value} token may not use this route")
+        return replace(who, ip=client_ip(request))
+
+    check.roles = allowed  # type: ignore[attr-defined]
+    return check
+
+
+class SignInNeeded(Exception):
+    """No live session: the console answers with the sign-in page, then comes back."""
+
+    def __init__(self, back_to: str) -> None:
+        super().__init__(back_to)
+        self.back_to = back_to
+
+
+class PageForbidden(Exception):
+    def __init__(self, who: Principal) -> None:
+        super().__init__(who.role.value)
+        self.who = who
+
+
+async def current_user(request: Request) -> Principal | None:
+    cookie = request.cookies.get(sessions.COOKIE)
+    if not cookie:
+        return None
+    async with transaction() as session:
+        return await sessions.lookup(
+            session, cookie, client_ip(request), clock.now(), get_settings()
+        )
+
+
+def page_role(*roles: Role) -> RoleCheck:
+    allowed = frozenset(roles)
+
+    async def check(request: Request) -> Principal:
+        who = await current_user(request)
+        if who is None:
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise SignInNeeded(back)
+        if who.role not in allowed:
+            raise PageForbidden(who)
+        return who
+
+    check.roles = allowed  # type: ignore[attr-defined]
+    return check

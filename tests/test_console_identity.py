@@ -1,0 +1,200 @@
+"""Identity and sessions: sign-in, CSRF, throttling, tokens with roles, the audit log."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+
+from services.db import transaction
+from services.identity import tokens
+from services.identity.models import AuditEntry, Role, User, UserSession
+from services.identity.users import UserRefused, create_user
+from tests.console_helpers import PASSWORD, csrf_from, make_user, sign_in
+
+
+@pytest.fixture
+async def browser_client(db):
+    """An in-process client that keeps cookies like a browser (no bearer token)."""
+    from services.api import app
+
+    transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 5555))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+        yield c
+
+
+async def test_each_role_signs_in_and_lands_on_its_own_page(browser_client):
+    homes = {
+        Role.risk_manager: "/console/incidents",
+        Role.coordinator: "/console/board",
+        Role.admin: "/console/admin/users",
+    }
+    for role, home in homes.items():
+        browser_client.cookies.clear()
+        await sign_in(browser_client, await make_user(role))
+        landing = await browser_client.get("/console/")
+        assert landing.status_code == 303
+        assert landing.headers["location"] == home
+        cookie = next(c for c in browser_client.cookies.jar if c.name == "svrr_session")
+        assert cookie.path == "/console"
+        assert cookie.has_nonstandard_attr("HttpOnly")
+
+
+async def test_a_sign_in_without_the_csrf_token_is_refused(browser_client):
+    username = await make_user(Role.coordinator)
+    await browser_client.get("/console/signin")  # the CSRF cookie, but no form field
+    refused = await browser_client.post(
+        "/console/signin", data={"username": username, "password": PASSWORD}
+    )
+    assert refused.status_code == 403
+    assert "expired" in refused.text
+    assert "svrr_session" not in browser_client.cookies
+
+
+async def test_a_signed_in_form_post_without_csrf_is_refused(browser_client):
+    await sign_in(browser_client, await make_user(Role.coordinator))
+    refused = await browser_client.post("/console/signout", data={})
+    assert refused.status_code == 403
+    still = await browser_client.get("/console/")
+    assert still.headers["location"] == "/console/board"  # still signed in: nothing changed
+
+
+async def test_wrong_password_and_unknown_user_read_the_same(browser_client):
+    username = await make_user(Role.coordinator)
+    page = await browser_client.get("/console/signin")
+    token = csrf_from(page.text)
+    wrong = await browser_client.post(
+        "/console/signin",
+        data={"username": username, "password": "not the password!", "csrftoken": token},
+    )
+    unknown = await browser_client.post(
+        "/console/signin",
+        data={"username": "nobody-here", "password": "not the password!", "csrftoken": token},
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert "do not match" in wrong.text and "do not match" in unknown.text
+
+
+async def test_sign_in_is_throttled_per_account_then_eases(db):
+    from services.api import app
+
+    username = await make_user(Role.coordinator)
+    transport = httpx.ASGITransport(app=app, client=("10.9.9.9", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+        token = csrf_from((await c.get("/console/signin")).text)
+        for _ in range(5):
+            r = await c.post(
+                "/console/signin",
+                data={"username": username, "password": "wrong password!!", "csrftoken": token},
+            )
+            assert r.status_code == 401
+        # Now even the right password waits: the account is throttled, not the guess.
+        r = await c.post(
+            "/console/signin",
+            data={"username": username, "password": PASSWORD, "csrftoken": token},
+        )
+        assert r.status_code == 429
+        assert 0 < int(r.headers["retry-after"]) <= 15 * 60 + 1
+        assert "Too many attempts" in r.text
+    async with transaction() as session:
+        await session.execute(
+            text("UPDATE signin_failures SET at = at - interval '16 minutes' WHERE username = :u"),
+            {"u": username},
+        )
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+        await sign_in(c, username)
+
+
+async def test_sign_in_is_throttled_per_address(db):
+    from services.api import app
+
+    transport = httpx.ASGITransport(app=app, client=("10.7.7.7", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+        token = csrf_from((await c.get("/console/signin")).text)
+        statuses = []
+        for i in range(21):
+            r = await c.post(
+                "/console/signin",
+                data={"username": f"guess-{i}", "password": "wrong password!!", "csrftoken": token},
+            )
+            statuses.append(r.status_code)
+        assert statuses[:20] == [401] * 20 and statuses[20] == 429
+
+
+async def test_sign_out_ends_the_session_in_the_store(browser_client):
+    username = await make_user(Role.admin)
+    token = await sign_in(browser_client, username)
+    out = await browser_client.post("/console/signout", data={"csrftoken": token})
+    assert out.status_code == 303
+    async with transaction() as session:
+        user = await session.scalar(select(User).where(User.username == username))
+        left = await session.scalar(select(UserSession).where(UserSession.user_id == user.id))
+        actions = (
+            await session.scalars(
+                select(AuditEntry.action).where(AuditEntry.actor_id == str(user.id))
+            )
+        ).all()
+    assert left is None
+    assert actions == ["sign_in", "sign_out"]
+
+
+async def test_sign_in_never_redirects_outside_the_console(browser_client):
+    username = await make_user(Role.coordinator)
+    page = await browser_client.get("/console/signin")
+    token = csrf_from(page.text)
+    r = await browser_client.post(
+        "/console/signin",
+        data={
+            "username": username,
+            "password": PASSWORD,
+            "csrftoken": token,
+            "next": "//evil.example/console/",
+        },
+    )
+    assert r.headers["location"] == "/console/board"
+
+
+async def test_a_peer_account_needs_a_peer_on_the_roster(db):
+    async with transaction() as session:
+        with pytest.raises(UserRefused) as refused:
+            await create_user(
+                session,
+                username="peer-without-staff",
+                display_name="x",
+                role=Role.peer,
+                password=PASSWORD,
+            )
+    assert refused.value.field == "staff_id"
+
+
+async def test_a_weak_password_is_refused_with_the_rule(db):
+    async with transaction() as session:
+        with pytest.raises(UserRefused) as refused:
+            await create_user(
+                session, username="weak-one", display_name="x", role=Role.admin, password="short"
+            )
+    assert refused.value.field == "password" and "12" in str(refused.value)
+
+
+async def test_tokens_carry_a_role_are_hashed_and_revocable(client):
+    async with transaction() as session:
+        token_id, token = await tokens.issue(session, "monitoring", Role.admin, None)
+        stored = await session.scalar(
+            text("SELECT token_hash FROM api_tokens WHERE id = :i"), {"i": token_id}
+        )
+    assert token not in stored and len(stored) == 64
+    auth = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/healthz", headers=auth)).status_code == 200
+    assert (await client.get("/admin/cases", headers=auth)).status_code == 403
+    async with transaction() as session:
+        assert await tokens.revoke(session, token_id, __import__("services.clock").clock.now())
+    assert (await client.get("/healthz", headers=auth)).status_code == 401
+
+
+async def test_the_audit_log_cannot_be_changed(db):
+    async with transaction() as session:
+        with pytest.raises(Exception, match="append-only"):
+            await session.execute(text("UPDATE audit_log SET action = 'x'"))
+    async with transaction() as session:
+        with pytest.raises(Exception, match="append-only"):
+            await session.execute(text("DELETE FROM audit_log"))
