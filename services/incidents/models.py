@@ -25,6 +25,8 @@ class Incident(Base):
     harm_level: Mapped[str] = mapped_column(String(16))
     staff_ids: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
     reporter_ref: Mapped[str | None] = mapped_column(String(64))
+    # "user:<id>" or "token:<id>": whose list of incidents this one appears in.
+    reported_by: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

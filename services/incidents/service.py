@@ -160,8 +160,12 @@ class Accepted:
     created: bool  # False: an idempotent retry found the incident already stored
 
 
-async def report(session: AsyncSession, incident: IncidentIn) -> Accepted:
-    """Store the incident and its IncidentReported event in the caller's transaction."""
+async def report(
+    session: AsyncSession, incident: IncidentIn, reported_by: str | None = None
+) -> Accepted:
+    """Store the incident and its IncidentReported event in the caller's transaction.
+    `reported_by` ("user:<id>" or "token:<id>") is kept apart from the request's
+    fingerprint: the same report retried by another integration is still the same report."""
     if await session.get(Unit, incident.unit) is None:
         raise UnknownUnit()
     known = await known_staff_ids(session, incident.staff_ids)
@@ -180,6 +184,7 @@ async def report(session: AsyncSession, incident: IncidentIn) -> Accepted:
         harm_level=incident.harm_level.value,
         staff_ids=incident.staff_ids,
         reporter_ref=incident.reporter_ref,
+        reported_by=reported_by,
     )
     if incident.incident_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["incident_key"])

@@ -127,9 +127,14 @@ def upgrade() -> None:
     op.add_column("support_cases", sa.Column("contact_at", sa.DateTime(timezone=True)))
     op.add_column("support_cases", sa.Column("outcome", sa.String(32)))
     op.add_column("support_cases", sa.Column("close_reason", sa.String(32)))
+    # Who logged an incident ("user:<id>" or "token:<id>"): a risk manager sees their own.
+    op.add_column("incidents", sa.Column("reported_by", sa.String(64)))
+    op.create_index("ix_incidents_reported_by", "incidents", ["reported_by", "received_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_incidents_reported_by", table_name="incidents")
+    op.drop_column("incidents", "reported_by")
     op.drop_column("support_cases", "close_reason")
     op.drop_column("support_cases", "outcome")
     op.drop_column("support_cases", "contact_at")
