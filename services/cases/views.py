@@ -15,11 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.auth import require_coordinator
-from services.cases import flows, machine
-from services.cases.machine import CaseState, IllegalTransition, move
+from services.cases import coordinator, machine
 from services.cases.models import CaseTransition, Deadline, EscalationPolicy
+from services.cases.outcomes import CloseReason
 from services.cases.refs import case_ref, ref_bounds
+from services.config import get_settings
 from services.db import transaction
+from services.identity import audit
+from services.identity.principal import Principal
 from services.paging.models import Page, SupportCase
 from services.people.models import Staff
 
@@ -204,30 +207,31 @@ class CaseAction(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["contact_made", "close", "tier3"]
+    action: coordinator.Action
+    # Required to close: why, as a code.
+    close_reason: CloseReason | None = None
 
 
 @router.post("/cases/{case_id}/actions")
-async def case_action(case_id: uuid.UUID, body: CaseAction) -> dict[str, object]:
-    """Record that contact happened (not what was said), close a case, or refer to Tier 3."""
-    to_state = {
-        "contact_made": CaseState.contact_made,
-        "close": CaseState.closed,
-        "tier3": CaseState.tier3_referred,
-    }[body.action]
-    async with transaction() as session:
-        case = await session.get(SupportCase, case_id, with_for_update=True)
-        if case is None:
-            raise HTTPException(404, "no such case")
-        try:
-            await move(session, case, to_state, f"coordinator: {body.action}")
-        except IllegalTransition as exc:
-            raise HTTPException(409, str(exc)) from exc
-        if to_state in (CaseState.closed, CaseState.tier3_referred):
-            await flows.cancel_deadlines(
-                session,
-                case.id,
-                flows.ALL_DEADLINES,
-                body.action,
+async def case_action(
+    case_id: uuid.UUID, body: CaseAction, who: Principal = Depends(require_coordinator)
+) -> dict[str, object]:
+    """The coordinator's actions on a case, the same as the console's buttons."""
+    try:
+        async with transaction() as session:
+            case = await coordinator.act(
+                session, case_id, body.action, get_settings(), f"token:{who.id}", body.close_reason
             )
-        return {"case_id": str(case.id), "state": case.state}
+            await audit.record(
+                session,
+                who,
+                f"case.{body.action.value}",
+                "case",
+                str(case_id),
+                {"close_reason": body.close_reason.value} if body.close_reason else None,
+            )
+            return {"case_id": str(case.id), "state": case.state}
+    except LookupError as exc:
+        raise HTTPException(404, "no such case") from exc
+    except coordinator.ActionRefused as exc:
+        raise HTTPException(409, str(exc)) from exc

@@ -181,7 +181,7 @@ class Claim:
 
 def page_body(page: Page) -> str:
     if page.peer_staff_id is None:
-        # A coordinator page's reason is written for the coordinator (flows._page_next).
+        # A coordinator page's reason is written for the coordinator (flows.page_next).
         return templates.coordinator_page(page.reply_code, page.reason, case_ref(page.case_id))
     return templates.peer_page(page.reply_code)
 
