@@ -153,13 +153,16 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}")
-async def case_history(case_id: uuid.UUID) -> dict[str, object]:
+async def case_history(
+    case_id: uuid.UUID, who: Principal = Depends(require_coordinator)
+) -> dict[str, object]:
     """The coordinator is inside the programme: they see who the clinician is and how to
-    reach them (risk management's views never do)."""
+    reach them (risk management's views never do). Every view is audited."""
     async with transaction() as session:
         case = await session.get(SupportCase, case_id)
         if case is None:
             raise HTTPException(404, "no such case")
+        await audit.record(session, who, "case.view", "case", str(case_id))
         clinician = await session.get(Staff, case.staff_id)
         assert clinician is not None
         transitions = (
