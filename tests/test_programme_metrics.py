@@ -434,10 +434,9 @@ async def test_charts_are_accessible_svg_with_suppression_markers(cohort: list[S
         assert "<5" in texts  # the marker on the chart itself
         assert any("fewer than 5" in t for t in texts)  # the legend explains it
         assert root.find(f".//{ns}pattern") is not None  # the hatch
-    # The hostile unit name is text, escaped, not markup.
-    assert "=HYPERLINK(&quot;http://evil.example&quot;,&quot;x&quot;)" in svgs[0] or (
-        '=HYPERLINK("http://evil.example","x")' in "".join(ET.fromstring(svgs[0]).itertext())
-    )
+    # The hostile unit name is text, escaped, not markup, and reads back as itself.
+    assert "=HYPERLINK(&quot;http://evil.example&quot;,&quot;x&quot;)" in svgs[0]
+    assert INJECTED_UNIT_NAME in "".join(ET.fromstring(svgs[0]).itertext())
     hostile = charts.bar_chart(
         "x<script>",
         title="<b>Title</b> & co",
@@ -462,3 +461,30 @@ def test_times_chart_without_data_still_renders() -> None:
     )
     root = ET.fromstring(charts.times_chart(table, "empty"))
     assert "No cases" in "".join(root.itertext())
+
+
+def test_volume_chart_names_six_largest_and_sums_the_rest_as_other() -> None:
+    """Seven colours stay distinguishable; an eighth category is folded into "Other", whose
+    bar is the sum of shown cells only (a suppressed one stays in the hatched band)."""
+    cats = tuple(m.Category(f"U{i}", f"Unit {i}") for i in range(9))
+    counts = {f"U{i}": 10 + i for i in range(9)}
+    counts["U0"] = None  # suppressed, with U1 as its complement
+    counts["U1"] = None
+    cells = tuple(m.Cell(FEB, code, n, None, n is None) for code, n in counts.items())
+    table = m.CountTable(
+        "volumes_by_unit",
+        "Cases per month by unit",
+        "cases",
+        cats,
+        (FEB,),
+        cells,
+        (m.MonthTotal(FEB, sum(10 + i for i in range(9)), False),),
+    )
+    root = ET.fromstring(charts.volume_chart(table, "fold"))
+    texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    # The six largest shown (U3..U8) by name, the rest (U2; U0 and U1 are hidden) as Other.
+    assert [t for t in texts if t.startswith("Unit ")] == [f"Unit {i}" for i in range(3, 9)]
+    assert "Other" in texts
+    tips = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert "Other, Feb 2019: 12" in tips  # U2 alone: 12
+    assert "<5" in texts  # U0 + U1 as one hatched band

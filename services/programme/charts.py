@@ -235,8 +235,14 @@ def bar_chart(
     slot = (PLOT_RIGHT - PLOT_LEFT) / max(n, 1)
     for i, s in enumerate(series):
         c.legend(_swatch(PALETTE[i % len(PALETTE)]), s.label)
-    any_hidden = any(v is None for s in series for v in s.values) or (
-        totals is not None and any(t is None for t in totals)
+    # In a stacked chart what the total holds beyond the shown cells is the suppressed part
+    # (also of categories folded away); a little float slack for percentages.
+    hidden_part = [
+        None if t is None else t - sum(s.values[i] or 0.0 for s in series)
+        for i, t in enumerate(totals or ())
+    ]
+    any_hidden = any(v is None for s in series for v in s.values) or any(
+        h is None or h > 1e-6 for h in hidden_part
     )
     if any_hidden:
         c.legend(c.hatch_swatch(), f"<5: {SUPPRESSED_NOTE}")
@@ -279,7 +285,7 @@ def bar_chart(
                     f"<title>{_e(s.label)}, {_e(month_name(months[i]))}: "
                     f"{_e(_num(v))}{'%' if percent else ''}</title></rect>"
                 )
-            if any(s.values[i] is None for s in series):
+            if hidden_part[i] is not None and hidden_part[i] > 1e-6:
                 h = max((total - shown) * scale, 4.0)
                 y -= h
                 c.body.append(
@@ -375,7 +381,8 @@ def volume_chart(table: CountTable, chart_id: str) -> str:
         + _totals_text(table)
         + _hidden_text(table)
     )
-    assert table.totals is not None, "a volume table has month totals"
+    if table.totals is None:
+        raise ValueError("a volume chart stacks to month totals; this table has none")
     return bar_chart(
         chart_id,
         title=table.title,
@@ -389,7 +396,8 @@ def volume_chart(table: CountTable, chart_id: str) -> str:
 
 def answers_chart(table: CountTable, chart_id: str) -> str:
     """How the asked clinicians answered, as 100% stacked bars per month."""
-    assert table.totals is not None, "the answers add up to the asked"
+    if table.totals is None:
+        raise ValueError("an answers chart stacks to the month's asked; this table has none")
     parts = [c for c in table.categories if c.in_total]
     series = [
         Series(
