@@ -48,6 +48,7 @@ class Spec:
     first_page: float | None = 2.0
     moves: list[tuple[str, float]] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
+    contact_at: float | None = None  # minutes; recorded on the case, with no transition
 
 
 def _mid(month: date, day: int = 10) -> datetime:
@@ -92,7 +93,15 @@ def _cohort() -> list[Spec]:
         if i < 6:
             moves += [("deferred", 15), ("clinician_offered", 100)]
         moves += [("clinician_accepted", 120)]
-        specs.append(Spec(f"C{i}", "chaplain", "PMA", _mid(FEB, 3 + i), moves=moves))
+        # Contact at 130..200 minutes: half as a transition, half recorded on the case only
+        # (a peer recording contact once follow-ups have begun).
+        contact: float | None = None
+        if i % 2:
+            moves.append(("contact_made", 130 + 10 * i))
+        else:
+            contact = 130 + 10 * i
+        spec = Spec(f"C{i}", "chaplain", "PMA", _mid(FEB, 3 + i), moves=moves, contact_at=contact)
+        specs.append(spec)
     # March: RN 5, physician 6 (11 people). First pages at 1..11 minutes; peers accept 5 cases
     # at 10..50 minutes; contact made for 4 people only.
     march = [(f"M{i}", "RN") for i in range(5)] + [(f"D{i}", "physician") for i in range(6)]
@@ -174,7 +183,13 @@ async def cohort(db: Engine) -> list[Spec]:
             session.add(incident)
             await session.flush()
             case = SupportCase(
-                incident_id=incident.id, staff_id=staff_id, state="closed", created_at=spec.received
+                incident_id=incident.id,
+                staff_id=staff_id,
+                state="closed",
+                created_at=spec.received,
+                contact_at=None
+                if spec.contact_at is None
+                else spec.received + timedelta(minutes=spec.contact_at),
             )
             session.add(case)
             await session.flush()
@@ -246,8 +261,13 @@ async def test_response_times_exact_and_suppressed(cohort: list[Spec]) -> None:
     contact = times.row(MAR, "contact")
     assert (contact.cases, contact.median_minutes, contact.p90_minutes) == (None, None, None)
     assert contact.suppressed
-    # February has no contact at all: a true zero, not a suppression.
-    none = times.row(FEB, "contact")
+    # February: 8 chaplains reached, at 130..200 minutes, from either record of contact.
+    contact = times.row(FEB, "contact")
+    assert (contact.cases, contact.suppressed) == (8, False)
+    assert contact.median_minutes == pytest.approx(165)
+    assert contact.p90_minutes == pytest.approx(193)
+    # April: no peer accepted any of its 3 cases: a true zero, shown, not suppressed.
+    none = times.row(APR, "peer_accepted")
     assert (none.cases, none.median_minutes, none.suppressed) == (0, None, False)
     # April: 3 people, everything suppressed.
     assert times.row(APR, "first_page").suppressed
@@ -399,7 +419,8 @@ async def test_csv_writes_suppressed_cells_and_escapes_formulas(cohort: list[Spe
     ]
     assert rows[2][:4] == ["2019-03", "11", "6.0", "10.0"]
     assert rows[2][7:10] == ["<5", "<5", "<5"]  # contact, 4 people
-    assert rows[1][7:10] == ["0", "", ""]  # nobody reached contact in February
+    assert rows[1][7:10] == ["8", "165.0", "193.0"]
+    assert rows[3][1:] == ["<5", "<5", "<5", "0", "", "", "0", "", ""]  # April: 3 people
     assert export.safe_cell("@SUM(A1)") == "'@SUM(A1)"
     assert export.safe_cell("+1 555") == "'+1 555"
     assert export.safe_cell("-x") == "'-x"

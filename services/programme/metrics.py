@@ -10,9 +10,10 @@ What is counted
   time zone) in which the incident was received (`incidents.received_at`).
 - Times are from the incident's receipt to: the first page sent for the case (to a peer, or
   to the coordinator when no peer was available: either way the programme had started), a
-  peer's acceptance (the first move into `peer_accepted`), and contact (the first move into
-  `contact_made`, which a peer or coordinator records). Median and 90th percentile in
-  minutes, over the cases that reached that point.
+  peer's acceptance (the first move into `peer_accepted`), and contact (`contact_at`, which
+  a peer or the coordinator records, even after the case has moved on to follow-ups; for
+  cases from before that column, the first move into `contact_made`). Median and 90th
+  percentile in minutes, over the cases that reached that point.
 - Answers: a clinician was asked if the case reached `clinician_offered`, or they declined
   or opted out before the offer came. Each asked case has one answer, in this precedence:
   accepted (ever moved to `clinician_accepted`), declined, opted out, no answer (the offer
@@ -206,7 +207,7 @@ WITH months AS (
     ) AS m
 ),
 cases AS (
-    SELECT sc.id, sc.staff_id, i.received_at, i.unit,
+    SELECT sc.id, sc.staff_id, sc.contact_at, i.received_at, i.unit,
            CAST(date_trunc('month', i.received_at AT TIME ZONE :tz) AS date) AS month
     FROM support_cases sc
     JOIN incidents i ON i.id = sc.incident_id
@@ -217,7 +218,9 @@ marks AS (
     SELECT c.id, c.staff_id, c.month, c.received_at,
            (SELECT min(p.sent_at) FROM pages p WHERE p.case_id = c.id) AS first_page_at,
            min(t.at) FILTER (WHERE t.to_state = 'peer_accepted') AS peer_accepted_at,
-           min(t.at) FILTER (WHERE t.to_state = 'contact_made') AS contact_at,
+           coalesce(
+               c.contact_at, min(t.at) FILTER (WHERE t.to_state = 'contact_made')
+           ) AS contact_at,
            coalesce(bool_or(t.to_state = 'tier1_notified'), false) AS tier1,
            coalesce(bool_or(t.to_state = 'tier3_referred'), false) AS tier3,
            coalesce(bool_or(t.to_state = 'clinician_offered'), false) AS offered,
@@ -228,7 +231,7 @@ marks AS (
            coalesce(bool_or(t.reason = :no_answer), false) AS no_answer
     FROM cases c
     LEFT JOIN case_transitions t ON t.case_id = c.id
-    GROUP BY c.id, c.staff_id, c.month, c.received_at
+    GROUP BY c.id, c.staff_id, c.month, c.received_at, c.contact_at
 )
 """
 
