@@ -54,6 +54,8 @@ OFFER_DEADLINES = ("offer_reminder", "offer_expired", "reoffer")
 ALL_DEADLINES = ("page_timeout", *OFFER_DEADLINES, "follow_up")
 FOLLOW_UPS = (timedelta(hours=24), timedelta(hours=72), timedelta(days=7))
 WROTE_RECENTLY = timedelta(hours=1)
+# The transition reason that marks an offer left unanswered; programme metrics count by it.
+NO_ANSWER_REASON = "no answer to the offer or reminder"
 
 
 def coordinator_reason_none(why_none: str) -> str:
@@ -439,9 +441,7 @@ async def fire(
     if deadline.kind == "offer_expired":
         if case.state != CaseState.clinician_offered:
             return "moot: answered"
-        await move(
-            session, case, CaseState.waiting_coordinator, "no answer to the offer or reminder"
-        )
+        await move(session, case, CaseState.waiting_coordinator, NO_ANSWER_REASON)
         await tell_coordinator(
             session,
             settings,
