@@ -180,6 +180,7 @@ async def on_call_page(
         from_value=wall_input(at, who.time_zone) if start and not error else "",
         error=error,
         schedules=schedules,
+        horizon=at + NEXT_WINDOW,
         gaps=found,
         roster=sorted(roster, key=lambda p: (p.status == "paused", p.display_name)),
         training={p.staff_id: training_state(p.trained_until, at) for p in roster},
