@@ -7,17 +7,16 @@ only: it says who accepted, which risk management must never learn.
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 
 from services.auth import require_coordinator
-from services.cases import coordinator, machine
-from services.cases.models import CaseTransition, Deadline, EscalationPolicy
+from services.cases import coordinator, machine, policies
+from services.cases.models import CaseTransition, Deadline
 from services.cases.outcomes import CloseReason
+from services.cases.policies import PolicyIn, PolicyRefused
 from services.cases.refs import case_ref, ref_bounds
 from services.config import get_settings
 from services.db import transaction
@@ -29,68 +28,22 @@ from services.people.models import Staff
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_coordinator)])
 
 
-class Step(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    target: Literal["peer", "coordinator"]
-    wait_minutes: float = Field(gt=0, le=24 * 60)
-
-
-class PolicyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    site: str | None = Field(default=None, max_length=32)
-    steps: list[Step] = Field(min_length=1, max_length=20)
-    repeat: int = Field(default=0, ge=0, le=10)
-    active: bool = True
-
-
 @router.get("/escalation-policies")
 async def list_policies() -> list[dict[str, object]]:
     async with transaction() as session:
-        rows = await session.scalars(select(EscalationPolicy).order_by(EscalationPolicy.name))
-        return [_policy(p) for p in rows]
+        return await policies.list_policies(session)
 
 
 @router.put("/escalation-policies/{name}")
 async def put_policy(name: str, body: PolicyIn) -> dict[str, object]:
     """Create or replace a policy; at most one per site, and one default (no site)."""
-    if not name.strip() or len(name) > 80:
-        raise HTTPException(422, {"fields": {"name": "1 to 80 characters"}})
-    values = {
-        "name": name,
-        "site": body.site,
-        "steps": [s.model_dump() for s in body.steps],
-        "repeat": body.repeat,
-        "active": body.active,
-    }
-    async with transaction() as session:
-        clash = await session.scalar(
-            select(EscalationPolicy.name).where(
-                EscalationPolicy.name != name,
-                EscalationPolicy.site.is_(None)
-                if body.site is None
-                else EscalationPolicy.site == body.site,
-            )
-        )
-        if clash is not None:
-            where = f"site {body.site}" if body.site else "the programme default"
-            raise HTTPException(409, f"policy {clash!r} already covers {where}")
-        stmt = insert(EscalationPolicy).values(id=uuid.uuid4(), **values)
-        await session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
-        saved = await session.scalar(select(EscalationPolicy).where(EscalationPolicy.name == name))
-        assert saved is not None
-        return _policy(saved)
-
-
-def _policy(p: EscalationPolicy) -> dict[str, object]:
-    return {
-        "name": p.name,
-        "site": p.site,
-        "steps": p.steps,
-        "repeat": p.repeat,
-        "active": p.active,
-    }
+    try:
+        async with transaction() as session:
+            return await policies.save_policy(session, name, body)
+    except PolicyRefused as exc:
+        if exc.status == 409:
+            raise HTTPException(409, exc.message) from exc
+        raise HTTPException(exc.status, {"fields": {exc.field: exc.message}}) from exc
 
 
 CASE_STATES = frozenset(machine.ALLOWED)
