@@ -14,7 +14,8 @@ with 1,000 incidents each; matching; crisis (the reply reader against the labell
 process, seconds). `--quick` runs small sizes as a smoke test (a few
 minutes): it says the machinery works, not how fast anything is.
 
-    python -m benchmarks [--quick] [--only latency,burst,escalation,memory,scaleout,matching,crisis]
+    python -m benchmarks [--quick]
+        [--only latency,burst,escalation,memory,scaleout,matching,crisis,board]
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ PARTS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "matching": ([], ["--repeat", "5"]),
     "crisis": ([], ["--repeat", "1"]),
+    "board": (
+        ["--cases", "10000"],
+        ["--cases", "1000", "--renders", "20", "--changes", "30", "--boards", "2"],
+    ),
 }
 
 Row = tuple[str, object, str, str]  # measure, result, target, verdict
@@ -113,6 +118,12 @@ def headlines(name: str, r: dict[str, object]) -> list[Row]:
             )
         rows.append(info("us per message p99", _get(r, "crisis_us", "p99")))
         dupes = []
+    elif name == "board":
+        rows.append(against("board first render p95 ms", r.get("render_p95_ms"), "< 300", lt(300)))
+        rows.append(
+            against("change -> open board p99 ms", r.get("change_p99_ms"), "< 1000", lt(1000))
+        )
+        rows.append(against("changes never shown", r.get("changes_missed"), "0", le(0)))
     elif name == "matching":
         found = r.get("rows")
         for row in found if isinstance(found, list) else []:

@@ -174,12 +174,14 @@ PY
 say "migrating $(sed -E 's#//([^:]+):[^@]*@#//\1:***@#' <<<"$DATABASE_URL") (fresh for this run)"
 svrr migrate
 svrr seed
+# One console user per role, with fresh passwords, printed once everything is up.
+DEMO_USERS="$(svrr demo-users)"
 
 # --------------------------------------------------------------------------- 3. services
 
 export TWILIO_API_BASE="$STANDIN_URL"
 export PUBLIC_BASE_URL="$API_URL"
-export API_TOKENS="$API_TOKEN"
+export API_TOKENS="$API_TOKEN" ADMIN_TOKENS=dev-admin-token
 export LOG_FORMAT=json
 export PYTHONUNBUFFERED=1
 # The story plays at any hour: a clinician's offer would otherwise wait for 07:00 on their
@@ -214,6 +216,9 @@ row API "$API_URL" api.log
 row worker "faust events.app" worker.log
 echo "  API token: $API_TOKEN   stand-in messages: $STANDIN_URL/_standin/messages"
 echo "  the demo's phones (read and answer as a peer or a clinician): $STANDIN_URL/_standin/phones"
+echo
+echo "  the console: $API_URL/console/  (sign in as any of these; new passwords every run)"
+sed 's/^/  /' <<<"$DEMO_USERS"
 echo
 
 # --------------------------------------------------------------------------- 4. the story

@@ -23,8 +23,9 @@ class Settings(BaseSettings):
     # the store has never seen becomes an integration token, API_TOKENS with the risk-manager
     # role and ADMIN_TOKENS with the coordinator's. From then on the store decides: an
     # administrator revokes or replaces them in the console like any other token.
-    api_tokens: str = Field(default="dev-token")
-    admin_tokens: str = Field(default="dev-admin-token")
+    # Empty by default: a deployment that forgets them gets no well-known token.
+    api_tokens: str = ""
+    admin_tokens: str = ""
     # Bootstrap only: the first administrator, created when the store has no active one.
     bootstrap_admin_username: str = ""
     bootstrap_admin_password: str = ""

@@ -142,28 +142,39 @@ async def board_events(
         )
 
     async def events() -> object:
+        # The counts cover every open case (a query over all of them): at most once a
+        # second per board, however fast rows change; the last change's counts still come.
+        clock_ = asyncio.get_running_loop().time
+        last_counts, counts_owed = 0.0, False
         async with feed.subscribe() as changes:
             yield ServerSentEvent(event="ready", data="listening")
             while True:
                 try:
-                    changed = await asyncio.wait_for(changes.get(), timeout=15)
+                    changed = await asyncio.wait_for(
+                        changes.get(), timeout=1.0 if counts_owed else 15.0
+                    )
                 except TimeoutError:
-                    yield ServerSentEvent(comment="keep-alive")
-                    continue
+                    changed = set()
                 if await request.is_disconnected():
                     return
                 ids = [c for c in changed if c is not None]
+                counts_owed = counts_owed or bool(changed)
+                send_counts = counts_owed and clock_() - last_counts >= 1.0
                 async with transaction() as session:
-                    shown = await boardquery.rows(session, q.filters, limit=len(ids) or 1, ids=ids)
-                    summary = await boardquery.summary(session, q.filters)
+                    shown = (
+                        await boardquery.rows(session, q.filters, len(ids), ids=ids) if ids else []
+                    )
+                    summary = await boardquery.summary(session, q.filters) if send_counts else None
                     loose = await boardquery.loose_flags(session) if None in changed else None
                 for row in shown:
                     yield ServerSentEvent(event="case", data=draw(row), id=str(row.case_id))
                 for gone in set(ids) - {r.case_id for r in shown}:
                     yield ServerSentEvent(event="gone", data=str(gone))
-                yield ServerSentEvent(
-                    event="summary", data=summary_template.render(summary=summary)
-                )
+                if summary is not None:
+                    last_counts, counts_owed = clock_(), False
+                    yield ServerSentEvent(
+                        event="summary", data=summary_template.render(summary=summary)
+                    )
                 if loose is not None:
                     yield ServerSentEvent(
                         event="loose",
@@ -173,6 +184,8 @@ async def board_events(
                             csrf_token=token,
                         ),
                     )
+                if not changed and summary is None:
+                    yield ServerSentEvent(comment="keep-alive")
 
     return EventSourceResponse(events(), ping=None, headers={"Cache-Control": "no-store"})
 

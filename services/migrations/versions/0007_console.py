@@ -144,6 +144,8 @@ def upgrade() -> None:
         ["case_id"],
         postgresql_where=sa.text("cleared_at IS NULL"),
     )
+    # The board's live feed asks what was cleared since its last look.
+    op.create_index("ix_case_attention_cleared", "case_attention", ["cleared_at"])
     # The board lists open cases; closed ones (nearly all, after a year) stay out of its way.
     op.create_index(
         "ix_support_cases_open",

@@ -1,0 +1,107 @@
+"""The console in a real browser (Debian's chromium): sign-in per role, every main page
+readable at desktop and phone width with no serious accessibility violation, screenshots
+kept as artefacts, and a form without its CSRF token refused."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from services.identity.models import Role
+from tests.browser.conftest import check_accessibility, screenshot
+from tests.console_helpers import PASSWORD, make_user
+from tests.test_flows import open_case
+
+COORDINATOR_PAGES = [
+    ("board", "/console/board"),
+    ("on-call", "/console/on-call"),
+    ("schedules", "/console/schedules"),
+    ("peers", "/console/peers"),
+    ("policies", "/console/policies"),
+    ("debriefs", "/console/debriefs"),
+    ("metrics", "/console/metrics"),
+]
+
+
+async def sign_in_as(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
+    await page.goto(f"{base}/console/signin")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_load_state("networkidle")
+
+
+async def no_sideways_scroll(page: Page) -> None:
+    wide = await page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+    assert not wide, f"{page.url} scrolls sideways at {page.viewport_size}"
+
+
+async def test_sign_in_page_is_accessible_and_refuses_a_wrong_password(stack, page: Page):
+    await page.goto(f"{stack.api_url}/console/signin")
+    await check_accessibility(page)
+    await screenshot(page, "console-signin")
+    await page.get_by_label("Username").fill("nobody")
+    await page.get_by_label("Password").fill("not the password")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("do not match")
+    await check_accessibility(page)
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+async def test_every_coordinator_page_reads_well(stack, db, browser, width):
+    case = await open_case(db)
+    username = await make_user(Role.coordinator)
+    size = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 360, "height": 740}}
+    context = await browser.new_context(viewport=size[width])
+    page = await context.new_page()
+    try:
+        await sign_in_as(page, stack.api_url, username)
+        assert page.url.endswith("/console/board")
+        for name, path in COORDINATOR_PAGES + [("case", f"/console/cases/{case.id}")]:
+            response = await page.goto(f"{stack.api_url}{path}")
+            assert response is not None and response.status == 200, (path, response)
+            await check_accessibility(page)
+            await no_sideways_scroll(page) if width == "phone" else None
+            await screenshot(page, f"console-coordinator-{name}-{width}")
+    finally:
+        await context.close()
+
+
+async def test_the_board_moves_live_and_counts_down(stack, db, page: Page):
+    case = await open_case(db)
+    await sign_in_as(page, stack.api_url, await make_user(Role.coordinator))
+    row = page.locator(f"#case-{case.id}")
+    await expect(row).to_contain_text("Peer paged")
+    countdown = row.locator("time[data-due]")
+    await expect(countdown).to_have_text(__import__("re").compile(r"in \d+:\d\d"))
+    from tests.test_flows import accepted_by_peer
+
+    await accepted_by_peer(db, case)
+    await expect(row).to_contain_text("Support offered", timeout=5_000)
+
+
+async def test_a_form_without_its_csrf_token_is_refused_in_the_browser(stack, db, page: Page):
+    case = await open_case(db)
+    await sign_in_as(page, stack.api_url, await make_user(Role.coordinator))
+    await page.goto(f"{stack.api_url}/console/cases/{case.id}")
+    # What a forged cross-site form would send: the same fields, without the token.
+    await page.evaluate(
+        "document.querySelectorAll('input[name=csrftoken]').forEach(e => e.remove())"
+    )
+    await page.locator("#action-tier3").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("This form has expired")
+    await page.goto(f"{stack.api_url}/console/cases/{case.id}")
+    await expect(page.locator("#case-state")).to_contain_text("Peer paged")
+
+
+async def test_the_coordinator_acts_on_a_case(stack, db, page: Page):
+    case = await open_case(db)
+    await sign_in_as(page, stack.api_url, await make_user(Role.coordinator))
+    await page.goto(f"{stack.api_url}/console/cases/{case.id}")
+    await page.locator("#action-tier3").click()
+    await expect(page.get_by_role("status")).to_contain_text("Referred to Tier 3")
+    await expect(page.locator("#case-state")).to_contain_text("Tier 3 referral")
+    await page.get_by_label("Close the case, because").select_option("support_given")
+    await page.locator("#action-close").click()
+    await expect(page.locator("#case-state")).to_contain_text("Closed")
+    await screenshot(page, "console-coordinator-case-closed")
