@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
-from services import clock
+from notifiers import templates as sms
+from services import clock, texts
 from services.console.admin import Refused, _check_admin_kept
 from services.db import transaction
 from services.identity import audit
@@ -465,6 +466,10 @@ async def test_the_audit_log_filters_and_pages_newest_first(admin) -> None:
     rest = [int(i) for i in re.findall(r'<tr id="audit-(\d+)"', second.text)]
     assert len(rest) == 6 and max(rest) < min(ids)
     assert 'id="audit-older"' not in second.text
+    newest = re.search(r'href="([^"]+)" id="audit-newest"', second.text)
+    assert newest
+    back = await c.get(newest.group(1).replace("&amp;", "&"))
+    assert [int(i) for i in re.findall(r'<tr id="audit-(\d+)"', back.text)] == ids
     one = await c.get(
         "/console/admin/audit",
         params={"actor": "Audit Test Feed", "target_kind": "thing", "target_id": "t7"},
@@ -491,3 +496,32 @@ async def test_the_audit_log_filters_and_pages_newest_first(admin) -> None:
     assert len(re.findall(r'<tr id="audit-', window.text)) == 50
     bad = await c.get("/console/admin/audit", params={"since": "yesterday"})
     assert bad.status_code == 400 and 'id="err-since"' in bad.text
+
+
+def test_every_default_text_passes_its_own_checks() -> None:
+    for kind in sms.KINDS.values():
+        assert sms.check(kind.key, kind.default) == [], kind.key
+        assert set(sms.fields_of(kind.default)) <= kind.placeholders, kind.key
+        assert kind.required <= set(sms.fields_of(kind.default)), kind.key
+        assert set(kind.sample) == set(sms.fields_of(kind.default)), kind.key
+
+
+async def test_a_stored_text_that_no_longer_fills_sends_the_default(db: Engine) -> None:
+    """A text saved before a placeholder was dropped must never stop a crisis reply."""
+    async with transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO sms_templates (kind, language, body) "
+                "VALUES ('crisis_reply', 'fr', 'Appelez le {crisis_line} {dropped}.')"
+            )
+        )
+    texts.forget()
+    try:
+        async with transaction() as session:
+            peer = type("S", (), {"language": "fr", "home_unit": "5W"})()
+            body = await texts.text_for(session, peer, "crisis_reply")  # type: ignore[arg-type]
+        assert body == sms.crisis_reply("988")
+    finally:
+        async with transaction() as session:
+            await session.execute(text("DELETE FROM sms_templates WHERE language = 'fr'"))
+        texts.forget()
