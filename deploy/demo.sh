@@ -213,6 +213,7 @@ row "Twilio stand-in" "$STANDIN_URL" standin.log
 row API "$API_URL" api.log
 row worker "faust events.app" worker.log
 echo "  API token: $API_TOKEN   stand-in messages: $STANDIN_URL/_standin/messages"
+echo "  the demo's phones (read and answer as a peer or a clinician): $STANDIN_URL/_standin/phones"
 echo
 
 # --------------------------------------------------------------------------- 4. the story

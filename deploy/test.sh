@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The test command (`make test`, and what CI runs): install, start Kafka and PostgreSQL once,
-# lint, then pytest against the real broker and a test database.
+# make sure the browser for the console's browser tests is there (deploy/browser.sh), lint,
+# then pytest against the real broker and a test database.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 source "$SVRR_ROOT/deploy/venv.sh"
 cd "$SVRR_ROOT"
 
 bash deploy/up.sh
+bash deploy/browser.sh
 
 echo "lint: ruff"
 ruff check .

@@ -6,7 +6,9 @@ paging behaviour (status callbacks, failed deliveries, peer replies, crash recon
 has to be exercised end to end with the real `twilio` library. Like GoAlert's Twilio mock it
 records outbound messages, walks them through Twilio's status lifecycle, posts status
 callbacks and inbound replies signed exactly as Twilio signs them, and offers a small JSON
-control API (`/_standin/...`) so tests and demos can script recipients.
+control API (`/_standin/...`) so tests and demos can script recipients, and a "phones" page
+(`/_standin/phones`, in deploy/standin_phones.py) where a person reads each phone's
+conversation and replies as that phone.
 
 Run: python deploy/twilio_standin.py --port 8765 --account-sid AC... --auth-token ...
 Point the product at it with `client.api.base_url = "http://127.0.0.1:8765"`.
@@ -22,17 +24,21 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import importlib.util
 import ipaddress
 import json
 import math
 import os
 import re
+import sys
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
@@ -1101,6 +1107,21 @@ def add_control_routes(app: FastAPI) -> None:
 # --------------------------------------------------------------------------- app
 
 
+def phones_module() -> ModuleType:
+    """The phones page (deploy/standin_phones.py), imported by path: this file runs as a
+    script and tests load it by path, so its folder is not always on sys.path."""
+    name = "standin_phones"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().with_name("standin_phones.py")
+        )
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def create_app(
     account_sid: str = DEFAULT_ACCOUNT_SID,
     auth_token: str = DEFAULT_AUTH_TOKEN,
@@ -1160,6 +1181,7 @@ def create_app(
     app.add_api_route(f"{prefix}/Messages.json", list_messages, methods=["GET"])
     app.add_api_route(f"{prefix}/Messages/{{Sid}}.json", fetch_message, methods=["GET"])
     add_control_routes(app)
+    phones_module().add_phone_routes(app, control_guard)
     return app
 
 

@@ -91,12 +91,20 @@ async def test_policies_and_case_routes(db: Engine, client: httpx.AsyncClient) -
         f"/admin/cases/{case.id}/actions", json={"action": "tier3"}, headers=ADMIN
     )
     assert tier3.json()["state"] == "tier3_referred"
-    closed = await client.post(
+    unexplained = await client.post(
         f"/admin/cases/{case.id}/actions", json={"action": "close"}, headers=ADMIN
+    )
+    assert unexplained.status_code == 409  # a close carries its coded reason
+    closed = await client.post(
+        f"/admin/cases/{case.id}/actions",
+        json={"action": "close", "close_reason": "support_given"},
+        headers=ADMIN,
     )
     assert closed.json()["state"] == "closed"
     again = await client.post(
-        f"/admin/cases/{case.id}/actions", json={"action": "close"}, headers=ADMIN
+        f"/admin/cases/{case.id}/actions",
+        json={"action": "close", "close_reason": "support_given"},
+        headers=ADMIN,
     )
     assert again.status_code == 409  # a closed case stays closed
     with db.begin() as conn:  # leave the default policy as the other tests expect

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog.testing
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -546,3 +547,107 @@ def test_clear_keeps_ids_increasing(client: Client, control: httpx.Client) -> No
 def test_mask_number() -> None:
     assert standin_mod.mask_number("+15550100") == "+1555***0100"
     assert standin_mod.mask_number("+15551230100") == "+1555***0100"
+
+
+# --------------------------------------------------------------------------- phones page
+
+
+def sent_form(peer: str, body: str) -> dict[str, str]:
+    return {"from": peer, "to": SENDER, "body": body}
+
+
+def test_phones_page_shows_each_conversation_oldest_first(
+    client: Client, control: httpx.Client
+) -> None:
+    peer, other = number(), number()
+    client.messages.create(to=peer, from_=SENDER, body="Can you <b>support</b> A & B?")
+    assert control.post(
+        "/_standin/inbound", json={"from": peer, "to": SENDER, "body": "YES"}
+    ).is_success
+    assert control.post(
+        "/_standin/inbound", json={"from": other, "to": SENDER, "body": "STOP"}
+    ).is_success
+    page = control.get("/_standin/phones")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    assert '<html lang="en">' in text and 'name="viewport"' in text
+    assert '<script src="/_standin/static/htmx.min.js">' in text
+    # Bodies are escaped: a message is shown as text, never run as markup.
+    assert "Can you &lt;b&gt;support&lt;/b&gt; A &amp; B?" in text and "<b>support" not in text
+    mine = text[text.index(f'<h2 id="phone-{peer[1:]}-title">') :]
+    mine = mine[: mine.index("</section>")]
+    assert mine.index("From the product (+15005550006)") < mine.index("Sent from this phone")
+    assert mine.index("A &amp; B?") < mine.index(">YES<")
+    assert f'<label for="phone-{peer[1:]}-body">Reply as {peer}</label>' in mine
+    assert f'<input type="hidden" name="to" value="{SENDER}">' in mine
+    assert f'<h2 id="phone-{other[1:]}-title">{other}</h2>' in text and ">STOP<" in text
+    # The product's own number is not a phone.
+    assert f'<h2 id="phone-{SENDER[1:]}-title">' not in text
+    js = control.get("/_standin/static/htmx.min.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert 'version:"2.' in js.text
+
+
+def test_phones_fragment_is_204_until_something_changes(
+    client: Client, control: httpx.Client
+) -> None:
+    first = control.get("/_standin/phones/fragment")
+    assert first.status_code == 200 and first.text.startswith('<div id="phones" hx-get=')
+    seen = first.text.split("?seen=", 1)[1].split('"', 1)[0]
+    assert control.get("/_standin/phones/fragment", params={"seen": seen}).status_code == 204
+    client.messages.create(to=number(), from_=SENDER, body="Are you free?")
+    changed = control.get("/_standin/phones/fragment", params={"seen": seen})
+    assert changed.status_code == 200 and "Are you free?" in changed.text
+    assert f"?seen={seen}" not in changed.text
+
+
+def test_phones_reply_is_a_signed_inbound_and_logs_no_body(
+    control: httpx.Client, receiver: Receiver
+) -> None:
+    peer = number()
+    with structlog.testing.capture_logs() as logged:
+        plain = control.post("/_standin/phones/reply", data=sent_form(peer, "YES 4821"))
+        assert plain.status_code == 303
+        assert plain.headers["location"] == f"/_standin/phones#phone-{peer[1:]}"
+        htmx = control.post(
+            "/_standin/phones/reply",
+            data=sent_form(peer, "DEFER"),
+            headers={"HX-Request": "true", "Origin": str(control.base_url).rstrip("/")},
+        )
+    assert htmx.status_code == 200 and "the product answered 200" in htmx.text
+    assert htmx.headers["hx-trigger"] == "reply-sent, phones-changed"
+    hits = receiver.wait_for(lambda hs: sum(h.params.get("From") == peer for h in hs) == 2)
+    mine = [h for h in hits if h.params.get("From") == peer]
+    assert [h.params["Body"] for h in mine] == ["YES 4821", "DEFER"]
+    assert all(h.valid and h.params["To"] == SENDER for h in mine)
+    assert logged and all(
+        "YES 4821" not in str(e) and peer not in str(e) and "DEFER" not in str(e) for e in logged
+    )
+    page = control.get("/_standin/phones").text
+    assert page.count("the product answered 200") >= 2 and ">DEFER<" in page
+
+    empty = control.post(
+        "/_standin/phones/reply", data=sent_form(peer, "  "), headers={"HX-Request": "true"}
+    )
+    assert "write a reply first" in empty.text and "hx-trigger" not in empty.headers
+    elsewhere = control.post(
+        "/_standin/phones/reply",
+        data=sent_form(peer, "YES"),
+        headers={"Origin": "https://evil.example"},
+    )
+    assert elsewhere.status_code == 403
+    assert sum(h.params.get("From") == peer for h in receiver.hits) == 2
+
+
+async def test_phones_page_is_loopback_only() -> None:
+    app = standin_mod.create_app(ACCOUNT, TOKEN, sms_url="http://127.0.0.1:9/sms")
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://standin") as http:
+        for method, path in [
+            ("GET", "/_standin/phones"),
+            ("GET", "/_standin/phones/fragment"),
+            ("POST", "/_standin/phones/reply"),
+        ]:
+            resp = await http.request(method, path, data={"from": number(), "body": "YES"})
+            assert resp.status_code == 403, (method, path)
+    assert app.state.standin.messages == []

@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notifiers import templates
 from schemas.events import PageRequested, SupportNeeded
 from services import outbox, texts
-from services.cases import outbound
+from services.cases import attention, outbound
+from services.cases.attention import Attention
 from services.cases.machine import PEER_HOLDS, CaseState, move
 from services.cases.models import Deadline, EscalationPolicy, NumberOptOut
 from services.cases.refs import case_ref
@@ -53,6 +54,8 @@ OFFER_DEADLINES = ("offer_reminder", "offer_expired", "reoffer")
 ALL_DEADLINES = ("page_timeout", *OFFER_DEADLINES, "follow_up")
 FOLLOW_UPS = (timedelta(hours=24), timedelta(hours=72), timedelta(days=7))
 WROTE_RECENTLY = timedelta(hours=1)
+# The transition reason that marks an offer left unanswered; programme metrics count by it.
+NO_ANSWER_REASON = "no answer to the offer or reminder"
 
 
 def coordinator_reason_none(why_none: str) -> str:
@@ -108,8 +111,13 @@ async def tell_coordinator(
     case_id: uuid.UUID | None,
     body: str,
     dedupe: str | None = None,
+    *,
+    why: Attention,
+    staff_id: str | None = None,
 ) -> None:
-    """An SMS to the programme coordinator: the human who takes over when automation stops."""
+    """An SMS to the programme coordinator: the human who takes over when automation stops.
+    `why` also flags the case on the console's board until someone has looked."""
+    await attention.flag(session, why, case_id, staff_id)
     await outbound.enqueue(
         session,
         kind="coordinator",
@@ -265,10 +273,10 @@ async def start_outreach(
         ctx = await load_context(session, now(), settings.match_other_unit)
     elif not isinstance(ctx, MatchContext):
         ctx = await ctx(session)
-    return await _page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
+    return await page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
 
 
-async def _page_next(
+async def page_next(
     session: AsyncSession,
     case: SupportCase,
     clinician: Staff,
@@ -425,7 +433,7 @@ async def fire(
             step, round_ = 0, round_ + 1
         ctx = ctx or await load_context(session, now(), settings.match_other_unit)
         involved = await _involved(session, case.incident_id)
-        await _page_next(session, case, clinician, involved, ctx, settings, step, round_)
+        await page_next(session, case, clinician, involved, ctx, settings, step, round_)
         return f"escalated to step {step + 1}"
     if deadline.kind == "offer_reminder":
         if case.state != CaseState.clinician_offered:
@@ -443,11 +451,13 @@ async def fire(
     if deadline.kind == "offer_expired":
         if case.state != CaseState.clinician_offered:
             return "moot: answered"
-        await move(
-            session, case, CaseState.waiting_coordinator, "no answer to the offer or reminder"
-        )
+        await move(session, case, CaseState.waiting_coordinator, NO_ANSWER_REASON)
         await tell_coordinator(
-            session, settings, case.id, templates.coordinator_no_answer(case_ref(case.id))
+            session,
+            settings,
+            case.id,
+            templates.coordinator_no_answer(case_ref(case.id)),
+            why=Attention.no_answer,
         )
         return "handed to coordinator"
     if deadline.kind == "reoffer":
@@ -627,4 +637,4 @@ async def hand_to_next_peer(
     await outbound.cancel_pending(session, case.id, ("offer", "offer_reminder"))
     ctx = await load_context(session, now(), settings.match_other_unit)
     involved = await involved_in(session, case.incident_id)
-    await _page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
+    await page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)

@@ -121,3 +121,18 @@ class NumberOptOut(Base):
 
     number: Mapped[str] = mapped_column(String(16), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseAttention(Base):
+    """A reason the coordinator was told about a case (or a person with no case), open until
+    someone has looked."""
+
+    __tablename__ = "case_attention"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("support_cases.id"))
+    staff_id: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cleared_by: Mapped[str | None] = mapped_column(String(64))

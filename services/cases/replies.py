@@ -24,6 +24,7 @@ from notifiers import templates
 from schemas.events import PageAnswer, PageAnswered, PageState, SmsReceived
 from services import outbox, texts
 from services.cases import flows, outbound
+from services.cases.attention import Attention
 from services.cases.machine import BEFORE_OFFER, TERMINAL, CaseState, move
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
 from services.cases.models import Message, NumberOptOut
@@ -147,6 +148,7 @@ async def _ask_for_a_look(
         case_id,
         templates.coordinator_look(case_ref(case_id), distress),
         dedupe=str(sms.sms_id),
+        why=Attention.distress if distress else Attention.unread_reply,
     )
     log().info("case.needs_a_look", case_id=str(case_id), distress=distress)
 
@@ -261,6 +263,7 @@ async def _crisis(
             own_case.id,
             templates.coordinator_crisis(case_ref(own_case.id)),
             dedupe=str(sms.sms_id),
+            why=Attention.crisis,
         )
         if own_case.state != CaseState.tier3_referred:
             await move(session, own_case, CaseState.tier3_referred, "crisis signalled in a reply")
@@ -273,7 +276,15 @@ async def _crisis(
     else:
         role = "peer supporter" if peer_pages else "staff member"
         body = templates.coordinator_staff_crisis(role, sender.display_name, sender.staff_id)
-    await flows.tell_coordinator(session, settings, None, body, dedupe=str(sms.sms_id))
+    await flows.tell_coordinator(
+        session,
+        settings,
+        None,
+        body,
+        dedupe=str(sms.sms_id),
+        why=Attention.crisis,
+        staff_id=sender.staff_id if sender is not None else None,
+    )
     held = await _withdraw_pages(session, sms.from_number, "crisis")
     for case_id in held:
         await flows.hand_to_next_peer(session, case_id, settings, "peer withdrew")
@@ -408,6 +419,7 @@ async def _refer(
         case.id,
         templates.coordinator_referral(case_ref(case.id)),
         dedupe=str(sms.sms_id),
+        why=Attention.referral,
     )
     await _answer(session, sms, "ack", await texts.text_for(session, peer, "referral_ack"), case.id)
     return "referred"
@@ -557,7 +569,12 @@ async def _clinician_reply(
             await _to_peer(session, case.id, peer_number, "peer_go", call, sms)
         else:
             await flows.tell_coordinator(
-                session, settings, case.id, templates.coordinator_new_reply(ref), str(sms.sms_id)
+                session,
+                settings,
+                case.id,
+                templates.coordinator_new_reply(ref),
+                str(sms.sms_id),
+                why=Attention.new_reply,
             )
         return "call again"
     if action == A.END_FOLLOW_UPS:
@@ -569,7 +586,12 @@ async def _clinician_reply(
     if action in (A.TO_COORDINATOR, A.REOPEN):
         await _answer(session, sms, "ack", await to_clinician("clinician_team_will_call"), case.id)
         await flows.tell_coordinator(
-            session, settings, case.id, templates.coordinator_new_reply(ref), str(sms.sms_id)
+            session,
+            settings,
+            case.id,
+            templates.coordinator_new_reply(ref),
+            str(sms.sms_id),
+            why=Attention.new_reply,
         )
         return "to coordinator"
     if action == A.EXPLAIN:
@@ -582,6 +604,7 @@ async def _clinician_reply(
                 case.id,
                 templates.coordinator_wrong_number(ref),
                 dedupe=str(sms.sms_id),
+                why=Attention.wrong_number,
             )
         return "explained"
     if action == A.SILENT:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
 from services.cases import flows
+from services.cases.attention import Attention
 from services.cases.models import Deadline
 from services.cases.refs import case_ref
 from services.clock import now as utcnow
@@ -48,6 +49,7 @@ async def _retry_later(
         deadline.case_id,
         templates.coordinator_step_failed(case_ref(deadline.case_id)),
         dedupe=str(deadline.id),
+        why=Attention.step_failed,
     )
 
 

@@ -7,87 +7,43 @@ only: it says who accepted, which risk management must never learn.
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 
 from services.auth import require_coordinator
-from services.cases import flows, machine
-from services.cases.machine import CaseState, IllegalTransition, move
-from services.cases.models import CaseTransition, Deadline, EscalationPolicy
+from services.cases import coordinator, machine, policies
+from services.cases.models import CaseTransition, Deadline
+from services.cases.outcomes import CloseReason
+from services.cases.policies import PolicyIn, PolicyRefused
 from services.cases.refs import case_ref, ref_bounds
+from services.config import get_settings
 from services.db import transaction
+from services.identity import audit
+from services.identity.principal import Principal
 from services.paging.models import Page, SupportCase
 from services.people.models import Staff
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_coordinator)])
 
 
-class Step(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    target: Literal["peer", "coordinator"]
-    wait_minutes: float = Field(gt=0, le=24 * 60)
-
-
-class PolicyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    site: str | None = Field(default=None, max_length=32)
-    steps: list[Step] = Field(min_length=1, max_length=20)
-    repeat: int = Field(default=0, ge=0, le=10)
-    active: bool = True
-
-
 @router.get("/escalation-policies")
 async def list_policies() -> list[dict[str, object]]:
     async with transaction() as session:
-        rows = await session.scalars(select(EscalationPolicy).order_by(EscalationPolicy.name))
-        return [_policy(p) for p in rows]
+        return await policies.list_policies(session)
 
 
 @router.put("/escalation-policies/{name}")
 async def put_policy(name: str, body: PolicyIn) -> dict[str, object]:
     """Create or replace a policy; at most one per site, and one default (no site)."""
-    if not name.strip() or len(name) > 80:
-        raise HTTPException(422, {"fields": {"name": "1 to 80 characters"}})
-    values = {
-        "name": name,
-        "site": body.site,
-        "steps": [s.model_dump() for s in body.steps],
-        "repeat": body.repeat,
-        "active": body.active,
-    }
-    async with transaction() as session:
-        clash = await session.scalar(
-            select(EscalationPolicy.name).where(
-                EscalationPolicy.name != name,
-                EscalationPolicy.site.is_(None)
-                if body.site is None
-                else EscalationPolicy.site == body.site,
-            )
-        )
-        if clash is not None:
-            where = f"site {body.site}" if body.site else "the programme default"
-            raise HTTPException(409, f"policy {clash!r} already covers {where}")
-        stmt = insert(EscalationPolicy).values(id=uuid.uuid4(), **values)
-        await session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
-        saved = await session.scalar(select(EscalationPolicy).where(EscalationPolicy.name == name))
-        assert saved is not None
-        return _policy(saved)
-
-
-def _policy(p: EscalationPolicy) -> dict[str, object]:
-    return {
-        "name": p.name,
-        "site": p.site,
-        "steps": p.steps,
-        "repeat": p.repeat,
-        "active": p.active,
-    }
+    try:
+        async with transaction() as session:
+            return await policies.save_policy(session, name, body)
+    except PolicyRefused as exc:
+        if exc.status == 409:
+            raise HTTPException(409, exc.message) from exc
+        raise HTTPException(exc.status, {"fields": {exc.field: exc.message}}) from exc
 
 
 CASE_STATES = frozenset(machine.ALLOWED)
@@ -150,13 +106,16 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}")
-async def case_history(case_id: uuid.UUID) -> dict[str, object]:
+async def case_history(
+    case_id: uuid.UUID, who: Principal = Depends(require_coordinator)
+) -> dict[str, object]:
     """The coordinator is inside the programme: they see who the clinician is and how to
-    reach them (risk management's views never do)."""
+    reach them (risk management's views never do). Every view is audited."""
     async with transaction() as session:
         case = await session.get(SupportCase, case_id)
         if case is None:
             raise HTTPException(404, "no such case")
+        await audit.record(session, who, "case.view", "case", str(case_id))
         clinician = await session.get(Staff, case.staff_id)
         assert clinician is not None
         transitions = (
@@ -204,30 +163,31 @@ class CaseAction(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["contact_made", "close", "tier3"]
+    action: coordinator.Action
+    # Required to close: why, as a code.
+    close_reason: CloseReason | None = None
 
 
 @router.post("/cases/{case_id}/actions")
-async def case_action(case_id: uuid.UUID, body: CaseAction) -> dict[str, object]:
-    """Record that contact happened (not what was said), close a case, or refer to Tier 3."""
-    to_state = {
-        "contact_made": CaseState.contact_made,
-        "close": CaseState.closed,
-        "tier3": CaseState.tier3_referred,
-    }[body.action]
-    async with transaction() as session:
-        case = await session.get(SupportCase, case_id, with_for_update=True)
-        if case is None:
-            raise HTTPException(404, "no such case")
-        try:
-            await move(session, case, to_state, f"coordinator: {body.action}")
-        except IllegalTransition as exc:
-            raise HTTPException(409, str(exc)) from exc
-        if to_state in (CaseState.closed, CaseState.tier3_referred):
-            await flows.cancel_deadlines(
-                session,
-                case.id,
-                flows.ALL_DEADLINES,
-                body.action,
+async def case_action(
+    case_id: uuid.UUID, body: CaseAction, who: Principal = Depends(require_coordinator)
+) -> dict[str, object]:
+    """The coordinator's actions on a case, the same as the console's buttons."""
+    try:
+        async with transaction() as session:
+            case = await coordinator.act(
+                session, case_id, body.action, get_settings(), f"token:{who.id}", body.close_reason
             )
-        return {"case_id": str(case.id), "state": case.state}
+            await audit.record(
+                session,
+                who,
+                f"case.{body.action.value}",
+                "case",
+                str(case_id),
+                {"close_reason": body.close_reason.value} if body.close_reason else None,
+            )
+            return {"case_id": str(case.id), "state": case.state}
+    except LookupError as exc:
+        raise HTTPException(404, "no such case") from exc
+    except coordinator.ActionRefused as exc:
+        raise HTTPException(409, str(exc)) from exc

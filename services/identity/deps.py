@@ -14,7 +14,7 @@ from fastapi import HTTPException, Request
 from services import clock
 from services.config import get_settings
 from services.db import transaction
-from services.identity import sessions
+from services.identity import audit, sessions
 from services.identity.models import Role
 from services.identity.principal import Principal
 
@@ -35,10 +35,30 @@ def api_role(*roles: Role) -> RoleCheck:
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         if who.role not in allowed:
             raise HTTPException(403, f"a {who.role.value} token may not use this route")
-        return replace(who, ip=client_ip(request))
+        who = replace(who, ip=client_ip(request))
+        if request.method not in ("GET", "HEAD"):
+            await _audit_call(request, who)
+        return who
 
     check.roles = allowed  # type: ignore[attr-defined]
     return check
+
+
+async def _audit_call(request: Request, who: Principal) -> None:
+    """Every API action by an integration is on the record before it runs: the route and
+    the ids in its path (never the body, which may hold what the audit log must not)."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", request.url.path)
+    params = request.path_params
+    target = ",".join(f"{k}={v}" for k, v in params.items())[:64] or "-"
+    async with transaction() as session:
+        await audit.record(
+            session,
+            who,
+            f"api {request.method} {template}"[:64],
+            "route",
+            target,
+        )
 
 
 class SignInNeeded(Exception):

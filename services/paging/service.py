@@ -182,7 +182,7 @@ class Claim:
 def page_body(page: Page) -> str:
     """The default text of a page (the coordinator's, or a peer's in English)."""
     if page.peer_staff_id is None:
-        # A coordinator page's reason is written for the coordinator (flows._page_next).
+        # A coordinator page's reason is written for the coordinator (flows.page_next).
         return templates.coordinator_page(page.reply_code, page.reason, case_ref(page.case_id))
     return templates.peer_page(page.reply_code)
 

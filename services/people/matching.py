@@ -25,7 +25,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +41,19 @@ LOAD_PAGE_STATES = (*OPEN_PAGE_STATES, "accepted")
 CLOSED_CASE_STATES = ("closed", "declined")
 AT_LIMIT = "at their case limit"
 RECENT = timedelta(days=7)
+
+
+def covers(supports: tuple[str, ...] | list[str], discipline: str) -> bool:
+    """Whether a peer who supports `supports` may be matched to a clinician of `discipline`:
+    an empty list means any discipline. Matching and the coverage check both ask this."""
+    return not supports or discipline in supports
+
+
+def training_ends(trained_until: date) -> datetime:
+    """The instant a peer's training stops counting: matching compares `trained_until` with
+    the UTC date of the moment it ranks, so training holds to the end of that UTC day."""
+    after = trained_until + timedelta(days=1)
+    return datetime(after.year, after.month, after.day, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -402,7 +415,7 @@ def _excluded(
         return f"cannot be texted ({peer.unreachable})"
     if peer.trained_until < today:
         return "training expired"
-    if peer.supports and discipline not in peer.supports:
+    if not covers(peer.supports, discipline):
         return f"not supporting {discipline}"
     if n_open >= peer.max_open_cases:
         return AT_LIMIT

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from services.auth import require_coordinator
 from services.db import transaction
+from services.identity import audit
+from services.identity.principal import Principal
 from services.people.importer import (
     IMPORTERS,
     InactiveStaff,
@@ -97,10 +99,13 @@ async def import_peers(request: Request, dry_run: bool = _DRY_RUN) -> JSONRespon
 
 
 @router.get("/staff/{staff_id}")
-async def get_staff(staff_id: str) -> StaffOut:
-    """The full record, mobile number included: the coordinator is the one who fixes it."""
+async def get_staff(staff_id: str, who: Principal = Depends(require_coordinator)) -> StaffOut:
+    """The full record, mobile number included: the coordinator is the one who fixes it.
+    Every view of a person is audited."""
     async with transaction() as session:
         found = await staff_detail(session, staff_id)
+        if found is not None:
+            await audit.record(session, who, "person.view", "staff", staff_id)
     if found is None:
         raise HTTPException(404, f"unknown staff id {staff_id}")
     return found

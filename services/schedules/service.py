@@ -361,6 +361,19 @@ async def on_call_staff(session: AsyncSession, at: datetime) -> dict[str, list[s
     return dict(who)
 
 
+async def shifts_of_all(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[tuple[Loaded, list[Shift]]]:
+    """Every schedule's on-call spans in [start, end), overrides included: the console's
+    on-call page and coverage check read these, built by `shifts_between` from the same
+    specs paging loads, so what they show is what paging will do."""
+    start, end = _aware(start, "start"), _aware(end, "end")
+    return [
+        (item, shifts_between(item.spec, start, end))
+        for item in await load_specs(session, (start, end))
+    ]
+
+
 # --------------------------------------------------------------------------- admin input
 
 

@@ -127,12 +127,38 @@ def upgrade() -> None:
     op.add_column("support_cases", sa.Column("contact_at", sa.DateTime(timezone=True)))
     op.add_column("support_cases", sa.Column("outcome", sa.String(32)))
     op.add_column("support_cases", sa.Column("close_reason", sa.String(32)))
+    # Why the coordinator was told about a case: the board shows it until someone looks.
+    op.create_table(
+        "case_attention",
+        sa.Column("id", sa.BigInteger(), primary_key=True, autoincrement=True),
+        sa.Column("case_id", UUID(as_uuid=True), sa.ForeignKey("support_cases.id"), nullable=True),
+        sa.Column("staff_id", sa.String(32), nullable=True),
+        sa.Column("reason", sa.String(24), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("cleared_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("cleared_by", sa.String(64), nullable=True),
+    )
+    op.create_index(
+        "ix_case_attention_open",
+        "case_attention",
+        ["case_id"],
+        postgresql_where=sa.text("cleared_at IS NULL"),
+    )
+    # The board lists open cases; closed ones (nearly all, after a year) stay out of its way.
+    op.create_index(
+        "ix_support_cases_open",
+        "support_cases",
+        ["created_at"],
+        postgresql_where=sa.text("state NOT IN ('closed', 'declined')"),
+    )
     # Who logged an incident ("user:<id>" or "token:<id>"): a risk manager sees their own.
     op.add_column("incidents", sa.Column("reported_by", sa.String(64)))
     op.create_index("ix_incidents_reported_by", "incidents", ["reported_by", "received_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_support_cases_open", table_name="support_cases")
+    op.drop_table("case_attention")
     op.drop_index("ix_incidents_reported_by", table_name="incidents")
     op.drop_column("incidents", "reported_by")
     op.drop_column("support_cases", "close_reason")
