@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
 from schemas.events import PageRequested, SupportNeeded
-from services import outbox
+from services import outbox, texts
 from services.cases import attention, outbound
 from services.cases.attention import Attention
 from services.cases.machine import PEER_HOLDS, CaseState, move
@@ -254,7 +254,12 @@ async def start_outreach(
                     kind="tier1_prompt",
                     case_id=case.id,
                     to_number=lead.mobile_e164,
-                    body=templates.tier1_prompt(count or 1),
+                    body=await texts.text_for(
+                        session,
+                        lead,
+                        "tier1_prompt_one" if (count or 1) == 1 else "tier1_prompt_many",
+                        count=count or 1,
+                    ),
                     dedupe=str(case.incident_id),
                 )
                 await move(
@@ -434,7 +439,12 @@ async def fire(
         if case.state != CaseState.clinician_offered:
             return "moot: answered"
         await _to_clinician(
-            session, case, clinician, "offer_reminder", templates.offer_reminder(), settings
+            session,
+            case,
+            clinician,
+            "offer_reminder",
+            await texts.text_for(session, clinician, "offer_reminder"),
+            settings,
         )
         await schedule(session, case.id, "offer_expired", now() + OFFER_GIVE_UP_AFTER)
         return "reminded"
@@ -466,7 +476,13 @@ async def fire(
             return "moot: opted out"
         n = int(str(deadline.payload.get("n", 1)))
         await _to_clinician(
-            session, case, clinician, "follow_up", templates.follow_up(), settings, dedupe=str(n)
+            session,
+            case,
+            clinician,
+            "follow_up",
+            await texts.text_for(session, clinician, "follow_up"),
+            settings,
+            dedupe=str(n),
         )
         if n >= len(FOLLOW_UPS):
             await move(session, case, CaseState.closed, "last follow-up sent")
@@ -537,7 +553,7 @@ async def offer(
         case,
         clinician,
         "offer",
-        templates.clinician_offer(),
+        await texts.text_for(session, clinician, "clinician_offer"),
         settings,
         dedupe=f"{again}:{case.escalation_round}:{now().isoformat()}" if again else None,
     )
@@ -562,9 +578,13 @@ async def opt_out_case(session: AsyncSession, case: SupportCase, reason: str) ->
         return
     if case.state in (CaseState.opted_out, CaseState.tier3_referred):
         return
-    held_by = await session.scalar(
-        select(Page.to_number).where(Page.case_id == case.id, Page.state == "accepted").limit(1)
-    )
+    held_by, peer_id = (
+        await session.execute(
+            select(Page.to_number, Page.peer_staff_id)
+            .where(Page.case_id == case.id, Page.state == "accepted")
+            .limit(1)
+        )
+    ).first() or (None, None)
     await move(session, case, CaseState.opted_out, reason)
     await cancel_deadlines(session, case.id, ALL_DEADLINES, "opted out")
     await supersede_open_pages(session, case.id, reason="clinician opted out")
@@ -574,7 +594,11 @@ async def opt_out_case(session: AsyncSession, case: SupportCase, reason: str) ->
             kind="peer_stand_down",
             case_id=case.id,
             to_number=held_by,
-            body=templates.peer_stand_down_opted_out(),
+            body=await texts.text_for(
+                session,
+                await session.get(Staff, peer_id) if peer_id is not None else None,
+                "peer_stand_down_opted_out",
+            ),
         )
 
 

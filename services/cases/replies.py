@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
 from schemas.events import PageAnswer, PageAnswered, PageState, SmsReceived
-from services import outbox
+from services import outbox, texts
 from services.cases import flows, outbound
 from services.cases.attention import Attention
 from services.cases.machine import BEFORE_OFFER, TERMINAL, CaseState, move
@@ -85,10 +85,10 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
         return await _crisis(session, sms, settings, sender, case, list(peer_pages))
     open_pages = [p for p in peer_pages if p.state in OPEN_PAGE_STATES]
     if open_pages or (peer_pages and (case is None or case.state in TERMINAL)):
-        return await _peer_reply(session, number, list(peer_pages), sms, settings)
+        return await _peer_reply(session, number, list(peer_pages), sms, settings, sender)
     if case is not None and sender is not None:
         return await _clinician_reply(session, case, sender, sms, settings)
-    await _answer(session, sms, "help", templates.help_text())
+    await _answer(session, sms, "help", await texts.text_for(session, sender, "help_text"))
     return "help"
 
 
@@ -250,7 +250,11 @@ async def _crisis(
     colleague in crisis: the coordinator is paged about them by name, and any case the peer
     was paged for or holds goes to the next peer now instead of waiting out a step.
     """
-    await _answer(session, sms, "crisis_reply", templates.crisis_reply(settings.crisis_line))
+    # The crisis line of their own site, in their language; the programme's line and the
+    # default text for a number the directory does not know.
+    await _answer(
+        session, sms, "crisis_reply", await texts.text_for(session, sender, "crisis_reply")
+    )
     own_case = case if case is not None and case.state in OPEN_CASE_STATES else None
     if own_case is not None:
         await flows.tell_coordinator(
@@ -294,13 +298,15 @@ async def _peer_reply(
     pages: list[Page],
     sms: SmsReceived,
     settings: Settings,
+    peer: Staff | None,
 ) -> str:
+    """`peer` is the directory's owner of `number`, whose language the answers are in."""
     reply = parse_peer_reply(sms.body)
     if reply.kind == "stop":
         await _stop(session, number)
         return "stop"
     if reply.kind in ("help", "unknown", "start", "crisis"):
-        await _answer(session, sms, "help", templates.peer_help())
+        await _answer(session, sms, "help", await texts.text_for(session, peer, "peer_help"))
         if reply.kind == "unknown" and pages:
             await _ask_for_a_look(session, settings, pages[0].case_id, sms, False)
         return "help"
@@ -313,20 +319,21 @@ async def _peer_reply(
     else:
         page = next((p for p in pages if p.state in OPEN_PAGE_STATES), None)
     if page is None:
-        await _answer(session, sms, "help", templates.peer_no_such_page())
+        gone = await texts.text_for(session, peer, "peer_no_such_page")
+        await _answer(session, sms, "help", gone)
         return "no such page"
     case = await session.get(SupportCase, page.case_id, with_for_update=True)
     assert case is not None
     if reply.kind == "refer" and page.state == "accepted" and case.state in OPEN_CASE_STATES:
         # The peer who took the case, after talking with the clinician: Tier 3 now.
-        return await _refer(session, case, settings, sms)
+        return await _refer(session, case, settings, sms, peer)
     if page.state not in OPEN_PAGE_STATES or case.state not in (
         CaseState.peer_paged,
         CaseState.waiting_coordinator,
         CaseState.tier1_notified,
         CaseState.identified,
     ):
-        await _answer(session, sms, "taken", templates.page_taken())
+        await _answer(session, sms, "taken", await texts.text_for(session, peer, "page_taken"))
         if page.state in OPEN_PAGE_STATES:
             page.state = "superseded"
             transition(session, page.id, "superseded", sms_id=str(sms.sms_id))
@@ -358,17 +365,18 @@ async def _peer_reply(
         PageAnswered(page_id=page.id, case_id=case.id, answer=answer, sms_id=sms.sms_id),
     )
     if over is not None:
-        await _answer(session, sms, "over_limit", templates.over_limit(over[0]))
+        full = await texts.text_for(session, peer, "over_limit", open_cases=over[0])
+        await _answer(session, sms, "over_limit", full)
         await flows.escalate_now(session, case.id, page.id)
         return "over limit"
     clinician = await session.get(Staff, case.staff_id)
     assert clinician is not None
     if answer == PageAnswer.declined:
         await flows.escalate_now(session, case.id, page.id)
-        await _answer(session, sms, "ack", templates.pass_ack(), case.id)
+        await _answer(session, sms, "ack", await texts.text_for(session, peer, "pass_ack"), case.id)
         return "passed"
     if answer == PageAnswer.referred:
-        return await _refer(session, case, settings, sms)
+        return await _refer(session, case, settings, sms, peer)
     await move(session, case, CaseState.peer_accepted, "peer accepted the page")
     await flows.cancel_deadlines(session, case.id, ("page_timeout",), "answered")
     # Other peers still holding a page for this case are told it is taken.
@@ -379,14 +387,24 @@ async def _peer_reply(
         kind="peer_details",
         case_id=case.id,
         to_number=number,
-        body=templates.peer_details(flows.first_name(clinician), clinician.mobile_e164),
+        body=await texts.text_for(
+            session,
+            peer,
+            "peer_details",
+            first_name=flows.first_name(clinician),
+            number=clinician.mobile_e164,
+        ),
     )
     await flows.offer(session, case, clinician, settings, again=False)
     return "accepted"
 
 
 async def _refer(
-    session: AsyncSession, case: SupportCase, settings: Settings, sms: SmsReceived
+    session: AsyncSession,
+    case: SupportCase,
+    settings: Settings,
+    sms: SmsReceived,
+    peer: Staff | None,
 ) -> str:
     await move(session, case, CaseState.tier3_referred, "referred to Tier 3 by the peer")
     await flows.cancel_deadlines(
@@ -403,7 +421,7 @@ async def _refer(
         dedupe=str(sms.sms_id),
         why=Attention.referral,
     )
-    await _answer(session, sms, "ack", templates.referral_ack(), case.id)
+    await _answer(session, sms, "ack", await texts.text_for(session, peer, "referral_ack"), case.id)
     return "referred"
 
 
@@ -484,15 +502,28 @@ async def _clinician_reply(
     peer_id = peer.peer_staff_id if peer is not None else None
     peer_staff = await session.get(Staff, peer_id) if peer_id is not None else None
     peer_first = flows.first_name(peer_staff) if peer_staff is not None else None
-    call = templates.peer_go(flows.first_name(clinician))
     ref = case_ref(case.id)
+
+    async def to_clinician(kind: str, **values: object) -> str:
+        return await texts.text_for(session, clinician, kind, **values)
+
+    async def to_peer(kind: str, **values: object) -> str:
+        return await texts.text_for(session, peer_staff, kind, **values)
+
+    async def thanks() -> str:
+        if peer_first is None:
+            return await to_clinician("clinician_accepted_ack_team")
+        return await to_clinician("clinician_accepted_ack", peer_first_name=peer_first)
+
     A = ClinicianAction
     if action == A.ACCEPT:
         await move(session, case, CaseState.clinician_accepted, "clinician accepted contact")
         await flows.cancel_deadlines(session, case.id, flows.OFFER_DEADLINES, "answered")
         await outbound.cancel_pending(session, case.id, ("offer_reminder", "offer"))
-        await _answer(session, sms, "ack", templates.clinician_accepted_ack(peer_first), case.id)
-        await _to_peer(session, case.id, peer_number, "peer_go", call, sms)
+        await _answer(session, sms, "ack", await thanks(), case.id)
+        if peer_number is not None:
+            call = await to_peer("peer_go", first_name=flows.first_name(clinician))
+            await _to_peer(session, case.id, peer_number, "peer_go", call, sms)
         for n, after in enumerate(flows.FOLLOW_UPS, start=1):
             await flows.schedule(session, case.id, "follow_up", now() + after, n=n)
         return "clinician accepted"
@@ -506,11 +537,11 @@ async def _clinician_reply(
             await flows.cancel_deadlines(session, case.id, flows.OFFER_DEADLINES, "deferred")
             await outbound.cancel_pending(session, case.id, ("offer_reminder", "offer"))
             await flows.schedule(session, case.id, "reoffer", until)
-        await _answer(
-            session, sms, "ack", templates.deferral_ack(local, until != reply.until), case.id
-        )
-        wait = templates.peer_wait(flows.first_name(clinician), local)
-        await _to_peer(session, case.id, peer_number, "peer_wait", wait, sms)
+        ack = "deferral_ack" if until == reply.until else "deferral_ack_quiet"
+        await _answer(session, sms, "ack", await to_clinician(ack, time=local), case.id)
+        if peer_number is not None:
+            wait = await to_peer("peer_wait", first_name=flows.first_name(clinician), time=local)
+            await _to_peer(session, case.id, peer_number, "peer_wait", wait, sms)
         return "deferred" if action == A.DEFER else "later again"
     if action in (A.DECLINE, A.DECLINE_EARLY):
         await move(session, case, CaseState.declined, "clinician declined")
@@ -522,17 +553,19 @@ async def _clinician_reply(
             kind="resources",
             case_id=case.id,
             to_number=clinician.mobile_e164,
-            body=templates.resources(),
+            body=await to_clinician("resources"),
         )
-        stand_down = templates.peer_stand_down()
-        await _to_peer(session, case.id, peer_number, "peer_stand_down", stand_down, sms)
+        if peer_number is not None:
+            stand_down = await to_peer("peer_stand_down")
+            await _to_peer(session, case.id, peer_number, "peer_stand_down", stand_down, sms)
         return "declined"
     if action == A.PENDING:
-        await _answer(session, sms, "ack", templates.clinician_pending(), case.id)
+        await _answer(session, sms, "ack", await to_clinician("clinician_pending"), case.id)
         return "pending"
     if action == A.CALL_AGAIN:
-        await _answer(session, sms, "ack", templates.clinician_accepted_ack(peer_first), case.id)
+        await _answer(session, sms, "ack", await thanks(), case.id)
         if peer_number is not None:
+            call = await to_peer("peer_go", first_name=flows.first_name(clinician))
             await _to_peer(session, case.id, peer_number, "peer_go", call, sms)
         else:
             await flows.tell_coordinator(
@@ -548,10 +581,10 @@ async def _clinician_reply(
         await flows.cancel_deadlines(session, case.id, ("follow_up",), "clinician said no")
         await outbound.cancel_pending(session, case.id, ("follow_up",))
         await move(session, case, CaseState.closed, "clinician asked for no more check-ins")
-        await _answer(session, sms, "ack", templates.follow_up_ended(), case.id)
+        await _answer(session, sms, "ack", await to_clinician("follow_up_ended"), case.id)
         return "follow-ups ended"
     if action in (A.TO_COORDINATOR, A.REOPEN):
-        await _answer(session, sms, "ack", templates.clinician_team_will_call(), case.id)
+        await _answer(session, sms, "ack", await to_clinician("clinician_team_will_call"), case.id)
         await flows.tell_coordinator(
             session,
             settings,
@@ -562,7 +595,7 @@ async def _clinician_reply(
         )
         return "to coordinator"
     if action == A.EXPLAIN:
-        await _answer(session, sms, "help", templates.about_us(), case.id)
+        await _answer(session, sms, "help", await to_clinician("about_us"), case.id)
         if "wrong" in sms.body.lower():
             # "Wrong number": the directory may have texted someone else about a colleague.
             await flows.tell_coordinator(
@@ -580,10 +613,10 @@ async def _clinician_reply(
     if reply.kind == "unknown":
         await _ask_for_a_look(session, settings, case.id, sms, True)
     if case.state in _CONTACT:
-        help_text = templates.follow_up_help()
+        help_text = await to_clinician("follow_up_help")
     elif case.state in _OFFERED:
-        help_text = templates.clinician_help()
+        help_text = await to_clinician("clinician_help")
     else:
-        help_text = templates.clinician_pending()
+        help_text = await to_clinician("clinician_pending")
     await _answer(session, sms, "help", help_text, case.id)
     return "help"

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from services.config import get_settings
-from services.console import board, metrics, programme, programme_people, signin
+from services.console import admin, board, metrics, programme, programme_people, signin
 from services.console.pages import HOME, PREFIX, STATIC, env, render
 from services.identity.deps import PageForbidden, SignInNeeded
 
@@ -24,6 +24,7 @@ ROUTERS = [
     metrics.router,
     programme.router,
     programme_people.router,
+    admin.router,
 ]
 
 

@@ -50,6 +50,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("Users", f"{PREFIX}/admin/users"),
         ("Tokens", f"{PREFIX}/admin/tokens"),
         ("SMS texts", f"{PREFIX}/admin/templates"),
+        ("Sites", f"{PREFIX}/admin/sites"),
         ("Audit log", f"{PREFIX}/admin/audit"),
         ("Metrics", f"{PREFIX}/metrics"),
     ],

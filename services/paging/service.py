@@ -29,7 +29,7 @@ from schemas.events import (
     SmsReceived,
     SupportNeeded,
 )
-from services import clock, outbox
+from services import clock, outbox, texts
 from services.cases.outbound import Unreachable, unreachable
 from services.cases.refs import case_ref
 from services.logs import log
@@ -180,10 +180,19 @@ class Claim:
 
 
 def page_body(page: Page) -> str:
+    """The default text of a page (the coordinator's, or a peer's in English)."""
     if page.peer_staff_id is None:
         # A coordinator page's reason is written for the coordinator (flows.page_next).
         return templates.coordinator_page(page.reply_code, page.reason, case_ref(page.case_id))
     return templates.peer_page(page.reply_code)
+
+
+async def page_text(session: AsyncSession, page: Page) -> str:
+    """What the page says to its recipient: a peer's in their language (services.texts)."""
+    if page.peer_staff_id is None:
+        return page_body(page)
+    peer = await session.get(Staff, page.peer_staff_id)  # claim_bundles loaded it already
+    return await texts.text_for(session, peer, "peer_page", code=page.reply_code)
 
 
 async def lock_pages(session: AsyncSession, page_ids: list[uuid.UUID]) -> None:
@@ -252,7 +261,7 @@ async def claim(
     page.claimed_at = t
     # A stale claim looks for what was really sent (perhaps a bundle); a fresh one sends its own.
     if not reclaimed or page.sent_body is None:
-        page.sent_body = page_body(page)
+        page.sent_body = await page_text(session, page)
     transition(session, page.id, PageState.sending, reclaimed=reclaimed)
     return Claim(
         page.id,
@@ -305,13 +314,12 @@ async def claim_bundles(
     await lock_pages(session, page_ids)
     rows: dict[uuid.UUID, Page] = session.info["locked_page_rows"]
     peers = {p.peer_staff_id for p in rows.values() if p.peer_staff_id is not None}
-    session.info["mobiles"] = dict(
-        (
-            await session.execute(
-                select(Staff.staff_id, Staff.mobile_e164).where(Staff.staff_id.in_(peers))
-            )
-        ).all()
-    )
+    # Whole rows, held here: the pages' texts read each peer's language from the identity map.
+    peer_rows = {
+        s.staff_id: s
+        for s in (await session.scalars(select(Staff).where(Staff.staff_id.in_(peers)))).all()
+    }
+    session.info["mobiles"] = {sid: s.mobile_e164 for sid, s in peer_rows.items()}
     numbers = {p.to_number for p in rows.values()} | set(session.info["mobiles"].values())
     found = await unreachable(session, numbers)
     reach = {n: found.get(n) for n in numbers}
@@ -335,7 +343,17 @@ async def claim_bundles(
         if len(group) == 1:
             bundles.append(Bundle((group[0],), group[0].body))
             continue
-        body = templates.bundled_pages([c.reply_code for c in group])
+        codes = [c.reply_code for c in group]
+        peer_id = rows[group[0].page_id].peer_staff_id
+        body = await texts.text_for(
+            session,
+            peer_rows.get(peer_id) if peer_id is not None else None,
+            "bundled_pages",
+            codes=", ".join(codes),
+            count=len(codes),
+            accept="/".join(f"{c}A" for c in codes),
+            passes="/".join(f"{c}P" for c in codes),
+        )
         await session.execute(
             update(Page).where(Page.id.in_([c.page_id for c in group])).values(sent_body=body)
         )
