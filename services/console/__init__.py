@@ -12,13 +12,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from services.config import get_settings
-from services.console import board, programme, programme_people, signin
+from services.console import board, incidents, peer, programme, programme_people, signin
 from services.console.pages import HOME, PREFIX, STATIC, env, render
 from services.identity.deps import PageForbidden, SignInNeeded
 
 # Routes that need no session: signing in and out, the way home, and static files.
 PUBLIC_PATHS = frozenset({f"{PREFIX}/signin", f"{PREFIX}/signout", PREFIX, f"{PREFIX}/", "/"})
-ROUTERS = [signin.router, board.router, programme.router, programme_people.router]
+ROUTERS = [
+    signin.router,
+    board.router,
+    programme.router,
+    programme_people.router,
+    incidents.router,
+    peer.router,
+]
 
 
 class CsrfGuard:
