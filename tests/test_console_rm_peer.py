@@ -519,7 +519,7 @@ async def test_recording_contact_moves_the_case_once(browser, db: Engine) -> Non
     assert await reply(db, CLINICIAN_NUMBER, "Yes please") == "clinician accepted"
     page = await browser.get(f"/console/peer/cases/{case_id}")
     assert 'id="contact-form"' in page.text and "<textarea" not in page.text
-    assert 'id="next-check-in">Next check-in' in page.text
+    assert 'id="next-check-in">Follow up by' in page.text
 
     free_text = await browser.post(
         f"/console/peer/cases/{case_id}/contact",
@@ -586,7 +586,8 @@ async def test_a_decline_on_contact_ends_the_check_ins(browser, db: Engine) -> N
 
 
 async def test_pause_and_resume_and_a_paused_peer_is_not_matched(browser, db: Engine) -> None:
-    peer = "N1102"
+    # The peer matching picks first for this clinician is the one who pauses.
+    waiting_case, peer, *_ = await paged_case(db)
     token = await sign_in(browser, await peer_user(peer))
     confirm = await browser.get("/console/peer/pause")
     assert 'id="confirm-pause"' in confirm.text and "does not hand them back" in confirm.text
@@ -596,13 +597,21 @@ async def test_pause_and_resume_and_a_paused_peer_is_not_matched(browser, db: En
         assert (
             q(db, "SELECT active FROM peer_supporters WHERE staff_id = :s", s=peer)[0][0] is False
         )
-        home = await browser.get("/console/peer")
-        assert 'id="resume"' in home.text
+        home = await browser.get(paused.headers["location"])
+        assert 'id="resume"' in home.text and 'id="paused-notice"' in home.text
+        # The page they had not answered is due to move on now, not after the step's wait.
+        (due,) = q(
+            db,
+            "SELECT due_at FROM deadlines WHERE case_id = :c AND kind = 'page_timeout' "
+            "AND fired_at IS NULL",
+            c=waiting_case,
+        )[0]
+        assert due <= datetime.now(UTC)
         async with transaction() as session:
             ctx = await load_context(session, clock.now(), "preferred")
         assert peer not in {p.staff_id for p in ctx.peers}
-        # Paged cases go to others while they are paused.
-        case_id, paged, *_ = await paged_case(db)
+        # The same clinician's next case is paged to someone else.
+        _, paged, *_ = await paged_case(db)
         assert paged != peer
     finally:
         resumed = await browser.post("/console/peer/resume", data={"csrftoken": token})
