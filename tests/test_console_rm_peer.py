@@ -43,8 +43,28 @@ CASE_WORDS = [s.value for s in CaseState] + [
 
 
 @pytest.fixture(autouse=True)
-def fresh_clock() -> None:
+async def fresh_clock():
     clock.reset()
+    yield
+    await forget_peer_users()
+
+
+# Peer accounts this module made: a staff record has at most one account, so they are
+# removed after each test and other modules can make their own for the same peers.
+MADE: list[str] = []
+
+
+async def forget_peer_users() -> None:
+    async with transaction() as session:
+        for username in MADE:
+            found = await session.scalar(select(User.id).where(User.username == username))
+            if found is None:
+                continue
+            await session.execute(
+                text("DELETE FROM user_sessions WHERE user_id = :u"), {"u": found}
+            )
+            await session.execute(text("DELETE FROM users WHERE id = :u"), {"u": found})
+    MADE.clear()
 
 
 @pytest.fixture
@@ -81,7 +101,9 @@ async def peer_user(staff_id: str) -> str:
                 {"u": existing.username},
             )
             return existing.username
-    return await make_user(Role.peer, staff_id=staff_id)
+    username = await make_user(Role.peer, staff_id=staff_id)
+    MADE.append(username)
+    return username
 
 
 def local_now(minus: timedelta = timedelta(hours=1)) -> str:
@@ -621,4 +643,4 @@ async def test_pause_and_resume_and_a_paused_peer_is_not_matched(browser, db: En
         ctx = await load_context(session, clock.now(), "preferred")
     assert peer in {p.staff_id for p in ctx.peers}
     me = await user_id(await peer_user(peer))
-    assert {"peer.pause", "peer.resume"} <= set(audit_actions(db, me))
+    assert {"peer.paused", "peer.resumed"} <= set(audit_actions(db, me))

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notifiers import templates as sms
 from services import clock
 from services.cases import flows, outbound
+from services.cases.attention import Attention
 from services.cases.machine import OPEN_STATES, CaseState, IllegalTransition, can_move, move
 from services.cases.models import Deadline
 from services.cases.outcomes import CONTACT_LABELS, ContactOutcome
@@ -247,7 +248,7 @@ Step = Callable[[CaseState, str], Awaitable[None]]
 
 async def _to_tier3(session: AsyncSession, case: SupportCase, go: Step) -> None:
     """As the peer's SMS "R" does (replies._refer): Tier 3, every deadline off, the
-    coordinator texted to arrange the referral."""
+    coordinator texted to arrange the referral and the case flagged on their board."""
     await go(S.tier3_referred, "referred to Tier 3 by the peer")
     await flows.cancel_deadlines(session, case.id, flows.ALL_DEADLINES, "tier 3")
     await flows.tell_coordinator(
@@ -256,6 +257,7 @@ async def _to_tier3(session: AsyncSession, case: SupportCase, go: Step) -> None:
         case.id,
         sms.coordinator_referral(case_ref(case.id)),
         dedupe=f"console-tier3:{case.id}",
+        why=Attention.referral,
     )
 
 
@@ -301,7 +303,7 @@ async def pause_form(request: Request, who: Principal = Depends(peer_only)) -> R
     async with transaction() as session:
         peer = await _peer_row(session, who)
         held = len(await _mine(session, who))
-        await audit.record(session, who, "peer.view", "peer", str(who.staff_id))
+        await audit.record(session, who, "peer.view", "staff", str(who.staff_id))
     return render(request, who, "peer/pause.html", peer=peer, held=held)
 
 
@@ -327,7 +329,7 @@ async def pause(request: Request, who: Principal = Depends(peer_only)) -> Respon
             for case_id, page_id in waiting:
                 await flows.escalate_now(session, case_id, page_id)
         await audit.record(
-            session, who, "peer.pause", "peer", str(who.staff_id), {"changed": changed}
+            session, who, "peer.paused", "staff", str(who.staff_id), {"changed": changed}
         )
     return RedirectResponse(f"{PREFIX}/peer?paused=1", status_code=303)
 
@@ -337,7 +339,7 @@ async def resume(request: Request, who: Principal = Depends(peer_only)) -> Respo
     async with transaction() as session:
         changed = await _set_active(session, who, True)
         await audit.record(
-            session, who, "peer.resume", "peer", str(who.staff_id), {"changed": changed}
+            session, who, "peer.resumed", "staff", str(who.staff_id), {"changed": changed}
         )
     return RedirectResponse(f"{PREFIX}/peer?resumed=1", status_code=303)
 
