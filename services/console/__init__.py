@@ -12,7 +12,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from services.config import get_settings
-from services.console import admin, board, metrics, programme, programme_people, signin
+from services.console import (
+    admin,
+    board,
+    incidents,
+    metrics,
+    peer,
+    programme,
+    programme_people,
+    signin,
+)
 from services.console.pages import HOME, PREFIX, STATIC, env, render
 from services.identity.deps import PageForbidden, SignInNeeded
 
@@ -25,6 +34,8 @@ ROUTERS = [
     programme.router,
     programme_people.router,
     admin.router,
+    incidents.router,
+    peer.router,
 ]
 
 

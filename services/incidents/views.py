@@ -7,10 +7,10 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import func, select
 
 from services.auth import require_incidents
 from services.db import transaction
+from services.identity.principal import Principal
 from services.incidents import involvement as involvement_service
 from services.incidents.models import Incident
 from services.incidents.service import (
@@ -21,9 +21,8 @@ from services.incidents.service import (
     UnknownUnit,
     report,
 )
+from services.incidents.summary import summary
 from services.metrics import INCIDENTS
-from services.paging.models import SupportCase
-from services.people.models import GroupDebrief
 
 router = APIRouter(prefix="/incidents", dependencies=[Depends(require_incidents)])
 
@@ -33,8 +32,10 @@ async def log_incident(
     incident: IncidentIn,
     response: Response,
     idempotency_key: str | None = Header(default=None),
+    who: Principal = Depends(require_incidents),
 ) -> dict[str, object]:
-    """202 only after the incident and its event are committed together."""
+    """202 only after the incident and its event are committed together. The token that
+    logged it is kept, so an integration's incidents can be told from a person's."""
     if idempotency_key and incident.incident_key and idempotency_key != incident.incident_key:
         raise HTTPException(422, {"fields": {"incident_key": "differs from Idempotency-Key"}})
     if idempotency_key and not incident.incident_key:
@@ -49,7 +50,7 @@ async def log_incident(
             raise HTTPException(422, {"fields": {"Idempotency-Key": why}}) from exc
     try:
         async with transaction() as session:
-            accepted: Accepted = await report(session, incident)
+            accepted: Accepted = await report(session, incident, reported_by=f"token:{who.id}")
     except (UnknownStaff, UnknownUnit) as exc:
         INCIDENTS.labels("refused").inc()
         raise HTTPException(422, {"fields": {exc.field: exc.public()}}) from exc
@@ -68,21 +69,7 @@ async def incident_status(incident_id: uuid.UUID) -> dict[str, object]:
         incident = await session.get(Incident, incident_id)
         if incident is None:
             raise HTTPException(404, "no such incident")
-        cases = await session.scalar(
-            select(func.count())
-            .select_from(SupportCase)
-            .where(SupportCase.incident_id == incident_id)
-        )
-        debrief = await session.scalar(
-            select(GroupDebrief.status).where(GroupDebrief.incident_id == incident_id)
-        )
-    return {
-        "incident_id": str(incident.id),
-        "received_at": incident.received_at.isoformat(),
-        "staff_involved": len(incident.staff_ids),
-        "support_offered_to": int(cases or 0),
-        "group_debrief": debrief,
-    }
+        return (await summary(session, incident)).as_json()
 
 
 class InvolvementDecision(BaseModel):
