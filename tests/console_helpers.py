@@ -46,3 +46,19 @@ async def sign_in(client: httpx.AsyncClient, username: str, password: str = PASS
     )
     assert done.status_code == 303, done.text[:500]
     return token
+
+
+async def peer_user(staff_id: str) -> str:
+    """The peer supporter's account (one per staff record): made, or its password reset."""
+    from sqlalchemy import select
+
+    from services import clock
+    from services.identity.models import User
+    from services.identity.users import set_password
+
+    async with transaction() as session:
+        user = await session.scalar(select(User).where(User.staff_id == staff_id))
+        if user is not None:
+            await set_password(session, user, PASSWORD, clock.now())
+            return user.username
+    return await make_user(Role.peer, staff_id=staff_id)

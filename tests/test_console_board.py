@@ -196,10 +196,12 @@ async def test_a_state_change_reaches_an_open_board_within_a_second(db, stack):
                     elif line.startswith("data:"):
                         data.append(line[5:].removeprefix(" "))
                     elif not line and name:  # a blank line ends an event
-                        received.append((name, "\n".join(data), time.monotonic()))
+                        data_text = "\n".join(data)
+                        received.append((name, data_text, time.monotonic()))
                         if name == "ready":
                             loop.call_soon_threadsafe(ready.set)
-                        if name == "case" and str(case.id) in data[0]:
+                        moved = any(w in data_text for w in ("Support offered", "Peer accepted"))
+                        if name == "case" and str(case.id) in data[0] and moved:
                             return
                         name, data = "", []
         finally:
@@ -211,8 +213,14 @@ async def test_a_state_change_reaches_an_open_board_within_a_second(db, stack):
     moved_at = time.monotonic()
     await accepted_by_peer(db, case)
     await asyncio.wait_for(listener, 10)
-    arrived = [t for name, data, t in received if name == "case" and str(case.id) in data]
+    # The row may change on its own first (the page's delivery callback); what counts is
+    # the row showing the acceptance.
+    arrived = [
+        t
+        for name, data, t in received
+        if name == "case"
+        and str(case.id) in data
+        and ("Support offered" in data or "Peer accepted" in data)
+    ]
     assert arrived, received
     assert arrived[0] - moved_at < 1.0
-    row = next(d for n, d, _ in received if n == "case" and str(case.id) in d)
-    assert "Support offered" in row or "Peer accepted" in row
