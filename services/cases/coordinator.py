@@ -7,6 +7,7 @@ same way: the state machine's checks, the deadlines that no longer apply, the fl
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.cases import attention, flows
 from services.cases.machine import PEER_HOLDS, CaseState, IllegalTransition, move
-from services.cases.models import Deadline
+from services.cases.models import CaseAttention, CaseTransition, Deadline
 from services.cases.outcomes import CloseReason
 from services.clock import now
 from services.config import Settings
@@ -130,4 +131,53 @@ async def current_page(session: AsyncSession, case_id: uuid.UUID) -> Page | None
         .where(Page.case_id == case_id, Page.state.in_(list(OPEN_PAGE_STATES) + ["accepted"]))
         .order_by(Page.attempt.desc())
         .limit(1)
+    )
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything the coordinator reads about one case: the API's case view and the
+    console's case page are two renderings of this."""
+
+    case: SupportCase
+    clinician: Staff
+    transitions: list[CaseTransition]
+    pages: list[tuple[Page, str | None]]  # each page with its peer's name (None: coordinator)
+    pending: list[Deadline]
+    flags: list[CaseAttention]
+
+
+async def history(session: AsyncSession, case_id: uuid.UUID) -> History | None:
+    case = await session.get(SupportCase, case_id)
+    if case is None:
+        return None
+    clinician = await session.get(Staff, case.staff_id)
+    assert clinician is not None
+    transitions = await session.scalars(
+        select(CaseTransition).where(CaseTransition.case_id == case_id).order_by(CaseTransition.id)
+    )
+    pages = await session.execute(
+        select(Page, Staff.display_name)
+        .outerjoin(Staff, Staff.staff_id == Page.peer_staff_id)
+        .where(Page.case_id == case_id)
+        .order_by(Page.attempt)
+    )
+    pending = await session.scalars(
+        select(Deadline)
+        .where(Deadline.case_id == case_id, Deadline.fired_at.is_(None))
+        .order_by(Deadline.due_at)
+    )
+    flags = await session.scalars(
+        select(CaseAttention)
+        .where(CaseAttention.case_id == case_id)
+        .order_by(CaseAttention.id.desc())
+        .limit(20)
+    )
+    return History(
+        case=case,
+        clinician=clinician,
+        transitions=list(transitions),
+        pages=[(p, name) for p, name in pages.all()],
+        pending=list(pending),
+        flags=list(flags),
     )

@@ -638,3 +638,23 @@ async def hand_to_next_peer(
     ctx = await load_context(session, now(), settings.match_other_unit)
     involved = await involved_in(session, case.incident_id)
     await page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
+
+
+async def release_unanswered_pages(session: AsyncSession, staff_id: str) -> int:
+    """A peer who pauses (or is paused) answers no more pages: those offered and not yet
+    answered go to the next step at once, as a pass would. Cases they already took stay
+    with them; handing those on is the coordinator's decision."""
+    waiting = (
+        await session.execute(
+            select(Page.case_id, Page.id)
+            .join(SupportCase, SupportCase.id == Page.case_id)
+            .where(
+                Page.peer_staff_id == staff_id,
+                Page.state.in_(list(OPEN_PAGE_STATES)),
+                SupportCase.state == CaseState.peer_paged,
+            )
+        )
+    ).all()
+    for case_id, page_id in waiting:
+        await escalate_now(session, case_id, page_id)
+    return len(waiting)

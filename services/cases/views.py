@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 
 from services.auth import require_coordinator
 from services.cases import coordinator, machine, policies
-from services.cases.models import CaseTransition, Deadline
 from services.cases.outcomes import CloseReason
 from services.cases.policies import PolicyIn, PolicyRefused
 from services.cases.refs import case_ref, ref_bounds
@@ -22,7 +21,7 @@ from services.config import get_settings
 from services.db import transaction
 from services.identity import audit
 from services.identity.principal import Principal
-from services.paging.models import Page, SupportCase
+from services.paging.models import SupportCase
 from services.people.models import Staff
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_coordinator)])
@@ -112,29 +111,11 @@ async def case_history(
     """The coordinator is inside the programme: they see who the clinician is and how to
     reach them (risk management's views never do). Every view is audited."""
     async with transaction() as session:
-        case = await session.get(SupportCase, case_id)
-        if case is None:
+        found = await coordinator.history(session, case_id)
+        if found is None:
             raise HTTPException(404, "no such case")
         await audit.record(session, who, "case.view", "case", str(case_id))
-        clinician = await session.get(Staff, case.staff_id)
-        assert clinician is not None
-        transitions = (
-            await session.scalars(
-                select(CaseTransition)
-                .where(CaseTransition.case_id == case_id)
-                .order_by(CaseTransition.id)
-            )
-        ).all()
-        pages = (
-            await session.scalars(
-                select(Page).where(Page.case_id == case_id).order_by(Page.attempt)
-            )
-        ).all()
-        pending = (
-            await session.scalars(
-                select(Deadline).where(Deadline.case_id == case_id, Deadline.fired_at.is_(None))
-            )
-        ).all()
+    case, clinician = found.case, found.clinician
     return {
         "ref": case_ref(case.id),
         "case_id": str(case.id),
@@ -148,13 +129,13 @@ async def case_history(
         },
         "transitions": [
             {"from": t.from_state, "to": t.to_state, "reason": t.reason, "at": t.at.isoformat()}
-            for t in transitions
+            for t in found.transitions
         ],
         "pages": [
             {"attempt": p.attempt, "peer": p.peer_staff_id, "state": p.state, "reason": p.reason}
-            for p in pages
+            for p, _ in found.pages
         ],
-        "pending": [{"kind": d.kind, "due_at": d.due_at.isoformat()} for d in pending],
+        "pending": [{"kind": d.kind, "due_at": d.due_at.isoformat()} for d in found.pending],
     }
 
 

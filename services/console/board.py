@@ -11,13 +11,11 @@ import uuid
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from services.cases import attention, coordinator
 from services.cases.attention import LABELS
 from services.cases.machine import ALLOWED, OPEN_STATES, CaseState
-from services.cases.models import CaseAttention, CaseTransition, Deadline
 from services.cases.outcomes import CLOSE_LABELS, CONTACT_LABELS, CloseReason
 from services.cases.refs import case_ref, ref_bounds
 from services.config import get_settings
@@ -29,8 +27,7 @@ from services.identity import audit
 from services.identity.deps import page_role
 from services.identity.models import Role
 from services.identity.principal import Principal
-from services.paging.models import Page, SupportCase
-from services.people.models import Staff
+from services.paging.models import SupportCase
 
 router = APIRouter(prefix=PREFIX)
 coordinator_only = page_role(Role.coordinator)
@@ -198,52 +195,22 @@ async def case_page(
     notice: str | None = Query(None, max_length=40),
 ) -> HTMLResponse:
     async with transaction() as session:
-        case = await session.get(SupportCase, case_id)
-        if case is None:
+        found = await coordinator.history(session, case_id)
+        if found is None:
             raise HTTPException(404, "no such case")
-        clinician = await session.get(Staff, case.staff_id)
-        transitions = (
-            await session.scalars(
-                select(CaseTransition)
-                .where(CaseTransition.case_id == case_id)
-                .order_by(CaseTransition.id)
-            )
-        ).all()
-        pages = (
-            await session.execute(
-                select(Page, Staff.display_name)
-                .outerjoin(Staff, Staff.staff_id == Page.peer_staff_id)
-                .where(Page.case_id == case_id)
-                .order_by(Page.attempt)
-            )
-        ).all()
-        pending = (
-            await session.scalars(
-                select(Deadline)
-                .where(Deadline.case_id == case_id, Deadline.fired_at.is_(None))
-                .order_by(Deadline.due_at)
-            )
-        ).all()
-        flags = (
-            await session.scalars(
-                select(CaseAttention)
-                .where(CaseAttention.case_id == case_id)
-                .order_by(CaseAttention.id.desc())
-                .limit(20)
-            )
-        ).all()
         await audit.record(session, who, "case.view", "case", str(case_id))
+    case = found.case
     return render(
         request,
         who,
         "board/case.html",
         case=case,
         ref=case_ref(case.id),
-        clinician=clinician,
-        transitions=transitions,
-        pages=pages,
-        pending=pending,
-        flags=flags,
+        clinician=found.clinician,
+        transitions=found.transitions,
+        pages=found.pages,
+        pending=found.pending,
+        flags=found.flags,
         actions=_possible(case.state),
         close_reasons=list(CloseReason),
         notice=NOTICES.get(notice or ""),

@@ -40,7 +40,6 @@ from services.identity.deps import page_role
 from services.identity.models import Role
 from services.identity.principal import Principal
 from services.paging.models import Page, SupportCase
-from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.people.models import PeerSupporter, Staff
 
 router = APIRouter(prefix=f"{PREFIX}/peer")
@@ -315,19 +314,7 @@ async def pause(request: Request, who: Principal = Depends(peer_only)) -> Respon
     async with transaction() as session:
         changed = await _set_active(session, who, False)
         if changed:
-            waiting = (
-                await session.execute(
-                    select(Page.case_id, Page.id)
-                    .join(SupportCase, SupportCase.id == Page.case_id)
-                    .where(
-                        Page.peer_staff_id == who.staff_id,
-                        Page.state.in_([s.value for s in OPEN_PAGE_STATES]),
-                        SupportCase.state.in_([S.peer_paged.value]),
-                    )
-                )
-            ).all()
-            for case_id, page_id in waiting:
-                await flows.escalate_now(session, case_id, page_id)
+            await flows.release_unanswered_pages(session, str(who.staff_id))
         await audit.record(
             session, who, "peer.paused", "staff", str(who.staff_id), {"changed": changed}
         )

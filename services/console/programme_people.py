@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
 
+from services.cases import flows
 from services.cases.policies import (
     PolicyIn,
     PolicyRefused,
@@ -226,6 +227,8 @@ async def _set_status(
             except InactiveStaff:
                 found = []
             else:
+                if status == "paused":
+                    await flows.release_unanswered_pages(session, peer.staff_id)
                 action = "peer.paused" if status == "paused" else "peer.resumed"
                 await audit.record(session, who, action, "staff", peer.staff_id)
     if not found:

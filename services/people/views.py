@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from services.auth import require_coordinator
+from services.cases import flows
 from services.db import transaction
 from services.identity import audit
 from services.identity.principal import Principal
@@ -142,6 +143,8 @@ async def put_peer(staff_id: str, body: PeerIn, response: Response) -> PeerOut:
     try:
         async with transaction() as session:
             peer, created = await upsert_peer(session, staff_id, body)
+            if body.status == "paused":
+                await flows.release_unanswered_pages(session, staff_id)
     except UnknownStaff as exc:
         raise HTTPException(404, str(exc)) from exc
     except InactiveStaff as exc:
