@@ -644,3 +644,32 @@ async def test_pause_and_resume_and_a_paused_peer_is_not_matched(browser, db: En
     assert peer in {p.staff_id for p in ctx.peers}
     me = await user_id(await peer_user(peer))
     assert {"peer.paused", "peer.resumed"} <= set(audit_actions(db, me))
+
+
+async def test_a_peer_paused_through_the_api_passes_their_unanswered_pages_on(
+    db: Engine, client: httpx.AsyncClient
+) -> None:
+    """The sibling of the peer's own pause and the coordinator's page: every way of pausing
+    a peer moves their unanswered pages on at once."""
+    waiting_case, peer, *_ = await paged_case(db)
+    admin = {"Authorization": "Bearer test-admin-token"}
+    current = (await client.get(f"/admin/peers?staff_id={peer}", headers=admin)).json()
+    row = next(p for p in (current if isinstance(current, list) else current["peers"]))
+    body = {
+        k: row[k]
+        for k in ("trained_on", "trained_until", "supports", "languages", "max_open_cases")
+    }
+    try:
+        paused = await client.put(
+            f"/admin/peers/{peer}", json={**body, "status": "paused"}, headers=admin
+        )
+        assert paused.status_code == 200, paused.text
+        (due,) = q(
+            db,
+            "SELECT due_at FROM deadlines WHERE case_id = :c AND kind = 'page_timeout' "
+            "AND fired_at IS NULL",
+            c=waiting_case,
+        )[0]
+        assert due <= datetime.now(UTC)
+    finally:
+        await client.put(f"/admin/peers/{peer}", json={**body, "status": "active"}, headers=admin)
