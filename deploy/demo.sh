@@ -174,8 +174,10 @@ PY
 say "migrating $(sed -E 's#//([^:]+):[^@]*@#//\1:***@#' <<<"$DATABASE_URL") (fresh for this run)"
 svrr migrate
 svrr seed
-# One console user per role, with fresh passwords, printed once everything is up.
-DEMO_USERS="$(svrr demo-users)"
+# One console user per role, with fresh passwords, printed once everything is up. The peer
+# user is N1101, the on-call ICU nurse the story pages for 4E's nurse, so the case the story
+# makes is on the demo peer's phone.
+DEMO_USERS="$(svrr demo-users --peer N1101)"
 
 # --------------------------------------------------------------------------- 3. services
 

@@ -26,6 +26,7 @@ from services.identity.users import (
     set_password,
 )
 from services.people.models import PeerSupporter, Staff
+from services.schedules.service import on_call_staff
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -41,9 +42,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--staff-id", default=None, help="required for a peer supporter")
     add.add_argument("--site", default=None, help="their site: the clock the console shows")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    subparsers.add_parser(
+    demo = subparsers.add_parser(
         "demo-users",
         help="one user per role with fresh passwords, printed (demo only, never production)",
+    )
+    demo.add_argument(
+        "--peer", default=None, help="the staff id the peer user is linked to (default: on call)"
     )
 
 
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int | None:
     if args.cmd == "user":
         return asyncio.run(_add(args))
     if args.cmd == "demo-users":
-        return asyncio.run(_demo_users())
+        return asyncio.run(_demo_users(args.peer))
     return None
 
 
@@ -98,19 +102,27 @@ async def _add(args: argparse.Namespace) -> int:
 DEMO_SITE = "main"
 
 
-async def _demo_users() -> int:
+async def _demo_users(peer: str | None) -> int:
     """Fresh passwords every run, so a demo's printed passwords are never reused anywhere."""
     now = clock.now()
     lines = []
     try:
         async with transaction() as session:
-            peer_staff = await session.scalar(
-                select(PeerSupporter.staff_id)
-                .join(Staff, Staff.staff_id == PeerSupporter.staff_id)
-                .where(PeerSupporter.active, Staff.active)
-                .order_by(PeerSupporter.staff_id)
-                .limit(1)
-            )
+            # The demo's peer is one on call now, so the scripted incident's page (and the
+            # case it leads to) shows on their phone.
+            on_call = await on_call_staff(session, now)
+            peers = (
+                await session.scalars(
+                    select(PeerSupporter.staff_id)
+                    .join(Staff, Staff.staff_id == PeerSupporter.staff_id)
+                    .where(PeerSupporter.active, Staff.active)
+                    .order_by(PeerSupporter.staff_id)
+                )
+            ).all()
+            if peer is not None and peer not in peers:
+                print(f"refused: --peer {peer} is not an active peer supporter", file=sys.stderr)
+                return 2
+            peer_staff = peer or next((p for p in peers if p in on_call), None)
             wanted = [
                 ("risk", "Riley Risk (demo)", Role.risk_manager, None),
                 ("coordinator", "Casey Coordinator (demo)", Role.coordinator, None),
