@@ -112,6 +112,10 @@ async def test_an_incident_from_the_form_to_contact_made(stack, db: Engine, brow
             assert "Lee" not in await peer.locator("main").inner_text()  # first name only
             await check_accessibility(peer)
             await screenshot(peer, "console-peer-case-phone")
+            await peer.goto(f"{stack.api_url}/console/peer/pause")
+            await check_accessibility(peer)
+            await screenshot(peer, "console-peer-pause-phone")
+            await peer.go_back()
             await peer.locator("#outcome-supported").check()
             await peer.locator("#record-contact").click()
             await expect(peer.locator("#contact-recorded")).to_be_visible()
@@ -140,5 +144,11 @@ async def test_admin_pages_read_well(stack, browser: Browser):
         await page.goto(f"{stack.api_url}/console/admin/users/new")
         await check_accessibility(page)
         await screenshot(page, "console-admin-user-new")
+        await page.goto(f"{stack.api_url}/console/admin/tokens")
+        await page.locator("#token-name, input[name=name]").first.fill("browser check")
+        await page.locator("#create-token").click()
+        await expect(page.locator("#new-token")).to_be_visible()
+        await check_accessibility(page)
+        await screenshot(page, "console-admin-token-created")
     finally:
         await page.context.close()

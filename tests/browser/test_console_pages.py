@@ -105,3 +105,36 @@ async def test_the_coordinator_acts_on_a_case(stack, db, page: Page):
     await page.locator("#action-close").click()
     await expect(page.locator("#case-state")).to_contain_text("Closed")
     await screenshot(page, "console-coordinator-case-closed")
+
+
+async def test_sign_in_and_open_a_case_with_the_keyboard_alone(stack, db, page: Page):
+    """Labelled and keyboard-usable: from the skip link to a case's actions, no mouse."""
+    case = await open_case(db)
+    username = await make_user(Role.coordinator)
+    await page.goto(f"{stack.api_url}/console/signin")
+    await page.keyboard.press("Tab")
+    await expect(page.locator(".skip")).to_be_focused()
+    await page.keyboard.press("Enter")  # skip to the content
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label("Username")).to_be_focused()
+    await page.keyboard.type(username)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{stack.api_url}/console/board")
+    link = page.locator(f"#case-{case.id} a")
+    for _ in range(40):  # Tab through the page until the case's link has the focus
+        await page.keyboard.press("Tab")
+        if await link.evaluate("e => e === document.activeElement"):
+            break
+    await expect(link).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#case-state")).to_contain_text("Peer paged")
+    seen = page.locator("#action-seen")
+    for _ in range(40):
+        await page.keyboard.press("Tab")
+        if await seen.evaluate("e => e === document.activeElement"):
+            break
+    await expect(seen).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_contain_text("Marked as seen")
