@@ -8,6 +8,7 @@ import time
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from services.identity.models import Role
@@ -224,3 +225,29 @@ async def test_a_state_change_reaches_an_open_board_within_a_second(db, stack):
     ]
     assert arrived, received
     assert arrived[0] - moved_at < 1.0
+
+
+async def test_an_open_board_stream_ends_when_its_user_is_deactivated(db, stack):
+    """A stream outlives the request that opened it; deactivating the person ends it."""
+    username = await make_user(Role.coordinator)
+    ended = asyncio.Event()
+    opened = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def listen() -> None:
+        c = _signed_in(stack.api_url, username)
+        try:
+            with c.stream("GET", "/console/board/events", timeout=60) as events:
+                for line in events.iter_lines():
+                    if line.startswith("event: ready") or line == "event:ready":
+                        loop.call_soon_threadsafe(opened.set)
+        finally:
+            c.close()
+            loop.call_soon_threadsafe(ended.set)
+
+    listener = loop.run_in_executor(None, listen)
+    await asyncio.wait_for(opened.wait(), 10)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE users SET active = false WHERE username = :u"), {"u": username})
+    await asyncio.wait_for(ended.wait(), 45)
+    await listener

@@ -89,7 +89,8 @@ async def _csrf_failed(scope: dict, send: object, message_id: object) -> None:
 
 def install(app: FastAPI) -> None:
     for router in ROUTERS:
-        app.include_router(router)
+        # Pages are not API: the OpenAPI document describes what integrations may call.
+        app.include_router(router, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
 
     @app.get("/", include_in_schema=False)

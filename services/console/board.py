@@ -24,13 +24,14 @@ from services.console.live import feed
 from services.console.pages import PREFIX, csrf_token, env, local, render
 from services.db import transaction
 from services.identity import audit
-from services.identity.deps import page_role
+from services.identity.deps import current_user, page_role
 from services.identity.models import Role
 from services.identity.principal import Principal
 from services.paging.models import SupportCase
 
 router = APIRouter(prefix=PREFIX)
 coordinator_only = page_role(Role.coordinator)
+SESSION_RECHECK_S = 15.0
 
 STATE_LABELS = {
     CaseState.identified: "Identified",
@@ -143,6 +144,7 @@ async def board_events(
         # second per board, however fast rows change; the last change's counts still come.
         clock_ = asyncio.get_running_loop().time
         last_counts, counts_owed = 0.0, False
+        checked = clock_()
         async with feed.subscribe() as changes:
             yield ServerSentEvent(event="ready", data="listening")
             while True:
@@ -154,6 +156,13 @@ async def board_events(
                     changed = set()
                 if await request.is_disconnected():
                     return
+                if clock_() - checked >= SESSION_RECHECK_S:
+                    # A stream outlives the request that opened it: a sign-out, a
+                    # deactivation or a new role ends it within this interval.
+                    still = await current_user(request)
+                    if still is None or still.role is not Role.coordinator:
+                        return
+                    checked = clock_()
                 ids = [c for c in changed if c is not None]
                 counts_owed = counts_owed or bool(changed)
                 send_counts = counts_owed and clock_() - last_counts >= 1.0
