@@ -51,6 +51,7 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
 
 TWILIO_PREFIX = "/twilio/"
 CONSOLE_PREFIX = "/console"
+DIRECTORY_UPLOAD = "/console/directory"  # the console's form for the same CSV exports
 # Twilio's forms are a few hundred bytes (a 1,600-character body is under 10 KB encoded).
 TWILIO_BODY_LIMIT = 64 * 1024
 # Directory imports take the hospital's CSV exports (services/people/views.py checks 10 MB
@@ -68,7 +69,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 def body_limit(path: str) -> int:
     if path.startswith(TWILIO_PREFIX):
         return TWILIO_BODY_LIMIT
-    if path.startswith("/admin/") and path.endswith("/import"):
+    if (path.startswith("/admin/") and path.endswith("/import")) or path == DIRECTORY_UPLOAD:
         return IMPORT_BODY_LIMIT
     return API_BODY_LIMIT
 

@@ -43,6 +43,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("Peers", f"{PREFIX}/peers"),
         ("Policies", f"{PREFIX}/policies"),
         ("Debriefs", f"{PREFIX}/debriefs"),
+        ("Directory", f"{PREFIX}/directory"),
         ("Metrics", f"{PREFIX}/metrics"),
     ],
     Role.peer: [("My cases", f"{PREFIX}/peer")],

@@ -19,6 +19,7 @@ COORDINATOR_PAGES = [
     ("peers", "/console/peers"),
     ("policies", "/console/policies"),
     ("debriefs", "/console/debriefs"),
+    ("directory", "/console/directory"),
     ("metrics", "/console/metrics"),
 ]
 
@@ -138,3 +139,23 @@ async def test_sign_in_and_open_a_case_with_the_keyboard_alone(stack, db, page: 
     await expect(seen).to_be_focused()
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("status")).to_contain_text("Marked as seen")
+
+
+async def test_the_coordinator_uploads_a_directory_export(stack, db, page: Page, tmp_path):
+    """A real multipart upload from the page: htmx carries the CSRF token in its header."""
+    import uuid
+
+    code = f"B{uuid.uuid4().hex[:5].upper()}"
+    export = tmp_path / "units.csv"
+    export.write_text(f"code,name,site,time_zone\n{code},Browser ward,main,UTC\n")
+    await sign_in_as(page, stack.api_url, await make_user(Role.coordinator))
+    await page.goto(f"{stack.api_url}/console/directory")
+    await page.get_by_label("The file holds").select_option("units")
+    await page.get_by_label("CSV file (up to 10 MB)").set_input_files(str(export))
+    await page.locator("#upload").click()
+    await expect(page.locator("#import-report")).to_contain_text("applied 1 rows: 1 added")
+    await check_accessibility(page)
+    await screenshot(page, "console-coordinator-directory-applied")
+    from tests.test_flows import q
+
+    assert q(db, "SELECT name FROM units WHERE code = :c", c=code) == [("Browser ward",)]
