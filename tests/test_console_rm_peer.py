@@ -29,7 +29,7 @@ from services.incidents import involvement
 from services.people.matching import load_context
 from tests.console_helpers import PASSWORD, make_user, sign_in
 from tests.stack import TOKEN
-from tests.test_flows import CLINICIAN, CLINICIAN_NUMBER, q, reply
+from tests.test_flows import CLINICIAN, CLINICIAN_NUMBER, close_open_cases, q, reply
 
 ZONE = ZoneInfo("America/New_York")  # the seeded site "main"
 CASE_WORDS = [s.value for s in CaseState] + [
@@ -108,24 +108,6 @@ async def peer_user(staff_id: str) -> str:
 
 def local_now(minus: timedelta = timedelta(hours=1)) -> str:
     return (datetime.now(UTC) - minus).astimezone(ZONE).strftime("%Y-%m-%dT%H:%M")
-
-
-def close_open_cases(db: Engine) -> None:
-    """As tests/test_flows.open_case does: earlier tests' cases closed, so peers have room."""
-    with db.begin() as conn:
-        conn.execute(
-            text(
-                "UPDATE pages SET state = 'superseded' WHERE state IN "
-                "('requested', 'sending', 'sent', 'delivered') AND case_id IN "
-                "(SELECT id FROM support_cases WHERE state NOT IN ('closed', 'declined'))"
-            )
-        )
-        conn.execute(
-            text(
-                "UPDATE support_cases SET state = 'closed' "
-                "WHERE state NOT IN ('closed', 'declined')"
-            )
-        )
 
 
 def on_shift(db: Engine, staff_id: str, unit: str) -> None:

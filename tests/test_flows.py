@@ -69,10 +69,10 @@ def messages(db: Engine, case: Case | None = None, to: str | None = None) -> lis
     return [(str(k), str(b)) for k, b in rows]
 
 
-async def open_case(db: Engine, clinician: str = CLINICIAN) -> Case:
-    """A new case for the clinician; cases left open by earlier tests are closed first, so
-    the clinician's replies can only mean this one, and the on-call peers start with no open
-    load (pages offered and unanswered count toward a peer's case limit)."""
+def close_open_cases(db: Engine) -> None:
+    """Cases left open by earlier tests closed, so a clinician's replies can only mean the
+    next one, and the on-call peers start with no open load (pages offered and unanswered
+    count toward a peer's case limit)."""
     with db.begin() as conn:
         conn.execute(
             text(
@@ -87,6 +87,11 @@ async def open_case(db: Engine, clinician: str = CLINICIAN) -> Case:
                 "WHERE state NOT IN ('closed', 'declined')"
             )
         )
+
+
+async def open_case(db: Engine, clinician: str = CLINICIAN) -> Case:
+    """A new case for the clinician, after close_open_cases."""
+    close_open_cases(db)
     incident = stored_incident(db, [clinician], unit="5W")
     async with transaction() as session:
         (need,) = await involvement.identify(session, incident, group_threshold=5)
