@@ -62,3 +62,12 @@ async def peer_user(staff_id: str) -> str:
             await set_password(session, user, PASSWORD, clock.now())
             return user.username
     return await make_user(Role.peer, staff_id=staff_id)
+
+
+def console_client(address: str) -> httpx.AsyncClient:
+    """The API in-process, as a browser reaches the console: cookies kept, no bearer token,
+    seen as coming from `address` (sign-in throttling and the audit log go by address)."""
+    from services.api import app
+
+    transport = httpx.ASGITransport(app=app, client=(address, 5555))
+    return httpx.AsyncClient(transport=transport, base_url="http://api")

@@ -21,7 +21,7 @@ from services.db import transaction
 from services.identity import audit
 from services.identity.models import AuditEntry, Role, User
 from services.identity.principal import Principal
-from tests.console_helpers import PASSWORD, csrf_from, make_user, sign_in
+from tests.console_helpers import PASSWORD, console_client, csrf_from, make_user, sign_in
 from tests.test_flows import (  # noqa: F401 (fresh_clock is an autouse fixture)
     CLINICIAN,
     CLINICIAN_NUMBER,
@@ -35,10 +35,7 @@ from tests.test_flows import (  # noqa: F401 (fresh_clock is an autouse fixture)
 
 
 def _client() -> httpx.AsyncClient:
-    from services.api import app
-
-    transport = httpx.ASGITransport(app=app, client=("10.4.4.4", 4444))
-    return httpx.AsyncClient(transport=transport, base_url="http://api")
+    return console_client("10.4.4.4")
 
 
 @pytest.fixture

@@ -12,16 +12,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from services.identity.models import Role
-from tests.console_helpers import PASSWORD, csrf_from, make_user, sign_in
+from tests.console_helpers import PASSWORD, console_client, csrf_from, make_user, sign_in
 from tests.test_flows import CLINICIAN_NUMBER, accepted_by_peer, open_case, pages, q, reply, state
 
 
 @pytest.fixture
 async def browser_client(db):
-    from services.api import app
-
-    transport = httpx.ASGITransport(app=app, client=("10.1.2.4", 5555))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+    async with console_client("10.1.2.4") as c:
         yield c
 
 

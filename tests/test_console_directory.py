@@ -10,16 +10,13 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from services.identity.models import Role
-from tests.console_helpers import csrf_from, make_user, sign_in
+from tests.console_helpers import console_client, csrf_from, make_user, sign_in
 from tests.test_flows import q
 
 
 @pytest.fixture
 async def browser_client(db):
-    from services.api import app
-
-    transport = httpx.ASGITransport(app=app, client=("10.1.2.6", 5555))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+    async with console_client("10.1.2.6") as c:
         yield c
 
 

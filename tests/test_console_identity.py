@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from sqlalchemy import select, text
 
@@ -10,16 +9,13 @@ from services.db import transaction
 from services.identity import tokens
 from services.identity.models import AuditEntry, Role, User, UserSession
 from services.identity.users import UserRefused, create_user
-from tests.console_helpers import PASSWORD, csrf_from, make_user, sign_in
+from tests.console_helpers import PASSWORD, console_client, csrf_from, make_user, sign_in
 
 
 @pytest.fixture
 async def browser_client(db):
     """An in-process client that keeps cookies like a browser (no bearer token)."""
-    from services.api import app
-
-    transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 5555))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+    async with console_client("10.1.2.3") as c:
         yield c
 
 
@@ -76,11 +72,8 @@ async def test_wrong_password_and_unknown_user_read_the_same(browser_client):
 
 
 async def test_sign_in_is_throttled_per_account_then_eases(db):
-    from services.api import app
-
     username = await make_user(Role.coordinator)
-    transport = httpx.ASGITransport(app=app, client=("10.9.9.9", 1))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+    async with console_client("10.9.9.9") as c:
         token = csrf_from((await c.get("/console/signin")).text)
         for _ in range(5):
             r = await c.post(
@@ -101,15 +94,12 @@ async def test_sign_in_is_throttled_per_account_then_eases(db):
             text("UPDATE signin_failures SET at = at - interval '16 minutes' WHERE username = :u"),
             {"u": username},
         )
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+    async with console_client("10.9.9.9") as c:
         await sign_in(c, username)
 
 
 async def test_sign_in_is_throttled_per_address(db):
-    from services.api import app
-
-    transport = httpx.ASGITransport(app=app, client=("10.7.7.7", 1))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+    async with console_client("10.7.7.7") as c:
         token = csrf_from((await c.get("/console/signin")).text)
         statuses = []
         for i in range(21):

@@ -6,19 +6,15 @@ import csv
 import io
 import xml.etree.ElementTree as ET
 
-import httpx
 import pytest
 
 from services.identity.models import Role
-from tests.console_helpers import make_user, sign_in
+from tests.console_helpers import console_client, make_user, sign_in
 
 
 @pytest.fixture
 async def browser_client(db):
-    from services.api import app
-
-    transport = httpx.ASGITransport(app=app, client=("10.1.2.5", 5555))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+    async with console_client("10.1.2.5") as c:
         yield c
 
 

@@ -24,7 +24,7 @@ from services.people.matching import load_context, rank
 from services.people.models import GroupDebrief, Involvement, PeerSupporter, Staff
 from services.schedules import service
 from services.schedules.service import DEMO_SCHEDULE, ScheduleIn
-from tests.console_helpers import csrf_from, make_user, sign_in
+from tests.console_helpers import console_client, csrf_from, make_user, sign_in
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 # Far enough ahead that every seeded peer's training has lapsed and no other test's
@@ -34,21 +34,14 @@ FUTURE = datetime(2035, 3, 1, 14, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def browser(db):
-    from services.api import app
-
-    transport = httpx.ASGITransport(app=app, client=("10.4.4.4", 4444))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+    async with console_client("10.4.4.4") as c:
         yield c
 
 
 @pytest.fixture
-async def api(db):
-    from services.api import app
-
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api"
-    ) as c:
-        yield c
+async def api(client):
+    """The API in-process (conftest's `client`), beside the console's `browser`."""
+    return client
 
 
 async def coordinator(client: httpx.AsyncClient) -> tuple[str, str]:

@@ -27,7 +27,7 @@ from services.identity.models import AuditEntry, Role, User
 from services.identity.passwords import hash_password
 from services.incidents import involvement
 from services.people.matching import load_context
-from tests.console_helpers import PASSWORD, make_user, sign_in
+from tests.console_helpers import PASSWORD, console_client, make_user, sign_in
 from tests.stack import TOKEN
 from tests.test_flows import CLINICIAN, CLINICIAN_NUMBER, close_open_cases, q, reply
 
@@ -69,18 +69,12 @@ async def forget_peer_users() -> None:
 
 @pytest.fixture
 async def browser(db: Engine):
-    from services.api import app
-
-    transport = httpx.ASGITransport(app=app, client=("10.2.3.4", 4444))
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+    async with console_client("10.2.3.4") as c:
         yield c
 
 
 async def new_browser():
-    from services.api import app
-
-    transport = httpx.ASGITransport(app=app, client=("10.2.3.5", 4445))
-    return httpx.AsyncClient(transport=transport, base_url="http://api")
+    return console_client("10.2.3.5")
 
 
 async def user_id(username: str) -> uuid.UUID:

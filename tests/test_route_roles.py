@@ -18,7 +18,7 @@ from sqlalchemy import text
 from services.db import transaction
 from services.identity import tokens
 from services.identity.models import Role
-from tests.console_helpers import csrf_from, make_user, sign_in
+from tests.console_helpers import console_client, csrf_from, make_user, sign_in
 
 # Routes that need no role: Twilio proves itself by signature, the rest only sign people in
 # or send them to the page for their role.
@@ -108,14 +108,10 @@ async def _peer_staff_id() -> str:
 @pytest.fixture(scope="module")
 async def credentials(db):
     """A session per role for the console, and a token per role for the API."""
-    from services.api import app
-
     sessions: dict[Role, tuple[httpx.AsyncClient, str]] = {}
     for role in Role:
         staff = await _peer_staff_id() if role is Role.peer else None
-        c = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=("10.3.3.3", 1)), base_url="http://api"
-        )
+        c = console_client("10.3.3.3")
         sessions[role] = (c, await sign_in(c, await make_user(role, staff_id=staff)))
     async with transaction() as session:
         _, admin_token = await tokens.issue(session, "matrix admin", Role.admin, None)

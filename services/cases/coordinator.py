@@ -20,7 +20,6 @@ from services.cases.outcomes import CloseReason
 from services.clock import now
 from services.config import Settings
 from services.paging.models import Page, SupportCase
-from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import involved_in
 from services.people.matching import load_context
 from services.people.models import Staff
@@ -123,15 +122,6 @@ async def _reassign(session: AsyncSession, case: SupportCase, settings: Settings
     ctx = await load_context(session, now(), settings.match_other_unit)
     involved = await involved_in(session, case.incident_id)
     await flows.page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
-
-
-async def current_page(session: AsyncSession, case_id: uuid.UUID) -> Page | None:
-    return await session.scalar(
-        select(Page)
-        .where(Page.case_id == case_id, Page.state.in_(list(OPEN_PAGE_STATES) + ["accepted"]))
-        .order_by(Page.attempt.desc())
-        .limit(1)
-    )
 
 
 @dataclass(frozen=True)

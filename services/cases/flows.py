@@ -40,7 +40,7 @@ from services.paging.models import InboundSms, Page, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import involved_in, new_page, transition
 from services.people.matching import MatchContext, choose, load_context
-from services.people.models import Involvement, Staff, Tier1Prompt, Unit
+from services.people.models import Involvement, PeerSupporter, Staff, Tier1Prompt, Unit
 
 DEFAULT_STEPS: list[dict[str, object]] = [
     {"target": "peer", "wait_minutes": 5},
@@ -638,6 +638,27 @@ async def hand_to_next_peer(
     ctx = await load_context(session, now(), settings.match_other_unit)
     involved = await involved_in(session, case.incident_id)
     await page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
+
+
+async def set_peer_paused(session: AsyncSession, staff_id: str, paused: bool) -> bool | None:
+    """Pause or resume a peer (the roster's own flag, which matching reads); a pause passes
+    their unanswered pages on at once. Whether anything changed, or None when the staff id
+    is not a peer of an active member of staff."""
+    peer = await session.scalar(
+        select(PeerSupporter)
+        .join(Staff, Staff.staff_id == PeerSupporter.staff_id)
+        .where(PeerSupporter.staff_id == staff_id, Staff.active)
+        .with_for_update(of=PeerSupporter)
+    )
+    if peer is None:
+        return None
+    if peer.active is not paused:
+        return False
+    peer.active = not paused
+    await session.flush()
+    if paused:
+        await release_unanswered_pages(session, staff_id)
+    return True
 
 
 async def release_unanswered_pages(session: AsyncSession, staff_id: str) -> int:

@@ -127,6 +127,20 @@ async def _answer(
     )
 
 
+async def _new_reply_to_coordinator(
+    session: AsyncSession, settings: Settings, case_id: uuid.UUID, sms: SmsReceived
+) -> None:
+    """A reply while a person holds the case: the coordinator hears of it (never its words)."""
+    await flows.tell_coordinator(
+        session,
+        settings,
+        case_id,
+        templates.coordinator_new_reply(case_ref(case_id)),
+        str(sms.sms_id),
+        why=Attention.new_reply,
+    )
+
+
 async def _ask_for_a_look(
     session: AsyncSession,
     settings: Settings,
@@ -568,14 +582,7 @@ async def _clinician_reply(
             call = await to_peer("peer_go", first_name=flows.first_name(clinician))
             await _to_peer(session, case.id, peer_number, "peer_go", call, sms)
         else:
-            await flows.tell_coordinator(
-                session,
-                settings,
-                case.id,
-                templates.coordinator_new_reply(ref),
-                str(sms.sms_id),
-                why=Attention.new_reply,
-            )
+            await _new_reply_to_coordinator(session, settings, case.id, sms)
         return "call again"
     if action == A.END_FOLLOW_UPS:
         await flows.cancel_deadlines(session, case.id, ("follow_up",), "clinician said no")
@@ -585,14 +592,7 @@ async def _clinician_reply(
         return "follow-ups ended"
     if action in (A.TO_COORDINATOR, A.REOPEN):
         await _answer(session, sms, "ack", await to_clinician("clinician_team_will_call"), case.id)
-        await flows.tell_coordinator(
-            session,
-            settings,
-            case.id,
-            templates.coordinator_new_reply(ref),
-            str(sms.sms_id),
-            why=Attention.new_reply,
-        )
+        await _new_reply_to_coordinator(session, settings, case.id, sms)
         return "to coordinator"
     if action == A.EXPLAIN:
         await _answer(session, sms, "help", await to_clinician("about_us"), case.id)

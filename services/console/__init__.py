@@ -30,8 +30,6 @@ from services.console import (
 from services.console.pages import HOME, PREFIX, STATIC, env, render
 from services.identity.deps import PageForbidden, SignInNeeded
 
-# Routes that need no session: signing in and out, the way home, and static files.
-PUBLIC_PATHS = frozenset({f"{PREFIX}/signin", f"{PREFIX}/signout", PREFIX, f"{PREFIX}/", "/"})
 CSRF_COOKIE = "csrftoken"  # asgi-csrf's cookie name, and its signing namespace
 ROUTERS = [
     signin.router,

@@ -21,7 +21,7 @@ from services.cases.refs import case_ref, ref_bounds
 from services.config import get_settings
 from services.console import boardquery
 from services.console.live import feed
-from services.console.pages import PREFIX, csrf_token, env, local, render
+from services.console.pages import PREFIX, clock_for, csrf_token, env, render
 from services.db import transaction
 from services.identity import audit
 from services.identity.deps import current_user, page_role
@@ -131,13 +131,12 @@ async def board_events(
 ) -> EventSourceResponse:
     """Changed rows, rendered for this viewer (their filter, their time zone)."""
     token = csrf_token(request)
+    viewer_clock = clock_for(who.time_zone)
     row_template = env.get_template("board/_row.html")
     summary_template = env.get_template("board/_summary.html")
 
     def draw(template_rows: object) -> str:
-        return row_template.render(
-            r=template_rows, local=lambda v, fmt="%a %d %b %H:%M": local(v, who.time_zone, fmt)
-        )
+        return row_template.render(r=template_rows, local=viewer_clock)
 
     async def events() -> object:
         # The counts cover every open case (a query over all of them): at most once a
@@ -186,7 +185,7 @@ async def board_events(
                         event="loose",
                         data=env.get_template("board/_loose.html").render(
                             loose=loose,
-                            local=lambda v, fmt="%a %d %b %H:%M": local(v, who.time_zone, fmt),
+                            local=viewer_clock,
                             csrf_token=token,
                         ),
                     )

@@ -21,8 +21,7 @@ from services.cases.attention import LABELS, URGENCY, Attention
 from services.cases.machine import CaseState
 from services.cases.refs import case_ref
 
-# States that are themselves a call for a person, whatever flags say.
-HUMAN_STATES = (CaseState.waiting_coordinator, CaseState.opted_out, CaseState.tier3_referred)
+# States that are themselves a call for a person, whatever flags say, and what they say.
 STATE_ATTENTION = {
     CaseState.waiting_coordinator: Attention.no_peer,
     CaseState.opted_out: Attention.opted_out,
@@ -79,8 +78,9 @@ class Row:
         return [LABELS[r] for r in self.reasons]
 
 
-_NEEDS_HUMAN = """(
-    c.state IN ('waiting_coordinator', 'opted_out', 'tier3_referred')
+_HUMAN_STATES = ", ".join(f"'{state.value}'" for state in STATE_ATTENTION)
+_NEEDS_HUMAN = f"""(
+    c.state IN ({_HUMAN_STATES})
     OR s.undeliverable_code IS NOT NULL
     OR EXISTS (SELECT 1 FROM case_attention f WHERE f.case_id = c.id AND f.cleared_at IS NULL)
 )"""

@@ -7,6 +7,7 @@ server what its viewer may see.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -81,6 +82,15 @@ def local(value: datetime | None, zone: str, fmt: str = "%a %d %b %H:%M") -> str
     return f"{here.strftime(fmt)} {here.tzname()}"
 
 
+def clock_for(zone: str) -> Callable[..., str]:
+    """The `local` a template calls: times in this viewer's zone, pages and live rows alike."""
+
+    def in_zone(value: datetime | None, fmt: str = "%a %d %b %H:%M") -> str:
+        return local(value, zone, fmt)
+
+    return in_zone
+
+
 def minutes_between(start: datetime | None, end: datetime | None = None) -> str:
     if start is None:
         return "—"
@@ -121,7 +131,7 @@ def render(
         here=request.url.path,
         csrf_token=csrf_token(request),
         zone=zone,
-        local=lambda value, fmt="%a %d %b %H:%M": local(value, zone, fmt),
+        local=clock_for(zone),
         now=clock.now(),
         **context,
     )

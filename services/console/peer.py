@@ -21,7 +21,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates as sms
@@ -312,9 +312,7 @@ async def pause(request: Request, who: Principal = Depends(peer_only)) -> Respon
     (as a pass would); cases already taken stay with the peer: handing them on is the
     coordinator's decision, since the clinician may already know who will call."""
     async with transaction() as session:
-        changed = await _set_active(session, who, False)
-        if changed:
-            await flows.release_unanswered_pages(session, str(who.staff_id))
+        changed = bool(await flows.set_peer_paused(session, str(who.staff_id), True))
         await audit.record(
             session, who, "peer.paused", "staff", str(who.staff_id), {"changed": changed}
         )
@@ -324,19 +322,8 @@ async def pause(request: Request, who: Principal = Depends(peer_only)) -> Respon
 @router.post("/resume")
 async def resume(request: Request, who: Principal = Depends(peer_only)) -> Response:
     async with transaction() as session:
-        changed = await _set_active(session, who, True)
+        changed = bool(await flows.set_peer_paused(session, str(who.staff_id), False))
         await audit.record(
             session, who, "peer.resumed", "staff", str(who.staff_id), {"changed": changed}
         )
     return RedirectResponse(f"{PREFIX}/peer?resumed=1", status_code=303)
-
-
-async def _set_active(session: AsyncSession, who: Principal, active: bool) -> bool:
-    """The roster row's own flag, which matching reads (load_context: only active peers),
-    and whose change bumps the match-inputs version so no worker pages from a stale roster."""
-    result = await session.execute(
-        update(PeerSupporter)
-        .where(PeerSupporter.staff_id == who.staff_id, PeerSupporter.active.is_not(active))
-        .values(active=active)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]

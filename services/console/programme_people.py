@@ -208,29 +208,14 @@ def _peer_errors(exc: ValidationError) -> dict[str, str]:
 async def _set_status(
     request: Request, who: Coordinator, staff_id: str, status: Literal["active", "paused"]
 ) -> Response:
-    """Pausing keeps everything else about the peer: their record goes back through
-    upsert_peer unchanged except for the status, so matching stops (or starts) paging them."""
+    """Only the roster's status changes (flows.set_peer_paused, as the peer's own pause):
+    matching stops (or starts) paging them, and a pause passes their unanswered pages on."""
     async with transaction() as session:
-        found = await list_peers(session, staff_id=staff_id[:32])
+        changed = await flows.set_peer_paused(session, staff_id[:32], status == "paused")
+        found = changed is not None
         if found:
-            peer = found[0]
-            body = PeerIn(
-                trained_on=peer.trained_on,
-                trained_until=peer.trained_until,
-                supports=peer.supports,
-                languages=peer.languages,
-                max_open_cases=peer.max_open_cases,
-                status=status,
-            )
-            try:
-                await upsert_peer(session, peer.staff_id, body)
-            except InactiveStaff:
-                found = []
-            else:
-                if status == "paused":
-                    await flows.release_unanswered_pages(session, peer.staff_id)
-                action = "peer.paused" if status == "paused" else "peer.resumed"
-                await audit.record(session, who, action, "staff", peer.staff_id)
+            action = "peer.paused" if status == "paused" else "peer.resumed"
+            await audit.record(session, who, action, "staff", staff_id[:32])
     if not found:
         return _not_found(request, who, "Not an active peer supporter", f"{PREFIX}/peers")
     back = text(await request.form(), "back", 10)

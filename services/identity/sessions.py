@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config import Settings
@@ -118,20 +118,18 @@ async def check_throttle(
     """Refuse before any password is checked when either the account or the address has
     failed too often in the window; raises Throttled with the seconds until it eases."""
     since = now - timedelta(minutes=settings.signin_window_minutes)
-    by_account = (
-        select(func.count(), func.min(SigninFailure.at))
-        .where(SigninFailure.username == username, SigninFailure.at > since)
-        .subquery()
-    )
-    by_address = (
-        select(func.count(), func.min(SigninFailure.at))
-        .where(SigninFailure.ip == ip, SigninFailure.at > since)
-        .subquery()
-    )
-    (acc_n, acc_first), (ip_n, ip_first) = (
-        (await session.execute(select(by_account))).one(),
-        (await session.execute(select(by_address))).one(),
-    )
+    recent = SigninFailure.at > since
+    mine, here = SigninFailure.username == username, SigninFailure.ip == ip
+    acc_n, acc_first, ip_n, ip_first = (
+        await session.execute(
+            select(
+                func.count().filter(mine),
+                func.min(SigninFailure.at).filter(mine),
+                func.count().filter(here),
+                func.min(SigninFailure.at).filter(here),
+            ).where(recent, or_(mine, here))
+        )
+    ).one()
     window = timedelta(minutes=settings.signin_window_minutes)
     for count, first, limit in (
         (acc_n, acc_first, settings.signin_max_per_account),
