@@ -121,7 +121,9 @@ async def test_sign_out_ends_the_session_in_the_store(browser_client):
         left = await session.scalar(select(UserSession).where(UserSession.user_id == user.id))
         actions = (
             await session.scalars(
-                select(AuditEntry.action).where(AuditEntry.actor_id == str(user.id))
+                select(AuditEntry.action)
+                .where(AuditEntry.actor_id == str(user.id))
+                .order_by(AuditEntry.id)
             )
         ).all()
     assert left is None
