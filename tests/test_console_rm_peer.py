@@ -141,7 +141,12 @@ async def log_through_form(
 
 
 async def worker_identifies(db: Engine, incident_id: str) -> list[uuid.UUID]:
-    """What the worker does with the outbox's IncidentReported: involvement and cases."""
+    """What the worker does with the outbox's IncidentReported: involvement and cases.
+
+    The session's live stack (started by an earlier test) relays the same outbox row to its
+    own worker, which may get there first; identify is idempotent, so the incident's cases
+    are read back from the store whichever of the two made them.
+    """
     (payload,) = q(
         db,
         "SELECT payload FROM outbox WHERE key = :k AND payload->>'event' = 'IncidentReported'",
@@ -149,8 +154,13 @@ async def worker_identifies(db: Engine, incident_id: str) -> list[uuid.UUID]:
     )[0]
     event = IncidentReported.model_validate(payload)
     async with transaction() as session:
-        needs = await involvement.identify(session, event, group_threshold=5)
-    return [n.case_id for n in needs]
+        await involvement.identify(session, event, group_threshold=5)
+    rows = q(
+        db,
+        "SELECT id FROM support_cases WHERE incident_id = :i ORDER BY staff_id",
+        i=incident_id,
+    )
+    return [r[0] for r in rows]
 
 
 async def outreach(case_id: uuid.UUID) -> None:
