@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="svrr", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("engine", help="run the deadline engine (escalations, reminders, follow-ups)")
     people_commands.add_commands(sub)
     inc = sub.add_parser("incident", help="log an incident (same path as POST /incidents)")
     inc.add_argument("--unit", required=True)
@@ -91,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         return code
     if (code := identity_commands.run(args)) is not None:
         return code
+    if args.cmd == "engine":
+        from services.cases import engine
+
+        logs.configure(settings.log_format, settings.log_level)
+        return engine.main(settings)
     if args.cmd == "migrate":
         migrate()
         print("database at head")

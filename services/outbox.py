@@ -66,6 +66,22 @@ async def add(session: AsyncSession, *events: Event) -> None:
         session.info["outbox_notified"] = True
 
 
+async def add_many(session: AsyncSession, events: list[Event]) -> None:
+    """Queue a batch's events with one multi-row statement, in the caller's transaction."""
+    if not events:
+        return
+    await session.execute(
+        OutboxRow.__table__.insert(),
+        [
+            {"topic": topic_name(type(e)), "key": e.key, "payload": e.model_dump(mode="json")}
+            for e in events
+        ],
+    )
+    if not session.info.get("outbox_notified"):
+        await session.execute(text(f"NOTIFY {CHANNEL}"))
+        session.info["outbox_notified"] = True
+
+
 class Relay:
     """Publishes outbox rows to Kafka. Run one in every process that writes events."""
 

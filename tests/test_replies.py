@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from services import clock
-from services.cases import flows, machine
+from services.cases import flows, machine, policies
 from services.cases.refs import case_ref, ref_bounds
 from services.cases.replies import ClinicianAction, clinician_action
 from services.config import get_settings
@@ -231,9 +231,9 @@ async def _page_id(case: Case, attempt: int) -> uuid.UUID:
 
 
 def test_a_coordinator_reason_names_what_matching_found() -> None:
-    why = flows.coordinator_reason_none("no qualified peer: 3 not on call, 1 involved")
+    why = policies.coordinator_reason_none("no qualified peer: 3 not on call, 1 involved")
     assert why == "no peer available (3 not on call, 1 involved)"
-    assert flows.coordinator_reason_policy(1) == "no peer answered after 1 page"
+    assert policies.coordinator_reason_policy(1) == "no peer answered after 1 page"
 
 
 def test_case_references_round_trip() -> None:

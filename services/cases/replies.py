@@ -56,7 +56,9 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
         return "duplicate"
     inbound.handled_at = now()
     number = sms.from_number
-    peer_pages = (
+    # Locked in id order, the one every locker of several pages uses (claims, callbacks,
+    # recording a batch): in requested_at order this deadlocked with the page sweep.
+    locked = (
         await session.scalars(
             select(Page)
             .where(
@@ -64,10 +66,11 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
                 Page.state.in_([*OPEN_PAGE_STATES, "accepted", "superseded"]),
                 Page.requested_at > now() - timedelta(days=2),
             )
-            .order_by(Page.requested_at.desc())
+            .order_by(Page.id)
             .with_for_update()
         )
     ).all()
+    peer_pages = sorted(locked, key=lambda p: p.requested_at, reverse=True)
     sender = await session.scalar(
         select(Staff).where(Staff.mobile_e164 == number, Staff.active.is_(True))
     )
@@ -102,10 +105,11 @@ async def _clinician_case(session: AsyncSession, clinician: Staff) -> SupportCas
                 SupportCase.staff_id == clinician.staff_id,
                 SupportCase.created_at > now() - timedelta(days=14),
             )
-            .order_by(SupportCase.updated_at.desc())
+            .order_by(SupportCase.id)  # id order, as every locker of several cases
             .with_for_update()
         )
     ).all()
+    cases = sorted(cases, key=lambda c: c.updated_at, reverse=True)
     return next((c for c in cases if c.state in OPEN_CASE_STATES), None) or next(iter(cases), None)
 
 
@@ -325,7 +329,12 @@ async def _peer_reply(
             await _ask_for_a_look(session, settings, pages[0].case_id, sms, False)
         return "help"
     if reply.code is not None:
-        page = next((p for p in pages if p.reply_code == reply.code), None)
+        # A code names the open page that carries it first: an older, answered or
+        # superseded page may have had the same code (codes are reused once freed).
+        named = [p for p in pages if p.reply_code == reply.code]
+        page = next((p for p in named if p.state in OPEN_PAGE_STATES), None) or next(
+            iter(named), None
+        )
     elif reply.kind == "refer":  # a bare R: the case this peer took, else the newest page
         page = next((p for p in pages if p.state == "accepted"), None) or next(
             (p for p in pages if p.state in OPEN_PAGE_STATES), None

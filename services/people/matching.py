@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -351,12 +351,20 @@ class ContextCache:
         return ctx
 
 
-def rank(ctx: MatchContext, clinician: Staff, involved: set[str]) -> Match:
+def rank(
+    ctx: MatchContext,
+    clinician: Staff,
+    involved: set[str],
+    skip: Mapping[str, str] | None = None,
+) -> Match:
     """Candidates for one clinician, best first; never anyone involved in the incident.
 
     Runs once per page over every on-call peer, so the loop reads plain locals: the
     clinician's ORM attributes and Counter misses cost more than the rules themselves.
+    `skip` names peers a batch found unavailable (busy elsewhere, no longer a peer), with
+    the words the coordinator's page gives for them.
     """
+    skip = skip or {}
     match = Match(
         explain=lambda peer, i, total, load: _reason(ctx, peer, clinician, i, total, load)
     )
@@ -379,6 +387,9 @@ def rank(ctx: MatchContext, clinician: Staff, involved: set[str]) -> Match:
     scored: list[tuple[tuple[int, int, int, int, int, str], Peer]] = []
     for peer in ctx.on_call_peers:
         sid = peer.staff_id
+        if sid in skip:
+            match.excluded[skip[sid]] += 1
+            continue
         n_open = open_cases.get(sid, 0)
         why_not = _excluded(peer, me, unit, discipline, involved, today, n_open, require_other)
         if why_not:
