@@ -43,8 +43,8 @@ from schemas.events import (
     PageRequested,
     SmsReceived,
     SupportNeeded,
-    utcnow,
 )
+from services import clock
 from services.cases import flows, outbound, replies
 from services.cases import runner as flows_runner
 from services.db import transaction
@@ -144,7 +144,7 @@ class Matcher:
     async def context(self, session: AsyncSession) -> MatchContext:
         # Asked for only when a case needs a peer: a replayed event costs no roster load.
         if self.ctx is None:
-            self.ctx = await contexts.get(session, utcnow())
+            self.ctx = await contexts.get(session, clock.now())
         return self.ctx
 
     async def add(self, need: SupportNeeded) -> None:
@@ -286,7 +286,7 @@ async def send_messages() -> None:
     """Queued SMS that are due (quiet hours over, rate limit allows) go out."""
     try:
         async with transaction() as session:
-            due = await outbound.due(session, utcnow(), settings.sending_stale_seconds)
+            due = await outbound.due(session, clock.now(), settings.sending_stale_seconds)
     except (DBAPIError, OSError) as exc:
         log().warning("messages.store_unavailable", error=type(exc).__name__)
         return

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -23,7 +22,7 @@ from schemas.events import (
     InvolvementProposed,
     SupportNeeded,
 )
-from services import outbox
+from services import clock, outbox
 from services.logs import log
 from services.paging.service import open_case
 from services.people.models import GroupDebrief, Involvement, Shift, Staff
@@ -96,7 +95,7 @@ async def _involve(
             "staff_id": s.staff_id,
             "source": source,
             "status": status,
-            "decided_at": datetime.now(UTC) if status == "confirmed" else None,
+            "decided_at": clock.now() if status == "confirmed" else None,
         }
         for s in staff
     ]
@@ -165,7 +164,7 @@ async def decide(
     if row.status == "confirmed":
         raise ValueError(f"{staff_id} is already confirmed and outreach has begun")
     row.status = wanted
-    row.decided_at = datetime.now(UTC)
+    row.decided_at = clock.now()
     await outbox.add(
         session,
         InvolvementDecided(incident_id=incident_id, staff_id=staff_id, decision=wanted),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -39,10 +39,6 @@ from services.people.models import Involvement, Staff
 
 OPEN_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
 ANSWERED = (PageState.accepted, PageState.declined, "superseded")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def transition(session: AsyncSession, page_id: uuid.UUID, state: str, **detail: object) -> None:
@@ -233,7 +229,7 @@ async def claim(
     page = await _for_update(session, page_id)
     if page is None:
         raise LookupError(f"page {page_id} not in store")
-    t = now()
+    t = clock.now()
     if page.state == PageState.requested:
         reclaimed = False
     elif (
@@ -390,7 +386,7 @@ async def record_sent(
 
 async def _mark_sent(session: AsyncSession, page: Page, sid: str, reconciled: bool) -> PageSent:
     page.provider_sid = sid
-    page.sent_at = now()
+    page.sent_at = clock.now()
     if page.state in (PageState.requested, PageState.sending):
         page.state = PageState.sent
     transition(session, page.id, PageState.sent, sid=sid, reconciled=reconciled)
@@ -410,7 +406,7 @@ async def release(
     await session.execute(
         update(Page)
         .where(Page.id == page_id, Page.state == PageState.sending, Page.sent_at.is_(None))
-        .values(claimed_at=now() - timedelta(seconds=stale_after + 1))
+        .values(claimed_at=clock.now() - timedelta(seconds=stale_after + 1))
     )
     transition(session, page_id, "retry", error=error)
 
@@ -443,7 +439,7 @@ async def due_pages(
     session: AsyncSession, stale_after: float, older_than: float
 ) -> list[uuid.UUID]:
     """Pages a sweep must drive: never claimed (a lost event) or claimed by a dead worker."""
-    t = now()
+    t = clock.now()
     rows = await session.scalars(
         select(Page.id)
         .where(
@@ -522,7 +518,7 @@ async def record_status(
     if page.state not in ANSWERED:
         page.state = to_state
     if to_state == PageState.delivered:
-        page.delivered_at = now()
+        page.delivered_at = clock.now()
     else:
         page.error_code = error_code
     transition(session, page.id, status.value, error_code=error_code)
