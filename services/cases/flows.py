@@ -27,13 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
 from schemas.events import PageRequested, SupportNeeded
-from services import outbox, texts
+from services import clock, outbox, texts
 from services.cases import attention, outbound
 from services.cases.attention import Attention
 from services.cases.machine import PEER_HOLDS, CaseState, move
 from services.cases.models import Deadline, EscalationPolicy, NumberOptOut
 from services.cases.refs import case_ref
-from services.clock import now
 from services.config import Settings
 from services.conversations.parsing import next_allowed
 from services.paging.models import InboundSms, Page, SupportCase
@@ -140,7 +139,7 @@ async def cancel_deadlines(
     await session.execute(
         update(Deadline)
         .where(Deadline.case_id == case_id, Deadline.kind.in_(kinds), Deadline.fired_at.is_(None))
-        .values(fired_at=now(), outcome=outcome)
+        .values(fired_at=clock.now(), outcome=outcome)
     )
 
 
@@ -270,7 +269,7 @@ async def start_outreach(
         if prompted:
             await move(session, case, CaseState.tier1_notified, "unit lead already prompted")
     if ctx is None:
-        ctx = await load_context(session, now(), settings.match_other_unit)
+        ctx = await load_context(session, clock.now(), settings.match_other_unit)
     elif not isinstance(ctx, MatchContext):
         ctx = await ctx(session)
     return await page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
@@ -327,7 +326,7 @@ async def page_next(
         session,
         case.id,
         "page_timeout",
-        now() + timedelta(minutes=wait),
+        clock.now() + timedelta(minutes=wait),
         page_id=str(page.id),
         step=step,
         round=round_,
@@ -431,7 +430,7 @@ async def fire(
                     )
                 return "exhausted"
             step, round_ = 0, round_ + 1
-        ctx = ctx or await load_context(session, now(), settings.match_other_unit)
+        ctx = ctx or await load_context(session, clock.now(), settings.match_other_unit)
         involved = await _involved(session, case.incident_id)
         await page_next(session, case, clinician, involved, ctx, settings, step, round_)
         return f"escalated to step {step + 1}"
@@ -446,7 +445,7 @@ async def fire(
             await texts.text_for(session, clinician, "offer_reminder"),
             settings,
         )
-        await schedule(session, case.id, "offer_expired", now() + OFFER_GIVE_UP_AFTER)
+        await schedule(session, case.id, "offer_expired", clock.now() + OFFER_GIVE_UP_AFTER)
         return "reminded"
     if deadline.kind == "offer_expired":
         if case.state != CaseState.clinician_offered:
@@ -514,7 +513,9 @@ async def escalate_now(session: AsyncSession, case_id: uuid.UUID, page_id: uuid.
         .with_for_update(skip_locked=True)
     )
     await session.execute(
-        update(Deadline).where(Deadline.id.in_(pending.scalar_subquery())).values(due_at=now())
+        update(Deadline)
+        .where(Deadline.id.in_(pending.scalar_subquery()))
+        .values(due_at=clock.now())
     )
 
 
@@ -530,7 +531,7 @@ async def _to_clinician(
     settings: Settings,
     dedupe: str | None = None,
 ) -> None:
-    at = now()
+    at = clock.now()
     not_before = await clinician_not_before(
         session, clinician, at, (settings.quiet_start_hour, settings.quiet_end_hour)
     )
@@ -555,13 +556,13 @@ async def offer(
         "offer",
         await texts.text_for(session, clinician, "clinician_offer"),
         settings,
-        dedupe=f"{again}:{case.escalation_round}:{now().isoformat()}" if again else None,
+        dedupe=f"{again}:{case.escalation_round}:{clock.now().isoformat()}" if again else None,
     )
     await move(
         session, case, CaseState.clinician_offered, "offer re-sent" if again else "offer sent"
     )
     await cancel_deadlines(session, case.id, ("offer_reminder", "offer_expired"), "replaced")
-    await schedule(session, case.id, "offer_reminder", now() + OFFER_REMINDER_AFTER)
+    await schedule(session, case.id, "offer_reminder", clock.now() + OFFER_REMINDER_AFTER)
 
 
 # --- ending or rerouting outreach ---------------------------------------------------------
@@ -635,7 +636,7 @@ async def hand_to_next_peer(
         page.state = "superseded"
         transition(session, page.id, "superseded", reason=reason)
     await outbound.cancel_pending(session, case.id, ("offer", "offer_reminder"))
-    ctx = await load_context(session, now(), settings.match_other_unit)
+    ctx = await load_context(session, clock.now(), settings.match_other_unit)
     involved = await involved_in(session, case.incident_id)
     await page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
 

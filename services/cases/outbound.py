@@ -31,8 +31,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import DeliveryStatus
+from services import clock
 from services.cases.models import Message
-from services.clock import now as utcnow
 from services.paging.delivery import Delivery, advance
 from services.paging.models import Page
 from services.people.models import Staff
@@ -104,7 +104,7 @@ async def mark_undeliverable(session: AsyncSession, number: str, code: int) -> N
     await session.execute(
         update(Staff)
         .where(Staff.mobile_e164 == number, Staff.undeliverable_code.is_distinct_from(code))
-        .values(undeliverable_code=code, undeliverable_at=utcnow())
+        .values(undeliverable_code=code, undeliverable_at=clock.now())
     )
 
 
@@ -158,7 +158,7 @@ async def enqueue(
             dedupe_key=key[:200],
             state="queued",
             priority=PRIORITY_OF_KIND.get(kind, Priority.conversation),
-            not_before=not_before or utcnow(),
+            not_before=not_before or clock.now(),
         )
         .on_conflict_do_nothing(
             index_elements=["dedupe_key"], index_where=text("state IN ('queued', 'sending')")
@@ -223,7 +223,7 @@ async def claim(
     msg = await session.get(Message, message_id, with_for_update=True)
     if msg is None:
         return None
-    at = utcnow()
+    at = clock.now()
     if msg.state == "queued" and msg.not_before <= at:
         reclaimed = False
     elif (
@@ -250,7 +250,7 @@ async def record_sent(session: AsyncSession, message_id: uuid.UUID, sid: str) ->
     await session.execute(
         update(Message)
         .where(Message.id == message_id, Message.sent_at.is_(None))
-        .values(state="sent", provider_sid=sid, sent_at=utcnow())
+        .values(state="sent", provider_sid=sid, sent_at=clock.now())
     )
 
 
@@ -267,7 +267,7 @@ async def release(session: AsyncSession, message_id: uuid.UUID, stale_after: flo
     await session.execute(
         update(Message)
         .where(Message.id == message_id, Message.state == "sending")
-        .values(claimed_at=utcnow() - timedelta(seconds=stale_after + 1))
+        .values(claimed_at=clock.now() - timedelta(seconds=stale_after + 1))
     )
 
 
@@ -300,7 +300,7 @@ async def record_status(
     if msg.sent_at is None:
         # The callback got here before the sender recorded: Twilio has it, so it is sent
         # (and record_sent, which only writes while sent_at is empty, cannot move it back).
-        msg.sent_at = utcnow()
+        msg.sent_at = clock.now()
         taken = await session.scalar(select(Message.id).where(Message.provider_sid == sid))
         if msg.provider_sid is None and taken is None:
             msg.provider_sid = sid

@@ -22,14 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
 from schemas.events import PageAnswer, PageAnswered, PageState, SmsReceived
-from services import outbox, texts
+from services import clock, outbox, texts
 from services.cases import flows, outbound
 from services.cases.attention import Attention
 from services.cases.machine import BEFORE_OFFER, TERMINAL, CaseState, move
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
 from services.cases.models import Message, NumberOptOut
 from services.cases.refs import case_ref
-from services.clock import now
 from services.config import Settings
 from services.conversations.parsing import (
     parse_offer_reply,
@@ -54,7 +53,7 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
     inbound = await session.get(InboundSms, sms.sms_id, with_for_update=True)
     if inbound is None or inbound.handled_at is not None:
         return "duplicate"
-    inbound.handled_at = now()
+    inbound.handled_at = clock.now()
     number = sms.from_number
     peer_pages = (
         await session.scalars(
@@ -62,7 +61,7 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
             .where(
                 Page.to_number == number,
                 Page.state.in_([*OPEN_PAGE_STATES, "accepted", "superseded"]),
-                Page.requested_at > now() - timedelta(days=2),
+                Page.requested_at > clock.now() - timedelta(days=2),
             )
             .order_by(Page.requested_at.desc())
             .with_for_update()
@@ -100,7 +99,7 @@ async def _clinician_case(session: AsyncSession, clinician: Staff) -> SupportCas
             select(SupportCase)
             .where(
                 SupportCase.staff_id == clinician.staff_id,
-                SupportCase.created_at > now() - timedelta(days=14),
+                SupportCase.created_at > clock.now() - timedelta(days=14),
             )
             .order_by(SupportCase.updated_at.desc())
             .with_for_update()
@@ -240,7 +239,7 @@ async def _withdraw_pages(session: AsyncSession, number: str, why: str) -> list[
             held.append(page.case_id)
             continue
         page.state = "declined"
-        page.answered_at = now()
+        page.answered_at = clock.now()
         transition(session, page.id, "declined", withdrawn=why)
         await flows.escalate_now(session, page.case_id, page.id)
     return held
@@ -369,7 +368,7 @@ async def _peer_reply(
         if load is not None and load[0] >= load[1]:
             answer, over = PageAnswer.declined, load
     page.state = PageState.accepted if answer == PageAnswer.accepted else PageState.declined
-    page.answered_at = now()
+    page.answered_at = clock.now()
     detail: dict[str, object] = {"sms_id": str(sms.sms_id), "answer": answer.value}
     if over is not None:
         detail["over_limit"] = f"{over[0]}/{over[1]}"
@@ -501,7 +500,7 @@ async def _clinician_reply(
 ) -> str:
     unit = await flows.unit_of(session, clinician.home_unit)
     zone = ZoneInfo(unit.time_zone if unit else "UTC")
-    reply = parse_offer_reply(sms.body, now(), zone)
+    reply = parse_offer_reply(sms.body, clock.now(), zone)
     if reply.kind == "stop":  # "please stop texting me": honoured like STOP
         await _stop(session, clinician.mobile_e164)
         return "stop"
@@ -539,11 +538,11 @@ async def _clinician_reply(
             call = await to_peer("peer_go", first_name=flows.first_name(clinician))
             await _to_peer(session, case.id, peer_number, "peer_go", call, sms)
         for n, after in enumerate(flows.FOLLOW_UPS, start=1):
-            await flows.schedule(session, case.id, "follow_up", now() + after, n=n)
+            await flows.schedule(session, case.id, "follow_up", clock.now() + after, n=n)
         return "clinician accepted"
     if action in (A.DEFER, A.LATER_AGAIN) and reply.until is not None:
         quiet = (settings.quiet_start_hour, settings.quiet_end_hour)
-        until = flows.promised_time(reply.until, now(), zone, quiet)
+        until = flows.promised_time(reply.until, clock.now(), zone, quiet)
         local = until.astimezone(zone).strftime("%a %H:%M")
         if action == A.DEFER:
             case.deferred_until = until

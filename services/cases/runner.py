@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
+from services import clock
 from services.cases import flows
 from services.cases.attention import Attention
 from services.cases.models import Deadline
 from services.cases.refs import case_ref
-from services.clock import now as utcnow
 from services.config import Settings
 from services.db import transaction
 from services.logs import log
@@ -39,9 +39,9 @@ async def _retry_later(
     )
     deadline.payload = {**deadline.payload, "attempts": attempts}
     if attempts < MAX_ATTEMPTS:
-        deadline.due_at = utcnow() + timedelta(seconds=5 * 2**attempts)
+        deadline.due_at = clock.now() + timedelta(seconds=5 * 2**attempts)
         return
-    deadline.fired_at = utcnow()
+    deadline.fired_at = clock.now()
     deadline.outcome = f"failed: {type(exc).__name__}"[:40]
     await flows.tell_coordinator(
         session,
@@ -86,7 +86,7 @@ async def _fire(
         due = (
             await session.scalars(
                 select(Deadline)
-                .where(Deadline.fired_at.is_(None), Deadline.due_at <= utcnow())
+                .where(Deadline.fired_at.is_(None), Deadline.due_at <= clock.now())
                 .order_by(Deadline.due_at)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -95,9 +95,9 @@ async def _fire(
         if not due:
             return 0
         if contexts is not None:
-            ctx = await contexts.get(session, utcnow())
+            ctx = await contexts.get(session, clock.now())
         else:
-            ctx = await load_context(session, utcnow(), settings.match_other_unit)
+            ctx = await load_context(session, clock.now(), settings.match_other_unit)
         if isolated:
             for deadline in due:
                 try:
@@ -133,7 +133,7 @@ async def _fire(
 
 
 def _mark(deadline: Deadline, outcome: str) -> None:
-    deadline.fired_at = utcnow()
+    deadline.fired_at = clock.now()
     deadline.outcome = outcome[:40]
     DEADLINES.labels(deadline.kind).inc()
     log().info(
