@@ -64,17 +64,6 @@ class HarmLevel(enum.StrEnum):
     unknown = "unknown"
 
 
-class PageState(enum.StrEnum):
-    requested = "requested"
-    sending = "sending"
-    sent = "sent"
-    delivered = "delivered"
-    undelivered = "undelivered"
-    failed = "failed"
-    accepted = "accepted"
-    declined = "declined"
-
-
 class DeliveryStatus(enum.StrEnum):
     """Twilio's MessageStatus values that a status callback can carry."""
 

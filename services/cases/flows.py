@@ -35,7 +35,7 @@ from services.cases.models import Deadline, EscalationPolicy, NumberOptOut
 from services.cases.refs import case_ref
 from services.config import Settings
 from services.conversations.parsing import next_allowed
-from services.paging.models import InboundSms, Page, SupportCase
+from services.paging.models import InboundSms, Page, PageState, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import involved_in, new_page, transition
 from services.people.matching import MatchContext, choose, load_context
@@ -582,7 +582,7 @@ async def opt_out_case(session: AsyncSession, case: SupportCase, reason: str) ->
     held_by, peer_id = (
         await session.execute(
             select(Page.to_number, Page.peer_staff_id)
-            .where(Page.case_id == case.id, Page.state == "accepted")
+            .where(Page.case_id == case.id, Page.state == PageState.accepted)
             .limit(1)
         )
     ).first() or (None, None)
@@ -613,8 +613,8 @@ async def supersede_open_pages(session: AsyncSession, case_id: uuid.UUID, reason
         )
     ).all()
     for page in pages:
-        page.state = "superseded"
-        transition(session, page.id, "superseded", reason=reason)
+        page.state = PageState.superseded
+        transition(session, page.id, PageState.superseded, reason=reason)
 
 
 async def hand_to_next_peer(
@@ -629,12 +629,14 @@ async def hand_to_next_peer(
     await cancel_deadlines(session, case.id, ALL_DEADLINES, reason)
     pages = (
         await session.scalars(
-            select(Page).where(Page.case_id == case.id, Page.state == "accepted").with_for_update()
+            select(Page)
+            .where(Page.case_id == case.id, Page.state == PageState.accepted)
+            .with_for_update()
         )
     ).all()
     for page in pages:
-        page.state = "superseded"
-        transition(session, page.id, "superseded", reason=reason)
+        page.state = PageState.superseded
+        transition(session, page.id, PageState.superseded, reason=reason)
     await outbound.cancel_pending(session, case.id, ("offer", "offer_reminder"))
     ctx = await load_context(session, clock.now(), settings.match_other_unit)
     involved = await involved_in(session, case.incident_id)

@@ -21,13 +21,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifiers import templates
-from schemas.events import PageAnswer, PageAnswered, PageState, SmsReceived
+from schemas.events import PageAnswer, PageAnswered, SmsReceived
 from services import clock, outbox, texts
 from services.cases import flows, outbound
 from services.cases.attention import Attention
 from services.cases.machine import BEFORE_OFFER, TERMINAL, CaseState, move
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
-from services.cases.models import Message, NumberOptOut
+from services.cases.models import Message, MessageState, NumberOptOut
 from services.cases.refs import case_ref
 from services.config import Settings
 from services.conversations.parsing import (
@@ -37,7 +37,7 @@ from services.conversations.parsing import (
     signals_distress,
 )
 from services.logs import log
-from services.paging.models import InboundSms, Page, SupportCase
+from services.paging.models import InboundSms, Page, PageState, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import transition
 from services.people.matching import locked_load
@@ -60,7 +60,7 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
             select(Page)
             .where(
                 Page.to_number == number,
-                Page.state.in_([*OPEN_PAGE_STATES, "accepted", "superseded"]),
+                Page.state.in_([*OPEN_PAGE_STATES, PageState.accepted, PageState.superseded]),
                 Page.requested_at > clock.now() - timedelta(days=2),
             )
             .order_by(Page.requested_at.desc())
@@ -195,8 +195,8 @@ async def _stop(session: AsyncSession, number: str) -> None:
     await session.execute(insert(NumberOptOut).values(number=number).on_conflict_do_nothing())
     await session.execute(
         update(Message)
-        .where(Message.to_number == number, Message.state == "queued")
-        .values(state="suppressed")
+        .where(Message.to_number == number, Message.state == MessageState.queued)
+        .values(state=MessageState.suppressed)
     )
     clinician = await session.scalar(
         select(Staff).where(Staff.mobile_e164 == number, Staff.active.is_(True))
@@ -227,7 +227,7 @@ async def _withdraw_pages(session: AsyncSession, number: str, why: str) -> list[
             .where(
                 Page.to_number == number,
                 Page.peer_staff_id.is_not(None),
-                Page.state.in_([*OPEN_PAGE_STATES, "accepted"]),
+                Page.state.in_([*OPEN_PAGE_STATES, PageState.accepted]),
             )
             .order_by(Page.id)
             .with_for_update()
@@ -235,12 +235,12 @@ async def _withdraw_pages(session: AsyncSession, number: str, why: str) -> list[
     ).all()
     held: list[uuid.UUID] = []
     for page in pages:
-        if page.state == "accepted":
+        if page.state == PageState.accepted:
             held.append(page.case_id)
             continue
-        page.state = "declined"
+        page.state = PageState.declined
         page.answered_at = clock.now()
-        transition(session, page.id, "declined", withdrawn=why)
+        transition(session, page.id, PageState.declined, withdrawn=why)
         await flows.escalate_now(session, page.case_id, page.id)
     return held
 
@@ -326,7 +326,7 @@ async def _peer_reply(
     if reply.code is not None:
         page = next((p for p in pages if p.reply_code == reply.code), None)
     elif reply.kind == "refer":  # a bare R: the case this peer took, else the newest page
-        page = next((p for p in pages if p.state == "accepted"), None) or next(
+        page = next((p for p in pages if p.state == PageState.accepted), None) or next(
             (p for p in pages if p.state in OPEN_PAGE_STATES), None
         )
     else:
@@ -337,7 +337,11 @@ async def _peer_reply(
         return "no such page"
     case = await session.get(SupportCase, page.case_id, with_for_update=True)
     assert case is not None
-    if reply.kind == "refer" and page.state == "accepted" and case.state in OPEN_CASE_STATES:
+    if (
+        reply.kind == "refer"
+        and page.state == PageState.accepted
+        and case.state in OPEN_CASE_STATES
+    ):
         # The peer who took the case, after talking with the clinician: Tier 3 now.
         return await _refer(session, case, settings, sms, peer)
     if page.state not in OPEN_PAGE_STATES or case.state not in (
@@ -348,8 +352,8 @@ async def _peer_reply(
     ):
         await _answer(session, sms, "taken", await texts.text_for(session, peer, "page_taken"))
         if page.state in OPEN_PAGE_STATES:
-            page.state = "superseded"
-            transition(session, page.id, "superseded", sms_id=str(sms.sms_id))
+            page.state = PageState.superseded
+            transition(session, page.id, PageState.superseded, sms_id=str(sms.sms_id))
         return "already taken"
     inbound = await session.get(InboundSms, sms.sms_id)
     if inbound is not None:
@@ -509,7 +513,7 @@ async def _clinician_reply(
         return "start"
     action = clinician_action(case.state, reply.kind)
     peer = await session.scalar(
-        select(Page).where(Page.case_id == case.id, Page.state == "accepted").limit(1)
+        select(Page).where(Page.case_id == case.id, Page.state == PageState.accepted).limit(1)
     )
     peer_number = peer.to_number if peer is not None else None
     peer_id = peer.peer_staff_id if peer is not None else None

@@ -39,7 +39,7 @@ from services.identity import audit
 from services.identity.deps import page_role
 from services.identity.models import Role
 from services.identity.principal import Principal
-from services.paging.models import Page, SupportCase
+from services.paging.models import Page, PageState, SupportCase
 from services.people.models import PeerSupporter, Staff
 
 router = APIRouter(prefix=f"{PREFIX}/peer")
@@ -91,7 +91,7 @@ async def _mine(
         .join(Staff, Staff.staff_id == SupportCase.staff_id)
         .where(
             Page.peer_staff_id == who.staff_id,
-            Page.state == "accepted",
+            Page.state == PageState.accepted,
             SupportCase.state.in_([s.value for s in OPEN_STATES]),
         )
         .order_by(Page.answered_at.desc().nulls_last(), SupportCase.id)

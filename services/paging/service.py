@@ -24,7 +24,6 @@ from notifiers import templates
 from schemas.events import (
     DeliveryStatus,
     PageSent,
-    PageState,
     PageStatusChanged,
     SmsReceived,
     SupportNeeded,
@@ -34,14 +33,26 @@ from services.cases.outbound import Unreachable, unreachable
 from services.cases.refs import case_ref
 from services.logs import log
 from services.paging.delivery import Delivery, advance
-from services.paging.models import InboundSms, Page, PageTransition, SupportCase
+from services.paging.models import (
+    InboundSms,
+    Page,
+    PageEvent,
+    PageState,
+    PageTransition,
+    SupportCase,
+)
 from services.people.models import Involvement, Staff
 
 OPEN_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
-ANSWERED = (PageState.accepted, PageState.declined, "superseded")
+ANSWERED = (PageState.accepted, PageState.declined, PageState.superseded)
 
 
-def transition(session: AsyncSession, page_id: uuid.UUID, state: str, **detail: object) -> None:
+def transition(
+    session: AsyncSession,
+    page_id: uuid.UUID,
+    state: PageState | PageEvent | DeliveryStatus,
+    **detail: object,
+) -> None:
     session.add(PageTransition(page_id=page_id, state=state, detail=detail))
 
 
@@ -372,7 +383,7 @@ async def _follow_number_change(session: AsyncSession, page: Page) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": current})
     page.to_number = current
     page.reply_code = await _free_reply_code(session, current)
-    transition(session, page.id, "renumbered")
+    transition(session, page.id, PageEvent.renumbered)
 
 
 async def record_sent(
@@ -408,7 +419,7 @@ async def release(
         .where(Page.id == page_id, Page.state == PageState.sending, Page.sent_at.is_(None))
         .values(claimed_at=clock.now() - timedelta(seconds=stale_after + 1))
     )
-    transition(session, page_id, "retry", error=error)
+    transition(session, page_id, PageEvent.retry, error=error)
 
 
 async def record_failed(session: AsyncSession, page_id: uuid.UUID, code: int | None) -> None:
@@ -480,7 +491,9 @@ async def page_delivery(session: AsyncSession, page: Page) -> Delivery:
             select(PageTransition.state)
             .where(
                 PageTransition.page_id == page.id,
-                PageTransition.state.in_(["failed", "undelivered", "canceled"]),
+                PageTransition.state.in_(
+                    [DeliveryStatus.failed, DeliveryStatus.undelivered, DeliveryStatus.canceled]
+                ),
             )
             .limit(1)
         )
@@ -521,7 +534,7 @@ async def record_status(
         page.delivered_at = clock.now()
     else:
         page.error_code = error_code
-    transition(session, page.id, status.value, error_code=error_code)
+    transition(session, page.id, status, error_code=error_code)
     event = PageStatusChanged(
         page_id=page.id,
         case_id=page.case_id,
