@@ -25,7 +25,6 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
 from schemas.events import PageRequested, SupportNeeded
 from services import clock, outbox, texts
 from services.cases import attention, outbound
@@ -455,7 +454,7 @@ async def fire(
             session,
             settings,
             case.id,
-            templates.coordinator_no_answer(case_ref(case.id)),
+            texts.coordinator_no_answer(case_ref(case.id)),
             why=Attention.no_answer,
         )
         return "handed to coordinator"

@@ -20,7 +20,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
 from schemas.events import PageAnswer, PageAnswered, SmsReceived
 from services import clock, outbox, texts
 from services.cases import flows, outbound
@@ -134,7 +133,7 @@ async def _new_reply_to_coordinator(
         session,
         settings,
         case_id,
-        templates.coordinator_new_reply(case_ref(case_id)),
+        texts.coordinator_new_reply(case_ref(case_id)),
         str(sms.sms_id),
         why=Attention.new_reply,
     )
@@ -159,7 +158,7 @@ async def _ask_for_a_look(
         session,
         settings,
         case_id,
-        templates.coordinator_look(case_ref(case_id), distress),
+        texts.coordinator_look(case_ref(case_id), distress),
         dedupe=str(sms.sms_id),
         why=Attention.distress if distress else Attention.unread_reply,
     )
@@ -274,7 +273,7 @@ async def _crisis(
             session,
             settings,
             own_case.id,
-            templates.coordinator_crisis(case_ref(own_case.id)),
+            texts.coordinator_crisis(case_ref(own_case.id)),
             dedupe=str(sms.sms_id),
             why=Attention.crisis,
         )
@@ -285,10 +284,10 @@ async def _crisis(
         log().warning("case.crisis", case_id=str(own_case.id))
         return "crisis"
     if sender is None:
-        body = templates.coordinator_unknown_crisis(sms.from_number)
+        body = texts.coordinator_unknown_crisis(sms.from_number)
     else:
         role = "peer supporter" if peer_pages else "staff member"
-        body = templates.coordinator_staff_crisis(role, sender.display_name, sender.staff_id)
+        body = texts.coordinator_staff_crisis(role, sender.display_name, sender.staff_id)
     await flows.tell_coordinator(
         session,
         settings,
@@ -434,7 +433,7 @@ async def _refer(
         session,
         settings,
         case.id,
-        templates.coordinator_referral(case_ref(case.id)),
+        texts.coordinator_referral(case_ref(case.id)),
         dedupe=str(sms.sms_id),
         why=Attention.referral,
     )
@@ -605,7 +604,7 @@ async def _clinician_reply(
                 session,
                 settings,
                 case.id,
-                templates.coordinator_wrong_number(ref),
+                texts.coordinator_wrong_number(ref),
                 dedupe=str(sms.sms_id),
                 why=Attention.wrong_number,
             )

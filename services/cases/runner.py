@@ -13,8 +13,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
-from services import clock
+from services import clock, texts
 from services.cases import flows
 from services.cases.attention import Attention
 from services.cases.models import Deadline
@@ -47,7 +46,7 @@ async def _retry_later(
         session,
         settings,
         deadline.case_id,
-        templates.coordinator_step_failed(case_ref(deadline.case_id)),
+        texts.coordinator_step_failed(case_ref(deadline.case_id)),
         dedupe=str(deadline.id),
         why=Attention.step_failed,
     )

@@ -24,8 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates as sms
-from services import clock
+from services import clock, texts
 from services.cases import flows, outbound
 from services.cases.attention import Attention
 from services.cases.machine import OPEN_STATES, CaseState, IllegalTransition, can_move, move
@@ -254,7 +253,7 @@ async def _to_tier3(session: AsyncSession, case: SupportCase, go: Step) -> None:
         session,
         get_settings(),
         case.id,
-        sms.coordinator_referral(case_ref(case.id)),
+        texts.coordinator_referral(case_ref(case.id)),
         dedupe=f"console-tier3:{case.id}",
         why=Attention.referral,
     )

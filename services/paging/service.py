@@ -20,7 +20,6 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
 from schemas.events import (
     DeliveryStatus,
     PageSent,
@@ -190,8 +189,8 @@ def page_body(page: Page) -> str:
     """The default text of a page (the coordinator's, or a peer's in English)."""
     if page.peer_staff_id is None:
         # A coordinator page's reason is written for the coordinator (flows.page_next).
-        return templates.coordinator_page(page.reply_code, page.reason, case_ref(page.case_id))
-    return templates.peer_page(page.reply_code)
+        return texts.coordinator_page(page.reply_code, page.reason, case_ref(page.case_id))
+    return texts.peer_page(page.reply_code)
 
 
 async def page_text(session: AsyncSession, page: Page) -> str:
