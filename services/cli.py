@@ -10,12 +10,12 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from services import logs
+from services import clock, logs
 from services.config import get_settings
 from services.db import async_engine, transaction
 from services.identity import commands as identity_commands
@@ -41,7 +41,7 @@ def migrate(url: str | None = None) -> None:
 async def _incident(args: argparse.Namespace) -> int:
     try:
         incident = IncidentIn(
-            occurred_at=args.occurred_at or datetime.now(UTC),
+            occurred_at=args.occurred_at or clock.now(),
             unit=args.unit,
             event_type=args.event_type,
             harm_level=args.harm_level,

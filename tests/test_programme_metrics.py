@@ -26,7 +26,7 @@ from services.cases.flows import NO_ANSWER_REASON
 from services.cases.models import CaseTransition
 from services.db import transaction
 from services.incidents.models import Incident
-from services.paging.models import Page, SupportCase
+from services.paging.models import Page, PageState, SupportCase
 from services.people.models import Staff, Unit
 from services.programme import charts, export
 from services.programme import metrics as m
@@ -202,7 +202,7 @@ async def cohort(db: Engine) -> list[Spec]:
                             to_number="+15550779999",
                             reply_code=f"{attempt}M",
                             reason="metrics cohort",
-                            state="superseded",
+                            state=PageState.superseded,
                             requested_at=spec.received,
                             sent_at=spec.received + timedelta(minutes=spec.first_page + late),
                         )

@@ -17,8 +17,8 @@ from sqlalchemy.exc import DBAPIError
 from events.app import app, settings, sms_received
 from events.consume import consume, persistently
 from schemas.events import SmsReceived, SupportNeeded
+from services import clock
 from services.cases import dispatch, flows, outbound, replies
-from services.clock import now
 from services.db import transaction
 from services.incidents.agents import contexts, send_soon
 from services.logs import log
@@ -46,7 +46,7 @@ async def send_messages() -> None:
     """Queued SMS that are due (quiet hours over, rate limit allows) go out."""
     try:
         async with transaction() as session:
-            due = await outbound.due(session, now(), settings.sending_stale_seconds)
+            due = await outbound.due(session, clock.now(), settings.sending_stale_seconds)
     except (DBAPIError, OSError) as exc:
         log().warning("messages.store_unavailable", error=type(exc).__name__)
         return
@@ -70,13 +70,13 @@ async def page_unpaged_cases() -> None:
                         "WHERE state = 'identified' AND created_at < :before "
                         "ORDER BY created_at LIMIT 200"
                     ),
-                    {"before": now() - UNPAGED_AFTER},
+                    {"before": clock.now() - UNPAGED_AFTER},
                 )
             ).all()
             if not rows:
                 return
             needs = [SupportNeeded(case_id=r[0], incident_id=r[1], staff_id=r[2]) for r in rows]
-            at = now()
+            at = clock.now()
             done = await flows.start_outreach_many(
                 session, needs, settings, lambda s: contexts.get(s, at), claim=True, at=at
             )

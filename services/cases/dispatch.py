@@ -31,8 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
-from schemas.events import CaseStateChanged, Event, PageRequested, PageState
+from schemas.events import CaseStateChanged, Event, PageRequested
 from services import outbox, texts
 from services.cases import outbound
 from services.cases.machine import CaseState, can_move
@@ -41,7 +40,7 @@ from services.cases.policies import Policies, coordinator_reason_none, coordinat
 from services.cases.refs import case_ref
 from services.config import Settings
 from services.logs import log
-from services.paging.models import Page, PageTransition, SupportCase
+from services.paging.models import Page, PageState, PageTransition, SupportCase
 from services.people.assign import Ask, assign
 from services.people.matching import OPEN_PAGE_STATES, Match, MatchContext
 from services.people.models import Staff, Unit
@@ -527,7 +526,7 @@ async def _with_bodies(
     reasons = {r["id"]: str(r["reason"]) for r in writes.pages}
     for p in pages:
         if p.peer_staff_id is None:
-            body = templates.coordinator_page(p.reply_code, reasons[p.page_id], case_ref(p.case_id))
+            body = texts.coordinator_page(p.reply_code, reasons[p.page_id], case_ref(p.case_id))
             out.append(replace(p, body=body))
         else:
             by_number[p.to_number].append(p)

@@ -30,14 +30,13 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
+from services import clock, texts
 from services.cases import dispatch, flows
 from services.cases.attention import Attention
 from services.cases.machine import CaseState
 from services.cases.models import Deadline
 from services.cases.policies import load_policies
 from services.cases.refs import case_ref
-from services.clock import now
 from services.config import Settings
 from services.db import transaction
 from services.logs import log
@@ -76,7 +75,7 @@ async def fire_round(
     """Fire up to `limit` due deadlines in one transaction; if that fails, one by one.
 
     With `claim` the escalations' pages are born claimed, for the caller to send."""
-    at = at or now()
+    at = at or clock.now()
     try:
         async with transaction() as session:
             return await _fire(session, settings, contexts, limit, at, None, claim)
@@ -271,7 +270,7 @@ async def _retry_later(
         session,
         settings,
         deadline.case_id,
-        templates.coordinator_step_failed(case_ref(deadline.case_id)),
+        texts.coordinator_step_failed(case_ref(deadline.case_id)),
         dedupe=str(deadline.id),
         why=Attention.step_failed,
     )

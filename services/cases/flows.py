@@ -24,9 +24,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
 from schemas.events import PageRequested, SupportNeeded
-from services import texts
+from services import clock, texts
 from services.cases import attention, dispatch, outbound
 from services.cases.attention import Attention
 from services.cases.machine import PEER_HOLDS, CaseState, move
@@ -35,10 +34,9 @@ from services.cases.policies import (
     load_policies,
 )
 from services.cases.refs import case_ref
-from services.clock import now
 from services.config import Settings
 from services.conversations.parsing import next_allowed
-from services.paging.models import InboundSms, Page, SupportCase
+from services.paging.models import InboundSms, Page, PageState, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import involved_in, transition
 from services.people.matching import MatchContext, load_context
@@ -90,7 +88,7 @@ async def cancel_deadlines(
     await session.execute(
         update(Deadline)
         .where(Deadline.case_id == case_id, Deadline.kind.in_(kinds), Deadline.fired_at.is_(None))
-        .values(fired_at=now(), outcome=outcome)
+        .values(fired_at=clock.now(), outcome=outcome)
     )
 
 
@@ -178,7 +176,7 @@ async def start_outreach_many(
     With `claim` the pages are born claimed by the caller, who sends them after commit.
     `ctx` may be a loader: a batch of replays never loads a roster.
     """
-    at = at or now()
+    at = at or clock.now()
     case_ids = [n.case_id for n in needs]
     found = await dispatch.lock_cases(session, case_ids)
     missing = set(case_ids) - set(found)
@@ -261,7 +259,7 @@ async def page_next(
     case through the batch's code (dispatch.page_cases), its page left `requested` for the
     pager. For a person's action or a reply; escalations in bulk go through the engine."""
     await session.flush()  # this transaction's changes first: the set statements read them
-    writes = dispatch.Writes(now(), claim=False)
+    writes = dispatch.Writes(clock.now(), claim=False)
     earlier = (await dispatch.earlier_pages(session, [case.id]))[case.id]
     wanted = dispatch.Wanted(
         case_id=case.id,
@@ -303,7 +301,7 @@ async def fire(session: AsyncSession, deadline: Deadline, settings: Settings) ->
             await texts.text_for(session, clinician, "offer_reminder"),
             settings,
         )
-        await schedule(session, case.id, "offer_expired", now() + OFFER_GIVE_UP_AFTER)
+        await schedule(session, case.id, "offer_expired", clock.now() + OFFER_GIVE_UP_AFTER)
         return "reminded"
     if deadline.kind == "offer_expired":
         if case.state != CaseState.clinician_offered:
@@ -313,7 +311,7 @@ async def fire(session: AsyncSession, deadline: Deadline, settings: Settings) ->
             session,
             settings,
             case.id,
-            templates.coordinator_no_answer(case_ref(case.id)),
+            texts.coordinator_no_answer(case_ref(case.id)),
             why=Attention.no_answer,
         )
         return "handed to coordinator"
@@ -371,7 +369,9 @@ async def escalate_now(session: AsyncSession, case_id: uuid.UUID, page_id: uuid.
         .with_for_update(skip_locked=True)
     )
     await session.execute(
-        update(Deadline).where(Deadline.id.in_(pending.scalar_subquery())).values(due_at=now())
+        update(Deadline)
+        .where(Deadline.id.in_(pending.scalar_subquery()))
+        .values(due_at=clock.now())
     )
 
 
@@ -387,7 +387,7 @@ async def _to_clinician(
     settings: Settings,
     dedupe: str | None = None,
 ) -> None:
-    at = now()
+    at = clock.now()
     not_before = await clinician_not_before(
         session, clinician, at, (settings.quiet_start_hour, settings.quiet_end_hour)
     )
@@ -412,13 +412,13 @@ async def offer(
         "offer",
         await texts.text_for(session, clinician, "clinician_offer"),
         settings,
-        dedupe=f"{again}:{case.escalation_round}:{now().isoformat()}" if again else None,
+        dedupe=f"{again}:{case.escalation_round}:{clock.now().isoformat()}" if again else None,
     )
     await move(
         session, case, CaseState.clinician_offered, "offer re-sent" if again else "offer sent"
     )
     await cancel_deadlines(session, case.id, ("offer_reminder", "offer_expired"), "replaced")
-    await schedule(session, case.id, "offer_reminder", now() + OFFER_REMINDER_AFTER)
+    await schedule(session, case.id, "offer_reminder", clock.now() + OFFER_REMINDER_AFTER)
 
 
 # --- ending or rerouting outreach ---------------------------------------------------------
@@ -438,7 +438,7 @@ async def opt_out_case(session: AsyncSession, case: SupportCase, reason: str) ->
     held_by, peer_id = (
         await session.execute(
             select(Page.to_number, Page.peer_staff_id)
-            .where(Page.case_id == case.id, Page.state == "accepted")
+            .where(Page.case_id == case.id, Page.state == PageState.accepted)
             .limit(1)
         )
     ).first() or (None, None)
@@ -469,8 +469,8 @@ async def supersede_open_pages(session: AsyncSession, case_id: uuid.UUID, reason
         )
     ).all()
     for page in pages:
-        page.state = "superseded"
-        transition(session, page.id, "superseded", reason=reason)
+        page.state = PageState.superseded
+        transition(session, page.id, PageState.superseded, reason=reason)
 
 
 async def hand_to_next_peer(
@@ -486,16 +486,16 @@ async def hand_to_next_peer(
     pages = (
         await session.scalars(
             select(Page)
-            .where(Page.case_id == case.id, Page.state == "accepted")
+            .where(Page.case_id == case.id, Page.state == PageState.accepted)
             .order_by(Page.id)
             .with_for_update()
         )
     ).all()
     for page in pages:
-        page.state = "superseded"
-        transition(session, page.id, "superseded", reason=reason)
+        page.state = PageState.superseded
+        transition(session, page.id, PageState.superseded, reason=reason)
     await outbound.cancel_pending(session, case.id, ("offer", "offer_reminder"))
-    ctx = await load_context(session, now(), settings.match_other_unit)
+    ctx = await load_context(session, clock.now(), settings.match_other_unit)
     involved = await involved_in(session, case.incident_id)
     await page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
 

@@ -20,16 +20,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
-from schemas.events import PageAnswer, PageAnswered, PageState, SmsReceived
-from services import outbox, texts
+from schemas.events import PageAnswer, PageAnswered, SmsReceived
+from services import clock, outbox, texts
 from services.cases import flows, outbound
 from services.cases.attention import Attention
 from services.cases.machine import BEFORE_OFFER, TERMINAL, CaseState, move
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
-from services.cases.models import Message, NumberOptOut
+from services.cases.models import Message, MessageState, NumberOptOut
 from services.cases.refs import case_ref
-from services.clock import now
 from services.config import Settings
 from services.conversations.parsing import (
     parse_offer_reply,
@@ -38,7 +36,7 @@ from services.conversations.parsing import (
     signals_distress,
 )
 from services.logs import log
-from services.paging.models import InboundSms, Page, SupportCase
+from services.paging.models import InboundSms, Page, PageState, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import transition
 from services.people.matching import locked_load
@@ -54,7 +52,7 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
     inbound = await session.get(InboundSms, sms.sms_id, with_for_update=True)
     if inbound is None or inbound.handled_at is not None:
         return "duplicate"
-    inbound.handled_at = now()
+    inbound.handled_at = clock.now()
     number = sms.from_number
     # Locked in id order, the one every locker of several pages uses (claims, callbacks,
     # recording a batch): in requested_at order this deadlocked with the page sweep.
@@ -63,8 +61,8 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
             select(Page)
             .where(
                 Page.to_number == number,
-                Page.state.in_([*OPEN_PAGE_STATES, "accepted", "superseded"]),
-                Page.requested_at > now() - timedelta(days=2),
+                Page.state.in_([*OPEN_PAGE_STATES, PageState.accepted, PageState.superseded]),
+                Page.requested_at > clock.now() - timedelta(days=2),
             )
             .order_by(Page.id)
             .with_for_update()
@@ -103,7 +101,7 @@ async def _clinician_case(session: AsyncSession, clinician: Staff) -> SupportCas
             select(SupportCase)
             .where(
                 SupportCase.staff_id == clinician.staff_id,
-                SupportCase.created_at > now() - timedelta(days=14),
+                SupportCase.created_at > clock.now() - timedelta(days=14),
             )
             .order_by(SupportCase.id)  # id order, as every locker of several cases
             .with_for_update()
@@ -139,7 +137,7 @@ async def _new_reply_to_coordinator(
         session,
         settings,
         case_id,
-        templates.coordinator_new_reply(case_ref(case_id)),
+        texts.coordinator_new_reply(case_ref(case_id)),
         str(sms.sms_id),
         why=Attention.new_reply,
     )
@@ -164,7 +162,7 @@ async def _ask_for_a_look(
         session,
         settings,
         case_id,
-        templates.coordinator_look(case_ref(case_id), distress),
+        texts.coordinator_look(case_ref(case_id), distress),
         dedupe=str(sms.sms_id),
         why=Attention.distress if distress else Attention.unread_reply,
     )
@@ -200,8 +198,8 @@ async def _stop(session: AsyncSession, number: str) -> None:
     await session.execute(insert(NumberOptOut).values(number=number).on_conflict_do_nothing())
     await session.execute(
         update(Message)
-        .where(Message.to_number == number, Message.state == "queued")
-        .values(state="suppressed")
+        .where(Message.to_number == number, Message.state == MessageState.queued)
+        .values(state=MessageState.suppressed)
     )
     clinician = await session.scalar(
         select(Staff).where(Staff.mobile_e164 == number, Staff.active.is_(True))
@@ -232,7 +230,7 @@ async def _withdraw_pages(session: AsyncSession, number: str, why: str) -> list[
             .where(
                 Page.to_number == number,
                 Page.peer_staff_id.is_not(None),
-                Page.state.in_([*OPEN_PAGE_STATES, "accepted"]),
+                Page.state.in_([*OPEN_PAGE_STATES, PageState.accepted]),
             )
             .order_by(Page.id)
             .with_for_update()
@@ -240,12 +238,12 @@ async def _withdraw_pages(session: AsyncSession, number: str, why: str) -> list[
     ).all()
     held: list[uuid.UUID] = []
     for page in pages:
-        if page.state == "accepted":
+        if page.state == PageState.accepted:
             held.append(page.case_id)
             continue
-        page.state = "declined"
-        page.answered_at = now()
-        transition(session, page.id, "declined", withdrawn=why)
+        page.state = PageState.declined
+        page.answered_at = clock.now()
+        transition(session, page.id, PageState.declined, withdrawn=why)
         await flows.escalate_now(session, page.case_id, page.id)
     return held
 
@@ -279,7 +277,7 @@ async def _crisis(
             session,
             settings,
             own_case.id,
-            templates.coordinator_crisis(case_ref(own_case.id)),
+            texts.coordinator_crisis(case_ref(own_case.id)),
             dedupe=str(sms.sms_id),
             why=Attention.crisis,
         )
@@ -290,10 +288,10 @@ async def _crisis(
         log().warning("case.crisis", case_id=str(own_case.id))
         return "crisis"
     if sender is None:
-        body = templates.coordinator_unknown_crisis(sms.from_number)
+        body = texts.coordinator_unknown_crisis(sms.from_number)
     else:
         role = "peer supporter" if peer_pages else "staff member"
-        body = templates.coordinator_staff_crisis(role, sender.display_name, sender.staff_id)
+        body = texts.coordinator_staff_crisis(role, sender.display_name, sender.staff_id)
     await flows.tell_coordinator(
         session,
         settings,
@@ -336,7 +334,7 @@ async def _peer_reply(
             iter(named), None
         )
     elif reply.kind == "refer":  # a bare R: the case this peer took, else the newest page
-        page = next((p for p in pages if p.state == "accepted"), None) or next(
+        page = next((p for p in pages if p.state == PageState.accepted), None) or next(
             (p for p in pages if p.state in OPEN_PAGE_STATES), None
         )
     else:
@@ -347,7 +345,11 @@ async def _peer_reply(
         return "no such page"
     case = await session.get(SupportCase, page.case_id, with_for_update=True)
     assert case is not None
-    if reply.kind == "refer" and page.state == "accepted" and case.state in OPEN_CASE_STATES:
+    if (
+        reply.kind == "refer"
+        and page.state == PageState.accepted
+        and case.state in OPEN_CASE_STATES
+    ):
         # The peer who took the case, after talking with the clinician: Tier 3 now.
         return await _refer(session, case, settings, sms, peer)
     if page.state not in OPEN_PAGE_STATES or case.state not in (
@@ -358,8 +360,8 @@ async def _peer_reply(
     ):
         await _answer(session, sms, "taken", await texts.text_for(session, peer, "page_taken"))
         if page.state in OPEN_PAGE_STATES:
-            page.state = "superseded"
-            transition(session, page.id, "superseded", sms_id=str(sms.sms_id))
+            page.state = PageState.superseded
+            transition(session, page.id, PageState.superseded, sms_id=str(sms.sms_id))
         return "already taken"
     inbound = await session.get(InboundSms, sms.sms_id)
     if inbound is not None:
@@ -378,7 +380,7 @@ async def _peer_reply(
         if load is not None and load[0] >= load[1]:
             answer, over = PageAnswer.declined, load
     page.state = PageState.accepted if answer == PageAnswer.accepted else PageState.declined
-    page.answered_at = now()
+    page.answered_at = clock.now()
     detail: dict[str, object] = {"sms_id": str(sms.sms_id), "answer": answer.value}
     if over is not None:
         detail["over_limit"] = f"{over[0]}/{over[1]}"
@@ -440,7 +442,7 @@ async def _refer(
         session,
         settings,
         case.id,
-        templates.coordinator_referral(case_ref(case.id)),
+        texts.coordinator_referral(case_ref(case.id)),
         dedupe=str(sms.sms_id),
         why=Attention.referral,
     )
@@ -510,7 +512,7 @@ async def _clinician_reply(
 ) -> str:
     unit = await flows.unit_of(session, clinician.home_unit)
     zone = ZoneInfo(unit.time_zone if unit else "UTC")
-    reply = parse_offer_reply(sms.body, now(), zone)
+    reply = parse_offer_reply(sms.body, clock.now(), zone)
     if reply.kind == "stop":  # "please stop texting me": honoured like STOP
         await _stop(session, clinician.mobile_e164)
         return "stop"
@@ -519,7 +521,7 @@ async def _clinician_reply(
         return "start"
     action = clinician_action(case.state, reply.kind)
     peer = await session.scalar(
-        select(Page).where(Page.case_id == case.id, Page.state == "accepted").limit(1)
+        select(Page).where(Page.case_id == case.id, Page.state == PageState.accepted).limit(1)
     )
     peer_number = peer.to_number if peer is not None else None
     peer_id = peer.peer_staff_id if peer is not None else None
@@ -548,11 +550,11 @@ async def _clinician_reply(
             call = await to_peer("peer_go", first_name=flows.first_name(clinician))
             await _to_peer(session, case.id, peer_number, "peer_go", call, sms)
         for n, after in enumerate(flows.FOLLOW_UPS, start=1):
-            await flows.schedule(session, case.id, "follow_up", now() + after, n=n)
+            await flows.schedule(session, case.id, "follow_up", clock.now() + after, n=n)
         return "clinician accepted"
     if action in (A.DEFER, A.LATER_AGAIN) and reply.until is not None:
         quiet = (settings.quiet_start_hour, settings.quiet_end_hour)
-        until = flows.promised_time(reply.until, now(), zone, quiet)
+        until = flows.promised_time(reply.until, clock.now(), zone, quiet)
         local = until.astimezone(zone).strftime("%a %H:%M")
         if action == A.DEFER:
             case.deferred_until = until
@@ -611,7 +613,7 @@ async def _clinician_reply(
                 session,
                 settings,
                 case.id,
-                templates.coordinator_wrong_number(ref),
+                texts.coordinator_wrong_number(ref),
                 dedupe=str(sms.sms_id),
                 why=Attention.wrong_number,
             )

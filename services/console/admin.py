@@ -20,7 +20,6 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates as sms
 from services import clock, texts
 from services.console.pages import PREFIX, render
 from services.db import transaction
@@ -406,7 +405,7 @@ async def templates_page(request: Request, who: Admin, saved: str = "") -> Respo
     overridden: dict[str, list[str]] = {}
     for kind, language in sorted(rows):
         overridden.setdefault(kind, []).append(language)
-    groups = [(a, [k for k in sms.KINDS.values() if k.audience == a]) for a in AUDIENCES]
+    groups = [(a, [k for k in texts.KINDS.values() if k.audience == a]) for a in AUDIENCES]
     return render(
         request,
         who,
@@ -418,8 +417,8 @@ async def templates_page(request: Request, who: Admin, saved: str = "") -> Respo
     )
 
 
-def _kind_and_language(kind: str, language: str) -> tuple[sms.Kind, str] | None:
-    spec = sms.KINDS.get(kind)
+def _kind_and_language(kind: str, language: str) -> tuple[texts.Kind, str] | None:
+    spec = texts.KINDS.get(kind)
     try:
         lang = normalise_language(language)
     except ValueError:
@@ -427,9 +426,9 @@ def _kind_and_language(kind: str, language: str) -> tuple[sms.Kind, str] | None:
     return (spec, lang) if spec is not None else None
 
 
-def _preview(spec: sms.Kind, body: str) -> str | None:
+def _preview(spec: texts.Kind, body: str) -> str | None:
     try:
-        return sms.fill(body, spec.sample) if not sms.check(spec.key, body) else None
+        return texts.fill(body, spec.sample) if not texts.check(spec.key, body) else None
     except (KeyError, ValueError, IndexError):
         return None
 
@@ -437,7 +436,7 @@ def _preview(spec: sms.Kind, body: str) -> str | None:
 async def _template_page(
     request: Request,
     who: Principal,
-    spec: sms.Kind,
+    spec: texts.Kind,
     language: str,
     body: str | None,
     errors: list[str],
@@ -459,8 +458,8 @@ async def _template_page(
         errors=errors,
         notice=notice,
         preview=_preview(spec, text),
-        default_preview=sms.fill(spec.default, spec.sample),
-        max_length=sms.MAX_LENGTH,
+        default_preview=texts.fill(spec.default, spec.sample),
+        max_length=texts.MAX_LENGTH,
     )
 
 
@@ -499,7 +498,7 @@ async def template_save(request: Request, who: Admin, kind: str, language: str) 
     spec, lang = found
     form = await _form(request)
     body = " ".join(str(form.get("body", ""))[:2000].split())  # one SMS is one paragraph
-    problems = sms.check(spec.key, body)
+    problems = texts.check(spec.key, body)
     if form.get("intent") == "preview" or problems:
         return await _template_page(
             request, who, spec, lang, body, problems, None, 400 if problems else 200

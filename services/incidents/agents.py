@@ -27,8 +27,8 @@ import faust
 from events.app import app, incident_reported, settings
 from events.consume import handle_batch
 from schemas.events import IncidentReported
+from services import clock
 from services.cases import dispatch, flows
-from services.clock import now
 from services.db import transaction
 from services.incidents import involvement
 from services.logs import log
@@ -49,7 +49,7 @@ _sending: set[asyncio.Task[None]] = set()
 
 
 async def open_and_page(incidents: list[IncidentReported]) -> None:
-    at = now()
+    at = clock.now()
 
     async def context(session: object) -> MatchContext:
         return await contexts.get(session, at)  # type: ignore[arg-type]

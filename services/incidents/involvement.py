@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -220,7 +220,7 @@ async def decide(
     if row.status == "confirmed":
         raise ValueError(f"{staff_id} is already confirmed and outreach has begun")
     row.status = wanted
-    row.decided_at = datetime.now(UTC)
+    row.decided_at = clock.now()
     await outbox.add(
         session,
         InvolvementDecided(incident_id=incident_id, staff_id=staff_id, decision=wanted),

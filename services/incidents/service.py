@@ -9,7 +9,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import HarmLevel, IncidentReported, IncidentType, StaffId, UnitCode
-from services import outbox
+from services import clock, outbox
 from services.incidents.models import Incident
 from services.people.models import Unit
 from services.people.service import known_staff_ids
@@ -108,7 +108,7 @@ class IncidentIn(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _plausible_time(cls, v: datetime) -> datetime:
-        t = datetime.now(UTC)
+        t = clock.now()
         if v > t + timedelta(minutes=5):
             raise ValueError("is in the future")
         if v < t - timedelta(days=366):

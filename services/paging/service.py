@@ -14,17 +14,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
 from schemas.events import (
     DeliveryStatus,
     PageSent,
-    PageState,
     PageStatusChanged,
     SmsReceived,
 )
@@ -33,18 +31,19 @@ from services.cases.outbound import Unreachable, unreachable
 from services.cases.refs import case_ref
 from services.logs import log
 from services.paging.delivery import Delivery, advance
-from services.paging.models import InboundSms, Page, PageTransition
+from services.paging.models import InboundSms, Page, PageEvent, PageState, PageTransition
 from services.people.models import Involvement, Staff
 
 OPEN_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
-ANSWERED = (PageState.accepted, PageState.declined, "superseded")
+ANSWERED = (PageState.accepted, PageState.declined, PageState.superseded)
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def transition(session: AsyncSession, page_id: uuid.UUID, state: str, **detail: object) -> None:
+def transition(
+    session: AsyncSession,
+    page_id: uuid.UUID,
+    state: PageState | PageEvent | DeliveryStatus,
+    **detail: object,
+) -> None:
     session.add(PageTransition(page_id=page_id, state=state, detail=detail))
 
 
@@ -102,8 +101,8 @@ def page_body(page: Page) -> str:
     """The default text of a page (the coordinator's, or a peer's in English)."""
     if page.peer_staff_id is None:
         # A coordinator page's reason is written for the coordinator (flows.page_next).
-        return templates.coordinator_page(page.reply_code, page.reason, case_ref(page.case_id))
-    return templates.peer_page(page.reply_code)
+        return texts.coordinator_page(page.reply_code, page.reason, case_ref(page.case_id))
+    return texts.peer_page(page.reply_code)
 
 
 async def page_text(session: AsyncSession, page: Page) -> str:
@@ -152,7 +151,7 @@ async def claim(
     page = await _for_update(session, page_id)
     if page is None:
         raise LookupError(f"page {page_id} not in store")
-    t = now()
+    t = clock.now()
     if page.state == PageState.requested:
         reclaimed = False
     elif (
@@ -295,7 +294,7 @@ async def _follow_number_change(session: AsyncSession, page: Page) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": current})
     page.to_number = current
     page.reply_code = await _free_reply_code(session, current)
-    transition(session, page.id, "renumbered")
+    transition(session, page.id, PageEvent.renumbered)
 
 
 async def record_sent(
@@ -309,7 +308,7 @@ async def record_sent(
 
 async def _mark_sent(session: AsyncSession, page: Page, sid: str, reconciled: bool) -> PageSent:
     page.provider_sid = sid
-    page.sent_at = now()
+    page.sent_at = clock.now()
     if page.state in (PageState.requested, PageState.sending):
         page.state = PageState.sent
     transition(session, page.id, PageState.sent, sid=sid, reconciled=reconciled)
@@ -325,7 +324,7 @@ async def record_sent_many(
     every locker of several pages does); a page a status callback recorded first is left."""
     if not sent:
         return []
-    at = now()
+    at = clock.now()
     rows = await session.execute(
         text(
             "WITH locked AS (SELECT id FROM pages WHERE id = ANY(:ids) ORDER BY id FOR UPDATE) "
@@ -377,9 +376,9 @@ async def release(
     await session.execute(
         update(Page)
         .where(Page.id == page_id, Page.state == PageState.sending, Page.sent_at.is_(None))
-        .values(claimed_at=now() - timedelta(seconds=stale_after + 1))
+        .values(claimed_at=clock.now() - timedelta(seconds=stale_after + 1))
     )
-    transition(session, page_id, "retry", error=error)
+    transition(session, page_id, PageEvent.retry, error=error)
 
 
 async def record_failed(session: AsyncSession, page_id: uuid.UUID, code: int | None) -> None:
@@ -410,7 +409,7 @@ async def due_pages(
     session: AsyncSession, stale_after: float, older_than: float
 ) -> list[uuid.UUID]:
     """Pages a sweep must drive: never claimed (a lost event) or claimed by a dead worker."""
-    t = now()
+    t = clock.now()
     rows = await session.scalars(
         select(Page.id)
         .where(
@@ -451,7 +450,9 @@ async def page_delivery(session: AsyncSession, page: Page) -> Delivery:
             select(PageTransition.state)
             .where(
                 PageTransition.page_id == page.id,
-                PageTransition.state.in_(["failed", "undelivered", "canceled"]),
+                PageTransition.state.in_(
+                    [DeliveryStatus.failed, DeliveryStatus.undelivered, DeliveryStatus.canceled]
+                ),
             )
             .limit(1)
         )
@@ -489,10 +490,10 @@ async def record_status(
     if page.state not in ANSWERED:
         page.state = to_state
     if to_state == PageState.delivered:
-        page.delivered_at = now()
+        page.delivered_at = clock.now()
     else:
         page.error_code = error_code
-    transition(session, page.id, status.value, error_code=error_code)
+    transition(session, page.id, status, error_code=error_code)
     event = PageStatusChanged(
         page_id=page.id,
         case_id=page.case_id,

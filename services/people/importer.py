@@ -30,6 +30,7 @@ from sqlalchemy import bindparam, case, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import clock
 from services.config import get_settings
 from services.identity.models import Site
 from services.logs import log
@@ -1062,7 +1063,7 @@ async def list_peers(session: AsyncSession, *, staff_id: str | None = None) -> l
     )
     if staff_id is not None:
         stmt = stmt.where(PeerSupporter.staff_id == staff_id)
-    today = date.today()
+    today = clock.now().date()
     return [_peer_out(p, s, today) for p, s in (await session.execute(stmt)).all()]
 
 

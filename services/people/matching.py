@@ -30,15 +30,16 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.cases.machine import CaseState
 from services.cases.outbound import unreachable
-from services.paging.models import Page, SupportCase
+from services.paging.models import Page, PageState, SupportCase
 from services.people.models import PeerSupporter, Staff
 from services.schedules.service import on_call_staff
 
-OPEN_PAGE_STATES = ("requested", "sending", "sent", "delivered")
+OPEN_PAGE_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
 # A peer's open load: pages offered and not yet answered, and pages accepted.
-LOAD_PAGE_STATES = (*OPEN_PAGE_STATES, "accepted")
-CLOSED_CASE_STATES = ("closed", "declined")
+LOAD_PAGE_STATES = (*OPEN_PAGE_STATES, PageState.accepted)
+CLOSED_CASE_STATES = (CaseState.closed, CaseState.declined)
 AT_LIMIT = "at their case limit"
 RECENT = timedelta(days=7)
 
@@ -237,7 +238,7 @@ async def locked_load(
     limit = await session.scalar(lock.with_for_update(skip_locked=skip_locked))
     if limit is None:
         return None
-    query = _load_query(("accepted",) if accepted_only else LOAD_PAGE_STATES).where(
+    query = _load_query((PageState.accepted,) if accepted_only else LOAD_PAGE_STATES).where(
         Page.peer_staff_id == staff_id
     )
     if excluding is not None:

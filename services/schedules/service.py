@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import StaffId
+from services import clock
 from services.logs import log
 from services.people.models import PeerSupporter, Staff
 from services.schedules.models import Override, Rotation, RotationParticipant, Schedule
@@ -588,7 +589,7 @@ async def replace_rotations(
     status = await _staff_status(
         session,
         (p for r in data.rotations for p in r.participants),
-        today or datetime.now(UTC).date(),
+        today or clock.now().date(),
     )
     errors, warnings = _check_people(
         status,
@@ -643,7 +644,7 @@ async def add_override(
         ends_at=data.ends_at,
         add_staff_id=data.add_staff_id,
         remove_staff_id=data.remove_staff_id,
-        created_at=datetime.now(UTC),
+        created_at=clock.now(),
     )
     session.add(override)
     await session.flush()
@@ -736,7 +737,7 @@ async def get_schedule(session: AsyncSession, schedule_id: uuid.UUID) -> dict[st
 async def who_is_on_call(session: AsyncSession, at: datetime | None = None) -> dict[str, object]:
     """The coordinator's view: each person with their schedules and anything that would stop
     a page reaching them, and each rotation's current turn with when it ends."""
-    at = _aware(at) if at is not None else datetime.now(UTC)
+    at = _aware(at) if at is not None else clock.now()
     loaded = await load_specs(session, _point(at))
     who: dict[str, list[str]] = defaultdict(list)
     turns = []

@@ -9,12 +9,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import clock
 from services.auth import require_coordinator
 from services.db import transaction
 from services.schedules import service
@@ -110,7 +111,7 @@ async def shifts(
     end: datetime | None = Query(default=None),
 ) -> dict[str, object]:
     """Continuous on-call spans in [start, end): default the next 7 days, at most 31."""
-    start = _with_offset("start", start) or datetime.now(UTC)
+    start = _with_offset("start", start) or clock.now()
     end = _with_offset("end", end) or start + timedelta(days=7)
     async with _unit_of_work() as session:
         return await service.shifts_view(session, schedule_id, start, end)
