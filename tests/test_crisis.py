@@ -1,4 +1,4 @@
-"""Crisis and distress detection (services/conversations/crisis.py): pure, no stack needed.
+"""Crisis and distress detection (services/conversations/crisis/): pure, no stack needed.
 
 The examples below are development examples written for this module, phrased the way people
 text: they are not the patterns' own words, so passing them says the patterns generalise. The
@@ -14,12 +14,12 @@ import pytest
 
 from services.conversations import parsing
 from services.conversations.crisis import (
-    CRISIS_PATTERNS,
     crisis_signs,
     normalise,
     signals_crisis,
     signals_distress,
 )
+from services.conversations.crisis.patterns import CRISIS_PATTERNS
 
 # --- crisis: every warning sign, in words the patterns do not list verbatim -------------------
 

@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.conversations import parsing
-from services.conversations.parsing import (
+from services.conversations.crisis.reviewed import (
     CRISIS_PHRASES,
     CRISIS_WORDS,
-    MAX_DEFER,
     REVIEWED_NOT_CRISIS,
+)
+from services.conversations.parsing import (
+    MAX_DEFER,
     OfferKind,
     OfferReply,
     PeerKind,

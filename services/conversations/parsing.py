@@ -9,7 +9,7 @@ do, so we must agree with it), then what the reply means. Anything not understoo
 never a guess that could close a clinician's offer or take a page away from a peer. A reply is
 an answer only when the whole of it is: words we cannot account for ("tonight I keep seeing her
 face") make it unknown, however clear its time or yes/no words (see "the whole message").
-Crisis reading lives in crisis.py (signals_crisis, signals_distress), imported here.
+Crisis reading lives in the crisis package (signals_crisis, signals_distress), imported here.
 
 Two readings are neither an answer nor unknown: a reply that is wholly a question about us
 ("who is this?", "how did you get my number?") is "question", and wholly a thanks ("thanks",
@@ -28,9 +28,6 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from services.conversations.crisis import (
-    CRISIS_PHRASES,
-    CRISIS_WORDS,
-    REVIEWED_NOT_CRISIS,
     canonical,
     idiom_words,
     signals_crisis,
@@ -38,9 +35,6 @@ from services.conversations.crisis import (
 )
 
 __all__ = [
-    "CRISIS_PHRASES",
-    "CRISIS_WORDS",
-    "REVIEWED_NOT_CRISIS",
     "MAX_DEFER",
     "OfferReply",
     "PeerReply",
@@ -70,7 +64,7 @@ def _fold(text: str) -> str:
 
 # --- 1. crisis ------------------------------------------------------------------------------
 #
-# Read by concepts in services/conversations/crisis.py; imported here so callers keep one import.
+# Read by concepts in services/conversations/crisis/; imported here so callers keep one import.
 
 # --- carrier keywords -----------------------------------------------------------------------
 #
