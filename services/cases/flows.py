@@ -35,7 +35,7 @@ from services.cases.models import Deadline, EscalationPolicy, NumberOptOut
 from services.cases.refs import case_ref
 from services.clock import now
 from services.config import Settings
-from services.conversations.parsing import next_allowed
+from services.conversations.quiet_hours import next_allowed
 from services.paging.models import InboundSms, Page, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import involved_in, new_page, transition

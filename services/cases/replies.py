@@ -3,7 +3,7 @@ clinician's answer to the offer, or help.
 
 Crisis comes first, whoever writes: a clinician's case goes to Tier 3, a peer or a unit lead
 is a colleague in crisis and the coordinator is paged about them. A reply becomes an action
-only when the whole message reads as one (services/conversations/parsing.py); anything else
+only when the whole message reads as one (services/conversations/parsing/); anything else
 gets the help text, and a person looks when it may show distress (for a clinician, always).
 Every message gets an answer or a deliberate silence: `clinician_action` is the whole table of
 (case state, reply kind). Functions take the caller's session and never commit.
@@ -31,12 +31,8 @@ from services.cases.models import Message, NumberOptOut
 from services.cases.refs import case_ref
 from services.clock import now
 from services.config import Settings
-from services.conversations.parsing import (
-    parse_offer_reply,
-    parse_peer_reply,
-    signals_crisis,
-    signals_distress,
-)
+from services.conversations.crisis import signals_crisis, signals_distress
+from services.conversations.parsing import parse_offer_reply, parse_peer_reply
 from services.logs import log
 from services.paging.models import InboundSms, Page, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
