@@ -31,7 +31,7 @@ from services.identity.principal import Principal
 from services.identity.users import UserRefused, create_user, generated_password
 from services.identity.users import set_access as apply_access
 from services.identity.users import set_password as apply_password
-from services.people.importer import normalise_language
+from services.people.fields import normalise_language
 from services.people.models import PeerSupporter, Staff
 
 router = APIRouter(prefix=f"{PREFIX}/admin")

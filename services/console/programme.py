@@ -28,8 +28,9 @@ from services.identity import audit
 from services.identity.deps import page_role
 from services.identity.models import Role
 from services.identity.principal import Principal
-from services.people.importer import list_peers, wall_clock
+from services.people.fields import wall_clock
 from services.people.matching import load_context
+from services.people.roster import list_peers
 from services.schedules import service
 from services.schedules.coverage import Gap, gaps, programme_disciplines
 from services.schedules.service import (
@@ -85,7 +86,7 @@ def wall_input(value: datetime, zone: str) -> str:
 
 def from_wall(value: str, zone: str, field: str) -> datetime:
     """A datetime-local value read in the viewer's zone; a time the clocks skip or repeat is
-    refused with the reason (importer.wall_clock), never guessed."""
+    refused with the reason (fields.wall_clock), never guessed."""
     if not value:
         raise ValueError("required")
     return wall_clock(value, zone_of(zone), zone, field)

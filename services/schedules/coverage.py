@@ -16,9 +16,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.people.importer import PeerOut
 from services.people.matching import Peer, covers, training_ends
 from services.people.models import DISCIPLINES, Staff
+from services.people.roster import PeerOut
 from services.schedules.service import Shift
 
 
