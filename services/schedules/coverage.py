@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.people.matching import Peer, covers, training_ends
 from services.people.models import DISCIPLINES, Staff
 from services.people.roster import PeerOut
-from services.schedules.service import Shift
+from services.schedules.rules import Shift
 
 
 @dataclass(frozen=True)
