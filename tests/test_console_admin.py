@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 
 from notifiers import templates as sms
 from services import clock, texts
-from services.console.admin import Refused, _check_admin_kept
+from services.console.admin import Refused
+from services.console.admin_users import _check_admin_kept
 from services.db import transaction
 from services.identity import audit
 from services.identity.models import AuditEntry, Role, User
