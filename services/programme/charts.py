@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from services.programme.metrics import CountTable, TimeTable
 from services.programme.svg import (
     INK,
     MARKERS,
@@ -48,6 +47,7 @@ from services.programme.svg import (
     num,
     swatch,
 )
+from services.programme.tables import CountTable, TimeTable
 
 TIME_TICKS = (
     (0.25, "15 s"),
