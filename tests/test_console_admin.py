@@ -15,7 +15,8 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
 from services import clock, texts
-from services.console.admin import Refused, _check_admin_kept
+from services.console.admin import Refused
+from services.console.admin_users import _check_admin_kept
 from services.db import transaction
 from services.identity import audit
 from services.identity.models import AuditEntry, Role, User

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 
 from services import clock
 from services.cases import flows, machine, policies
+from services.cases.clinician_replies import ClinicianAction, clinician_action
 from services.cases.refs import case_ref, ref_bounds
-from services.cases.replies import ClinicianAction, clinician_action
 from services.config import get_settings
 from services.db import transaction
 from services.paging.models import Page, PageState

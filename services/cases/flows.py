@@ -35,7 +35,7 @@ from services.cases.policies import (
 )
 from services.cases.refs import case_ref
 from services.config import Settings
-from services.conversations.parsing import next_allowed
+from services.conversations.quiet_hours import next_allowed
 from services.paging.models import InboundSms, Page, PageState, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import involved_in, transition

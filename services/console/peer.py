@@ -245,7 +245,7 @@ Step = Callable[[CaseState, str], Awaitable[None]]
 
 
 async def _to_tier3(session: AsyncSession, case: SupportCase, go: Step) -> None:
-    """As the peer's SMS "R" does (replies._refer): Tier 3, every deadline off, the
+    """As the peer's SMS "R" does (peer_replies._refer): Tier 3, every deadline off, the
     coordinator texted to arrange the referral and the case flagged on their board."""
     await go(S.tier3_referred, "referred to Tier 3 by the peer")
     await flows.cancel_deadlines(session, case.id, flows.ALL_DEADLINES, "tier 3")
