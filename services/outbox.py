@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.events import Event
 from schemas.topics import topic_name
-from services.db import Base, libpq_url, sessionmaker
+from services.db import Base, insert_rows, libpq_url, sessionmaker
 from services.logs import log
 from services.metrics import RELAYED
 
@@ -70,8 +70,10 @@ async def add_many(session: AsyncSession, events: list[Event]) -> None:
     """Queue a batch's events with one multi-row statement, in the caller's transaction."""
     if not events:
         return
-    await session.execute(
-        OutboxRow.__table__.insert(),
+    await insert_rows(
+        session,
+        "outbox",
+        {"topic": "text", "key": "text", "payload": "jsonb"},
         [
             {"topic": topic_name(type(e)), "key": e.key, "payload": e.model_dump(mode="json")}
             for e in events

@@ -35,12 +35,12 @@ from schemas.events import CaseStateChanged, Event, PageRequested
 from services import outbox, texts
 from services.cases import outbound
 from services.cases.machine import CaseState, can_move
-from services.cases.models import CaseTransition, Deadline
 from services.cases.policies import Policies, coordinator_reason_none, coordinator_reason_policy
 from services.cases.refs import case_ref
 from services.config import Settings
+from services.db import insert_rows
 from services.logs import log
-from services.paging.models import Page, PageState, PageTransition, SupportCase
+from services.paging.models import Page, PageState, SupportCase
 from services.people.assign import Ask, assign
 from services.people.matching import OPEN_PAGE_STATES, Match, MatchContext
 from services.people.models import Staff, Unit
@@ -119,10 +119,10 @@ class Writes:
         )
 
     async def flush(self, session: AsyncSession) -> None:
-        if self.pages:
-            await session.execute(Page.__table__.insert(), self.pages)
-        if self.page_transitions:
-            await session.execute(PageTransition.__table__.insert(), self.page_transitions)
+        await insert_rows(session, "pages", PAGE_COLUMNS, self.pages)
+        await insert_rows(
+            session, "page_transitions", PAGE_TRANSITION_COLUMNS, self.page_transitions
+        )
         if self.case_moves:
             await session.execute(
                 text(
@@ -138,11 +138,40 @@ class Writes:
             for obj in list(session.identity_map.values()):
                 if isinstance(obj, SupportCase) and obj.id in moved:
                     await session.refresh(obj)  # the ORM's copy is older than the row now
-        if self.case_transitions:
-            await session.execute(CaseTransition.__table__.insert(), self.case_transitions)
-        if self.deadlines:
-            await session.execute(Deadline.__table__.insert(), self.deadlines)
+        await insert_rows(
+            session, "case_transitions", CASE_TRANSITION_COLUMNS, self.case_transitions
+        )
+        await insert_rows(session, "deadlines", DEADLINE_COLUMNS, self.deadlines)
         await outbox.add_many(session, self.events)
+
+
+PAGE_COLUMNS = {
+    "id": "uuid",
+    "case_id": "uuid",
+    "attempt": "int",
+    "peer_staff_id": "text",
+    "to_number": "text",
+    "reply_code": "text",
+    "reason": "text",
+    "state": "text",
+    "requested_at": "timestamptz",
+    "claimed_at": "timestamptz",
+    "sent_body": "text",
+}
+PAGE_TRANSITION_COLUMNS = {
+    "page_id": "uuid",
+    "state": "text",
+    "at": "timestamptz",
+    "detail": "jsonb",
+}
+CASE_TRANSITION_COLUMNS = {
+    "case_id": "uuid",
+    "from_state": "text",
+    "to_state": "text",
+    "reason": "text",
+    "at": "timestamptz",
+}
+DEADLINE_COLUMNS = {"case_id": "uuid", "kind": "text", "due_at": "timestamptz", "payload": "jsonb"}
 
 
 def _json(rows: list[dict[str, object]]) -> str:

@@ -28,7 +28,6 @@ from schemas.events import (
 )
 from services import clock, outbox
 from services.logs import log
-from services.paging.models import SupportCase
 from services.people.models import GroupDebrief, Involvement, Staff
 
 
@@ -79,17 +78,26 @@ async def identify_many(
         rows += [_row(iid, sid, "on_shift", "proposed", None) for sid in sorted(shift)]
     fresh: list[tuple[uuid.UUID, str, str]] = []
     if rows:
-        fresh = [
-            (r.incident_id, r.staff_id, r.status)
-            for r in (
-                await session.execute(
-                    insert(Involvement)
-                    .values(rows)
-                    .on_conflict_do_nothing(index_elements=["incident_id", "staff_id"])
-                    .returning(Involvement.incident_id, Involvement.staff_id, Involvement.status)
-                )
-            ).all()
-        ]
+        # Arrays, not a multi-row VALUES: one cached statement whatever the batch's size.
+        found = await session.execute(
+            text(
+                "INSERT INTO involvement (id, incident_id, staff_id, source, status, decided_at) "
+                "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:incidents AS uuid[]), "
+                "CAST(:staff AS text[]), CAST(:sources AS text[]), CAST(:statuses AS text[]), "
+                "CAST(:decided AS timestamptz[])) "
+                "ON CONFLICT (incident_id, staff_id) DO NOTHING "
+                "RETURNING incident_id, staff_id, status"
+            ),
+            {
+                "ids": [r["id"] for r in rows],
+                "incidents": [r["incident_id"] for r in rows],
+                "staff": [r["staff_id"] for r in rows],
+                "sources": [r["source"] for r in rows],
+                "statuses": [r["status"] for r in rows],
+                "decided": [r["decided_at"] for r in rows],
+            },
+        )
+        fresh = [(i, sid, status) for i, sid, status in found.all()]
     confirmed = [(i, sid) for i, sid, status in fresh if status == "confirmed"]
     needs = await open_cases(session, confirmed)
     events: list[Event] = list(needs)
@@ -153,10 +161,19 @@ async def open_cases(
     if not pairs:
         return []
     rows = await session.execute(
-        insert(SupportCase)
-        .values([{"id": uuid.uuid4(), "incident_id": i, "staff_id": sid} for i, sid in pairs])
-        .on_conflict_do_nothing(index_elements=["incident_id", "staff_id"])
-        .returning(SupportCase.id, SupportCase.incident_id, SupportCase.staff_id)
+        text(
+            "INSERT INTO support_cases (id, incident_id, staff_id, tier, state, "
+            "escalation_step, escalation_round) "
+            "SELECT id, incident_id, staff_id, 2, 'identified', 0, 0 FROM unnest("
+            "CAST(:ids AS uuid[]), CAST(:incidents AS uuid[]), CAST(:staff AS text[])) "
+            "AS n(id, incident_id, staff_id) "
+            "ON CONFLICT (incident_id, staff_id) DO NOTHING RETURNING id, incident_id, staff_id"
+        ),
+        {
+            "ids": [uuid.uuid4() for _ in pairs],
+            "incidents": [i for i, _ in pairs],
+            "staff": [sid for _, sid in pairs],
+        },
     )
     made = {(r.incident_id, r.staff_id): r.id for r in rows.all()}
     return [

@@ -15,9 +15,11 @@ Locks are held to the end of the caller's transaction, so whoever counts next co
 
 from __future__ import annotations
 
+import heapq
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,9 +30,12 @@ from services.people.matching import (
     Choice,
     Match,
     MatchContext,
+    Peer,
     _load_query,
+    excluded_by,
     open_loads,
     rank,
+    reason_for,
 )
 from services.people.models import PeerSupporter, Staff
 
@@ -52,8 +57,123 @@ class Ask:
 class Pick:
     """The peer chosen, or None with the match that says why nobody fit."""
 
-    match: Match
+    match: Match | None
     chosen: Choice | None
+
+
+@dataclass
+class _Group:
+    """Clinicians alike for matching (discipline, language, the on-call peers they
+    exclude): one heap of the peers eligible for all of them, best first."""
+
+    heap: list[tuple[tuple[int, int], int, int, str]]
+    peers: dict[str, Peer]
+    static: dict[str, tuple[int, int]]
+    parked: list[str] = field(default_factory=list)  # skipped for now (busy)
+
+
+class Ranker:
+    """The best candidate for each of many clinicians against one context.
+
+    Why not matching.rank per case: it scores every on-call peer for every case, half the
+    worker's time at a burst (500 peers x 700 cases). Here clinicians alike share one heap
+    of eligible peers, keyed as rank keys them (discipline, language, open load, recent
+    pages, id; another unit first is applied at the top); a peer's entry is refreshed when
+    it reaches the top with a load or a recent-page count that changed since it was pushed.
+    The hard rules that do not depend on load or unit are applied once per group.
+    """
+
+    def __init__(self, ctx: MatchContext) -> None:
+        self.ctx = ctx
+        self.on_call = frozenset(p.staff_id for p in ctx.on_call_peers)
+        self.groups: dict[tuple[str, str, frozenset[str]], _Group] = {}
+
+    def reset(self) -> None:
+        """The context's counts were replaced (recounted from the store): rebuild."""
+        self.groups.clear()
+
+    def _group(self, clinician: Staff, exclude: frozenset[str]) -> _Group:
+        out = (exclude | {clinician.staff_id}) & self.on_call
+        key = (clinician.discipline, clinician.language, out)
+        group = self.groups.get(key)
+        if group is not None:
+            return group
+        ctx = self.ctx
+        today, discipline = ctx.at.date(), clinician.discipline
+        heap: list[tuple[tuple[int, int], int, int, str]] = []
+        peers: dict[str, Peer] = {}
+        statics: dict[str, tuple[int, int]] = {}
+        for peer in ctx.on_call_peers:
+            sid = peer.staff_id
+            if sid in out:
+                continue
+            # Every hard rule but load and unit, once per group; those two at the top.
+            if excluded_by(peer, "", "", discipline, set(), today, 0, False):
+                continue
+            static = (
+                int(peer.discipline != discipline),
+                int(clinician.language not in peer.languages),
+            )
+            heap.append((static, ctx.open_cases.get(sid, 0), ctx.recent_pages.get(sid, 0), sid))
+            peers[sid] = peer
+            statics[sid] = static
+        heapq.heapify(heap)
+        group = self.groups[key] = _Group(heap, peers, statics)
+        return group
+
+    def best(
+        self, clinician: Staff, exclude: frozenset[str], skip: Mapping[str, str]
+    ) -> tuple[Peer, int] | None:
+        """The best peer under their limit now, and how many are still candidates.
+
+        Another unit comes first (the programme's preference, or its rule): peers of the
+        clinician's own unit are set aside while the heap is searched, and put back."""
+        group = self._group(clinician, exclude)
+        heap, ctx, unit = group.heap, self.ctx, clinician.home_unit
+        prefer_other = ctx.other_unit != "off"
+        require_other = ctx.other_unit == "required"
+        aside: list[tuple[tuple[int, int], int, int, str]] = []
+        chosen: Peer | None = None
+        while heap:
+            static, n_open, recent, sid = heap[0]
+            if sid in skip:
+                heapq.heappop(heap)
+                group.parked.append(sid)
+                continue
+            now_open, now_recent = ctx.open_cases.get(sid, 0), ctx.recent_pages.get(sid, 0)
+            if (now_open, now_recent) != (n_open, recent):
+                heapq.heapreplace(heap, (static, now_open, now_recent, sid))
+                continue
+            peer = group.peers[sid]
+            if now_open >= peer.max_open_cases:
+                heapq.heappop(heap)  # full for this batch (a recount rebuilds)
+                continue
+            if prefer_other and peer.home_unit == unit:
+                aside.append(heapq.heappop(heap))
+                continue
+            chosen = peer
+            break
+        if chosen is None and aside and not require_other:
+            chosen = group.peers[aside[0][3]]  # nobody from another unit: the best of ours
+        for entry in aside:
+            heapq.heappush(heap, entry)
+        return (chosen, len(heap)) if chosen is not None else None
+
+    def unpark(self) -> None:
+        """Peers skipped as busy become candidates again (nobody else was left)."""
+        ctx = self.ctx
+        for group in self.groups.values():
+            for sid in group.parked:
+                heapq.heappush(
+                    group.heap,
+                    (
+                        group.static[sid],
+                        ctx.open_cases.get(sid, 0),
+                        ctx.recent_pages.get(sid, 0),
+                        sid,
+                    ),
+                )
+            group.parked.clear()
 
 
 async def assign(
@@ -64,39 +184,40 @@ async def assign(
     skip: dict[str, str] = {}
     waiting = False  # True once only busy peers are left: lock them, waiting for the holder
     recounted = False
+    ranker = Ranker(ctx)
     picks: dict[uuid.UUID, Pick] = {}
     pending = list(asks)
     while pending:
-        tentative: list[tuple[Ask, Match, int]] = []
+        tentative: list[tuple[Ask, Peer | None, int]] = []
         bumped: Counter[str] = Counter()
         for ask in pending:
-            match = rank(ctx, ask.clinician, set(ask.exclude), skip)
-            i = 0 if match.ranked else -1
-            if i >= 0:
-                # Counted at once, so the next case of the batch sees it (and spreads).
-                sid = match.ranked[0].staff_id
-                ctx.open_cases[sid] = ctx.open_cases.get(sid, 0) + 1
-                bumped[sid] += 1
-            tentative.append((ask, match, i))
-        to_lock = sorted({m.ranked[i].staff_id for _, m, i in tentative if i >= 0} - set(locked))
+            found = ranker.best(ask.clinician, ask.exclude, skip)
+            if found is None:
+                tentative.append((ask, None, 0))
+                continue
+            # Counted at once, so the next case of the batch sees it (and spreads).
+            peer, total = found
+            ctx.open_cases[peer.staff_id] = ctx.open_cases.get(peer.staff_id, 0) + 1
+            bumped[peer.staff_id] += 1
+            tentative.append((ask, peer, total))
+        to_lock = sorted({p.staff_id for _, p, _ in tentative if p is not None} - set(locked))
         if to_lock:
             got = await _lock_and_count(session, to_lock, skip_locked=not waiting)
             locked.update(got)
             for sid in set(to_lock) - set(got):
                 skip[sid] = GONE if waiting else BUSY
         again: list[Ask] = []
-        nobody: list[tuple[Ask, Match]] = []
-        for ask, match, i in tentative:
-            if i < 0:
-                nobody.append((ask, match))
+        nobody: list[Ask] = []
+        for ask, peer, total in tentative:
+            if peer is None:
+                nobody.append(ask)
                 continue
-            peer = match.ranked[i]
             load, limit = locked.get(peer.staff_id, (0, 0))
             if peer.staff_id not in locked or load >= limit:
                 again.append(ask)
                 continue
-            best = match.candidate(i, (load, limit))
-            picks[ask.case_id] = Pick(match, Choice(best.staff_id, best.mobile, best.reason))
+            reason = reason_for(ctx, peer, ask.clinician, 1, total, (load, limit))
+            picks[ask.case_id] = Pick(None, Choice(peer.staff_id, peer.mobile, reason))
             locked[peer.staff_id] = (load + 1, limit)
         # The store's counts (with this batch's picks) are the context's from here on.
         for sid, (load, _) in locked.items():
@@ -106,21 +227,23 @@ async def assign(
                 ctx.open_cases[sid] = max(0, ctx.open_cases.get(sid, 0) - n)
         if nobody:
             busy = [sid for sid, why in skip.items() if why == BUSY]
+            matches = {a.case_id: rank(ctx, a.clinician, set(a.exclude), skip) for a in nobody}
             if busy and not waiting:
                 waiting = True  # nobody free is left: wait for the busy ones after all
                 for sid in busy:
                     del skip[sid]
-                again.extend(ask for ask, _ in nobody)
-            elif not recounted and any(m.excluded.get(AT_LIMIT) for _, m in nobody):
+                ranker.unpark()
+                again.extend(nobody)
+            elif not recounted and any(m.excluded.get(AT_LIMIT) for m in matches.values()):
                 recounted = True  # the context may over-count: ask the store once
-                fresh = await open_loads(session)
-                ctx.open_cases = fresh
+                ctx.open_cases = await open_loads(session)
                 for sid, (load, _) in locked.items():
                     ctx.open_cases[sid] = load
-                again.extend(ask for ask, _ in nobody)
+                ranker.reset()
+                again.extend(nobody)
             else:
-                for ask, match in nobody:
-                    picks[ask.case_id] = Pick(match, None)
+                for ask in nobody:
+                    picks[ask.case_id] = Pick(matches[ask.case_id], None)
         pending = again
     return picks
 

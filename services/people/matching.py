@@ -367,7 +367,7 @@ def rank(
     """
     skip = skip or {}
     match = Match(
-        explain=lambda peer, i, total, load: _reason(ctx, peer, clinician, i, total, load)
+        explain=lambda peer, i, total, load: reason_for(ctx, peer, clinician, i, total, load)
     )
     today = ctx.at.date()
     me, unit, discipline, language = (
@@ -392,7 +392,7 @@ def rank(
             match.excluded[skip[sid]] += 1
             continue
         n_open = open_cases.get(sid, 0)
-        why_not = _excluded(peer, me, unit, discipline, involved, today, n_open, require_other)
+        why_not = excluded_by(peer, me, unit, discipline, involved, today, n_open, require_other)
         if why_not:
             match.excluded[why_not] += 1
             continue
@@ -410,7 +410,7 @@ def rank(
     return match
 
 
-def _excluded(
+def excluded_by(
     peer: Peer,
     me: str,
     unit: str,
@@ -436,7 +436,7 @@ def _excluded(
     return None
 
 
-def _reason(
+def reason_for(
     ctx: MatchContext,
     peer: Peer,
     clinician: Staff,
