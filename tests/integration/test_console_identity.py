@@ -9,7 +9,13 @@ from services.db import transaction
 from services.identity import tokens
 from services.identity.models import AuditEntry, Role, User, UserSession
 from services.identity.users import UserRefused, create_user
-from tests.console_helpers import PASSWORD, console_client, csrf_from, make_user, sign_in
+from tests.integration.console_helpers import (
+    PASSWORD,
+    console_client,
+    csrf_from,
+    make_user,
+    sign_in,
+)
 
 
 @pytest.fixture

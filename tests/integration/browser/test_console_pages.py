@@ -8,9 +8,9 @@ import pytest
 from playwright.async_api import Page, expect
 
 from services.identity.models import Role
-from tests.browser.conftest import check_accessibility, screenshot
-from tests.console_helpers import PASSWORD, make_user
-from tests.test_flows import open_case
+from tests.integration.browser.conftest import check_accessibility, screenshot
+from tests.integration.console_helpers import PASSWORD, make_user
+from tests.integration.test_flows import open_case
 
 COORDINATOR_PAGES = [
     ("board", "/console/board"),
@@ -75,7 +75,7 @@ async def test_the_board_moves_live_and_counts_down(stack, db, page: Page):
     await expect(row).to_contain_text("Peer paged")
     countdown = row.locator("time[data-due]")
     await expect(countdown).to_have_text(__import__("re").compile(r"in \d+:\d\d"))
-    from tests.test_flows import accepted_by_peer
+    from tests.integration.test_flows import accepted_by_peer
 
     await accepted_by_peer(db, case)
     await expect(row).to_contain_text("Support offered", timeout=5_000)
@@ -156,6 +156,6 @@ async def test_the_coordinator_uploads_a_directory_export(stack, db, page: Page,
     await expect(page.locator("#import-report")).to_contain_text("applied 1 rows: 1 added")
     await check_accessibility(page)
     await screenshot(page, "console-coordinator-directory-applied")
-    from tests.test_flows import q
+    from tests.integration.test_flows import q
 
     assert q(db, "SELECT name FROM units WHERE code = :c", c=code) == [("Browser ward",)]

@@ -18,9 +18,9 @@ from services.db import transaction
 from services.incidents import involvement
 from services.paging import sending
 from services.paging import service as paging
+from tests.integration.test_agents import stored_incident
+from tests.integration.test_pipeline import incident, pages_of, sms_for_page
 from tests.stack import Stack, wait_for
-from tests.test_agents import stored_incident
-from tests.test_pipeline import incident, pages_of, sms_for_page
 
 
 async def new_claimed_page(db: Engine, staff_id: str) -> paging.Claim:
@@ -116,7 +116,7 @@ def test_worker_killed_then_restarted_sends_once(stack: Stack, db: Engine) -> No
 async def test_deadline_that_fell_due_while_the_worker_was_down_fires_once(
     stack: Stack, db: Engine
 ) -> None:
-    from tests.test_flows import open_case, pages, q
+    from tests.integration.test_flows import open_case, pages, q
 
     stack.worker.stop(signal.SIGKILL)
     try:
@@ -147,7 +147,7 @@ async def test_deadline_that_fell_due_while_the_worker_was_down_fires_once(
 
 
 async def test_several_pages_to_one_peer_go_as_one_sms(stack: Stack, db: Engine) -> None:
-    from tests.test_reimport import unsent_page
+    from tests.integration.test_reimport import unsent_page
 
     ids = [unsent_page(db, "C4101", code) for code in ("71", "72", "73")]
     await sending.deliver_pages(ids)
@@ -183,7 +183,7 @@ async def test_several_pages_to_one_peer_go_as_one_sms(stack: Stack, db: Engine)
 
 
 async def test_undeliverable_page_escalates_at_once(stack: Stack, db: Engine) -> None:
-    from tests.test_flows import open_case, pages
+    from tests.integration.test_flows import open_case, pages
 
     # Every peer's number is a landline: the first page comes back undelivered.
     peer_numbers = ["+15550101101", "+15550101102", "+15550104101", "+15550102101"]

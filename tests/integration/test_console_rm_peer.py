@@ -27,9 +27,9 @@ from services.identity.models import AuditEntry, Role, User
 from services.identity.passwords import hash_password
 from services.incidents import involvement
 from services.people.matching import load_context
-from tests.console_helpers import PASSWORD, console_client, make_user, sign_in
+from tests.integration.console_helpers import PASSWORD, console_client, make_user, sign_in
+from tests.integration.test_flows import CLINICIAN, CLINICIAN_NUMBER, close_open_cases, q, reply
 from tests.stack import TOKEN
-from tests.test_flows import CLINICIAN, CLINICIAN_NUMBER, close_open_cases, q, reply
 
 ZONE = ZoneInfo("America/New_York")  # the seeded site "main"
 CASE_WORDS = [s.value for s in CaseState] + [

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from services.db import transaction
 from services.identity import tokens
 from services.identity.models import Role
-from tests.console_helpers import console_client, csrf_from, make_user, sign_in
+from tests.integration.console_helpers import console_client, csrf_from, make_user, sign_in
 
 # Routes that need no role: Twilio proves itself by signature, the rest only sign people in
 # or send them to the page for their role.

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from services import clock
 from services.db import transaction
 from services.people.matching import ContextCache, MatchContext
-from tests.test_flows import open_case, pages
+from tests.integration.test_flows import open_case, pages
 
 
 async def test_cache_follows_every_change_to_what_matching_reads(db: Engine) -> None:

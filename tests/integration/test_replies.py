@@ -22,7 +22,7 @@ from services.config import get_settings
 from services.db import transaction
 from services.paging.models import Page, PageState
 from services.paging.service import page_body
-from tests.test_flows import (  # noqa: F401 (fresh_clock is an autouse fixture)
+from tests.integration.test_flows import (  # noqa: F401 (fresh_clock is an autouse fixture)
     CLINICIAN,
     CLINICIAN_NUMBER,
     LEAD_NUMBER,

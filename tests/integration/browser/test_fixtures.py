@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tests.browser.conftest import (
+from tests.integration.browser.conftest import (
     DESKTOP,
     SCREENSHOTS,
     VENDOR,

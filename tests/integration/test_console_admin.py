@@ -21,8 +21,14 @@ from services.db import transaction
 from services.identity import audit
 from services.identity.models import AuditEntry, Role, User
 from services.identity.principal import Principal
-from tests.console_helpers import PASSWORD, console_client, csrf_from, make_user, sign_in
-from tests.test_flows import (  # noqa: F401 (fresh_clock is an autouse fixture)
+from tests.integration.console_helpers import (
+    PASSWORD,
+    console_client,
+    csrf_from,
+    make_user,
+    sign_in,
+)
+from tests.integration.test_flows import (  # noqa: F401 (fresh_clock is an autouse fixture)
     CLINICIAN,
     CLINICIAN_NUMBER,
     accepted_by_peer,

@@ -15,8 +15,8 @@ import pytest
 from playwright.async_api import Page, expect
 from twilio.rest import Client
 
-from tests.browser.conftest import check_accessibility, screenshot
-from tests.test_twilio_standin import (
+from tests.integration.browser.conftest import check_accessibility, screenshot
+from tests.unit.test_twilio_standin import (
     ACCOUNT,
     SENDER,
     TOKEN,

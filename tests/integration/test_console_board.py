@@ -13,8 +13,22 @@ from sqlalchemy.engine import Engine
 
 from services.identity.models import Role
 from services.paging.models import PageState
-from tests.console_helpers import PASSWORD, console_client, csrf_from, make_user, sign_in
-from tests.test_flows import CLINICIAN_NUMBER, accepted_by_peer, open_case, pages, q, reply, state
+from tests.integration.console_helpers import (
+    PASSWORD,
+    console_client,
+    csrf_from,
+    make_user,
+    sign_in,
+)
+from tests.integration.test_flows import (
+    CLINICIAN_NUMBER,
+    accepted_by_peer,
+    open_case,
+    pages,
+    q,
+    reply,
+    state,
+)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from services.identity.models import Role
-from tests.console_helpers import console_client, make_user, sign_in
+from tests.integration.console_helpers import console_client, make_user, sign_in
 
 
 @pytest.fixture

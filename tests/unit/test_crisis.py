@@ -962,7 +962,7 @@ def test_reply_readers_use_the_detector() -> None:
 
 # --- the independent labelled set ---------------------------------------------------------------
 
-DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data"
+DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
 EVAL_SET = DATA / "crisis_eval.csv"
 HELDOUT_SET = DATA / "crisis_heldout.csv"
 HELDOUT3_SET = DATA / "crisis_heldout3.csv"

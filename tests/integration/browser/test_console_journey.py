@@ -14,9 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from services.identity.models import Role
-from tests.browser.conftest import check_accessibility, screenshot
-from tests.browser.test_console_pages import sign_in_as
-from tests.console_helpers import make_user, peer_user
+from tests.integration.browser.conftest import check_accessibility, screenshot
+from tests.integration.browser.test_console_pages import sign_in_as
+from tests.integration.console_helpers import make_user, peer_user
 from tests.stack import TWILIO_SID
 
 CLINICIAN, CLINICIAN_NAME, CLINICIAN_NUMBER = "P2001", "Dr Jordan Lee", "+15550102001"

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from services import clock
 from services.cases import outbound
 from services.db import transaction
-from tests.test_flows import accepted_by_peer, open_case, q
+from tests.integration.test_flows import accepted_by_peer, open_case, q
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 RISK = {"Authorization": "Bearer test-token"}

@@ -30,9 +30,9 @@ from services.paging import sending
 from services.paging import service as paging
 from services.people.importer import import_staff
 from services.people.matching import ContextCache, MatchContext, load_context
+from tests.integration.test_agents import stored_incident
+from tests.integration.test_flows import q, reply
 from tests.stack import Stack, wait_for
-from tests.test_agents import stored_incident
-from tests.test_flows import q, reply
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 STAFF_COLUMNS = "staff_id,display_name,discipline,role,home_unit,mobile,language,tier1_lead".split(

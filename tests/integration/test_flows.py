@@ -20,7 +20,7 @@ from services.cases import dispatch, engine, flows, machine, outbound, replies
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
-from tests.test_agents import stored_incident
+from tests.integration.test_agents import stored_incident
 
 CLINICIAN = "N1001"  # RN on 4E; 4E's Tier 1 lead is N1000
 CLINICIAN_NUMBER = "+15550101001"

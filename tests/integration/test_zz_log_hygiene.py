@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services import logs
 from services.db import async_engine, sync_engine
-from tests.conftest import LOGS
+from tests.integration.conftest import LOGS
 from tests.stack import ROOT, Stack, wait_for
 
 SEED_STAFF = ROOT / "services" / "seed" / "staff.csv"

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from services.identity.models import Role
-from tests.console_helpers import console_client, csrf_from, make_user, sign_in
-from tests.test_flows import q
+from tests.integration.console_helpers import console_client, csrf_from, make_user, sign_in
+from tests.integration.test_flows import q
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from services.people.models import Shift, Staff
 from tests.stack import TOKEN
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
-SEED = Path(__file__).resolve().parent.parent / "services" / "seed"
+SEED = Path(__file__).resolve().parents[2] / "services" / "seed"
 STAFF_HEADER = [
     "staff_id",
     "display_name",

@@ -13,7 +13,7 @@ from services.db import transaction
 from services.paging import service as paging
 from services.paging.models import PageEvent
 from services.people.importer import import_staff
-from tests.test_agents import stored_incident
+from tests.integration.test_agents import stored_incident
 
 COLUMNS = [
     "staff_id",

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 
 from services.db import transaction
 from services.incidents import involvement
+from tests.integration.test_agents import count, stored_incident
 from tests.stack import ROOT, TOKEN
-from tests.test_agents import count, stored_incident
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

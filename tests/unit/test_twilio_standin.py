@@ -38,7 +38,7 @@ TOKEN = "test-auth-token"
 SENDER = "+15005550006"
 SERVICE = "MG" + "ab" * 16
 
-_path = Path(__file__).resolve().parents[1] / "deploy" / "twilio_standin.py"
+_path = Path(__file__).resolve().parents[2] / "deploy" / "twilio_standin.py"
 _spec = importlib.util.spec_from_file_location("twilio_standin", _path)
 assert _spec and _spec.loader
 standin_mod = importlib.util.module_from_spec(_spec)

@@ -25,7 +25,7 @@ from services.people.models import GroupDebrief, Involvement, PeerSupporter, Sta
 from services.schedules import admin
 from services.schedules.demo import DEMO_SCHEDULE
 from services.schedules.inputs import OverrideIn, ScheduleIn
-from tests.console_helpers import console_client, csrf_from, make_user, sign_in
+from tests.integration.console_helpers import console_client, csrf_from, make_user, sign_in
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 # Far enough ahead that every seeded peer's training has lapsed and no other test's

@@ -32,9 +32,9 @@ from services.paging import sending
 from services.paging import service as paging
 from services.paging.delivery import Delivery, advance
 from services.paging.views import storable_text
+from tests.integration.test_exactly_once import new_claimed_page
+from tests.integration.test_flows import open_case, q
 from tests.stack import TWILIO_TOKEN, Stack, wait_for
-from tests.test_exactly_once import new_claimed_page
-from tests.test_flows import open_case, q
 
 # Measured on the 2-core VM: about 25 ms a request, about 15 s for both.
 SMS_EXAMPLES = 300
