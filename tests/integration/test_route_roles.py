@@ -1,8 +1,9 @@
 """Every route refuses every role it does not name, derived from the app's own route table.
 
 A route is either guarded by a role dependency (api_role / page_role, whose `.roles` say who
-may call it) or on the short public list below; a new route that is neither fails here, so a
-forgotten guard cannot ship.
+may call it) or on the short public list; tests/unit/test_route_roles.py reads that table and
+fails on a route that is neither, so a forgotten guard cannot ship. Here each guard is tried
+over HTTP with every role it does not name.
 """
 
 from __future__ import annotations
@@ -12,59 +13,13 @@ import uuid
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
 from services.db import transaction
 from services.identity import tokens
 from services.identity.models import Role
 from tests.integration.console_helpers import console_client, csrf_from, make_user, sign_in
-
-# Routes that need no role: Twilio proves itself by signature, the rest only sign people in
-# or send them to the page for their role.
-PUBLIC = {
-    ("POST", "/twilio/status"),
-    ("POST", "/twilio/sms"),
-    ("GET", "/console/signin"),
-    ("POST", "/console/signin"),
-    ("POST", "/console/signout"),
-    ("GET", "/console"),
-    ("GET", "/console/"),
-    ("GET", "/"),
-}
-
-
-def _roles(route: object) -> frozenset[Role] | None:
-    found: list[frozenset[Role]] = []
-
-    def walk(dependant: object) -> None:
-        for dep in getattr(dependant, "dependencies", []):
-            roles = getattr(dep.call, "roles", None)
-            if roles is not None:
-                found.append(roles)
-            walk(dep)
-
-    walk(route.dependant)  # type: ignore[attr-defined]
-    if not found:
-        return None
-    allowed = found[0]
-    for more in found[1:]:
-        allowed &= more
-    return allowed
-
-
-def _routes() -> list[tuple[str, str, frozenset[Role] | None]]:
-    from services.api import app
-
-    out = []
-    # The effective routes, with the dependencies their routers add (FastAPI >= 0.16x keeps
-    # included routers as branches, so app.routes alone would miss them).
-    for route in iter_route_contexts(app.routes):
-        if not isinstance(route.original_route, APIRoute):
-            continue
-        for method in sorted((route.methods or set()) - {"HEAD"}):
-            out.append((method, route.path, _roles(route)))
-    return out
+from tests.unit.test_route_roles import _routes
 
 
 def _fill(path: str) -> str:
@@ -75,22 +30,6 @@ def _fill(path: str) -> str:
         return {"table": "answers", "name": "nonesuch", "staff_id": "N1001"}.get(name, "x")
 
     return re.sub(r"\{([^}:]+)(?::[^}]*)?\}", one, path)
-
-
-def test_every_route_is_guarded_or_public():
-    unguarded = [(m, p) for m, p, roles in _routes() if roles is None and (m, p) not in PUBLIC]
-    assert unguarded == [], f"routes with no role check: {unguarded}"
-    stale = PUBLIC - {(m, p) for m, p, _ in _routes()}
-    assert stale == set(), f"public list names routes that no longer exist: {stale}"
-
-
-def test_a_risk_manager_can_reach_only_incident_routes():
-    for method, path, roles in _routes():
-        if roles and Role.risk_manager in roles:
-            assert path.startswith(("/incidents", "/console/incidents", "/healthz", "/metrics")), (
-                method,
-                path,
-            )
 
 
 async def _peer_staff_id() -> str:

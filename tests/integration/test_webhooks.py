@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from itertools import product
 from urllib.parse import urlencode
 
 import httpx
@@ -30,7 +29,6 @@ from services.config import get_settings
 from services.db import transaction
 from services.paging import sending
 from services.paging import service as paging
-from services.paging.delivery import Delivery, advance
 from services.paging.views import storable_text
 from tests.integration.test_exactly_once import new_claimed_page
 from tests.integration.test_flows import open_case, q
@@ -74,64 +72,6 @@ def inbound(db: Engine, provider_sid: str) -> list[tuple[object, ...]]:
             {"s": provider_sid},
         ).all()
     return [tuple(r) for r in rows]
-
-
-# --- the order rule -------------------------------------------------------------------------
-
-# Every (current, incoming) pair: what is written (None: nothing at all).
-D = Delivery
-S = DeliveryStatus
-EXPECTED: dict[Delivery, dict[DeliveryStatus, Delivery | None]] = {
-    D.none: {
-        S.accepted: D.queued,
-        S.queued: D.queued,
-        S.sending: D.queued,
-        S.sent: D.sent,
-        S.delivered: D.delivered,
-        S.read: D.delivered,
-        S.undelivered: D.undelivered,
-        S.failed: D.failed,
-        S.canceled: D.failed,
-    },
-    D.queued: {
-        S.accepted: None,
-        S.queued: None,
-        S.sending: None,
-        S.sent: D.sent,
-        S.delivered: D.delivered,
-        S.read: D.delivered,
-        S.undelivered: D.undelivered,
-        S.failed: D.failed,
-        S.canceled: D.failed,
-    },
-    D.sent: {
-        S.accepted: None,
-        S.queued: None,
-        S.sending: None,
-        S.sent: None,
-        S.delivered: D.delivered,
-        S.read: D.delivered,
-        S.undelivered: D.undelivered,
-        S.failed: D.failed,
-        S.canceled: D.failed,
-    },
-    # Final: a replay or a late failure after delivery changes nothing.
-    D.delivered: dict.fromkeys(S, None),
-    D.undelivered: dict.fromkeys(S, None),
-    D.failed: dict.fromkeys(S, None),
-}
-
-
-def test_order_table_covers_every_pair() -> None:
-    assert set(EXPECTED) == set(Delivery)
-    assert all(set(row) == set(DeliveryStatus) for row in EXPECTED.values())
-
-
-@pytest.mark.parametrize(
-    ("current", "incoming"), list(product(Delivery, DeliveryStatus)), ids=lambda v: str(v)
-)
-def test_a_status_only_moves_forward(current: Delivery, incoming: DeliveryStatus) -> None:
-    assert advance(current, incoming) == EXPECTED[current][incoming]
 
 
 # --- the five causes of 500, one by one -----------------------------------------------------
