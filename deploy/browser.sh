@@ -34,7 +34,7 @@ if [[ ! -x "$CHROMIUM" ]]; then
   [[ -x "$CHROMIUM" ]] || { echo "browser: chromium installed but $CHROMIUM is missing" >&2; exit 1; }
 fi
 
-# The same flags the test fixtures pass (tests/browser/conftest.py): no sandbox (CI runs as
+# The same flags the test fixtures pass (tests/integration/browser/conftest.py): no sandbox (CI runs as
 # root in a container), and nothing that phones home, so a render cannot hang on the network.
 MARK="svrr-browser-check"
 if ! dom="$(timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \

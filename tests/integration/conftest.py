@@ -1,4 +1,5 @@
-"""One real stack per test run: Kafka, PostgreSQL, the Twilio stand-in, the API and the worker.
+"""One real stack per integration run: Kafka, PostgreSQL, the Twilio stand-in, the API, the
+worker and the deadline engine. The unit tests (tests/unit) need none of them.
 
 Where the broker and database come from, in order:
 1. KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL from the environment (`make test` starts them
@@ -94,6 +95,11 @@ def pytest_configure(config: pytest.Config) -> None:
         # it at the stand-in, a send is refused locally (port 9, discard), a transient error.
         TWILIO_API_BASE="http://127.0.0.1:9",
     )
+    # In a run of both trees this conftest may load after tests/unit was collected: settings
+    # read before this point must not outlive it.
+    from services.config import get_settings
+
+    get_settings.cache_clear()
 
 
 def _admin_conn(url: str) -> psycopg.Connection:
