@@ -1,4 +1,4 @@
-"""The local stack's processes: the Twilio stand-in, the API and the worker.
+"""The local stack's processes: the Twilio stand-in, the API, the worker and the deadline engine.
 
 Shared by the test suite and the benchmarks so both measure and test the same thing: real
 processes, started the way deploy/demo.sh starts them, against a given broker and database.
@@ -6,13 +6,15 @@ processes, started the way deploy/demo.sh starts them, against a given broker an
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -34,6 +36,8 @@ def free_port() -> int:
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str, every: float = 0.05) -> T:
+    """Poll `probe` until it returns something truthy; for sync callers (an async test uses
+    `eventually`, which does not hold up its event loop)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = probe()
@@ -43,24 +47,70 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str, every: fl
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+async def eventually(
+    probe: Callable[[], T | None | Awaitable[T | None]],
+    timeout: float,
+    what: str,
+    every: float = 0.05,
+) -> T:
+    """`wait_for` for async tests: between probes the event loop runs, so what the test
+    started in-process (a sender, a relay, an ASGI request) keeps going while it waits.
+    `probe` may be a plain function or a coroutine function."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = probe()
+        if inspect.isawaitable(got):
+            got = await got
+        if got:
+            return got
+        await asyncio.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 @dataclass
 class Proc:
     name: str
     argv: list[str]
     env: dict[str, str]
     logs: Path
+    # What the process logs once it serves, for start_ready ("" if checked some other way).
+    ready: str = ""
     log: Path = field(init=False)
     popen: subprocess.Popen[bytes] | None = None
+    # Where this run's output begins: a restart appends to the log, and the earlier run's
+    # `ready` line must not count for this one.
+    since: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.log = self.logs / f"{self.name}.log"
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        fh = self.log.open("ab" if self.popen else "wb")
+        again = self.popen is not None
+        self.since = self.log.stat().st_size if again and self.log.exists() else 0
+        fh = self.log.open("ab" if again else "wb")
         self.popen = subprocess.Popen(
             self.argv, cwd=ROOT, env=self.env, stdout=fh, stderr=subprocess.STDOUT
         )
+
+    def start_ready(self, timeout: float) -> None:
+        """Start, and return once this run logged `ready`; fail if it died first."""
+        self.start()
+        wait_for(self._ready_or_dead, timeout, f"{self.name} ready")
+        assert self.alive(), f"{self.name} died:\n{self.tail()}"
+
+    async def start_ready_async(self, timeout: float) -> None:
+        """start_ready for async tests: the wait does not hold up their event loop."""
+        self.start()
+        await eventually(self._ready_or_dead, timeout, f"{self.name} ready")
+        assert self.alive(), f"{self.name} died:\n{self.tail()}"
+
+    def _ready_or_dead(self) -> bool:
+        assert self.ready, f"{self.name}: no ready line to wait for"
+        with self.log.open("rb") as fh:
+            fh.seek(self.since)
+            this_run = fh.read().decode(errors="replace")
+        return self.ready in this_run or not self.alive()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.popen and self.popen.poll() is None:
@@ -93,11 +143,7 @@ class Stack:
         )
 
     def start_worker(self) -> None:
-        self.worker.start()
-        wait_for(
-            lambda: "Ready" in self.worker.tail() or not self.worker.alive(), 60, "worker ready"
-        )
-        assert self.worker.alive(), f"worker died:\n{self.worker.tail()}"
+        self.worker.start_ready(60)
 
 
 def start_stack(env: dict[str, str], logs: Path) -> Stack:
@@ -151,8 +197,11 @@ def start_stack(env: dict[str, str], logs: Path) -> Stack:
         [str(bin_dir / "faust"), "-A", "events.app", "worker", "-l", "info", "--without-web"],
         env,
         logs,
+        ready="Ready",
     )
-    engine = Proc("engine", [str(bin_dir / "svrr"), "engine"], env, logs)
+    engine = Proc(
+        "engine", [str(bin_dir / "svrr"), "engine"], env, logs, ready="svrr engine: ready"
+    )
     s = Stack(api_url, standin_url, api, standin, worker, engine)
     try:
         for p in (standin, api):
@@ -160,12 +209,8 @@ def start_stack(env: dict[str, str], logs: Path) -> Stack:
         with s.client() as c:
             wait_for(lambda: _ok(c, "/healthz"), 30, "api up")
         wait_for(lambda: _ok(httpx.Client(), f"{standin_url}/_standin/health"), 30, "stand-in up")
-        s.start_worker()
-        engine.start()
-        wait_for(
-            lambda: "svrr engine: ready" in engine.tail() or not engine.alive(), 30, "engine up"
-        )
-        assert engine.alive(), f"engine died:\n{engine.tail()}"
+        worker.start_ready(60)
+        engine.start_ready(30)
     except BaseException:
         stop_stack(s)  # nothing left running when the stack could not come up
         raise

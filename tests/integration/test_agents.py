@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from schemas.events import IncidentReported
 from services.incidents.agents import drain, identify_staff
-from tests.stack import Stack, wait_for
+from tests.stack import Stack, eventually
 
 
 def stored_incident(db: Engine, staff: list[str], unit: str = "ICU") -> IncidentReported:
@@ -72,7 +72,7 @@ async def test_identify_staff_opens_one_case_per_known_clinician_once(
 
     # Paged and sent without another trip through Kafka; the stack's live worker gets the
     # events too and may do it first. Either way: one page per case, each sent once.
-    wait_for(lambda: sent() == 2, 15, "both pages sent", 0.2)
+    await eventually(lambda: sent() == 2, 15, "both pages sent", 0.2)
     pages = count(
         db,
         "SELECT count(*) FROM pages p JOIN support_cases c ON c.id = p.case_id "

@@ -31,8 +31,8 @@ from services.paging import service as paging
 from services.people.importer import import_staff
 from services.people.matching import ContextCache, MatchContext, load_context
 from tests.integration.test_agents import stored_incident
-from tests.integration.test_flows import q, reply
-from tests.stack import Stack, wait_for
+from tests.integration.test_flows import ahead_of_the_engine, q, reply
+from tests.stack import Stack, eventually
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 STAFF_COLUMNS = "staff_id,display_name,discipline,role,home_unit,mobile,language,tier1_lead".split(
@@ -240,7 +240,7 @@ async def sweep() -> None:
 async def second_page_goes_to(db: Engine, case_id: uuid.UUID) -> object:
     """Fire what is due, wait for the case's second page (the worker may write it), say whose."""
     await fire_all()
-    wait_for(
+    await eventually(
         lambda: len(q(db, "SELECT 1 FROM pages WHERE case_id = :c", c=case_id)) == 2 or None,
         15,
         "the next page",
@@ -331,7 +331,9 @@ async def test_mass_casualty_holds_every_case_limit(stack: Stack, db: Engine) ->
         prompts = lead_prompts(db, r)
         assert len(prompts) == 1 and "12 people on your team" in prompts[0]
         assert not any(f"Name{c}" in prompts[0] for c in r.clinicians)
-        wait_for(lambda: standin_messages(stack, r.lead_number) or None, 10, "the Tier 1 SMS")
+        await eventually(
+            lambda: standin_messages(stack, r.lead_number) or None, 10, "the Tier 1 SMS"
+        )
         await asyncio.sleep(1.5)  # the worker's sender runs every 0.5 s: nothing more comes
         assert len(standin_messages(stack, r.lead_number)) == 1
         states = q(
@@ -344,6 +346,7 @@ async def test_mass_casualty_holds_every_case_limit(stack: Stack, db: Engine) ->
 
 
 async def test_a_peer_over_their_limit_is_thanked_and_the_case_moves_on(db: Engine) -> None:
+    ahead_of_the_engine()  # "over limit" escalates at once: fired below, not by the engine
     r = make_roster(db, clinicians=3, peers=2, limit=3)
     busy, other = r.peers
     with only_these_peers(db, [busy]):
@@ -595,7 +598,7 @@ async def test_a_landline_is_remembered_skipped_and_cleared_by_a_new_number(
         )
         assert peer == landline
         await sending.deliver_pages([uuid.UUID(str(page_id))])  # unless the worker did already
-        wait_for(lambda: undeliverable(db, landline)[0], 15, "the landline mark")
+        await eventually(lambda: undeliverable(db, landline)[0], 15, "the landline mark")
         code, when = undeliverable(db, landline)
         assert code == 30006 and isinstance(when, datetime)
         # The failure escalated at once (the worker, or us): the next peer has the case.

@@ -20,7 +20,7 @@ from services.paging import sending
 from services.paging import service as paging
 from tests.integration.test_agents import stored_incident
 from tests.integration.test_pipeline import incident, pages_of, sms_for_page
-from tests.stack import Stack, wait_for
+from tests.stack import Stack, eventually, wait_for
 
 
 async def new_claimed_page(db: Engine, staff_id: str) -> paging.Claim:
@@ -60,7 +60,7 @@ async def test_worker_dies_after_twilio_took_the_page(stack: Stack, db: Engine) 
                 text("SELECT provider_sid FROM pages WHERE id = :p"), {"p": claim.page_id}
             ).scalar()
 
-    assert wait_for(recorded, 15, "sid recorded") == sent.sid
+    assert await eventually(recorded, 15, "sid recorded") == sent.sid
     assert len(messages_to(stack, claim.to_number, claim.body)) == before + 1  # not twice
     with db.connect() as conn:
         detail = conn.execute(
@@ -113,11 +113,14 @@ def test_worker_killed_then_restarted_sends_once(stack: Stack, db: Engine) -> No
     assert len(sms_for_page(stack, pages[0]["id"])) == 1
 
 
-async def test_deadline_that_fell_due_while_the_worker_was_down_fires_once(
+async def test_deadline_that_fell_due_while_the_engine_was_down_fires_once(
     stack: Stack, db: Engine
 ) -> None:
     from tests.integration.test_flows import open_case, pages, q
 
+    # Deadlines are fired by the engine (`svrr engine`), not the worker: both are killed, so
+    # nothing can fire or send while the page's five minutes run out.
+    stack.engine.stop(signal.SIGKILL)
     stack.worker.stop(signal.SIGKILL)
     try:
         case = await open_case(db)
@@ -130,12 +133,15 @@ async def test_deadline_that_fell_due_while_the_worker_was_down_fires_once(
                 {"c": case.id},
             )
     finally:
-        stack.start_worker()
-    escalated = wait_for(lambda: len(pages(db, case)) == 2, 60, "escalation after restart", 0.2)
+        await stack.worker.start_ready_async(60)
+        await stack.engine.start_ready_async(30)
+    escalated = await eventually(
+        lambda: len(pages(db, case)) == 2, 60, "escalation after restart", 0.2
+    )
     assert escalated
     page_ids = [r[0] for r in q(db, "SELECT id FROM pages WHERE case_id = :c", c=case.id)]
     for page_id in page_ids:
-        wait_for(lambda page_id=page_id: sms_for_page(stack, page_id), 30, "sms", 0.2)
+        await eventually(lambda page_id=page_id: sms_for_page(stack, page_id), 30, "sms", 0.2)
         assert len(sms_for_page(stack, page_id)) == 1
     fired = q(
         db,
@@ -170,7 +176,7 @@ async def test_several_pages_to_one_peer_go_as_one_sms(stack: Stack, db: Engine)
     sent = messages_to(stack, rows[0][2], body)
     assert len(sent) == 1
     # The delivery callback reports for every page the SMS carried.
-    wait_for(
+    await eventually(
         lambda: all(
             r[0] == "delivered"
             for r in db.connect().execute(
@@ -195,7 +201,7 @@ async def test_undeliverable_page_escalates_at_once(stack: Stack, db: Engine) ->
     case = None
     try:
         case = await open_case(db)  # the worker sends the first page
-        wait_for(lambda: len(pages(db, case)) >= 2, 30, "escalation after undelivered", 0.2)
+        await eventually(lambda: len(pages(db, case)) >= 2, 30, "escalation after undelivered", 0.2)
         first, second = pages(db, case)[:2]
         assert first[4] == "undelivered"
         assert second[1] != first[1]  # the next candidate, long before the five-minute wait
@@ -217,7 +223,7 @@ async def test_undeliverable_page_escalates_at_once(stack: Stack, db: Engine) ->
                     text("UPDATE deadlines SET fired_at = now() WHERE case_id = :c"),
                     {"c": case.id},
                 )
-            wait_for(
+            await eventually(
                 lambda: (
                     all(p[4] not in ("requested", "sending", "sent") for p in pages(db, case))
                     or None

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,11 +27,29 @@ CLINICIAN_NUMBER = "+15550101001"
 LEAD_NUMBER = "+15550101000"
 
 
+# The stack's deadline engine (`svrr engine`, its own process, started by the first test that
+# asks for the stack) fires whatever is due by the real clock, and its worker sends pages and
+# messages due by it. The tests here fire deadlines themselves (`at`) and count what fired,
+# so their clock runs a day ahead: whatever they schedule, "at once" included, falls due by
+# their clock only, and neither live process takes it first, nor later in the run.
+ENGINE_LEAD = timedelta(days=1)
+
+
+def ahead_of_the_engine() -> None:
+    """Run this test's clock ENGINE_LEAD ahead of the live processes'; call it first."""
+    clock.advance(ENGINE_LEAD)
+
+
 @pytest.fixture(autouse=True)
 def fresh_clock() -> Iterator[None]:
     clock.reset()
     yield
     clock.reset()
+
+
+@pytest.fixture(autouse=True)
+def clock_ahead(fresh_clock: None) -> None:
+    ahead_of_the_engine()
 
 
 @dataclass
@@ -346,13 +364,13 @@ async def test_stop_and_start_per_number(db: Engine) -> None:
 
 async def test_quiet_hours_hold_clinician_messages(db: Engine) -> None:
     zone = ZoneInfo("America/New_York")
-    local_now = datetime.now(UTC).astimezone(zone)
+    local_now = clock.now().astimezone(zone)
     night = local_now.replace(hour=23, minute=30, second=0, microsecond=0)
     # At least two hours ahead: a reply an earlier test sent "just now" must not count as the
     # clinician having written within the hour (it did, run at 22:45 New York time).
     if night < local_now + timedelta(hours=2):
         night += timedelta(days=1)
-    clock.advance(night.astimezone(UTC) - datetime.now(UTC))
+    clock.advance(night.astimezone(UTC) - clock.now())
     case = await open_case(db)
     await accepted_by_peer(db, case)  # the peer is paged and answered at night: allowed
     (not_before,) = q(
@@ -416,11 +434,11 @@ async def test_a_failing_step_is_retried_then_reported(
 
 async def test_quiet_hours_give_way_when_the_clinician_just_wrote(db: Engine) -> None:
     zone = ZoneInfo("America/New_York")
-    local_now = datetime.now(UTC).astimezone(zone)
+    local_now = clock.now().astimezone(zone)
     night = local_now.replace(hour=23, minute=30, second=0, microsecond=0)
     if night < local_now:
         night += timedelta(days=1)
-    clock.advance(night.astimezone(UTC) - datetime.now(UTC))
+    clock.advance(night.astimezone(UTC) - clock.now())
     case = await open_case(db)
     await accepted_by_peer(db, case)  # the offer waits for the morning...
     assert await reply(db, CLINICIAN_NUMBER, "later 30 min") == "deferred"

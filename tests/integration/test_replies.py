@@ -21,13 +21,14 @@ from services.config import get_settings
 from services.db import transaction
 from services.paging.models import Page, PageState
 from services.paging.service import page_body
-from tests.integration.test_flows import (  # noqa: F401 (fresh_clock is an autouse fixture)
+from tests.integration.test_flows import (  # noqa: F401 (fresh_clock, clock_ahead: autouse fixtures)
     CLINICIAN,
     CLINICIAN_NUMBER,
     LEAD_NUMBER,
     Case,
     accepted_by_peer,
     at,
+    clock_ahead,
     daytime,
     fresh_clock,
     messages,

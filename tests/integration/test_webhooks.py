@@ -9,7 +9,7 @@ arbitrary text in every field of a signed form, and a valid reply is still recor
 
 from __future__ import annotations
 
-import time
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
@@ -32,7 +32,7 @@ from services.paging import service as paging
 from services.paging.views import storable_text
 from tests.integration.test_exactly_once import new_claimed_page
 from tests.integration.test_flows import open_case, q
-from tests.stack import TWILIO_TOKEN, Stack, wait_for
+from tests.stack import TWILIO_TOKEN, Stack, eventually
 
 # Measured on the 2-core VM: about 25 ms a request, about 15 s for both.
 SMS_EXAMPLES = 300
@@ -392,7 +392,7 @@ def open_wait(db: Engine, case_id: uuid.UUID) -> list[tuple[object, ...]]:
 
 async def test_replayed_and_late_callbacks_change_nothing(stack: Stack, db: Engine) -> None:
     case = await open_case(db)
-    first = wait_for(
+    first = await eventually(
         lambda: (p := page_row(db, case.id, 1)) and p["state"] == "delivered" and p,
         30,
         "first page delivered",
@@ -406,7 +406,7 @@ async def test_replayed_and_late_callbacks_change_nothing(stack: Stack, db: Engi
     # ... then a late "undelivered" (it moved the page back and escalated) and a late "sent".
     assert replay(stack, str(first["provider_sid"]), "undelivered", code=30006) == [204]
     assert replay(stack, str(first["provider_sid"]), "sent") == [204]
-    time.sleep(2)  # time for the worker to escalate, were it told to
+    await asyncio.sleep(2)  # time for the worker to escalate, were it told to
     assert footprint(db, first["id"]) == settled
     assert page_row(db, case.id, 1)["state"] == "delivered"  # type: ignore[index]
     assert page_row(db, case.id, 2) is None
@@ -431,7 +431,7 @@ async def test_a_late_failure_of_an_earlier_page_does_not_cut_the_next_wait(
         ).raise_for_status()
     try:
         case = await open_case(db)
-        first = wait_for(
+        first = await eventually(
             lambda: (p := page_row(db, case.id, 1)) and p["provider_sid"] and p,
             30,
             "first page sent",
@@ -445,7 +445,7 @@ async def test_a_late_failure_of_an_earlier_page_does_not_cut_the_next_wait(
                 ),
                 {"c": case.id},
             )
-        second = wait_for(
+        second = await eventually(
             lambda: (p := page_row(db, case.id, 2)) and p["provider_sid"] and p,
             30,
             "second page sent",
@@ -455,13 +455,15 @@ async def test_a_late_failure_of_an_earlier_page_does_not_cut_the_next_wait(
         assert [w[0] for w in waiting] == [str(second["id"])]
         # Page 1's carrier reports a failure only now, after page 2 went out.
         assert replay(stack, str(first["provider_sid"]), "failed", code=30003) == [204]
-        time.sleep(2)
+        await asyncio.sleep(2)
         assert page_row(db, case.id, 1)["state"] == "failed"  # type: ignore[index]
         assert open_wait(db, case.id) == waiting  # page 2's wait is not cut short
         assert page_row(db, case.id, 3) is None  # and no page 3
         # A failure of the current page still escalates at once.
         assert replay(stack, str(second["provider_sid"]), "failed", code=30003) == [204]
-        wait_for(lambda: page_row(db, case.id, 3), 30, "escalation after page 2 failed", 0.1)
+        await eventually(
+            lambda: page_row(db, case.id, 3), 30, "escalation after page 2 failed", 0.1
+        )
     finally:
         httpx.delete(f"{stack.standin_url}/_standin/numbers")
 
@@ -480,7 +482,9 @@ async def test_a_message_status_only_moves_forward(stack: Stack, db: Engine) -> 
             db, "SELECT state, provider_sid, error_code FROM messages WHERE id = :i", i=message_id
         )[0]
 
-    state, message_sid, _ = wait_for(lambda: (r := row())[0] == "delivered" and r, 30, "sent")
+    state, message_sid, _ = await eventually(
+        lambda: (r := row())[0] == "delivered" and r, 30, "sent"
+    )
     assert replay(stack, str(message_sid), "delivered", times=3) == [204] * 3
     assert replay(stack, str(message_sid), "failed", code=30008) == [204]
     assert replay(stack, str(message_sid), "sent") == [204]
