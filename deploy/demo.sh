@@ -203,7 +203,7 @@ say "API ready (pid ${PIDS[api]})"
 
 # --datadir keeps Faust's local state under $SVRR_RUN with everything else this job makes.
 say "starting worker (faust -A events.app, log $(rel "$LOG_DIR/worker.log"))"
-start_proc worker "$VENV/bin/faust" --datadir "$SVRR_RUN/faust" -A events.app worker -l info \
+start_proc worker "$VENV/bin/faust" -L uvloop --datadir "$SVRR_RUN/faust" -A events.app worker -l info \
   --without-web
 wait_ready worker 90 grep -q Ready "$LOG_DIR/worker.log"
 say "worker ready (pid ${PIDS[worker]})"

@@ -119,3 +119,18 @@ async def insert_rows(
         ),
         {"rows": json.dumps(rows, default=str, separators=(",", ":"))},
     )
+
+
+def rows_json(rows: list[dict[str, object]]) -> str:
+    return json.dumps(rows, default=str, separators=(",", ":"))
+
+
+def insert_from_json(table: str, columns: dict[str, str], param: str) -> str:
+    """`INSERT INTO table ... SELECT ... FROM jsonb_to_recordset(:param)`: a building block
+    for one statement that writes several tables (data-modifying CTEs)."""
+    names = ", ".join(columns)
+    spec = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {names} "
+        f"FROM jsonb_to_recordset(CAST(:{param} AS jsonb)) AS r({spec})"
+    )

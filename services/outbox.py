@@ -66,19 +66,21 @@ async def add(session: AsyncSession, *events: Event) -> None:
         session.info["outbox_notified"] = True
 
 
+COLUMNS = {"topic": "text", "key": "text", "payload": "jsonb"}
+
+
+def rows(events: list[Event]) -> list[dict[str, object]]:
+    return [
+        {"topic": topic_name(type(e)), "key": e.key, "payload": e.model_dump(mode="json")}
+        for e in events
+    ]
+
+
 async def add_many(session: AsyncSession, events: list[Event]) -> None:
     """Queue a batch's events with one multi-row statement, in the caller's transaction."""
     if not events:
         return
-    await insert_rows(
-        session,
-        "outbox",
-        {"topic": "text", "key": "text", "payload": "jsonb"},
-        [
-            {"topic": topic_name(type(e)), "key": e.key, "payload": e.model_dump(mode="json")}
-            for e in events
-        ],
-    )
+    await insert_rows(session, "outbox", COLUMNS, rows(events))
     if not session.info.get("outbox_notified"):
         await session.execute(text(f"NOTIFY {CHANNEL}"))
         session.info["outbox_notified"] = True

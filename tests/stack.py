@@ -194,7 +194,17 @@ def start_stack(env: dict[str, str], logs: Path) -> Stack:
     )
     worker = Proc(
         "worker",
-        [str(bin_dir / "faust"), "-A", "events.app", "worker", "-l", "info", "--without-web"],
+        [
+            str(bin_dir / "faust"),
+            "-L",
+            "uvloop",
+            "-A",
+            "events.app",
+            "worker",
+            "-l",
+            "info",
+            "--without-web",
+        ],
         env,
         logs,
         ready="Ready",

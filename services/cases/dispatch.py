@@ -7,7 +7,7 @@ of one is the same code (start_outreach, the coordinator's "reassign", an escala
 
 What one call does, in the caller's transaction:
     lock the cases still waiting for a page          (one statement)
-    Tier 1: prompt each unit lead once per incident    (three statements, any number of leads)
+    Tier 1: prompt each unit lead once per incident    (tier1.py: three statements)
     match every case against one context, in memory  (matching.rank, no queries)
     the store decides case limits: lock the chosen peers' rows and count their load
         (two statements a round; a round repeats only when a count disagreed)
@@ -38,7 +38,7 @@ from services.cases.machine import CaseState, can_move
 from services.cases.policies import Policies, coordinator_reason_none, coordinator_reason_policy
 from services.cases.refs import case_ref
 from services.config import Settings
-from services.db import insert_rows
+from services.db import insert_from_json, rows_json
 from services.logs import log
 from services.paging.models import Page, PageState, SupportCase
 from services.people.assign import Ask, assign
@@ -119,30 +119,41 @@ class Writes:
         )
 
     async def flush(self, session: AsyncSession) -> None:
-        await insert_rows(session, "pages", PAGE_COLUMNS, self.pages)
-        await insert_rows(
-            session, "page_transitions", PAGE_TRANSITION_COLUMNS, self.page_transitions
-        )
+        """Everything the batch wrote, in one statement (one data-modifying CTE per table):
+        one round trip, where a statement per table was six."""
+        parts: list[str] = []
+        params: dict[str, object] = {}
+
+        def add(table: str, columns: dict[str, str], rows: list[dict[str, object]]) -> None:
+            if rows:
+                name = f"w{len(parts)}"
+                parts.append(f"{name} AS ({insert_from_json(table, columns, name)})")
+                params[name] = rows_json(rows)
+
+        add("pages", PAGE_COLUMNS, self.pages)
+        add("page_transitions", PAGE_TRANSITION_COLUMNS, self.page_transitions)
+        add("case_transitions", CASE_TRANSITION_COLUMNS, self.case_transitions)
+        add("deadlines", DEADLINE_COLUMNS, self.deadlines)
+        add("outbox", outbox.COLUMNS, outbox.rows(self.events))
         if self.case_moves:
-            await session.execute(
-                text(
-                    "UPDATE support_cases AS c SET state = m.state, "
-                    "escalation_step = m.step, escalation_round = m.round, updated_at = m.at "
-                    "FROM jsonb_to_recordset(CAST(:moves AS jsonb)) "
-                    "AS m(id uuid, state text, step int, round int, at timestamptz) "
-                    "WHERE c.id = m.id"
-                ),
-                {"moves": _json(self.case_moves)},
+            parts.append(
+                "moved AS (UPDATE support_cases AS c SET state = m.state, "
+                "escalation_step = m.step, escalation_round = m.round, updated_at = m.at "
+                "FROM jsonb_to_recordset(CAST(:moves AS jsonb)) "
+                "AS m(id uuid, state text, step int, round int, at timestamptz) "
+                "WHERE c.id = m.id)"
             )
+            params["moves"] = rows_json(self.case_moves)
+        if not parts:
+            return
+        # The relay is woken at commit, as outbox.add does it.
+        wake = f"SELECT pg_notify('{outbox.CHANNEL}', '')" if self.events else "SELECT 1"
+        await session.execute(text(f"WITH {', '.join(parts)} {wake}"), params)
+        if self.case_moves:
             moved = {m["id"] for m in self.case_moves}
             for obj in list(session.identity_map.values()):
                 if isinstance(obj, SupportCase) and obj.id in moved:
                     await session.refresh(obj)  # the ORM's copy is older than the row now
-        await insert_rows(
-            session, "case_transitions", CASE_TRANSITION_COLUMNS, self.case_transitions
-        )
-        await insert_rows(session, "deadlines", DEADLINE_COLUMNS, self.deadlines)
-        await outbox.add_many(session, self.events)
 
 
 PAGE_COLUMNS = {
@@ -172,12 +183,6 @@ CASE_TRANSITION_COLUMNS = {
     "at": "timestamptz",
 }
 DEADLINE_COLUMNS = {"case_id": "uuid", "kind": "text", "due_at": "timestamptz", "payload": "jsonb"}
-
-
-def _json(rows: list[dict[str, object]]) -> str:
-    import json
-
-    return json.dumps(rows, default=str)
 
 
 @dataclass(frozen=True)
@@ -249,118 +254,6 @@ async def involved_by_incident(
     return involved
 
 
-async def prompt_leads(
-    session: AsyncSession,
-    cases: list[tuple[uuid.UUID, uuid.UUID, str, Staff]],
-    units: dict[str, Unit],
-    writes: Writes,
-) -> dict[uuid.UUID, str]:
-    """Tier 1: one prompt per unit lead per incident, naming no one ("3 of your team").
-
-    `cases` are (case id, incident id, from state, clinician). Returns the cases' states
-    after: tier1_notified where their unit has a lead who is not themselves.
-    """
-    states = {cid: st for cid, _, st, _ in cases}
-    by_lead: dict[tuple[uuid.UUID, str], list[uuid.UUID]] = defaultdict(list)
-    for case_id, incident_id, _, clinician in cases:
-        unit = units.get(clinician.home_unit)
-        lead_id = unit.tier1_lead_staff_id if unit else None
-        if lead_id and lead_id != clinician.staff_id:
-            by_lead[(incident_id, lead_id)].append(case_id)
-    if not by_lead:
-        return states
-    leads = {
-        s.staff_id: s
-        for s in (
-            await session.scalars(
-                select(Staff).where(Staff.staff_id.in_({lead for _, lead in by_lead}))
-            )
-        ).all()
-    }
-    blocked = await outbound.unreachable(session, (s.mobile_e164 for s in leads.values()))
-    promptable = [
-        key
-        for key in by_lead
-        if (lead := leads.get(key[1])) is not None
-        and lead.active
-        and lead.mobile_e164 not in blocked
-    ]
-    counts = await _lead_counts(session, promptable)
-    fresh: set[tuple[uuid.UUID, str]] = set()
-    if promptable:
-        rows = await session.execute(
-            text(
-                "INSERT INTO tier1_prompts (incident_id, lead_staff_id, staff_count) "
-                "SELECT * FROM unnest(CAST(:i AS uuid[]), CAST(:l AS text[]), "
-                "CAST(:n AS int[])) ON CONFLICT DO NOTHING RETURNING incident_id, lead_staff_id"
-            ),
-            {
-                "i": [i for i, _ in promptable],
-                "l": [lead for _, lead in promptable],
-                "n": [counts.get(k, 1) for k in promptable],
-            },
-        )
-        fresh = {(i, lead) for i, lead in rows.all()}
-    for key, case_ids in by_lead.items():
-        incident_id, lead_id = key
-        lead = leads.get(lead_id)
-        if key in fresh and lead is not None:
-            count = counts.get(key, 1)
-            await outbound.enqueue(
-                session,
-                kind="tier1_prompt",
-                case_id=case_ids[0],
-                to_number=lead.mobile_e164,
-                body=await texts.text_for(
-                    session,
-                    lead,
-                    "tier1_prompt_one" if count == 1 else "tier1_prompt_many",
-                    count=count,
-                ),
-                dedupe=str(incident_id),
-            )
-            reasons = ["unit lead prompted to check in"] + ["unit lead already prompted"] * (
-                len(case_ids) - 1
-            )
-        elif key in promptable or await _prompted(session, incident_id, lead_id):
-            reasons = ["unit lead already prompted"] * len(case_ids)
-        else:
-            continue  # the lead cannot be texted: no Tier 1 step for these cases
-        for case_id, reason in zip(case_ids, reasons, strict=True):
-            writes.move(case_id, states[case_id], CaseState.tier1_notified, reason)
-            states[case_id] = CaseState.tier1_notified
-    return states
-
-
-async def _prompted(session: AsyncSession, incident_id: uuid.UUID, lead_id: str) -> bool:
-    found = await session.scalar(
-        text("SELECT 1 FROM tier1_prompts WHERE incident_id = :i AND lead_staff_id = :l"),
-        {"i": incident_id, "l": lead_id},
-    )
-    return found is not None
-
-
-async def _lead_counts(
-    session: AsyncSession, keys: list[tuple[uuid.UUID, str]]
-) -> dict[tuple[uuid.UUID, str], int]:
-    """How many of each lead's staff an incident involves, not counting those who opted
-    out (their lead is not prompted about them): one query for every lead of the batch."""
-    if not keys:
-        return {}
-    rows = await session.execute(
-        text(
-            "SELECT c.incident_id, u.tier1_lead_staff_id, count(*) FROM support_cases c "
-            "JOIN staff s ON s.staff_id = c.staff_id JOIN units u ON u.code = s.home_unit "
-            "WHERE c.incident_id = ANY(:i) AND u.tier1_lead_staff_id = ANY(:l) "
-            "AND c.staff_id <> u.tier1_lead_staff_id AND NOT s.opted_out "
-            "AND s.mobile_e164 NOT IN (SELECT number FROM sms_opt_outs) "
-            "GROUP BY 1, 2"
-        ),
-        {"i": list({i for i, _ in keys}), "l": list({lead for _, lead in keys})},
-    )
-    return {(i, lead): int(n) for i, lead, n in rows.all()}
-
-
 async def reply_codes(session: AsyncSession, numbers: Iterable[str]) -> dict[str, set[str]]:
     """The codes open pages to each number use, under a lock per number (taken in a fixed
     order, so concurrent batches cannot deadlock): two open pages never share a code."""
@@ -410,10 +303,6 @@ def deadline_row(
     case_id: uuid.UUID, kind: str, due_at: datetime, **payload: object
 ) -> dict[str, object]:
     return {"case_id": case_id, "kind": kind, "due_at": due_at, "payload": payload}
-
-
-def page_timeout(at: datetime, wait_minutes: float) -> datetime:
-    return at + timedelta(minutes=wait_minutes)
 
 
 async def page_cases(

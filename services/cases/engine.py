@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import uvloop
 from sqlalchemy import select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -333,5 +334,5 @@ def main(settings: Settings) -> int:
         finally:
             await async_engine().dispose()
 
-    asyncio.run(serve())
+    uvloop.run(serve())  # libuv's loop: less CPU per round than asyncio's own
     return 0

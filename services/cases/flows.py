@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import PageRequested, SupportNeeded
 from services import clock, texts
-from services.cases import attention, dispatch, outbound
+from services.cases import attention, dispatch, outbound, tier1
 from services.cases.attention import Attention
 from services.cases.machine import PEER_HOLDS, CaseState, move
 from services.cases.models import Deadline
@@ -210,7 +210,7 @@ async def start_outreach_many(
         return Outreach([], [])
     writes = dispatch.Writes(at, claim=claim)
     units = await dispatch.all_units(session)
-    states = await dispatch.prompt_leads(
+    states = await tier1.prompt_leads(
         session,
         [(c.id, c.incident_id, c.state, clinicians[c.staff_id]) for c in reach],
         units,

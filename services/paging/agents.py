@@ -22,7 +22,7 @@ from services.paging import service as paging
 REQUESTED_AFTER_S = 2.0
 
 
-@app.timer(interval=0.25)
+@app.timer(interval=0.5)
 async def sweep_pages() -> None:
     try:
         async with transaction() as session:

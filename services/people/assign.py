@@ -81,6 +81,11 @@ class Ranker:
     pages, id; another unit first is applied at the top); a peer's entry is refreshed when
     it reaches the top with a load or a recent-page count that changed since it was pushed.
     The hard rules that do not depend on load or unit are applied once per group.
+
+    It lives with its context (a few seconds in the worker's cache), across batches. A
+    count that went down since a peer's entry was pushed (a page answered elsewhere) only
+    orders that peer a little late until the entry reaches the top and is refreshed; every
+    hard rule, the case limit included, is still decided by the store in `assign`.
     """
 
     def __init__(self, ctx: MatchContext) -> None:
@@ -184,7 +189,8 @@ async def assign(
     skip: dict[str, str] = {}
     waiting = False  # True once only busy peers are left: lock them, waiting for the holder
     recounted = False
-    ranker = Ranker(ctx)
+    ranker = ctx.ranker if isinstance(ctx.ranker, Ranker) else Ranker(ctx)
+    ctx.ranker = ranker
     picks: dict[uuid.UUID, Pick] = {}
     pending = list(asks)
     while pending:

@@ -127,6 +127,9 @@ class MatchContext:
     # ranking each of them only to say "not on call" was most of rank()'s time.
     on_call_peers: list[Peer] = field(init=False, repr=False)
     off_call: frozenset[str] = field(init=False, repr=False)
+    # Ranking state built from this context for batches (people.assign.Ranker): kept with
+    # the context, so a batch of one does not rebuild it (it lives as long as the cache).
+    ranker: object | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.on_call_peers = [p for p in self.peers if p.staff_id in self.on_call]

@@ -1,8 +1,7 @@
-"""engine: the sweeps that recover interrupted work read small partial indexes
+"""engine: a small partial index for the outreach sweep
 
-Cases opened and not yet paged (a confirmation in the console, a worker that died before
-its commit) and pages not yet claimed are found by the worker's sweeps every fraction of a
-second; each index holds only the rows a sweep wants, so an idle sweep costs nothing.
+Cases opened and not yet paged (a confirmation in the console) are found by the worker's
+sweep every half second; the index holds only those rows, so an idle sweep costs nothing.
 
 Revision ID: 0008
 Revises: 0007
