@@ -238,7 +238,8 @@ async def sweep() -> None:
 
 
 async def second_page_goes_to(db: Engine, case_id: uuid.UUID) -> object:
-    """Fire what is due, wait for the case's second page (the worker may write it), say whose."""
+    """Fire what is due, wait for the case's second page (the live engine may write it), say
+    whose."""
     await fire_all()
     await eventually(
         lambda: len(q(db, "SELECT 1 FROM pages WHERE case_id = :c", c=case_id)) == 2 or None,

@@ -30,16 +30,23 @@ DISCIPLINES = ("RN", "physician", "RT")
 LANGUAGES = ("en", "es", "fr")
 QUICK = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-# What a batch's ranker gets wrong (found by test_best_is_ranks_first_through_a_batch; the
-# smallest case is test_a_peer_full_for_a_moment_is_not_lost_to_the_batch): `best` pops a
-# peer found at their limit off the group's heap for good ("full for this batch"), and
-# re-keys an entry only when it reaches the top, which is right while counts only go up.
-# assign() also lowers counts without reset(): a busy peer's guesses are undone, and the
-# store's count replaces a higher guess. The popped peer is then never offered again (rank
-# offers them), and a lowered entry deeper in the heap is not moved up past a worse peer.
-RANKER_LOSES_LOWERED = (
-    "services.people.assign.Ranker.best drops a peer popped as full and does not re-key "
-    "entries whose count went down; assign() lowers counts without Ranker.reset()"
+# Where a batch's ranker and rank part (found by test_best_is_ranks_first_through_a_batch,
+# written out smallest in the tests after it). Both come from counts that go down while a
+# ranker lives: assign() lowers them without reset() (a busy peer's guesses are undone; the
+# store's count replaces a higher one), and the ranker now lives as long as its context.
+# - LOST: `best` pops a peer found at their limit off the group's heap for good ("full for
+#   this batch"), so once their count comes down they are never offered again by that
+#   ranker; in assign() the cases then go to the coordinator while the peer is free.
+# - LATE: an entry is re-keyed only when it reaches the top, so a peer whose count went down
+#   deeper in the heap is offered after a busier one (the lag assign.Ranker's docstring
+#   accepts; rank would offer them first).
+LOST = (
+    "assign.Ranker.best drops a peer it popped as full: when their count comes down (a busy "
+    "peer's guesses undone in assign), nobody offers them and the case goes to the coordinator"
+)
+LATE = (
+    "assign.Ranker.best re-keys an entry only at the top: a peer whose count went down is "
+    "offered after a busier one (accepted in Ranker's docstring; rank offers them first)"
 )
 
 
@@ -143,7 +150,7 @@ def test_best_is_ranks_first_for_any_context(data: st.DataObject) -> None:
 STEPS = ("ask", "ask", "ask", "count", "busy", "unpark")
 
 
-@pytest.mark.xfail(strict=True, reason=RANKER_LOSES_LOWERED)
+@pytest.mark.xfail(strict=True, reason=f"{LOST}; {LATE}")
 # Known to fail: no shrinking (the smallest case is written out below), and a fixed example
 # sequence, so the strict xfail cannot turn into a lucky pass on another run.
 @settings(QUICK, max_examples=300, derandomize=True, database=None, phases=[Phase.generate])
@@ -175,10 +182,10 @@ def test_best_is_ranks_first_through_a_batch(data: st.DataObject) -> None:
             ranker.unpark()
 
 
-@pytest.mark.xfail(strict=True, reason=RANKER_LOSES_LOWERED)
+@pytest.mark.xfail(strict=True, reason=LOST)
 def test_a_peer_full_for_a_moment_is_not_lost_to_the_batch() -> None:
-    """The smallest batch the property finds: the only peer is at their limit when a case
-    asks, then their count comes down (in assign: the store counts fewer than the context,
+    """LOST, the smallest batch the property finds: the only peer is at their limit when a
+    case asks, then their count comes down (in assign: the store counts fewer than the context,
     or a guess is undone), and the next case asks. rank offers them; the ranker does not."""
     only = Peer("P01", "4E", "RN", "+15550000001", date(2027, 1, 1), (), ("en",), 1)
     ctx = MatchContext(AT, [only], {"P01": ["Main"]}, Counter({"P01": 1}), Counter(), "preferred")
@@ -191,10 +198,10 @@ def test_a_peer_full_for_a_moment_is_not_lost_to_the_batch() -> None:
     assert ranker_best(ranker, nurse, {}) == "P01"
 
 
-@pytest.mark.xfail(strict=True, reason=RANKER_LOSES_LOWERED)
+@pytest.mark.xfail(strict=True, reason=LATE)
 def test_a_lowered_count_moves_a_peer_up_the_batch() -> None:
-    """The other half of the same cause: a count that goes down deeper in the heap is not
-    seen until that entry reaches the top, so a busier peer is offered first."""
+    """LATE: a count that goes down deeper in the heap is not seen until that entry reaches
+    the top, so a busier peer is offered first."""
     a = Peer("P01", "4E", "RN", "+15550000001", date(2027, 1, 1), (), ("en",), 3)
     b = Peer("P02", "4E", "RN", "+15550000002", date(2027, 1, 1), (), ("en",), 3)
     on_call = {"P01": ["Main"], "P02": ["Main"]}
@@ -207,7 +214,7 @@ def test_a_lowered_count_moves_a_peer_up_the_batch() -> None:
     assert ranker_best(ranker, nurse, {}) == "P01"
 
 
-@pytest.mark.xfail(strict=True, reason=RANKER_LOSES_LOWERED)
+@pytest.mark.xfail(strict=True, reason=LOST)
 async def test_a_peer_busy_for_a_moment_still_takes_the_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
