@@ -29,6 +29,7 @@ from tests.integration.test_flows import (
     reply,
     state,
 )
+from tests.stack import eventually
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ async def test_crisis_reply_is_first_on_the_board_until_seen(db, browser_client)
     assert audit_rows(db, "case.seen", str(case.id)) == 1
 
 
-async def test_coordinator_actions_move_the_case_and_are_audited(db, browser_client):
+async def test_coordinator_actions_move_the_case_and_are_audited(db, stack, browser_client):
     case = await open_case(db)
     token = await coordinator(browser_client)
     first_peer = pages(db, case)[0][1]
@@ -130,13 +131,18 @@ async def test_coordinator_actions_move_the_case_and_are_audited(db, browser_cli
         f"/console/cases/{case.id}/actions", data={"action": "escalate_now", "csrftoken": token}
     )
     assert r.status_code == 303
-    due = q(
+    # The page's wait is cut to now, and the live engine (svrr engine) takes the next step
+    # within moments. Waited for before the case is closed: closing while the engine fires
+    # that deadline deadlocked (the engine locks the deadline, then the case; closing, the
+    # case, then its deadlines), a product fault reported apart, not what this test is about.
+    cut = q(
         db,
         "SELECT count(*) FROM deadlines WHERE case_id = :c AND kind = 'page_timeout' "
-        "AND fired_at IS NULL AND due_at <= now() + interval '1 second'",
+        "AND due_at <= now() + interval '1 second'",
         c=case.id,
     )
-    assert due[0][0] == 1
+    assert cut[0][0] == 1
+    await eventually(lambda: len(pages(db, case)) == 3, 30, "the engine's next step")
     refused = await browser_client.post(
         f"/console/cases/{case.id}/actions", data={"action": "contact_made", "csrftoken": token}
     )
