@@ -440,23 +440,29 @@ class CpuMeter:
         self.pids = pids
         self.before: dict[str, float] = {}
         self.procs: dict[int, tuple[str, float]] = {}
+        # The services' processes as last read: a backend that exits between two readings
+        # still counts what it had used when last seen.
+        self.seen: dict[int, tuple[str, float]] = {}
         self.wall = 0.0
 
     def start(self) -> None:
         self.before = {n: cpu_seconds(p) for n, p in self.pids.items()}
         self.before["machine"] = machine_cpu_seconds()
         self.procs = _cpu_by_command()
+        self.seen = {}
         self.wall = time.monotonic()
 
     def stop(self) -> dict[str, float]:
         """CPU seconds per process over the interval, `postgres` and `kafka`, plus `wall_s`,
         the machine's total, `rest` (this script and anything else running, e.g. another
-        benchmark or a test run) and `available` (wall time x cores). A PostgreSQL backend
-        that exited meanwhile is missing from `postgres` and lands in `rest`."""
+        benchmark or a test run) and `available` (wall time x cores). May be read more than
+        once. A PostgreSQL backend that exited before a reading counts what it had used at
+        the one before (if any); the rest of its CPU lands in `rest`."""
         used = {n: cpu_seconds(p) - self.before[n] for n, p in self.pids.items()}
         for name in SERVICES.values():
             used[name] = 0.0
-        for pid, (comm, cpu) in _cpu_by_command().items():
+        self.seen |= {p: v for p, v in _cpu_by_command().items() if v[0] in SERVICES}
+        for pid, (comm, cpu) in self.seen.items():
             if comm in SERVICES:
                 was = self.procs.get(pid)
                 used[SERVICES[comm]] += cpu - (was[1] if was and was[0] == comm else 0.0)
