@@ -341,8 +341,9 @@ def table(result: dict[str, object]) -> str:
         f"{result['later_attempts']} |"
     )
     counts += (
-        f"\n\nFired by the {result['fired_by']}: {result['fire_rounds']} rounds (deadlines "
-        f"sharing fired_at), mean {result['fire_round_size_mean']} deadlines, largest "
+        f"\n\nFired by the {result['fired_by']}: {result['fire_rounds']} distinct fired_at "
+        f"(the engine stamps a round's deadlines with one), mean "
+        f"{result['fire_round_size_mean']} deadlines each, largest "
         f"{result['fire_round_size_max']}; {result['page_sms']} SMS carried the pages "
         f"({result['pages_per_sms']} pages per SMS)"
     )
