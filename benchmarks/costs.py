@@ -34,7 +34,12 @@ TARGET_OURS_MS = 4.0
 CPU_TAIL_S = 2.0
 # Beyond the stale-claim interval: the page sweep's period and a reconciliation's round trip.
 RECHECK_MARGIN_S = 10.0
-SEPARATE = {"standin": "stand-in", "postgres": "PostgreSQL", "kafka": "Kafka"}
+SEPARATE = {
+    "standin": "stand-in",
+    "postgres": "PostgreSQL",
+    "kafka": "Kafka",
+    "bench": "this script (the load, its polling)",
+}
 
 
 def is_ours(name: str) -> bool:
@@ -43,11 +48,13 @@ def is_ours(name: str) -> bool:
 
 def stack_pids(stack: Stack, extra_workers: Sequence[Proc] = ()) -> dict[str, int]:
     """The Python interpreter of each of the stack's processes, by the name the tables use
-    (api, worker, worker1.., engine when the checkout has one, standin)."""
+    (api, worker, worker1.., engine when the checkout has one, standin), and this script
+    (`bench`): on 2 cores the load it makes competes with what it measures."""
     procs: list[tuple[str, Proc | None]] = [("api", stack.api), ("worker", stack.worker)]
     procs += [(w.name, w) for w in extra_workers]
     procs += [("engine", stack.engine), ("standin", stack.standin)]
-    return {n: python_pid(p.popen.pid) for n, p in procs if p is not None and p.popen is not None}
+    pids = {n: python_pid(p.popen.pid) for n, p in procs if p is not None and p.popen is not None}
+    return pids | {"bench": os.getpid()}
 
 
 def check_alive(stack: Stack, extra_workers: Sequence[Proc] = ()) -> None:
@@ -115,8 +122,8 @@ def cpu_per_page(run: dict[str, float], total: dict[str, float], pages: int) -> 
 
 def _order(name: str) -> tuple[int, str]:
     """Ours first (API, workers, engine), then the stand-in and the shared services."""
-    rank = {"api": 0, "engine": 2, "standin": 3, "postgres": 4, "kafka": 5}
-    return (rank.get(name, 1 if name.startswith("worker") else 6), name)
+    rank = {"api": 0, "engine": 2, "standin": 3, "postgres": 4, "kafka": 5, "bench": 6}
+    return (rank.get(name, 1 if name.startswith("worker") else 7), name)
 
 
 def cpu_table(cpu: dict[str, object]) -> str:
@@ -143,7 +150,7 @@ def cpu_table(cpu: dict[str, object]) -> str:
     for name, r in procs.items():
         if not is_ours(name):
             lines.append(line(f"{SEPARATE.get(name, name)} (not ours)", r))
-    lines.append(line("rest (this script, anything else running)", cpu["rest"]))
+    lines.append(line("rest (anything else running on the machine)", cpu["rest"]))
     lines.append(line(f"machine ({cores} cores = {100 * cores}%)", cpu["machine"]))
     return "\n".join(lines) + "\n\n" + bound_by(cpu)
 
@@ -156,7 +163,7 @@ def bound_by(cpu: dict[str, object]) -> str:
     cores = int(str(cpu["cores"]))
     name, busiest = max(procs.items(), key=lambda kv: kv[1]["busy_pct"])
     used = machine["busy_pct"] / cores
-    said = f"Busiest over the run: {name} at {busiest['busy_pct']}% of one core"
+    said = f"Busiest over the run: {SEPARATE.get(name, name)} at {busiest['busy_pct']}% of one core"
     if used >= 90:
         return f"{said}; the machine's cores were used up ({used:.0f}% of all {cores})."
     if busiest["busy_pct"] >= 90 and name not in ("postgres", "kafka"):

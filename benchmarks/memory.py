@@ -200,8 +200,8 @@ def run(
     env["ADMIN_TOKENS"] = ADMIN_TOKEN
     stack = start_stack(env, RUN / "log" / "bench-memory", root)
     try:
-        pids = costs.stack_pids(stack)
-        cpu = costs.PageCpu(pids)
+        cpu = costs.PageCpu(costs.stack_pids(stack))
+        pids = {n: pid for n, pid in cpu.meter.pids.items() if n != "bench"}
         sampler = Sampler(pids, every)
         sampler.start()
         at_start = sampler.mark("stack up")

@@ -139,6 +139,7 @@ def one_round(
         ),
         "standin_busy_pct": procs.get("standin", {}).get("busy_pct"),
         "postgres_busy_pct": procs.get("postgres", {}).get("busy_pct"),
+        "bench_busy_pct": procs.get("bench", {}).get("busy_pct"),
         "rest_busy_pct": cpu_per_page["rest"]["busy_pct"],  # type: ignore[index]
         "busiest": max(procs, key=lambda n: procs[n]["busy_pct"]),
     }
@@ -152,8 +153,8 @@ def knee(rounds: list[dict[str, object]]) -> str:
         rate = r["pages_per_s"]
         side = (
             f"stand-in {r['standin_busy_pct']}% of one core, PostgreSQL {r['postgres_busy_pct']}%"
-            f", busiest {r['busiest']}; this script and anything else running "
-            f"{r['rest_busy_pct']}%"
+            f", busiest {r['busiest']}; this script {r['bench_busy_pct']}%, anything else "
+            f"running {r['rest_busy_pct']}%"
         )
         if used >= CORES_USED_UP_PCT:
             return (
