@@ -309,3 +309,16 @@ async def sweep_pages() -> None:
         return
     for page_id in due:
         await persistently(lambda page_id=page_id: pager.deliver(page_id), "sweep_deliver")
+
+
+@app.timer(interval=0.2)
+async def apply_status_callbacks() -> None:
+    """Twilio's status callbacks, stored by the webhook, applied to their pages in sets
+    (services/paging/callbacks.py); every worker runs it, one applies at a time."""
+    from services.paging import callbacks
+
+    try:
+        while await callbacks.apply_pending() == callbacks.BATCH:
+            pass  # a full batch: more may be waiting
+    except (DBAPIError, OSError) as exc:
+        log().warning("callbacks.store_unavailable", error=type(exc).__name__)
