@@ -277,3 +277,31 @@ async def test_one_applier_at_a_time(db: Engine) -> None:
         conn.rollback()
     await apply_all()
     assert recorded(db, s) == [True] and page_state(db, page)[0] == "delivered"
+
+
+async def test_a_dropped_connection_is_replaced_not_answered_500(
+    client: httpx.AsyncClient, db: Engine
+) -> None:
+    """The webhook's pool does not ping at each checkout: a connection PostgreSQL dropped
+    fails once and the insert is tried again on a new one."""
+    (page,) = await new_pages(db, 1)
+    s = str(page.provider_sid)
+    await callbacks.receive(s, S.sent, None, [page.id], None)  # a pooled connection now
+    with db.begin() as conn:
+        dropped = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :n AND datname = current_database()"
+            ),
+            {"n": callbacks.APPLICATION_NAME},
+        ).scalar()
+    assert dropped
+    await asyncio.sleep(0.2)  # the backend is gone
+    path = f"/twilio/status?page={page.id}"
+    form = {"MessageSid": s, "MessageStatus": "delivered"}
+    url = get_settings().public_base_url.rstrip("/") + path
+    headers = {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, form)}
+    r = await client.post(path, data=form, headers=headers)
+    assert r.status_code == 204, r.text
+    await apply_all()
+    assert page_state(db, page)[0] == "delivered"
