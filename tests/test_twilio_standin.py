@@ -35,6 +35,7 @@ from deploy.standin import app as standin_app
 from deploy.standin import control as standin_control
 from deploy.standin import messages_api as standin_messages_api
 from deploy.standin import phones as standin_phones
+from deploy.standin import records as standin_records
 from deploy.standin import state as standin_state
 from deploy.standin import webhooks as standin_webhooks
 
@@ -550,6 +551,14 @@ def test_clear_keeps_ids_increasing(client: Client, control: httpx.Client) -> No
     client.messages.create(to=to, from_=SENDER, body="y")
     assert control.get("/_standin/messages", params={"to": to}).json()[0]["id"] > old_id
     assert control.get("/_standin/health").json()["status"] == "ok"
+
+
+def test_signature_is_the_one_twilio_computes() -> None:
+    hooks = standin_webhooks.Webhooks(standin_records.StandinConfig(ACCOUNT, TOKEN))
+    params = {"Body": "💙 é & = +", "From": "+15550100", "Empty": "", "AccountSid": ACCOUNT}
+    url = "http://127.0.0.1:8000/twilio/status?pages=a,b&x=%C3%A9"
+    assert hooks.sign(url, params) == RequestValidator(TOKEN).compute_signature(url, params)
+    assert hooks.sign(url, {}) == RequestValidator(TOKEN).compute_signature(url, {})
 
 
 def test_mask_number() -> None:

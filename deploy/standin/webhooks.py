@@ -10,13 +10,15 @@ aiohttp comes with the `twilio` library (its async client) and parses in C.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 from collections import deque
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
 import aiohttp
 import structlog
-from twilio.request_validator import RequestValidator
 
 from .common import Answer, WebhookError, url_for_log, utcnow
 from .records import CallbackRecord, Changes, Delivery, MessageRecord, StandinConfig
@@ -33,7 +35,7 @@ class Webhooks:
 
     def __init__(self, config: StandinConfig) -> None:
         self.config = config
-        self.validator = RequestValidator(config.auth_token)
+        self.token = config.auth_token.encode()
         self.session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
@@ -53,7 +55,12 @@ class Webhooks:
             self.session = None
 
     def sign(self, url: str, params: Mapping[str, str]) -> str:
-        return self.validator.compute_signature(url, dict(params))
+        """Twilio's X-Twilio-Signature: HMAC-SHA1 over the exact URL followed by each
+        parameter's name and value in name order, base64. Computed here, not by the library's
+        RequestValidator, whose handling of multi-valued forms was 6% of the stand-in's CPU;
+        the tests check every signature with RequestValidator, as the product does."""
+        data = url + "".join(name + params[name] for name in sorted(params))
+        return base64.b64encode(hmac.new(self.token, data.encode(), hashlib.sha1).digest()).decode()
 
     async def post_signed(
         self,
