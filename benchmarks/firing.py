@@ -35,23 +35,20 @@ from tests.stack import ROOT
 async def fire_all(url: str, batch: int, cached: bool) -> tuple[int, list[float]]:
     """Fire until nothing is due; (deadlines fired, seconds per batch)."""
     from services import logs
-    from services.cases import runner
+    from services.cases import engine
     from services.config import get_settings
     from services.db import async_engine
+    from services.people.matching import ContextCache
 
     settings = get_settings()
-    logs.configure(settings.log_format, settings.log_level)  # as the worker is configured
-    contexts = None
-    if cached:
-        from services.people.matching import ContextCache
-
-        contexts = ContextCache(settings.match_other_unit)
+    logs.configure(settings.log_format, settings.log_level)  # as the engine is configured
+    shared = ContextCache(settings.match_other_unit)
     fired, batches = 0, []
     while True:
         t = time.perf_counter()
-        # Without a cache, call as the code before the cache existed did (before/after runs).
-        extra = {"contexts": contexts} if contexts is not None else {}
-        n = await runner.fire_due(settings, limit=batch, **extra)
+        # Without the cache, every round loads the roster again (the before/after figure).
+        contexts = shared if cached else ContextCache(settings.match_other_unit)
+        n = (await engine.fire_round(settings, contexts, limit=batch, claim=False)).taken
         if not n:
             break
         batches.append(time.perf_counter() - t)

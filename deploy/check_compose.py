@@ -31,7 +31,8 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "topics": (PYTHON_IMAGE, ("pip install", " -e . ", "python deploy/topics.py")),
     "standin": (PYTHON_IMAGE, ("python deploy/twilio_standin.py",)),
     "api": (PYTHON_IMAGE, ("uvicorn services.api:app --host 0.0.0.0 --port 8000",)),
-    "worker": (PYTHON_IMAGE, ("faust -A events.app worker -l info",)),
+    "worker": (PYTHON_IMAGE, ("faust -L uvloop -A events.app worker -l info",)),
+    "engine": (PYTHON_IMAGE, ("svrr engine",)),
 }
 
 

@@ -69,7 +69,7 @@ cleanup() {
   if ((${#PIDS[@]} || STARTED_KAFKA || STARTED_PG)); then
     say "shutting down what this run started"
   fi
-  for name in worker api standin; do stop_proc "$name"; done
+  for name in engine worker api standin; do stop_proc "$name"; done
   if ((STARTED_KAFKA && STARTED_PG)); then
     "$SVRR_ROOT/deploy/down.sh"
   elif ((STARTED_KAFKA)); then
@@ -203,10 +203,14 @@ say "API ready (pid ${PIDS[api]})"
 
 # --datadir keeps Faust's local state under $SVRR_RUN with everything else this job makes.
 say "starting worker (faust -A events.app, log $(rel "$LOG_DIR/worker.log"))"
-start_proc worker "$VENV/bin/faust" --datadir "$SVRR_RUN/faust" -A events.app worker -l info \
+start_proc worker "$VENV/bin/faust" -L uvloop --datadir "$SVRR_RUN/faust" -A events.app worker -l info \
   --without-web
 wait_ready worker 90 grep -q Ready "$LOG_DIR/worker.log"
 say "worker ready (pid ${PIDS[worker]})"
+say "starting the deadline engine (svrr engine, log $(rel "$LOG_DIR/engine.log"))"
+start_proc engine "$VENV/bin/svrr" engine
+wait_ready engine 30 grep -q "svrr engine: ready" "$LOG_DIR/engine.log"
+say "engine ready (pid ${PIDS[engine]})"
 
 echo
 say "everything is up"
@@ -216,6 +220,7 @@ row Kafka "$KAFKA_BOOTSTRAP_SERVERS" kafka.log
 row "Twilio stand-in" "$STANDIN_URL" standin.log
 row API "$API_URL" api.log
 row worker "faust events.app" worker.log
+row engine "svrr engine" engine.log
 echo "  API token: $API_TOKEN   stand-in messages: $STANDIN_URL/_standin/messages"
 echo "  the demo's phones (read and answer as a peer or a clinician): $STANDIN_URL/_standin/phones"
 echo
@@ -227,7 +232,7 @@ echo
 
 export API_URL STANDIN_URL API_TOKEN
 if ! "$PY" deploy/demo.py; then
-  echo "demo: the story did not complete; logs are in $(rel "$LOG_DIR")/{standin,api,worker}.log" >&2
+  echo "demo: the story did not complete; logs are in $(rel "$LOG_DIR")/{standin,api,worker,engine}.log" >&2
   exit 1
 fi
 
@@ -247,7 +252,7 @@ demo: press Ctrl-C to stop everything this run started.
 EOF
 
 while :; do
-  for name in standin api worker; do
+  for name in standin api worker engine; do
     if ! kill -0 "${PIDS[$name]}" 2>/dev/null; then
       echo "demo: $name exited unexpectedly; last lines of $(rel "$LOG_DIR/$name.log"):" >&2
       tail -n 25 "$LOG_DIR/$name.log" >&2

@@ -11,13 +11,7 @@ from pathlib import Path
 import faust
 import mode
 
-from schemas.events import (
-    Event,
-    IncidentReported,
-    PageRequested,
-    SmsReceived,
-    SupportNeeded,
-)
+from schemas.events import Event, IncidentReported, SmsReceived
 from schemas.topics import topic_name
 from services import logs
 from services.config import get_settings
@@ -31,7 +25,8 @@ Path(settings.faust_datadir).parent.mkdir(parents=True, exist_ok=True)
 app = faust.App(
     settings.worker_id,
     broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
-    autodiscover=["events"],
+    # Agents and timers live next to their domain (Faust's recommended layout).
+    autodiscover=["services.incidents.agents", "services.cases.agents", "services.paging.agents"],
     origin="events",
     value_serializer="raw",
     key_serializer="raw",
@@ -53,9 +48,10 @@ def topic(contract: type[Event]) -> faust.TopicT:
     return app.topic(topic_name(contract), value_serializer="raw", key_serializer="raw")
 
 
+# The only topics the worker consumes. The others (cases, pages, involvement) carry
+# notifications and the audit trail for other consumers; the product's own work follows
+# the store, so nothing here reads back an event it wrote.
 incident_reported = topic(IncidentReported)
-support_needed = topic(SupportNeeded)
-page_requested = topic(PageRequested)
 sms_received = topic(SmsReceived)
 
 
@@ -78,10 +74,13 @@ class OutboxRelay(mode.Service):
         self.add_future(self.relay.run())
 
     async def on_stop(self) -> None:
+        from services.incidents.agents import drain
+
+        await drain()
         self.relay.stop()
         # Close the Twilio HTTP session and the store's pool with the worker, not after it.
-        from notifiers import pager
         from services.db import async_engine
+        from services.paging import sending
 
-        await pager.close()
+        await sending.close()
         await async_engine().dispose()

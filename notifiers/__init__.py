@@ -1,1 +1,2 @@
-"""Outbound messages: SMS through the real Twilio client, and the words they carry."""
+"""The Twilio adapter: SMS through the real twilio client. The words it carries are the
+domain's (services.texts)."""

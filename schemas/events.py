@@ -23,7 +23,13 @@ StaffId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
 UnitCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _./-]{0,31}$")]
 
 
-def utcnow() -> datetime:
+def _emitted_now() -> datetime:
+    """The wall clock, for an envelope's `emitted_at` only: when the bytes were produced.
+
+    Nothing decides on `emitted_at`; every decision on time (deadlines, claims, quiet hours)
+    runs on `services.clock`, which a test moves forward. The contracts cannot use that
+    clock: a hospital's producer imports this package without the services around it.
+    """
     return datetime.now(UTC)
 
 
@@ -58,17 +64,6 @@ class HarmLevel(enum.StrEnum):
     unknown = "unknown"
 
 
-class PageState(enum.StrEnum):
-    requested = "requested"
-    sending = "sending"
-    sent = "sent"
-    delivered = "delivered"
-    undelivered = "undelivered"
-    failed = "failed"
-    accepted = "accepted"
-    declined = "declined"
-
-
 class DeliveryStatus(enum.StrEnum):
     """Twilio's MessageStatus values that a status callback can carry."""
 
@@ -99,7 +94,7 @@ class Event(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    emitted_at: AwareDatetime = Field(default_factory=utcnow)
+    emitted_at: AwareDatetime = Field(default_factory=_emitted_now)
 
     @property
     def key(self) -> str:

@@ -10,12 +10,12 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from services import logs
+from services import clock, logs
 from services.config import get_settings
 from services.db import async_engine, transaction
 from services.identity import commands as identity_commands
@@ -41,7 +41,7 @@ def migrate(url: str | None = None) -> None:
 async def _incident(args: argparse.Namespace) -> int:
     try:
         incident = IncidentIn(
-            occurred_at=args.occurred_at or datetime.now(UTC),
+            occurred_at=args.occurred_at or clock.now(),
             unit=args.unit,
             event_type=args.event_type,
             harm_level=args.harm_level,
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="svrr", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("engine", help="run the deadline engine (escalations, reminders, follow-ups)")
     people_commands.add_commands(sub)
     inc = sub.add_parser("incident", help="log an incident (same path as POST /incidents)")
     inc.add_argument("--unit", required=True)
@@ -91,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         return code
     if (code := identity_commands.run(args)) is not None:
         return code
+    if args.cmd == "engine":
+        from services.cases import engine
+
+        logs.configure(settings.log_format, settings.log_level)
+        return engine.main(settings)
     if args.cmd == "migrate":
         migrate()
         print("database at head")

@@ -6,13 +6,14 @@ share one event loop each and must not block it on I/O. psycopg 3 serves both fr
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import TypeVar
 
 import psycopg
-from sqlalchemy import MetaData, create_engine
+from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -94,3 +95,42 @@ async def run_transaction(work: Callable[[AsyncSession], Awaitable[T]], attempts
             if not isinstance(exc.orig, TRANSIENT) or attempt == attempts:
                 raise
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def insert_rows(
+    session: AsyncSession, table: str, columns: dict[str, str], rows: list[dict[str, object]]
+) -> None:
+    """Insert any number of rows with one statement: the rows travel as one JSON array and
+    PostgreSQL unpacks them (jsonb_to_recordset).
+
+    Why not executemany or a multi-row VALUES: the first sends a statement per row, the
+    second compiles a new statement for every batch size; a batch's pages, transitions,
+    deadlines and events are thousands of rows in a burst. `columns` maps each column to
+    its SQL type; every row carries every column (None for NULL).
+    """
+    if not rows:
+        return
+    names = ", ".join(columns)
+    spec = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+    await session.execute(
+        text(
+            f"INSERT INTO {table} ({names}) SELECT {names} "
+            f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({spec})"
+        ),
+        {"rows": json.dumps(rows, default=str, separators=(",", ":"))},
+    )
+
+
+def rows_json(rows: list[dict[str, object]]) -> str:
+    return json.dumps(rows, default=str, separators=(",", ":"))
+
+
+def insert_from_json(table: str, columns: dict[str, str], param: str) -> str:
+    """`INSERT INTO table ... SELECT ... FROM jsonb_to_recordset(:param)`: a building block
+    for one statement that writes several tables (data-modifying CTEs)."""
+    names = ", ".join(columns)
+    spec = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {names} "
+        f"FROM jsonb_to_recordset(CAST(:{param} AS jsonb)) AS r({spec})"
+    )

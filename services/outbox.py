@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.events import Event
 from schemas.topics import topic_name
-from services.db import Base, libpq_url, sessionmaker
+from services.db import Base, insert_rows, libpq_url, sessionmaker
 from services.logs import log
 from services.metrics import RELAYED
 
@@ -62,6 +62,26 @@ async def add(session: AsyncSession, *events: Event) -> None:
         )
     if not session.info.get("outbox_notified"):
         # One NOTIFY per transaction is enough: it is delivered at commit, not before.
+        await session.execute(text(f"NOTIFY {CHANNEL}"))
+        session.info["outbox_notified"] = True
+
+
+COLUMNS = {"topic": "text", "key": "text", "payload": "jsonb"}
+
+
+def rows(events: list[Event]) -> list[dict[str, object]]:
+    return [
+        {"topic": topic_name(type(e)), "key": e.key, "payload": e.model_dump(mode="json")}
+        for e in events
+    ]
+
+
+async def add_many(session: AsyncSession, events: list[Event]) -> None:
+    """Queue a batch's events with one multi-row statement, in the caller's transaction."""
+    if not events:
+        return
+    await insert_rows(session, "outbox", COLUMNS, rows(events))
+    if not session.info.get("outbox_notified"):
         await session.execute(text(f"NOTIFY {CHANNEL}"))
         session.info["outbox_notified"] = True
 

@@ -185,10 +185,10 @@ def stack(db: Engine, topics: list[str]) -> Iterator[Stack]:
     from services.config import get_settings
 
     get_settings.cache_clear()
-    from notifiers import pager
+    from services.paging import sending
 
     # A sender made before this point holds the old address; the next send makes a new one.
-    pager._sender = None
+    sending._sender = None
     yield s
     stop_stack(s)
 

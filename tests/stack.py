@@ -85,6 +85,7 @@ class Stack:
     api: Proc
     standin: Proc
     worker: Proc
+    engine: Proc
 
     def client(self) -> httpx.Client:
         return httpx.Client(
@@ -100,7 +101,8 @@ class Stack:
 
 
 def start_stack(env: dict[str, str], logs: Path) -> Stack:
-    """Start stand-in, API and worker on free ports; return once each answers."""
+    """Start stand-in, API, worker and deadline engine on free ports; return once each
+    answers."""
     api_port, standin_port = free_port(), free_port()
     api_url, standin_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{standin_port}"
     env = dict(
@@ -146,11 +148,22 @@ def start_stack(env: dict[str, str], logs: Path) -> Stack:
     )
     worker = Proc(
         "worker",
-        [str(bin_dir / "faust"), "-A", "events.app", "worker", "-l", "info", "--without-web"],
+        [
+            str(bin_dir / "faust"),
+            "-L",
+            "uvloop",
+            "-A",
+            "events.app",
+            "worker",
+            "-l",
+            "info",
+            "--without-web",
+        ],
         env,
         logs,
     )
-    s = Stack(api_url, standin_url, api, standin, worker)
+    engine = Proc("engine", [str(bin_dir / "svrr"), "engine"], env, logs)
+    s = Stack(api_url, standin_url, api, standin, worker, engine)
     try:
         for p in (standin, api):
             p.start()
@@ -158,6 +171,11 @@ def start_stack(env: dict[str, str], logs: Path) -> Stack:
             wait_for(lambda: _ok(c, "/healthz"), 30, "api up")
         wait_for(lambda: _ok(httpx.Client(), f"{standin_url}/_standin/health"), 30, "stand-in up")
         s.start_worker()
+        engine.start()
+        wait_for(
+            lambda: "svrr engine: ready" in engine.tail() or not engine.alive(), 30, "engine up"
+        )
+        assert engine.alive(), f"engine died:\n{engine.tail()}"
     except BaseException:
         stop_stack(s)  # nothing left running when the stack could not come up
         raise
@@ -181,7 +199,7 @@ def start_extra_worker(s: Stack, index: int) -> Proc:
 
 
 def stop_stack(s: Stack) -> None:
-    for p in (s.worker, s.api, s.standin):
+    for p in (s.engine, s.worker, s.api, s.standin):
         p.stop()
 
 

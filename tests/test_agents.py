@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from events.agents import identify_staff, page_peer
-from schemas.events import IncidentReported, SupportNeeded
+from schemas.events import IncidentReported
+from services.incidents.agents import drain, identify_staff
 from tests.stack import Stack, wait_for
 
 
@@ -49,6 +49,7 @@ async def test_identify_staff_opens_one_case_per_known_clinician_once(
         await agent.put(incident.to_bytes())
         await agent.put(incident.to_bytes())  # Kafka redelivers after a crash
         await agent.put(b'{"event": "IncidentReported", "patient": "x"}')
+    await drain()  # the batch's SMS, sent after its commit
     cases = count(
         db, "SELECT count(*) FROM support_cases WHERE incident_id = :i", i=incident.incident_id
     )
@@ -82,24 +83,19 @@ async def test_identify_staff_opens_one_case_per_known_clinician_once(
     assert count(db, "SELECT count(*) FROM dead_letters") == dead_before + 1
 
 
-async def test_page_peer_never_pages_someone_involved(stack: Stack, db: Engine) -> None:
+async def test_nobody_involved_is_paged_as_a_peer(stack: Stack, db: Engine) -> None:
     # Every peer in the seed is involved: the coordinator must be paged, not nobody.
     on_call = ["N1101", "N1102", "P2101", "C4101", "N1103"]
     incident = stored_incident(db, ["N1001", *on_call])
     async with identify_staff.test_context() as agent:
         await agent.put(incident.to_bytes())
+        await agent.put(incident.to_bytes())  # redelivered: still one page
+    await drain()
     with db.connect() as conn:
-        case_id, staff_id = conn.execute(
-            text(
-                "SELECT id, staff_id FROM support_cases WHERE incident_id = :i AND staff_id = "
-                "'N1001'"
-            ),
+        case_id = conn.execute(
+            text("SELECT id FROM support_cases WHERE incident_id = :i AND staff_id = 'N1001'"),
             {"i": incident.incident_id},
-        ).one()
-    need = SupportNeeded(case_id=case_id, incident_id=incident.incident_id, staff_id=staff_id)
-    async with page_peer.test_context() as agent:
-        await agent.put(need.to_bytes())
-        await agent.put(need.to_bytes())
+        ).scalar_one()
     with db.connect() as conn:
         pages = conn.execute(
             text("SELECT peer_staff_id, to_number, reason FROM pages WHERE case_id = :c"),

@@ -18,8 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from events.agents import persistently
-from notifiers import pager
+from events.consume import persistently
 from notifiers.sms import PermanentSendError, SmsSender
 from schemas.events import SupportNeeded
 from services import clock
@@ -27,6 +26,7 @@ from services.cases import flows, outbound
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
+from services.paging import sending
 from services.paging import service as paging
 from services.people.importer import import_staff
 from services.people.matching import ContextCache, MatchContext, load_context
@@ -232,9 +232,9 @@ async def sweep() -> None:
         due_pages = await paging.due_pages(session, stale_after=3, older_than=0)
         due_messages = await outbound.due(session, clock.now(), stale_after=3)
     if due_pages:
-        await pager.deliver_pages(due_pages)
+        await sending.deliver_pages(due_pages)
     for message_id in due_messages:
-        await pager.deliver_message(message_id)
+        await sending.deliver_message(message_id)
 
 
 async def second_page_goes_to(db: Engine, case_id: uuid.UUID) -> object:
@@ -252,9 +252,9 @@ async def second_page_goes_to(db: Engine, case_id: uuid.UUID) -> object:
 
 
 async def fire_all() -> None:
-    from services.cases import runner
+    from services.cases import engine
 
-    while await runner.fire_due(get_settings()):
+    while await engine.fire_due(get_settings()):
         pass
 
 
@@ -594,7 +594,7 @@ async def test_a_landline_is_remembered_skipped_and_cleared_by_a_new_number(
             db, "SELECT id, peer_staff_id FROM pages WHERE case_id = :c", c=need.case_id
         )
         assert peer == landline
-        await pager.deliver_pages([uuid.UUID(str(page_id))])  # unless the worker did already
+        await sending.deliver_pages([uuid.UUID(str(page_id))])  # unless the worker did already
         wait_for(lambda: undeliverable(db, landline)[0], 15, "the landline mark")
         code, when = undeliverable(db, landline)
         assert code == 30006 and isinstance(when, datetime)
@@ -649,7 +649,7 @@ async def test_a_number_twilio_refuses_as_not_mobile_is_marked(
         )
     assert message_id is not None
     clock.advance(timedelta(hours=1, seconds=1))
-    await pager.deliver_message(message_id)
+    await sending.deliver_message(message_id)
     assert undeliverable(db, r.lead)[0] == 21614
     async with transaction() as session:
         assert not await outbound.can_text(session, r.lead_number)

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
-from notifiers import templates as sms
 from services import clock, texts
-from services.console.admin import Refused, _check_admin_kept
+from services.console.admin import Refused
+from services.console.admin_users import _check_admin_kept
 from services.db import transaction
 from services.identity import audit
 from services.identity.models import AuditEntry, Role, User
@@ -496,11 +496,11 @@ async def test_the_audit_log_filters_and_pages_newest_first(admin) -> None:
 
 
 def test_every_default_text_passes_its_own_checks() -> None:
-    for kind in sms.KINDS.values():
-        assert sms.check(kind.key, kind.default) == [], kind.key
-        assert set(sms.fields_of(kind.default)) <= kind.placeholders, kind.key
-        assert kind.required <= set(sms.fields_of(kind.default)), kind.key
-        assert set(kind.sample) == set(sms.fields_of(kind.default)), kind.key
+    for kind in texts.KINDS.values():
+        assert texts.check(kind.key, kind.default) == [], kind.key
+        assert set(texts.fields_of(kind.default)) <= kind.placeholders, kind.key
+        assert kind.required <= set(texts.fields_of(kind.default)), kind.key
+        assert set(kind.sample) == set(texts.fields_of(kind.default)), kind.key
 
 
 async def test_a_stored_text_that_no_longer_fills_sends_the_default(db: Engine) -> None:
@@ -517,7 +517,7 @@ async def test_a_stored_text_that_no_longer_fills_sends_the_default(db: Engine) 
         async with transaction() as session:
             peer = type("S", (), {"language": "fr", "home_unit": "5W"})()
             body = await texts.text_for(session, peer, "crisis_reply")  # type: ignore[arg-type]
-        assert body == sms.crisis_reply("988")
+        assert body == texts.default("crisis_reply", crisis_line="988")
     finally:
         async with transaction() as session:
             await session.execute(text("DELETE FROM sms_templates WHERE language = 'fr'"))

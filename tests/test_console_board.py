@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from services.identity.models import Role
+from services.paging.models import PageState
 from tests.console_helpers import PASSWORD, console_client, csrf_from, make_user, sign_in
 from tests.test_flows import CLINICIAN_NUMBER, accepted_by_peer, open_case, pages, q, reply, state
 
@@ -110,7 +111,7 @@ async def test_coordinator_actions_move_the_case_and_are_audited(db, browser_cli
     )
     assert r.status_code == 303 and r.headers["location"].endswith("notice=reassign")
     after = pages(db, case)
-    assert after[0][4] == "superseded" and after[1][1] not in (None, first_peer)
+    assert after[0][4] == PageState.superseded and after[1][1] not in (None, first_peer)
     r = await browser_client.post(
         f"/console/cases/{case.id}/actions", data={"action": "escalate_now", "csrftoken": token}
     )

@@ -22,8 +22,9 @@ from services.identity.models import AuditEntry, Role, Site, User
 from services.incidents.models import Incident
 from services.people.matching import load_context, rank
 from services.people.models import GroupDebrief, Involvement, PeerSupporter, Staff
-from services.schedules import service
-from services.schedules.service import DEMO_SCHEDULE, ScheduleIn
+from services.schedules import admin
+from services.schedules.demo import DEMO_SCHEDULE
+from services.schedules.inputs import OverrideIn, ScheduleIn
 from tests.console_helpers import console_client, csrf_from, make_user, sign_in
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -105,7 +106,7 @@ async def make_peer(
 
 async def make_schedule() -> uuid.UUID:
     async with transaction() as session:
-        made = await service.create_schedule(
+        made = await admin.create_schedule(
             session, ScheduleIn(name=f"Test {uuid.uuid4().hex[:8]}", time_zone="America/Chicago")
         )
     return uuid.UUID(str(made["id"]))
@@ -123,7 +124,7 @@ def card(html: str, element_id: str) -> str:
 
 async def test_each_page_renders_for_a_coordinator_only(browser):
     async with transaction() as session:
-        seeded = await service.schedule_id_by_name(session, DEMO_SCHEDULE)
+        seeded = await admin.schedule_id_by_name(session, DEMO_SCHEDULE)
     pages = [
         "/console/on-call",
         "/console/schedules",
@@ -169,7 +170,7 @@ async def test_a_post_without_csrf_is_refused_and_changes_nothing(browser):
 async def test_on_call_shows_the_seeded_schedules_on_call_peers(browser, api):
     username, _ = await coordinator(browser)
     async with transaction() as session:
-        seeded = await service.schedule_id_by_name(session, DEMO_SCHEDULE)
+        seeded = await admin.schedule_id_by_name(session, DEMO_SCHEDULE)
     resolved = (await api.get("/admin/schedules/on-call", headers=ADMIN)).json()
     expected = {p["staff_id"] for p in resolved["on_call"] if DEMO_SCHEDULE in p["schedules"]}
     assert expected, "the seeded schedule always has someone on call"
@@ -260,7 +261,7 @@ async def test_rotation_refusals_show_beside_their_fields_and_the_form_is_refill
     assert re.search(rf'id="r0-people-error">[^<]*unknown staff {unknown}', r.text)
     assert re.search(rf'id="r0-people"[^>]*value="N1101, {unknown}"', r.text)
     async with transaction() as session:
-        assert (await service.get_schedule(session, schedule_id))["rotations"] == []
+        assert (await admin.get_schedule(session, schedule_id))["rotations"] == []
 
     peer = await make_peer()
     r = await browser.post(
@@ -276,7 +277,7 @@ async def test_rotation_refusals_show_beside_their_fields_and_the_form_is_refill
     )
     assert r.status_code == 200 and "Rotations saved" in r.text
     async with transaction() as session:
-        view = await service.get_schedule(session, schedule_id)
+        view = await admin.get_schedule(session, schedule_id)
     assert [(x["name"], x["shift_hours"], x["start_local"]) for x in view["rotations"]] == [
         ("Days", 12, "2035-01-01T07:00:00")
     ]
@@ -347,10 +348,10 @@ async def test_pausing_a_peer_in_the_page_excludes_them_from_matching(browser):
     schedule_id = await make_schedule()
     at = FUTURE + timedelta(days=6)
     async with transaction() as session:
-        await service.add_override(
+        await admin.add_override(
             session,
             schedule_id,
-            service.OverrideIn(
+            OverrideIn(
                 starts_at=at - timedelta(hours=1),
                 ends_at=at + timedelta(hours=1),
                 add_staff_id=peer,
@@ -541,7 +542,7 @@ async def test_a_debrief_proposal_is_decided_and_shows_no_names(browser):
 def test_gaps_merge_spans_and_honour_training_supports_and_reachability():
     from services.people.matching import Peer
     from services.schedules.coverage import gaps
-    from services.schedules.service import Shift
+    from services.schedules.rules import Shift
 
     start = datetime(2030, 1, 1, 12, tzinfo=UTC)
     end = start + timedelta(hours=24)

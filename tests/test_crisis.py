@@ -1,4 +1,4 @@
-"""Crisis and distress detection (services/conversations/crisis.py): pure, no stack needed.
+"""Crisis and distress detection (services/conversations/crisis/): pure, no stack needed.
 
 The examples below are development examples written for this module, phrased the way people
 text: they are not the patterns' own words, so passing them says the patterns generalise. The
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from services.conversations import parsing
 from services.conversations.crisis import (
-    CRISIS_PATTERNS,
     crisis_signs,
     normalise,
     signals_crisis,
     signals_distress,
 )
+from services.conversations.crisis.patterns import CRISIS_PATTERNS
+from services.conversations.parsing import offer, peer
 
 # --- crisis: every warning sign, in words the patterns do not list verbatim -------------------
 
@@ -954,10 +954,10 @@ def test_grief_for_someone_else_is_not_a_wish_to_die() -> None:
     assert signals_crisis("I wish I had died")
 
 
-def test_parsing_reexports_the_detector() -> None:
-    """Callers import signals_crisis from parsing; it must be this module's, not a copy."""
-    assert parsing.signals_crisis is signals_crisis
-    assert parsing.signals_distress is signals_distress
+def test_reply_readers_use_the_detector() -> None:
+    """Both reply readers ask this package's detector first, not a copy of it."""
+    assert offer.signals_crisis is signals_crisis
+    assert peer.signals_crisis is signals_crisis
 
 
 # --- the independent labelled set ---------------------------------------------------------------

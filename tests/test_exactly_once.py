@@ -10,14 +10,13 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from notifiers import pager
 from notifiers.sms import SmsSender
 from schemas.events import DeliveryStatus
 from services.cases import flows
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
-from services.paging import callbacks
+from services.paging import callbacks, sending
 from services.paging import service as paging
 from tests.stack import Stack, wait_for
 from tests.test_agents import stored_incident
@@ -53,7 +52,7 @@ async def test_worker_dies_after_twilio_took_the_page(stack: Stack, db: Engine) 
     finally:
         await sender.close()
     await asyncio.sleep(3.2)  # the claim goes stale
-    await pager.deliver(claim.page_id)  # whoever picks it up next (here, or the sweep)
+    await sending.deliver(claim.page_id)  # whoever picks it up next (here, or the sweep)
 
     def recorded() -> object:
         with db.connect() as conn:
@@ -151,7 +150,7 @@ async def test_several_pages_to_one_peer_go_as_one_sms(stack: Stack, db: Engine)
     from tests.test_reimport import unsent_page
 
     ids = [unsent_page(db, "C4101", code) for code in ("71", "72", "73")]
-    await pager.deliver_pages(ids)
+    await sending.deliver_pages(ids)
     with db.connect() as conn:
         rows = conn.execute(
             text(

@@ -8,22 +8,24 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.conversations import parsing
-from services.conversations.parsing import (
+from services.conversations.crisis import signals_crisis
+from services.conversations.crisis.reviewed import (
     CRISIS_PHRASES,
     CRISIS_WORDS,
-    MAX_DEFER,
     REVIEWED_NOT_CRISIS,
+)
+from services.conversations.parsing import (
+    MAX_DEFER,
     OfferKind,
     OfferReply,
     PeerKind,
     PeerReply,
-    in_quiet_hours,
-    next_allowed,
+    offer,
     parse_offer_reply,
     parse_peer_reply,
-    signals_crisis,
+    peer,
 )
+from services.conversations.quiet_hours import in_quiet_hours, next_allowed
 
 NY = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
@@ -763,7 +765,7 @@ FUNCTION_WORD_CLAUSES = [
 def test_offer_function_word_clauses_are_never_an_action(
     text: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(parsing, "signals_crisis", lambda _text: False)
+    monkeypatch.setattr(offer, "signals_crisis", lambda _text: False)
     assert parse_offer_reply(text, NOW, NY).kind == "unknown"
 
 
@@ -771,7 +773,7 @@ def test_offer_function_word_clauses_are_never_an_action(
 def test_peer_function_word_clauses_are_never_an_action(
     text: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(parsing, "signals_crisis", lambda _text: False)
+    monkeypatch.setattr(peer, "signals_crisis", lambda _text: False)
     assert parse_peer_reply(text).kind == "unknown"
 
 

@@ -26,14 +26,14 @@ from services.cases.flows import NO_ANSWER_REASON
 from services.cases.models import CaseTransition
 from services.db import transaction
 from services.incidents.models import Incident
-from services.paging.models import Page, SupportCase
+from services.paging.models import Page, PageState, SupportCase
 from services.people.models import Staff, Unit
-from services.programme import charts, export
+from services.programme import charts, export, tables
 from services.programme import metrics as m
 
 NY = ZoneInfo("America/New_York")
 FEB, MAR, APR, MAY = date(2019, 2, 1), date(2019, 3, 1), date(2019, 4, 1), date(2019, 5, 1)
-PERIOD = m.Period(FEB, APR, "America/New_York")
+PERIOD = tables.Period(FEB, APR, "America/New_York")
 INJECTED_UNIT_NAME = '=HYPERLINK("http://evil.example","x")'
 
 
@@ -202,7 +202,7 @@ async def cohort(db: Engine) -> list[Spec]:
                             to_number="+15550779999",
                             reply_code=f"{attempt}M",
                             reason="metrics cohort",
-                            state="superseded",
+                            state=PageState.superseded,
                             requested_at=spec.received,
                             sent_at=spec.received + timedelta(minutes=spec.first_page + late),
                         )
@@ -285,28 +285,28 @@ async def test_answer_rates_with_secondary_suppression(cohort: list[Spec]) -> No
         "opted_out",
         "awaiting",
     ]
-    assert answers.total(FEB) == m.MonthTotal(FEB, 23, False)
+    assert answers.total(FEB) == tables.MonthTotal(FEB, 23, False)
     accepted = answers.cell(FEB, "accepted")
     assert (accepted.count, accepted.suppressed) == (8, False)
     assert accepted.rate == pytest.approx(8 / 23)
     # Opted out: 4 people, suppressed; declined (5, the smallest other) goes with it, or
     # 23 - 8 - 6 - 0 - opted out would give it back.
-    assert answers.cell(FEB, "opted_out") == m.Cell(FEB, "opted_out", None, None, True)
-    assert answers.cell(FEB, "declined") == m.Cell(FEB, "declined", None, None, True)
+    assert answers.cell(FEB, "opted_out") == tables.Cell(FEB, "opted_out", None, None, True)
+    assert answers.cell(FEB, "declined") == tables.Cell(FEB, "declined", None, None, True)
     assert answers.cell(FEB, "awaiting").count == 6  # R1 twice: 6 cases, 5 people
-    assert answers.cell(FEB, "no_answer") == m.Cell(FEB, "no_answer", 0, 0.0, False)
+    assert answers.cell(FEB, "no_answer") == tables.Cell(FEB, "no_answer", 0, 0.0, False)
     # Deferral overlaps the answers: 6 people, a rate of the asked, no secondary effect.
     deferred = answers.cell(FEB, "deferred")
     assert (deferred.count, deferred.rate) == (6, pytest.approx(6 / 23))
     # March: 11 asked; 5 accepted shown; the rest are each under 5 people (no secondary
     # needed: four cells are hidden); 3 deferrals hidden.
-    assert answers.total(MAR) == m.MonthTotal(MAR, 11, False)
+    assert answers.total(MAR) == tables.MonthTotal(MAR, 11, False)
     assert answers.cell(MAR, "accepted").rate == pytest.approx(5 / 11)
     for code in ("deferred", "declined", "no_answer", "opted_out", "awaiting"):
         assert answers.cell(MAR, code).suppressed, code
         assert answers.cell(MAR, code).count is None, code
     # April: 3 asked, the total and every cell suppressed, zeros included.
-    assert answers.total(APR) == m.MonthTotal(APR, None, True)
+    assert answers.total(APR) == tables.MonthTotal(APR, None, True)
     assert all(answers.cell(APR, c.code).count is None for c in answers.categories)
 
 
@@ -319,7 +319,7 @@ async def test_tier_mix(cohort: list[Spec]) -> None:
     assert tiers.cell(FEB, "tier2").count == 23
     assert tiers.cell(FEB, "tier3").suppressed  # 4 pharmacists
     assert tiers.cell(FEB, "tier2").suppressed is False  # overlapping: no secondary
-    assert tiers.cell(MAR, "tier1") == m.Cell(MAR, "tier1", 0, 0.0, False)
+    assert tiers.cell(MAR, "tier1") == tables.Cell(MAR, "tier1", 0, 0.0, False)
     assert tiers.cell(MAR, "tier3").count == 5
     assert tiers.cell(MAR, "tier3").rate == pytest.approx(5 / 11)
     assert all(tiers.cell(APR, c).suppressed for c in ("tier1", "tier2", "tier3"))
@@ -329,7 +329,7 @@ async def test_volumes_by_discipline_and_unit(cohort: list[Spec]) -> None:
     async with transaction() as session:
         disciplines = await m.volumes_by_discipline(session, PERIOD)
         units = await m.volumes_by_unit(session, PERIOD)
-        may = await m.volumes_by_unit(session, m.Period(APR, MAY))
+        may = await m.volumes_by_unit(session, tables.Period(APR, MAY))
     # Other tests' disciplines are received now, not in 2019: only the cohort's appear.
     assert [c.label for c in disciplines.categories] == [
         "Chaplain",
@@ -343,11 +343,11 @@ async def test_volumes_by_discipline_and_unit(cohort: list[Spec]) -> None:
     assert d[(FEB, "pharmacist")] is None  # 4 people
     assert d[(FEB, "physician")] is None  # 5 people, but the secondary suppression
     assert disciplines.cell(FEB, "physician").suppressed
-    assert disciplines.total(FEB) == m.MonthTotal(FEB, 23, False)
+    assert disciplines.total(FEB) == tables.MonthTotal(FEB, 23, False)
     # March: RN 5 and physician 6 shown, with 5 people unsuppressed; zeros shown.
     assert (d[(MAR, "RN")], d[(MAR, "physician")], d[(MAR, "chaplain")]) == (5, 6, 0)
     assert disciplines.cell(MAR, "RN").rate == pytest.approx(5 / 11)
-    assert disciplines.total(APR) == m.MonthTotal(APR, None, True)
+    assert disciplines.total(APR) == tables.MonthTotal(APR, None, True)
     assert all(disciplines.cell(APR, c.code).count is None for c in disciplines.categories)
     # Units: PMA 14 (6 RN + 8 chaplains), PMB 5 physicians (secondary), PMC 4 (primary).
     assert [c.code for c in units.categories] == ["PMC", "PMA", "PMB"]  # "=HYP..." sorts first
@@ -355,8 +355,8 @@ async def test_volumes_by_discipline_and_unit(cohort: list[Spec]) -> None:
     assert units.cell(FEB, "PMB").suppressed and units.cell(FEB, "PMC").suppressed
     assert units.cell(MAR, "PMB").count == 11
     # The evening of 30 April in New York is May in UTC.
-    assert may.total(APR) == m.MonthTotal(APR, 0, False)
-    assert may.total(MAY) == m.MonthTotal(MAY, None, True)
+    assert may.total(APR) == tables.MonthTotal(APR, 0, False)
+    assert may.total(MAY) == tables.MonthTotal(MAY, None, True)
 
 
 async def test_each_table_is_one_statement(cohort: list[Spec]) -> None:
@@ -377,16 +377,16 @@ async def test_each_table_is_one_statement(cohort: list[Spec]) -> None:
 
 
 def test_period_months_and_bounds() -> None:
-    p = m.Period(date(2025, 11, 17), date(2026, 2, 3), "Europe/London")
+    p = tables.Period(date(2025, 11, 17), date(2026, 2, 3), "Europe/London")
     assert p.months == (date(2025, 11, 1), date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1))
     assert p.stop == date(2026, 3, 1)
-    assert m.Period.trailing(12, date(2026, 3, 15)).months[0] == date(2025, 4, 1)
+    assert tables.Period.trailing(12, date(2026, 3, 15)).months[0] == date(2025, 4, 1)
     with pytest.raises(ValueError):
-        m.Period(date(2026, 2, 1), date(2026, 1, 1))
+        tables.Period(date(2026, 2, 1), date(2026, 1, 1))
     with pytest.raises(ValueError):
-        m.Period(date(2000, 1, 1), date(2026, 1, 1))
+        tables.Period(date(2000, 1, 1), date(2026, 1, 1))
     with pytest.raises(Exception):  # noqa: B017  (ZoneInfoNotFoundError)
-        m.Period(date(2026, 1, 1), date(2026, 1, 1), "Mars/Olympus")
+        tables.Period(date(2026, 1, 1), date(2026, 1, 1), "Mars/Olympus")
 
 
 async def test_csv_writes_suppressed_cells_and_escapes_formulas(cohort: list[Spec]) -> None:
@@ -473,12 +473,12 @@ async def test_charts_are_accessible_svg_with_suppression_markers(cohort: list[S
 
 
 def test_times_chart_without_data_still_renders() -> None:
-    table = m.TimeTable(
+    table = tables.TimeTable(
         "response_times",
         "Times",
         m.TIME_MEASURES,
         (FEB,),
-        tuple(m.TimeRow(FEB, c.code, 0, None, None, False) for c in m.TIME_MEASURES),
+        tuple(tables.TimeRow(FEB, c.code, 0, None, None, False) for c in m.TIME_MEASURES),
     )
     root = ET.fromstring(charts.times_chart(table, "empty"))
     assert "No cases" in "".join(root.itertext())
@@ -487,19 +487,19 @@ def test_times_chart_without_data_still_renders() -> None:
 def test_volume_chart_names_six_largest_and_sums_the_rest_as_other() -> None:
     """Seven colours stay distinguishable; an eighth category is folded into "Other", whose
     bar is the sum of shown cells only (a suppressed one stays in the hatched band)."""
-    cats = tuple(m.Category(f"U{i}", f"Unit {i}") for i in range(9))
+    cats = tuple(tables.Category(f"U{i}", f"Unit {i}") for i in range(9))
     counts = {f"U{i}": 10 + i for i in range(9)}
     counts["U0"] = None  # suppressed, with U1 as its complement
     counts["U1"] = None
-    cells = tuple(m.Cell(FEB, code, n, None, n is None) for code, n in counts.items())
-    table = m.CountTable(
+    cells = tuple(tables.Cell(FEB, code, n, None, n is None) for code, n in counts.items())
+    table = tables.CountTable(
         "volumes_by_unit",
         "Cases per month by unit",
         "cases",
         cats,
         (FEB,),
         cells,
-        (m.MonthTotal(FEB, sum(10 + i for i in range(9)), False),),
+        (tables.MonthTotal(FEB, sum(10 + i for i in range(9)), False),),
     )
     root = ET.fromstring(charts.volume_chart(table, "fold"))
     texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]

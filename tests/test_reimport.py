@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from services.db import transaction
 from services.paging import service as paging
+from services.paging.models import PageEvent
 from services.people.importer import import_staff
 from tests.test_agents import stored_incident
 
@@ -105,7 +106,7 @@ async def test_phone_changed_while_a_page_is_open(db: Engine) -> None:
                 .scalars()
                 .all()
             )
-        assert "renumbered" in states
+        assert PageEvent.renumbered in states
     finally:
         with db.begin() as conn:  # no SMS for this page, and the seed's number back
             conn.execute(text("UPDATE pages SET state = 'failed' WHERE id = :p"), {"p": page_id})

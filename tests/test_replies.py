@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from services import clock
-from services.cases import flows, machine
+from services.cases import flows, machine, policies
+from services.cases.clinician_replies import ClinicianAction, clinician_action
 from services.cases.refs import case_ref, ref_bounds
-from services.cases.replies import ClinicianAction, clinician_action
 from services.config import get_settings
 from services.db import transaction
-from services.paging.models import Page
+from services.paging.models import Page, PageState
 from services.paging.service import page_body
 from tests.test_flows import (  # noqa: F401 (fresh_clock is an autouse fixture)
     CLINICIAN,
@@ -170,7 +170,7 @@ async def test_a_peer_in_crisis_after_accepting_hands_the_case_on(db: Engine) ->
     assert state(db, case) == "clinician_offered"
     assert await reply(db, peer_number, "i cant do this anymore") == "crisis"
     now_pages = pages(db, case)
-    assert [p[4] for p in now_pages][:1] == ["superseded"]
+    assert [p[4] for p in now_pages][:1] == [PageState.superseded]
     assert len(now_pages) == 2 and now_pages[1][2] != peer_number
     assert state(db, case) == "peer_paged"
 
@@ -231,9 +231,9 @@ async def _page_id(case: Case, attempt: int) -> uuid.UUID:
 
 
 def test_a_coordinator_reason_names_what_matching_found() -> None:
-    why = flows.coordinator_reason_none("no qualified peer: 3 not on call, 1 involved")
+    why = policies.coordinator_reason_none("no qualified peer: 3 not on call, 1 involved")
     assert why == "no peer available (3 not on call, 1 involved)"
-    assert flows.coordinator_reason_policy(1) == "no peer answered after 1 page"
+    assert policies.coordinator_reason_policy(1) == "no peer answered after 1 page"
 
 
 def test_case_references_round_trip() -> None:

@@ -13,9 +13,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
-from services.schedules.service import (
-    DEMO_ROTATIONS,
-    DEMO_ZONE,
+from services.schedules.demo import DEMO_ROTATIONS, DEMO_ZONE
+from services.schedules.rules import (
     OverrideSpec,
     RotationSpec,
     ScheduleSpec,
@@ -651,7 +650,8 @@ async def test_query_time_validation(client: httpx.AsyncClient) -> None:
 
 async def test_on_call_staff_across_schedules(client: httpx.AsyncClient) -> None:
     from services.db import transaction
-    from services.schedules.service import DEMO_SCHEDULE, on_call_staff, seed_schedule
+    from services.schedules.demo import DEMO_SCHEDULE, seed_schedule
+    from services.schedules.service import on_call_staff
 
     async with transaction() as session:
         await seed_schedule(session)  # idempotent: `svrr seed` has run it already

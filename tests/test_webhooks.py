@@ -23,13 +23,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from twilio.request_validator import RequestValidator
 
-from notifiers import pager
 from schemas.events import DeliveryStatus
 from services.auth import TWILIO_BODY_LIMIT
 from services.cases import outbound
 from services.config import get_settings
 from services.db import transaction
-from services.paging import callbacks
+from services.paging import callbacks, sending
 from services.paging.delivery import Delivery, advance
 from services.paging.views import storable_text
 from tests.stack import TWILIO_TOKEN, Stack, wait_for
@@ -539,7 +538,7 @@ async def test_a_message_status_only_moves_forward(stack: Stack, db: Engine) -> 
             session, kind="help", to_number=number, body="status order check"
         )
     assert message_id is not None
-    await pager.deliver_message(message_id)
+    await sending.deliver_message(message_id)
 
     def row() -> tuple[object, ...]:
         return q(

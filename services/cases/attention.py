@@ -14,8 +14,8 @@ from enum import StrEnum
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import clock
 from services.cases.models import CaseAttention
-from services.clock import now
 
 
 class Attention(StrEnum):
@@ -62,7 +62,7 @@ async def clear(session: AsyncSession, case_id: uuid.UUID, by: str) -> int:
     done = await session.execute(
         update(CaseAttention)
         .where(CaseAttention.case_id == case_id, CaseAttention.cleared_at.is_(None))
-        .values(cleared_at=now(), cleared_by=by)
+        .values(cleared_at=clock.now(), cleared_by=by)
     )
     return int(done.rowcount or 0)
 
@@ -71,6 +71,6 @@ async def clear_one(session: AsyncSession, flag_id: int, by: str) -> int:
     done = await session.execute(
         update(CaseAttention)
         .where(CaseAttention.id == flag_id, CaseAttention.cleared_at.is_(None))
-        .values(cleared_at=now(), cleared_by=by)
+        .values(cleared_at=clock.now(), cleared_by=by)
     )
     return int(done.rowcount or 0)

@@ -13,11 +13,11 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import clock
 from services.cases import attention, flows
 from services.cases.machine import PEER_HOLDS, CaseState, IllegalTransition, move
 from services.cases.models import CaseAttention, CaseTransition, Deadline
 from services.cases.outcomes import CloseReason
-from services.clock import now
 from services.config import Settings
 from services.paging.models import Page, SupportCase
 from services.paging.service import involved_in
@@ -62,7 +62,7 @@ async def act(
         await flows.supersede_open_pages(session, case.id, reason="tier 3")
     elif action is Action.contact_made:
         await _move(session, case, CaseState.contact_made, "coordinator: contact made")
-        case.contact_at = case.contact_at or now()
+        case.contact_at = case.contact_at or clock.now()
     elif action is Action.close:
         if close_reason is None:
             raise ActionRefused("choose why the case is closed")
@@ -119,7 +119,7 @@ async def _reassign(session: AsyncSession, case: SupportCase, settings: Settings
     assert clinician is not None
     await flows.cancel_deadlines(session, case.id, ("page_timeout",), "coordinator reassigned")
     await flows.supersede_open_pages(session, case.id, reason="coordinator reassigned")
-    ctx = await load_context(session, now(), settings.match_other_unit)
+    ctx = await load_context(session, clock.now(), settings.match_other_unit)
     involved = await involved_in(session, case.incident_id)
     await flows.page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
 

@@ -16,37 +16,32 @@ events, the SMS rows and the next deadline are written together or not at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
 from schemas.events import PageRequested, SupportNeeded
-from services import outbox, texts
-from services.cases import attention, outbound
+from services import clock, texts
+from services.cases import attention, dispatch, outbound, tier1
 from services.cases.attention import Attention
 from services.cases.machine import PEER_HOLDS, CaseState, move
-from services.cases.models import Deadline, EscalationPolicy, NumberOptOut
+from services.cases.models import Deadline
+from services.cases.policies import (
+    load_policies,
+)
 from services.cases.refs import case_ref
-from services.clock import now
 from services.config import Settings
-from services.conversations.parsing import next_allowed
-from services.paging.models import InboundSms, Page, SupportCase
+from services.conversations.quiet_hours import next_allowed
+from services.paging.models import InboundSms, Page, PageState, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
-from services.paging.service import involved_in, new_page, transition
-from services.people.matching import MatchContext, choose, load_context
-from services.people.models import Involvement, PeerSupporter, Staff, Tier1Prompt, Unit
+from services.paging.service import involved_in, transition
+from services.people.matching import MatchContext, load_context
+from services.people.models import PeerSupporter, Staff, Unit
 
-DEFAULT_STEPS: list[dict[str, object]] = [
-    {"target": "peer", "wait_minutes": 5},
-    {"target": "peer", "wait_minutes": 5},
-    {"target": "coordinator", "wait_minutes": 15},
-]
 OFFER_REMINDER_AFTER = timedelta(hours=2)
 OFFER_GIVE_UP_AFTER = timedelta(hours=4)
 # Deadline kinds a case can have pending; a case that ends cancels all of them.
@@ -56,53 +51,6 @@ FOLLOW_UPS = (timedelta(hours=24), timedelta(hours=72), timedelta(days=7))
 WROTE_RECENTLY = timedelta(hours=1)
 # The transition reason that marks an offer left unanswered; programme metrics count by it.
 NO_ANSWER_REASON = "no answer to the offer or reminder"
-
-
-def coordinator_reason_none(why_none: str) -> str:
-    """The reason stored on a coordinator page is also the "why" of its SMS: say only what
-    matching found ("no peer available"), with its counts, never a peer's name."""
-    detail = why_none.removeprefix("no qualified peer").lstrip(": ")
-    return f"no peer available ({detail})"[:120] if detail else "no peer available"
-
-
-def coordinator_reason_policy(peers_paged: int) -> str:
-    if peers_paged == 0:
-        return "the escalation policy pages the coordinator first"
-    return f"no peer answered after {peers_paged} page{'s' if peers_paged > 1 else ''}"
-
-
-@dataclass(frozen=True)
-class Policy:
-    steps: list[dict[str, object]]
-    repeat: int
-
-
-async def policy_for(session: AsyncSession, site: str | None) -> Policy:
-    """The site's policy, else the programme's default, else the built-in one.
-
-    Cached for the transaction: a batch of 100 escalations reads the policies once.
-    """
-    cache: dict[str | None, Policy] = session.info.setdefault("policies", {})
-    if site not in cache:
-        cache[site] = await _load_policy(session, site)
-    return cache[site]
-
-
-async def _load_policy(session: AsyncSession, site: str | None) -> Policy:
-    rows = (
-        await session.scalars(
-            select(EscalationPolicy).where(
-                EscalationPolicy.active.is_(True),
-                (EscalationPolicy.site == site) | EscalationPolicy.site.is_(None),
-            )
-        )
-    ).all()
-    chosen = next((p for p in rows if p.site == site and site is not None), None) or next(
-        (p for p in rows if p.site is None), None
-    )
-    if chosen is None:
-        return Policy(DEFAULT_STEPS, 0)
-    return Policy(list(chosen.steps), chosen.repeat)
 
 
 async def tell_coordinator(
@@ -140,7 +88,7 @@ async def cancel_deadlines(
     await session.execute(
         update(Deadline)
         .where(Deadline.case_id == case_id, Deadline.kind.in_(kinds), Deadline.fired_at.is_(None))
-        .values(fired_at=now(), outcome=outcome)
+        .values(fired_at=clock.now(), outcome=outcome)
     )
 
 
@@ -198,82 +146,103 @@ async def start_outreach(
     settings: Settings,
     ctx: MatchContext | Callable[[AsyncSession], Awaitable[MatchContext]] | None = None,
 ) -> PageRequested | None:
-    """Tier 1 prompt, the first page, and its escalation deadline; None on a replay.
+    """One case's outreach (start_outreach_many with one): None on a replay. Its page is left
+    `requested`, for the pager to claim and send."""
+    done = await start_outreach_many(session, [need], settings, ctx, claim=False)
+    return done.requested[0] if done.requested else None
 
-    `ctx` may be a loader: a replay (the case is paged already) then never loads a roster.
+
+@dataclass(frozen=True)
+class Outreach:
+    """What a batch of outreach wrote: the pages born claimed (to send now) and every
+    PageRequested (also on the outbox, for the topic)."""
+
+    pages: list[dispatch.NewPage]
+    requested: list[PageRequested]
+
+
+async def start_outreach_many(
+    session: AsyncSession,
+    needs: Sequence[SupportNeeded],
+    settings: Settings,
+    ctx: MatchContext | Callable[[AsyncSession], Awaitable[MatchContext]] | None = None,
+    *,
+    claim: bool,
+    at: datetime | None = None,
+) -> Outreach:
+    """Tier 1 prompts, first pages and their escalation deadlines for cases just opened, in
+    a few statements for the whole batch (services.cases.dispatch); a replay does nothing.
+
+    With `claim` the pages are born claimed by the caller, who sends them after commit.
+    `ctx` may be a loader: a batch of replays never loads a roster.
     """
-    case = await session.get(SupportCase, need.case_id, with_for_update=True)
-    if case is None:
-        raise LookupError(f"case {need.case_id} not in store")
-    if case.state != CaseState.identified:
-        return None
-    clinician = await session.get(Staff, case.staff_id)
-    assert clinician is not None
-    why = (await outbound.unreachable(session, [clinician.mobile_e164])).get(clinician.mobile_e164)
-    if why in (outbound.Unreachable.stop, outbound.Unreachable.opted_out):
-        # Nobody may text them, so no peer is asked to and no lead is prompted about them;
-        # the case waits, visible as opted out, for the coordinator. (A number that cannot
-        # take SMS is different: the peer can still call it.)
-        await opt_out_case(session, case, "clinician has opted out of messages")
-        return None
-    involved = await involved_in(session, case.incident_id)
-    unit = await unit_of(session, clinician.home_unit)
-    lead_id = unit.tier1_lead_staff_id if unit else None
-    if lead_id and lead_id != clinician.staff_id:
-        # One prompt per lead per incident, naming no one ("3 of your team"). The key row is
-        # the guard, so several workers or a redelivery cannot prompt the lead twice: a
-        # concurrent insert of the same key waits for the first to commit, then does nothing.
-        lead = await session.get(Staff, lead_id)
-        prompted = await session.get(Tier1Prompt, (case.incident_id, lead_id)) is not None
-        if not prompted and (
-            lead is not None and lead.active and await outbound.can_text(session, lead.mobile_e164)
-        ):
-            count = await session.scalar(
-                select(func.count())
-                .select_from(SupportCase)
-                .join(Staff, Staff.staff_id == SupportCase.staff_id)
-                .join(Unit, Unit.code == Staff.home_unit)
-                .where(
-                    SupportCase.incident_id == case.incident_id,
-                    Unit.tier1_lead_staff_id == lead_id,
-                    SupportCase.staff_id != lead_id,
-                    # Not about those who opted out: their lead is not prompted about them.
-                    Staff.opted_out.is_(False),
-                    Staff.mobile_e164.not_in(select(NumberOptOut.number)),
-                )
+    at = at or clock.now()
+    case_ids = [n.case_id for n in needs]
+    found = await dispatch.lock_cases(session, case_ids)
+    missing = set(case_ids) - set(found)
+    if missing:
+        raise LookupError(f"cases not in store: {sorted(map(str, missing))}")
+    waiting = {cid: c for cid, c in found.items() if c.state == CaseState.identified}
+    if not waiting:
+        return Outreach([], [])
+    clinicians = {
+        s.staff_id: s
+        for s in (
+            await session.scalars(
+                select(Staff).where(Staff.staff_id.in_({c.staff_id for c in waiting.values()}))
             )
-            key = await session.scalar(
-                insert(Tier1Prompt)
-                .values(incident_id=case.incident_id, lead_staff_id=lead_id, staff_count=count or 1)
-                .on_conflict_do_nothing()
-                .returning(Tier1Prompt.lead_staff_id)
-            )
-            if key is not None:
-                await outbound.enqueue(
-                    session,
-                    kind="tier1_prompt",
-                    case_id=case.id,
-                    to_number=lead.mobile_e164,
-                    body=await texts.text_for(
-                        session,
-                        lead,
-                        "tier1_prompt_one" if (count or 1) == 1 else "tier1_prompt_many",
-                        count=count or 1,
-                    ),
-                    dedupe=str(case.incident_id),
-                )
-                await move(
-                    session, case, CaseState.tier1_notified, "unit lead prompted to check in"
-                )
-            else:
-                prompted = True  # another worker's case of this incident got there first
-        if prompted:
-            await move(session, case, CaseState.tier1_notified, "unit lead already prompted")
+        ).all()
+    }
+    blocked = await outbound.unreachable(session, (s.mobile_e164 for s in clinicians.values()))
+    reach: list[dispatch.LockedCase] = []
+    for c in waiting.values():
+        why = blocked.get(clinicians[c.staff_id].mobile_e164)
+        if why in (outbound.Unreachable.stop, outbound.Unreachable.opted_out):
+            # Nobody may text them, so no peer is asked to and no lead is prompted about
+            # them; the case waits, visible as opted out, for the coordinator. (A number
+            # that cannot take SMS is different: the peer can still call it.)
+            case = await session.get(SupportCase, c.id)
+            assert case is not None
+            await opt_out_case(session, case, "clinician has opted out of messages")
+        else:
+            reach.append(c)
+    if not reach:
+        return Outreach([], [])
+    writes = dispatch.Writes(at, claim=claim)
+    units = await dispatch.all_units(session)
+    states = await tier1.prompt_leads(
+        session,
+        [(c.id, c.incident_id, c.state, clinicians[c.staff_id]) for c in reach],
+        units,
+        writes,
+    )
+    involved = await dispatch.involved_by_incident(session, {c.incident_id for c in reach})
     if ctx is None:
-        ctx = await load_context(session, now(), settings.match_other_unit)
+        ctx = await load_context(session, at, settings.match_other_unit)
     elif not isinstance(ctx, MatchContext):
         ctx = await ctx(session)
-    return await page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
+    # A case sent back to the start (the coordinator's "page again") keeps its history.
+    earlier = await dispatch.earlier_pages(session, [c.id for c in reach])
+    wanted = [
+        dispatch.Wanted(
+            case_id=c.id,
+            incident_id=c.incident_id,
+            clinician=clinicians[c.staff_id],
+            from_state=states[c.id],
+            step=0,
+            round_=0,
+            exclude=involved.get(c.incident_id, set())
+            | {peer for peer, _ in earlier[c.id] if peer is not None},
+            attempt=max((a for _, a in earlier[c.id]), default=0) + 1,
+            peers_paged=sum(1 for peer, _ in earlier[c.id] if peer is not None),
+        )
+        for c in reach
+    ]
+    policies = await load_policies(session)
+    pages = await dispatch.page_cases(session, wanted, ctx, settings, units, policies, writes)
+    await writes.flush(session)
+    requested = [e for e in writes.events if isinstance(e, PageRequested)]
+    return Outreach(pages, requested)
 
 
 async def page_next(
@@ -286,155 +255,41 @@ async def page_next(
     step: int,
     round_: int,
 ) -> PageRequested:
-    """Page whoever step `step` of the policy names, and set the deadline for an answer."""
-    unit = await unit_of(session, clinician.home_unit)
-    policy = await policy_for(session, unit.site if unit else None)
-    target = str(policy.steps[step].get("target", "peer"))
-    wait = float(str(policy.steps[step].get("wait_minutes", 5)))
-    prefetched: dict[uuid.UUID, list[tuple[str | None, int]]] | None = session.info.get(
-        "earlier_pages"
-    )
-    if prefetched is not None and case.id in prefetched:
-        earlier = prefetched[case.id]
-    else:
-        query = select(Page.peer_staff_id, Page.attempt).where(Page.case_id == case.id)
-        earlier = [(peer, attempt) for peer, attempt in (await session.execute(query)).all()]
-    already = {peer for peer, _ in earlier if peer is not None}
-    attempt = max((a for _, a in earlier), default=0) + 1
-    peer_id: str | None = None
-    if target == "peer":
-        # The store decides the case limit: `choose` counts the peer's load under a lock.
-        match, chosen = await choose(session, ctx, clinician, involved | already)
-        if chosen is not None:
-            peer_id, to_number, reason = chosen.staff_id, chosen.mobile, chosen.reason
-        else:
-            to_number = settings.coordinator_number
-            reason = coordinator_reason_none(match.why_none())
-    else:
-        to_number = settings.coordinator_number
-        reason = coordinator_reason_policy(sum(1 for peer, _ in earlier if peer is not None))
-    page = await new_page(session, case, attempt, peer_id, to_number, reason)
-    if prefetched is not None:
-        prefetched.setdefault(case.id, []).append((peer_id, attempt))
-    case.escalation_step, case.escalation_round = step, round_
-    to_state = CaseState.peer_paged if peer_id is not None else CaseState.waiting_coordinator
-    if case.state != to_state or attempt > 1:
-        why = "first page" if attempt == 1 else f"escalation step {step + 1}, round {round_ + 1}"
-        if peer_id is None:
-            why = f"coordinator paged: {reason}"[:200]
-        await move(session, case, to_state, why)
-    await schedule(
-        session,
-        case.id,
-        "page_timeout",
-        now() + timedelta(minutes=wait),
-        page_id=str(page.id),
+    """Page whoever step `step` of the policy names, and set the deadline for an answer: one
+    case through the batch's code (dispatch.page_cases), its page left `requested` for the
+    pager. For a person's action or a reply; escalations in bulk go through the engine."""
+    await session.flush()  # this transaction's changes first: the set statements read them
+    writes = dispatch.Writes(clock.now(), claim=False)
+    earlier = (await dispatch.earlier_pages(session, [case.id]))[case.id]
+    wanted = dispatch.Wanted(
+        case_id=case.id,
+        incident_id=case.incident_id,
+        clinician=clinician,
+        from_state=case.state,
         step=step,
-        round=round_,
+        round_=round_,
+        exclude=involved | {peer for peer, _ in earlier if peer is not None},
+        attempt=max((a for _, a in earlier), default=0) + 1,
+        peers_paged=sum(1 for peer, _ in earlier if peer is not None),
     )
-    if peer_id is not None:
-        ctx.recent_pages[peer_id] += 1
-    event = PageRequested(
-        page_id=page.id, case_id=case.id, attempt=attempt, peer_staff_id=peer_id, reason=reason
-    )
-    await outbox.add(session, event)
-    return event
+    units = await dispatch.all_units(session)
+    policies = await load_policies(session)
+    await dispatch.page_cases(session, [wanted], ctx, settings, units, policies, writes)
+    await writes.flush(session)
+    return next(e for e in writes.events if isinstance(e, PageRequested))
 
 
 # --- deadlines ------------------------------------------------------------------------------
 
 
-async def prefetch(session: AsyncSession, case_ids: list[uuid.UUID]) -> None:
-    """Load what a batch of deadlines will read, a few queries for the whole batch: the
-    cases (locked), their clinicians, every unit, who was involved, the earlier pages."""
-    cases = (
-        await session.scalars(
-            select(SupportCase)
-            .where(SupportCase.id.in_(case_ids))
-            .order_by(SupportCase.id)  # a fixed lock order, so batches cannot deadlock
-            .with_for_update()
-        )
-    ).all()
-    session.info["locked_cases"] = {c.id for c in cases}
-    staff = (
-        await session.scalars(select(Staff).where(Staff.staff_id.in_({c.staff_id for c in cases})))
-    ).all()
-    units = (await session.scalars(select(Unit))).all()
-    # The identity map holds unchanged objects weakly: without a strong reference they are
-    # collected on return and every session.get() below would query again, 3 per deadline.
-    session.info["prefetched"] = [cases, staff, units]
-    incidents = list({c.incident_id for c in cases})
-    involved: dict[uuid.UUID, set[str]] = {i: set() for i in incidents}
-    for incident_id, staff_ids in (
-        await session.execute(
-            text("SELECT id, staff_ids FROM incidents WHERE id = ANY(:ids)"), {"ids": incidents}
-        )
-    ).all():
-        involved[incident_id] |= set(staff_ids or ())
-    for incident_id, staff_id in (
-        await session.execute(
-            select(Involvement.incident_id, Involvement.staff_id).where(
-                Involvement.incident_id.in_(incidents), Involvement.status != "removed"
-            )
-        )
-    ).all():
-        involved[incident_id].add(staff_id)
-    session.info["involved"] = involved
-    earlier: dict[uuid.UUID, list[tuple[str | None, int]]] = {}
-    for case_id, peer, attempt in (
-        await session.execute(
-            select(Page.case_id, Page.peer_staff_id, Page.attempt).where(Page.case_id.in_(case_ids))
-        )
-    ).all():
-        earlier.setdefault(case_id, []).append((peer, attempt))
-    for case_id in case_ids:
-        earlier.setdefault(case_id, [])
-    session.info["earlier_pages"] = earlier
-
-
-async def _locked_case(session: AsyncSession, case_id: uuid.UUID) -> SupportCase | None:
-    if case_id in session.info.get("locked_cases", ()):
-        return await session.get(SupportCase, case_id)  # locked by prefetch; no query
-    return await session.get(SupportCase, case_id, with_for_update=True)
-
-
-async def _involved(session: AsyncSession, incident_id: uuid.UUID) -> set[str]:
-    cached: dict[uuid.UUID, set[str]] | None = session.info.get("involved")
-    if cached is not None and incident_id in cached:
-        return cached[incident_id]
-    return await involved_in(session, incident_id)
-
-
-async def fire(
-    session: AsyncSession, deadline: Deadline, settings: Settings, ctx: MatchContext | None
-) -> str:
-    """Do what a deadline asks if the case still needs it; say what happened."""
-    case = await _locked_case(session, deadline.case_id)
+async def fire(session: AsyncSession, deadline: Deadline, settings: Settings) -> str:
+    """Do what a reminder, re-offer or follow-up asks if the case still needs it; say what
+    happened. (Escalations are the engine's, in sets: services.cases.engine.escalate.)"""
+    case = await session.get(SupportCase, deadline.case_id, with_for_update=True)
     if case is None:
         return "no case"
     clinician = await session.get(Staff, case.staff_id)
     assert clinician is not None
-    if deadline.kind == "page_timeout":
-        if case.state not in (CaseState.peer_paged, CaseState.waiting_coordinator):
-            return "moot: answered"
-        unit = await unit_of(session, clinician.home_unit)
-        policy = await policy_for(session, unit.site if unit else None)
-        step, round_ = (
-            int(str(deadline.payload.get("step", 0))) + 1,
-            int(str(deadline.payload.get("round", 0))),
-        )
-        if step >= len(policy.steps):
-            if round_ >= policy.repeat:
-                if case.state != CaseState.waiting_coordinator:
-                    await move(
-                        session, case, CaseState.waiting_coordinator, "escalation policy exhausted"
-                    )
-                return "exhausted"
-            step, round_ = 0, round_ + 1
-        ctx = ctx or await load_context(session, now(), settings.match_other_unit)
-        involved = await _involved(session, case.incident_id)
-        await page_next(session, case, clinician, involved, ctx, settings, step, round_)
-        return f"escalated to step {step + 1}"
     if deadline.kind == "offer_reminder":
         if case.state != CaseState.clinician_offered:
             return "moot: answered"
@@ -446,7 +301,7 @@ async def fire(
             await texts.text_for(session, clinician, "offer_reminder"),
             settings,
         )
-        await schedule(session, case.id, "offer_expired", now() + OFFER_GIVE_UP_AFTER)
+        await schedule(session, case.id, "offer_expired", clock.now() + OFFER_GIVE_UP_AFTER)
         return "reminded"
     if deadline.kind == "offer_expired":
         if case.state != CaseState.clinician_offered:
@@ -456,7 +311,7 @@ async def fire(
             session,
             settings,
             case.id,
-            templates.coordinator_no_answer(case_ref(case.id)),
+            texts.coordinator_no_answer(case_ref(case.id)),
             why=Attention.no_answer,
         )
         return "handed to coordinator"
@@ -514,7 +369,9 @@ async def escalate_now(session: AsyncSession, case_id: uuid.UUID, page_id: uuid.
         .with_for_update(skip_locked=True)
     )
     await session.execute(
-        update(Deadline).where(Deadline.id.in_(pending.scalar_subquery())).values(due_at=now())
+        update(Deadline)
+        .where(Deadline.id.in_(pending.scalar_subquery()))
+        .values(due_at=clock.now())
     )
 
 
@@ -530,7 +387,7 @@ async def _to_clinician(
     settings: Settings,
     dedupe: str | None = None,
 ) -> None:
-    at = now()
+    at = clock.now()
     not_before = await clinician_not_before(
         session, clinician, at, (settings.quiet_start_hour, settings.quiet_end_hour)
     )
@@ -555,13 +412,13 @@ async def offer(
         "offer",
         await texts.text_for(session, clinician, "clinician_offer"),
         settings,
-        dedupe=f"{again}:{case.escalation_round}:{now().isoformat()}" if again else None,
+        dedupe=f"{again}:{case.escalation_round}:{clock.now().isoformat()}" if again else None,
     )
     await move(
         session, case, CaseState.clinician_offered, "offer re-sent" if again else "offer sent"
     )
     await cancel_deadlines(session, case.id, ("offer_reminder", "offer_expired"), "replaced")
-    await schedule(session, case.id, "offer_reminder", now() + OFFER_REMINDER_AFTER)
+    await schedule(session, case.id, "offer_reminder", clock.now() + OFFER_REMINDER_AFTER)
 
 
 # --- ending or rerouting outreach ---------------------------------------------------------
@@ -581,7 +438,7 @@ async def opt_out_case(session: AsyncSession, case: SupportCase, reason: str) ->
     held_by, peer_id = (
         await session.execute(
             select(Page.to_number, Page.peer_staff_id)
-            .where(Page.case_id == case.id, Page.state == "accepted")
+            .where(Page.case_id == case.id, Page.state == PageState.accepted)
             .limit(1)
         )
     ).first() or (None, None)
@@ -612,8 +469,8 @@ async def supersede_open_pages(session: AsyncSession, case_id: uuid.UUID, reason
         )
     ).all()
     for page in pages:
-        page.state = "superseded"
-        transition(session, page.id, "superseded", reason=reason)
+        page.state = PageState.superseded
+        transition(session, page.id, PageState.superseded, reason=reason)
 
 
 async def hand_to_next_peer(
@@ -628,14 +485,17 @@ async def hand_to_next_peer(
     await cancel_deadlines(session, case.id, ALL_DEADLINES, reason)
     pages = (
         await session.scalars(
-            select(Page).where(Page.case_id == case.id, Page.state == "accepted").with_for_update()
+            select(Page)
+            .where(Page.case_id == case.id, Page.state == PageState.accepted)
+            .order_by(Page.id)
+            .with_for_update()
         )
     ).all()
     for page in pages:
-        page.state = "superseded"
-        transition(session, page.id, "superseded", reason=reason)
+        page.state = PageState.superseded
+        transition(session, page.id, PageState.superseded, reason=reason)
     await outbound.cancel_pending(session, case.id, ("offer", "offer_reminder"))
-    ctx = await load_context(session, now(), settings.match_other_unit)
+    ctx = await load_context(session, clock.now(), settings.match_other_unit)
     involved = await involved_in(session, case.incident_id)
     await page_next(session, case, clinician, involved, ctx, settings, step=0, round_=0)
 

@@ -14,9 +14,8 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import CaseStateChanged
-from services import outbox
+from services import clock, outbox
 from services.cases.models import CaseTransition
-from services.clock import now as utcnow
 from services.logs import log
 from services.paging.models import SupportCase
 
@@ -118,7 +117,7 @@ async def move(session: AsyncSession, case: SupportCase, to_state: CaseState, re
         raise IllegalTransition(f"case {case.id}: {case.state} -> {to_state} is not allowed")
     from_state = case.state
     case.state = to_state
-    case.updated_at = utcnow()
+    case.updated_at = clock.now()
     if to_state in TERMINAL:
         case.closed_at = case.updated_at
     session.add(

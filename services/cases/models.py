@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -27,6 +28,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 import services.paging.models  # noqa: F401  (cases and pages are mapped first)
 from services.db import Base
+
+
+class MessageState(StrEnum):
+    """Where a message is; stored as its value in messages.state."""
+
+    queued = "queued"  # waiting for not_before (quiet hours) or the number's rate limit
+    sending = "sending"  # claimed by a sender
+    sent = "sent"
+    delivered = "delivered"
+    undelivered = "undelivered"
+    failed = "failed"
+    cancelled = "cancelled"  # no longer needed before it went (a reminder after an answer)
+    suppressed = "suppressed"  # STOP, an opt-out or a bad number since it was queued
 
 
 class CaseTransition(Base):
@@ -71,7 +85,7 @@ class Message(Base):
     to_number: Mapped[str] = mapped_column(String(16), index=True)
     body: Mapped[str] = mapped_column(Text)
     dedupe_key: Mapped[str] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[str] = mapped_column(String(16), default=MessageState.queued)
     # services.cases.outbound.Priority: urgent messages never wait behind bulk to one number.
     priority: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
     not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

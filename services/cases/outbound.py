@@ -31,8 +31,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import DeliveryStatus
-from services.cases.models import Message
-from services.clock import now as utcnow
+from services import clock
+from services.cases.models import Message, MessageState
 from services.paging.delivery import Delivery, advance
 from services.paging.models import Page
 from services.people.models import Staff
@@ -104,7 +104,7 @@ async def mark_undeliverable(session: AsyncSession, number: str, code: int) -> N
     await session.execute(
         update(Staff)
         .where(Staff.mobile_e164 == number, Staff.undeliverable_code.is_distinct_from(code))
-        .values(undeliverable_code=code, undeliverable_at=utcnow())
+        .values(undeliverable_code=code, undeliverable_at=clock.now())
     )
 
 
@@ -156,9 +156,9 @@ async def enqueue(
             to_number=to_number,
             body=body,
             dedupe_key=key[:200],
-            state="queued",
+            state=MessageState.queued,
             priority=PRIORITY_OF_KIND.get(kind, Priority.conversation),
-            not_before=not_before or utcnow(),
+            not_before=not_before or clock.now(),
         )
         .on_conflict_do_nothing(
             index_elements=["dedupe_key"], index_where=text("state IN ('queued', 'sending')")
@@ -171,8 +171,12 @@ async def cancel_pending(session: AsyncSession, case_id: uuid.UUID, kinds: tuple
     """Drop queued messages a case no longer needs (a reminder after the clinician answered)."""
     await session.execute(
         update(Message)
-        .where(Message.case_id == case_id, Message.kind.in_(kinds), Message.state == "queued")
-        .values(state="cancelled")
+        .where(
+            Message.case_id == case_id,
+            Message.kind.in_(kinds),
+            Message.state == MessageState.queued,
+        )
+        .values(state=MessageState.cancelled)
     )
 
 
@@ -195,9 +199,9 @@ async def due(
     rows = await session.scalars(
         select(Message.id)
         .where(
-            ((Message.state == "queued") & (Message.not_before <= at))
+            ((Message.state == MessageState.queued) & (Message.not_before <= at))
             | (
-                (Message.state == "sending")
+                (Message.state == MessageState.sending)
                 & (Message.claimed_at < at - timedelta(seconds=stale_after))
             )
         )
@@ -223,11 +227,11 @@ async def claim(
     msg = await session.get(Message, message_id, with_for_update=True)
     if msg is None:
         return None
-    at = utcnow()
-    if msg.state == "queued" and msg.not_before <= at:
+    at = clock.now()
+    if msg.state == MessageState.queued and msg.not_before <= at:
         reclaimed = False
     elif (
-        msg.state == "sending"
+        msg.state == MessageState.sending
         and msg.claimed_at is not None
         and msg.claimed_at < at - timedelta(seconds=stale_after)
     ):
@@ -235,13 +239,13 @@ async def claim(
     else:
         return None
     if await _blocked(session, msg.kind, msg.to_number) is not None:
-        msg.state = "suppressed"  # STOP, an opt-out or a bad number since it was queued
+        msg.state = MessageState.suppressed  # STOP, an opt-out or a bad number since it was queued
         return None
     cap = RATE_PER_MINUTE if msg.priority == Priority.urgent else RATE_PER_MINUTE - URGENT_RESERVE
     if not reclaimed and await sent_last_minute(session, msg.to_number, at) >= cap:
         msg.not_before = at + timedelta(seconds=10)  # wait its turn; order is kept by time
         return None
-    msg.state = "sending"
+    msg.state = MessageState.sending
     msg.claimed_at = at
     return MessageClaim(msg.id, msg.case_id, msg.to_number, msg.body, msg.created_at, reclaimed)
 
@@ -250,15 +254,15 @@ async def record_sent(session: AsyncSession, message_id: uuid.UUID, sid: str) ->
     await session.execute(
         update(Message)
         .where(Message.id == message_id, Message.sent_at.is_(None))
-        .values(state="sent", provider_sid=sid, sent_at=utcnow())
+        .values(state=MessageState.sent, provider_sid=sid, sent_at=clock.now())
     )
 
 
 async def record_failed(session: AsyncSession, message_id: uuid.UUID, code: int | None) -> None:
     await session.execute(
         update(Message)
-        .where(Message.id == message_id, Message.state == "sending")
-        .values(state="failed", error_code=code)
+        .where(Message.id == message_id, Message.state == MessageState.sending)
+        .values(state=MessageState.failed, error_code=code)
     )
 
 
@@ -266,18 +270,18 @@ async def release(session: AsyncSession, message_id: uuid.UUID, stale_after: flo
     """After a transient failure: stale at once, so the next sweep reconciles then retries."""
     await session.execute(
         update(Message)
-        .where(Message.id == message_id, Message.state == "sending")
-        .values(claimed_at=utcnow() - timedelta(seconds=stale_after + 1))
+        .where(Message.id == message_id, Message.state == MessageState.sending)
+        .values(claimed_at=clock.now() - timedelta(seconds=stale_after + 1))
     )
 
 
 def message_delivery(msg: Message) -> Delivery:
     """How far the message got; 'cancelled'/'suppressed' never left, so they are final too."""
-    if msg.state in ("delivered", "undelivered", "failed"):
+    if msg.state in (MessageState.delivered, MessageState.undelivered, MessageState.failed):
         return Delivery(msg.state)
-    if msg.state in ("cancelled", "suppressed"):
+    if msg.state in (MessageState.cancelled, MessageState.suppressed):
         return Delivery.failed
-    if msg.state == "sent" or msg.sent_at is not None:
+    if msg.state == MessageState.sent or msg.sent_at is not None:
         return Delivery.sent
     return Delivery.none
 
@@ -314,15 +318,15 @@ async def apply_status(
     if msg.sent_at is None:
         # The callback got here before the sender recorded: Twilio has it, so it is sent
         # (and record_sent, which only writes while sent_at is empty, cannot move it back).
-        msg.sent_at = utcnow()
+        msg.sent_at = clock.now()
         taken = await session.scalar(select(Message.id).where(Message.provider_sid == sid))
         if msg.provider_sid is None and taken is None:
             msg.provider_sid = sid
     if new in (Delivery.queued, Delivery.sent):
-        if msg.state in ("queued", "sending"):
-            msg.state = "sent"
+        if msg.state in (MessageState.queued, MessageState.sending):
+            msg.state = MessageState.sent
         return True
-    msg.state = new.value
+    msg.state = MessageState(new.value)
     if new != Delivery.delivered:
         msg.error_code = error_code
     return True

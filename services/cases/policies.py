@@ -8,6 +8,7 @@ reason, and a policy saved by either reads the same through both.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,56 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.cases.models import EscalationPolicy
+
+DEFAULT_STEPS: list[dict[str, object]] = [
+    {"target": "peer", "wait_minutes": 5},
+    {"target": "peer", "wait_minutes": 5},
+    {"target": "coordinator", "wait_minutes": 15},
+]
+
+
+def coordinator_reason_none(why_none: str) -> str:
+    """The reason stored on a coordinator page is also the "why" of its SMS: say only what
+    matching found ("no peer available"), with its counts, never a peer's name."""
+    detail = why_none.removeprefix("no qualified peer").lstrip(": ")
+    return f"no peer available ({detail})"[:120] if detail else "no peer available"
+
+
+def coordinator_reason_policy(peers_paged: int) -> str:
+    if peers_paged == 0:
+        return "the escalation policy pages the coordinator first"
+    return f"no peer answered after {peers_paged} page{'s' if peers_paged > 1 else ''}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    steps: list[dict[str, object]]
+    repeat: int
+
+
+class Policies:
+    """Every active policy, read once for a batch: 500 escalations ask one dict, not the
+    store 500 times."""
+
+    def __init__(self, rows: list[EscalationPolicy]) -> None:
+        self.by_site = {p.site: Policy(list(p.steps), p.repeat) for p in rows}
+
+    def for_site(self, site: str | None) -> Policy:
+        """The site's policy, else the programme's default, else the built-in one."""
+        if site is not None and site in self.by_site:
+            return self.by_site[site]
+        return self.by_site.get(None) or Policy(DEFAULT_STEPS, 0)
+
+
+async def load_policies(session: AsyncSession) -> Policies:
+    rows = (
+        await session.scalars(select(EscalationPolicy).where(EscalationPolicy.active.is_(True)))
+    ).all()
+    return Policies(list(rows))
+
+
+async def policy_for(session: AsyncSession, site: str | None) -> Policy:
+    return (await load_policies(session)).for_site(site)
 
 
 class Step(BaseModel):

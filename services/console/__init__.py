@@ -18,6 +18,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from services.config import get_settings
 from services.console import (
     admin,
+    admin_texts,
+    admin_users,
     board,
     directory,
     incidents,
@@ -39,6 +41,8 @@ ROUTERS = [
     programme.router,
     programme_people.router,
     admin.router,
+    admin_users.router,
+    admin_texts.router,
     incidents.router,
     peer.router,
 ]

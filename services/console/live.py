@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import text
 
-from services.clock import now
+from services import clock
 from services.db import transaction
 from services.logs import log
 
@@ -67,10 +67,10 @@ class BoardFeed:
                 )
             ).one()
         transitions, page_transitions, flags = row
-        self._marks = {"t": transitions, "p": page_transitions, "f": flags, "c": now()}
+        self._marks = {"t": transitions, "p": page_transitions, "f": flags, "c": clock.now()}
 
     async def _poll(self) -> set[uuid.UUID | None]:
-        started: datetime = now()
+        started: datetime = clock.now()
         async with transaction() as session:
             rows = (await session.execute(text(_CHANGES), self._marks)).all()
         changed: set[uuid.UUID | None] = set()

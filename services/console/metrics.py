@@ -19,7 +19,7 @@ from services.identity import audit
 from services.identity.deps import page_role
 from services.identity.models import Role
 from services.identity.principal import Principal
-from services.programme import charts, export
+from services.programme import charts, export, tables
 from services.programme import metrics as programme
 
 router = APIRouter(prefix=PREFIX)
@@ -34,9 +34,9 @@ TABLES = {
 }
 
 
-def _period(months: int, who: Principal) -> programme.Period:
+def _period(months: int, who: Principal) -> tables.Period:
     today = clock.now().astimezone(ZoneInfo(who.time_zone)).date()
-    return programme.Period.trailing(months, today, who.time_zone)
+    return tables.Period.trailing(months, today, who.time_zone)
 
 
 @router.get("/metrics")

@@ -24,8 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates as sms
-from services import clock
+from services import clock, texts
 from services.cases import flows, outbound
 from services.cases.attention import Attention
 from services.cases.machine import OPEN_STATES, CaseState, IllegalTransition, can_move, move
@@ -39,7 +38,7 @@ from services.identity import audit
 from services.identity.deps import page_role
 from services.identity.models import Role
 from services.identity.principal import Principal
-from services.paging.models import Page, SupportCase
+from services.paging.models import Page, PageState, SupportCase
 from services.people.models import PeerSupporter, Staff
 
 router = APIRouter(prefix=f"{PREFIX}/peer")
@@ -91,7 +90,7 @@ async def _mine(
         .join(Staff, Staff.staff_id == SupportCase.staff_id)
         .where(
             Page.peer_staff_id == who.staff_id,
-            Page.state == "accepted",
+            Page.state == PageState.accepted,
             SupportCase.state.in_([s.value for s in OPEN_STATES]),
         )
         .order_by(Page.answered_at.desc().nulls_last(), SupportCase.id)
@@ -246,7 +245,7 @@ Step = Callable[[CaseState, str], Awaitable[None]]
 
 
 async def _to_tier3(session: AsyncSession, case: SupportCase, go: Step) -> None:
-    """As the peer's SMS "R" does (replies._refer): Tier 3, every deadline off, the
+    """As the peer's SMS "R" does (peer_replies._refer): Tier 3, every deadline off, the
     coordinator texted to arrange the referral and the case flagged on their board."""
     await go(S.tier3_referred, "referred to Tier 3 by the peer")
     await flows.cancel_deadlines(session, case.id, flows.ALL_DEADLINES, "tier 3")
@@ -254,7 +253,7 @@ async def _to_tier3(session: AsyncSession, case: SupportCase, go: Step) -> None:
         session,
         get_settings(),
         case.id,
-        sms.coordinator_referral(case_ref(case.id)),
+        texts.coordinator_referral(case_ref(case.id)),
         dedupe=f"console-tier3:{case.id}",
         why=Attention.referral,
     )

@@ -1,7 +1,7 @@
 """The coordinator's programme pages: who is on call and where coverage is thin, schedules
 with their rotations and overrides.
 
-Every rule comes from the services the API uses (services.schedules.service for resolution
+Every rule comes from the services the API uses (services.schedules for resolution
 and validation, services.people.matching for load and who may be paged,
 services.schedules.coverage for gaps): these pages only read forms and show answers, so a
 page and the API can never disagree. Every view and every change writes an audit row in the
@@ -28,19 +28,14 @@ from services.identity import audit
 from services.identity.deps import page_role
 from services.identity.models import Role
 from services.identity.principal import Principal
-from services.people.importer import list_peers, wall_clock
+from services.people.fields import wall_clock
 from services.people.matching import load_context
-from services.schedules import service
+from services.people.roster import list_peers
+from services.schedules import admin, service
+from services.schedules.admin import Invalid, NotFound, ScheduleError
 from services.schedules.coverage import Gap, gaps, programme_disciplines
-from services.schedules.service import (
-    Invalid,
-    NotFound,
-    OverrideIn,
-    RotationsIn,
-    ScheduleError,
-    ScheduleIn,
-    zone_of,
-)
+from services.schedules.inputs import OverrideIn, RotationsIn, ScheduleIn
+from services.schedules.rules import zone_of
 
 router = APIRouter(prefix=PREFIX)
 Coordinator = Annotated[Principal, Depends(page_role(Role.coordinator))]
@@ -85,7 +80,7 @@ def wall_input(value: datetime, zone: str) -> str:
 
 def from_wall(value: str, zone: str, field: str) -> datetime:
     """A datetime-local value read in the viewer's zone; a time the clocks skip or repeat is
-    refused with the reason (importer.wall_clock), never guessed."""
+    refused with the reason (fields.wall_clock), never guessed."""
     if not value:
         raise ValueError("required")
     return wall_clock(value, zone_of(zone), zone, field)
@@ -200,7 +195,7 @@ def gap_label(gap: Gap) -> str:
 @router.get("/schedules", response_class=HTMLResponse)
 async def schedules_page(request: Request, who: Coordinator) -> Response:
     async with transaction() as session:
-        found = await service.list_schedules(session)
+        found = await admin.list_schedules(session)
         await audit.record(session, who, "schedules.view", "schedules", "all")
     return render(request, who, "programme/schedules.html", schedules=found, form={}, errors={})
 
@@ -213,7 +208,7 @@ async def create_schedule(request: Request, who: Coordinator) -> Response:
     try:
         data = ScheduleIn.model_validate(values)
         async with transaction() as session:
-            made = await service.create_schedule(session, data)
+            made = await admin.create_schedule(session, data)
             await audit.record(session, who, "schedule.created", "schedule", str(made["id"]))
         return RedirectResponse(f"{PREFIX}/schedules/{made['id']}", status_code=303)
     except ValidationError as exc:
@@ -221,7 +216,7 @@ async def create_schedule(request: Request, who: Coordinator) -> Response:
     except ScheduleError as exc:
         errors = exc.fields
     async with transaction() as session:
-        found = await service.list_schedules(session)
+        found = await admin.list_schedules(session)
     return render(
         request,
         who,
@@ -268,7 +263,7 @@ async def _schedule_page(
     now = clock.now()
     async with transaction() as session:
         try:
-            view = await service.get_schedule(session, schedule_id)
+            view = await admin.get_schedule(session, schedule_id)
         except NotFound:
             return render(
                 request,
@@ -279,7 +274,7 @@ async def _schedule_page(
                 message="It may have been removed.",
                 home=f"{PREFIX}/schedules",
             )
-        coming = await service.shifts_view(session, schedule_id, now, now + NEXT_WINDOW)
+        coming = await admin.shifts_view(session, schedule_id, now, now + NEXT_WINDOW)
         roster = await list_peers(session)
         await audit.record(session, who, "schedule.view", "schedule", str(schedule_id))
     names = {p.staff_id: p.display_name for p in roster}
@@ -350,7 +345,7 @@ async def save_rotations(request: Request, who: Coordinator, schedule_id: uuid.U
     try:
         data = RotationsIn.model_validate(body)
         async with transaction() as session:
-            saved = await service.replace_rotations(session, schedule_id, data)
+            saved = await admin.replace_rotations(session, schedule_id, data)
             await audit.record(
                 session,
                 who,
@@ -441,7 +436,7 @@ async def add_override(request: Request, who: Coordinator, schedule_id: uuid.UUI
                 }
             )
             async with transaction() as session:
-                made = await service.add_override(session, schedule_id, data)
+                made = await admin.add_override(session, schedule_id, data)
                 await audit.record(
                     session,
                     who,
@@ -483,7 +478,7 @@ async def delete_override(
 ) -> Response:
     try:
         async with transaction() as session:
-            await service.delete_override(session, schedule_id, override_id)
+            await admin.delete_override(session, schedule_id, override_id)
             await audit.record(
                 session,
                 who,

@@ -1,6 +1,6 @@
 """The coordinator's roster of peer supporters, escalation policies and group debriefs.
 
-Peers are saved by importer.upsert_peer (the API's PUT /admin/peers/{id}), policies by
+Peers are saved by roster.upsert_peer (the API's PUT /admin/peers/{id}), policies by
 cases.policies.save_policy (the API's PUT /admin/escalation-policies/{name}): the page reads
 a form into the API's own model, so both refuse the same input for the same reason. Every
 view and every change writes an audit row in the same transaction.
@@ -32,7 +32,9 @@ from services.db import transaction
 from services.identity import audit
 from services.identity.models import Site
 from services.incidents.models import Incident
-from services.people.importer import (
+from services.people.matching import open_loads
+from services.people.models import DISCIPLINES, GroupDebrief, Involvement
+from services.people.roster import (
     InactiveStaff,
     PeerIn,
     PeerOut,
@@ -40,8 +42,6 @@ from services.people.importer import (
     list_peers,
     upsert_peer,
 )
-from services.people.matching import open_loads
-from services.people.models import DISCIPLINES, GroupDebrief, Involvement
 
 router = APIRouter(prefix=PREFIX)
 

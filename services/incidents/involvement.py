@@ -8,105 +8,177 @@ An event touching more than N staff or several units also proposes a group debri
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import (
+    Event,
     GroupDebriefProposed,
     IncidentReported,
     InvolvementDecided,
     InvolvementProposed,
     SupportNeeded,
 )
-from services import outbox
+from services import clock, outbox
 from services.logs import log
-from services.paging.service import open_case
-from services.people.models import GroupDebrief, Involvement, Shift, Staff
+from services.people.models import GroupDebrief, Involvement, Staff
 
 
 async def identify(
     session: AsyncSession, incident: IncidentReported, group_threshold: int
 ) -> list[SupportNeeded]:
-    """Record involvement, open a case per confirmed clinician, propose the rest.
+    """One incident's involvement and cases (identify_many with one)."""
+    return await identify_many(session, [incident], group_threshold)
+
+
+async def identify_many(
+    session: AsyncSession, incidents: Sequence[IncidentReported], group_threshold: int
+) -> list[SupportNeeded]:
+    """Record involvement, open a case per confirmed clinician, propose the rest: for a
+    batch of incidents, five statements whatever its size.
 
     Idempotent: a replayed IncidentReported finds every row in place and emits nothing.
     """
-    named = (
-        await session.scalars(
-            select(Staff).where(Staff.staff_id.in_(incident.staff_ids), Staff.active.is_(True))
-        )
-    ).all()
-    unresolved = len(set(incident.staff_ids) - {s.staff_id for s in named})
-    if unresolved:
-        log().warning("staff.unresolved", incident_id=str(incident.incident_id), count=unresolved)
-    on_shift = (
-        await session.scalars(
-            select(Staff)
-            .join(Shift, Shift.staff_id == Staff.staff_id)
-            .where(
-                Shift.unit == incident.unit,
-                Shift.starts_at <= incident.occurred_at,
-                Shift.ends_at > incident.occurred_at,
-                Staff.active.is_(True),
-                Staff.staff_id.not_in(incident.staff_ids),
+    if not incidents:
+        return []
+    wanted = {sid for i in incidents for sid in i.staff_ids}
+    units = dict(
+        (
+            await session.execute(
+                select(Staff.staff_id, Staff.home_unit).where(
+                    Staff.staff_id.in_(wanted), Staff.active.is_(True)
+                )
             )
-        )
-    ).all()
-    fresh_named = await _involve(session, incident.incident_id, named, "named", "confirmed")
-    proposed = await _involve(session, incident.incident_id, on_shift, "on_shift", "proposed")
-
-    events: list[SupportNeeded] = []
-    for staff in sorted(named, key=lambda s: s.staff_id):
-        if staff.staff_id not in fresh_named:
-            continue
-        need = await open_case(session, incident.incident_id, staff.staff_id)
-        if need is not None:
-            events.append(need)
-    if proposed:
-        await outbox.add(
-            session,
-            InvolvementProposed(incident_id=incident.incident_id, staff_ids=sorted(proposed)),
-        )
-    everyone = [*named, *on_shift]
-    units = {s.home_unit for s in everyone} | {incident.unit}
-    if len(everyone) > group_threshold or len({s.home_unit for s in everyone}) > 1:
-        await _propose_debrief(session, incident, len(everyone), len(units))
-    return events
-
-
-async def _involve(
-    session: AsyncSession,
-    incident_id: uuid.UUID,
-    staff: list[Staff] | tuple[Staff, ...],
-    source: str,
-    status: str,
-) -> set[str]:
-    """Insert involvement rows; return the staff ids that were new (not a replay)."""
-    if not staff:
-        return set()
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "incident_id": incident_id,
-            "staff_id": s.staff_id,
-            "source": source,
-            "status": status,
-            "decided_at": datetime.now(UTC) if status == "confirmed" else None,
-        }
-        for s in staff
-    ]
-    inserted = await session.scalars(
-        insert(Involvement)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["incident_id", "staff_id"])
-        .returning(Involvement.staff_id)
+        ).all()
     )
-    return set(inserted)
+    on_shift = await _on_shift(session, incidents)
+    at = clock.now()
+    rows: list[dict[str, object]] = []
+    everyone: dict[uuid.UUID, dict[str, str]] = {}
+    for incident in incidents:
+        iid = incident.incident_id
+        named = sorted({sid for sid in incident.staff_ids if sid in units})
+        unresolved = len(set(incident.staff_ids)) - len(named)
+        if unresolved:
+            log().warning("staff.unresolved", incident_id=str(iid), count=unresolved)
+        shift = {
+            sid: unit
+            for sid, unit in on_shift.get(iid, {}).items()
+            if sid not in incident.staff_ids
+        }
+        everyone[iid] = {sid: units[sid] for sid in named} | shift
+        rows += [_row(iid, sid, "named", "confirmed", at) for sid in named]
+        rows += [_row(iid, sid, "on_shift", "proposed", None) for sid in sorted(shift)]
+    fresh: list[tuple[uuid.UUID, str, str]] = []
+    if rows:
+        # Arrays, not a multi-row VALUES: one cached statement whatever the batch's size.
+        found = await session.execute(
+            text(
+                "INSERT INTO involvement (id, incident_id, staff_id, source, status, decided_at) "
+                "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:incidents AS uuid[]), "
+                "CAST(:staff AS text[]), CAST(:sources AS text[]), CAST(:statuses AS text[]), "
+                "CAST(:decided AS timestamptz[])) "
+                "ON CONFLICT (incident_id, staff_id) DO NOTHING "
+                "RETURNING incident_id, staff_id, status"
+            ),
+            {
+                "ids": [r["id"] for r in rows],
+                "incidents": [r["incident_id"] for r in rows],
+                "staff": [r["staff_id"] for r in rows],
+                "sources": [r["source"] for r in rows],
+                "statuses": [r["status"] for r in rows],
+                "decided": [r["decided_at"] for r in rows],
+            },
+        )
+        fresh = [(i, sid, status) for i, sid, status in found.all()]
+    confirmed = [(i, sid) for i, sid, status in fresh if status == "confirmed"]
+    needs = await open_cases(session, confirmed)
+    events: list[Event] = list(needs)
+    proposed: dict[uuid.UUID, list[str]] = {}
+    for i, sid, status in fresh:
+        if status == "proposed":
+            proposed.setdefault(i, []).append(sid)
+    events += [
+        InvolvementProposed(incident_id=i, staff_ids=sorted(sids)) for i, sids in proposed.items()
+    ]
+    await outbox.add_many(session, events)
+    for incident in incidents:
+        people = everyone[incident.incident_id]
+        homes = set(people.values())
+        if len(people) > group_threshold or len(homes) > 1:
+            await _propose_debrief(session, incident, len(people), len(homes | {incident.unit}))
+    return needs
+
+
+def _row(
+    incident_id: uuid.UUID, staff_id: str, source: str, status: str, at: datetime | None
+) -> dict[str, object]:
+    return {
+        "id": uuid.uuid4(),
+        "incident_id": incident_id,
+        "staff_id": staff_id,
+        "source": source,
+        "status": status,
+        "decided_at": at,
+    }
+
+
+async def _on_shift(
+    session: AsyncSession, incidents: Sequence[IncidentReported]
+) -> dict[uuid.UUID, dict[str, str]]:
+    """Who was on shift on each incident's unit at its time (staff id -> home unit)."""
+    spec = [
+        {"id": str(i.incident_id), "unit": i.unit, "at": i.occurred_at.isoformat()}
+        for i in incidents
+    ]
+    rows = await session.execute(
+        text(
+            "SELECT i.id, s.staff_id, s.home_unit FROM jsonb_to_recordset(CAST(:spec AS jsonb)) "
+            "AS i(id uuid, unit text, at timestamptz) "
+            "JOIN shifts sh ON sh.unit = i.unit AND sh.starts_at <= i.at AND sh.ends_at > i.at "
+            "JOIN staff s ON s.staff_id = sh.staff_id AND s.active"
+        ),
+        {"spec": json.dumps(spec)},
+    )
+    found: dict[uuid.UUID, dict[str, str]] = {}
+    for iid, sid, unit in rows.all():
+        found.setdefault(iid, {})[sid] = unit
+    return found
+
+
+async def open_cases(
+    session: AsyncSession, pairs: list[tuple[uuid.UUID, str]]
+) -> list[SupportNeeded]:
+    """One case per clinician per incident; a replay (or a second confirmation) makes none.
+    The caller queues the SupportNeeded events."""
+    if not pairs:
+        return []
+    rows = await session.execute(
+        text(
+            "INSERT INTO support_cases (id, incident_id, staff_id, tier, state, "
+            "escalation_step, escalation_round) "
+            "SELECT id, incident_id, staff_id, 2, 'identified', 0, 0 FROM unnest("
+            "CAST(:ids AS uuid[]), CAST(:incidents AS uuid[]), CAST(:staff AS text[])) "
+            "AS n(id, incident_id, staff_id) "
+            "ON CONFLICT (incident_id, staff_id) DO NOTHING RETURNING id, incident_id, staff_id"
+        ),
+        {
+            "ids": [uuid.uuid4() for _ in pairs],
+            "incidents": [i for i, _ in pairs],
+            "staff": [sid for _, sid in pairs],
+        },
+    )
+    made = {(r.incident_id, r.staff_id): r.id for r in rows.all()}
+    return [
+        SupportNeeded(case_id=made[p], incident_id=p[0], staff_id=p[1]) for p in pairs if p in made
+    ]
 
 
 async def _propose_debrief(
@@ -165,7 +237,7 @@ async def decide(
     if row.status == "confirmed":
         raise ValueError(f"{staff_id} is already confirmed and outreach has begun")
     row.status = wanted
-    row.decided_at = datetime.now(UTC)
+    row.decided_at = clock.now()
     await outbox.add(
         session,
         InvolvementDecided(incident_id=incident_id, staff_id=staff_id, decision=wanted),
@@ -174,7 +246,9 @@ async def decide(
     if confirm:
         staff = await session.get(Staff, staff_id)
         if staff is not None and staff.active:  # opted out: a case the coordinator sees
-            opened = await open_case(session, incident_id, staff_id) is not None
+            made = await open_cases(session, [(incident_id, staff_id)])
+            await outbox.add_many(session, list(made))
+            opened = bool(made)
     return Decision(wanted, changed=True, case_opened=opened)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.auth import require_incidents
 from services.db import transaction
+from services.identity.deps import api_call_audit
 from services.identity.principal import Principal
 from services.incidents import involvement as involvement_service
 from services.incidents.models import Incident
@@ -30,6 +31,7 @@ router = APIRouter(prefix="/incidents", dependencies=[Depends(require_incidents)
 @router.post("", status_code=202)
 async def log_incident(
     incident: IncidentIn,
+    request: Request,
     response: Response,
     idempotency_key: str | None = Header(default=None),
     who: Principal = Depends(require_incidents),
@@ -50,6 +52,8 @@ async def log_incident(
             raise HTTPException(422, {"fields": {"Idempotency-Key": why}}) from exc
     try:
         async with transaction() as session:
+            # On the record in the same transaction as the incident (deps.SELF_AUDITED).
+            await api_call_audit(session, request, who)
             accepted: Accepted = await report(session, incident, reported_by=f"token:{who.id}")
     except (UnknownStaff, UnknownUnit) as exc:
         INCIDENTS.labels("refused").inc()

@@ -29,16 +29,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from notifiers.sms import UNDELIVERABLE_NUMBER_ERRORS
-from schemas.events import DeliveryStatus, PageState, PageStatusChanged
-from services import outbox
+from schemas.events import DeliveryStatus, PageStatusChanged
+from services import clock, outbox
 from services.cases import flows, outbound
 from services.cases.models import Message
 from services.config import get_settings
 from services.db import ENGINE_OPTIONS, run_transaction
 from services.logs import log
 from services.paging.delivery import Delivery, advance
-from services.paging.models import Page, PageTransition, StatusCallback
-from services.paging.service import ANSWERED, now, record_sent, transition
+from services.paging.models import Page, PageState, PageTransition, StatusCallback
+from services.paging.service import ANSWERED, record_sent, transition
 
 # Callbacks applied in one transaction: a burst's callbacks take a few transactions, and the
 # pages one locks are held for milliseconds, not the length of a burst.
@@ -266,7 +266,9 @@ async def page_delivery(session: AsyncSession, page: Page) -> Delivery:
             select(PageTransition.state)
             .where(
                 PageTransition.page_id == page.id,
-                PageTransition.state.in_(["failed", "undelivered", "canceled"]),
+                PageTransition.state.in_(
+                    [DeliveryStatus.failed, DeliveryStatus.undelivered, DeliveryStatus.canceled]
+                ),
             )
             .limit(1)
         )
@@ -302,10 +304,10 @@ async def apply_to_page(
     if page.state not in ANSWERED:
         page.state = to_state
     if to_state == PageState.delivered:
-        page.delivered_at = now()
+        page.delivered_at = clock.now()
     else:
         page.error_code = error_code
-    transition(session, page.id, status.value, error_code=error_code)
+    transition(session, page.id, status, error_code=error_code)
     event = PageStatusChanged(
         page_id=page.id,
         case_id=page.case_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -27,6 +28,32 @@ import services.incidents.models
 import services.people.models
 import services.schedules.models  # noqa: F401
 from services.db import Base
+
+
+class PageState(StrEnum):
+    """Where a page is; stored as its value in pages.state and in page_transitions.state."""
+
+    requested = "requested"
+    sending = "sending"
+    sent = "sent"
+    delivered = "delivered"
+    undelivered = "undelivered"
+    failed = "failed"
+    accepted = "accepted"
+    declined = "declined"
+    # No longer this peer's to answer: the case moved on (another peer took it, the clinician
+    # declined or opted out, the peer who held it stood down). An answered state: a late
+    # delivery status does not reopen it.
+    superseded = "superseded"
+
+
+class PageEvent(StrEnum):
+    """What happened to a page without changing its state, kept in page_transitions.state
+    beside the states (and the Twilio statuses a callback recorded) so its history reads in
+    one place."""
+
+    renumbered = "renumbered"  # the peer's number changed before the page was sent
+    retry = "retry"  # a transient send failure: the claim was made stale for the next sweep
 
 
 class SupportCase(Base):
@@ -77,7 +104,7 @@ class Page(Base):
     to_number: Mapped[str] = mapped_column(String(16), index=True)
     reply_code: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="requested")
+    state: Mapped[str] = mapped_column(String(16), default=PageState.requested)
     # Not unique: several pages to one peer may share one bundled SMS.
     provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)
     # Exactly what was (or is being) sent, so a stale claim can find it in Twilio's log.

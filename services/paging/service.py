@@ -14,58 +14,39 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
 from schemas.events import (
     DeliveryStatus,
     PageSent,
-    PageState,
     PageStatusChanged,
     SmsReceived,
-    SupportNeeded,
 )
 from services import clock, outbox, texts
 from services.cases.outbound import Unreachable, unreachable
 from services.cases.refs import case_ref
 from services.logs import log
-from services.paging.models import InboundSms, Page, PageTransition, SupportCase
+from services.paging.models import InboundSms, Page, PageEvent, PageState, PageTransition
 from services.people.models import Involvement, Staff
 
 OPEN_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
-ANSWERED = (PageState.accepted, PageState.declined, "superseded")
+ANSWERED = (PageState.accepted, PageState.declined, PageState.superseded)
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def transition(session: AsyncSession, page_id: uuid.UUID, state: str, **detail: object) -> None:
+def transition(
+    session: AsyncSession,
+    page_id: uuid.UUID,
+    state: PageState | PageEvent | DeliveryStatus,
+    **detail: object,
+) -> None:
     session.add(PageTransition(page_id=page_id, state=state, detail=detail))
 
 
 # --- incident -> cases ----------------------------------------------------------------------
-
-
-async def open_case(
-    session: AsyncSession, incident_id: uuid.UUID, staff_id: str
-) -> SupportNeeded | None:
-    """One case per clinician per incident; a replay (or a second confirmation) makes none."""
-    case_id = await session.scalar(
-        insert(SupportCase)
-        .values(id=uuid.uuid4(), incident_id=incident_id, staff_id=staff_id)
-        .on_conflict_do_nothing(index_elements=["incident_id", "staff_id"])
-        .returning(SupportCase.id)
-    )
-    if case_id is None:
-        return None
-    event = SupportNeeded(case_id=case_id, incident_id=incident_id, staff_id=staff_id)
-    await outbox.add(session, event)
-    return event
 
 
 # --- case -> page ---------------------------------------------------------------------------
@@ -99,69 +80,6 @@ async def involved_in(session: AsyncSession, incident_id: uuid.UUID) -> set[str]
     return set(named or ()) | set(proposed)
 
 
-async def new_page(
-    session: AsyncSession,
-    case: SupportCase,
-    attempt: int,
-    peer_id: str | None,
-    to_number: str,
-    reason: str,
-) -> Page:
-    deferred: list[Page] | None = session.info.get("deferred_codes")
-    page = Page(
-        id=uuid.uuid4(),
-        case_id=case.id,
-        attempt=attempt,
-        peer_staff_id=peer_id,
-        to_number=to_number,
-        reason=reason,
-        state=PageState.requested,
-    )
-    if deferred is not None:
-        # A batch: codes are given out for all its pages at once (allocate_deferred_codes).
-        deferred.append(page)
-        session.add(page)
-    else:
-        # Serialise code allocation per phone number so two open pages never share a code.
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": to_number})
-        page.reply_code = await _free_reply_code(session, to_number)
-        session.add(page)
-        await session.flush()
-    transition(session, page.id, PageState.requested, reason=reason)
-    return page
-
-
-async def allocate_deferred_codes(session: AsyncSession, pages: list[Page]) -> None:
-    """Reply codes for a batch's new pages: one lock statement and one query for all their
-    numbers (locks taken in a fixed order, so concurrent batches cannot deadlock)."""
-    numbers = sorted({p.to_number for p in pages})
-    if not numbers:
-        return
-    await session.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(hashtext(n)) "
-            "FROM (SELECT unnest(CAST(:ns AS text[])) AS n ORDER BY 1) AS ordered"
-        ),
-        {"ns": numbers},
-    )
-    used: dict[str, set[str]] = {n: set() for n in numbers}
-    rows = await session.execute(
-        select(Page.to_number, Page.reply_code).where(
-            Page.to_number.in_(numbers),
-            Page.state.in_([s.value for s in OPEN_STATES]),
-            Page.reply_code.is_not(None),
-        )
-    )
-    for number, code in rows.all():
-        used[number].add(code)
-    for page in pages:
-        n = 1
-        while str(n) in used[page.to_number]:
-            n += 1
-        page.reply_code = str(n)
-        used[page.to_number].add(page.reply_code)
-
-
 # --- page -> SMS ----------------------------------------------------------------------------
 
 
@@ -182,8 +100,8 @@ def page_body(page: Page) -> str:
     """The default text of a page (the coordinator's, or a peer's in English)."""
     if page.peer_staff_id is None:
         # A coordinator page's reason is written for the coordinator (flows.page_next).
-        return templates.coordinator_page(page.reply_code, page.reason, case_ref(page.case_id))
-    return templates.peer_page(page.reply_code)
+        return texts.coordinator_page(page.reply_code, page.reason, case_ref(page.case_id))
+    return texts.peer_page(page.reply_code)
 
 
 async def page_text(session: AsyncSession, page: Page) -> str:
@@ -232,7 +150,7 @@ async def claim(
     page = await _for_update(session, page_id)
     if page is None:
         raise LookupError(f"page {page_id} not in store")
-    t = now()
+    t = clock.now()
     if page.state == PageState.requested:
         reclaimed = False
     elif (
@@ -375,7 +293,7 @@ async def _follow_number_change(session: AsyncSession, page: Page) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": current})
     page.to_number = current
     page.reply_code = await _free_reply_code(session, current)
-    transition(session, page.id, "renumbered")
+    transition(session, page.id, PageEvent.renumbered)
 
 
 async def record_sent(
@@ -389,13 +307,61 @@ async def record_sent(
 
 async def _mark_sent(session: AsyncSession, page: Page, sid: str, reconciled: bool) -> PageSent:
     page.provider_sid = sid
-    page.sent_at = now()
+    page.sent_at = clock.now()
     if page.state in (PageState.requested, PageState.sending):
         page.state = PageState.sent
     transition(session, page.id, PageState.sent, sid=sid, reconciled=reconciled)
     event = PageSent(page_id=page.id, case_id=page.case_id, provider_sid=sid, reconciled=reconciled)
     await outbox.add(session, event)
     return event
+
+
+async def record_sent_many(
+    session: AsyncSession, sent: list[tuple[uuid.UUID, str, bool]]
+) -> list[PageSent]:
+    """Record the sids of a batch's pages with one statement (locking them in id order, as
+    every locker of several pages does); a page a status callback recorded first is left."""
+    if not sent:
+        return []
+    at = clock.now()
+    rows = await session.execute(
+        text(
+            "WITH locked AS (SELECT id FROM pages WHERE id = ANY(:ids) ORDER BY id FOR UPDATE) "
+            "UPDATE pages AS p SET provider_sid = v.sid, sent_at = :at, state = CASE "
+            "WHEN p.state IN ('requested', 'sending') THEN 'sent' ELSE p.state END "
+            "FROM locked, unnest(CAST(:ids AS uuid[]), CAST(:sids AS text[]), "
+            "CAST(:rec AS boolean[])) AS v(id, sid, reconciled) "
+            "WHERE p.id = locked.id AND p.id = v.id AND p.sent_at IS NULL "
+            "RETURNING p.id, p.case_id, v.sid, v.reconciled"
+        ),
+        {
+            "ids": [i for i, _, _ in sent],
+            "sids": [s for _, s, _ in sent],
+            "rec": [r for _, _, r in sent],
+            "at": at,
+        },
+    )
+    done = rows.all()
+    if not done:
+        return []
+    await session.execute(
+        PageTransition.__table__.insert(),
+        [
+            {
+                "page_id": r.id,
+                "state": PageState.sent,
+                "at": at,
+                "detail": {"sid": r.sid, "reconciled": r.reconciled},
+            }
+            for r in done
+        ],
+    )
+    events = [
+        PageSent(page_id=r.id, case_id=r.case_id, provider_sid=r.sid, reconciled=r.reconciled)
+        for r in done
+    ]
+    await outbox.add_many(session, list(events))
+    return events
 
 
 async def release(
@@ -409,9 +375,9 @@ async def release(
     await session.execute(
         update(Page)
         .where(Page.id == page_id, Page.state == PageState.sending, Page.sent_at.is_(None))
-        .values(claimed_at=now() - timedelta(seconds=stale_after + 1))
+        .values(claimed_at=clock.now() - timedelta(seconds=stale_after + 1))
     )
-    transition(session, page_id, "retry", error=error)
+    transition(session, page_id, PageEvent.retry, error=error)
 
 
 async def record_failed(session: AsyncSession, page_id: uuid.UUID, code: int | None) -> None:
@@ -442,7 +408,7 @@ async def due_pages(
     session: AsyncSession, stale_after: float, older_than: float
 ) -> list[uuid.UUID]:
     """Pages a sweep must drive: never claimed (a lost event) or claimed by a dead worker."""
-    t = now()
+    t = clock.now()
     rows = await session.scalars(
         select(Page.id)
         .where(

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from services.db import async_engine, transaction
 from services.people.importer import IMPORTERS, ImportReport
 from services.people.models import Staff
-from services.schedules.service import DEMO_SCHEDULE, seed_schedule
+from services.schedules.demo import DEMO_SCHEDULE, seed_schedule
 
 SEED = Path(__file__).resolve().parent.parent / "seed"
 # Order matters: staff need their units, peers need their staff.

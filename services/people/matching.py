@@ -23,22 +23,23 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.cases.machine import CaseState
 from services.cases.outbound import unreachable
-from services.paging.models import Page, SupportCase
+from services.paging.models import Page, PageState, SupportCase
 from services.people.models import PeerSupporter, Staff
 from services.schedules.service import on_call_staff
 
-OPEN_PAGE_STATES = ("requested", "sending", "sent", "delivered")
+OPEN_PAGE_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
 # A peer's open load: pages offered and not yet answered, and pages accepted.
-LOAD_PAGE_STATES = (*OPEN_PAGE_STATES, "accepted")
-CLOSED_CASE_STATES = ("closed", "declined")
+LOAD_PAGE_STATES = (*OPEN_PAGE_STATES, PageState.accepted)
+CLOSED_CASE_STATES = (CaseState.closed, CaseState.declined)
 AT_LIMIT = "at their case limit"
 RECENT = timedelta(days=7)
 
@@ -126,6 +127,9 @@ class MatchContext:
     # ranking each of them only to say "not on call" was most of rank()'s time.
     on_call_peers: list[Peer] = field(init=False, repr=False)
     off_call: frozenset[str] = field(init=False, repr=False)
+    # Ranking state built from this context for batches (people.assign.Ranker): kept with
+    # the context, so a batch of one does not rebuild it (it lives as long as the cache).
+    ranker: object | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.on_call_peers = [p for p in self.peers if p.staff_id in self.on_call]
@@ -237,7 +241,7 @@ async def locked_load(
     limit = await session.scalar(lock.with_for_update(skip_locked=skip_locked))
     if limit is None:
         return None
-    query = _load_query(("accepted",) if accepted_only else LOAD_PAGE_STATES).where(
+    query = _load_query((PageState.accepted,) if accepted_only else LOAD_PAGE_STATES).where(
         Page.peer_staff_id == staff_id
     )
     if excluding is not None:
@@ -351,14 +355,22 @@ class ContextCache:
         return ctx
 
 
-def rank(ctx: MatchContext, clinician: Staff, involved: set[str]) -> Match:
+def rank(
+    ctx: MatchContext,
+    clinician: Staff,
+    involved: set[str],
+    skip: Mapping[str, str] | None = None,
+) -> Match:
     """Candidates for one clinician, best first; never anyone involved in the incident.
 
     Runs once per page over every on-call peer, so the loop reads plain locals: the
     clinician's ORM attributes and Counter misses cost more than the rules themselves.
+    `skip` names peers a batch found unavailable (busy elsewhere, no longer a peer), with
+    the words the coordinator's page gives for them.
     """
+    skip = skip or {}
     match = Match(
-        explain=lambda peer, i, total, load: _reason(ctx, peer, clinician, i, total, load)
+        explain=lambda peer, i, total, load: reason_for(ctx, peer, clinician, i, total, load)
     )
     today = ctx.at.date()
     me, unit, discipline, language = (
@@ -379,8 +391,11 @@ def rank(ctx: MatchContext, clinician: Staff, involved: set[str]) -> Match:
     scored: list[tuple[tuple[int, int, int, int, int, str], Peer]] = []
     for peer in ctx.on_call_peers:
         sid = peer.staff_id
+        if sid in skip:
+            match.excluded[skip[sid]] += 1
+            continue
         n_open = open_cases.get(sid, 0)
-        why_not = _excluded(peer, me, unit, discipline, involved, today, n_open, require_other)
+        why_not = excluded_by(peer, me, unit, discipline, involved, today, n_open, require_other)
         if why_not:
             match.excluded[why_not] += 1
             continue
@@ -398,7 +413,7 @@ def rank(ctx: MatchContext, clinician: Staff, involved: set[str]) -> Match:
     return match
 
 
-def _excluded(
+def excluded_by(
     peer: Peer,
     me: str,
     unit: str,
@@ -424,7 +439,7 @@ def _excluded(
     return None
 
 
-def _reason(
+def reason_for(
     ctx: MatchContext,
     peer: Peer,
     clinician: Staff,

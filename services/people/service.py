@@ -1,6 +1,7 @@
 """Staff directory lookups shared by intake and outreach.
 
-Imports live in services.people.importer; matching in services.people.matching.
+Imports live in services.people.importer, single-record edits in services.people.roster,
+matching in services.people.matching.
 """
 
 from __future__ import annotations

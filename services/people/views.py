@@ -19,8 +19,8 @@ from services.cases import flows
 from services.db import transaction
 from services.identity import audit
 from services.identity.principal import Principal
-from services.people.importer import (
-    IMPORTERS,
+from services.people.importer import IMPORTERS
+from services.people.roster import (
     InactiveStaff,
     PeerIn,
     PeerOut,

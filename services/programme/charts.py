@@ -17,34 +17,38 @@ Choices that make them read at a glance, on a phone too:
   minutes and contact in hours, and both must be readable on one chart.
 Every label comes from data (a unit's name is whatever the directory import said) and is
 escaped.
+
+The shared drawing (canvas, legend, axes, palette) is in svg.py; here, what each chart
+shows.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from html import escape
 
-from services.programme.metrics import CountTable, TimeTable
+from services.programme.svg import (
+    INK,
+    MARKERS,
+    MONTHS,
+    MUTED,
+    PALETTE,
+    PLOT_HEIGHT,
+    PLOT_LEFT,
+    PLOT_RIGHT,
+    STUB,
+    SUPPRESSED_NOTE,
+    Canvas,
+    esc,
+    marker,
+    nice_ticks,
+    num,
+    swatch,
+)
+from services.programme.tables import CountTable, TimeTable
 
-WIDTH = 420
-PAD = 12
-PLOT_LEFT = 54
-PLOT_RIGHT = WIDTH - PAD
-PLOT_HEIGHT = 200
-BOTTOM = 56
-INK = "#1a1a1a"
-MUTED = "#555555"
-GRID = "#d9d9d9"
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
-MARKERS = ("circle", "square", "diamond")
-STUB = 12  # height of the hatched marker standing in for a suppressed figure
-SUPPRESSED_NOTE = "fewer than 5 people, not shown"
-FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 TIME_TICKS = (
     (0.25, "15 s"),
     (1.0, "1 min"),
@@ -55,7 +59,6 @@ TIME_TICKS = (
     (1440.0, "1 day"),
     (10080.0, "1 week"),
 )
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass(frozen=True)
@@ -68,149 +71,6 @@ class Series:
 
 def month_name(m: date) -> str:
     return f"{MONTHS[m.month - 1]} {m.year}"
-
-
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
-
-
-def _id(chart_id: str) -> str:
-    return "chart-" + (re.sub(r"[^A-Za-z0-9_-]", "", chart_id)[:40] or "x")
-
-
-def _num(x: float) -> str:
-    return f"{x:.1f}".rstrip("0").rstrip(".")
-
-
-class _Canvas:
-    """The parts every chart shares: frame, title, legend, axes, hatch."""
-
-    def __init__(self, chart_id: str, title: str, description: str) -> None:
-        self.cid = _id(chart_id)
-        self.title = title
-        self.description = description
-        self.body: list[str] = []
-        self.title_lines = textwrap.wrap(title, 48) or [""]
-        self.legend_items: list[tuple[str, str]] = []  # (swatch svg at 0,0, label)
-        self.top = 0.0
-
-    def legend(self, swatch: str, label: str) -> None:
-        self.legend_items.append((swatch, label))
-
-    def layout_legend(self) -> list[str]:
-        """Wrap legend entries into rows; set where the plot starts."""
-        out: list[str] = []
-        y = 20 + 19 * (len(self.title_lines) - 1) + 22
-        x = float(PAD)
-        for swatch, label in self.legend_items:
-            width = 20 + 6.6 * len(label) + 14
-            if x + width > WIDTH - PAD and x > PAD:
-                x, y = float(PAD), y + 20
-            out.append(
-                f'<g transform="translate({_num(x)},{_num(y - 10)})">{swatch}'
-                f'<text x="18" y="10" font-size="12" fill="{INK}">{_e(label)}</text></g>'
-            )
-            x += width
-        self.top = y + (26 if self.legend_items else 4)
-        return out
-
-    @property
-    def bottom(self) -> float:
-        return self.top + PLOT_HEIGHT
-
-    def hatch_swatch(self) -> str:
-        return (
-            f'<rect width="12" height="12" fill="url(#{self.cid}-hatch)" '
-            f'stroke="{INK}" stroke-width="0.75"/>'
-        )
-
-    def suppressed_label(self, x: float, y: float) -> str:
-        """The "<5" marker text, with a white halo so it reads over bars and hatching."""
-        return (
-            f'<text x="{_num(x)}" y="{_num(y)}" font-size="11" font-weight="700" '
-            f'text-anchor="middle" fill="{INK}" stroke="#ffffff" stroke-width="3" '
-            f'paint-order="stroke">&lt;5</text>'
-        )
-
-    def x_axis(self, months: Sequence[date], label: str) -> None:
-        slot = (PLOT_RIGHT - PLOT_LEFT) / max(len(months), 1)
-        every = max(1, math.ceil(len(months) / 12))
-        b = self.bottom
-        self.body.append(
-            f'<line x1="{PLOT_LEFT}" y1="{_num(b)}" x2="{PLOT_RIGHT}" y2="{_num(b)}" '
-            f'stroke="{INK}" stroke-width="1"/>'
-        )
-        for i, m in enumerate(months):
-            if i % every:
-                continue
-            cx = PLOT_LEFT + slot * (i + 0.5)
-            self.body.append(
-                f'<text x="{_num(cx)}" y="{_num(b + 16)}" font-size="12" text-anchor="middle" '
-                f'fill="{INK}">{MONTHS[m.month - 1]}</text>'
-            )
-            if i == 0 or m.month == 1 or (i < every and m.month <= every):
-                self.body.append(
-                    f'<text x="{_num(cx)}" y="{_num(b + 30)}" font-size="11" '
-                    f'text-anchor="middle" fill="{MUTED}">{m.year}</text>'
-                )
-        self.body.append(
-            f'<text x="{(PLOT_LEFT + PLOT_RIGHT) / 2:.0f}" y="{_num(b + 48)}" font-size="12" '
-            f'text-anchor="middle" fill="{INK}">{_e(label)}</text>'
-        )
-
-    def y_axis(self, ticks: Sequence[tuple[float, str]], label: str) -> None:
-        for y, text in ticks:
-            self.body.append(
-                f'<line x1="{PLOT_LEFT}" y1="{_num(y)}" x2="{PLOT_RIGHT}" y2="{_num(y)}" '
-                f'stroke="{GRID}" stroke-width="1"/>'
-                f'<text x="{PLOT_LEFT - 6}" y="{_num(y + 4)}" font-size="12" text-anchor="end" '
-                f'fill="{INK}">{_e(text)}</text>'
-            )
-        mid = self.top + PLOT_HEIGHT / 2
-        self.body.append(
-            f'<text transform="translate(13,{_num(mid)}) rotate(-90)" font-size="12" '
-            f'text-anchor="middle" fill="{INK}">{_e(label)}</text>'
-        )
-
-    def render(self) -> str:
-        legend = self.layout_legend()  # the same rows the plot was laid out under
-        height = self.bottom + BOTTOM
-        tid, did = f"{self.cid}-title", f"{self.cid}-desc"
-        title_svg = "".join(
-            f'<text x="{PAD}" y="{20 + 19 * i}" font-size="15" font-weight="700" '
-            f'fill="{INK}">{_e(line)}</text>'
-            for i, line in enumerate(self.title_lines)
-        )
-        return (
-            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_num(height)}" '
-            f'width="100%" role="img" aria-labelledby="{tid} {did}" '
-            f'font-family="{_e(FONT)}" style="max-width:44rem;height:auto">'
-            f'<title id="{tid}">{_e(self.title)}</title>'
-            f'<desc id="{did}">{_e(self.description)}</desc>'
-            f'<defs><pattern id="{self.cid}-hatch" patternUnits="userSpaceOnUse" width="6" '
-            f'height="6" patternTransform="rotate(45)"><rect width="6" height="6" '
-            f'fill="#ffffff"/><line x1="0" y1="0" x2="0" y2="6" stroke="{MUTED}" '
-            f'stroke-width="2"/></pattern></defs>'
-            f'<rect width="{WIDTH}" height="{_num(height)}" fill="#ffffff"/>'
-            f"{title_svg}{''.join(legend)}{''.join(self.body)}</svg>"
-        )
-
-
-def _nice_ticks(top: float) -> list[float]:
-    """0 and 3 to 6 round steps (1, 2, 2.5, 5 x 10^k) covering `top`."""
-    if top <= 0:
-        return [0.0, 1.0]
-    raw = top / 4
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(s * power for s in (1, 2, 2.5, 5, 10) if s * power >= raw)
-    if step < 1 and top >= 1:
-        step = 1.0
-    n = math.ceil(top / step - 1e-9)
-    return [i * step for i in range(n + 1)]
-
-
-def _swatch(colour: str) -> str:
-    return f'<rect width="12" height="12" fill="{colour}" stroke="{INK}" stroke-width="0.75"/>'
 
 
 def bar_chart(
@@ -230,11 +90,11 @@ def bar_chart(
     the shown cells: no more than the published figures already give away); a suppressed
     total is a hatched marker. Without totals the series overlap and the bars are grouped,
     each suppressed one a hatched marker. `percent` puts a % on the axis."""
-    c = _Canvas(chart_id, title, description)
+    c = Canvas(chart_id, title, description)
     n = len(months)
     slot = (PLOT_RIGHT - PLOT_LEFT) / max(n, 1)
     for i, s in enumerate(series):
-        c.legend(_swatch(PALETTE[i % len(PALETTE)]), s.label)
+        c.legend(swatch(PALETTE[i % len(PALETTE)]), s.label)
     # In a stacked chart what the total holds beyond the shown cells is the suppressed part
     # (also of categories folded away); a little float slack for percentages.
     hidden_part = [
@@ -251,11 +111,9 @@ def bar_chart(
         heights = [t if t is not None else 0.0 for t in totals]
     else:
         heights = [max((s.values[i] or 0.0) for s in series) if series else 0.0 for i in range(n)]
-    ticks = _nice_ticks(max(heights, default=0.0) or (100.0 if percent else 1.0))
+    ticks = nice_ticks(max(heights, default=0.0) or (100.0 if percent else 1.0))
     scale = PLOT_HEIGHT / ticks[-1]
-    c.y_axis(
-        [(c.bottom - t * scale, f"{_num(t)}%" if percent else _num(t)) for t in ticks], y_label
-    )
+    c.y_axis([(c.bottom - t * scale, f"{num(t)}%" if percent else num(t)) for t in ticks], y_label)
     hatch = f"url(#{c.cid}-hatch)"
     for i in range(n):
         x0 = PLOT_LEFT + slot * i
@@ -265,7 +123,7 @@ def bar_chart(
             total = totals[i]
             if total is None:
                 c.body.append(
-                    f'<rect x="{_num(x)}" y="{_num(c.bottom - STUB)}" width="{_num(w)}" '
+                    f'<rect x="{num(x)}" y="{num(c.bottom - STUB)}" width="{num(w)}" '
                     f'height="{STUB}" fill="{hatch}" stroke="{INK}" stroke-width="0.75"/>'
                 )
                 c.body.append(c.suppressed_label(x + w / 2, c.bottom - STUB - 4))
@@ -280,16 +138,16 @@ def bar_chart(
                 y -= h
                 shown += v
                 c.body.append(
-                    f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(w)}" height="{_num(h)}" '
+                    f'<rect x="{num(x)}" y="{num(y)}" width="{num(w)}" height="{num(h)}" '
                     f'fill="{PALETTE[j % len(PALETTE)]}" stroke="{INK}" stroke-width="0.75">'
-                    f"<title>{_e(s.label)}, {_e(month_name(months[i]))}: "
-                    f"{_e(_num(v))}{'%' if percent else ''}</title></rect>"
+                    f"<title>{esc(s.label)}, {esc(month_name(months[i]))}: "
+                    f"{esc(num(v))}{'%' if percent else ''}</title></rect>"
                 )
             if hidden_part[i] is not None and hidden_part[i] > 1e-6:
                 h = max((total - shown) * scale, 4.0)
                 y -= h
                 c.body.append(
-                    f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(w)}" height="{_num(h)}" '
+                    f'<rect x="{num(x)}" y="{num(y)}" width="{num(w)}" height="{num(h)}" '
                     f'fill="{hatch}" stroke="{INK}" stroke-width="0.75"/>'
                 )
                 c.body.append(c.suppressed_label(x + w / 2, y - 4))
@@ -302,17 +160,17 @@ def bar_chart(
                 v = s.values[i]
                 if v is None:
                     c.body.append(
-                        f'<rect x="{_num(x)}" y="{_num(c.bottom - STUB)}" width="{_num(w)}" '
+                        f'<rect x="{num(x)}" y="{num(c.bottom - STUB)}" width="{num(w)}" '
                         f'height="{STUB}" fill="{hatch}" stroke="{INK}" stroke-width="0.75"/>'
                     )
                     hidden_at.append(x + w / 2)
                     continue
                 h = v * scale
                 c.body.append(
-                    f'<rect x="{_num(x)}" y="{_num(c.bottom - h)}" width="{_num(w)}" '
-                    f'height="{_num(h)}" fill="{PALETTE[j % len(PALETTE)]}" stroke="{INK}" '
-                    f'stroke-width="0.75"><title>{_e(s.label)}, {_e(month_name(months[i]))}: '
-                    f"{_e(_num(v))}</title></rect>"
+                    f'<rect x="{num(x)}" y="{num(c.bottom - h)}" width="{num(w)}" '
+                    f'height="{num(h)}" fill="{PALETTE[j % len(PALETTE)]}" stroke="{INK}" '
+                    f'stroke-width="0.75"><title>{esc(s.label)}, {esc(month_name(months[i]))}: '
+                    f"{esc(num(v))}</title></rect>"
                 )
             if hidden_at:
                 cx = sum(hidden_at) / len(hidden_at)
@@ -471,23 +329,6 @@ def tiers_chart(table: CountTable, chart_id: str) -> str:
     )
 
 
-def _marker(shape: str, x: float, y: float, fill: str, size: float = 5.0) -> str:
-    stroke = f'fill="{fill}" stroke="{INK}" stroke-width="1"'
-    if shape == "circle":
-        return f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{_num(size)}" {stroke}/>'
-    if shape == "square":
-        s = size * 0.9
-        return (
-            f'<rect x="{_num(x - s)}" y="{_num(y - s)}" width="{_num(2 * s)}" '
-            f'height="{_num(2 * s)}" {stroke}/>'
-        )
-    s = size * 1.25
-    return (
-        f'<path d="M{_num(x)} {_num(y - s)} L{_num(x + s)} {_num(y)} L{_num(x)} {_num(y + s)} '
-        f'L{_num(x - s)} {_num(y)} Z" {stroke}/>'
-    )
-
-
 def _duration(minutes: float) -> str:
     if minutes < 1:
         return f"{minutes * 60:.0f} s"
@@ -501,10 +342,10 @@ def _duration(minutes: float) -> str:
 def times_chart(table: TimeTable, chart_id: str) -> str:
     """Median (marker) and 90th percentile (whisker up from it) of each measure per month,
     medians joined month to month, on a log time axis."""
-    c = _Canvas(chart_id, table.title, "")
+    c = Canvas(chart_id, table.title, "")
     for i, measure in enumerate(table.measures):
         c.legend(
-            f'<g transform="translate(6,6)">{_marker(MARKERS[i], 0, 0, PALETTE[i], 4.5)}</g>',
+            f'<g transform="translate(6,6)">{marker(MARKERS[i], 0, 0, PALETTE[i], 4.5)}</g>',
             f"{measure.label} (median)",
         )
     c.legend(
@@ -546,7 +387,7 @@ def times_chart(table: TimeTable, chart_id: str) -> str:
                 previous = None
                 if r.suppressed:
                     c.body.append(
-                        f'<rect x="{_num(x - 5)}" y="{_num(c.bottom - 11)}" width="10" '
+                        f'<rect x="{num(x - 5)}" y="{num(c.bottom - 11)}" width="10" '
                         f'height="10" fill="url(#{c.cid}-hatch)" stroke="{colour}" '
                         f'stroke-width="1.5"/>'
                     )
@@ -554,23 +395,23 @@ def times_chart(table: TimeTable, chart_id: str) -> str:
             y = y_of(r.median_minutes)
             if previous is not None:
                 c.body.append(
-                    f'<line x1="{_num(previous[0])}" y1="{_num(previous[1])}" x2="{_num(x)}" '
-                    f'y2="{_num(y)}" stroke="{colour}" stroke-width="1.5" opacity="0.7"/>'
+                    f'<line x1="{num(previous[0])}" y1="{num(previous[1])}" x2="{num(x)}" '
+                    f'y2="{num(y)}" stroke="{colour}" stroke-width="1.5" opacity="0.7"/>'
                 )
             previous = (x, y)
             if r.p90_minutes is not None:
                 y90 = y_of(r.p90_minutes)
                 c.body.append(
-                    f'<line x1="{_num(x)}" y1="{_num(y)}" x2="{_num(x)}" y2="{_num(y90)}" '
+                    f'<line x1="{num(x)}" y1="{num(y)}" x2="{num(x)}" y2="{num(y90)}" '
                     f'stroke="{colour}" stroke-width="2"/>'
-                    f'<line x1="{_num(x - 3)}" y1="{_num(y90)}" x2="{_num(x + 3)}" '
-                    f'y2="{_num(y90)}" stroke="{colour}" stroke-width="2"/>'
+                    f'<line x1="{num(x - 3)}" y1="{num(y90)}" x2="{num(x + 3)}" '
+                    f'y2="{num(y90)}" stroke="{colour}" stroke-width="2"/>'
                 )
             c.body.append(
-                f"<g>{_marker(MARKERS[j], x, y, colour)}<title>{_e(measure.label)}, "
-                f"{_e(month_name(m))}: median {_e(_duration(r.median_minutes))}"
+                f"<g>{marker(MARKERS[j], x, y, colour)}<title>{esc(measure.label)}, "
+                f"{esc(month_name(m))}: median {esc(_duration(r.median_minutes))}"
                 + (
-                    f", 90th percentile {_e(_duration(r.p90_minutes))}"
+                    f", 90th percentile {esc(_duration(r.p90_minutes))}"
                     if r.p90_minutes is not None
                     else ""
                 )
@@ -581,7 +422,7 @@ def times_chart(table: TimeTable, chart_id: str) -> str:
             c.body.append(c.suppressed_label(PLOT_LEFT + slot * (i + 0.5), c.bottom - 16))
     if not values:
         c.body.append(
-            f'<text x="{(PLOT_LEFT + PLOT_RIGHT) / 2:.0f}" y="{_num(c.top + PLOT_HEIGHT / 2)}" '
+            f'<text x="{(PLOT_LEFT + PLOT_RIGHT) / 2:.0f}" y="{num(c.top + PLOT_HEIGHT / 2)}" '
             f'font-size="13" text-anchor="middle" fill="{MUTED}">No cases reached these points '
             f"in this period</text>"
         )

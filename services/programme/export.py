@@ -14,7 +14,7 @@ import csv
 import io
 from collections.abc import Sequence
 
-from services.programme.metrics import CountTable, TimeTable
+from services.programme.tables import CountTable, TimeTable
 
 SUPPRESSED = "<5"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -1,7 +1,7 @@
 """`svrr on-call` and `svrr schedule show`: the coordinator's view from a shell.
 
-Both print what the admin API returns, from the same service functions, so a coordinator
-at a terminal at 3 a.m. sees exactly what paging sees.
+Both print what the admin API returns, from the same functions (services/schedules/admin.py),
+so a coordinator at a terminal at 3 a.m. sees exactly what paging sees.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from datetime import datetime
 
 from services.db import async_engine, transaction
-from services.schedules import service
+from services.schedules import admin
 
 
 def _aware(value: str) -> datetime:
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int | None:
 async def _with_engine(step: Coroutine[object, object, int]) -> int:
     try:
         return await step
-    except service.ScheduleError as exc:
+    except admin.ScheduleError as exc:
         for fld, msg in exc.fields.items():
             print(f"{fld}: {msg}", file=sys.stderr)
         return 2
@@ -56,7 +56,7 @@ async def _with_engine(step: Coroutine[object, object, int]) -> int:
 
 async def _on_call(at: datetime | None) -> int:
     async with transaction() as session:
-        view = await service.who_is_on_call(session, at)
+        view = await admin.who_is_on_call(session, at)
     print(f"On call at {view['at']}:")
     people = view["on_call"]
     assert isinstance(people, list)
@@ -82,8 +82,8 @@ async def _on_call(at: datetime | None) -> int:
 
 async def _show(name: str) -> int:
     async with transaction() as session:
-        schedule_id = await service.schedule_id_by_name(session, name)
-        view = await service.get_schedule(session, schedule_id)
+        schedule_id = await admin.schedule_id_by_name(session, name)
+        view = await admin.get_schedule(session, schedule_id)
     print(f"{view['name']}  ({view['time_zone']})  id {view['id']}")
     rotations = view["rotations"]
     overrides = view["overrides"]

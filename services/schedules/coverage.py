@@ -16,10 +16,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.people.importer import PeerOut
 from services.people.matching import Peer, covers, training_ends
 from services.people.models import DISCIPLINES, Staff
-from services.schedules.service import Shift
+from services.people.roster import PeerOut
+from services.schedules.rules import Shift
 
 
 @dataclass(frozen=True)

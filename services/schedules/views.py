@@ -9,24 +9,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import clock
 from services.auth import require_coordinator
 from services.db import transaction
-from services.schedules import service
-from services.schedules.service import (
-    Conflict,
-    Invalid,
-    NotFound,
-    OverrideIn,
-    RotationsIn,
-    ScheduleError,
-    ScheduleIn,
-)
+from services.schedules import admin
+from services.schedules.admin import Conflict, Invalid, NotFound, ScheduleError
+from services.schedules.inputs import OverrideIn, RotationsIn, ScheduleIn
 
 router = APIRouter(prefix="/admin/schedules", dependencies=[Depends(require_coordinator)])
 
@@ -60,13 +54,13 @@ def _with_offset(name: str, value: datetime | None) -> datetime | None:
 @router.get("")
 async def list_schedules() -> list[dict[str, object]]:
     async with _unit_of_work() as session:
-        return await service.list_schedules(session)
+        return await admin.list_schedules(session)
 
 
 @router.post("", status_code=201)
 async def create_schedule(data: ScheduleIn) -> dict[str, object]:
     async with _unit_of_work() as session:
-        return await service.create_schedule(session, data)
+        return await admin.create_schedule(session, data)
 
 
 # Declared before /{schedule_id} so "on-call" is never read as a schedule id.
@@ -75,31 +69,31 @@ async def on_call(at: datetime | None = Query(default=None)) -> dict[str, object
     """Who is on call at `at` (default now), via which schedules, and when each turn ends."""
     at = _with_offset("at", at)
     async with _unit_of_work() as session:
-        return await service.who_is_on_call(session, at)
+        return await admin.who_is_on_call(session, at)
 
 
 @router.get("/{schedule_id}")
 async def get_schedule(schedule_id: uuid.UUID) -> dict[str, object]:
     async with _unit_of_work() as session:
-        return await service.get_schedule(session, schedule_id)
+        return await admin.get_schedule(session, schedule_id)
 
 
 @router.put("/{schedule_id}/rotations")
 async def replace_rotations(schedule_id: uuid.UUID, data: RotationsIn) -> dict[str, object]:
     async with _unit_of_work() as session:
-        return await service.replace_rotations(session, schedule_id, data)
+        return await admin.replace_rotations(session, schedule_id, data)
 
 
 @router.post("/{schedule_id}/overrides", status_code=201)
 async def add_override(schedule_id: uuid.UUID, data: OverrideIn) -> dict[str, object]:
     async with _unit_of_work() as session:
-        return await service.add_override(session, schedule_id, data)
+        return await admin.add_override(session, schedule_id, data)
 
 
 @router.delete("/{schedule_id}/overrides/{override_id}", status_code=204)
 async def delete_override(schedule_id: uuid.UUID, override_id: uuid.UUID) -> Response:
     async with _unit_of_work() as session:
-        await service.delete_override(session, schedule_id, override_id)
+        await admin.delete_override(session, schedule_id, override_id)
     return Response(status_code=204)
 
 
@@ -110,7 +104,7 @@ async def shifts(
     end: datetime | None = Query(default=None),
 ) -> dict[str, object]:
     """Continuous on-call spans in [start, end): default the next 7 days, at most 31."""
-    start = _with_offset("start", start) or datetime.now(UTC)
+    start = _with_offset("start", start) or clock.now()
     end = _with_offset("end", end) or start + timedelta(days=7)
     async with _unit_of_work() as session:
-        return await service.shifts_view(session, schedule_id, start, end)
+        return await admin.shifts_view(session, schedule_id, start, end)

@@ -1,6 +1,11 @@
-"""Where a page is sent: claim it, send it through Twilio, record the sid.
+"""Where a page is sent: through Twilio (notifiers.sms), then the sid recorded.
 
-Why three steps with the claim committed first: Twilio has no idempotency key, so the store
+Pages born claimed (services.cases.dispatch: a batch's first pages, escalations) go out with
+`send_new`: a batch's SMS several at once, their outcomes recorded in one transaction.
+Pages written `requested` (one at a time, by a person's action or a reply) and claims gone
+stale are claimed here first (`deliver_pages`).
+
+Why the claim is committed before the request leaves: Twilio has no idempotency key, so the store
 must say "this page is being sent" before the request leaves. If the worker dies after Twilio
 took the message but before the sid was stored, the claim goes stale; whoever takes it next
 asks Twilio's message log first and records what it finds instead of paging twice. A status
@@ -22,6 +27,8 @@ from notifiers.sms import (
     TransientSendError,
 )
 from services.cases import flows, outbound
+from services.cases.dispatch import Bundle as NewBundle
+from services.cases.dispatch import NewPage
 from services.config import get_settings
 from services.db import transaction
 from services.logs import log, mask_number
@@ -29,7 +36,9 @@ from services.metrics import MESSAGES, PAGES, SEND_SECONDS
 from services.paging import service as paging
 
 _sender: SmsSender | None = None
-SEND_CONCURRENCY = 8
+# Twilio answers in tens of milliseconds: one at a time would cap a burst at ~50 pages/s;
+# bounded, so a burst cannot exhaust sockets or flood the provider.
+SEND_CONCURRENCY = 32
 
 
 def sender() -> SmsSender:
@@ -105,7 +114,6 @@ async def deliver_pages(page_ids: list[uuid.UUID]) -> None:
         bundles = await paging.claim_bundles(session, page_ids, settings.sending_stale_seconds)
     if not bundles:
         return
-    # Twilio answers in tens of milliseconds: one at a time would cap a burst at ~50 pages/s.
     gate = asyncio.Semaphore(SEND_CONCURRENCY)
 
     async def one(bundle: paging.Bundle) -> Outcome:
@@ -188,4 +196,68 @@ async def deliver_message(message_id: uuid.UUID) -> None:
         message_id=str(message_id),
         case_id=str(claim.case_id) if claim.case_id else None,
         sid=out.sid,
+    )
+
+
+async def send_new(bundles: list[NewBundle]) -> None:
+    """Send pages born claimed by this process (its transaction committed them), several
+    at once, then record every outcome in one transaction.
+
+    A crash before the record leaves claims that go stale and are reconciled against the
+    provider's log by the sweep, like any other.
+    """
+    if not bundles:
+        return
+    gate = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def one(b: NewBundle) -> Outcome:
+        ids = [p.page_id for p in b.pages]
+        callback = (
+            status_callback_url("pages", ",".join(str(i) for i in ids))
+            if len(ids) > 1
+            else status_callback_url("page", ids[0])
+        )
+        async with gate:
+            return await send_claimed(b.to_number, b.body, b.since, False, callback)
+
+    outcomes = await asyncio.gather(*(one(b) for b in bundles))
+    await record_new(list(zip(bundles, outcomes, strict=True)))
+
+
+async def record_new(sent: list[tuple[NewBundle, Outcome]]) -> None:
+    """Every page that went out with one statement; a refusal or a retry page by page (few)."""
+    settings = get_settings()
+    ok = [(p, out) for b, out in sent if out.result in ("sent", "reconciled") for p in b.pages]
+    others = [(b, out) for b, out in sent if out.result not in ("sent", "reconciled")]
+    async with transaction() as session:
+        await paging.record_sent_many(
+            session,
+            [(p.page_id, str(out.sid), out.result == "reconciled") for p, out in ok],
+        )
+        if others:
+            await paging.lock_pages(session, [p.page_id for b, _ in others for p in b.pages])
+        for b, out in others:
+            for p in b.pages:
+                if out.result == "failed":
+                    await paging.record_failed(session, p.page_id, out.error_code)
+                    await flows.escalate_now(session, p.case_id, p.page_id)
+                else:
+                    await paging.release(
+                        session, p.page_id, out.error, settings.sending_stale_seconds
+                    )
+            if out.result == "failed" and out.error_code in UNDELIVERABLE_NUMBER_ERRORS:
+                await outbound.mark_undeliverable(session, b.to_number, out.error_code)
+    for b, out in sent:
+        _log_outcome(b.pages, b.to_number, out)
+
+
+def _log_outcome(pages: tuple[NewPage, ...], to_number: str, out: Outcome) -> None:
+    PAGES.labels(out.result).inc(len(pages))
+    log().info(
+        f"page.{out.result}",
+        page_ids=[str(p.page_id) for p in pages],
+        case_ids=[str(p.case_id) for p in pages],
+        sid=out.sid,
+        error_code=out.error_code,
+        to=mask_number(to_number),
     )

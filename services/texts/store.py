@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers import templates
 from services.config import get_settings
 from services.identity.models import Site, SmsTemplate
 from services.logs import log
 from services.people.models import Staff, Unit
+from services.texts.defaults import KINDS, fill
 
 REFRESH_SECONDS = 5.0
 DEFAULT_LANGUAGE = "en"
@@ -75,14 +75,14 @@ async def crisis_line(session: AsyncSession, staff: Staff | None) -> str:
 async def text_for(session: AsyncSession, staff: Staff | None, kind: str, **values: object) -> str:
     """The SMS of `kind` for `staff` (None: someone not in the directory, who gets the
     default language and the programme's crisis line)."""
-    spec = templates.KINDS[kind]
+    spec = KINDS[kind]
     if "crisis_line" in spec.placeholders and "crisis_line" not in values:
         values["crisis_line"] = await crisis_line(session, staff)
     language = (staff.language if staff is not None else None) or DEFAULT_LANGUAGE
     body = (await _current(session)).bodies.get((kind, language))
     if body is not None:
         try:
-            return templates.fill(body, values)
+            return fill(body, values)
         except (KeyError, ValueError, IndexError):
             log().warning("sms_template.unusable", kind=kind, language=language)
-    return templates.fill(spec.default, values)
+    return fill(spec.default, values)

@@ -1,0 +1,104 @@
+"""How every agent reads its topic: decode a contract, run a store step, never lose an event.
+
+A step that fails because the store is unreachable (or PostgreSQL aborted the transaction to
+break a deadlock) is retried in place, the partition waiting, rather than skipped. Anything
+else (an event that fails validation, a constraint the code broke) can never succeed by
+retrying: it goes to the dead-letter table with the reason, and the agent moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from schemas.events import Event
+from services.deadletter import store_dead_letter
+from services.logs import log
+
+E = TypeVar("E", bound=Event)
+# The store is down or busy: waiting helps. (psycopg's deadlock and serialization failures
+# are OperationalErrors: the transaction is simply tried again.)
+RETRYABLE = (OperationalError, InterfaceError, OSError)
+
+
+async def persistently(step: Callable[[], Awaitable[object]], what: str) -> None:
+    """Retry a store step until the database answers: a page waits, it is never dropped."""
+    delay = 0.2
+    while True:
+        try:
+            await step()
+            return
+        except RETRYABLE as exc:
+            log().warning("store.retry", step=what, error=type(exc).__name__, backoff_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def dead_letter(topic: str, raw: bytes, reason: str) -> None:
+    await persistently(lambda: store_dead_letter(topic, raw, reason), "dead_letter")
+
+
+async def decode(contract: type[E], raws: Sequence[bytes]) -> tuple[list[tuple[E, bytes]], int]:
+    """The valid events of a batch (with their bytes), and how many went to dead letters."""
+    good: list[tuple[E, bytes]] = []
+    bad = 0
+    for raw in raws:
+        try:
+            good.append((contract.model_validate_json(raw), raw))
+        except ValidationError as exc:
+            log().error("event.invalid", topic=contract.topic, errors=exc.error_count())
+            await dead_letter(contract.topic, raw, "schema validation")
+            bad += 1
+    return good, bad
+
+
+async def handle_batch(
+    contract: type[E],
+    raws: Sequence[bytes],
+    handle: Callable[[list[E]], Awaitable[object]],
+) -> list[str]:
+    """Run `handle` on a batch's valid events; if it fails for a reason retrying cannot fix,
+    run them one at a time so only the event at fault becomes a dead letter.
+
+    Returns how each event ended ("done" or "dead_letter"), for the agent to yield.
+    """
+    good, bad = await decode(contract, raws)
+    outcomes = ["dead_letter"] * bad
+    if not good:
+        return outcomes
+    try:
+        await persistently(lambda: handle([e for e, _ in good]), contract.topic)
+        return outcomes + ["done"] * len(good)
+    except Exception as exc:
+        if len(good) == 1:
+            event, raw = good[0]
+            log().exception("event.failed", topic=contract.topic, event_id=str(event.event_id))
+            await dead_letter(contract.topic, raw, f"{_name(handle)}: {type(exc).__name__}")
+            return outcomes + ["dead_letter"]
+        log().warning("batch.failed_one_by_one", topic=contract.topic, size=len(good))
+    for _event, raw in good:
+        outcomes += await handle_batch(contract, [raw], handle)
+    return outcomes
+
+
+async def consume(
+    stream: AsyncIterable[bytes], contract: type[E], handle: Callable[[E], Awaitable[object]]
+) -> AsyncIterator[str]:
+    """One event at a time (replies: each is a conversation's next step, in order)."""
+
+    async def one(events: list[E]) -> None:
+        for event in events:
+            await handle(event)
+
+    one.__name__ = _name(handle)
+    async for raw in stream:
+        for outcome in await handle_batch(contract, [raw], one):
+            yield outcome
+
+
+def _name(f: Callable[..., object]) -> str:
+    return getattr(f, "__name__", type(f).__name__)

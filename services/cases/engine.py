@@ -1,0 +1,338 @@
+"""The deadline engine: escalations, reminders, re-offers and follow-ups that fell due.
+
+Run it as its own process (`svrr engine`), one or several: consuming Kafka never competes
+with firing, and a burst of due escalations is not queued behind a burst of incidents.
+
+Each round claims up to BATCH due deadlines with `FOR UPDATE SKIP LOCKED` (several engines
+take disjoint sets), acts on them and marks them fired in one transaction, then sends the
+pages it wrote. The escalations of a round, the bulk of the work, are set-based like the
+first pages (services.cases.dispatch): their cases locked, the next peers chosen and the
+pages born claimed with a handful of statements for the whole round. Reminders, re-offers
+and follow-ups (a conversation's pace, not a burst's) take the per-case path in the same
+transaction.
+
+A crash before the commit leaves the deadlines due (nothing half done); a crash after it
+leaves claimed pages, which the worker's page sweep reconciles against the provider's log.
+A round that fails is fired again one deadline at a time, so one bad deadline only delays
+itself; a deadline that fails alone is retried with backoff, then the coordinator is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import uvloop
+from sqlalchemy import select, text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services import clock, texts
+from services.cases import dispatch, flows
+from services.cases.attention import Attention
+from services.cases.machine import CaseState
+from services.cases.models import Deadline
+from services.cases.policies import load_policies
+from services.cases.refs import case_ref
+from services.config import Settings
+from services.db import transaction
+from services.logs import log
+from services.metrics import DEADLINES
+from services.people.matching import ContextCache
+from services.people.models import Staff
+
+BATCH = 500
+# Idle, the engine looks this often; with work due it goes round at once.
+IDLE_S = 0.1
+MAX_ATTEMPTS = 5
+ESCALATING = (CaseState.peer_paged, CaseState.waiting_coordinator)
+
+
+@dataclass(frozen=True)
+class Fired:
+    taken: int
+    bundles: list[dispatch.Bundle]
+
+
+async def fire_due(settings: Settings, limit: int = BATCH) -> int:
+    """Fire what is due and leave its pages `requested`, for the worker's page sweep: for a
+    one-off run (tests, a shell) beside a live engine. Returns how many were taken."""
+    fired = await fire_round(settings, ContextCache(settings.match_other_unit), limit, claim=False)
+    return fired.taken
+
+
+async def fire_round(
+    settings: Settings,
+    contexts: ContextCache,
+    limit: int = BATCH,
+    at: datetime | None = None,
+    *,
+    claim: bool = True,
+) -> Fired:
+    """Fire up to `limit` due deadlines in one transaction; if that fails, one by one.
+
+    With `claim` the escalations' pages are born claimed, for the caller to send."""
+    at = at or clock.now()
+    try:
+        async with transaction() as session:
+            return await _fire(session, settings, contexts, limit, at, None, claim)
+    except (OperationalError, InterfaceError, OSError):
+        raise  # the store: the caller waits and tries again
+    except Exception:
+        log().warning("deadlines.batch_failed_isolating", exc_info=True)
+    async with transaction() as session:
+        ids = list(
+            await session.scalars(
+                text(
+                    "SELECT id FROM deadlines WHERE fired_at IS NULL AND due_at <= :at "
+                    "ORDER BY due_at LIMIT :n"
+                ),
+                {"at": at, "n": limit},
+            )
+        )
+    taken, bundles = 0, []
+    for deadline_id in ids:
+        try:
+            async with transaction() as session:
+                one = await _fire(session, settings, contexts, 1, at, deadline_id, claim)
+        except (OperationalError, InterfaceError, OSError):
+            raise
+        except Exception as exc:
+            async with transaction() as session:
+                await _retry_later(session, deadline_id, settings, exc, at)
+            continue
+        taken += one.taken
+        bundles += one.bundles
+    return Fired(taken, bundles)
+
+
+async def _fire(
+    session: AsyncSession,
+    settings: Settings,
+    contexts: ContextCache,
+    limit: int,
+    at: datetime,
+    only: int | None,
+    claim: bool,
+) -> Fired:
+    query = (
+        select(Deadline)
+        .where(Deadline.fired_at.is_(None), Deadline.due_at <= at)
+        .order_by(Deadline.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if only is not None:
+        query = query.where(Deadline.id == only)
+    due = list((await session.scalars(query)).all())
+    if not due:
+        return Fired(0, [])
+    timeouts = [d for d in due if d.kind == "page_timeout"]
+    outcomes: dict[int, str] = {}
+    pages: list[dispatch.NewPage] = []
+    if timeouts:
+        got, pages = await escalate(session, timeouts, settings, contexts, at, claim)
+        outcomes |= got
+    for d in due:
+        if d.kind != "page_timeout":
+            outcomes[d.id] = await flows.fire(session, d, settings)
+    await session.execute(
+        text(
+            "UPDATE deadlines AS d SET fired_at = :at, outcome = o.outcome "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:outcomes AS text[])) AS o(id, outcome) "
+            "WHERE d.id = o.id"
+        ),
+        {"at": at, "ids": [d.id for d in due], "outcomes": [outcomes[d.id][:40] for d in due]},
+    )
+    for d in due:
+        DEADLINES.labels(d.kind).inc()
+        log().info(
+            "deadline.fired",
+            case_id=str(d.case_id),
+            kind=d.kind,
+            outcome=outcomes[d.id],
+            late_ms=round((at - d.due_at).total_seconds() * 1000),
+        )
+    return Fired(len(due), dispatch.bundle(pages, at) if claim else [])
+
+
+async def escalate(
+    session: AsyncSession,
+    timeouts: list[Deadline],
+    settings: Settings,
+    contexts: ContextCache,
+    at: datetime,
+    claim: bool,
+) -> tuple[dict[int, str], list[dispatch.NewPage]]:
+    """Unanswered pages: each case's next policy step, for the whole batch at once."""
+    cases = await dispatch.lock_cases(session, [d.case_id for d in timeouts])
+    outcomes: dict[int, str] = {}
+    live = []
+    for d in timeouts:
+        case = cases.get(d.case_id)
+        if case is None:
+            outcomes[d.id] = "no case"
+        elif case.state not in ESCALATING:
+            outcomes[d.id] = "moot: answered"
+        else:
+            live.append((d, case))
+    if not live:
+        return outcomes, []
+    writes = dispatch.Writes(at, claim=claim)
+    clinicians = {
+        s.staff_id: s
+        for s in (
+            await session.scalars(
+                select(Staff).where(Staff.staff_id.in_({c.staff_id for _, c in live}))
+            )
+        ).all()
+    }
+    units = await dispatch.all_units(session)
+    policies = await load_policies(session)
+    involved = await dispatch.involved_by_incident(session, {c.incident_id for _, c in live})
+    earlier = await dispatch.earlier_pages(session, [c.id for _, c in live])
+    wanted: list[dispatch.Wanted] = []
+    for d, case in live:
+        clinician = clinicians[case.staff_id]
+        unit = units.get(clinician.home_unit)
+        policy = policies.for_site(unit.site if unit else None)
+        step = int(str(d.payload.get("step", 0))) + 1
+        round_ = int(str(d.payload.get("round", 0)))
+        if step >= len(policy.steps):
+            if round_ >= policy.repeat:
+                if case.state != CaseState.waiting_coordinator:
+                    writes.move(
+                        case.id,
+                        case.state,
+                        CaseState.waiting_coordinator,
+                        "escalation policy exhausted",
+                    )
+                    writes.case_moves.append(
+                        {
+                            "id": case.id,
+                            "state": CaseState.waiting_coordinator.value,
+                            "step": case.step,
+                            "round": case.round_,
+                            "at": at,
+                        }
+                    )
+                outcomes[d.id] = "exhausted"
+                continue
+            step, round_ = 0, round_ + 1
+        before = earlier[case.id]
+        wanted.append(
+            dispatch.Wanted(
+                case_id=case.id,
+                incident_id=case.incident_id,
+                clinician=clinician,
+                from_state=case.state,
+                step=step,
+                round_=round_,
+                exclude=involved.get(case.incident_id, set())
+                | {peer for peer, _ in before if peer is not None},
+                attempt=max((a for _, a in before), default=0) + 1,
+                peers_paged=sum(1 for peer, _ in before if peer is not None),
+            )
+        )
+        outcomes[d.id] = f"escalated to step {step + 1}"
+    pages: list[dispatch.NewPage] = []
+    if wanted:
+        ctx = await contexts.get(session, at)
+        pages = await dispatch.page_cases(session, wanted, ctx, settings, units, policies, writes)
+    await writes.flush(session)
+    return outcomes, pages
+
+
+async def _retry_later(
+    session: AsyncSession, deadline_id: int, settings: Settings, exc: Exception, at: datetime
+) -> None:
+    deadline = await session.get(Deadline, deadline_id, with_for_update=True)
+    if deadline is None or deadline.fired_at is not None:
+        return
+    attempts = int(str(deadline.payload.get("attempts", 0))) + 1
+    log().error(
+        "deadline.failed",
+        case_id=str(deadline.case_id),
+        kind=deadline.kind,
+        attempts=attempts,
+        error=type(exc).__name__,
+    )
+    deadline.payload = {**deadline.payload, "attempts": attempts}
+    if attempts < MAX_ATTEMPTS:
+        deadline.due_at = at + timedelta(seconds=5 * 2**attempts)
+        return
+    deadline.fired_at = at
+    deadline.outcome = f"failed: {type(exc).__name__}"[:40]
+    await flows.tell_coordinator(
+        session,
+        settings,
+        deadline.case_id,
+        texts.coordinator_step_failed(case_ref(deadline.case_id)),
+        dedupe=str(deadline.id),
+        why=Attention.step_failed,
+    )
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Fire what is due, send it, go round; idle, look every IDLE_S. Sending a round's
+    pages overlaps the next round (a few rounds in flight at most)."""
+    from services.paging import sending
+
+    contexts = ContextCache(settings.match_other_unit)
+    in_flight = asyncio.Semaphore(4)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def send(bundles: list[dispatch.Bundle]) -> None:
+        try:
+            await sending.send_new(bundles)
+        except Exception:
+            log().warning("pages.left_for_sweep", exc_info=True)
+        finally:
+            in_flight.release()
+
+    backoff = IDLE_S
+    log().info("engine.started")
+    while not stop.is_set():
+        try:
+            fired = await fire_round(settings, contexts)
+            backoff = IDLE_S
+        except (OperationalError, InterfaceError, OSError) as exc:
+            log().warning("engine.store_unavailable", error=type(exc).__name__, backoff_s=backoff)
+            fired = Fired(0, [])
+            backoff = min(backoff * 2, 5.0)
+        if fired.bundles:
+            await in_flight.acquire()
+            task = asyncio.create_task(send(fired.bundles))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if fired.taken == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    await sending.close()
+    log().info("engine.stopped")
+
+
+def main(settings: Settings) -> int:
+    """`svrr engine`: run until SIGTERM or SIGINT, then finish the sends in flight."""
+    from services.db import async_engine
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        # A banner whatever the log level: supervisors and the test stack wait for it.
+        print("svrr engine: ready", file=sys.stderr, flush=True)
+        try:
+            await run(settings, stop)
+        finally:
+            await async_engine().dispose()
+
+    uvloop.run(serve())  # libuv's loop: less CPU per round than asyncio's own
+    return 0

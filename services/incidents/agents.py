@@ -1,0 +1,101 @@
+"""From a reported incident to its first SMS: the worker's hot path, in one direction.
+
+    incident-reported (Kafka, in batches)
+      -> one transaction: involvement, a case per clinician, Tier 1 prompts, the best peer
+         for each case, pages born claimed, escalation deadlines, every event
+         (involvement.identify_many, flows.start_outreach_many, cases.dispatch)
+      -> the batch's SMS, several at once, outcomes recorded in one transaction
+         (paging.sending.send_new -> notifiers.sms -> Twilio)
+
+Whatever arrived within a few milliseconds is one batch: at a steady trickle that is one
+incident, in a burst hundreds, and a batch of any size costs about the same number of
+statements. Sending is not waited for before the next batch is read: a few batches' SMS
+may be in flight at once, so a burst's reading, writing and sending overlap.
+
+If the worker dies after the commit and before the SMS are recorded, the pages' claims go
+stale and the page sweep reconciles them against the provider's log; if it dies before
+the commit, Kafka delivers the incidents again and nothing was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import faust
+
+from events.app import app, incident_reported, settings
+from events.consume import handle_batch
+from schemas.events import IncidentReported
+from services import clock
+from services.cases import dispatch, flows
+from services.db import transaction
+from services.incidents import involvement
+from services.logs import log
+from services.paging import sending
+from services.people.matching import ContextCache, MatchContext
+
+# Up to this many incidents in one transaction; a larger burst is several batches.
+BATCH = 500
+# How long the first incident of a batch waits for others: the cost a lone incident pays.
+WITHIN_S = 0.004
+# Batches whose SMS are being sent while the next is read and written.
+SENDS_IN_FLIGHT = 4
+
+# The worker's matching context, shared by every agent and timer in this process.
+contexts = ContextCache(settings.match_other_unit)
+_in_flight = asyncio.Semaphore(SENDS_IN_FLIGHT)
+_sending: set[asyncio.Task[None]] = set()
+
+
+async def open_and_page(incidents: list[IncidentReported]) -> None:
+    at = clock.now()
+
+    async def context(session: object) -> MatchContext:
+        return await contexts.get(session, at)  # type: ignore[arg-type]
+
+    async with transaction() as session:
+        needs = await involvement.identify_many(
+            session, incidents, settings.group_debrief_threshold
+        )
+        done = await flows.start_outreach_many(session, needs, settings, context, claim=True, at=at)
+    log().info("staff.identified", incidents=len(incidents), cases=len(needs))
+    dispatch.log_pages(done.pages)
+    await send_soon(dispatch.bundle(done.pages, at))
+
+
+async def send_soon(bundles: list[dispatch.Bundle]) -> None:
+    """Send committed pages in the background, a few batches at a time. A failure leaves
+    them claimed, for the sweep; it never fails the batch that wrote them."""
+    if not bundles:
+        return
+    await _in_flight.acquire()
+    task = asyncio.create_task(_send(bundles))
+    _sending.add(task)
+    task.add_done_callback(_sent)
+
+
+async def _send(bundles: list[dispatch.Bundle]) -> None:
+    try:
+        await sending.send_new(bundles)
+    except Exception:
+        pages = sum(len(b.pages) for b in bundles)
+        log().warning("pages.left_for_sweep", count=pages, exc_info=True)
+
+
+async def drain() -> None:
+    """Wait for every send in flight: at shutdown, so no committed page waits for the sweep."""
+    while _sending:
+        await asyncio.gather(*list(_sending), return_exceptions=True)
+
+
+def _sent(task: asyncio.Task[None]) -> None:
+    _sending.discard(task)
+    _in_flight.release()
+
+
+@app.agent(incident_reported)
+async def identify_staff(stream: faust.StreamT[bytes]) -> AsyncIterator[str]:
+    async for batch in stream.take(BATCH, within=WITHIN_S):
+        for outcome in await handle_batch(IncidentReported, batch, open_and_page):
+            yield outcome

@@ -1,0 +1,273 @@
+"""Peers for a batch of cases: ranked in memory, decided by the store.
+
+Why not case by case (matching.choose): each choice locked and counted one peer at a time,
+two or three queries per page. Here a batch of any size costs two statements a round: lock
+the peers the batch chose (in id order) and count their open load. A second round happens
+only when a count disagreed with the context (a peer full, or being assigned by another
+worker right now) and only for the cases it affects.
+
+The rules are matching's: each choice counts at once, so one incident's cases spread
+across peers; a peer another transaction holds is passed over (SKIP LOCKED) rather than
+waited for, and is waited for only when nobody else is left; a context that over-counts
+is recounted from the store before a case goes to the coordinator for want of a peer.
+Locks are held to the end of the caller's transaction, so whoever counts next counts ours.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.paging.models import Page
+from services.people.matching import (
+    AT_LIMIT,
+    Choice,
+    Match,
+    MatchContext,
+    Peer,
+    _load_query,
+    excluded_by,
+    open_loads,
+    rank,
+    reason_for,
+)
+from services.people.models import PeerSupporter, Staff
+
+BUSY = "being assigned elsewhere"
+GONE = "no longer a peer"
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One case that wants a peer: the clinician, and whoever may not be their peer (the
+    incident's staff, peers paged for the case before)."""
+
+    case_id: uuid.UUID
+    clinician: Staff
+    exclude: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The peer chosen, or None with the match that says why nobody fit."""
+
+    match: Match | None
+    chosen: Choice | None
+
+
+@dataclass
+class _Group:
+    """Clinicians alike for matching (discipline, language, the on-call peers they
+    exclude): one heap of the peers eligible for all of them, best first."""
+
+    heap: list[tuple[tuple[int, int], int, int, str]]
+    peers: dict[str, Peer]
+    static: dict[str, tuple[int, int]]
+    parked: list[str] = field(default_factory=list)  # skipped for now (busy)
+
+
+class Ranker:
+    """The best candidate for each of many clinicians against one context.
+
+    Why not matching.rank per case: it scores every on-call peer for every case, half the
+    worker's time at a burst (500 peers x 700 cases). Here clinicians alike share one heap
+    of eligible peers, keyed as rank keys them (discipline, language, open load, recent
+    pages, id; another unit first is applied at the top); a peer's entry is refreshed when
+    it reaches the top with a load or a recent-page count that changed since it was pushed.
+    The hard rules that do not depend on load or unit are applied once per group.
+
+    It lives with its context (a few seconds in the worker's cache), across batches. A
+    count that went down since a peer's entry was pushed (a page answered elsewhere) only
+    orders that peer a little late until the entry reaches the top and is refreshed; every
+    hard rule, the case limit included, is still decided by the store in `assign`.
+    """
+
+    def __init__(self, ctx: MatchContext) -> None:
+        self.ctx = ctx
+        self.on_call = frozenset(p.staff_id for p in ctx.on_call_peers)
+        self.groups: dict[tuple[str, str, frozenset[str]], _Group] = {}
+
+    def reset(self) -> None:
+        """The context's counts were replaced (recounted from the store): rebuild."""
+        self.groups.clear()
+
+    def _group(self, clinician: Staff, exclude: frozenset[str]) -> _Group:
+        out = (exclude | {clinician.staff_id}) & self.on_call
+        key = (clinician.discipline, clinician.language, out)
+        group = self.groups.get(key)
+        if group is not None:
+            return group
+        ctx = self.ctx
+        today, discipline = ctx.at.date(), clinician.discipline
+        heap: list[tuple[tuple[int, int], int, int, str]] = []
+        peers: dict[str, Peer] = {}
+        statics: dict[str, tuple[int, int]] = {}
+        for peer in ctx.on_call_peers:
+            sid = peer.staff_id
+            if sid in out:
+                continue
+            # Every hard rule but load and unit, once per group; those two at the top.
+            if excluded_by(peer, "", "", discipline, set(), today, 0, False):
+                continue
+            static = (
+                int(peer.discipline != discipline),
+                int(clinician.language not in peer.languages),
+            )
+            heap.append((static, ctx.open_cases.get(sid, 0), ctx.recent_pages.get(sid, 0), sid))
+            peers[sid] = peer
+            statics[sid] = static
+        heapq.heapify(heap)
+        group = self.groups[key] = _Group(heap, peers, statics)
+        return group
+
+    def best(
+        self, clinician: Staff, exclude: frozenset[str], skip: Mapping[str, str]
+    ) -> tuple[Peer, int] | None:
+        """The best peer under their limit now, and how many are still candidates.
+
+        Another unit comes first (the programme's preference, or its rule): peers of the
+        clinician's own unit are set aside while the heap is searched, and put back."""
+        group = self._group(clinician, exclude)
+        heap, ctx, unit = group.heap, self.ctx, clinician.home_unit
+        prefer_other = ctx.other_unit != "off"
+        require_other = ctx.other_unit == "required"
+        aside: list[tuple[tuple[int, int], int, int, str]] = []
+        chosen: Peer | None = None
+        while heap:
+            static, n_open, recent, sid = heap[0]
+            if sid in skip:
+                heapq.heappop(heap)
+                group.parked.append(sid)
+                continue
+            now_open, now_recent = ctx.open_cases.get(sid, 0), ctx.recent_pages.get(sid, 0)
+            if (now_open, now_recent) != (n_open, recent):
+                heapq.heapreplace(heap, (static, now_open, now_recent, sid))
+                continue
+            peer = group.peers[sid]
+            if now_open >= peer.max_open_cases:
+                heapq.heappop(heap)  # full for this batch (a recount rebuilds)
+                continue
+            if prefer_other and peer.home_unit == unit:
+                aside.append(heapq.heappop(heap))
+                continue
+            chosen = peer
+            break
+        if chosen is None and aside and not require_other:
+            chosen = group.peers[aside[0][3]]  # nobody from another unit: the best of ours
+        for entry in aside:
+            heapq.heappush(heap, entry)
+        return (chosen, len(heap)) if chosen is not None else None
+
+    def unpark(self) -> None:
+        """Peers skipped as busy become candidates again (nobody else was left)."""
+        ctx = self.ctx
+        for group in self.groups.values():
+            for sid in group.parked:
+                heapq.heappush(
+                    group.heap,
+                    (
+                        group.static[sid],
+                        ctx.open_cases.get(sid, 0),
+                        ctx.recent_pages.get(sid, 0),
+                        sid,
+                    ),
+                )
+            group.parked.clear()
+
+
+async def assign(
+    session: AsyncSession, ctx: MatchContext, asks: list[Ask]
+) -> dict[uuid.UUID, Pick]:
+    """A peer for each case, in the order given, each under their limit by the store's count."""
+    locked: dict[str, tuple[int, int]] = {}  # peer -> (open load incl. this batch, limit)
+    skip: dict[str, str] = {}
+    waiting = False  # True once only busy peers are left: lock them, waiting for the holder
+    recounted = False
+    ranker = ctx.ranker if isinstance(ctx.ranker, Ranker) else Ranker(ctx)
+    ctx.ranker = ranker
+    picks: dict[uuid.UUID, Pick] = {}
+    pending = list(asks)
+    while pending:
+        tentative: list[tuple[Ask, Peer | None, int]] = []
+        bumped: Counter[str] = Counter()
+        for ask in pending:
+            found = ranker.best(ask.clinician, ask.exclude, skip)
+            if found is None:
+                tentative.append((ask, None, 0))
+                continue
+            # Counted at once, so the next case of the batch sees it (and spreads).
+            peer, total = found
+            ctx.open_cases[peer.staff_id] = ctx.open_cases.get(peer.staff_id, 0) + 1
+            bumped[peer.staff_id] += 1
+            tentative.append((ask, peer, total))
+        to_lock = sorted({p.staff_id for _, p, _ in tentative if p is not None} - set(locked))
+        if to_lock:
+            got = await _lock_and_count(session, to_lock, skip_locked=not waiting)
+            locked.update(got)
+            for sid in set(to_lock) - set(got):
+                skip[sid] = GONE if waiting else BUSY
+        again: list[Ask] = []
+        nobody: list[Ask] = []
+        for ask, peer, total in tentative:
+            if peer is None:
+                nobody.append(ask)
+                continue
+            load, limit = locked.get(peer.staff_id, (0, 0))
+            if peer.staff_id not in locked or load >= limit:
+                again.append(ask)
+                continue
+            reason = reason_for(ctx, peer, ask.clinician, 1, total, (load, limit))
+            picks[ask.case_id] = Pick(None, Choice(peer.staff_id, peer.mobile, reason))
+            locked[peer.staff_id] = (load + 1, limit)
+        # The store's counts (with this batch's picks) are the context's from here on.
+        for sid, (load, _) in locked.items():
+            ctx.open_cases[sid] = load
+        for sid, n in bumped.items():
+            if sid not in locked:  # busy or gone: this round's guesses are undone
+                ctx.open_cases[sid] = max(0, ctx.open_cases.get(sid, 0) - n)
+        if nobody:
+            busy = [sid for sid, why in skip.items() if why == BUSY]
+            matches = {a.case_id: rank(ctx, a.clinician, set(a.exclude), skip) for a in nobody}
+            if busy and not waiting:
+                waiting = True  # nobody free is left: wait for the busy ones after all
+                for sid in busy:
+                    del skip[sid]
+                ranker.unpark()
+                again.extend(nobody)
+            elif not recounted and any(m.excluded.get(AT_LIMIT) for m in matches.values()):
+                recounted = True  # the context may over-count: ask the store once
+                ctx.open_cases = await open_loads(session)
+                for sid, (load, _) in locked.items():
+                    ctx.open_cases[sid] = load
+                ranker.reset()
+                again.extend(nobody)
+            else:
+                for ask in nobody:
+                    picks[ask.case_id] = Pick(matches[ask.case_id], None)
+        pending = again
+    return picks
+
+
+async def _lock_and_count(
+    session: AsyncSession, staff_ids: list[str], skip_locked: bool
+) -> dict[str, tuple[int, int]]:
+    """Lock the peers' rows (those another transaction holds are left out with SKIP
+    LOCKED) and count each one's open load: two statements for any number of peers."""
+    lock = (
+        select(PeerSupporter.staff_id, PeerSupporter.max_open_cases)
+        .where(PeerSupporter.staff_id.in_(staff_ids))
+        .order_by(PeerSupporter.staff_id)
+        .with_for_update(skip_locked=skip_locked)
+    )
+    limits = {sid: int(n) for sid, n in (await session.execute(lock)).all()}
+    if not limits:
+        return {}
+    query = _load_query().where(Page.peer_staff_id.in_(list(limits)))
+    loads = {sid: int(n) for sid, n in (await session.execute(query)).all()}
+    return {sid: (loads.get(sid, 0), limit) for sid, limit in limits.items()}
