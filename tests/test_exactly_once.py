@@ -16,7 +16,7 @@ from services.cases import flows
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
-from services.paging import sending
+from services.paging import callbacks, sending
 from services.paging import service as paging
 from tests.stack import Stack, wait_for
 from tests.test_agents import stored_incident
@@ -73,7 +73,7 @@ async def test_worker_dies_after_twilio_took_the_page(stack: Stack, db: Engine) 
 async def test_status_callback_before_the_sender_records(db: Engine) -> None:
     claim = await new_claimed_page(db, "R3001")
     async with transaction() as session:
-        await paging.record_status(
+        await callbacks.record_status(
             session, claim.page_id, "SMearly", DeliveryStatus.delivered, None
         )
     async with transaction() as session:

@@ -28,13 +28,13 @@ from services.auth import TWILIO_BODY_LIMIT
 from services.cases import outbound
 from services.config import get_settings
 from services.db import transaction
-from services.paging import sending
-from services.paging import service as paging
+from services.paging import callbacks, sending
 from services.paging.delivery import Delivery, advance
 from services.paging.views import storable_text
 from tests.stack import TWILIO_TOKEN, Stack, wait_for
 from tests.test_exactly_once import new_claimed_page
 from tests.test_flows import open_case, q
+from tests.test_status_callbacks import apply_all
 
 # Measured on the 2-core VM: about 25 ms a request, about 15 s for both.
 SMS_EXAMPLES = 300
@@ -196,6 +196,7 @@ async def test_an_unreadable_error_code_still_records_the_failure(
     form = {"MessageSid": message, "MessageStatus": "failed", "ErrorCode": code, "From": "x"}
     r = await post(client, path, form)
     assert r.status_code == 204, r.text
+    await apply_all()
     with db.connect() as conn:
         state, error, provider_sid = conn.execute(
             text("SELECT state, error_code, provider_sid FROM pages WHERE id = :p"),
@@ -319,6 +320,7 @@ async def test_fuzz_status_callback_never_5xx(
     target: str,
     real_sid: bool,
 ) -> None:
+    await apply_all()  # the last example's callback is not applied over this one's
     with db.begin() as conn:  # the page as a worker holds it: claimed, no sid yet
         conn.execute(
             text(
@@ -346,6 +348,7 @@ async def test_fuzz_status_callback_never_5xx(
     if real_sid and status in {s.value for s in DeliveryStatus} and target in ("page", "pages"):
         # A well-formed callback is recorded whatever else its form holds.
         assert r.status_code == 204, r.text
+        await apply_all()
         recorded = q(db, "SELECT provider_sid FROM pages WHERE id = :p", p=status_page)
         assert recorded == [(form["MessageSid"],)]
 
@@ -369,7 +372,7 @@ async def status_page(db: Engine) -> AsyncIterator[uuid.UUID]:
         )
 
 
-# --- status order through the service (no stand-in) ---------------------------------------
+# --- the rule for one page (no stand-in; applied in sets: tests/test_status_callbacks.py) --
 
 
 async def test_a_repeated_status_writes_nothing(db: Engine) -> None:
@@ -379,7 +382,7 @@ async def test_a_repeated_status_writes_nothing(db: Engine) -> None:
     for _ in range(5):
         async with transaction() as session:
             events.append(
-                await paging.record_status(
+                await callbacks.record_status(
                     session, claim.page_id, message, DeliveryStatus.delivered, None
                 )
             )
@@ -466,6 +469,7 @@ async def test_replayed_and_late_callbacks_change_nothing(stack: Stack, db: Engi
     # ... then a late "undelivered" (it moved the page back and escalated) and a late "sent".
     assert replay(stack, str(first["provider_sid"]), "undelivered", code=30006) == [204]
     assert replay(stack, str(first["provider_sid"]), "sent") == [204]
+    await apply_all()
     time.sleep(2)  # time for the worker to escalate, were it told to
     assert footprint(db, first["id"]) == settled
     assert page_row(db, case.id, 1)["state"] == "delivered"  # type: ignore[index]
@@ -515,6 +519,7 @@ async def test_a_late_failure_of_an_earlier_page_does_not_cut_the_next_wait(
         assert [w[0] for w in waiting] == [str(second["id"])]
         # Page 1's carrier reports a failure only now, after page 2 went out.
         assert replay(stack, str(first["provider_sid"]), "failed", code=30003) == [204]
+        await apply_all()
         time.sleep(2)
         assert page_row(db, case.id, 1)["state"] == "failed"  # type: ignore[index]
         assert open_wait(db, case.id) == waiting  # page 2's wait is not cut short
@@ -544,6 +549,7 @@ async def test_a_message_status_only_moves_forward(stack: Stack, db: Engine) -> 
     assert replay(stack, str(message_sid), "delivered", times=3) == [204] * 3
     assert replay(stack, str(message_sid), "failed", code=30008) == [204]
     assert replay(stack, str(message_sid), "sent") == [204]
+    await apply_all()
     assert row() == ("delivered", message_sid, None)
 
 
