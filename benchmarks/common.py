@@ -165,9 +165,10 @@ def build_roster(url: str, roster: Roster) -> None:
     add_rotations(url, roster.peer_ids, roster.on_call)
 
 
-def prepare(name: str, roster: Roster) -> tuple[str, dict[str, str]]:
-    """A fresh database `svrr_bench_<name>` with the roster, and topics under a prefix of this
-    run's own; returns the database URL and the environment the stack is started with."""
+def prepare(name: str, roster: Roster | None, root: Path = ROOT) -> tuple[str, dict[str, str]]:
+    """A fresh database `svrr_bench_<name>` with the roster (if given), and topics under a
+    prefix of this run's own; returns the database URL and the environment the stack is
+    started with. The schema and the topics are `root`'s, the checkout whose processes run."""
     url = bench_db_url(f"svrr_bench_{name}")
     recreate_db(url)
     prefix = f"b{uuid.uuid4().hex[:8]}."
@@ -179,16 +180,20 @@ def prepare(name: str, roster: Roster) -> tuple[str, dict[str, str]]:
         LOG_LEVEL="warning",
     )
     py = sys.executable
+    at_root = dict(
+        env, PYTHONPATH=os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    )
     subprocess.run(
         [py, "-m", "services.cli", "migrate"],
-        env=env,
+        env=at_root,
         check=True,
-        cwd=ROOT,
+        cwd=root,
         stdout=subprocess.DEVNULL,
     )
-    build_roster(url, roster)
+    if roster is not None:
+        build_roster(url, roster)
     subprocess.run(
-        [py, "deploy/topics.py"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL
+        [py, "deploy/topics.py"], env=at_root, check=True, cwd=root, stdout=subprocess.DEVNULL
     )
     return url, env
 
@@ -330,20 +335,22 @@ def first_pages(url: str, incident_ids: Iterable[str]) -> list[tuple[str, str, s
 
 
 def page_counts(url: str) -> dict[str, int]:
-    """Cases, pages by attempt and the worst duplicate count, straight from the store."""
+    """Cases, pages by attempt, the worst duplicate count for one case and step and all
+    the extra pages together, straight from the store."""
     with psycopg.connect(url.replace("+psycopg", "")) as conn:
         (cases,) = conn.execute("SELECT count(*) FROM support_cases").fetchone()  # type: ignore[misc]
         (first,) = conn.execute("SELECT count(*) FROM pages WHERE attempt = 1").fetchone()  # type: ignore[misc]
         (later,) = conn.execute("SELECT count(*) FROM pages WHERE attempt > 1").fetchone()  # type: ignore[misc]
-        (worst,) = conn.execute(
-            "SELECT coalesce(max(n), 0) FROM (SELECT count(*) n FROM pages "
-            "GROUP BY case_id, attempt) x"
+        (worst, extra) = conn.execute(
+            "SELECT coalesce(max(n), 0), coalesce(sum(n - 1), 0) FROM (SELECT count(*) n "
+            "FROM pages GROUP BY case_id, attempt) x"
         ).fetchone()  # type: ignore[misc]
     return {
         "cases": int(cases),
         "first_pages": int(first),
         "later_pages": int(later),
         "duplicate_pages_per_step": max(0, int(worst) - 1),
+        "duplicate_pages": int(extra),
     }
 
 
@@ -433,23 +440,29 @@ class CpuMeter:
         self.pids = pids
         self.before: dict[str, float] = {}
         self.procs: dict[int, tuple[str, float]] = {}
+        # The services' processes as last read: a backend that exits between two readings
+        # still counts what it had used when last seen.
+        self.seen: dict[int, tuple[str, float]] = {}
         self.wall = 0.0
 
     def start(self) -> None:
         self.before = {n: cpu_seconds(p) for n, p in self.pids.items()}
         self.before["machine"] = machine_cpu_seconds()
         self.procs = _cpu_by_command()
+        self.seen = {}
         self.wall = time.monotonic()
 
     def stop(self) -> dict[str, float]:
         """CPU seconds per process over the interval, `postgres` and `kafka`, plus `wall_s`,
         the machine's total, `rest` (this script and anything else running, e.g. another
-        benchmark or a test run) and `available` (wall time x cores). A PostgreSQL backend
-        that exited meanwhile is missing from `postgres` and lands in `rest`."""
+        benchmark or a test run) and `available` (wall time x cores). May be read more than
+        once. A PostgreSQL backend that exited before a reading counts what it had used at
+        the one before (if any); the rest of its CPU lands in `rest`."""
         used = {n: cpu_seconds(p) - self.before[n] for n, p in self.pids.items()}
         for name in SERVICES.values():
             used[name] = 0.0
-        for pid, (comm, cpu) in _cpu_by_command().items():
+        self.seen |= {p: v for p, v in _cpu_by_command().items() if v[0] in SERVICES}
+        for pid, (comm, cpu) in self.seen.items():
             if comm in SERVICES:
                 was = self.procs.get(pid)
                 used[SERVICES[comm]] += cpu - (was[1] if was and was[0] == comm else 0.0)

@@ -3,8 +3,11 @@
 Why measured this way: when a paged peer does not answer, the programme's promise is that the
 next peer is paged when the wait runs out, not some time later. The deadline's `due_at` is
 that promise; the stand-in's arrival time is the moment Twilio would have the next page.
-Between them: the worker's deadline timer (claim a batch with SKIP LOCKED, match, write the
-page), the outbox relay, Kafka, the send_page agent and the Twilio client.
+Between them: the deadline engine (`svrr engine`, services/cases/engine.py: a round claims
+the due deadlines with SKIP LOCKED, picks the next peers, writes the pages born claimed and
+marks the deadlines fired at the round's start time, in one transaction) and the send of
+the round's pages through the Twilio client. A checkout from before the engine (`--root`)
+fires from the worker's timer instead; the same rows say how late each step was.
 
 The load is a bad minute: `--pages` open pages (attempt 1, delivered, unanswered) whose
 deadlines fall due uniformly over `--spread` seconds, `--lead` seconds after they are written
@@ -13,33 +16,37 @@ deadlines fall due uniformly over `--spread` seconds, `--lead` seconds after the
 policy applies (peer, peer, coordinator), so each deadline pages exactly one more peer.
 Status callbacks from the stand-in stay on: they load the API and the store as they would.
 
-    python -m benchmarks.escalation --pages 10000 --spread 60 --lead 20
+CPU is read from the first due time until the last escalated page is at the stand-in (per
+process, the engine's included; benchmarks.costs), and lost and duplicated escalations are
+counted once the stale-claim interval has passed after that (target 0 each).
+
+    python -m benchmarks.escalation --pages 10000 --spread 60 --lead 20 [--root PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import psycopg
 
+from benchmarks import costs
 from benchmarks.common import (
     StandinLog,
     add_rotations,
-    bench_db_url,
     drop_kafka_state,
+    machine,
+    now_iso,
+    page_counts,
     percentile,
-    recreate_db,
+    prepare,
     report,
 )
 from benchmarks.matching import build
@@ -163,8 +170,7 @@ def wait_all(
                 )
             if arrived >= pages:
                 return arrivals, trace
-            if not stack.worker.alive():
-                raise RuntimeError(f"worker died:\n{stack.worker.tail()}")
+            costs.check_alive(stack)
             if time.time() > last_due + timeout:
                 print(f"  timed out: {arrived} of {pages} at the stand-in", flush=True)
                 return arrivals, trace
@@ -183,25 +189,10 @@ def stats(values: list[float]) -> dict[str, float | None]:
     }
 
 
-def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, object]:
-    url = bench_db_url()
-    recreate_db(url)
-    prefix = f"b{uuid.uuid4().hex[:8]}."
-    env = dict(
-        os.environ,
-        DATABASE_URL=url,
-        SVRR_TOPIC_PREFIX=prefix,
-        WORKER_ID=f"svrr-{prefix.strip('.')}",
-        LOG_LEVEL="warning",
-    )
-    py = sys.executable
-    subprocess.run(
-        [py, "-m", "services.cli", "migrate"],
-        env=env,
-        check=True,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
+def run(
+    pages: int, spread: float, lead: float, timeout: float, root: Path = ROOT
+) -> dict[str, object]:
+    url, env = prepare("escalation", None, root)
     build(url, STAFF, PEERS, ROTATIONS)
     add_rotations(url, [f"S{i:05d}" for i in range(PEERS)], ROTATIONS)
     first = asyncio.run(_on_call(url))
@@ -214,18 +205,23 @@ def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, obj
             "FROM deadlines WHERE kind = 'page_timeout'"
         ).fetchone()  # type: ignore[misc]
     print(f"seeded {pages} open pages in {seeded_s:.1f} s; {len(first)} peers on call", flush=True)
-    subprocess.run(
-        [py, "deploy/topics.py"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL
-    )
-    stack = start_stack(env, RUN / "log" / "bench")
+    stack = start_stack(env, RUN / "log" / "bench-escalation", root)
     ready_before_first_due_s = float(first_due) - time.time()
     print(f"stack ready {ready_before_first_due_s:.1f} s before the first due time", flush=True)
     try:
+        cpu = costs.PageCpu(costs.stack_pids(stack))
+        # The run starts when the first deadline falls due: the idle wait before is not it.
+        time.sleep(max(0.0, float(first_due) - time.time()))
+        cpu.start()
         arrivals, trace = wait_all(url, stack, pages, float(last_due), timeout)
-        # Let in-flight sends land so a late duplicate would be seen.
-        time.sleep(3)
-        with httpx.Client() as client:
-            arrivals.poll(client)
+        cpu.run_over()
+        cpu_per_page = cpu.finish(pages)
+        escalated_ids = _escalated(url)
+        first_sight = costs.sighting(arrivals, escalated_ids)
+        waited = costs.recheck(arrivals, stack)
+        escalated_ids = _escalated(url)
+        delivered = costs.delivery(url, arrivals, escalated_ids, pages, waited, first_sight)
+        counts = page_counts(url)
     finally:
         stop_stack(stack)
         drop_kafka_state(env)
@@ -237,10 +233,6 @@ def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, obj
             "FROM deadlines d LEFT JOIN pages p ON p.case_id = d.case_id AND p.attempt = 2 "
             "WHERE d.kind = 'page_timeout' AND d.payload->>'step' = '0'"
         ).fetchall()
-        (per_case_max,) = conn.execute(
-            "SELECT coalesce(max(n), 0) FROM (SELECT count(*) n FROM pages "
-            "WHERE attempt = 2 GROUP BY case_id) x"
-        ).fetchone()  # type: ignore[misc]
         later = conn.execute("SELECT count(*) FROM pages WHERE attempt > 2").fetchone()
         coordinator = conn.execute(
             "SELECT count(*) FROM pages WHERE attempt = 2 AND peer_staff_id IS NULL"
@@ -252,34 +244,31 @@ def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, obj
         outcomes = Counter(r[3] for r in rows)
     fired = [r for r in rows if r[2] is not None]
     escalated = [r for r in rows if r[4] is not None]
-    lateness_ms: list[float] = []
     fire_ms = [(float(r[2]) - float(r[1])) * 1000 for r in fired]
-    # A fire_due batch is one transaction: its pages share requested_at (now() is the
-    # transaction's start) and it commits just after its last deadline's fired_at.
-    batches: dict[float, list[float]] = {}
-    for r in escalated:
-        batches.setdefault(float(r[6]), []).append(float(r[2]))
-    committed = {start: max(fired_ats) for start, fired_ats in batches.items()}
-    batch_s = [committed[start] - start for start in batches]
-    fired_to_commit_ms: list[float] = []
-    commit_to_claim_ms: list[float] = []
+    # The engine stamps a round's deadlines fired_at the round's start (one clock reading for
+    # the round), so deadlines sharing fired_at are one round; the worker's timer before it
+    # stamped each deadline apart, and then a "round" here is one deadline.
+    rounds = Counter(float(r[2]) for r in fired)
+    lateness_ms: list[float] = []
+    fired_to_claim_ms: list[float] = []
     claim_to_standin_ms: list[float] = []
-    for _case, due, fired_at, _outcome, page_id, claimed, requested in escalated:
+    fired_to_standin_ms: list[float] = []
+    for _case, due, fired_at, _outcome, page_id, claimed, _requested in escalated:
         got = arrivals.per_page.get(page_id)
         if not got:
             continue
-        lateness_ms.append((min(got) - float(due)) * 1000)
-        commit = committed[float(requested)]
-        fired_to_commit_ms.append((commit - float(fired_at)) * 1000)
+        at = min(got)
+        lateness_ms.append((at - float(due)) * 1000)
+        if fired_at is not None:
+            fired_to_standin_ms.append((at - float(fired_at)) * 1000)
+        if fired_at is not None and claimed is not None:
+            fired_to_claim_ms.append((float(claimed) - float(fired_at)) * 1000)
         if claimed is not None:
-            commit_to_claim_ms.append((float(claimed) - commit) * 1000)
-            claim_to_standin_ms.append((min(got) - float(claimed)) * 1000)
-    sms_dupes = arrivals.duplicate_sms()
-    arrived_escalated = len(lateness_ms)
+            claim_to_standin_ms.append((at - float(claimed)) * 1000)
     return {
         "benchmark": "escalation: page_timeout due -> next peer's SMS at the stand-in",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+        "date": now_iso(),
+        "machine": machine(),
         "pages": pages,
         "spread_s": spread,
         "lead_s": lead,
@@ -288,43 +277,53 @@ def run(pages: int, spread: float, lead: float, timeout: float) -> dict[str, obj
         "peers_on_call": len(first),
         "seed_s": round(seeded_s, 1),
         "stack_ready_before_first_due_s": round(ready_before_first_due_s, 1),
+        "fired_by": "engine" if stack.engine is not None else "worker",
         "deadlines_fired": len(fired),
         "escalated_pages": len(escalated),
-        "escalated_at_standin": arrived_escalated,
+        "escalated_at_standin": len(lateness_ms),
         "escalated_to_coordinator": int(coordinator[0]) if coordinator else 0,  # type: ignore[index]
         "escalated_to_same_peer": int(same_peer[0]) if same_peer else 0,  # type: ignore[index]
         "outcomes": dict(outcomes),
-        "duplicate_pages_per_case": max(0, int(per_case_max) - 1),
-        "duplicate_sms": sms_dupes,
+        "duplicate_pages_per_case": counts["duplicate_pages_per_step"],
+        "duplicate_pages": delivered["duplicate_pages"],
+        "duplicate_sms": delivered["duplicate_sms"],
+        "lost_pages": delivered["lost"],
+        "delivery": delivered,
         "later_attempts": int(later[0]) if later else 0,  # type: ignore[index]
         "standin_messages": arrivals.total,
         "page_sms": arrivals.sms,
         "pages_per_sms": round(sum(map(len, arrivals.per_page.values())) / arrivals.sms, 2)
         if arrivals.sms
         else None,
-        "fire_batches": len(batches),
-        "fire_batch_size_mean": round(len(escalated) / len(batches), 1) if batches else None,
-        "fire_ms_per_deadline": (
-            round(1000 * sum(batch_s) / len(escalated), 1) if escalated else None
-        ),
+        "fire_rounds": len(rounds),
+        "fire_round_size_mean": round(len(fired) / len(rounds), 1) if rounds else None,
+        "fire_round_size_max": max(rounds.values()) if rounds else None,
         "lateness_ms": stats(lateness_ms),
         "fire_lateness_ms": stats(fire_ms),
-        "fired_to_commit_ms": stats(fired_to_commit_ms),
-        "commit_to_claim_ms": stats(commit_to_claim_ms),
+        "fired_to_standin_ms": stats(fired_to_standin_ms),
+        "fired_to_claim_ms": stats(fired_to_claim_ms),
         "claim_to_standin_ms": stats(claim_to_standin_ms),
+        "cpu": cpu_per_page,
+        "ours_cpu_ms_per_page": cpu_per_page["ours_ms_per_page"],
         "trace": trace,
         "samples_lateness_ms": [round(x, 1) for x in lateness_ms],
     }
+
+
+def _escalated(url: str) -> list[str]:
+    """The next pages (attempt 2) the deadlines wrote."""
+    with psycopg.connect(libpq(url)) as conn:
+        return [str(r[0]) for r in conn.execute("SELECT id FROM pages WHERE attempt = 2")]
 
 
 def table(result: dict[str, object]) -> str:
     head = "| measure | p50 ms | p95 ms | p99 ms | max ms | min ms |\n|---|---|---|---|---|---|"
     lines = [head]
     names = {
-        "lateness_ms": "due -> SMS at stand-in (escalation lateness)",
-        "fire_lateness_ms": "due -> deadline fired (fired_at)",
-        "fired_to_commit_ms": "fired -> its fire_due batch committed",
-        "commit_to_claim_ms": "committed -> page claimed for sending",
+        "lateness_ms": "due -> SMS at stand-in (escalation lateness; target p99 <= 1000)",
+        "fire_lateness_ms": "due -> fired (fired_at: the start of the round that took it)",
+        "fired_to_standin_ms": "fired -> SMS at stand-in (the round's transaction and send)",
+        "fired_to_claim_ms": "fired -> page claimed (0: born claimed in the round)",
         "claim_to_standin_ms": "claimed -> SMS at stand-in",
     }
     for key, name in names.items():
@@ -334,18 +333,30 @@ def table(result: dict[str, object]) -> str:
         lines.append(f"| {name} | {cells} |")
     counts = (
         f"\n\n| pages | spread s | deadlines fired | escalated pages | at stand-in | "
-        f"duplicate pages | duplicate SMS | later attempts |\n|---|---|---|---|---|---|---|---|\n"
+        f"lost | duplicate pages | duplicate SMS | later attempts |\n"
+        f"|---|---|---|---|---|---|---|---|---|\n"
         f"| {result['pages']} | {result['spread_s']} | {result['deadlines_fired']} | "
         f"{result['escalated_pages']} | {result['escalated_at_standin']} | "
-        f"{result['duplicate_pages_per_case']} | {result['duplicate_sms']} | "
+        f"{result['lost_pages']} | {result['duplicate_pages']} | {result['duplicate_sms']} | "
         f"{result['later_attempts']} |"
     )
     counts += (
-        f"\n\nfire_due: {result['fire_batches']} batches, mean {result['fire_batch_size_mean']} "
-        f"deadlines, {result['fire_ms_per_deadline']} ms of batch time per deadline; "
-        f"{result['page_sms']} SMS carried the pages ({result['pages_per_sms']} pages per SMS)"
+        f"\n\nFired by the {result['fired_by']}: {result['fire_rounds']} distinct fired_at "
+        f"(the engine stamps a round's deadlines with one), mean "
+        f"{result['fire_round_size_mean']} deadlines each, largest "
+        f"{result['fire_round_size_max']}; {result['page_sms']} SMS carried the pages "
+        f"({result['pages_per_sms']} pages per SMS)"
     )
-    return "\n".join(lines) + counts
+    delivered, cpu = result["delivery"], result["cpu"]
+    assert isinstance(delivered, dict) and isinstance(cpu, dict)
+    return (
+        "\n".join(lines)
+        + counts
+        + "\n\n"
+        + costs.delivery_line(delivered)
+        + "\n\nCPU from the first due time to the last escalated page at the stand-in:\n\n"
+        + costs.cpu_table(cpu)
+    )
 
 
 def main() -> int:
@@ -356,23 +367,27 @@ def main() -> int:
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="seconds after the last due time to wait"
     )
+    costs.add_root_args(parser)
     args = parser.parse_args()
-    result = run(args.pages, args.spread, args.lead, args.timeout)
-    title = (
+    where = costs.checkout(args.root, args.label)
+    result = run(args.pages, args.spread, args.lead, args.timeout, args.root) | where
+    name = costs.result_name("escalation", where)
+    title = costs.titled(
         f"{result['benchmark']}: {args.pages} open pages due over {args.spread:g} s, "
-        f"{result['peers_on_call']} peers on call"
+        f"{result['peers_on_call']} peers on call",
+        where,
     )
-    report("escalation", title, result, table(result))
+    report(name, title, result, table(result))
     from benchmarks import plots
 
     plots.latency(
-        "escalation",
+        name,
         result["samples_lateness_ms"],  # type: ignore[arg-type]
         f"{title}\nlateness: due -> next peer's SMS at the stand-in",
         {"p99 target": 1000},
         what="lateness",
     )
-    plots.progress("escalation", result["trace"], title, rate_of="arrived")  # type: ignore[arg-type]
+    plots.progress(name, result["trace"], title, rate_of="arrived")  # type: ignore[arg-type]
     return 0
 
 

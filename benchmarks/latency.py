@@ -1,225 +1,262 @@
-"""Latency: the intake API's answer -> the SMS request arriving at the Twilio stand-in.
+"""Latency: the intake API's answer -> the SMS request arriving at the Twilio stand-in, at a
+steady rate of incidents, for one or more rates in one run (5/s and 50/s by default).
 
 Why measured this way: "accepted" is the moment risk management is told the page is on its
 way; the stand-in's arrival time is the moment Twilio would have it. Everything between (the
-outbox relay, Kafka, three agents, PostgreSQL, the Twilio client) is ours to answer for.
+API's transaction, Kafka, the worker's batch, PostgreSQL, the Twilio client) is ours to
+answer for. A quiet hospital (5/s) shows what one page costs in waiting; a busy one (50/s,
+the target: p50 at most 25 ms, p99 at most 75 ms) shows whether batching and queueing keep
+up or pile up. The rates run one after another on one stack, each with its own CPU reading
+(benchmarks.costs: CPU per page for each process, which one bound the phase), the next
+starting once every page of the one before is at the stand-in.
 
-Runs on the real stack: Kafka and PostgreSQL from deploy/up.sh, its own database
-(svrr_bench, recreated) and its own topic prefix, and the stand-in, API and worker as real
-processes. Prints a table and writes JSON under benchmarks/results/.
+Each incident names one clinician never named before (so each POST is exactly one case and
+one first page), POSTed on a fixed schedule (`rate` a second, at most `--concurrency` in
+flight, so a slow answer does not slow the offered rate). The hospital
+(benchmarks.common.build_roster): 7,000 staff, 2,000 trained peers, 1,000 on call, at most
+10 open cases each: 4,000 incidents spread at about four a peer, so no peer nears the six
+SMS a minute a number may get. Lost and duplicated pages are counted once the stale-claim
+interval has passed after the last rate. Real stack, its own database (svrr_bench_latency)
+and topic prefix; the stand-in's status callbacks stay on.
 
-    python -m benchmarks.latency --count 50 --rate 10
+    python -m benchmarks.latency --rates 5,50 --counts 1000,3000 [--root PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import os
-import platform
-import random
+import asyncio
 import statistics
-import subprocess
 import sys
-import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
+from benchmarks import costs, plots
+from benchmarks.burst import post_all, wait_pages, warm_up
 from benchmarks.common import (
+    Roster,
     StandinLog,
-    add_rotations,
-    bench_db_url,
     drop_kafka_state,
     first_pages,
+    incident,
+    machine,
+    now_iso,
+    page_counts,
     percentile,
-    recreate_db,
+    prepare,
     report,
 )
-from tests.stack import ROOT, RUN, start_stack, stop_stack, wait_for
+from tests.stack import ROOT, RUN, Stack, start_stack, stop_stack
 
-UNITS = ["4E", "4W", "5E", "5W", "ICU", "ED", "OR", "NICU", "LD", "ONC"]
-DISCIPLINES = ["RN", "RN", "RN", "physician", "resident", "respiratory_therapist", "pharmacist"]
-
-
-def write_roster(folder: Path, staff: int, peers: int) -> list[str]:
-    """A synthetic hospital as the three directory exports (units, staff, peers CSVs):
-    `staff` clinicians, of whom the first `peers` are trained peer supporters."""
-    rng = random.Random(7)
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "units.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["code", "name", "site", "time_zone"])
-        w.writerows([u, f"Unit {u}", "main", "America/New_York"] for u in UNITS)
-    ids: list[str] = []
-    with (
-        (folder / "staff.csv").open("w", newline="") as sf,
-        (folder / "peers.csv").open("w", newline="") as pf,
-    ):
-        sw, pw = csv.writer(sf), csv.writer(pf)
-        sw.writerow(
-            [
-                "staff_id",
-                "display_name",
-                "discipline",
-                "role",
-                "home_unit",
-                "mobile",
-                "language",
-                "tier1_lead",
-                "opted_out",
-            ]
-        )
-        pw.writerow(
-            [
-                "staff_id",
-                "trained_on",
-                "trained_until",
-                "supports",
-                "languages",
-                "max_open_cases",
-                "status",
-            ]
-        )
-        for i in range(staff):
-            sid = f"S{i:05d}"
-            unit = rng.choice(UNITS)
-            discipline = rng.choice(DISCIPLINES)
-            sw.writerow(
-                [sid, f"Staff {i}", discipline, "", unit, f"+1555{2000000 + i:07d}", "en", "", ""]
-            )
-            if i < peers:
-                pw.writerow([sid, "2025-01-01", "2030-01-01", "", "en", "10", "active"])
-            else:
-                ids.append(sid)
-    return ids
+# The rate the targets are set at, and the targets there (ms, API answer -> SMS).
+TARGET_RATE = 50.0
+TARGET_P50_MS = 25.0
+TARGET_P99_MS = 75.0
+WARMUP = 5
 
 
-def run(count: int, rate: float, staff: int, peers: int) -> dict[str, object]:
-    url = bench_db_url()
-    recreate_db(url)
-    prefix = f"b{uuid.uuid4().hex[:8]}."
-    env = dict(
-        os.environ,
-        DATABASE_URL=url,
-        SVRR_TOPIC_PREFIX=prefix,
-        WORKER_ID=f"svrr-{prefix.strip('.')}",
-        LOG_LEVEL="warning",
+def one_rate(
+    stack: Stack,
+    url: str,
+    log: StandinLog,
+    clinicians: list[str],
+    rate: float,
+    concurrency: int,
+) -> tuple[dict[str, object], list[str]]:
+    """POST one incident per clinician at `rate` a second; wait for every first page; the
+    latency figures and CPU of this rate, and the pages it wrote."""
+    count = len(clinicians)
+    cpu = costs.PageCpu(costs.stack_pids(stack))
+    bodies = [incident([c]) for c in clinicians]
+    print(f"{count} incidents at {rate:g}/s", flush=True)
+    cpu.start()
+    _t0, ids, answered, sent_at = asyncio.run(
+        post_all(stack.api_url, bodies, count / rate, concurrency)
     )
-    py = sys.executable
-    subprocess.run([py, "-m", "services.cli", "migrate"], env=env, check=True, cwd=ROOT)
-    roster = RUN / "bench-roster"
-    clinicians = write_roster(roster, staff, peers)
-    for kind in ("units", "staff", "peers"):
-        subprocess.run(
-            [py, "-m", "services.cli", "import", kind, str(roster / f"{kind}.csv")],
-            env=env,
-            check=True,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-        )
-    add_rotations(url, [f"S{i:05d}" for i in range(peers)], rotations=max(1, peers // 5))
-    subprocess.run(
-        [py, "deploy/topics.py"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL
+    rows, _trace = wait_pages(
+        url, stack, log, ids, count, 120 + count / rate, label=f"{rate:g}/s ", every=0.5
     )
-    stack = start_stack(env, RUN / "log" / "bench")
-    rng = random.Random(11)
-    answered: dict[str, float] = {}
+    cpu.run_over()
+    cpu_per_page = cpu.finish(count)
+    lat_ms = [
+        (at - answered[incident_id]) * 1000
+        for incident_id, _case, page_id in rows
+        if (at := log.first(page_id)) is not None
+    ]
+    sent_s = max(sent_at) - min(sent_at)
+    figures: dict[str, object] = {
+        "rate_per_s": rate,
+        "incidents": count,
+        "posts_sent_s": round(sent_s, 2),
+        "achieved_rate_per_s": round((count - 1) / sent_s, 1) if sent_s > 0 else None,
+        "pages_at_standin": len(lat_ms),
+        "cpu": cpu_per_page,
+        "ours_cpu_ms_per_page": cpu_per_page["ours_ms_per_page"],
+    }
+    if lat_ms:
+        figures |= {
+            "p50_ms": round(statistics.median(lat_ms), 1),
+            "p95_ms": round(percentile(lat_ms, 95), 1),
+            "p99_ms": round(percentile(lat_ms, 99), 1),
+            "max_ms": round(max(lat_ms), 1),
+            "min_ms": round(min(lat_ms), 1),
+        }
+    figures["samples_ms"] = [round(x, 1) for x in lat_ms]
+    return figures, [p for _i, _c, p in rows]
+
+
+def run(
+    rates: list[float],
+    counts: list[int],
+    roster: Roster,
+    concurrency: int,
+    root: Path = ROOT,
+) -> dict[str, object]:
+    pool = roster.clinicians
+    if len(pool) < sum(counts) + WARMUP:
+        raise SystemExit(
+            f"{len(pool)} clinicians cannot be named once each by {sum(counts)} incidents "
+            f"+ {WARMUP} warm-up: raise --staff"
+        )
+    url, env = prepare("latency", roster, root)
+    stack = start_stack(env, RUN / "log" / "bench-latency", root)
+    phases: list[dict[str, object]] = []
+    page_ids: list[str] = []
     try:
-        with stack.client() as client:
-            # Warm-up: connection pools, Kafka metadata, first-fetch on every partition.
-            for _ in range(5):
-                client.post("/incidents", json=body([rng.choice(clinicians)]))
-            time.sleep(3)
-            start = time.monotonic()
-            for i in range(count):
-                due = start + i / rate
-                time.sleep(max(0.0, due - time.monotonic()))
-                r = client.post("/incidents", json=body([rng.choice(clinicians)]))
-                t = time.time()
-                r.raise_for_status()
-                answered[r.json()["incident_id"]] = t
         log = StandinLog(stack.standin_url)
-        arrived = wait_for(
-            lambda: arrivals(url, log, answered),
-            120,
-            "every page at the stand-in",
-            0.5,
-        )
+        warm_up(stack, url, log, pool[-WARMUP:])
+        log = StandinLog(stack.standin_url, last_id=log.last_id)
+        start = 0
+        for rate, count in zip(rates, counts, strict=True):
+            figures, written = one_rate(
+                stack, url, log, pool[start : start + count], rate, concurrency
+            )
+            phases.append(figures)
+            page_ids += written
+            start += count
+            print(
+                f"  {rate:g}/s: p50 {figures.get('p50_ms')} ms, p99 {figures.get('p99_ms')} ms",
+                flush=True,
+            )
+        first_sight = costs.sighting(log, page_ids)
+        waited = costs.recheck(log, stack)
+        named = pool[: sum(counts)]
+        page_ids = [p for _i, _c, p in first_pages(url, _incidents_of(url, named))]
+        delivered = costs.delivery(url, log, page_ids, sum(counts), waited, first_sight)
+        counts_now = page_counts(url)
     finally:
         stop_stack(stack)
         drop_kafka_state(env)
-    lat_ms = [(arrived[i] - answered[i]) * 1000 for i in answered]
     return {
-        "benchmark": "latency: API answer -> SMS request at the stand-in",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
-        "incidents": count,
-        "rate_per_s": rate,
-        "staff": staff,
-        "peers_on_call": peers,
-        "p50_ms": round(statistics.median(lat_ms), 1),
-        "p95_ms": round(percentile(lat_ms, 95), 1),
-        "p99_ms": round(percentile(lat_ms, 99), 1),
-        "max_ms": round(max(lat_ms), 1),
-        "min_ms": round(min(lat_ms), 1),
-        "samples_ms": [round(x, 1) for x in lat_ms],
+        "benchmark": "latency: API answer -> SMS request at the stand-in, at steady rates",
+        "date": now_iso(),
+        "machine": machine(),
+        "rates": phases,
+        "target_rate_per_s": TARGET_RATE,
+        "target_p50_ms": TARGET_P50_MS,
+        "target_p99_ms": TARGET_P99_MS,
+        "concurrency": concurrency,
+        "staff": roster.staff,
+        "peers": roster.peers,
+        "peers_on_call": roster.on_call,
+        "duplicate_pages_per_step": counts_now["duplicate_pages_per_step"],
+        "duplicate_pages": delivered["duplicate_pages"],
+        "duplicate_sms": delivered["duplicate_sms"],
+        "lost_pages": delivered["lost"],
+        "later_attempts": counts_now["later_pages"],
+        "delivery": delivered,
     }
 
 
-def body(staff: list[str]) -> dict[str, object]:
-    return {
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "unit": "4E",
-        "event_type": "serious_safety_event",
-        "harm_level": "moderate",
-        "staff_ids": staff,
-    }
+def _incidents_of(url: str, staff_ids: list[str]) -> list[str]:
+    """The incidents naming these clinicians (each was named once)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT incident_id::text FROM support_cases WHERE staff_id = ANY(%s)",
+            (staff_ids,),
+        ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
-def arrivals(db_url: str, log: StandinLog, answered: dict[str, float]) -> dict[str, float] | None:
-    """Arrival time at the stand-in of each incident's page, once all have arrived."""
-    rows = first_pages(db_url, answered)
-    if len(rows) < len(answered):
-        return None
-    with httpx.Client() as client:
-        log.poll(client)
-    out: dict[str, float] = {}
-    for incident_id, _case_id, page_id in rows:
-        at = log.first(page_id)
-        if at is None:
-            return None
-        out[incident_id] = at
-    return out
+def headline(result: dict[str, object]) -> dict[str, object] | None:
+    """The rate the targets are set at, else the fastest one measured."""
+    phases = result["rates"]
+    assert isinstance(phases, list)
+    at_target = [p for p in phases if float(p["rate_per_s"]) == TARGET_RATE]
+    return (
+        (at_target or sorted(phases, key=lambda p: float(p["rate_per_s"])))[-1] if phases else None
+    )
 
 
 def table(result: dict[str, object]) -> str:
-    keys = ["incidents", "rate_per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms", "min_ms"]
-    head = "| " + " | ".join(keys) + " |"
-    sep = "|" + "|".join("---" for _ in keys) + "|"
-    row = "| " + " | ".join(str(result[k]) for k in keys) + " |"
-    return "\n".join([head, sep, row])
+    phases = result["rates"]
+    assert isinstance(phases, list)
+    lines = [
+        "| rate /s | incidents | POSTs sent over s (achieved /s) | p50 ms | p95 ms | p99 ms | "
+        "max ms | min ms | targets | ours: ms CPU per page |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in phases:
+        targets = (
+            f"p50 <= {TARGET_P50_MS:g}, p99 <= {TARGET_P99_MS:g}"
+            if float(p["rate_per_s"]) == TARGET_RATE
+            else "(beside the target rate)"
+        )
+        lines.append(
+            f"| {p['rate_per_s']:g} | {p['pages_at_standin']} of {p['incidents']} | "
+            f"{p['posts_sent_s']} ({p['achieved_rate_per_s']}) | "
+            + " | ".join(str(p.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "min_ms"))
+            + f" | {targets} | {p['ours_cpu_ms_per_page']} |"
+        )
+    delivered = result["delivery"]
+    assert isinstance(delivered, dict)
+    parts = ["\n".join(lines), costs.delivery_line(delivered)]
+    for p in phases:
+        parts.append(
+            f"CPU at {p['rate_per_s']:g}/s, first POST -> last page at the stand-in:\n\n"
+            + costs.cpu_table(p["cpu"])
+        )
+    return "\n\n".join(parts)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=50)
-    parser.add_argument("--rate", type=float, default=10.0, help="incidents per second")
-    parser.add_argument("--staff", type=int, default=2000)
-    parser.add_argument("--peers", type=int, default=200)
-    args = parser.parse_args()
-    result = run(args.count, args.rate, args.staff, args.peers)
-    report("latency", str(result["benchmark"]), result, table(result))
-    from benchmarks import plots
-
-    plots.latency(
-        "latency",
-        result["samples_ms"],  # type: ignore[arg-type]
-        f"{result['benchmark']}: {args.count} incidents at {args.rate:g}/s",
-        {"p50 target": 50, "p99 target": 250},
+    parser.add_argument("--rates", default="5,50", help="incidents per second, in turn")
+    parser.add_argument(
+        "--counts", default="1000,3000", help="incidents at each rate (one number: at every rate)"
     )
+    parser.add_argument("--concurrency", type=int, default=16, help="POSTs in flight at most")
+    parser.add_argument("--staff", type=int, default=7000)
+    parser.add_argument("--peers", type=int, default=2000)
+    parser.add_argument("--on-call", type=int, default=1000, help="peers on call (rotations)")
+    parser.add_argument("--max-open-cases", type=int, default=10)
+    costs.add_root_args(parser)
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    counts = [int(c) for c in args.counts.split(",") if c.strip()]
+    if len(counts) == 1:
+        counts *= len(rates)
+    if len(counts) != len(rates):
+        parser.error("--counts: one number, or one per rate")
+    where = costs.checkout(args.root, args.label)
+    roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
+    result = run(rates, counts, roster, args.concurrency, args.root) | where
+    name = costs.result_name("latency", where)
+    title = costs.titled(
+        f"{result['benchmark']}: "
+        + ", ".join(f"{c} incidents at {r:g}/s" for r, c in zip(rates, counts, strict=True)),
+        where,
+    )
+    report(name, title, result, table(result))
+    top = headline(result)
+    if top is not None:
+        plots.latency(
+            name,
+            top["samples_ms"],  # type: ignore[arg-type]
+            f"{title}\nat {top['rate_per_s']:g}/s",
+            {"p50 target": TARGET_P50_MS, "p99 target": TARGET_P99_MS},
+        )
     return 0
 
 

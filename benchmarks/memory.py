@@ -1,4 +1,4 @@
-"""Memory: resident memory of the worker and the API with 10,000 cases open (paged, unanswered).
+"""Memory: resident memory of the worker, the API and the engine with 10,000 cases open.
 
 Why measured this way: a programme keeps cases open for hours while peers answer, and a
 mass-casualty week can leave thousands open at once. What the processes hold per open case
@@ -12,8 +12,11 @@ management's incident status and involvement views, who is on call and the peer 
 Memory is read from /proc/<pid>/status of the Python interpreter itself (the venv's
 `uvicorn` and `faust` scripts exec python from their shebang; checked, not assumed):
 VmRSS (resident now) once a second throughout, and VmHWM (the peak resident size).
-Target: at most 300 MB each for the worker and the API (reported, not asserted). The
-stand-in's memory is shown for scale: it keeps every message it was sent, like Twilio's log.
+Target: at most 300 MB each for the worker, the API and the engine (reported, not
+asserted). The stand-in's memory is shown for scale: it keeps every message it was sent,
+like Twilio's log. CPU per page for each process is read over the paging (first POST to the
+last first page; benchmarks.costs), and lost and duplicated pages once the stale-claim
+interval has passed after the API reads.
 
 So that 10,000 cases stay open and paged while measured, a programme policy waits 4 hours
 per step (the default waits 5 minutes, and escalations would page again: their load is
@@ -21,7 +24,7 @@ benchmarks/escalation.py's business). Roster: 12,000 staff, 2,000 trained peers 
 1,000 are on call, so the first pages spread at about ten per peer; each clinician is named
 once. Real stack, its own database (svrr_bench_memory) and topic prefix.
 
-    python -m benchmarks.memory --cases 10000 --rate 50
+    python -m benchmarks.memory --cases 10000 --rate 50 [--root PATH]
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ import statistics
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import psycopg
 
-from benchmarks import plots
+from benchmarks import costs, plots
 from benchmarks.burst import post_all
 from benchmarks.common import (
     Roster,
@@ -50,11 +54,10 @@ from benchmarks.common import (
     page_counts,
     percentile,
     prepare,
-    python_pid,
     report,
 )
 from services.people.matching import CLOSED_CASE_STATES
-from tests.stack import RUN, TOKEN, Stack, start_stack, stop_stack
+from tests.stack import ROOT, RUN, TOKEN, Stack, start_stack, stop_stack
 
 TARGET_MB = 300.0
 ADMIN_TOKEN = "bench-admin-token"
@@ -118,8 +121,7 @@ def wait_paged(
                 print(f"  t={time.time() - t0:>6.0f}s pages={len(ids)} at stand-in={arrived}")
             if arrived >= expected:
                 return arrived, time.time() - t0
-            if not stack.worker.alive():
-                raise RuntimeError(f"worker died:\n{stack.worker.tail()}")
+            costs.check_alive(stack)
             if time.time() - t0 > timeout:
                 print(f"  timed out: {arrived} of {expected} at the stand-in", flush=True)
                 return arrived, time.time() - t0
@@ -189,20 +191,17 @@ def run(
     every: float,
     settle: float,
     timeout: float,
+    root: Path = ROOT,
 ) -> dict[str, object]:
     pool = roster.clinicians
     if len(pool) < cases:
         raise SystemExit(f"{len(pool)} clinicians cannot be named once each in {cases} cases")
-    url, env = prepare("memory", roster)
+    url, env = prepare("memory", roster, root)
     env["ADMIN_TOKENS"] = ADMIN_TOKEN
-    stack = start_stack(env, RUN / "log" / "bench-memory")
+    stack = start_stack(env, RUN / "log" / "bench-memory", root)
     try:
-        assert stack.api.popen and stack.worker.popen and stack.standin.popen
-        pids = {
-            "worker": python_pid(stack.worker.popen.pid),
-            "api": python_pid(stack.api.popen.pid),
-            "standin": python_pid(stack.standin.popen.pid),
-        }
+        cpu = costs.PageCpu(costs.stack_pids(stack))
+        pids = {n: pid for n, pid in cpu.meter.pids.items() if n != "bench"}
         sampler = Sampler(pids, every)
         sampler.start()
         at_start = sampler.mark("stack up")
@@ -213,12 +212,15 @@ def run(
         log = StandinLog(stack.standin_url)
         bodies = [incident([c]) for c in pool[:cases]]
         print(f"posting {cases} incidents at {rate:g}/s", flush=True)
+        cpu.start()
         t0, _ids, answered, _sent = asyncio.run(
             post_all(stack.api_url, bodies, cases / rate, concurrency)
         )
         drive_s = max(answered.values()) - t0
         sampler.mark("all posted")
         arrived, waited_s = wait_paged(url, stack, log, cases, timeout)
+        cpu.run_over()
+        cpu_per_page = cpu.finish(cases)
         at_open = sampler.mark(f"{arrived} paged")
         with psycopg.connect(url.replace("+psycopg", "")) as conn:
             states = dict(
@@ -227,10 +229,13 @@ def run(
         print(f"cases by state: {states}; exercising the API with {views} requests", flush=True)
         api_work = asyncio.run(exercise(stack.api_url, url, views, 8))
         after_views = sampler.mark("views done")
+        first_sight = costs.sighting(log, log.per_page)
+        waited = costs.recheck(log, stack)
         time.sleep(settle)
         at_end = sampler.mark("settled")
-        with httpx.Client() as client:
-            log.poll(client)
+        with psycopg.connect(url.replace("+psycopg", "")) as conn:
+            first_ids = [str(r[0]) for r in conn.execute("SELECT id FROM pages WHERE attempt = 1")]
+        delivered = costs.delivery(url, log, first_ids, cases, waited, first_sight)
         counts = page_counts(url)
         sampler.stop()
     finally:
@@ -248,7 +253,7 @@ def run(
         for name in pids
     }
     return {
-        "benchmark": "memory: worker and API resident memory with open cases",
+        "benchmark": "memory: worker, API and engine resident memory with open cases",
         "date": now_iso(),
         "machine": machine(),
         "cases": cases,
@@ -262,8 +267,13 @@ def run(
         "cases_by_state": {str(k): int(v) for k, v in states.items()},
         "open_cases": sum(int(v) for k, v in states.items() if k not in CLOSED_CASE_STATES),
         "duplicate_pages_per_step": counts["duplicate_pages_per_step"],
-        "duplicate_sms": log.duplicate_sms(),
+        "duplicate_pages": delivered["duplicate_pages"],
+        "duplicate_sms": delivered["duplicate_sms"],
+        "lost_pages": delivered["lost"],
+        "delivery": delivered,
         "later_attempts": counts["later_pages"],
+        "cpu": cpu_per_page,
+        "ours_cpu_ms_per_page": cpu_per_page["ours_ms_per_page"],
         "target_mb": TARGET_MB,
         "processes": processes,
         "api_work": api_work,
@@ -300,10 +310,20 @@ def table(result: dict[str, object]) -> str:
     tail = (
         f"{result['cases']} incidents posted in {result['posted_s']} s, every first page at the "
         f"stand-in {result['paged_after_posting_s']} s later ({result['first_pages_at_standin']} "
-        f"pages); cases by state {result['cases_by_state']}; duplicate pages "
-        f"{result['duplicate_pages_per_step']}, duplicate SMS {result['duplicate_sms']}"
+        f"pages); cases by state {result['cases_by_state']}"
     )
-    return "\n".join(lines) + "\n\n" + "\n".join(reads) + "\n\n" + tail
+    delivered, cpu = result["delivery"], result["cpu"]
+    assert isinstance(delivered, dict) and isinstance(cpu, dict)
+    return "\n\n".join(
+        [
+            "\n".join(lines),
+            "\n".join(reads),
+            tail,
+            costs.delivery_line(delivered),
+            "CPU from the first POST to the last first page at the stand-in:\n\n"
+            + costs.cpu_table(cpu),
+        ]
+    )
 
 
 def main() -> int:
@@ -317,9 +337,13 @@ def main() -> int:
     parser.add_argument("--views", type=int, default=2000, help="API reads with cases open")
     parser.add_argument("--concurrency", type=int, default=16, help="POSTs in flight at most")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between RSS samples")
-    parser.add_argument("--settle", type=float, default=10.0, help="idle seconds at the end")
+    parser.add_argument(
+        "--settle", type=float, default=0.0, help="idle seconds at the end, after the stale wait"
+    )
     parser.add_argument("--timeout", type=float, default=3600.0)
+    costs.add_root_args(parser)
     args = parser.parse_args()
+    where = costs.checkout(args.root, args.label)
     roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
     result = run(
         args.cases,
@@ -330,12 +354,15 @@ def main() -> int:
         args.every,
         args.settle,
         args.timeout,
+        args.root,
     )
-    title = f"{result['benchmark']}: {args.cases} cases posted at {args.rate:g}/s"
-    report("memory", title, result, table(result))
-    plots.memory(
-        "memory", result["rss_series_mb"], title, target_mb=TARGET_MB, marks=result["marks"]
+    result |= where
+    name = costs.result_name("memory", where)
+    title = costs.titled(
+        f"{result['benchmark']}: {args.cases} cases posted at {args.rate:g}/s", where
     )
+    report(name, title, result, table(result))
+    plots.memory(name, result["rss_series_mb"], title, target_mb=TARGET_MB, marks=result["marks"])
     return 0
 
 

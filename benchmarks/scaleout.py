@@ -12,17 +12,20 @@ database (svrr_bench_scaleout, recreated) and topic prefix, so no round inherits
 backlog or a warm cache from the one before.
 
 Be careful reading it on this machine: 2 cores run Kafka, PostgreSQL, the API, the
-stand-in, this script and the k workers. A second worker adds Python parallelism only
-where a core is idle, and every worker also runs the timers (deadlines, the page sweep)
-against the same store, while one outbox relay at a time publishes (an advisory lock). So
-more workers may well not be faster here; the table reports what was measured and the
-CPU each process used, which shows what bound each round. The partitions per topic
-(schemas/topics.py PARTITIONS, read at run time and checked on the broker) bound how many
-workers can share the work at all.
+stand-in, the engine, this script and the k workers. A second worker adds Python
+parallelism only where a core is idle, and every worker also runs the sweeps against the
+same store. So more workers may well not be faster here; each round reports the CPU each
+process used (benchmarks.costs: share of the round's wall time, ms per page), and a line
+says where the knee is: the first round where the machine's cores were used up (at least
+90% of what they offered) or where the added workers brought less than half the ideal
+speed-up, with the stand-in's and PostgreSQL's share beside it to show they were not what
+saturated. The partitions per topic (schemas/topics.py PARTITIONS, 12, read at run time
+and checked on the broker) bound how many workers can share the work at all. Lost and
+duplicated pages are counted once the stale-claim interval has passed after each round.
 
 Roster: 5,000 staff, 1,000 trained peers, 500 on call; every clinician named once.
 
-    python -m benchmarks.scaleout --workers 1,2,4 --incidents 2000
+    python -m benchmarks.scaleout --workers 1,2,4 --incidents 2000 [--root PATH]
 """
 
 from __future__ import annotations
@@ -32,35 +35,38 @@ import asyncio
 import os
 import sys
 import time
+from pathlib import Path
 
-import httpx
-
-from benchmarks import plots
+from benchmarks import costs, plots
 from benchmarks.burst import ms_stats, post_all, wait_pages, warm_up
 from benchmarks.common import (
-    CpuMeter,
     Roster,
     StandinLog,
     consumer_group,
     drop_kafka_state,
+    first_pages,
     incident,
     machine,
     now_iso,
     page_counts,
     prepare,
-    python_pid,
     report,
     topic_partitions,
 )
-from tests.stack import RUN, Proc, start_extra_worker, start_stack, stop_stack, wait_for
+from tests.stack import ROOT, RUN, Proc, start_extra_worker, start_stack, stop_stack, wait_for
+
+# The knee: the machine's cores used up, or added workers giving less than this share of
+# the ideal speed-up over the round before.
+CORES_USED_UP_PCT = 90.0
+POOR_SCALING = 0.5
 
 
 def one_round(
-    k: int, incidents: int, concurrency: int, roster: Roster, timeout: float
+    k: int, incidents: int, concurrency: int, roster: Roster, timeout: float, root: Path = ROOT
 ) -> dict[str, object]:
     """The stack with k workers; the burst of incidents; what arrived when."""
-    url, env = prepare("scaleout", roster)
-    stack = start_stack(env, RUN / "log" / f"bench-scaleout-{k}")
+    url, env = prepare("scaleout", roster, root)
+    stack = start_stack(env, RUN / "log" / f"bench-scaleout-{k}", root)
     extras: list[Proc] = []
     try:
         for i in range(1, k):
@@ -78,22 +84,18 @@ def one_round(
         warm_up(stack, url, log, warm)
         log = StandinLog(stack.standin_url, last_id=log.last_id)
         workers = [stack.worker, *extras]
-        assert stack.api.popen and stack.standin.popen
-        pids = {f"worker{i}": python_pid(w.popen.pid) for i, w in enumerate(workers) if w.popen}
-        pids |= {
-            "api": python_pid(stack.api.popen.pid),
-            "standin": python_pid(stack.standin.popen.pid),
-        }
-        cpu = CpuMeter(pids)
+        cpu = costs.PageCpu(costs.stack_pids(stack, extras))
         bodies = [incident([c]) for c in pool[:incidents]]
         cpu.start()
         t0, ids, answered, _sent = asyncio.run(post_all(stack.api_url, bodies, 0.0, concurrency))
         posted_s = max(answered.values()) - t0
-        rows, _trace = wait_pages(url, stack, log, ids, incidents, timeout)
-        cpu_s = cpu.stop()
-        time.sleep(3)  # a late duplicate would land now
-        with httpx.Client() as client:
-            log.poll(client)
+        rows, _trace = wait_pages(url, stack, log, ids, incidents, timeout, every=0.2)
+        cpu.run_over()
+        cpu_per_page = cpu.finish(incidents)
+        first_sight = costs.sighting(log, [p for _i, _c, p in rows])
+        waited = costs.recheck(log, stack, extras)
+        written = [p for _i, _c, p in first_pages(url, ids)]
+        delivered = costs.delivery(url, log, written, incidents, waited, first_sight)
         counts = page_counts(url)
         alive = sum(1 for w in workers if w.alive())
     finally:
@@ -108,7 +110,10 @@ def one_round(
     if len(arrivals) >= 10:
         lo, hi = arrivals[len(arrivals) // 10], arrivals[(len(arrivals) * 9) // 10]
         steady = round(len(arrivals) * 0.8 / max(hi - lo, 1e-3), 1)
-    workers_cpu = sum(v for n, v in cpu_s.items() if n.startswith("worker"))
+    procs = cpu_per_page["processes"]
+    machine_row = cpu_per_page["machine"]
+    assert isinstance(procs, dict) and isinstance(machine_row, dict)
+    workers_cpu = sum(r["cpu_s"] for n, r in procs.items() if n.startswith("worker"))
     return {
         "workers": k,
         "workers_alive_at_end": alive,
@@ -122,21 +127,72 @@ def one_round(
         "steady_pages_per_s": steady,
         "latency_ms": ms_stats(lat_ms),
         "duplicate_pages_per_step": counts["duplicate_pages_per_step"],
-        "duplicate_sms": log.duplicate_sms(),
-        "cpu_s": cpu_s,
+        "duplicate_pages": delivered["duplicate_pages"],
+        "duplicate_sms": delivered["duplicate_sms"],
+        "lost_pages": delivered["lost"],
+        "delivery": delivered,
+        "cpu": cpu_per_page,
+        "ours_cpu_ms_per_page": cpu_per_page["ours_ms_per_page"],
         "workers_cpu_s": round(workers_cpu, 1),
+        "machine_busy_pct_of_cores": round(
+            machine_row["busy_pct"] / int(str(cpu_per_page["cores"])), 1
+        ),
+        "standin_busy_pct": procs.get("standin", {}).get("busy_pct"),
+        "postgres_busy_pct": procs.get("postgres", {}).get("busy_pct"),
+        "bench_busy_pct": procs.get("bench", {}).get("busy_pct"),
+        "rest_busy_pct": cpu_per_page["rest"]["busy_pct"],  # type: ignore[index]
+        "busiest": max(procs, key=lambda n: procs[n]["busy_pct"]),
     }
 
 
+def knee(rounds: list[dict[str, object]]) -> str:
+    """Where adding workers stopped paying, and why (see CORES_USED_UP_PCT, POOR_SCALING)."""
+    prev: dict[str, object] | None = None
+    for r in rounds:
+        k, used = int(str(r["workers"])), float(str(r["machine_busy_pct_of_cores"]))
+        rate = r["pages_per_s"]
+        side = (
+            f"stand-in {r['standin_busy_pct']}% of one core, PostgreSQL {r['postgres_busy_pct']}%"
+            f", busiest {r['busiest']}; this script {r['bench_busy_pct']}%, anything else "
+            f"running {r['rest_busy_pct']}%"
+        )
+        if used >= CORES_USED_UP_PCT:
+            return (
+                f"Knee at {k} worker(s): the machine's cores were used up ({used:.0f}% of what "
+                f"they offered over the round; {side})."
+            )
+        if prev is not None and isinstance(rate, int | float) and prev["pages_per_s"]:
+            k0 = int(str(prev["workers"]))
+            gain = float(rate) / float(str(prev["pages_per_s"]))
+            if (gain - 1) < POOR_SCALING * (k / k0 - 1):
+                return (
+                    f"Knee at {k} worker(s): {gain:.2f}x the pages/s of {k0} for {k / k0:g}x "
+                    f"the workers, with the cores at {used:.0f}% ({side})."
+                )
+        prev = r
+    last = rounds[-1] if rounds else None
+    return (
+        f"No knee up to {last['workers']} worker(s): near-linear, cores at "
+        f"{last['machine_busy_pct_of_cores']}% in the last round."
+        if last
+        else "No rounds."
+    )
+
+
 def run(
-    counts: list[int], incidents: int, concurrency: int, roster: Roster, timeout: float
+    counts: list[int],
+    incidents: int,
+    concurrency: int,
+    roster: Roster,
+    timeout: float,
+    root: Path = ROOT,
 ) -> dict[str, object]:
     if len(roster.clinicians) < incidents + 64:
         raise SystemExit("too few clinicians to name each once: raise --staff")
     rounds = []
     for k in counts:
         print(f"{k} worker(s):", flush=True)
-        rounds.append(one_round(k, incidents, concurrency, roster, timeout))
+        rounds.append(one_round(k, incidents, concurrency, roster, timeout, root))
         print(
             f"  {rounds[-1]['pages_per_s']} pages/s end to end, steady "
             f"{rounds[-1]['steady_pages_per_s']}/s",
@@ -155,6 +211,7 @@ def run(
         "peers": roster.peers,
         "peers_on_call": roster.on_call,
         "rounds": rounds,
+        "knee": knee(rounds),
     }
 
 
@@ -164,28 +221,36 @@ def table(result: dict[str, object]) -> str:
     base = rounds[0]["pages_per_s"] if rounds else None
     lines = [
         "| workers | partitions | pages | POSTs answered s | all paged s | pages/s | "
-        "vs 1 worker | steady pages/s | p50 ms | p99 ms | CPU s: workers / API / stand-in / "
-        "PostgreSQL / Kafka / rest | duplicates (pages / SMS) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "vs 1 worker | steady pages/s | p50 ms | p99 ms | ours ms CPU/page | busiest | "
+        "stand-in % of a core | PostgreSQL % of a core | machine % of its cores | "
+        "lost / duplicate pages / duplicate SMS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rounds:
         speedup = f"{r['pages_per_s'] / base:.2f}x" if base and r["pages_per_s"] else "-"
-        cpu = r["cpu_s"]
+        procs = r["cpu"]["processes"]
         lines.append(
             f"| {r['workers']} | {min(r['partitions'].values())} | {r['pages_at_standin']} of "
             f"{r['incidents']} | {r['posts_answered_s']} | {r['all_paged_s']} | "
             f"{r['pages_per_s']} | {speedup} | {r['steady_pages_per_s']} | "
-            f"{r['latency_ms']['p50']} | {r['latency_ms']['p99']} | {r['workers_cpu_s']} / "
-            f"{cpu['api']} / {cpu['standin']} / {cpu['postgres']} / {cpu['kafka']} / "
-            f"{cpu['rest']} | "
-            f"{r['duplicate_pages_per_step']} / {r['duplicate_sms']} |"
+            f"{r['latency_ms']['p50']} | {r['latency_ms']['p99']} | "
+            f"{r['ours_cpu_ms_per_page']} | {r['busiest']} "
+            f"({procs[r['busiest']]['busy_pct']}%) | {r['standin_busy_pct']} | "
+            f"{r['postgres_busy_pct']} | {r['machine_busy_pct_of_cores']} | "
+            f"{r['lost_pages']} / {r['duplicate_pages']} / {r['duplicate_sms']} |"
         )
     note = (
-        f"Partitions per topic: {result['catalogue_partitions']} in schemas/topics.py. "
-        "CPU seconds are over the whole round (first POST to last page); `rest` is this "
-        f"script and anything else running on the {os.cpu_count()} cores."
+        f"{result['knee']}\n\nPartitions per topic: {result['catalogue_partitions']} in "
+        "schemas/topics.py. Busy shares are over the round (first POST to last page), % of "
+        f"one core for a process, of all {os.cpu_count()} cores for the machine."
     )
-    return "\n".join(lines) + "\n\n" + note
+    parts = ["\n".join(lines), note]
+    for r in rounds:
+        parts.append(
+            f"{r['workers']} worker(s): " + costs.delivery_line(r["delivery"]) + "\n\n"
+            "CPU, first POST -> last first page at the stand-in:\n\n" + costs.cpu_table(r["cpu"])
+        )
+    return "\n\n".join(parts)
 
 
 def main() -> int:
@@ -197,16 +262,20 @@ def main() -> int:
     parser.add_argument("--peers", type=int, default=1000)
     parser.add_argument("--on-call", type=int, default=500, help="peers on call (rotations)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per round")
+    costs.add_root_args(parser)
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    where = costs.checkout(args.root, args.label)
     roster = Roster(args.staff, args.peers, args.on_call, 10)
-    result = run(counts, args.incidents, args.concurrency, roster, args.timeout)
-    title = f"{result['benchmark']}: {args.incidents} incidents per round"
-    report("scaleout", title, result, table(result))
+    result = run(counts, args.incidents, args.concurrency, roster, args.timeout, args.root)
+    result |= where
+    name = costs.result_name("scaleout", where)
+    title = costs.titled(f"{result['benchmark']}: {args.incidents} incidents per round", where)
+    report(name, title, result, table(result))
     rounds = result["rounds"]
     assert isinstance(rounds, list)
     plots.bars(
-        "scaleout",
+        name,
         [f"{r['workers']} worker{'s' if r['workers'] > 1 else ''}" for r in rounds],
         [float(r["pages_per_s"] or 0) for r in rounds],
         f"{result['benchmark']}\n{args.incidents} incidents per round, "

@@ -6,6 +6,7 @@
 #                                              # scale-out, matching (about an hour on 2 cores)
 #   bash deploy/bench.sh --quick               # small sizes, a smoke run of a few minutes
 #   bash deploy/bench.sh --only burst,memory   # some of them
+#   bash deploy/bench.sh --root ../before      # another checkout's processes (a before figure)
 #
 # Tables and JSON land in benchmarks/results/ (<name>-latest.md, <name>-<stamp>.json), plots
 # as benchmarks/results/<name>-*.png, and the headline figures in summary-latest.md.

@@ -1,7 +1,9 @@
-"""The local stack's processes: the Twilio stand-in, the API, the worker and the deadline engine.
+"""The local stack's processes: the Twilio stand-in, the API, the worker and the engine.
 
 Shared by the test suite and the benchmarks so both measure and test the same thing: real
 processes, started the way deploy/demo.sh starts them, against a given broker and database.
+A benchmark's "before" figure runs the API, worker and engine of another checkout (`root`)
+beside this checkout's stand-in, so both figures are taken with the same instrument.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Proc:
     argv: list[str]
     env: dict[str, str]
     logs: Path
+    cwd: Path = ROOT
     # What the process logs once it serves, for start_ready ("" if checked some other way).
     ready: str = ""
     log: Path = field(init=False)
@@ -90,7 +93,7 @@ class Proc:
         self.since = self.log.stat().st_size if again and self.log.exists() else 0
         fh = self.log.open("ab" if again else "wb")
         self.popen = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=fh, stderr=subprocess.STDOUT
+            self.argv, cwd=self.cwd, env=self.env, stdout=fh, stderr=subprocess.STDOUT
         )
 
     def start_ready(self, timeout: float) -> None:
@@ -135,7 +138,8 @@ class Stack:
     api: Proc
     standin: Proc
     worker: Proc
-    engine: Proc
+    # None when the stack runs a checkout from before `svrr engine` (its worker fires).
+    engine: Proc | None
 
     def client(self) -> httpx.Client:
         return httpx.Client(
@@ -146,9 +150,13 @@ class Stack:
         self.worker.start_ready(60)
 
 
-def start_stack(env: dict[str, str], logs: Path) -> Stack:
+def start_stack(env: dict[str, str], logs: Path, root: Path = ROOT) -> Stack:
     """Start stand-in, API, worker and deadline engine on free ports; return once each
-    answers."""
+    answers.
+
+    `root` is the checkout whose API, worker and engine run (this one unless a benchmark
+    measures another): started from its folder with it first on the import path, the worker
+    as its deploy/demo.sh starts it (with uvloop or not) and the engine only if it has one."""
     api_port, standin_port = free_port(), free_port()
     api_url, standin_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{standin_port}"
     env = dict(
@@ -163,6 +171,10 @@ def start_stack(env: dict[str, str], logs: Path) -> Stack:
     )
     env.setdefault("WORKER_ID", f"svrr-{env.get('SVRR_TOPIC_PREFIX', '').strip('.') or 'dev'}")
     bin_dir = Path(sys.executable).parent
+    # The root first on the import path: its packages, not this checkout's, are the ones run.
+    ours = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")])))
+    demo = root / "deploy" / "demo.sh"
+    loop = ["-L", "uvloop"] if demo.exists() and "-L uvloop" in demo.read_text() else []
     standin = Proc(
         "standin",
         [
@@ -189,29 +201,29 @@ def start_stack(env: dict[str, str], logs: Path) -> Stack:
             "warning",
             "--no-access-log",
         ],
-        env,
+        ours,
         logs,
+        root,
     )
     worker = Proc(
         "worker",
-        [
-            str(bin_dir / "faust"),
-            "-L",
-            "uvloop",
-            "-A",
-            "events.app",
-            "worker",
-            "-l",
-            "info",
-            "--without-web",
-        ],
-        env,
+        [str(bin_dir / "faust"), *loop, "-A", "events.app", "worker", "-l", "info"]
+        + ["--without-web"],
+        ours,
         logs,
+        root,
         ready="Ready",
     )
-    engine = Proc(
-        "engine", [str(bin_dir / "svrr"), "engine"], env, logs, ready="svrr engine: ready"
-    )
+    engine = None
+    if (root / "services" / "cases" / "engine.py").exists():
+        engine = Proc(
+            "engine",
+            [str(bin_dir / "svrr"), "engine"],
+            ours,
+            logs,
+            root,
+            ready="svrr engine: ready",
+        )
     s = Stack(api_url, standin_url, api, standin, worker, engine)
     try:
         for p in (standin, api):
@@ -220,7 +232,8 @@ def start_stack(env: dict[str, str], logs: Path) -> Stack:
             wait_for(lambda: _ok(c, "/healthz"), 30, "api up")
         wait_for(lambda: _ok(httpx.Client(), f"{standin_url}/_standin/health"), 30, "stand-in up")
         worker.start_ready(60)
-        engine.start_ready(30)
+        if engine is not None:
+            engine.start_ready(30)
     except BaseException:
         stop_stack(s)  # nothing left running when the stack could not come up
         raise
@@ -235,7 +248,7 @@ def start_extra_worker(s: Stack, index: int) -> Proc:
         FAUST_DATADIR=str(RUN / "faust" / f"{s.worker.env['WORKER_ID']}-{index}"),
         WORKER_WEB_PORT=str(free_port()),
     )
-    worker = Proc(f"worker{index}", list(s.worker.argv), env, s.worker.logs)
+    worker = Proc(f"worker{index}", list(s.worker.argv), env, s.worker.logs, s.worker.cwd)
     worker.start()
     wait_for(lambda: "Ready" in worker.tail() or not worker.alive(), 60, f"worker{index} ready")
     if not worker.alive():
@@ -245,7 +258,8 @@ def start_extra_worker(s: Stack, index: int) -> Proc:
 
 def stop_stack(s: Stack) -> None:
     for p in (s.engine, s.worker, s.api, s.standin):
-        p.stop()
+        if p is not None:
+            p.stop()
 
 
 def _ok(client: httpx.Client, url: str) -> bool:

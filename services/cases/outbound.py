@@ -296,7 +296,21 @@ async def record_status(
     """Record a delivery status if it moves the message forward (delivery.advance); True when
     something was written. A replay or a failure after delivery writes nothing."""
     msg = await session.get(Message, message_id, with_for_update=True)
-    if msg is None or (msg.provider_sid is not None and msg.provider_sid != sid):
+    if msg is None:
+        return False
+    return await apply_status(session, msg, sid, status, error_code)
+
+
+async def apply_status(
+    session: AsyncSession,
+    msg: Message,
+    sid: str,
+    status: DeliveryStatus,
+    error_code: int | None,
+) -> bool:
+    """record_status on a message the caller has locked already (status callbacks applied
+    in sets lock a batch's messages with one statement)."""
+    if msg.provider_sid is not None and msg.provider_sid != sid:
         return False
     new = advance(message_delivery(msg), status)
     if new is None:

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -18,7 +19,8 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 # Tables these rows point at must be mapped before any session flushes a page or a case.
@@ -144,3 +146,34 @@ class InboundSms(Base):
     )
     page_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pages.id"))
     handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StatusCallback(Base):
+    """A Twilio delivery status callback as it arrived, kept until it has been applied.
+
+    Why stored before it is applied: the webhook answers Twilio after this one insert, and
+    services.paging.callbacks applies the stored callbacks in sets (one transaction locks a
+    batch's pages in id order), instead of a transaction and page lock per request.
+    """
+
+    __tablename__ = "status_callbacks"
+    __table_args__ = (
+        Index("ix_status_callbacks_pending", "id", postgresql_where=text("applied_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    provider_sid: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    # What the callback URL names: the page, a bundle's pages, or a message (no foreign keys:
+    # a callback for something we do not have is answered and changes nothing).
+    page_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(PgUUID(as_uuid=True)), server_default="{}"
+    )
+    message_id: Mapped[uuid.UUID | None] = mapped_column(PgUUID(as_uuid=True))
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Whether applying it changed anything: a replayed or late status did not.
+    recorded: Mapped[bool | None] = mapped_column(Boolean)

@@ -30,7 +30,6 @@ from services import clock, outbox, texts
 from services.cases.outbound import Unreachable, unreachable
 from services.cases.refs import case_ref
 from services.logs import log
-from services.paging.delivery import Delivery, advance
 from services.paging.models import InboundSms, Page, PageEvent, PageState, PageTransition
 from services.people.models import Involvement, Staff
 
@@ -427,82 +426,7 @@ async def due_pages(
     return list(rows)
 
 
-# --- delivery status ------------------------------------------------------------------------
-
-FAILED_STATES = (PageState.undelivered, PageState.failed)
-# What a status callback can leave a page in, by the delivery it reports.
-DELIVERY_TO_STATE = {
-    Delivery.delivered: PageState.delivered,
-    Delivery.undelivered: PageState.undelivered,
-    Delivery.failed: PageState.failed,
-}
-
-
-async def page_delivery(session: AsyncSession, page: Page) -> Delivery:
-    """How far the page's SMS got. An answered page no longer shows it in its state, so a
-    failure recorded before the answer is read from its history."""
-    if page.state in FAILED_STATES:
-        return Delivery(page.state)
-    if page.delivered_at is not None or page.state == PageState.delivered:
-        return Delivery.delivered
-    if page.state in ANSWERED:
-        failed = await session.scalar(
-            select(PageTransition.state)
-            .where(
-                PageTransition.page_id == page.id,
-                PageTransition.state.in_(
-                    [DeliveryStatus.failed, DeliveryStatus.undelivered, DeliveryStatus.canceled]
-                ),
-            )
-            .limit(1)
-        )
-        if failed is not None:
-            return Delivery.failed
-    return Delivery.sent if page.sent_at is not None else Delivery.none
-
-
-async def record_status(
-    session: AsyncSession,
-    page_id: uuid.UUID,
-    sid: str,
-    status: DeliveryStatus,
-    error_code: int | None,
-) -> PageStatusChanged | None:
-    """Record a delivery status if it moves the page forward (delivery.advance); a replayed,
-    late or out-of-order status writes nothing and returns None, so nothing reacts to it."""
-    page = await session.get(Page, page_id, with_for_update=True)
-    if page is None:
-        return None
-    if page.sent_at is not None and page.provider_sid != sid:
-        log().warning("page.status_sid_mismatch", page_id=str(page.id))
-        return None
-    new = advance(await page_delivery(session, page), status)
-    if new is None:
-        return None
-    if page.sent_at is None:
-        # The callback proves Twilio took the message: record it, whatever the worker knew.
-        await _mark_sent(session, page, sid, reconciled=True)
-    to_state = DELIVERY_TO_STATE.get(new)
-    if to_state is None:
-        # 'queued'/'sent': Twilio has it, which _mark_sent recorded (or had recorded). Half of
-        # all callbacks are these; under a burst they were half the API's work.
-        return None
-    if page.state not in ANSWERED:
-        page.state = to_state
-    if to_state == PageState.delivered:
-        page.delivered_at = clock.now()
-    else:
-        page.error_code = error_code
-    transition(session, page.id, status, error_code=error_code)
-    event = PageStatusChanged(
-        page_id=page.id,
-        case_id=page.case_id,
-        provider_sid=sid,
-        status=status,
-        error_code=error_code,
-    )
-    await outbox.add(session, event)
-    return event
+# --- delivery status: services/paging/callbacks.py (stored, then applied in sets) --------------
 
 
 # --- inbound SMS ----------------------------------------------------------------------------

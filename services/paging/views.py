@@ -1,7 +1,8 @@
 """Twilio webhooks: delivery status callbacks and inbound SMS.
 
-Both store what arrived and queue its event before answering, so a reply or a status is never
-lost to a broker outage; the worker acts on the events.
+Both store what arrived before answering, so a reply or a status is never lost to a broker
+outage: an inbound SMS with its event, which the worker acts on; a status callback as one
+row, which the worker's applier applies to its pages in sets (services/paging/callbacks.py).
 
 Between the signed form and the service code sits one validated model per webhook: a form
 is whatever the sender put in it (short codes, `whatsapp:` senders, NUL bytes, values longer
@@ -24,13 +25,12 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifiers.sms import UNDELIVERABLE_NUMBER_ERRORS
 from schemas.events import DeliveryStatus, SmsReceived
 from services.auth import verified_twilio_form
-from services.cases import flows, outbound
 from services.db import run_transaction
 from services.logs import log
-from services.paging.service import record_inbound, record_status
+from services.paging import callbacks
+from services.paging.service import record_inbound
 
 router = APIRouter(prefix="/twilio")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -90,7 +90,9 @@ def _fields(exc: ValidationError) -> list[str]:
     return sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
 
 
-def status_form(form: dict[str, str] = Depends(verified_twilio_form)) -> StatusForm:
+# Both dependencies are async although they never await: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hop per webhook for a few microseconds of work.
+async def status_form(form: dict[str, str] = Depends(verified_twilio_form)) -> StatusForm:
     try:
         return StatusForm.model_validate(form)
     except ValidationError as exc:
@@ -98,7 +100,7 @@ def status_form(form: dict[str, str] = Depends(verified_twilio_form)) -> StatusF
         raise HTTPException(400, {"fields": _fields(exc)}) from exc
 
 
-def inbound_form(form: dict[str, str] = Depends(verified_twilio_form)) -> InboundForm:
+async def inbound_form(form: dict[str, str] = Depends(verified_twilio_form)) -> InboundForm:
     # Twilio's older forms name the sid SmsSid only.
     if not form.get("MessageSid") and form.get("SmsSid"):
         form = {**form, "MessageSid": form["SmsSid"]}
@@ -124,45 +126,9 @@ async def status_callback(
     if not page_ids and message is None:
         raise HTTPException(422, "the callback names neither a page nor a message")
 
-    async def record(session: AsyncSession) -> None:
-        # Only a failure that was recorded says anything about the number: a late
-        # "undelivered" after "delivered" is stale and must not mark a working phone.
-        failed_pages: list[uuid.UUID] = []
-        failed_message: uuid.UUID | None = None
-        # A bundled SMS reports for every page it carried; locked in id order, as every
-        # other locker of several pages does, so a callback cannot deadlock with a claim.
-        for page_id in sorted(page_ids):
-            event = await record_status(session, page_id, sid, status, error)
-            if event is not None and status in (
-                DeliveryStatus.undelivered,
-                DeliveryStatus.failed,
-                DeliveryStatus.canceled,
-            ):
-                failed_pages.append(page_id)
-                # A number that cannot receive: page the next step now, not after the wait,
-                # but only while this page is the case's current one.
-                await flows.escalate_now(session, event.case_id, page_id)
-            log().info(
-                "page.status",
-                page_id=str(page_id),
-                status=status.value,
-                recorded=event is not None,
-            )
-        if message is not None:
-            recorded = await outbound.record_status(session, message, sid, status, error)
-            log().info(
-                "message.status", message_id=str(message), status=status.value, recorded=recorded
-            )
-            if recorded:
-                failed_message = message
-        if error in UNDELIVERABLE_NUMBER_ERRORS and status in (
-            DeliveryStatus.undelivered,
-            DeliveryStatus.failed,
-        ):
-            # A landline or a dead number: remembered, so the next incident skips it.
-            await outbound.mark_undeliverable_sent_to(session, failed_pages, failed_message, error)
-
-    await run_transaction(record)
+    # One insert and the answer: the pages and messages it names are changed by the applier
+    # (services.paging.callbacks.apply_pending), in sets, not under Twilio's request.
+    await callbacks.receive(sid, status, error, page_ids, message)
     return Response(status_code=204)
 
 

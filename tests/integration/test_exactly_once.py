@@ -16,7 +16,7 @@ from services.cases import flows
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
-from services.paging import sending
+from services.paging import callbacks, sending
 from services.paging import service as paging
 from tests.integration.test_agents import stored_incident
 from tests.integration.test_pipeline import incident, pages_of, sms_for_page
@@ -73,7 +73,7 @@ async def test_worker_dies_after_twilio_took_the_page(stack: Stack, db: Engine) 
 async def test_status_callback_before_the_sender_records(db: Engine) -> None:
     claim = await new_claimed_page(db, "R3001")
     async with transaction() as session:
-        await paging.record_status(
+        await callbacks.record_status(
             session, claim.page_id, "SMearly", DeliveryStatus.delivered, None
         )
     async with transaction() as session:
@@ -120,6 +120,7 @@ async def test_deadline_that_fell_due_while_the_engine_was_down_fires_once(
 
     # Deadlines are fired by the engine (`svrr engine`), not the worker: both are killed, so
     # nothing can fire or send while the page's five minutes run out.
+    assert stack.engine is not None
     stack.engine.stop(signal.SIGKILL)
     stack.worker.stop(signal.SIGKILL)
     try:

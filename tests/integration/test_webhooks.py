@@ -27,11 +27,11 @@ from services.auth import TWILIO_BODY_LIMIT
 from services.cases import outbound
 from services.config import get_settings
 from services.db import transaction
-from services.paging import sending
-from services.paging import service as paging
+from services.paging import callbacks, sending
 from services.paging.views import storable_text
 from tests.integration.test_exactly_once import new_claimed_page
 from tests.integration.test_flows import open_case, q
+from tests.integration.test_status_callbacks import apply_all
 from tests.stack import TWILIO_TOKEN, Stack, eventually
 
 # Measured on the 2-core VM: about 25 ms a request, about 15 s for both.
@@ -136,6 +136,7 @@ async def test_an_unreadable_error_code_still_records_the_failure(
     form = {"MessageSid": message, "MessageStatus": "failed", "ErrorCode": code, "From": "x"}
     r = await post(client, path, form)
     assert r.status_code == 204, r.text
+    await apply_all()
     with db.connect() as conn:
         state, error, provider_sid = conn.execute(
             text("SELECT state, error_code, provider_sid FROM pages WHERE id = :p"),
@@ -259,6 +260,7 @@ async def test_fuzz_status_callback_never_5xx(
     target: str,
     real_sid: bool,
 ) -> None:
+    await apply_all()  # the last example's callback is not applied over this one's
     with db.begin() as conn:  # the page as a worker holds it: claimed, no sid yet
         conn.execute(
             text(
@@ -286,6 +288,7 @@ async def test_fuzz_status_callback_never_5xx(
     if real_sid and status in {s.value for s in DeliveryStatus} and target in ("page", "pages"):
         # A well-formed callback is recorded whatever else its form holds.
         assert r.status_code == 204, r.text
+        await apply_all()
         recorded = q(db, "SELECT provider_sid FROM pages WHERE id = :p", p=status_page)
         assert recorded == [(form["MessageSid"],)]
 
@@ -309,7 +312,7 @@ async def status_page(db: Engine) -> AsyncIterator[uuid.UUID]:
         )
 
 
-# --- status order through the service (no stand-in) ---------------------------------------
+# --- the rule for one page (no stand-in; applied in sets: test_status_callbacks.py) -------
 
 
 async def test_a_repeated_status_writes_nothing(db: Engine) -> None:
@@ -319,7 +322,7 @@ async def test_a_repeated_status_writes_nothing(db: Engine) -> None:
     for _ in range(5):
         async with transaction() as session:
             events.append(
-                await paging.record_status(
+                await callbacks.record_status(
                     session, claim.page_id, message, DeliveryStatus.delivered, None
                 )
             )
@@ -406,6 +409,7 @@ async def test_replayed_and_late_callbacks_change_nothing(stack: Stack, db: Engi
     # ... then a late "undelivered" (it moved the page back and escalated) and a late "sent".
     assert replay(stack, str(first["provider_sid"]), "undelivered", code=30006) == [204]
     assert replay(stack, str(first["provider_sid"]), "sent") == [204]
+    await apply_all()
     await asyncio.sleep(2)  # time for the worker to escalate, were it told to
     assert footprint(db, first["id"]) == settled
     assert page_row(db, case.id, 1)["state"] == "delivered"  # type: ignore[index]
@@ -455,6 +459,7 @@ async def test_a_late_failure_of_an_earlier_page_does_not_cut_the_next_wait(
         assert [w[0] for w in waiting] == [str(second["id"])]
         # Page 1's carrier reports a failure only now, after page 2 went out.
         assert replay(stack, str(first["provider_sid"]), "failed", code=30003) == [204]
+        await apply_all()
         await asyncio.sleep(2)
         assert page_row(db, case.id, 1)["state"] == "failed"  # type: ignore[index]
         assert open_wait(db, case.id) == waiting  # page 2's wait is not cut short
@@ -488,6 +493,7 @@ async def test_a_message_status_only_moves_forward(stack: Stack, db: Engine) -> 
     assert replay(stack, str(message_sid), "delivered", times=3) == [204] * 3
     assert replay(stack, str(message_sid), "failed", code=30008) == [204]
     assert replay(stack, str(message_sid), "sent") == [204]
+    await apply_all()
     assert row() == ("delivered", message_sid, None)
 
 

@@ -31,7 +31,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-HTMX = Path(__file__).resolve().parents[1] / "services/console/static/vendor/htmx.min.js"
+HTMX = Path(__file__).resolve().parents[2] / "services/console/static/vendor/htmx.min.js"
 PAGE = "/_standin/phones"
 FRAGMENT = "/_standin/phones/fragment"
 REPLY = "/_standin/phones/reply"
