@@ -196,14 +196,17 @@ class LockedCase:
 
 
 async def lock_cases(
-    session: AsyncSession, case_ids: Sequence[uuid.UUID]
+    session: AsyncSession, case_ids: Sequence[uuid.UUID], *, skip_locked: bool = False
 ) -> dict[uuid.UUID, LockedCase]:
     """Lock the cases in id order (every locker of several cases uses it, so two batches
-    cannot deadlock), with what the caller decides on."""
+    cannot deadlock), with what the caller decides on. With `skip_locked`, cases another
+    transaction holds are left out (the deadline engine: it holds deadline rows, which a
+    person's action on a case locks after the case, so waiting could close a cycle)."""
+    skip = " SKIP LOCKED" if skip_locked else ""
     rows = await session.execute(
         text(
             "SELECT id, incident_id, staff_id, state, escalation_step, escalation_round "
-            "FROM support_cases WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
+            f"FROM support_cases WHERE id = ANY(:ids) ORDER BY id FOR UPDATE{skip}"
         ),
         {"ids": list(case_ids)},
     )

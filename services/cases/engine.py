@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -139,7 +140,11 @@ async def _fire(
         outcomes |= got
     for d in due:
         if d.kind != "page_timeout":
-            outcomes[d.id] = await flows.fire(session, d, settings)
+            done = await flows.fire(session, d, settings)
+            if done is not None:
+                outcomes[d.id] = done
+    # A deadline whose case another transaction held stays due, for the next round.
+    due = [d for d in due if d.id in outcomes]
     await session.execute(
         text(
             "UPDATE deadlines AS d SET fired_at = :at, outcome = o.outcome "
@@ -169,11 +174,17 @@ async def escalate(
     claim: bool,
 ) -> tuple[dict[int, str], list[dispatch.NewPage]]:
     """Unanswered pages: each case's next policy step, for the whole batch at once."""
-    cases = await dispatch.lock_cases(session, [d.case_id for d in timeouts])
+    # Cases a person is acting on right now are passed over, never waited for: their action
+    # locks the case, then the deadlines this round holds (a lock cycle if we waited).
+    ids = [d.case_id for d in timeouts]
+    cases = await dispatch.lock_cases(session, ids, skip_locked=True)
+    held = await _held(session, set(ids) - set(cases))
     outcomes: dict[int, str] = {}
     live = []
     for d in timeouts:
         case = cases.get(d.case_id)
+        if d.case_id in held:
+            continue  # stays due: fired next round, once the action has committed
         if case is None:
             outcomes[d.id] = "no case"
         elif case.state not in ESCALATING:
@@ -245,6 +256,16 @@ async def escalate(
         pages = await dispatch.page_cases(session, wanted, ctx, settings, units, policies, writes)
     await writes.flush(session)
     return outcomes, pages
+
+
+async def _held(session: AsyncSession, missing: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Of the cases SKIP LOCKED left out, those that exist (held by another transaction)."""
+    if not missing:
+        return set()
+    found = await session.scalars(
+        text("SELECT id FROM support_cases WHERE id = ANY(:ids)"), {"ids": list(missing)}
+    )
+    return set(found)
 
 
 async def _retry_later(

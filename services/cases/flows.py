@@ -282,12 +282,21 @@ async def page_next(
 # --- deadlines ------------------------------------------------------------------------------
 
 
-async def fire(session: AsyncSession, deadline: Deadline, settings: Settings) -> str:
+async def fire(session: AsyncSession, deadline: Deadline, settings: Settings) -> str | None:
     """Do what a reminder, re-offer or follow-up asks if the case still needs it; say what
-    happened. (Escalations are the engine's, in sets: services.cases.engine.escalate.)"""
-    case = await session.get(SupportCase, deadline.case_id, with_for_update=True)
+    happened, or None when another transaction holds the case (the deadline stays due: the
+    engine never waits for a case while it holds deadline rows). Escalations are the
+    engine's, in sets: services.cases.engine.escalate."""
+    case = await session.scalar(
+        select(SupportCase)
+        .where(SupportCase.id == deadline.case_id)
+        .with_for_update(skip_locked=True)
+    )
     if case is None:
-        return "no case"
+        exists = await session.scalar(
+            select(SupportCase.id).where(SupportCase.id == deadline.case_id)
+        )
+        return None if exists is not None else "no case"
     clinician = await session.get(Staff, case.staff_id)
     assert clinician is not None
     if deadline.kind == "offer_reminder":

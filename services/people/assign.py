@@ -20,6 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,7 @@ from services.paging.models import Page
 from services.people.matching import (
     AT_LIMIT,
     Choice,
+    Loads,
     Match,
     MatchContext,
     Peer,
@@ -61,15 +63,25 @@ class Pick:
     chosen: Choice | None
 
 
+Entry = tuple[tuple[int, int], int, int, str]  # (discipline, language), load, recent, peer
+
+
 @dataclass
 class _Group:
     """Clinicians alike for matching (discipline, language, the on-call peers they
     exclude): one heap of the peers eligible for all of them, best first."""
 
-    heap: list[tuple[tuple[int, int], int, int, str]]
+    heap: list[Entry]
     peers: dict[str, Peer]
     static: dict[str, tuple[int, int]]
+    # Each peer's live entry (load, recent) in the heap; an entry that differs is an old
+    # copy, dropped when it surfaces. A peer with no live entry is full or parked.
+    live: dict[str, tuple[int, int]] = field(default_factory=dict)
     parked: list[str] = field(default_factory=list)  # skipped for now (busy)
+
+    def push(self, sid: str, load: int, recent: int) -> None:
+        self.live[sid] = (load, recent)
+        heapq.heappush(self.heap, (self.static[sid], load, recent, sid))
 
 
 class Ranker:
@@ -78,24 +90,28 @@ class Ranker:
     Why not matching.rank per case: it scores every on-call peer for every case, half the
     worker's time at a burst (500 peers x 700 cases). Here clinicians alike share one heap
     of eligible peers, keyed as rank keys them (discipline, language, open load, recent
-    pages, id; another unit first is applied at the top); a peer's entry is refreshed when
-    it reaches the top with a load or a recent-page count that changed since it was pushed.
-    The hard rules that do not depend on load or unit are applied once per group.
+    pages, id; another unit first is applied at the top). The hard rules that do not depend
+    on load or unit are applied once per group.
 
-    It lives with its context (a few seconds in the worker's cache), across batches. A
-    count that went down since a peer's entry was pushed (a page answered elsewhere) only
-    orders that peer a little late until the entry reaches the top and is refreshed; every
-    hard rule, the case limit included, is still decided by the store in `assign`.
+    Counts move while it lives (with its context, a few seconds, across batches). A count
+    that went up is seen when the peer's entry reaches the top, and the entry is re-keyed.
+    A count that went down (a guess undone, the store counting fewer, a page answered) is
+    recorded by the context's Loads, and the peer gets a fresh entry before the next
+    answer, also when they had been found full. So `best` answers what `rank` would of the
+    context as it stands (tests/unit/test_ranker.py holds the two equal).
     """
 
     def __init__(self, ctx: MatchContext) -> None:
         self.ctx = ctx
         self.on_call = frozenset(p.staff_id for p in ctx.on_call_peers)
         self.groups: dict[tuple[str, str, frozenset[str]], _Group] = {}
+        self.loads = cast(Loads, ctx.open_cases)  # MatchContext keeps its loads a Loads
 
     def reset(self) -> None:
         """The context's counts were replaced (recounted from the store): rebuild."""
         self.groups.clear()
+        self.loads = cast(Loads, self.ctx.open_cases)
+        self.loads.lowered.clear()
 
     def _group(self, clinician: Staff, exclude: frozenset[str]) -> _Group:
         out = (exclude | {clinician.staff_id}) & self.on_call
@@ -105,9 +121,7 @@ class Ranker:
             return group
         ctx = self.ctx
         today, discipline = ctx.at.date(), clinician.discipline
-        heap: list[tuple[tuple[int, int], int, int, str]] = []
-        peers: dict[str, Peer] = {}
-        statics: dict[str, tuple[int, int]] = {}
+        group = _Group([], {}, {})
         for peer in ctx.on_call_peers:
             sid = peer.staff_id
             if sid in out:
@@ -115,16 +129,32 @@ class Ranker:
             # Every hard rule but load and unit, once per group; those two at the top.
             if excluded_by(peer, "", "", discipline, set(), today, 0, False):
                 continue
-            static = (
+            group.static[sid] = (
                 int(peer.discipline != discipline),
                 int(clinician.language not in peer.languages),
             )
-            heap.append((static, ctx.open_cases.get(sid, 0), ctx.recent_pages.get(sid, 0), sid))
-            peers[sid] = peer
-            statics[sid] = static
-        heapq.heapify(heap)
-        group = self.groups[key] = _Group(heap, peers, statics)
+            group.peers[sid] = peer
+            load, recent = ctx.open_cases.get(sid, 0), ctx.recent_pages.get(sid, 0)
+            group.live[sid] = (load, recent)
+            group.heap.append((group.static[sid], load, recent, sid))
+        heapq.heapify(group.heap)
+        self.groups[key] = group
         return group
+
+    def _catch_up(self) -> None:
+        """Peers whose count went down get a fresh entry in every group they are in."""
+        if self.ctx.open_cases is not self.loads:
+            self.reset()  # replaced wholesale (a recount): start again
+            return
+        lowered = self.loads.lowered
+        if not lowered:
+            return
+        ctx = self.ctx
+        for sid in lowered:
+            for group in self.groups.values():
+                if sid in group.peers and sid not in group.parked:
+                    group.push(sid, ctx.open_cases.get(sid, 0), ctx.recent_pages.get(sid, 0))
+        lowered.clear()
 
     def best(
         self, clinician: Staff, exclude: frozenset[str], skip: Mapping[str, str]
@@ -133,25 +163,32 @@ class Ranker:
 
         Another unit comes first (the programme's preference, or its rule): peers of the
         clinician's own unit are set aside while the heap is searched, and put back."""
+        self._catch_up()
         group = self._group(clinician, exclude)
         heap, ctx, unit = group.heap, self.ctx, clinician.home_unit
         prefer_other = ctx.other_unit != "off"
         require_other = ctx.other_unit == "required"
-        aside: list[tuple[tuple[int, int], int, int, str]] = []
+        aside: list[Entry] = []
         chosen: Peer | None = None
         while heap:
             static, n_open, recent, sid = heap[0]
+            if group.live.get(sid) != (n_open, recent):
+                heapq.heappop(heap)  # an old copy of a re-keyed entry
+                continue
             if sid in skip:
                 heapq.heappop(heap)
+                del group.live[sid]
                 group.parked.append(sid)
                 continue
             now_open, now_recent = ctx.open_cases.get(sid, 0), ctx.recent_pages.get(sid, 0)
             if (now_open, now_recent) != (n_open, recent):
+                group.live[sid] = (now_open, now_recent)
                 heapq.heapreplace(heap, (static, now_open, now_recent, sid))
                 continue
             peer = group.peers[sid]
             if now_open >= peer.max_open_cases:
-                heapq.heappop(heap)  # full for this batch (a recount rebuilds)
+                heapq.heappop(heap)  # full: back only when their count goes down
+                del group.live[sid]
                 continue
             if prefer_other and peer.home_unit == unit:
                 aside.append(heapq.heappop(heap))
@@ -162,22 +199,14 @@ class Ranker:
             chosen = group.peers[aside[0][3]]  # nobody from another unit: the best of ours
         for entry in aside:
             heapq.heappush(heap, entry)
-        return (chosen, len(heap)) if chosen is not None else None
+        return (chosen, len(group.live)) if chosen is not None else None
 
     def unpark(self) -> None:
         """Peers skipped as busy become candidates again (nobody else was left)."""
         ctx = self.ctx
         for group in self.groups.values():
             for sid in group.parked:
-                heapq.heappush(
-                    group.heap,
-                    (
-                        group.static[sid],
-                        ctx.open_cases.get(sid, 0),
-                        ctx.recent_pages.get(sid, 0),
-                        sid,
-                    ),
-                )
+                group.push(sid, ctx.open_cases.get(sid, 0), ctx.recent_pages.get(sid, 0))
             group.parked.clear()
 
 

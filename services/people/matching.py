@@ -113,6 +113,24 @@ class Match:
         return f"no qualified peer: {parts}"
 
 
+class Loads(Counter[str]):
+    """Open loads per peer that remember whose went down: the batch ranker
+    (people.assign.Ranker) must offer those peers again, in their new place."""
+
+    def __init__(self, *args: object, **kwargs: int) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lowered: set[str] = set()
+
+    def __setitem__(self, key: str, value: int) -> None:
+        if value < self.get(key, 0):
+            self.lowered.add(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.lowered.add(key)
+        super().__delitem__(key)
+
+
 @dataclass
 class MatchContext:
     """What ranking needs, loaded once for an incident at one instant."""
@@ -130,6 +148,11 @@ class MatchContext:
     # Ranking state built from this context for batches (people.assign.Ranker): kept with
     # the context, so a batch of one does not rebuild it (it lives as long as the cache).
     ranker: object | None = field(default=None, init=False, repr=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "open_cases" and not isinstance(value, Loads):
+            value = Loads(value)  # type: ignore[arg-type]
+        super().__setattr__(name, value)
 
     def __post_init__(self) -> None:
         self.on_call_peers = [p for p in self.peers if p.staff_id in self.on_call]

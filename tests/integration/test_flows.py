@@ -395,6 +395,26 @@ async def test_quiet_hours_hold_clinician_messages(db: Engine) -> None:
     assert not_before.astimezone(zone).hour == 7  # type: ignore[attr-defined]
 
 
+async def test_the_engine_passes_over_a_case_a_person_holds(db: Engine) -> None:
+    """A person's action locks the case, then its deadlines; the engine holds deadlines and
+    then locks cases. Waiting for the case closed a lock cycle (a coordinator's "close"
+    during an escalation failed with a deadlock): the engine must pass it over, leave the
+    deadline due, and fire it once the action has committed."""
+    case = await open_case(db)
+    clock.advance(timedelta(minutes=5, seconds=1))
+    async with transaction() as holder:  # the coordinator's action, not yet committed
+        await holder.execute(
+            text("SELECT id FROM support_cases WHERE id = :c FOR UPDATE"), {"c": case.id}
+        )
+        # Returns at once (not waited for); other modules' deadlines may fire meanwhile.
+        await asyncio.wait_for(engine.fire_due(get_settings()), 10)
+        assert fired_for(db, case) == 0
+    while await engine.fire_due(get_settings()):
+        pass
+    assert fired_for(db, case) == 1  # fired once the case was free
+    assert len(pages(db, case)) == 2
+
+
 async def test_crash_between_escalation_steps_pages_once(
     db: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

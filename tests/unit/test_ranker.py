@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.people.assign import BUSY, Ranker
@@ -30,24 +30,11 @@ DISCIPLINES = ("RN", "physician", "RT")
 LANGUAGES = ("en", "es", "fr")
 QUICK = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-# Where a batch's ranker and rank part (found by test_best_is_ranks_first_through_a_batch,
-# written out smallest in the tests after it). Both come from counts that go down while a
-# ranker lives: assign() lowers them without reset() (a busy peer's guesses are undone; the
-# store's count replaces a higher one), and the ranker now lives as long as its context.
-# - LOST: `best` pops a peer found at their limit off the group's heap for good ("full for
-#   this batch"), so once their count comes down they are never offered again by that
-#   ranker; in assign() the cases then go to the coordinator while the peer is free.
-# - LATE: an entry is re-keyed only when it reaches the top, so a peer whose count went down
-#   deeper in the heap is offered after a busier one (the lag assign.Ranker's docstring
-#   accepts; rank would offer them first).
-LOST = (
-    "assign.Ranker.best drops a peer it popped as full: when their count comes down (a busy "
-    "peer's guesses undone in assign), nobody offers them and the case goes to the coordinator"
-)
-LATE = (
-    "assign.Ranker.best re-keys an entry only at the top: a peer whose count went down is "
-    "offered after a busier one (accepted in Ranker's docstring; rank offers them first)"
-)
+# Counts go down while a ranker lives: assign() undoes a busy peer's guesses and takes the
+# store's lower count, and the ranker lives as long as its context. Two faults the batch
+# property found, held below as the smallest cases: a peer popped as full was lost to the
+# ranker for good (the cases went to the coordinator while the peer was free), and a peer
+# whose count went down deeper in the heap was offered after a busier one.
 
 
 def some_of(items: tuple[str, ...], min_size: int = 0) -> st.SearchStrategy[tuple[str, ...]]:
@@ -150,10 +137,7 @@ def test_best_is_ranks_first_for_any_context(data: st.DataObject) -> None:
 STEPS = ("ask", "ask", "ask", "count", "busy", "unpark")
 
 
-@pytest.mark.xfail(strict=True, reason=f"{LOST}; {LATE}")
-# Known to fail: no shrinking (the smallest case is written out below), and a fixed example
-# sequence, so the strict xfail cannot turn into a lucky pass on another run.
-@settings(QUICK, max_examples=300, derandomize=True, database=None, phases=[Phase.generate])
+@settings(QUICK, max_examples=300)
 @given(data=st.data())
 def test_best_is_ranks_first_through_a_batch(data: st.DataObject) -> None:
     # Rules that cannot change within a batch (on call, training, reachability, support)
@@ -182,9 +166,8 @@ def test_best_is_ranks_first_through_a_batch(data: st.DataObject) -> None:
             ranker.unpark()
 
 
-@pytest.mark.xfail(strict=True, reason=LOST)
 def test_a_peer_full_for_a_moment_is_not_lost_to_the_batch() -> None:
-    """LOST, the smallest batch the property finds: the only peer is at their limit when a
+    """The smallest batch the property found: the only peer is at their limit when a
     case asks, then their count comes down (in assign: the store counts fewer than the context,
     or a guess is undone), and the next case asks. rank offers them; the ranker does not."""
     only = Peer("P01", "4E", "RN", "+15550000001", date(2027, 1, 1), (), ("en",), 1)
@@ -198,10 +181,9 @@ def test_a_peer_full_for_a_moment_is_not_lost_to_the_batch() -> None:
     assert ranker_best(ranker, nurse, {}) == "P01"
 
 
-@pytest.mark.xfail(strict=True, reason=LATE)
 def test_a_lowered_count_moves_a_peer_up_the_batch() -> None:
-    """LATE: a count that goes down deeper in the heap is not seen until that entry reaches
-    the top, so a busier peer is offered first."""
+    """A count that goes down deeper in the heap is seen at once: the less loaded peer is
+    offered first."""
     a = Peer("P01", "4E", "RN", "+15550000001", date(2027, 1, 1), (), ("en",), 3)
     b = Peer("P02", "4E", "RN", "+15550000002", date(2027, 1, 1), (), ("en",), 3)
     on_call = {"P01": ["Main"], "P02": ["Main"]}
@@ -214,15 +196,14 @@ def test_a_lowered_count_moves_a_peer_up_the_batch() -> None:
     assert ranker_best(ranker, nurse, {}) == "P01"
 
 
-@pytest.mark.xfail(strict=True, reason=LOST)
 async def test_a_peer_busy_for_a_moment_still_takes_the_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """What the batch ranker's fault does to assign(): three cases, one peer (limit 2) whose
+    """What a lost peer did to assign(): three cases, one peer (limit 2) whose
     row another worker holds at the first try. The first round's guesses give the peer two
     cases and find them full for the third; the lock is refused, the guesses undone, and the
-    next round waits for the lock as it should, but the ranker has dropped the peer: all
-    three cases go to the coordinator, where one case at a time gives the peer two."""
+    next round waits for the lock as it should, and the peer must still be offered: two
+    cases for the peer, one for the coordinator, as one case at a time gives."""
     from services.people import assign as assigning
 
     only = Peer("P01", "4E", "RN", "+15550000001", date(2027, 1, 1), (), ("en",), 2)
