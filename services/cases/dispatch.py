@@ -62,6 +62,33 @@ class Wanted:
     peers_paged: int
     why: str | None = None  # the case move's reason; None: the usual words for the step
 
+    @classmethod
+    def after(
+        cls,
+        case_id: uuid.UUID,
+        incident_id: uuid.UUID,
+        clinician: Staff,
+        from_state: str,
+        step: int,
+        round_: int,
+        involved: set[str],
+        earlier: list[tuple[str | None, int]],
+    ) -> Wanted:
+        """The case's next page after its pages so far (peer, attempt): the next attempt's
+        number, and no peer paged for the case before."""
+        peers = {peer for peer, _ in earlier if peer is not None}
+        return cls(
+            case_id=case_id,
+            incident_id=incident_id,
+            clinician=clinician,
+            from_state=from_state,
+            step=step,
+            round_=round_,
+            exclude=involved | peers,
+            attempt=max((a for _, a in earlier), default=0) + 1,
+            peers_paged=sum(1 for peer, _ in earlier if peer is not None),
+        )
+
 
 @dataclass(frozen=True)
 class NewPage:

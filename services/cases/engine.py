@@ -234,19 +234,16 @@ async def escalate(
                 outcomes[d.id] = "exhausted"
                 continue
             step, round_ = 0, round_ + 1
-        before = earlier[case.id]
         wanted.append(
-            dispatch.Wanted(
-                case_id=case.id,
-                incident_id=case.incident_id,
-                clinician=clinician,
-                from_state=case.state,
-                step=step,
-                round_=round_,
-                exclude=involved.get(case.incident_id, set())
-                | {peer for peer, _ in before if peer is not None},
-                attempt=max((a for _, a in before), default=0) + 1,
-                peers_paged=sum(1 for peer, _ in before if peer is not None),
+            dispatch.Wanted.after(
+                case.id,
+                case.incident_id,
+                clinician,
+                case.state,
+                step,
+                round_,
+                involved.get(case.incident_id, set()),
+                earlier[case.id],
             )
         )
         outcomes[d.id] = f"escalated to step {step + 1}"

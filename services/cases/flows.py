@@ -224,17 +224,15 @@ async def start_outreach_many(
     # A case sent back to the start (the coordinator's "page again") keeps its history.
     earlier = await dispatch.earlier_pages(session, [c.id for c in reach])
     wanted = [
-        dispatch.Wanted(
-            case_id=c.id,
-            incident_id=c.incident_id,
-            clinician=clinicians[c.staff_id],
-            from_state=states[c.id],
-            step=0,
-            round_=0,
-            exclude=involved.get(c.incident_id, set())
-            | {peer for peer, _ in earlier[c.id] if peer is not None},
-            attempt=max((a for _, a in earlier[c.id]), default=0) + 1,
-            peers_paged=sum(1 for peer, _ in earlier[c.id] if peer is not None),
+        dispatch.Wanted.after(
+            c.id,
+            c.incident_id,
+            clinicians[c.staff_id],
+            states[c.id],
+            0,
+            0,
+            involved.get(c.incident_id, set()),
+            earlier[c.id],
         )
         for c in reach
     ]
@@ -261,16 +259,8 @@ async def page_next(
     await session.flush()  # this transaction's changes first: the set statements read them
     writes = dispatch.Writes(clock.now(), claim=False)
     earlier = (await dispatch.earlier_pages(session, [case.id]))[case.id]
-    wanted = dispatch.Wanted(
-        case_id=case.id,
-        incident_id=case.incident_id,
-        clinician=clinician,
-        from_state=case.state,
-        step=step,
-        round_=round_,
-        exclude=involved | {peer for peer, _ in earlier if peer is not None},
-        attempt=max((a for _, a in earlier), default=0) + 1,
-        peers_paged=sum(1 for peer, _ in earlier if peer is not None),
+    wanted = dispatch.Wanted.after(
+        case.id, case.incident_id, clinician, case.state, step, round_, involved, earlier
     )
     units = await dispatch.all_units(session)
     policies = await load_policies(session)
