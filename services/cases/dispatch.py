@@ -40,9 +40,10 @@ from services.cases.refs import case_ref
 from services.config import Settings
 from services.db import insert_from_json, rows_json
 from services.logs import log
-from services.paging.models import Page, PageState, SupportCase
+from services.paging import service as paging
+from services.paging.models import PageState, SupportCase
 from services.people.assign import Ask, assign
-from services.people.matching import OPEN_PAGE_STATES, Match, MatchContext
+from services.people.matching import Match, MatchContext
 from services.people.models import Staff, Unit
 
 
@@ -284,41 +285,6 @@ async def involved_by_incident(
     return involved
 
 
-async def reply_codes(session: AsyncSession, numbers: Iterable[str]) -> dict[str, set[str]]:
-    """The codes open pages to each number use, under a lock per number (taken in a fixed
-    order, so concurrent batches cannot deadlock): two open pages never share a code."""
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    await session.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(hashtext(n)) "
-            "FROM (SELECT unnest(CAST(:ns AS text[])) AS n ORDER BY 1) AS ordered"
-        ),
-        {"ns": wanted},
-    )
-    used: dict[str, set[str]] = {n: set() for n in wanted}
-    rows = await session.execute(
-        select(Page.to_number, Page.reply_code).where(
-            Page.to_number.in_(wanted),
-            Page.state.in_(OPEN_PAGE_STATES),
-            Page.reply_code.is_not(None),
-        )
-    )
-    for number, code in rows.all():
-        used[number].add(code)
-    return used
-
-
-def next_code(used: set[str]) -> str:
-    n = 1
-    while str(n) in used:
-        n += 1
-    code = str(n)
-    used.add(code)
-    return code
-
-
 def log_pages(pages: Iterable[NewPage]) -> None:
     for p in pages:
         log().info(
@@ -377,13 +343,13 @@ async def page_cases(
             why = coordinator_reason_policy(w.peers_paged)
             rows.append((w, None, settings.coordinator_number, why, wait))
     numbers = {number for _, _, number, _, _ in rows}
-    used = await reply_codes(session, numbers)
+    used = await paging.reply_codes(session, numbers)
     blocked = await outbound.unreachable(session, numbers)
     at = writes.at
     pages: list[NewPage] = []
     for w, peer_id, number, reason, wait in rows:
         page_id = uuid.uuid4()
-        code = next_code(used[number])
+        code = paging.next_code(used[number])
         why = blocked.get(number)
         # A number that may not be texted (a coordinator's only by STOP) is not claimed:
         # the pager refuses it and the case moves on, as when Twilio refuses a number.

@@ -12,7 +12,7 @@ worker die anywhere without losing a page or sending one twice:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,19 +52,39 @@ def transition(
 # --- case -> page ---------------------------------------------------------------------------
 
 
-async def _free_reply_code(session: AsyncSession, to_number: str) -> str:
-    """The smallest number not used by an open page to this phone: short, unambiguous codes."""
-    used = set(
-        await session.scalars(
-            select(Page.reply_code).where(
-                Page.to_number == to_number, Page.state.in_([s.value for s in OPEN_STATES])
-            )
+async def reply_codes(session: AsyncSession, numbers: Iterable[str]) -> dict[str, set[str]]:
+    """The codes open pages to each number use, under a lock per number (taken in a fixed
+    order, so concurrent batches cannot deadlock): two open pages never share a code."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    await session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtext(n)) "
+            "FROM (SELECT unnest(CAST(:ns AS text[])) AS n ORDER BY 1) AS ordered"
+        ),
+        {"ns": wanted},
+    )
+    used: dict[str, set[str]] = {n: set() for n in wanted}
+    rows = await session.execute(
+        select(Page.to_number, Page.reply_code).where(
+            Page.to_number.in_(wanted),
+            Page.state.in_(OPEN_STATES),
+            Page.reply_code.is_not(None),
         )
     )
+    for number, code in rows.all():
+        used[number].add(code)
+    return used
+
+
+def next_code(used: set[str]) -> str:
     n = 1
     while str(n) in used:
         n += 1
-    return str(n)
+    code = str(n)
+    used.add(code)
+    return code
 
 
 async def involved_in(session: AsyncSession, incident_id: uuid.UUID) -> set[str]:
@@ -290,9 +310,8 @@ async def _follow_number_change(session: AsyncSession, page: Page) -> None:
         )
     if current is None or current == page.to_number:
         return
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": current})
     page.to_number = current
-    page.reply_code = await _free_reply_code(session, current)
+    page.reply_code = next_code((await reply_codes(session, [current]))[current])
     transition(session, page.id, PageEvent.renumbered)
 
 
