@@ -65,10 +65,6 @@ async def load_policies(session: AsyncSession) -> Policies:
     return Policies(list(rows))
 
 
-async def policy_for(session: AsyncSession, site: str | None) -> Policy:
-    return (await load_policies(session)).for_site(site)
-
-
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

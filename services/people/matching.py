@@ -14,8 +14,9 @@ page or case leaving someone's open load.
 
 Open load is every page offered and not yet answered (requested, sending, sent, delivered)
 plus every accepted page, on a case still open. The context's counts rank; the store
-decides: `choose` locks the chosen peer's row and counts their load again before a page is
-written, so two cases of one batch, or two workers, cannot both take a peer's last slot.
+decides: people.assign locks the chosen peers' rows and counts their load again before a
+page is written, so two cases of one batch, or two workers, cannot both take a peer's last
+slot.
 """
 
 from __future__ import annotations
@@ -226,22 +227,9 @@ def _load_query(states: tuple[str, ...] = LOAD_PAGE_STATES) -> Select[tuple[str 
     )
 
 
-def _unwritten(session: AsyncSession, staff_id: str | None = None) -> Counter[str]:
-    """Pages this transaction holds but has not flushed (a deadline batch gives out reply
-    codes at the end): the store cannot count them yet, so they are counted here."""
-    return Counter(
-        o.peer_staff_id
-        for o in session.new
-        if isinstance(o, Page)
-        and o.peer_staff_id is not None
-        and (staff_id is None or o.peer_staff_id == staff_id)
-    )
-
-
 async def open_loads(session: AsyncSession) -> Counter[str]:
     """Every peer's open load as the store (and this transaction) holds it now."""
-    counts = Counter({sid: n for sid, n in (await session.execute(_load_query())).all() if sid})
-    return counts + _unwritten(session)
+    return Counter({sid: n for sid, n in (await session.execute(_load_query())).all() if sid})
 
 
 async def locked_load(
@@ -250,18 +238,16 @@ async def locked_load(
     *,
     accepted_only: bool = False,
     excluding: uuid.UUID | None = None,
-    skip_locked: bool = False,
 ) -> tuple[int, int] | None:
     """(open load, limit) of one peer, counted under a lock on their peer row; None when
-    they are no longer a peer (or, with `skip_locked`, when another transaction holds the
-    lock). The lock is held to the end of the caller's transaction, so whoever counts next
-    (another case of the batch, another worker, an acceptance) waits for this assignment to
-    commit and then counts it: the store is the arbiter.
+    they are no longer a peer. The lock is held to the end of the caller's transaction, so
+    whoever counts next (an assignment, another acceptance) waits for this one to commit and
+    then counts it: the store is the arbiter.
 
     `accepted_only` counts the cases they have taken (what accepting one more would exceed).
     """
     lock = select(PeerSupporter.max_open_cases).where(PeerSupporter.staff_id == staff_id)
-    limit = await session.scalar(lock.with_for_update(skip_locked=skip_locked))
+    limit = await session.scalar(lock.with_for_update())
     if limit is None:
         return None
     query = _load_query((PageState.accepted,) if accepted_only else LOAD_PAGE_STATES).where(
@@ -271,8 +257,6 @@ async def locked_load(
         query = query.where(Page.id != excluding)
     row = (await session.execute(query)).first()
     n = int(row[1]) if row is not None else 0
-    if not accepted_only:
-        n += _unwritten(session, staff_id)[staff_id]
     return n, int(limit)
 
 
@@ -281,61 +265,6 @@ class Choice:
     staff_id: str
     mobile: str
     reason: str
-
-
-async def choose(
-    session: AsyncSession, ctx: MatchContext, clinician: Staff, involved: set[str]
-) -> tuple[Match, Choice | None]:
-    """The best candidate still under their limit by the store's count, with a reason true
-    when written; None (with the match, for why_none) when nobody is.
-
-    The context's count is corrected with each peer's true count as they are tried, and the
-    chosen peer's goes up by one at once, so the next case of the batch sees it. A context
-    that over-counts (an assignment rolled back, a page answered in another worker) is
-    recounted from the store before the coordinator is paged for want of a peer.
-    """
-    match = rank(ctx, clinician, involved)
-    chosen = await _first_under_limit(session, ctx, match)
-    if chosen is None and match.excluded.get(AT_LIMIT):
-        ctx.open_cases = await open_loads(session)
-        match = rank(ctx, clinician, involved)
-        chosen = await _first_under_limit(session, ctx, match)
-    return match, chosen
-
-
-async def _first_under_limit(
-    session: AsyncSession, ctx: MatchContext, match: Match
-) -> Choice | None:
-    """Peers another transaction is assigning or answering right now are passed over at
-    first (their row is locked: SKIP LOCKED), so two workers never queue on each other's
-    locks in opposite orders; they are waited for only when everyone else is full."""
-    busy: list[int] = []
-    for i, peer in enumerate(match.ranked):
-        load = await locked_load(session, peer.staff_id, skip_locked=True)
-        if load is None:
-            busy.append(i)
-        elif (choice := _take(ctx, match, i, load)) is not None:
-            return choice
-    for i in busy:
-        load = await locked_load(session, match.ranked[i].staff_id)
-        if load is None:
-            match.excluded["no longer a peer"] += 1
-        elif (choice := _take(ctx, match, i, load)) is not None:
-            return choice
-    return None
-
-
-def _take(ctx: MatchContext, match: Match, i: int, load: tuple[int, int]) -> Choice | None:
-    peer = match.ranked[i]
-    n, limit = load
-    ctx.open_cases[peer.staff_id] = n
-    if n >= limit:
-        match.excluded[AT_LIMIT] += 1
-        return None
-    best = match.candidate(i, load)
-    choice = Choice(best.staff_id, best.mobile, best.reason)  # before this page counts
-    ctx.open_cases[peer.staff_id] = n + 1
-    return choice
 
 
 class ContextCache:
