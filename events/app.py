@@ -74,9 +74,9 @@ class OutboxRelay(mode.Service):
         self.add_future(self.relay.run())
 
     async def on_stop(self) -> None:
-        from services.incidents.agents import drain
+        from services.incidents.agents import sends
 
-        await drain()
+        await sends.drain()
         self.relay.stop()
         # Close the Twilio HTTP session and the store's pool with the worker, not after it.
         from services.db import async_engine

@@ -52,20 +52,6 @@ class OutboxRow(Base):
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-async def add(session: AsyncSession, *events: Event) -> None:
-    """Queue events inside the caller's transaction; NOTIFY wakes the relay at commit."""
-    for event in events:
-        session.add(
-            OutboxRow(
-                topic=topic_name(type(event)), key=event.key, payload=event.model_dump(mode="json")
-            )
-        )
-    if not session.info.get("outbox_notified"):
-        # One NOTIFY per transaction is enough: it is delivered at commit, not before.
-        await session.execute(text(f"NOTIFY {CHANNEL}"))
-        session.info["outbox_notified"] = True
-
-
 COLUMNS = {"topic": "text", "key": "text", "payload": "jsonb"}
 
 
@@ -76,12 +62,19 @@ def rows(events: list[Event]) -> list[dict[str, object]]:
     ]
 
 
+async def add(session: AsyncSession, *events: Event) -> None:
+    """Queue events inside the caller's transaction; NOTIFY wakes the relay at commit."""
+    await add_many(session, list(events))
+
+
 async def add_many(session: AsyncSession, events: list[Event]) -> None:
-    """Queue a batch's events with one multi-row statement, in the caller's transaction."""
+    """Queue events with one statement, in the caller's transaction, at once: rows take
+    their ids (the relay's order) in the order events are queued, however they are queued."""
     if not events:
         return
     await insert_rows(session, "outbox", COLUMNS, rows(events))
     if not session.info.get("outbox_notified"):
+        # One NOTIFY per transaction is enough: it is delivered at commit, not before.
         await session.execute(text(f"NOTIFY {CHANNEL}"))
         session.info["outbox_notified"] = True
 

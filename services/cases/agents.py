@@ -20,7 +20,7 @@ from schemas.events import SmsReceived, SupportNeeded
 from services import clock
 from services.cases import dispatch, flows, outbound, replies
 from services.db import transaction
-from services.incidents.agents import contexts, send_soon
+from services.incidents.agents import contexts, sends
 from services.logs import log
 from services.paging import sending
 
@@ -84,4 +84,4 @@ async def page_unpaged_cases() -> None:
         log().warning("outreach_sweep.store_unavailable", error=type(exc).__name__)
         return
     dispatch.log_pages(done.pages)
-    await send_soon(dispatch.bundle(done.pages, at))
+    await sends.start(dispatch.bundle(done.pages, at))

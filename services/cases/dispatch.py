@@ -261,30 +261,6 @@ async def all_units(session: AsyncSession) -> dict[str, Unit]:
     return {u.code: u for u in (await session.scalars(select(Unit))).all()}
 
 
-async def involved_by_incident(
-    session: AsyncSession, incident_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, set[str]]:
-    """Everyone named or proposed (and not removed) per incident: none of them may be paged
-    as a peer for its cases. Two queries for any number of incidents."""
-    ids = list(set(incident_ids))
-    involved: dict[uuid.UUID, set[str]] = {i: set() for i in ids}
-    named = await session.execute(
-        text("SELECT id, staff_ids FROM incidents WHERE id = ANY(:ids)"), {"ids": ids}
-    )
-    for incident_id, staff_ids in named.all():
-        involved[incident_id] |= set(staff_ids or ())
-    proposed = await session.execute(
-        text(
-            "SELECT incident_id, staff_id FROM involvement "
-            "WHERE incident_id = ANY(:ids) AND status <> 'removed'"
-        ),
-        {"ids": ids},
-    )
-    for incident_id, staff_id in proposed.all():
-        involved[incident_id].add(staff_id)
-    return involved
-
-
 def log_pages(pages: Iterable[NewPage]) -> None:
     for p in pages:
         log().info(

@@ -43,6 +43,7 @@ from services.config import Settings
 from services.db import transaction
 from services.logs import log
 from services.metrics import DEADLINES
+from services.paging.service import involved_in_many
 from services.people.matching import ContextCache
 from services.people.models import Staff
 
@@ -211,7 +212,7 @@ async def escalate(
     }
     units = await dispatch.all_units(session)
     policies = await load_policies(session)
-    involved = await dispatch.involved_by_incident(session, {c.incident_id for _, c in live})
+    involved = await involved_in_many(session, {c.incident_id for _, c in live})
     earlier = await dispatch.earlier_pages(session, [c.id for _, c in live])
     wanted: list[dispatch.Wanted] = []
     for d, case in live:
@@ -308,17 +309,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     from services.paging import sending
 
     contexts = ContextCache(settings.match_other_unit)
-    in_flight = asyncio.Semaphore(4)
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def send(bundles: list[dispatch.Bundle]) -> None:
-        try:
-            await sending.send_new(bundles)
-        except Exception:
-            log().warning("pages.left_for_sweep", exc_info=True)
-        finally:
-            in_flight.release()
-
+    sends = sending.Background(in_flight=4)
     backoff = IDLE_S
     log().info("engine.started")
     while not stop.is_set():
@@ -329,11 +320,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             log().warning("engine.store_unavailable", error=type(exc).__name__, backoff_s=backoff)
             fired = Fired(0, [])
             backoff = min(backoff * 2, 5.0)
-        if fired.bundles:
-            await in_flight.acquire()
-            task = asyncio.create_task(send(fired.bundles))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        await sends.start(fired.bundles)
         if fired.taken == 0:
             wait = backoff
             if fired.next_due is not None and backoff == IDLE_S:
@@ -341,8 +328,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 wait = min(IDLE_S, max(0.005, until))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await sends.drain()
     await sending.close()
     log().info("engine.stopped")
 

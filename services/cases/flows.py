@@ -38,7 +38,7 @@ from services.config import Settings
 from services.conversations.quiet_hours import next_allowed
 from services.paging.models import InboundSms, Page, PageState, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
-from services.paging.service import involved_in, transition
+from services.paging.service import involved_in, involved_in_many, transition
 from services.people.matching import MatchContext, load_context
 from services.people.models import PeerSupporter, Staff, Unit
 
@@ -216,7 +216,7 @@ async def start_outreach_many(
         units,
         writes,
     )
-    involved = await dispatch.involved_by_incident(session, {c.incident_id for c in reach})
+    involved = await involved_in_many(session, {c.incident_id for c in reach})
     if ctx is None:
         ctx = await load_context(session, at, settings.match_other_unit)
     elif not isinstance(ctx, MatchContext):

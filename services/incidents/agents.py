@@ -19,7 +19,6 @@ the commit, Kafka delivers the incidents again and nothing was written.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import faust
@@ -44,8 +43,7 @@ SENDS_IN_FLIGHT = 4
 
 # The worker's matching context, shared by every agent and timer in this process.
 contexts = ContextCache(settings.match_other_unit)
-_in_flight = asyncio.Semaphore(SENDS_IN_FLIGHT)
-_sending: set[asyncio.Task[None]] = set()
+sends = sending.Background(SENDS_IN_FLIGHT)
 
 
 async def open_and_page(incidents: list[IncidentReported]) -> None:
@@ -61,37 +59,7 @@ async def open_and_page(incidents: list[IncidentReported]) -> None:
         done = await flows.start_outreach_many(session, needs, settings, context, claim=True, at=at)
     log().info("staff.identified", incidents=len(incidents), cases=len(needs))
     dispatch.log_pages(done.pages)
-    await send_soon(dispatch.bundle(done.pages, at))
-
-
-async def send_soon(bundles: list[dispatch.Bundle]) -> None:
-    """Send committed pages in the background, a few batches at a time. A failure leaves
-    them claimed, for the sweep; it never fails the batch that wrote them."""
-    if not bundles:
-        return
-    await _in_flight.acquire()
-    task = asyncio.create_task(_send(bundles))
-    _sending.add(task)
-    task.add_done_callback(_sent)
-
-
-async def _send(bundles: list[dispatch.Bundle]) -> None:
-    try:
-        await sending.send_new(bundles)
-    except Exception:
-        pages = sum(len(b.pages) for b in bundles)
-        log().warning("pages.left_for_sweep", count=pages, exc_info=True)
-
-
-async def drain() -> None:
-    """Wait for every send in flight: at shutdown, so no committed page waits for the sweep."""
-    while _sending:
-        await asyncio.gather(*list(_sending), return_exceptions=True)
-
-
-def _sent(task: asyncio.Task[None]) -> None:
-    _sending.discard(task)
-    _in_flight.release()
+    await sends.start(dispatch.bundle(done.pages, at))
 
 
 @app.agent(incident_reported)

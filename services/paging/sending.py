@@ -28,7 +28,6 @@ from notifiers.sms import (
 )
 from services.cases import flows, outbound
 from services.cases.dispatch import Bundle as NewBundle
-from services.cases.dispatch import NewPage
 from services.config import get_settings
 from services.db import transaction
 from services.logs import log, mask_number
@@ -124,45 +123,61 @@ async def deliver_pages(page_ids: list[uuid.UUID]) -> None:
     await _record(list(zip(bundles, outcomes, strict=True)), settings.sending_stale_seconds)
 
 
+def _callback(page_ids: list[uuid.UUID]) -> str:
+    """A lone page's callback names it; a bundle's names all its pages."""
+    if len(page_ids) > 1:
+        return status_callback_url("pages", ",".join(str(i) for i in page_ids))
+    return status_callback_url("page", page_ids[0])
+
+
 async def _send_bundle(bundle: paging.Bundle) -> Outcome:
-    ids = [c.page_id for c in bundle.claims]
-    callback = (
-        status_callback_url("pages", ",".join(str(i) for i in ids))
-        if len(ids) > 1
-        else status_callback_url("page", ids[0])
-    )
+    callback = _callback([c.page_id for c in bundle.claims])
     return await send_claimed(
         bundle.to_number, bundle.body, bundle.since, bundle.reclaimed, callback
     )
 
 
 async def _record(sent: list[tuple[paging.Bundle, Outcome]], stale_after: float) -> None:
+    await record(
+        [([(c.page_id, c.case_id) for c in b.claims], b.to_number, out) for b, out in sent],
+        stale_after,
+    )
+
+
+Sent = tuple[list[tuple[uuid.UUID, uuid.UUID]], str, Outcome]  # (page, case) ids, number
+
+
+async def record(sent: list[Sent], stale_after: float) -> None:
+    """Every SMS's outcome for its pages, in one transaction: the sids with one statement;
+    a refusal or a retry page by page (few). Then each outcome logged and counted."""
+    ok = [(p, out) for pages, _, out in sent if out.result in ("sent", "reconciled") for p in pages]
+    others = [item for item in sent if item[2].result not in ("sent", "reconciled")]
     async with transaction() as session:
-        await paging.lock_pages(session, [c.page_id for b, _ in sent for c in b.claims])
-        for bundle, out in sent:
-            for c in bundle.claims:
-                if out.result in ("sent", "reconciled"):
-                    assert out.sid is not None
-                    await paging.record_sent(
-                        session, c.page_id, out.sid, out.result == "reconciled"
-                    )
-                elif out.result == "failed":
-                    await paging.record_failed(session, c.page_id, out.error_code)
-                    await flows.escalate_now(session, c.case_id, c.page_id)
+        await paging.record_sent_many(
+            session,
+            [(page_id, str(out.sid), out.result == "reconciled") for (page_id, _), out in ok],
+        )
+        if others:
+            await paging.lock_pages(session, [p for pages, _, _ in others for p, _ in pages])
+        for pages, to_number, out in others:
+            for page_id, case_id in pages:
+                if out.result == "failed":
+                    await paging.record_failed(session, page_id, out.error_code)
+                    await flows.escalate_now(session, case_id, page_id)
                 else:
-                    await paging.release(session, c.page_id, out.error, stale_after)
+                    await paging.release(session, page_id, out.error, stale_after)
             if out.result == "failed" and out.error_code in UNDELIVERABLE_NUMBER_ERRORS:
                 # The next incident must not page this number first again.
-                await outbound.mark_undeliverable(session, bundle.to_number, out.error_code)
-    for bundle, out in sent:
-        PAGES.labels(out.result).inc(len(bundle.claims))
+                await outbound.mark_undeliverable(session, to_number, out.error_code)
+    for pages, to_number, out in sent:
+        PAGES.labels(out.result).inc(len(pages))
         log().info(
             f"page.{out.result}",
-            page_ids=[str(c.page_id) for c in bundle.claims],
-            case_ids=[str(c.case_id) for c in bundle.claims],
+            page_ids=[str(p) for p, _ in pages],
+            case_ids=[str(c) for _, c in pages],
             sid=out.sid,
             error_code=out.error_code,
-            to=mask_number(bundle.to_number),
+            to=mask_number(to_number),
         )
 
 
@@ -211,53 +226,49 @@ async def send_new(bundles: list[NewBundle]) -> None:
     gate = asyncio.Semaphore(SEND_CONCURRENCY)
 
     async def one(b: NewBundle) -> Outcome:
-        ids = [p.page_id for p in b.pages]
-        callback = (
-            status_callback_url("pages", ",".join(str(i) for i in ids))
-            if len(ids) > 1
-            else status_callback_url("page", ids[0])
-        )
+        callback = _callback([p.page_id for p in b.pages])
         async with gate:
             return await send_claimed(b.to_number, b.body, b.since, False, callback)
 
     outcomes = await asyncio.gather(*(one(b) for b in bundles))
-    await record_new(list(zip(bundles, outcomes, strict=True)))
-
-
-async def record_new(sent: list[tuple[NewBundle, Outcome]]) -> None:
-    """Every page that went out with one statement; a refusal or a retry page by page (few)."""
-    settings = get_settings()
-    ok = [(p, out) for b, out in sent if out.result in ("sent", "reconciled") for p in b.pages]
-    others = [(b, out) for b, out in sent if out.result not in ("sent", "reconciled")]
-    async with transaction() as session:
-        await paging.record_sent_many(
-            session,
-            [(p.page_id, str(out.sid), out.result == "reconciled") for p, out in ok],
-        )
-        if others:
-            await paging.lock_pages(session, [p.page_id for b, _ in others for p in b.pages])
-        for b, out in others:
-            for p in b.pages:
-                if out.result == "failed":
-                    await paging.record_failed(session, p.page_id, out.error_code)
-                    await flows.escalate_now(session, p.case_id, p.page_id)
-                else:
-                    await paging.release(
-                        session, p.page_id, out.error, settings.sending_stale_seconds
-                    )
-            if out.result == "failed" and out.error_code in UNDELIVERABLE_NUMBER_ERRORS:
-                await outbound.mark_undeliverable(session, b.to_number, out.error_code)
-    for b, out in sent:
-        _log_outcome(b.pages, b.to_number, out)
-
-
-def _log_outcome(pages: tuple[NewPage, ...], to_number: str, out: Outcome) -> None:
-    PAGES.labels(out.result).inc(len(pages))
-    log().info(
-        f"page.{out.result}",
-        page_ids=[str(p.page_id) for p in pages],
-        case_ids=[str(p.case_id) for p in pages],
-        sid=out.sid,
-        error_code=out.error_code,
-        to=mask_number(to_number),
+    await record(
+        [
+            ([(p.page_id, p.case_id) for p in b.pages], b.to_number, out)
+            for b, out in zip(bundles, outcomes, strict=True)
+        ],
+        get_settings().sending_stale_seconds,
     )
+
+
+class Background:
+    """Sends of committed, born-claimed pages, a few batches in flight at once, so the
+    caller goes on reading and writing the next batch. A failed send leaves its pages
+    claimed, for the sweep; it never fails the batch that wrote them."""
+
+    def __init__(self, in_flight: int) -> None:
+        self._slots = asyncio.Semaphore(in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, bundles: list[NewBundle]) -> None:
+        if not bundles:
+            return
+        await self._slots.acquire()  # waits while the sends in flight are at the limit
+        task = asyncio.create_task(self._send(bundles))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    async def _send(self, bundles: list[NewBundle]) -> None:
+        try:
+            await send_new(bundles)
+        except Exception:
+            pages = sum(len(b.pages) for b in bundles)
+            log().warning("pages.left_for_sweep", count=pages, exc_info=True)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def drain(self) -> None:
+        """Wait for every send in flight (at shutdown: no committed page waits for the sweep)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -89,15 +89,28 @@ def next_code(used: set[str]) -> str:
 
 async def involved_in(session: AsyncSession, incident_id: uuid.UUID) -> set[str]:
     """Everyone named or proposed (and not removed): none of them may be paged as a peer."""
-    named = await session.scalar(
-        text("SELECT staff_ids FROM incidents WHERE id = :id"), {"id": incident_id}
+    return (await involved_in_many(session, [incident_id]))[incident_id]
+
+
+async def involved_in_many(
+    session: AsyncSession, incident_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, set[str]]:
+    """involved_in for a batch's incidents, with two queries for any number of them."""
+    ids = list(set(incident_ids))
+    involved: dict[uuid.UUID, set[str]] = {i: set() for i in ids}
+    named = await session.execute(
+        text("SELECT id, staff_ids FROM incidents WHERE id = ANY(:ids)"), {"ids": ids}
     )
-    proposed = await session.scalars(
-        select(Involvement.staff_id).where(
-            Involvement.incident_id == incident_id, Involvement.status != "removed"
+    for incident_id, staff_ids in named.all():
+        involved[incident_id] |= set(staff_ids or ())
+    proposed = await session.execute(
+        select(Involvement.incident_id, Involvement.staff_id).where(
+            Involvement.incident_id.in_(ids), Involvement.status != "removed"
         )
     )
-    return set(named or ()) | set(proposed)
+    for incident_id, staff_id in proposed.all():
+        involved[incident_id].add(staff_id)
+    return involved
 
 
 # --- page -> SMS ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from schemas.events import IncidentReported
-from services.incidents.agents import drain, identify_staff
+from services.incidents.agents import identify_staff, sends
 from tests.stack import Stack, eventually
 
 
@@ -49,7 +49,7 @@ async def test_identify_staff_opens_one_case_per_known_clinician_once(
         await agent.put(incident.to_bytes())
         await agent.put(incident.to_bytes())  # Kafka redelivers after a crash
         await agent.put(b'{"event": "IncidentReported", "patient": "x"}')
-    await drain()  # the batch's SMS, sent after its commit
+    await sends.drain()  # the batch's SMS, sent after its commit
     cases = count(
         db, "SELECT count(*) FROM support_cases WHERE incident_id = :i", i=incident.incident_id
     )
@@ -90,7 +90,7 @@ async def test_nobody_involved_is_paged_as_a_peer(stack: Stack, db: Engine) -> N
     async with identify_staff.test_context() as agent:
         await agent.put(incident.to_bytes())
         await agent.put(incident.to_bytes())  # redelivered: still one page
-    await drain()
+    await sends.drain()
     with db.connect() as conn:
         case_id = conn.execute(
             text("SELECT id FROM support_cases WHERE incident_id = :i AND staff_id = 'N1001'"),
