@@ -261,11 +261,14 @@ async def test_fuzz_status_callback_never_5xx(
     real_sid: bool,
 ) -> None:
     await apply_all()  # the last example's callback is not applied over this one's
-    with db.begin() as conn:  # the page as a worker holds it: claimed, no sid yet
+    # The page as a worker holds it: claimed just now, no sid yet. A claim left as it was
+    # when the fixture made it goes stale while the examples run, and the live worker's
+    # sweep then sends the page itself, under a sid of its own.
+    with db.begin() as conn:
         conn.execute(
             text(
                 "UPDATE pages SET state = 'sending', sent_at = NULL, provider_sid = NULL, "
-                "delivered_at = NULL, error_code = NULL WHERE id = :p"
+                "delivered_at = NULL, error_code = NULL, claimed_at = now() WHERE id = :p"
             ),
             {"p": status_page},
         )
