@@ -168,8 +168,11 @@ def build_roster(url: str, roster: Roster) -> None:
 def prepare(name: str, roster: Roster | None, root: Path = ROOT) -> tuple[str, dict[str, str]]:
     """A fresh database `svrr_bench_<name>` with the roster (if given), and topics under a
     prefix of this run's own; returns the database URL and the environment the stack is
-    started with. The schema and the topics are `root`'s, the checkout whose processes run."""
-    url = bench_db_url(f"svrr_bench_{name}")
+    started with. The schema and the topics are `root`'s, the checkout whose processes run.
+
+    SVRR_BENCH_SUFFIX, when set, is appended to the name: two checkouts benchmarking at once
+    (a "before" beside an "after") then never drop each other's database."""
+    url = bench_db_url(f"svrr_bench_{name}{os.environ.get('SVRR_BENCH_SUFFIX', '')}")
     recreate_db(url)
     prefix = f"b{uuid.uuid4().hex[:8]}."
     env = dict(
