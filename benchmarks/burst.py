@@ -200,7 +200,7 @@ def run(
     url, env = prepare("burst", roster, root)
     stack = start_stack(env, RUN / "log" / "bench-burst", root)
     try:
-        cpu = costs.PageCpu(costs.stack_pids(stack))
+        cpu = costs.PageCpu(costs.stack_pids(stack), url)
         log = StandinLog(stack.standin_url)
         warm_up(stack, url, log, warm)
         log = StandinLog(stack.standin_url, last_id=log.last_id)  # count the burst only

@@ -25,6 +25,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import httpx
+import psycopg
 
 from benchmarks.common import ROOT, CpuMeter, StandinLog, page_counts, python_pid
 from tests.stack import Proc, Stack
@@ -64,14 +65,64 @@ def check_alive(stack: Stack, extra_workers: Sequence[Proc] = ()) -> None:
             raise RuntimeError(f"{p.name} died:\n{p.tail()}")
 
 
-class PageCpu:
-    """A CpuMeter read at the run's end and again CPU_TAIL_S later."""
+class DbWork:
+    """Statements and transactions the run's database served, from PostgreSQL's own counters:
+    every process's round trips at once, which no one process's count can give.
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    Statements are pg_stat_statements' calls (deploy/postgres.sh loads it), BEGIN and COMMIT
+    included, so they are round trips; transactions are pg_stat_database's commits and
+    rollbacks (a statement outside a transaction counts as one). Both are read through the
+    `svrr` database, where the extension lives, for the run's database only.
+    """
+
+    def __init__(self, db_url: str) -> None:
+        base, self.name = db_url.replace("+psycopg", "").rsplit("/", 1)
+        self.admin = base + "/svrr"
+        self.before: tuple[int, int] | None = None
+
+    def read(self) -> tuple[int, int] | None:
+        """(statements, transactions) so far; None when pg_stat_statements is not loaded."""
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            try:
+                stmts, xacts = conn.execute(
+                    "SELECT (SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s "
+                    "WHERE s.dbid = d.datid), d.xact_commit + d.xact_rollback "
+                    "FROM pg_stat_database d WHERE d.datname = %s",
+                    (self.name,),
+                ).fetchone() or (0, 0)
+            except (psycopg.errors.UndefinedTable, psycopg.errors.ObjectNotInPrerequisiteState):
+                return None  # a server set up or started before deploy/postgres.sh loaded it
+            return int(stmts), int(xacts)
+
+    def start(self) -> None:
+        self.before = self.read()
+
+    def per_page(self, pages: int) -> dict[str, object]:
+        after = self.read()
+        if self.before is None or after is None:
+            return {}
+        stmts, xacts = (a - b for a, b in zip(after, self.before, strict=True))
+        per = max(pages, 1)
+        return {
+            "statements": stmts,
+            "transactions": xacts,
+            "statements_per_page": round(stmts / per, 1),
+            "transactions_per_page": round(xacts / per, 2),
+        }
+
+
+class PageCpu:
+    """A CpuMeter read at the run's end and again CPU_TAIL_S later; with the run's database,
+    its statements and transactions over the same span (DbWork)."""
+
+    def __init__(self, pids: dict[str, int], db_url: str | None = None) -> None:
         self.meter = CpuMeter(pids)
+        self.db = DbWork(db_url) if db_url else None
         self.run: dict[str, float] | None = None
 
     def start(self) -> None:
+        if self.db is not None:
+            self.db.start()
         self.meter.start()
 
     def run_over(self) -> None:
@@ -84,7 +135,10 @@ class PageCpu:
             self.run_over()
         time.sleep(tail_s)
         assert self.run is not None
-        return cpu_per_page(self.run, self.meter.stop(), pages)
+        result = cpu_per_page(self.run, self.meter.stop(), pages)
+        if self.db is not None:
+            result["db"] = self.db.per_page(pages)
+        return result
 
 
 def cpu_per_page(run: dict[str, float], total: dict[str, float], pages: int) -> dict[str, object]:
@@ -152,7 +206,22 @@ def cpu_table(cpu: dict[str, object]) -> str:
             lines.append(line(f"{SEPARATE.get(name, name)} (not ours)", r))
     lines.append(line("rest (anything else running on the machine)", cpu["rest"]))
     lines.append(line(f"machine ({cores} cores = {100 * cores}%)", cpu["machine"]))
-    return "\n".join(lines) + "\n\n" + bound_by(cpu)
+    return "\n".join(lines) + "\n\n" + bound_by(cpu) + db_line(cpu)
+
+
+def db_line(cpu: dict[str, object]) -> str:
+    """The database's side of the same span, when it was measured."""
+    db = cpu.get("db")
+    if not isinstance(db, dict):
+        return ""
+    if not db:
+        return "\n\nStatements per page: not measured (pg_stat_statements is not loaded)."
+    return (
+        f"\n\nPostgreSQL served {db['statements']} statements ({db['statements_per_page']} "
+        f"per page, BEGIN and COMMIT included: round trips) in {db['transactions']} "
+        f"transactions ({db['transactions_per_page']} per page), every process together "
+        "(this script's polling of the store included, a few statements a second)."
+    )
 
 
 def bound_by(cpu: dict[str, object]) -> str:

@@ -209,7 +209,7 @@ def run(
     ready_before_first_due_s = float(first_due) - time.time()
     print(f"stack ready {ready_before_first_due_s:.1f} s before the first due time", flush=True)
     try:
-        cpu = costs.PageCpu(costs.stack_pids(stack))
+        cpu = costs.PageCpu(costs.stack_pids(stack), url)
         # The run starts when the first deadline falls due: the idle wait before is not it.
         time.sleep(max(0.0, float(first_due) - time.time()))
         cpu.start()

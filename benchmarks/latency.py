@@ -65,7 +65,7 @@ def one_rate(
     """POST one incident per clinician at `rate` a second; wait for every first page; the
     latency figures and CPU of this rate, and the pages it wrote."""
     count = len(clinicians)
-    cpu = costs.PageCpu(costs.stack_pids(stack))
+    cpu = costs.PageCpu(costs.stack_pids(stack), url)
     bodies = [incident([c]) for c in clinicians]
     print(f"{count} incidents at {rate:g}/s", flush=True)
     cpu.start()

@@ -200,7 +200,7 @@ def run(
     env["ADMIN_TOKENS"] = ADMIN_TOKEN
     stack = start_stack(env, RUN / "log" / "bench-memory", root)
     try:
-        cpu = costs.PageCpu(costs.stack_pids(stack))
+        cpu = costs.PageCpu(costs.stack_pids(stack), url)
         pids = {n: pid for n, pid in cpu.meter.pids.items() if n != "bench"}
         sampler = Sampler(pids, every)
         sampler.start()

@@ -84,7 +84,7 @@ def one_round(
         warm_up(stack, url, log, warm)
         log = StandinLog(stack.standin_url, last_id=log.last_id)
         workers = [stack.worker, *extras]
-        cpu = costs.PageCpu(costs.stack_pids(stack, extras))
+        cpu = costs.PageCpu(costs.stack_pids(stack, extras), url)
         bodies = [incident([c]) for c in pool[:incidents]]
         cpu.start()
         t0, ids, answered, _sent = asyncio.run(post_all(stack.api_url, bodies, 0.0, concurrency))

@@ -54,6 +54,9 @@ max_connections = 200
 shared_buffers = 256MB
 fsync = on
 log_line_prefix = '%m [%p] %q%u@%d '
+# Statement counts per database: the benchmarks report round trips per page from it.
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.max = 10000
 EOF
   chown postgres: "$DATA/svrr.conf"
 }
@@ -72,6 +75,9 @@ SELECT format('CREATE DATABASE %I OWNER %I', d, '$DB_USER')
   FROM unnest(ARRAY['svrr', 'svrr_test']) AS d
   WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d) \gexec
 EOF
+  # Read by benchmarks/costs.py through the svrr database (not a trusted extension).
+  as_pg "$PGBIN/psql" -h "$SOCK" -p "$PGPORT" -U postgres -d svrr -qAtX -v ON_ERROR_STOP=1 \
+    -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
 }
 
 start() {
