@@ -25,14 +25,14 @@ import faust
 
 from events.app import app, incident_reported, settings
 from events.consume import handle_batch
-from schemas.events import IncidentReported
+from schemas.events import Event, IncidentReported
 from services import clock
 from services.cases import dispatch, flows
 from services.db import transaction
 from services.incidents import involvement
 from services.logs import log
 from services.paging import sending
-from services.people.matching import ContextCache, MatchContext
+from services.people.matching import ContextCache
 
 # Up to this many incidents in one transaction; a larger burst is several batches.
 BATCH = 500
@@ -48,15 +48,15 @@ sends = sending.Background(SENDS_IN_FLIGHT)
 
 async def open_and_page(incidents: list[IncidentReported]) -> None:
     at = clock.now()
-
-    async def context(session: object) -> MatchContext:
-        return await contexts.get(session, at)  # type: ignore[arg-type]
-
     async with transaction() as session:
+        # The incidents' events are written with the pages' (one statement for all).
+        events: list[Event] = []
         needs = await involvement.identify_many(
-            session, incidents, settings.group_debrief_threshold
+            session, incidents, settings.group_debrief_threshold, events=events
         )
-        done = await flows.start_outreach_many(session, needs, settings, context, claim=True, at=at)
+        done = await flows.start_outreach_many(
+            session, needs, settings, contexts, claim=True, at=at, queued=events, opened_here=True
+        )
     log().info("staff.identified", incidents=len(incidents), cases=len(needs))
     dispatch.log_pages(done.pages)
     await sends.start(dispatch.bundle(done.pages, at))
