@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 import faust
 
 from events.app import app, incident_reported, settings
-from events.consume import handle_batch
+from events.consume import handle_batch, take_batches
 from schemas.events import Event, IncidentReported
 from services import clock
 from services.cases import dispatch, flows
@@ -64,6 +64,6 @@ async def open_and_page(incidents: list[IncidentReported]) -> None:
 
 @app.agent(incident_reported)
 async def identify_staff(stream: faust.StreamT[bytes]) -> AsyncIterator[str]:
-    async for batch in stream.take(BATCH, within=WITHIN_S):
+    async for batch in take_batches(stream, BATCH, WITHIN_S):
         for outcome in await handle_batch(IncidentReported, batch, open_and_page):
             yield outcome
