@@ -204,8 +204,16 @@ async def start_outreach_many(
     if missing:
         raise LookupError(f"cases not in store: {sorted(map(str, missing))}")
     waiting = [inputs[c.id].case for c in found.values() if c.state == CaseState.identified]
-    blocked = await outbound.unreachable(
-        session, (i.clinician.mobile_e164 for i in inputs.values())
+    if not waiting:
+        await writes.flush(session)
+        return Outreach([], [])
+    versions = next(iter(inputs.values())).versions
+    match, units, policies, known = await _matching(session, ctx, at, settings, versions)
+    clinician_numbers = [i.clinician.mobile_e164 for i in inputs.values()]
+    blocked = (
+        {n: known[n] for n in clinician_numbers if n in known}
+        if known is not None
+        else await outbound.unreachable(session, clinician_numbers)
     )
     reach: list[dispatch.LockedCase] = []
     for c in waiting:
@@ -224,8 +232,6 @@ async def start_outreach_many(
     if not reach:
         await writes.flush(session)
         return Outreach([], [])
-    versions = next(iter(inputs.values())).versions
-    match, units, policies = await _matching(session, ctx, at, settings, versions)
     states = await tier1.prompt_leads(
         session,
         [(c.id, c.incident_id, c.state, inputs[c.id].clinician) for c in reach],
@@ -258,21 +264,31 @@ async def _matching(
     at: datetime,
     settings: Settings,
     versions: tuple[int, int],
-) -> tuple[MatchContext, dict[str, Unit], Policies]:
-    """The matching context, the units and the policies for a batch. A ContextCache keeps
-    all three while the store's counters (read with the cases) say nothing changed."""
+) -> tuple[MatchContext, dict[str, Unit], Policies, dict[str, outbound.Unreachable] | None]:
+    """The matching context, the units, the policies and (when kept) every staff number that
+    may not be texted, for a batch. A ContextCache keeps them all while the store's
+    counters (read with the cases) say nothing they were read from has changed: staff,
+    STOP/START, units and policies writes all bump `version`."""
     if isinstance(ctx, ContextCache):
         match = await ctx.at_versions(session, at, *versions)
         units = await ctx.kept(session, "units", dispatch.all_units)
         policies = await ctx.kept(session, "policies", load_policies)
-        return match, units, policies
+        known = await ctx.kept(session, "unreachable", _unreachable_staff)
+        return match, units, policies, known
     if ctx is None:
         match = await load_context(session, at, settings.match_other_unit)
     elif isinstance(ctx, MatchContext):
         match = ctx
     else:
         match = await ctx(session)
-    return match, await dispatch.all_units(session), await load_policies(session)
+    return match, await dispatch.all_units(session), await load_policies(session), None
+
+
+async def _unreachable_staff(session: AsyncSession) -> dict[str, outbound.Unreachable]:
+    """Every staff number that may not be texted, and why (outbound's one rule, asked once
+    for the whole directory): a clinician's reachability without a statement per batch."""
+    numbers = (await session.scalars(select(Staff.mobile_e164))).all()
+    return await outbound.unreachable(session, numbers)
 
 
 async def page_next(
