@@ -45,7 +45,7 @@ from services.paging import service as paging
 from services.paging.models import PageState, SupportCase
 from services.people.assign import Ask, assign
 from services.people.matching import Match, MatchContext
-from services.people.models import Staff, Unit
+from services.people.models import Person, StaffView, Unit
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Wanted:
 
     case_id: uuid.UUID
     incident_id: uuid.UUID
-    clinician: Staff
+    clinician: Person
     from_state: str
     step: int
     round_: int
@@ -69,7 +69,7 @@ class Wanted:
         cls,
         case_id: uuid.UUID,
         incident_id: uuid.UUID,
-        clinician: Staff,
+        clinician: Person,
         from_state: str,
         step: int,
         round_: int,
@@ -257,7 +257,7 @@ class CaseInputs:
     match-input counters (so a kept matching context is checked without one of its own)."""
 
     case: LockedCase
-    clinician: Staff
+    clinician: Person
     # The incident's staff (named, or proposed and not removed): never this case's peer.
     involved: set[str]
     earlier: list[tuple[str | None, int]]  # the case's pages so far: (peer, attempt)
@@ -290,7 +290,7 @@ async def case_inputs(
     found: dict[uuid.UUID, CaseInputs] = {}
     for r in rows.all():
         case = LockedCase(r[0], r[1], r[5], r[2], r[3], r[4])
-        clinician = Staff(
+        clinician = StaffView(
             staff_id=r[5],
             display_name=r[6],
             discipline=r[7],
@@ -364,14 +364,16 @@ async def page_cases(
             asks.append(Ask(w.case_id, w.clinician, frozenset(w.exclude)))
     picks = await assign(session, ctx, asks) if asks else {}
     # What a page's text needs of its peer (their language) is in the context already.
-    peers: dict[str, Staff] = {}
+    peers: dict[str, Person] = {}
     for pick in picks.values():
         peer = ctx.by_id.get(pick.chosen.staff_id) if pick.chosen is not None else None
         if peer is not None:
-            peers[peer.staff_id] = Staff(
+            peers[peer.staff_id] = StaffView(
                 staff_id=peer.staff_id,
                 display_name="",
+                discipline=peer.discipline,
                 home_unit=peer.home_unit,
+                mobile_e164=peer.mobile,
                 language=peer.language,
             )
     rows: list[tuple[Wanted, str | None, str, str, float]] = []
@@ -478,7 +480,7 @@ def reason_none(match: Match) -> str:
 
 
 async def _with_bodies(
-    session: AsyncSession, pages: list[NewPage], peers: dict[str, Staff], writes: Writes
+    session: AsyncSession, pages: list[NewPage], peers: dict[str, Person], writes: Writes
 ) -> list[NewPage]:
     """Each page's text, fixed before it leaves (a stale claim finds it in the provider's
     log by it): a peer's in their language, several to one phone as one bundled SMS."""

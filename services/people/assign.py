@@ -39,7 +39,7 @@ from services.people.matching import (
     rank,
     reason_for,
 )
-from services.people.models import PeerSupporter, Staff
+from services.people.models import PeerSupporter, Person
 
 BUSY = "being assigned elsewhere"
 # Groups a Ranker keeps (each a heap of the on-call peers); the oldest goes first.
@@ -53,7 +53,7 @@ class Ask:
     incident's staff, peers paged for the case before)."""
 
     case_id: uuid.UUID
-    clinician: Staff
+    clinician: Person
     exclude: frozenset[str]
 
 
@@ -115,7 +115,7 @@ class Ranker:
         self.loads = cast(Loads, self.ctx.open_cases)
         self.loads.lowered.clear()
 
-    def _group(self, clinician: Staff, exclude: frozenset[str]) -> _Group:
+    def _group(self, clinician: Person, exclude: frozenset[str]) -> _Group:
         out = (exclude | {clinician.staff_id}) & self.on_call
         key = (clinician.discipline, clinician.language, out)
         group = self.groups.get(key)
@@ -164,7 +164,7 @@ class Ranker:
         lowered.clear()
 
     def best(
-        self, clinician: Staff, exclude: frozenset[str], skip: Mapping[str, str]
+        self, clinician: Person, exclude: frozenset[str], skip: Mapping[str, str]
     ) -> tuple[Peer, int] | None:
         """The best peer under their limit now, and how many are still candidates.
 

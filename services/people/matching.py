@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.cases.machine import CaseState
 from services.cases.outbound import unreachable
 from services.paging.models import Page, PageState, SupportCase
-from services.people.models import PeerSupporter, Staff
+from services.people.models import PeerSupporter, Person, Staff
 from services.schedules.service import on_call_until
 
 OPEN_PAGE_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
@@ -378,7 +378,7 @@ class ContextCache:
 
 def rank(
     ctx: MatchContext,
-    clinician: Staff,
+    clinician: Person,
     involved: set[str],
     skip: Mapping[str, str] | None = None,
 ) -> Match:
@@ -463,7 +463,7 @@ def excluded_by(
 def reason_for(
     ctx: MatchContext,
     peer: Peer,
-    clinician: Staff,
+    clinician: Person,
     i: int,
     total: int,
     load: tuple[int, int] | None,
