@@ -34,6 +34,7 @@ from services.cases.policies import Policies, load_policies
 from services.cases.refs import case_ref
 from services.config import Settings
 from services.conversations.quiet_hours import next_allowed
+from services.incidents.involvement import Opened
 from services.paging.models import InboundSms, Page, PageState, SupportCase
 from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import involved_in, transition
@@ -173,7 +174,7 @@ async def start_outreach_many(
     claim: bool,
     at: datetime | None = None,
     queued: Sequence[Event] = (),
-    opened_here: bool = False,
+    opened: Sequence[Opened] | None = None,
 ) -> Outreach:
     """Tier 1 prompts, first pages and their escalation deadlines for cases just opened, in
     a few statements for the whole batch (services.cases.dispatch); a replay does nothing.
@@ -182,9 +183,10 @@ async def start_outreach_many(
     `ctx` may be a ContextCache (the worker's: kept across batches, checked against the
     counters this batch reads anyway) or a loader: a batch of replays never loads a roster.
     `queued` are events the caller has yet to write (the incident's): they are written
-    first, with this batch's, in one statement. `opened_here`: this transaction opened the
-    cases, so they are its own already (nobody else sees them before its commit) and are
-    not locked again.
+    first, with this batch's, in one statement. `opened`: this transaction opened the
+    cases (involvement.identify_many), so they are its own already (nobody else sees them
+    before its commit) and what outreach needs of them is known: they are neither locked
+    nor read again.
     """
     at = at or clock.now()
     writes = dispatch.Writes(at, claim=claim)
@@ -193,8 +195,19 @@ async def start_outreach_many(
     if not case_ids:
         found: dict[uuid.UUID, dispatch.LockedCase] = {}
         inputs: dict[uuid.UUID, dispatch.CaseInputs] = {}
-    elif opened_here:
-        inputs = await dispatch.case_inputs(session, case_ids)
+    elif opened is not None:
+        inputs = {
+            o.case_id: dispatch.CaseInputs(
+                dispatch.LockedCase(
+                    o.case_id, o.incident_id, o.clinician.staff_id, CaseState.identified, 0, 0
+                ),
+                o.clinician,
+                o.involved,
+                [],
+                o.versions,
+            )
+            for o in opened
+        }
         found = {cid: i.case for cid, i in inputs.items()}
     else:
         found = await dispatch.lock_cases(session, case_ids)

@@ -49,13 +49,15 @@ sends = sending.Background(SENDS_IN_FLIGHT)
 async def open_and_page(incidents: list[IncidentReported]) -> None:
     at = clock.now()
     async with transaction() as session:
-        # The incidents' events are written with the pages' (one statement for all).
+        # The incidents' events are written with the pages' (one statement for all), and
+        # what outreach needs of the cases opened is read as they are opened.
         events: list[Event] = []
+        opened: list[involvement.Opened] = []
         needs = await involvement.identify_many(
-            session, incidents, settings.group_debrief_threshold, events=events
+            session, incidents, settings.group_debrief_threshold, events=events, opened=opened
         )
         done = await flows.start_outreach_many(
-            session, needs, settings, contexts, claim=True, at=at, queued=events, opened_here=True
+            session, needs, settings, contexts, claim=True, at=at, queued=events, opened=opened
         )
     log().info("staff.identified", incidents=len(incidents), cases=len(needs))
     dispatch.log_pages(done.pages)

@@ -27,7 +27,7 @@ from schemas.events import (
 )
 from services import clock, outbox
 from services.logs import log
-from services.people.models import GroupDebrief, Involvement, Staff
+from services.people.models import GroupDebrief, Involvement, Staff, StaffView
 
 
 async def identify(
@@ -43,6 +43,7 @@ async def identify_many(
     group_threshold: int,
     *,
     events: list[Event] | None = None,
+    opened: list[Opened] | None = None,
 ) -> list[SupportNeeded]:
     """Record involvement, open a case per confirmed clinician, propose the rest: for a
     batch of incidents, one statement whatever its size (INVOLVE).
@@ -50,6 +51,7 @@ async def identify_many(
     The events (SupportNeeded, InvolvementProposed, GroupDebriefProposed) are queued on the
     outbox here, or appended to `events` for the caller to write with its own (the worker
     writes a batch's events in one statement: services.cases.flows.start_outreach_many).
+    `opened`, when given, receives what outreach needs of each case opened (its `opened`).
     Idempotent: a replayed IncidentReported finds every row in place and emits nothing.
     """
     if not incidents:
@@ -70,13 +72,37 @@ async def identify_many(
     named: Counter[uuid.UUID] = Counter()
     needs: list[SupportNeeded] = []
     proposed: dict[uuid.UUID, list[str]] = {}
-    for iid, sid, unit, source, recorded, case_id in rows.all():
+    found = rows.all()
+    recorded_now: dict[uuid.UUID, set[str]] = {}
+    for r in found:
+        iid, sid, unit, source, recorded, case_id = r[:6]
         everyone[iid][sid] = unit
         named[iid] += source == "named"
+        if recorded is not None:
+            recorded_now.setdefault(iid, set()).add(sid)
         if recorded == "confirmed" and case_id is not None:
             needs.append(SupportNeeded(case_id=case_id, incident_id=iid, staff_id=sid))
         elif recorded == "proposed":
             proposed.setdefault(iid, []).append(sid)
+    if opened is not None:
+        staff_ids = {i.incident_id: i.staff_ids for i in incidents}
+        for r in found:
+            if r[5] is None:
+                continue
+            iid, sid = r[0], r[1]
+            clinician = StaffView(
+                staff_id=sid,
+                display_name=r[6],
+                discipline=r[7],
+                home_unit=r[2],
+                mobile_e164=r[9],
+                language=r[10],
+                role=r[8],
+                opted_out=r[11],
+            )
+            # involved_in's rule: named in the report, or on record and not removed.
+            involved = set(staff_ids[iid]) | recorded_now.get(iid, set()) | set(r[12] or ())
+            opened.append(Opened(r[5], iid, clinician, involved, (r[13], r[14])))
     queue: list[Event] = list(needs)
     queue += [
         InvolvementProposed(incident_id=i, staff_ids=sorted(sids)) for i, sids in proposed.items()
@@ -133,11 +159,30 @@ INVOLVE = text(
     "SELECT gen_random_uuid(), incident_id, staff_id, 2, 'identified', 0, 0 FROM inv "
     "WHERE status = 'confirmed' ORDER BY incident_id, staff_id "
     "ON CONFLICT (incident_id, staff_id) DO NOTHING RETURNING id, incident_id, staff_id) "
-    "SELECT who.incident_id, who.staff_id, who.home_unit, who.source, inv.status, cases.id "
-    "FROM who LEFT JOIN inv ON inv.incident_id = who.incident_id "
-    "AND inv.staff_id = who.staff_id LEFT JOIN cases ON cases.incident_id = who.incident_id "
-    "AND cases.staff_id = who.staff_id ORDER BY who.incident_id, who.source, who.staff_id"
+    "SELECT who.incident_id, who.staff_id, who.home_unit, who.source, inv.status, cases.id, "
+    # What outreach needs of a case just opened (the clinician; whoever the incident
+    # already had on record, not removed; the match-input counters): no read of its own.
+    "s.display_name, s.discipline, s.role, s.mobile_e164, s.language, s.opted_out, "
+    "CASE WHEN cases.id IS NOT NULL THEN ARRAY(SELECT v.staff_id FROM involvement v "
+    "WHERE v.incident_id = who.incident_id AND v.status <> 'removed') END, "
+    "m.version, m.loads_version "
+    "FROM who JOIN staff s ON s.staff_id = who.staff_id CROSS JOIN match_inputs m "
+    "LEFT JOIN inv ON inv.incident_id = who.incident_id AND inv.staff_id = who.staff_id "
+    "LEFT JOIN cases ON cases.incident_id = who.incident_id AND cases.staff_id = who.staff_id "
+    "ORDER BY who.incident_id, who.source, who.staff_id"
 )
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A case identify_many opened, with what outreach decides it on (as
+    services.cases.dispatch.case_inputs would read it: the case is new, so it has no pages)."""
+
+    case_id: uuid.UUID
+    incident_id: uuid.UUID
+    clinician: StaffView
+    involved: set[str]
+    versions: tuple[int, int]  # match_inputs (version, loads_version)
 
 
 async def open_cases(
