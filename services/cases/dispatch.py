@@ -2,18 +2,21 @@
 
 Why a batch: a burst (a mass casualty and hundreds of ordinary incidents in a second) must
 page hundreds of clinicians' peers a second on two cores. Case by case, a first page cost
-about 58 database round trips; here a batch of any size costs about fifteen, and a batch
-of one is the same code (start_outreach, the coordinator's "reassign", an escalation).
+about 58 database round trips; here a batch of any size costs a handful (the incident
+path: six, opening the cases included), and a batch of one is the same code
+(start_outreach, the coordinator's "reassign", an escalation).
 
 What one call does, in the caller's transaction:
-    lock the cases still waiting for a page          (one statement)
-    Tier 1: prompt each unit lead once per incident    (tier1.py: three statements)
-    match every case against one context, in memory  (matching.rank, no queries)
+    lock the cases still waiting for a page, and read what outreach decides them on
+        (lock_cases, case_inputs: two statements; none for cases the caller just opened)
+    Tier 1: prompt each unit lead once per incident    (tier1.py: none without leads)
+    match every case against one context, in memory  (people.assign.Ranker, no queries;
+        the worker keeps its context, units and policies while the store's counters hold)
     the store decides case limits: lock the chosen peers' rows and count their load
         (two statements a round; a round repeats only when a count disagreed)
     reply codes per phone                            (two statements)
     pages born claimed, their transitions, the cases' moves and transitions, the escalation
-        deadlines and every event                    (one multi-row statement each)
+        deadlines and every event                    (Writes.flush: one statement)
 
 Pages are born `sending` (claimed by this process): the caller sends them right after its
 commit (services.paging.sending). A crash before the send leaves a claim that goes stale and

@@ -9,8 +9,12 @@
 
 Whatever arrived within a few milliseconds is one batch: at a steady trickle that is one
 incident, in a burst hundreds, and a batch of any size costs about the same number of
-statements. Sending is not waited for before the next batch is read: a few batches' SMS
-may be in flight at once, so a burst's reading, writing and sending overlap.
+statements (six without Tier 1 leads: record involvement and open the cases, lock the
+chosen peers, count their load, reply codes' lock and read, write everything else). The
+matching context, units and policies are kept across batches while the store's counters
+say nothing they were read from changed (people.matching.ContextCache). Sending is not
+waited for before the next batch is read: a few batches' SMS may be in flight at once, so a
+burst's reading, writing and sending overlap.
 
 If the worker dies after the commit and before the SMS are recorded, the pages' claims go
 stale and the page sweep reconciles them against the provider's log; if it dies before
