@@ -2,18 +2,21 @@
 
 Why a batch: a burst (a mass casualty and hundreds of ordinary incidents in a second) must
 page hundreds of clinicians' peers a second on two cores. Case by case, a first page cost
-about 58 database round trips; here a batch of any size costs about fifteen, and a batch
-of one is the same code (start_outreach, the coordinator's "reassign", an escalation).
+about 58 database round trips; here a batch of any size costs a handful (the incident
+path: six, opening the cases included), and a batch of one is the same code
+(start_outreach, the coordinator's "reassign", an escalation).
 
 What one call does, in the caller's transaction:
-    lock the cases still waiting for a page          (one statement)
-    Tier 1: prompt each unit lead once per incident    (tier1.py: three statements)
-    match every case against one context, in memory  (matching.rank, no queries)
+    lock the cases still waiting for a page, and read what outreach decides them on
+        (lock_cases, case_inputs: two statements; none for cases the caller just opened)
+    Tier 1: prompt each unit lead once per incident    (tier1.py: none without leads)
+    match every case against one context, in memory  (people.assign.Ranker, no queries;
+        the worker keeps its context, units and policies while the store's counters hold)
     the store decides case limits: lock the chosen peers' rows and count their load
         (two statements a round; a round repeats only when a count disagreed)
     reply codes per phone                            (two statements)
     pages born claimed, their transitions, the cases' moves and transitions, the escalation
-        deadlines and every event                    (one multi-row statement each)
+        deadlines and every event                    (Writes.flush: one statement)
 
 Pages are born `sending` (claimed by this process): the caller sends them right after its
 commit (services.paging.sending). A crash before the send leaves a claim that goes stale and
@@ -27,8 +30,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import select, text
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import CaseStateChanged, Event, PageRequested
@@ -44,7 +48,7 @@ from services.paging import service as paging
 from services.paging.models import PageState, SupportCase
 from services.people.assign import Ask, assign
 from services.people.matching import Match, MatchContext
-from services.people.models import Staff, Unit
+from services.people.models import Person, StaffView, Unit
 
 
 @dataclass
@@ -53,7 +57,7 @@ class Wanted:
 
     case_id: uuid.UUID
     incident_id: uuid.UUID
-    clinician: Staff
+    clinician: Person
     from_state: str
     step: int
     round_: int
@@ -68,7 +72,7 @@ class Wanted:
         cls,
         case_id: uuid.UUID,
         incident_id: uuid.UUID,
-        clinician: Staff,
+        clinician: Person,
         from_state: str,
         step: int,
         round_: int,
@@ -174,14 +178,20 @@ class Writes:
             params["moves"] = rows_json(self.case_moves)
         if not parts:
             return
-        # The relay is woken at commit, as outbox.add does it.
-        wake = f"SELECT pg_notify('{outbox.CHANNEL}', '')" if self.events else "SELECT 1"
-        await session.execute(text(f"WITH {', '.join(parts)} {wake}"), params)
+        await session.execute(_flush_statement(tuple(parts), bool(self.events)), params)
         if self.case_moves:
             moved = {m["id"] for m in self.case_moves}
             for obj in list(session.identity_map.values()):
                 if isinstance(obj, SupportCase) and obj.id in moved:
                     await session.refresh(obj)  # the ORM's copy is older than the row now
+
+
+@lru_cache(maxsize=64)
+def _flush_statement(parts: tuple[str, ...], wake: bool) -> TextClause:
+    """One statement object per shape of batch (which tables it writes): built once, its
+    compiled form reused. The relay is woken at commit, as outbox.add does it."""
+    notify = f"SELECT pg_notify('{outbox.CHANNEL}', '')" if wake else "SELECT 1"
+    return text(f"WITH {', '.join(parts)} {notify}")
 
 
 PAGE_COLUMNS = {
@@ -230,15 +240,76 @@ async def lock_cases(
     cannot deadlock), with what the caller decides on. With `skip_locked`, cases another
     transaction holds are left out (the deadline engine: it holds deadline rows, which a
     person's action on a case locks after the case, so waiting could close a cycle)."""
-    skip = " SKIP LOCKED" if skip_locked else ""
-    rows = await session.execute(
-        text(
-            "SELECT id, incident_id, staff_id, state, escalation_step, escalation_round "
-            f"FROM support_cases WHERE id = ANY(:ids) ORDER BY id FOR UPDATE{skip}"
-        ),
-        {"ids": list(case_ids)},
-    )
+    rows = await session.execute(LOCK_CASES[skip_locked], {"ids": list(case_ids)})
     return {r[0]: LockedCase(*r) for r in rows.all()}
+
+
+LOCK_CASES = {
+    skip: text(
+        "SELECT id, incident_id, staff_id, state, escalation_step, escalation_round "
+        "FROM support_cases WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
+        + (" SKIP LOCKED" if skip else "")
+    )
+    for skip in (True, False)
+}
+
+
+@dataclass(frozen=True)
+class CaseInputs:
+    """What outreach decides a locked case on, read in one statement with the store's
+    match-input counters (so a kept matching context is checked without one of its own)."""
+
+    case: LockedCase
+    clinician: Person
+    # The incident's staff (named, or proposed and not removed): never this case's peer.
+    involved: set[str]
+    earlier: list[tuple[str | None, int]]  # the case's pages so far: (peer, attempt)
+    versions: tuple[int, int]  # match_inputs (version, loads_version)
+
+
+CASE_INPUTS = text(
+    "SELECT c.id, c.incident_id, c.state, c.escalation_step, c.escalation_round, "
+    "s.staff_id, s.display_name, s.discipline, s.role, s.home_unit, "
+    "s.mobile_e164, s.language, s.opted_out, s.active, "
+    "ARRAY(SELECT unnest(i.staff_ids) UNION SELECT v.staff_id FROM involvement v "
+    "WHERE v.incident_id = c.incident_id AND v.status <> 'removed') AS involved, "
+    "ARRAY(SELECT p.peer_staff_id FROM pages p WHERE p.case_id = c.id ORDER BY p.id), "
+    "ARRAY(SELECT p.attempt FROM pages p WHERE p.case_id = c.id ORDER BY p.id), "
+    "m.version, m.loads_version "
+    "FROM support_cases c JOIN staff s ON s.staff_id = c.staff_id "
+    "LEFT JOIN incidents i ON i.id = c.incident_id CROSS JOIN match_inputs m "
+    "WHERE c.id = ANY(:ids) ORDER BY c.id"
+)
+
+
+async def case_inputs(
+    session: AsyncSession, case_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CaseInputs]:
+    """For cases this transaction holds (locked, or opened by it): the case, the clinician,
+    the incident's staff, the case's pages so far and the match-input counters, in one
+    statement (it was six: the clinicians, two for the involved, the pages, the counter).
+    After the lock, not with it: it must read what the lock may have waited for."""
+    rows = await session.execute(CASE_INPUTS, {"ids": list(case_ids)})
+    found: dict[uuid.UUID, CaseInputs] = {}
+    for r in rows.all():
+        case = LockedCase(r[0], r[1], r[5], r[2], r[3], r[4])
+        clinician = StaffView(
+            staff_id=r[5],
+            display_name=r[6],
+            discipline=r[7],
+            role=r[8],
+            home_unit=r[9],
+            mobile_e164=r[10],
+            language=r[11],
+            opted_out=r[12],
+            active=r[13],
+        )
+        earlier = list(zip(r[15] or [], r[16] or [], strict=True))
+        found[r[0]] = CaseInputs(case, clinician, set(r[14] or ()), earlier, (r[17], r[18]))
+    return found
+
+
+EARLIER_PAGES = text("SELECT case_id, peer_staff_id, attempt FROM pages WHERE case_id = ANY(:ids)")
 
 
 async def earlier_pages(
@@ -248,10 +319,7 @@ async def earlier_pages(
     not to page again for it."""
     ids = list(set(case_ids))
     found: dict[uuid.UUID, list[tuple[str | None, int]]] = {i: [] for i in ids}
-    rows = await session.execute(
-        text("SELECT case_id, peer_staff_id, attempt FROM pages WHERE case_id = ANY(:ids)"),
-        {"ids": ids},
-    )
+    rows = await session.execute(EARLIER_PAGES, {"ids": ids})
     for case_id, peer, attempt in rows.all():
         found[case_id].append((peer, attempt))
     return found
@@ -298,15 +366,19 @@ async def page_cases(
         if target == "peer":
             asks.append(Ask(w.case_id, w.clinician, frozenset(w.exclude)))
     picks = await assign(session, ctx, asks) if asks else {}
-    chosen = {p.chosen.staff_id for p in picks.values() if p.chosen is not None}
-    peers = (
-        {
-            s.staff_id: s
-            for s in (await session.scalars(select(Staff).where(Staff.staff_id.in_(chosen)))).all()
-        }
-        if chosen
-        else {}
-    )
+    # What a page's text needs of its peer (their language) is in the context already.
+    peers: dict[str, Person] = {}
+    for pick in picks.values():
+        peer = ctx.by_id.get(pick.chosen.staff_id) if pick.chosen is not None else None
+        if peer is not None:
+            peers[peer.staff_id] = StaffView(
+                staff_id=peer.staff_id,
+                display_name="",
+                discipline=peer.discipline,
+                home_unit=peer.home_unit,
+                mobile_e164=peer.mobile,
+                language=peer.language,
+            )
     rows: list[tuple[Wanted, str | None, str, str, float]] = []
     for w, _target, wait in plan:
         pick = picks.get(w.case_id)
@@ -320,7 +392,11 @@ async def page_cases(
             rows.append((w, None, settings.coordinator_number, why, wait))
     numbers = {number for _, _, number, _, _ in rows}
     used = await paging.reply_codes(session, numbers)
-    blocked = await outbound.unreachable(session, numbers)
+    # A peer's number was checked by matching (a hard rule, from a context as fresh as the
+    # counters this transaction read); the store is asked about the others (the
+    # coordinator's) only.
+    peer_numbers = {number for _, peer_id, number, _, _ in rows if peer_id is not None}
+    blocked = await outbound.unreachable(session, numbers - peer_numbers)
     at = writes.at
     pages: list[NewPage] = []
     for w, peer_id, number, reason, wait in rows:
@@ -407,7 +483,7 @@ def reason_none(match: Match) -> str:
 
 
 async def _with_bodies(
-    session: AsyncSession, pages: list[NewPage], peers: dict[str, Staff], writes: Writes
+    session: AsyncSession, pages: list[NewPage], peers: dict[str, Person], writes: Writes
 ) -> list[NewPage]:
     """Each page's text, fixed before it leaves (a stale claim finds it in the provider's
     log by it): a peer's in their language, several to one phone as one bundled SMS."""

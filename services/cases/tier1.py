@@ -17,12 +17,12 @@ from services import texts
 from services.cases import outbound
 from services.cases.dispatch import Writes
 from services.cases.machine import CaseState
-from services.people.models import Staff, Unit
+from services.people.models import Person, Staff, Unit
 
 
 async def prompt_leads(
     session: AsyncSession,
-    cases: list[tuple[uuid.UUID, uuid.UUID, str, Staff]],
+    cases: list[tuple[uuid.UUID, uuid.UUID, str, Person]],
     units: dict[str, Unit],
     writes: Writes,
 ) -> dict[uuid.UUID, str]:

@@ -9,8 +9,12 @@
 
 Whatever arrived within a few milliseconds is one batch: at a steady trickle that is one
 incident, in a burst hundreds, and a batch of any size costs about the same number of
-statements. Sending is not waited for before the next batch is read: a few batches' SMS
-may be in flight at once, so a burst's reading, writing and sending overlap.
+statements (six without Tier 1 leads: record involvement and open the cases, lock the
+chosen peers, count their load, reply codes' lock and read, write everything else). The
+matching context, units and policies are kept across batches while the store's counters
+say nothing they were read from changed (people.matching.ContextCache). Sending is not
+waited for before the next batch is read: a few batches' SMS may be in flight at once, so a
+burst's reading, writing and sending overlap.
 
 If the worker dies after the commit and before the SMS are recorded, the pages' claims go
 stale and the page sweep reconciles them against the provider's log; if it dies before
@@ -24,15 +28,15 @@ from collections.abc import AsyncIterator
 import faust
 
 from events.app import app, incident_reported, settings
-from events.consume import handle_batch
-from schemas.events import IncidentReported
+from events.consume import handle_batch, take_batches
+from schemas.events import Event, IncidentReported
 from services import clock
 from services.cases import dispatch, flows
 from services.db import transaction
 from services.incidents import involvement
 from services.logs import log
 from services.paging import sending
-from services.people.matching import ContextCache, MatchContext
+from services.people.matching import ContextCache
 
 # Up to this many incidents in one transaction; a larger burst is several batches.
 BATCH = 500
@@ -48,15 +52,17 @@ sends = sending.Background(SENDS_IN_FLIGHT)
 
 async def open_and_page(incidents: list[IncidentReported]) -> None:
     at = clock.now()
-
-    async def context(session: object) -> MatchContext:
-        return await contexts.get(session, at)  # type: ignore[arg-type]
-
     async with transaction() as session:
+        # The incidents' events are written with the pages' (one statement for all), and
+        # what outreach needs of the cases opened is read as they are opened.
+        events: list[Event] = []
+        opened: list[involvement.Opened] = []
         needs = await involvement.identify_many(
-            session, incidents, settings.group_debrief_threshold
+            session, incidents, settings.group_debrief_threshold, events=events, opened=opened
         )
-        done = await flows.start_outreach_many(session, needs, settings, context, claim=True, at=at)
+        done = await flows.start_outreach_many(
+            session, needs, settings, contexts, claim=True, at=at, queued=events, opened=opened
+        )
     log().info("staff.identified", incidents=len(incidents), cases=len(needs))
     dispatch.log_pages(done.pages)
     await sends.start(dispatch.bundle(done.pages, at))
@@ -64,6 +70,6 @@ async def open_and_page(incidents: list[IncidentReported]) -> None:
 
 @app.agent(incident_reported)
 async def identify_staff(stream: faust.StreamT[bytes]) -> AsyncIterator[str]:
-    async for batch in stream.take(BATCH, within=WITHIN_S):
+    async for batch in take_batches(stream, BATCH, WITHIN_S):
         for outcome in await handle_batch(IncidentReported, batch, open_and_page):
             yield outcome

@@ -8,11 +8,10 @@ An event touching more than N staff or several units also proposes a group debri
 
 from __future__ import annotations
 
-import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -28,7 +27,7 @@ from schemas.events import (
 )
 from services import clock, outbox
 from services.logs import log
-from services.people.models import GroupDebrief, Involvement, Staff
+from services.people.models import GroupDebrief, Involvement, Staff, StaffView
 
 
 async def identify(
@@ -39,118 +38,151 @@ async def identify(
 
 
 async def identify_many(
-    session: AsyncSession, incidents: Sequence[IncidentReported], group_threshold: int
+    session: AsyncSession,
+    incidents: Sequence[IncidentReported],
+    group_threshold: int,
+    *,
+    events: list[Event] | None = None,
+    opened: list[Opened] | None = None,
 ) -> list[SupportNeeded]:
     """Record involvement, open a case per confirmed clinician, propose the rest: for a
-    batch of incidents, five statements whatever its size.
+    batch of incidents, one statement whatever its size (INVOLVE).
 
+    The events (SupportNeeded, InvolvementProposed, GroupDebriefProposed) are queued on the
+    outbox here, or appended to `events` for the caller to write with its own (the worker
+    writes a batch's events in one statement: services.cases.flows.start_outreach_many).
+    `opened`, when given, receives what outreach needs of each case opened (its `opened`).
     Idempotent: a replayed IncidentReported finds every row in place and emits nothing.
     """
     if not incidents:
         return []
-    wanted = {sid for i in incidents for sid in i.staff_ids}
-    units = dict(
-        (
-            await session.execute(
-                select(Staff.staff_id, Staff.home_unit).where(
-                    Staff.staff_id.in_(wanted), Staff.active.is_(True)
-                )
-            )
-        ).all()
+    pairs = [(i.incident_id, sid) for i in incidents for sid in dict.fromkeys(i.staff_ids)]
+    rows = await session.execute(
+        INVOLVE,
+        {
+            "ids": [i.incident_id for i in incidents],
+            "units": [i.unit for i in incidents],
+            "ats": [i.occurred_at for i in incidents],
+            "named_ids": [i for i, _ in pairs],
+            "named": [sid for _, sid in pairs],
+            "now": clock.now(),
+        },
     )
-    on_shift = await _on_shift(session, incidents)
-    at = clock.now()
-    rows: list[dict[str, object]] = []
-    everyone: dict[uuid.UUID, dict[str, str]] = {}
-    for incident in incidents:
-        iid = incident.incident_id
-        named = sorted({sid for sid in incident.staff_ids if sid in units})
-        unresolved = len(set(incident.staff_ids)) - len(named)
-        if unresolved:
-            log().warning("staff.unresolved", incident_id=str(iid), count=unresolved)
-        shift = {
-            sid: unit
-            for sid, unit in on_shift.get(iid, {}).items()
-            if sid not in incident.staff_ids
-        }
-        everyone[iid] = {sid: units[sid] for sid in named} | shift
-        rows += [_row(iid, sid, "named", "confirmed", at) for sid in named]
-        rows += [_row(iid, sid, "on_shift", "proposed", None) for sid in sorted(shift)]
-    fresh: list[tuple[uuid.UUID, str, str]] = []
-    if rows:
-        # Arrays, not a multi-row VALUES: one cached statement whatever the batch's size.
-        found = await session.execute(
-            text(
-                "INSERT INTO involvement (id, incident_id, staff_id, source, status, decided_at) "
-                "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:incidents AS uuid[]), "
-                "CAST(:staff AS text[]), CAST(:sources AS text[]), CAST(:statuses AS text[]), "
-                "CAST(:decided AS timestamptz[])) "
-                "ON CONFLICT (incident_id, staff_id) DO NOTHING "
-                "RETURNING incident_id, staff_id, status"
-            ),
-            {
-                "ids": [r["id"] for r in rows],
-                "incidents": [r["incident_id"] for r in rows],
-                "staff": [r["staff_id"] for r in rows],
-                "sources": [r["source"] for r in rows],
-                "statuses": [r["status"] for r in rows],
-                "decided": [r["decided_at"] for r in rows],
-            },
-        )
-        fresh = [(i, sid, status) for i, sid, status in found.all()]
-    confirmed = [(i, sid) for i, sid, status in fresh if status == "confirmed"]
-    needs = await open_cases(session, confirmed)
-    events: list[Event] = list(needs)
+    everyone: dict[uuid.UUID, dict[str, str]] = {i.incident_id: {} for i in incidents}
+    named: Counter[uuid.UUID] = Counter()
+    needs: list[SupportNeeded] = []
     proposed: dict[uuid.UUID, list[str]] = {}
-    for i, sid, status in fresh:
-        if status == "proposed":
-            proposed.setdefault(i, []).append(sid)
-    events += [
+    found = rows.all()
+    recorded_now: dict[uuid.UUID, set[str]] = {}
+    for r in found:
+        iid, sid, unit, source, recorded, case_id = r[:6]
+        everyone[iid][sid] = unit
+        named[iid] += source == "named"
+        if recorded is not None:
+            recorded_now.setdefault(iid, set()).add(sid)
+        if recorded == "confirmed" and case_id is not None:
+            needs.append(SupportNeeded(case_id=case_id, incident_id=iid, staff_id=sid))
+        elif recorded == "proposed":
+            proposed.setdefault(iid, []).append(sid)
+    if opened is not None:
+        staff_ids = {i.incident_id: i.staff_ids for i in incidents}
+        for r in found:
+            if r[5] is None:
+                continue
+            iid, sid = r[0], r[1]
+            clinician = StaffView(
+                staff_id=sid,
+                display_name=r[6],
+                discipline=r[7],
+                home_unit=r[2],
+                mobile_e164=r[9],
+                language=r[10],
+                role=r[8],
+                opted_out=r[11],
+            )
+            # involved_in's rule: named in the report, or on record and not removed.
+            involved = set(staff_ids[iid]) | recorded_now.get(iid, set()) | set(r[12] or ())
+            opened.append(Opened(r[5], iid, clinician, involved, (r[13], r[14])))
+    queue: list[Event] = list(needs)
+    queue += [
         InvolvementProposed(incident_id=i, staff_ids=sorted(sids)) for i, sids in proposed.items()
     ]
-    await outbox.add_many(session, events)
     for incident in incidents:
-        people = everyone[incident.incident_id]
+        iid = incident.incident_id
+        unresolved = len(set(incident.staff_ids)) - named[iid]
+        if unresolved:
+            log().warning("staff.unresolved", incident_id=str(iid), count=unresolved)
+        people = everyone[iid]
         homes = set(people.values())
         if len(people) > group_threshold or len(homes) > 1:
-            await _propose_debrief(session, incident, len(people), len(homes | {incident.unit}))
+            debrief = await _propose_debrief(
+                session, incident, len(people), len(homes | {incident.unit})
+            )
+            if debrief is not None:
+                queue.append(debrief)
+    if events is None:
+        await outbox.add_many(session, queue)
+    else:
+        events.extend(queue)
     return needs
 
 
-def _row(
-    incident_id: uuid.UUID, staff_id: str, source: str, status: str, at: datetime | None
-) -> dict[str, object]:
-    return {
-        "id": uuid.uuid4(),
-        "incident_id": incident_id,
-        "staff_id": staff_id,
-        "source": source,
-        "status": status,
-        "decided_at": at,
-    }
+# Who was involved in each incident of a batch, recorded, with a case for each clinician
+# newly confirmed, in one statement:
+# - named: the active staff the report names; confirmed at once (they are contacted);
+# - on shift: active staff with a shift on the incident's unit at its time who are not
+#   named; proposed, for the risk manager to confirm or remove;
+# - a case per confirmed clinician newly recorded: a replay (or a second confirmation)
+#   records and opens nothing.
+# Returns every person involved (with their home unit, for the group-debrief rule) and
+# what was newly recorded: status and case, NULL when already there.
+INVOLVE = text(
+    "WITH i AS (SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:units AS text[]), "
+    "CAST(:ats AS timestamptz[])) AS i(id, unit, at)), "
+    "n AS (SELECT * FROM unnest(CAST(:named_ids AS uuid[]), CAST(:named AS text[])) "
+    "AS n(id, staff_id)), "
+    "who AS (SELECT n.id AS incident_id, s.staff_id, s.home_unit, 'named' AS source, "
+    "'confirmed' AS status, CAST(:now AS timestamptz) AS decided_at FROM n "
+    "JOIN staff s ON s.staff_id = n.staff_id AND s.active "
+    "UNION ALL "
+    "SELECT DISTINCT i.id, s.staff_id, s.home_unit, 'on_shift', 'proposed', "
+    "CAST(NULL AS timestamptz) FROM i "
+    "JOIN shifts sh ON sh.unit = i.unit AND sh.starts_at <= i.at AND sh.ends_at > i.at "
+    "JOIN staff s ON s.staff_id = sh.staff_id AND s.active "
+    "WHERE NOT EXISTS (SELECT 1 FROM n WHERE n.id = i.id AND n.staff_id = s.staff_id)), "
+    "inv AS (INSERT INTO involvement (id, incident_id, staff_id, source, status, decided_at) "
+    "SELECT gen_random_uuid(), incident_id, staff_id, source, status, decided_at FROM who "
+    "ORDER BY incident_id, source, staff_id "
+    "ON CONFLICT (incident_id, staff_id) DO NOTHING RETURNING incident_id, staff_id, status), "
+    "cases AS (INSERT INTO support_cases (id, incident_id, staff_id, tier, state, "
+    "escalation_step, escalation_round) "
+    "SELECT gen_random_uuid(), incident_id, staff_id, 2, 'identified', 0, 0 FROM inv "
+    "WHERE status = 'confirmed' ORDER BY incident_id, staff_id "
+    "ON CONFLICT (incident_id, staff_id) DO NOTHING RETURNING id, incident_id, staff_id) "
+    "SELECT who.incident_id, who.staff_id, who.home_unit, who.source, inv.status, cases.id, "
+    # What outreach needs of a case just opened (the clinician; whoever the incident
+    # already had on record, not removed; the match-input counters): no read of its own.
+    "s.display_name, s.discipline, s.role, s.mobile_e164, s.language, s.opted_out, "
+    "CASE WHEN cases.id IS NOT NULL THEN ARRAY(SELECT v.staff_id FROM involvement v "
+    "WHERE v.incident_id = who.incident_id AND v.status <> 'removed') END, "
+    "m.version, m.loads_version "
+    "FROM who JOIN staff s ON s.staff_id = who.staff_id CROSS JOIN match_inputs m "
+    "LEFT JOIN inv ON inv.incident_id = who.incident_id AND inv.staff_id = who.staff_id "
+    "LEFT JOIN cases ON cases.incident_id = who.incident_id AND cases.staff_id = who.staff_id "
+    "ORDER BY who.incident_id, who.source, who.staff_id"
+)
 
 
-async def _on_shift(
-    session: AsyncSession, incidents: Sequence[IncidentReported]
-) -> dict[uuid.UUID, dict[str, str]]:
-    """Who was on shift on each incident's unit at its time (staff id -> home unit)."""
-    spec = [
-        {"id": str(i.incident_id), "unit": i.unit, "at": i.occurred_at.isoformat()}
-        for i in incidents
-    ]
-    rows = await session.execute(
-        text(
-            "SELECT i.id, s.staff_id, s.home_unit FROM jsonb_to_recordset(CAST(:spec AS jsonb)) "
-            "AS i(id uuid, unit text, at timestamptz) "
-            "JOIN shifts sh ON sh.unit = i.unit AND sh.starts_at <= i.at AND sh.ends_at > i.at "
-            "JOIN staff s ON s.staff_id = sh.staff_id AND s.active"
-        ),
-        {"spec": json.dumps(spec)},
-    )
-    found: dict[uuid.UUID, dict[str, str]] = {}
-    for iid, sid, unit in rows.all():
-        found.setdefault(iid, {})[sid] = unit
-    return found
+@dataclass(frozen=True)
+class Opened:
+    """A case identify_many opened, with what outreach decides it on (as
+    services.cases.dispatch.case_inputs would read it: the case is new, so it has no pages)."""
+
+    case_id: uuid.UUID
+    incident_id: uuid.UUID
+    clinician: StaffView
+    involved: set[str]
+    versions: tuple[int, int]  # match_inputs (version, loads_version)
 
 
 async def open_cases(
@@ -183,7 +215,8 @@ async def open_cases(
 
 async def _propose_debrief(
     session: AsyncSession, incident: IncidentReported, staff_count: int, unit_count: int
-) -> None:
+) -> GroupDebriefProposed | None:
+    """The incident's group debrief, once: its event for the caller to queue, or None."""
     reason = f"{staff_count} staff involved across {unit_count} unit(s)"
     debrief_id = await session.scalar(
         insert(GroupDebrief)
@@ -192,17 +225,14 @@ async def _propose_debrief(
         .returning(GroupDebrief.id)
     )
     if debrief_id is None:
-        return
-    await outbox.add(
-        session,
-        GroupDebriefProposed(
-            debrief_id=debrief_id,
-            incident_id=incident.incident_id,
-            staff_count=staff_count,
-            unit_count=unit_count,
-        ),
-    )
+        return None
     log().info("group_debrief.proposed", incident_id=str(incident.incident_id))
+    return GroupDebriefProposed(
+        debrief_id=debrief_id,
+        incident_id=incident.incident_id,
+        staff_count=staff_count,
+        unit_count=unit_count,
+    )
 
 
 class NotProposed(LookupError):

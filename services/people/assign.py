@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import ARRAY, Select, String, any_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.paging.models import Page
@@ -39,9 +39,11 @@ from services.people.matching import (
     rank,
     reason_for,
 )
-from services.people.models import PeerSupporter, Staff
+from services.people.models import PeerSupporter, Person
 
 BUSY = "being assigned elsewhere"
+# Groups a Ranker keeps (each a heap of the on-call peers); the oldest goes first.
+MAX_GROUPS = 64
 GONE = "no longer a peer"
 
 
@@ -51,7 +53,7 @@ class Ask:
     incident's staff, peers paged for the case before)."""
 
     case_id: uuid.UUID
-    clinician: Staff
+    clinician: Person
     exclude: frozenset[str]
 
 
@@ -113,12 +115,17 @@ class Ranker:
         self.loads = cast(Loads, self.ctx.open_cases)
         self.loads.lowered.clear()
 
-    def _group(self, clinician: Staff, exclude: frozenset[str]) -> _Group:
+    def _group(self, clinician: Person, exclude: frozenset[str]) -> _Group:
         out = (exclude | {clinician.staff_id}) & self.on_call
         key = (clinician.discipline, clinician.language, out)
         group = self.groups.get(key)
-        if group is not None:
+        if group is not None and len(group.heap) <= 2 * len(group.peers) + 64:
             return group
+        # New, or its heap is mostly old copies of re-keyed entries: (re)build it. The
+        # context lives until the next hand-off, so the groups are kept to the busiest few.
+        self.groups.pop(key, None)
+        while len(self.groups) >= MAX_GROUPS:
+            del self.groups[next(iter(self.groups))]
         ctx = self.ctx
         today, discipline = ctx.at.date(), clinician.discipline
         group = _Group([], {}, {})
@@ -157,7 +164,7 @@ class Ranker:
         lowered.clear()
 
     def best(
-        self, clinician: Staff, exclude: frozenset[str], skip: Mapping[str, str]
+        self, clinician: Person, exclude: frozenset[str], skip: Mapping[str, str]
     ) -> tuple[Peer, int] | None:
         """The best peer under their limit now, and how many are still candidates.
 
@@ -202,9 +209,12 @@ class Ranker:
         return (chosen, len(group.live)) if chosen is not None else None
 
     def unpark(self) -> None:
-        """Peers skipped as busy become candidates again (nobody else was left)."""
+        """Peers skipped as busy become candidates again (nobody else was left, or a new
+        batch: busy was this batch's finding)."""
         ctx = self.ctx
         for group in self.groups.values():
+            if not group.parked:
+                continue
             for sid in group.parked:
                 group.push(sid, ctx.open_cases.get(sid, 0), ctx.recent_pages.get(sid, 0))
             group.parked.clear()
@@ -220,6 +230,7 @@ async def assign(
     recounted = False
     ranker = ctx.ranker if isinstance(ctx.ranker, Ranker) else Ranker(ctx)
     ctx.ranker = ranker
+    ranker.unpark()  # whom the last batch found busy is a candidate again
     picks: dict[uuid.UUID, Pick] = {}
     pending = list(asks)
     while pending:
@@ -283,20 +294,31 @@ async def assign(
     return picks
 
 
+def _lock_statement(skip_locked: bool) -> Select[tuple[str, int]]:
+    return (
+        select(PeerSupporter.staff_id, PeerSupporter.max_open_cases)
+        .where(PeerSupporter.staff_id == any_(bindparam("ids", type_=ARRAY(String))))
+        .order_by(PeerSupporter.staff_id)
+        .with_for_update(skip_locked=skip_locked)
+    )
+
+
+# Built once, with the peers as one array parameter (= ANY, not an IN list expanded per
+# call): the statements' compiled forms are reused whatever the number of peers.
+LOCK = {skip: _lock_statement(skip) for skip in (True, False)}
+COUNT = _load_query().where(Page.peer_staff_id == any_(bindparam("ids", type_=ARRAY(String))))
+
+
 async def _lock_and_count(
     session: AsyncSession, staff_ids: list[str], skip_locked: bool
 ) -> dict[str, tuple[int, int]]:
     """Lock the peers' rows (those another transaction holds are left out with SKIP
-    LOCKED) and count each one's open load: two statements for any number of peers."""
-    lock = (
-        select(PeerSupporter.staff_id, PeerSupporter.max_open_cases)
-        .where(PeerSupporter.staff_id.in_(staff_ids))
-        .order_by(PeerSupporter.staff_id)
-        .with_for_update(skip_locked=skip_locked)
-    )
-    limits = {sid: int(n) for sid, n in (await session.execute(lock)).all()}
+    LOCKED) and count each one's open load: two statements for any number of peers. (Two,
+    not one: the count must read what the lock waited for, so it needs a newer snapshot.)"""
+    rows = await session.execute(LOCK[skip_locked], {"ids": staff_ids})
+    limits = {sid: int(n) for sid, n in rows.all()}
     if not limits:
         return {}
-    query = _load_query().where(Page.peer_staff_id.in_(list(limits)))
-    loads = {sid: int(n) for sid, n in (await session.execute(query)).all()}
+    counted = await session.execute(COUNT, {"ids": list(limits)})
+    loads = {sid: int(n) for sid, n in counted.all()}
     return {sid: (loads.get(sid, 0), limit) for sid, limit in limits.items()}

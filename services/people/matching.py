@@ -8,9 +8,10 @@ requires it, from another unit. Preferences, in order: another unit, same discip
 language, fewest open cases, fewest pages in the last 7 days (so the load is fair), then
 staff id for a stable order. Everything is loaded once per incident (`MatchContext`) and
 ranked in memory, so a 50-clinician incident costs a handful of queries, not hundreds. A
-worker keeps one context for a few seconds (`ContextCache`), checked against a version
-counter the store bumps on every change to the roster, the schedules, STOP/START or a
-page or case leaving someone's open load.
+worker keeps one context until who is on call next changes (a rotation's hand-off, an
+override's edge, a new UTC day for training) or the store's counter says the roster, the
+schedules, STOP/START, the units or the policies changed (`ContextCache`); a second counter
+for open loads has the loads alone counted again.
 
 Open load is every page offered and not yet answered (requested, sending, sent, delivered)
 plus every accepted page, on a case still open. The context's counts rank; the store
@@ -24,9 +25,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as wall_time
+from typing import TypeVar, cast
 
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,8 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.cases.machine import CaseState
 from services.cases.outbound import unreachable
 from services.paging.models import Page, PageState, SupportCase
-from services.people.models import PeerSupporter, Staff
-from services.schedules.service import on_call_staff
+from services.people.models import PeerSupporter, Person, Staff
+from services.schedules.service import on_call_until
 
 OPEN_PAGE_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
 # A peer's open load: pages offered and not yet answered, and pages accepted.
@@ -43,6 +46,9 @@ LOAD_PAGE_STATES = (*OPEN_PAGE_STATES, PageState.accepted)
 CLOSED_CASE_STATES = (CaseState.closed, CaseState.declined)
 AT_LIMIT = "at their case limit"
 RECENT = timedelta(days=7)
+T = TypeVar("T")
+# How far ahead a context looks for the next change of who is on call.
+HORIZON = timedelta(hours=1)
 
 
 def covers(supports: tuple[str, ...] | list[str], discipline: str) -> bool:
@@ -70,6 +76,8 @@ class Peer:
     max_open_cases: int
     # Why their number must not be texted (STOP, opted out, undeliverable), if it must not.
     unreachable: str | None = None
+    # The language of the SMS they receive (the staff record's).
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -142,10 +150,13 @@ class MatchContext:
     open_cases: Counter[str]
     recent_pages: Counter[str]
     other_unit: str  # "preferred" | "required" | "off"
+    # Until when who is on call (and whose training counts) stays as loaded; None: unknown.
+    valid_until: datetime | None = None
     # Split once per context, not per clinician: most peers are off call at any moment, and
     # ranking each of them only to say "not on call" was most of rank()'s time.
     on_call_peers: list[Peer] = field(init=False, repr=False)
     off_call: frozenset[str] = field(init=False, repr=False)
+    by_id: dict[str, Peer] = field(init=False, repr=False)
     # Ranking state built from this context for batches (people.assign.Ranker): kept with
     # the context, so a batch of one does not rebuild it (it lives as long as the cache).
     ranker: object | None = field(default=None, init=False, repr=False)
@@ -158,6 +169,7 @@ class MatchContext:
     def __post_init__(self) -> None:
         self.on_call_peers = [p for p in self.peers if p.staff_id in self.on_call]
         self.off_call = frozenset(p.staff_id for p in self.peers if p.staff_id not in self.on_call)
+        self.by_id = {p.staff_id: p for p in self.peers}
 
 
 async def load_context(session: AsyncSession, at: datetime, other_unit: str) -> MatchContext:
@@ -168,6 +180,7 @@ async def load_context(session: AsyncSession, at: datetime, other_unit: str) -> 
             Staff.home_unit,
             Staff.discipline,
             Staff.mobile_e164,
+            Staff.language,
             PeerSupporter.trained_until,
             PeerSupporter.supports,
             PeerSupporter.languages,
@@ -189,6 +202,7 @@ async def load_context(session: AsyncSession, at: datetime, other_unit: str) -> 
             languages=tuple(r.languages or ("en",)),
             max_open_cases=r.max_open_cases,
             unreachable=str(blocked[r.mobile_e164]) if r.mobile_e164 in blocked else None,
+            language=r.language or "en",
         )
         for r in found
     ]
@@ -197,19 +211,29 @@ async def load_context(session: AsyncSession, at: datetime, other_unit: str) -> 
         .where(Page.requested_at > at - RECENT, Page.peer_staff_id.is_not(None))
         .group_by(Page.peer_staff_id)
     )
+    on_call, until = await on_call_until(session, at, HORIZON)
+    # Training counts to the end of its UTC day (training_ends): a new day may end some.
+    tomorrow = datetime.combine(at.astimezone(UTC).date() + timedelta(days=1), wall_time(), UTC)
     return MatchContext(
         at=at,
         peers=peers,
-        on_call=await on_call_staff(session, at),
+        on_call=on_call,
         open_cases=await open_loads(session),
         recent_pages=Counter({sid: n for sid, n in recent_rows.all()}),
         other_unit=other_unit,
+        valid_until=min(until, tomorrow),
     )
+
+
+# The counters as one statement reads them (also fused into the batch's first read:
+# services.cases.dispatch.lock_cases).
+VERSIONS_SQL = "SELECT version, loads_version FROM match_inputs"
 
 
 async def match_inputs_version(session: AsyncSession) -> int:
     """The counter migration 0005's triggers bump in the same transaction as any change to
-    what load_context reads, except pages in the last 7 days (a preference, not a rule)."""
+    what load_context reads but open loads (migration 0010's `loads_version`) and pages in
+    the last 7 days (a preference, not a rule)."""
     return int((await session.execute(text("SELECT version FROM match_inputs"))).scalar_one())
 
 
@@ -270,46 +294,91 @@ class Choice:
 class ContextCache:
     """One worker's matching context, reused while nothing it depends on has changed.
 
-    Why: loading the roster, computing who is on call and counting open cases takes about
-    20 ms, which is most of the worker's time per page at a steady rate. Reusing it is exact
-    for every hard rule: a change to staff, training, schedules or open cases bumps the
-    version counter, and a changed counter reloads. What the cache can miss is bounded by
-    `ttl`: a rotation handing off (schedules are rules in time, not rows that change) and other
-    workers' recent pages, which only order the candidates. Pages this worker assigns are
-    counted in as it goes; other workers' new pages are not (they would reload every
-    context on every page), and `choose` counts them in the store before any page is
-    written. The clock is checked too, so a test that moves `now` reloads.
+    Why: loading the roster, computing who is on call and counting open cases takes tens of
+    milliseconds, more than the rest of a page at a steady rate. Reusing it is exact for
+    every hard rule but the case limit:
+    - the roster, schedules, STOP/START, units and policies: any write bumps `version`
+      (migrations 0005, 0006, 0010), and a changed version reloads;
+    - time: who is on call changes only at a rotation's hand-off or an override's edge, and
+      training only at the end of a UTC day; the context knows the first of these
+      (`valid_until`) and is reloaded from then on; a clock set back reloads too;
+    - open loads only rank, and the store decides the limit (people.assign locks the peers
+      it chose and counts their load before a page is written). Pages this worker assigns
+      are counted in as it goes; a page leaving someone's load elsewhere bumps
+      `loads_version`, and the loads alone are counted again (at most every
+      `recount_every` seconds); other workers' new pages are seen when assign counts them.
+    `ttl` bounds the age of what only orders the candidates (other workers' recent pages).
     """
 
-    def __init__(self, other_unit: str, ttl: float = 5.0) -> None:
+    def __init__(self, other_unit: str, ttl: float = 300.0, recount_every: float = 1.0) -> None:
         self.other_unit = other_unit
         self.ttl = ttl
+        self.recount_every = recount_every
         self._ctx: MatchContext | None = None
         self._version = -1
+        self._loads_version = -1
         self._loaded = 0.0
-        self.loads = 0
+        self._recounted = 0.0
+        self.loads = 0  # contexts loaded
+        self.recounts = 0  # open loads counted again in a kept context
+        self._kept: dict[str, tuple[int, object]] = {}
+
+    @property
+    def version(self) -> int | None:
+        """The `version` the current context was loaded at: what else a process keeps
+        beside it (units, policies) is as fresh as this."""
+        return self._version if self._ctx is not None else None
+
+    async def kept(
+        self, session: AsyncSession, key: str, load: Callable[[AsyncSession], Awaitable[T]]
+    ) -> T:
+        """Something else read from tables whose writes bump `version` (units, escalation
+        policies: migration 0010), kept beside the context as long as it is as fresh."""
+        version = self._version
+        found = self._kept.get(key)
+        if found is not None and found[0] == version and self._ctx is not None:
+            return cast(T, found[1])
+        value = await load(session)
+        self._kept[key] = (version, value)
+        return value
 
     async def get(self, session: AsyncSession, at: datetime) -> MatchContext:
-        version = await match_inputs_version(session)
+        version, loads_version = (await session.execute(text(VERSIONS_SQL))).one()
+        return await self.at_versions(session, at, int(version), int(loads_version))
+
+    async def at_versions(
+        self, session: AsyncSession, at: datetime, version: int, loads_version: int
+    ) -> MatchContext:
+        """get() with the counters already read in this transaction (one statement fewer)."""
         ctx = self._ctx
+        now = time.monotonic()
         fresh = (
             ctx is not None
             and version == self._version
-            and time.monotonic() - self._loaded < self.ttl
+            and now - self._loaded < self.ttl
             and timedelta(0) <= at - ctx.at < timedelta(seconds=self.ttl)
+            and (ctx.valid_until is None or at < ctx.valid_until)
         )
         if fresh:
             assert ctx is not None
+            if loads_version != self._loads_version and now - self._recounted >= self.recount_every:
+                counted = await open_loads(session)
+                for sid in set(ctx.open_cases) | set(counted):
+                    if ctx.open_cases.get(sid, 0) != counted.get(sid, 0):
+                        ctx.open_cases[sid] = counted.get(sid, 0)  # Loads notes who went down
+                self._loads_version, self._recounted = loads_version, now
+                self.recounts += 1
             return ctx
         ctx = await load_context(session, at, self.other_unit)
-        self._ctx, self._version, self._loaded = ctx, version, time.monotonic()
+        self._ctx, self._version, self._loaded = ctx, version, now
+        self._loads_version, self._recounted = loads_version, now
         self.loads += 1
         return ctx
 
 
 def rank(
     ctx: MatchContext,
-    clinician: Staff,
+    clinician: Person,
     involved: set[str],
     skip: Mapping[str, str] | None = None,
 ) -> Match:
@@ -394,7 +463,7 @@ def excluded_by(
 def reason_for(
     ctx: MatchContext,
     peer: Peer,
-    clinician: Staff,
+    clinician: Person,
     i: int,
     total: int,
     load: tuple[int, int] | None,

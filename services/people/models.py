@@ -8,6 +8,7 @@ export become inactive.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -154,3 +155,25 @@ class GroupDebrief(Base):
     reason: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="proposed")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+@dataclass(frozen=True, slots=True)
+class StaffView:
+    """A member of staff's columns as a set statement read them, without an ORM instance:
+    the worker builds one per case and per page, and an instrumented Staff cost more to
+    construct than the rest of reading its row. Read-only; matching and texts read it as
+    they read a Staff."""
+
+    staff_id: str
+    display_name: str
+    discipline: str
+    home_unit: str
+    mobile_e164: str
+    language: str
+    role: str = ""
+    opted_out: bool = False
+    active: bool = True
+
+
+# Whom matching, dispatch and texts accept as a person: a loaded Staff or a StaffView.
+Person = Staff | StaffView

@@ -181,6 +181,24 @@ def on_call(spec: ScheduleSpec, at: datetime) -> set[str]:
     return people
 
 
+def next_change(spec: ScheduleSpec, at: datetime, horizon: datetime) -> datetime:
+    """The first instant after `at` at which `on_call(spec, ...)` may answer differently:
+    the next hand-off of any rotation or the next edge of an override in `spec` (the caller
+    loads the overrides touching [at, horizon)), else `horizon`. Until then, whoever is on
+    call at `at` stays on call: a worker may keep what it resolved at `at` that long."""
+    at = aware(at)
+    zone = zone_of(spec.time_zone)
+    until = horizon
+    for rotation in spec.rotations:
+        if rotation.participants:
+            until = min(until, handoff_at(rotation, zone, turn_index(rotation, zone, at) + 1))
+    for o in spec.overrides:
+        for edge in (o.starts_at, o.ends_at):
+            if at < edge < until:
+                until = edge
+    return until
+
+
 def shifts_between(spec: ScheduleSpec, start: datetime, end: datetime) -> list[Shift]:
     """Who is on call when in [start, end), overrides included, as continuous spans.
 

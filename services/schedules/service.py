@@ -11,7 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -25,6 +25,7 @@ from services.schedules.rules import (
     ScheduleSpec,
     Shift,
     aware,
+    next_change,
     on_call,
     shifts_between,
     window_at,
@@ -128,6 +129,22 @@ async def on_call_staff(session: AsyncSession, at: datetime) -> dict[str, list[s
         for staff_id in on_call(loaded.spec, at):
             who[staff_id].append(loaded.spec.name)
     return dict(who)
+
+
+async def on_call_until(
+    session: AsyncSession, at: datetime, horizon: timedelta
+) -> tuple[dict[str, list[str]], datetime]:
+    """on_call_staff at `at`, and until when it holds: the next hand-off or override edge
+    of any schedule, at most `horizon` ahead. A change to the schedules themselves is not
+    foreseen here: the match_inputs counter (migration 0005) says when to ask again."""
+    at = aware(at)
+    until = at + horizon
+    who: dict[str, list[str]] = defaultdict(list)
+    for loaded in await load_specs(session, (at, until)):
+        for staff_id in on_call(loaded.spec, at):
+            who[staff_id].append(loaded.spec.name)
+        until = next_change(loaded.spec, at, until)
+    return dict(who), until
 
 
 async def shifts_of_all(

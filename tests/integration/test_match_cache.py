@@ -1,5 +1,7 @@
 """The worker's cached matching context: reused while nothing matching reads has changed,
-reloaded as soon as something has (version counter bumped by triggers, migration 0005)."""
+reloaded as soon as something has (version counter bumped by triggers, migrations 0005,
+0010), its open loads counted again when a page leaves someone's load (loads_version), and
+reloaded when who is on call may change (the next hand-off)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ async def test_cache_follows_every_change_to_what_matching_reads(db: Engine) -> 
         )
     ]
     assert peer is not None and pages(db, case)
-    cache = ContextCache("preferred", ttl=60)
+    cache = ContextCache("preferred", ttl=60, recount_every=0)
     at = clock.now()
 
     async def get(when: timedelta = timedelta(0)) -> MatchContext:
@@ -40,16 +42,19 @@ async def test_cache_follows_every_change_to_what_matching_reads(db: Engine) -> 
 
     first = await get()
     assert await get(timedelta(seconds=1)) is first and cache.loads == 1
+    load = first.open_cases[peer]
+    assert load >= 1
 
     sql("UPDATE pages SET state = 'sent' WHERE id = :p")  # not a matching input
-    assert await get() is first and cache.loads == 1
+    assert await get() is first and cache.loads == 1 and cache.recounts == 0
 
     try:
         sql("UPDATE pages SET state = 'accepted' WHERE id = :p")  # the peer's open cases
         accepted = await get()
-        assert accepted is not first and cache.loads == 2
-        # Offered pages are load already: accepting one reloads but does not add to it.
-        assert accepted.open_cases[peer] == first.open_cases[peer] >= 1
+        # Loads alone are counted again; the roster is kept.
+        assert accepted is first and cache.loads == 1 and cache.recounts == 1
+        # Offered pages are load already: accepting one recounts but does not add to it.
+        assert accepted.open_cases[peer] == load
     finally:
         sql("UPDATE pages SET state = 'superseded' WHERE id = :p")
         sql(
@@ -57,14 +62,39 @@ async def test_cache_follows_every_change_to_what_matching_reads(db: Engine) -> 
             "(SELECT case_id FROM pages WHERE id = :p)"
         )
     released = await get()
-    assert cache.loads == 3 and released.open_cases[peer] == first.open_cases[peer] - 1
+    assert released is first and cache.loads == 1 and cache.recounts == 2
+    assert released.open_cases[peer] == load - 1
+    assert peer in first.open_cases.lowered, "the batch ranker offers them again"
 
     loads = cache.loads
     sql("UPDATE peer_supporters SET max_open_cases = max_open_cases WHERE staff_id = :s")
     await get()
     assert cache.loads == loads + 1, "a roster write reloads"
 
+    sql(
+        "UPDATE units SET name = name "
+        "WHERE code = (SELECT home_unit FROM staff WHERE staff_id = :s)"
+    )
+    await get()
+    assert cache.loads == loads + 2, "a unit's write reloads (units are kept with the context)"
+
     await get(timedelta(seconds=61))
-    assert cache.loads == loads + 2, "the clock moving past the ttl reloads"
+    assert cache.loads == loads + 3, "the clock moving past the ttl reloads"
     await get(timedelta(seconds=-1))
-    assert cache.loads == loads + 3, "a clock set back reloads"
+    assert cache.loads == loads + 4, "a clock set back reloads"
+
+
+async def test_cache_is_kept_until_the_next_hand_off(db: Engine) -> None:
+    """No TTL guesses when who is on call changes: the schedules say it (valid_until), and
+    a context is kept up to that instant and reloaded from it."""
+    cache = ContextCache("preferred", ttl=24 * 3600)
+    at = clock.now()
+    async with transaction() as session:
+        first = await cache.get(session, at)
+    until = first.valid_until
+    assert until is not None and at < until <= at + timedelta(hours=1)
+    async with transaction() as session:
+        assert await cache.get(session, until - timedelta(microseconds=1)) is first
+        later = await cache.get(session, until)
+    assert later is not first and cache.loads == 2
+    assert later.valid_until is not None and later.valid_until > until

@@ -18,6 +18,7 @@ from services.schedules.rules import (
     ScheduleSpec,
     current_turn,
     handoff_at,
+    next_change,
     on_call,
     shifts_between,
     wall_to_utc,
@@ -418,3 +419,41 @@ def test_cli_wants_an_offset() -> None:
     assert parser.parse_args(["on-call", "--at", "2026-12-01T15:00:00Z"]).at == z(2026, 12, 1, 15)
     with pytest.raises(SystemExit):
         parser.parse_args(["on-call", "--at", "2026-12-01T15:00:00"])
+
+
+# --------------------------------------------------------------------------- next change
+
+
+def test_next_change_is_the_first_instant_on_call_may_differ() -> None:
+    """A worker keeps who is on call until next_change (services.people.matching): on call
+    must not change before it, across a DST week, two rotations and overrides."""
+    spec = ScheduleSpec(
+        "s",
+        NY,
+        [
+            daily(datetime(2026, 1, 5, 7), "A", "B", "C"),
+            daily(datetime(2026, 1, 5, 19), "D", "E", hours=12, name="r2"),
+        ],
+        [
+            OverrideSpec(z(2026, 3, 8, 3, 30), z(2026, 3, 8, 9, 15), "X", "A", z(2026, 1, 1)),
+            OverrideSpec(z(2026, 3, 9, 0), z(2026, 3, 9, 1), "Y", None, z(2026, 1, 1)),
+        ],
+    )
+    horizon = timedelta(hours=30)
+    at = z(2026, 3, 7, 0, 7)
+    while at < z(2026, 3, 10):
+        until = next_change(spec, at, at + horizon)
+        assert at < until <= at + horizon
+        who = on_call(spec, at)
+        probe = at
+        while probe < until:
+            assert on_call(spec, probe) == who, (at, probe, until)
+            probe += timedelta(minutes=10)
+        assert on_call(spec, until - timedelta(microseconds=1)) == who
+        at += timedelta(minutes=37)
+
+
+def test_next_change_without_rotations_or_overrides_is_the_horizon() -> None:
+    spec = ScheduleSpec("s", NY, [daily(datetime(2026, 1, 5, 7))])
+    at = z(2026, 3, 7)
+    assert next_change(spec, at, at + timedelta(hours=1)) == at + timedelta(hours=1)

@@ -1,0 +1,141 @@
+"""The worker's CPU per batch in the incident path, in-process: no Kafka, no SMS sent.
+
+What the agent does for a batch (services.incidents.agents.open_and_page up to its commit):
+involvement, cases, Tier 1, matching, pages born claimed, deadlines and events, in one
+transaction. Timed with time.process_time() (this process's CPU, not PostgreSQL's), with
+the statements each batch sends counted.
+
+    python -m benchmarks.worker_batch [--ones 200] [--rate 5] [--big 500]
+
+Batches of one are run at `--rate` a second (the steady-rate case: the agent's
+stream.take(500, within=4 ms) yields batches of about one), so the matching context ages
+and is reloaded as it would be in the worker; then one batch of `--big` incidents.
+Its own database (svrr_bench_worker_batch, SVRR_BENCH_SUFFIX appended) with the latency
+benchmark's hospital: 7,000 staff, 2,000 peers, 1,000 on call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+from typing import Any
+
+from benchmarks.common import Roster, incident, prepare
+
+
+class Unsent:
+    """Stands in for the agent's sender: counts the pages, sends nothing."""
+
+    def __init__(self) -> None:
+        self.pages = 0
+
+    async def start(self, bundles: list[Any]) -> None:
+        self.pages += sum(len(b.pages) for b in bundles)
+
+
+async def run(args: argparse.Namespace, url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("LOG_LEVEL", "warning")
+    from sqlalchemy import event
+
+    from schemas.events import IncidentReported
+    from services.config import get_settings
+    from services.db import async_engine, transaction
+    from services.incidents import agents
+    from services.incidents.service import IncidentIn, report
+
+    get_settings()
+    statements = [0]
+
+    def count(*_: Any) -> None:
+        statements[0] += 1
+
+    event.listen(async_engine(None).sync_engine, "before_cursor_execute", count)
+
+    roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
+    clinicians = iter(roster.clinicians)
+
+    async def reported(n: int) -> list[IncidentReported]:
+        out: list[IncidentReported] = []
+        async with transaction() as session:
+            for _ in range(n):
+                inc = IncidentIn.model_validate(incident([next(clinicians)], unit="U01"))
+                acc = await report(session, inc, reported_by="token:bench")
+                out.append(
+                    IncidentReported(
+                        incident_id=acc.incident_id,
+                        occurred_at=inc.occurred_at,
+                        unit=inc.unit,
+                        event_type=inc.event_type,
+                        harm_level=inc.harm_level,
+                        staff_ids=inc.staff_ids,
+                    )
+                )
+        return out
+
+    async def batch(incidents: list[IncidentReported]) -> int:
+        """open_and_page without its sends: what the agent does up to its commit."""
+        sends, agents.sends = agents.sends, Unsent()
+        try:
+            await agents.open_and_page(incidents)
+        finally:
+            agents.sends, pages = sends, agents.sends.pages  # type: ignore[assignment]
+        return pages
+
+    ones = await reported(args.ones + args.warmup)
+    big = await reported(args.big)
+    for e in ones[: args.warmup]:
+        await batch([e])
+
+    loads0 = agents.contexts.loads
+    cpu: list[float] = []
+    stmts: list[int] = []
+    pages = 0
+    gap = 1.0 / args.rate if args.rate else 0.0
+    next_at = time.monotonic()
+    for e in ones[args.warmup :]:
+        if gap:
+            next_at += gap
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        s0, c0 = statements[0], time.process_time()
+        pages += await batch([e])
+        cpu.append((time.process_time() - c0) * 1000)
+        stmts.append(statements[0] - s0)
+    loads = agents.contexts.loads - loads0
+    print(
+        f"batches of one ({len(cpu)} at {args.rate}/s, {pages} pages, {loads} context loads): "
+        f"CPU ms mean {statistics.mean(cpu):.2f} median {statistics.median(cpu):.2f} "
+        f"p90 {sorted(cpu)[int(len(cpu) * 0.9)]:.2f}; statements median "
+        f"{statistics.median(stmts):.0f} max {max(stmts)}"
+    )
+    if big:
+        s0, c0 = statements[0], time.process_time()
+        n = await batch(big)
+        ms = (time.process_time() - c0) * 1000
+        print(
+            f"batch of {len(big)}: {n} pages, CPU {ms:.0f} ms, {ms / max(n, 1):.2f} ms per page, "
+            f"{statements[0] - s0} statements"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ones", type=int, default=200, help="batches of one to time")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=5.0, help="batches of one a second")
+    parser.add_argument("--big", type=int, default=500, help="incidents in the large batch")
+    parser.add_argument("--staff", type=int, default=7000)
+    parser.add_argument("--peers", type=int, default=2000)
+    parser.add_argument("--on-call", type=int, default=1000)
+    parser.add_argument("--max-open-cases", type=int, default=10)
+    args = parser.parse_args()
+    roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
+    url, _env = prepare("worker_batch", roster)
+    asyncio.run(run(args, url))
+
+
+if __name__ == "__main__":
+    main()
