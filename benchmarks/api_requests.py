@@ -11,7 +11,7 @@ requests: the CPU of our code per request, without the HTTP parser and the clien
 - POST /twilio/status signed as Twilio signs, `sent` then `delivered` for synthetic pages;
 - the outbox relay (services.outbox.Relay, as the API runs it) publishing rows another
   process commits at a steady rate, in the shape a page writes them (the incident's event,
-  then the worker's two transactions of two events): CPU per event published.
+  urgent, then the worker's transactions of three and two events): CPU per event.
 
 Each measure runs `--n` requests one at a time and again `--concurrency` at once. The
 database is svrr_bench_apireq<SVRR_BENCH_SUFFIX>, made afresh (benchmarks.common.prepare).
@@ -41,6 +41,7 @@ from tests.stack import TOKEN, TWILIO_SID, TWILIO_TOKEN
 
 ROSTER = Roster(staff=5_000, peers=200, on_call=20, max_open_cases=10)
 PUBLIC = "http://127.0.0.1:8000"
+EVENTS_PER_PAGE = 6  # as the latency benchmark's pages write them (outbox rows / incidents)
 # A directory for cProfile dumps of each measure (the CPU figures are then inflated).
 PROFILE = os.environ.get("SVRR_PROFILE", "")
 
@@ -201,21 +202,21 @@ WRITER = """
 import sys, time, psycopg
 url, rate, pages, topic = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 conn = psycopg.connect(url, autocommit=True)
-def tx(k):
+def tx(k, urgent=False):
     with conn.transaction():
         conn.execute(
             "INSERT INTO outbox (topic, key, payload) SELECT %s, 'k' || g, "
             "'{\\"x\\": 1}'::jsonb FROM generate_series(1, %s) g", (topic, k))
-        conn.execute("NOTIFY svrr_outbox")
+        conn.execute("NOTIFY svrr_outbox, 'urgent'" if urgent else "NOTIFY svrr_outbox")
 t0 = time.monotonic()
 for i in range(pages):
     while time.monotonic() < t0 + i / rate:
         time.sleep(0.0005)
-    tx(1)  # the incident and its event (the API)
-    time.sleep(0.003)
-    tx(2)  # the worker's batch: case opened, page created
-    time.sleep(0.010)
-    tx(2)  # the send recorded: page sent, message sent
+    tx(1, urgent=True)  # the incident and its event (the API)
+    time.sleep(0.005)
+    tx(3)  # the worker's batch: support needed, case events, page requested
+    time.sleep(0.020)
+    tx(2)  # the send recorded: page sent, page status changed
 """
 
 
@@ -253,7 +254,7 @@ async def relay_cost(url: str, rate: float, pages: int) -> dict[str, object]:
     batches = getattr(relay, "batches", 0)
     cpu, wall = time.process_time(), time.perf_counter()
     await writer.wait()
-    expected = before + 5 * pages
+    expected = before + EVENTS_PER_PAGE * pages
     deadline = time.monotonic() + 30
     while relay.published < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.01)

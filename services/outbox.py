@@ -25,13 +25,20 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from schemas.events import Event
+from schemas.events import Event, IncidentReported, SmsReceived
 from schemas.topics import topic_name
 from services.db import Base, insert_rows, libpq_url
 from services.logs import log
 from services.metrics import RELAYED
 
 CHANNEL = "svrr_outbox"
+# The NOTIFY payload of a commit whose events the pipeline waits for (the worker consumes
+# them: an incident to page for, a reply to act on). The relay reads those at once; the
+# other events (notifications of work already done) may wait up to RELAY_GAP_S so that the
+# commits of a page share a batch.
+URGENT = "urgent"
+URGENT_EVENTS: tuple[type[Event], ...] = (IncidentReported, SmsReceived)
+RELAY_GAP_S = 0.05
 RELAY_LOCK = 0x5F5_0B0C  # advisory lock key: one active relay per database
 BATCH = 500
 KEEP_PUBLISHED = "7 days"  # long enough to replay into a new consumer, short enough to stay small
@@ -73,10 +80,14 @@ async def add_many(session: AsyncSession, events: list[Event]) -> None:
     if not events:
         return
     await insert_rows(session, "outbox", COLUMNS, rows(events))
-    if not session.info.get("outbox_notified"):
-        # One NOTIFY per transaction is enough: it is delivered at commit, not before.
-        await session.execute(text(f"NOTIFY {CHANNEL}"))
-        session.info["outbox_notified"] = True
+    # One NOTIFY of each kind per transaction is enough: it is delivered at commit.
+    kind = URGENT if any(isinstance(e, URGENT_EVENTS) for e in events) else ""
+    notified: set[str] = session.info.setdefault("outbox_notified", set())
+    if kind not in notified:
+        await session.execute(
+            text(f"NOTIFY {CHANNEL}, '{kind}'") if kind else text(f"NOTIFY {CHANNEL}")
+        )
+        notified.add(kind)
 
 
 # The relay's statements, on its own autocommit connection (prepared after a few runs).
@@ -157,15 +168,19 @@ class Relay:
             )
             await producer.start()
             stopping = asyncio.create_task(self._stopping.wait())
-            purged_at = 0.0
+            purged_at = published_at = 0.0
             loop = asyncio.get_running_loop()
             try:
                 while not self._stopping.is_set():
                     if loop.time() - purged_at > PURGE_EVERY_S:
                         await conn.execute(PURGE)
                         purged_at = loop.time()
-                    if await self.publish_batch(conn, producer) < BATCH:
-                        await self._wait(conn, stopping)
+                    read_at = loop.time()
+                    sent = await self.publish_batch(conn, producer)
+                    if sent:
+                        published_at = read_at
+                    if sent < BATCH:
+                        await self._wait(conn, stopping, published_at + RELAY_GAP_S)
             finally:
                 stopping.cancel()
                 with contextlib.suppress(Exception):
@@ -173,14 +188,38 @@ class Relay:
         finally:
             await conn.close()
 
-    async def _wait(self, conn: psycopg.AsyncConnection, stopping: asyncio.Task[bool]) -> None:
+    async def _wait(
+        self, conn: psycopg.AsyncConnection, stopping: asyncio.Task[bool], not_before: float
+    ) -> None:
         """Until a commit notifies (or one that came while the last statements ran), a
-        second passes, or the relay is stopped."""
+        second passes, or the relay is stopped. A commit of urgent events (URGENT) is read
+        at once; others, until `not_before` (RELAY_GAP_S after the last read), wait for
+        more commits to share their batch, or for an urgent one. Every notification taken
+        here is for a commit the next read sees, so none is left to wake an empty read.
+        `not_before` counts from the last read that found rows: after a quiet spell the
+        first commit is read at once, urgent or not."""
+        loop = asyncio.get_running_loop()
+        urgent = await self._notified(conn, stopping, 1.0)
+        while urgent is False and (left := not_before - loop.time()) > 0:
+            more = await self._notified(conn, stopping, left)
+            if more is None:
+                return
+            urgent = more
+        if urgent and LINGER_S:
+            await asyncio.sleep(LINGER_S)
+
+    async def _notified(
+        self, conn: psycopg.AsyncConnection, stopping: asyncio.Task[bool], timeout: float
+    ) -> bool | None:
+        """Whether an urgent commit notified (True) or only others (False), taking every
+        notification already received; None when none came within `timeout` or the relay
+        is stopping."""
+        payloads: list[str] = []
 
         async def notified() -> None:
             # stop_after=1 still takes every notification already received, in one go.
-            async for _ in conn.notifies(timeout=1.0, stop_after=1):
-                pass
+            async for n in conn.notifies(timeout=timeout, stop_after=1):
+                payloads.append(n.payload)
 
         waiting = asyncio.ensure_future(notified())
         await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
@@ -188,10 +227,11 @@ class Relay:
             waiting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiting
-            return
+            return None
         waiting.result()  # a lost connection ends this leadership
-        if LINGER_S:
-            await asyncio.sleep(LINGER_S)
+        if not payloads:
+            return None
+        return URGENT in payloads
 
     async def publish_batch(self, conn: psycopg.AsyncConnection, producer: AIOKafkaProducer) -> int:
         rows = await (await conn.execute(NEXT_BATCH, (BATCH,), prepare=True)).fetchall()

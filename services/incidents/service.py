@@ -177,7 +177,7 @@ REPORT = (
     "ON CONFLICT (incident_key) DO NOTHING RETURNING id), "
     "event AS (INSERT INTO outbox (topic, key, payload) "
     "SELECT %(topic)s, %(event_key)s, CAST(%(payload)s AS jsonb) FROM inc RETURNING id), "
-    "woken AS (SELECT pg_notify(%(channel)s, '') FROM event), "
+    "woken AS (SELECT pg_notify(%(channel)s, %(urgent)s) FROM event), "
     "audited AS (INSERT INTO audit_log (actor_kind, actor_id, actor_name, actor_role, "
     "action, target_kind, target_id, ip, detail) "
     "SELECT %(a_kind)s, %(a_id)s, %(a_name)s, %(a_role)s, %(a_action)s, 'route', "
@@ -230,6 +230,7 @@ def report_statement(
         "event_key": event.key,
         "payload": event.model_dump_json(),
         "channel": outbox.CHANNEL,
+        "urgent": outbox.URGENT,
         "audit": audit is not None,
         "a_kind": who.kind if who else None,
         "a_id": str(who.id) if who else None,

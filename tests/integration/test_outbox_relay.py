@@ -18,6 +18,8 @@ import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from services import outbox
 from services.outbox import Relay
@@ -59,7 +61,7 @@ async def relay(relay_db: str) -> AsyncIterator[Relay]:
     await asyncio.wait_for(task, 15)
 
 
-def commit(url: str, topic: str, keys: list[str]) -> None:
+def commit(url: str, topic: str, keys: list[str], urgent: bool = False) -> None:
     """One transaction's events, as outbox.add_many queues them (the NOTIFY included)."""
     with psycopg.connect(url.replace("+psycopg", "")) as conn:
         for k in keys:
@@ -68,7 +70,7 @@ def commit(url: str, topic: str, keys: list[str]) -> None:
                 "INSERT INTO outbox (topic, key, payload) VALUES (%s, %s, %s::jsonb)",
                 (topic, k, payload),
             )
-        conn.execute(f"NOTIFY {outbox.CHANNEL}")
+        conn.execute(f"NOTIFY {outbox.CHANNEL}, '{outbox.URGENT if urgent else ''}'")
 
 
 def unpublished(url: str) -> int:
@@ -143,10 +145,66 @@ async def test_a_single_commit_is_published_without_waiting_for_the_timeout(
         assert took < 0.5  # the NOTIFY woke it: the relay's timeout is a whole second
 
 
+async def test_urgent_commits_are_read_at_once_others_may_wait_to_share_a_batch(
+    relay: Relay, relay_db: str, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incident's event (or a reply's) is what the worker waits for: read at once. The
+    other events of a page may wait up to RELAY_GAP_S after the last read (2 s here, so the
+    test can see it) and are read with the next urgent commit, in one batch."""
+    monkeypatch.setattr(outbox, "RELAY_GAP_S", 2.0)
+    await until(lambda: unpublished(relay_db) == 0)
+    await asyncio.sleep(2.2)  # the relay's last read is more than a gap ago
+    start, batches = relay.published, relay.batches
+    await asyncio.to_thread(commit, relay_db, topic, ["first"])  # after a quiet spell: at once
+    await until(lambda: relay.published > start, timeout=0.5)
+    start = relay.published
+    await asyncio.to_thread(commit, relay_db, topic, ["later", "later"])
+    await asyncio.sleep(0.5)
+    assert relay.published == start  # within the gap: waits for company
+    await asyncio.to_thread(commit, relay_db, topic, ["incident"], urgent=True)
+    took = await until(lambda: relay.published >= start + 3, timeout=1.0)
+    assert took < 0.5 and relay.batches == batches + 2  # the urgent one took the others along
+    await until(lambda: unpublished(relay_db) == 0)
+
+
+async def test_add_many_notifies_urgent_events_as_urgent(db: Engine) -> None:
+    from datetime import UTC, datetime
+
+    from schemas.events import IncidentReported
+    from services.db import transaction
+
+    assert IncidentReported in outbox.URGENT_EVENTS
+    seen: list[str] = []
+    async with transaction() as session:
+        await session.execute(text("LISTEN probe"))  # harmless: a statement to start
+        event = IncidentReported(
+            incident_id=uuid.uuid4(),
+            occurred_at=datetime.now(UTC),
+            unit="4E",
+            event_type="code_blue",
+            harm_level="severe",
+            staff_ids=["N1001"],
+        )
+        statements: list[str] = []
+        real = session.execute
+
+        async def spy(stmt, *a, **k):  # type: ignore[no-untyped-def]
+            statements.append(str(stmt))
+            return await real(stmt, *a, **k)
+
+        session.execute = spy  # type: ignore[method-assign]
+        await outbox.add(session, event)
+        await outbox.add(session, event)  # one NOTIFY per kind and transaction
+        seen = [s for s in statements if "NOTIFY" in s]
+        await session.rollback()
+    assert seen == [f"NOTIFY {outbox.CHANNEL}, '{outbox.URGENT}'"]
+
+
 async def test_one_relay_at_a_time_and_a_standby_takes_over(
     relay: Relay, relay_db: str, topic: str
 ) -> None:
-    await until(lambda: unpublished(relay_db) == 0)
+    await asyncio.to_thread(commit, relay_db, topic, ["lead"])
+    await until(lambda: relay.published >= 1)  # it leads: the standby cannot take the lock
     standby = Relay(relay_db, os.environ["KAFKA_BOOTSTRAP_SERVERS"], name="standby")
     task = asyncio.create_task(standby.run())
     try:
