@@ -193,33 +193,25 @@ class Relay:
     ) -> None:
         """Until a commit notifies (or one that came while the last statements ran), a
         second passes, or the relay is stopped. A commit of urgent events (URGENT) is read
-        at once; others, until `not_before` (RELAY_GAP_S after the last read), wait for
-        more commits to share their batch, or for an urgent one. Every notification taken
-        here is for a commit the next read sees, so none is left to wake an empty read.
-        `not_before` counts from the last read that found rows: after a quiet spell the
-        first commit is read at once, urgent or not."""
+        at once; others, until `not_before` (RELAY_GAP_S after the last read that found
+        rows), wait for more commits to share their batch, or for an urgent one. Every
+        notification taken here is for a commit the next read sees, so none is left to
+        wake an empty read; after a quiet spell the first commit is read at once."""
         loop = asyncio.get_running_loop()
-        urgent = await self._notified(conn, stopping, 1.0)
-        while urgent is False and (left := not_before - loop.time()) > 0:
-            more = await self._notified(conn, stopping, left)
-            if more is None:
-                return
-            urgent = more
-        if urgent and LINGER_S:
-            await asyncio.sleep(LINGER_S)
-
-    async def _notified(
-        self, conn: psycopg.AsyncConnection, stopping: asyncio.Task[bool], timeout: float
-    ) -> bool | None:
-        """Whether an urgent commit notified (True) or only others (False), taking every
-        notification already received; None when none came within `timeout` or the relay
-        is stopping."""
-        payloads: list[str] = []
 
         async def notified() -> None:
+            urgent = False
             # stop_after=1 still takes every notification already received, in one go.
-            async for n in conn.notifies(timeout=timeout, stop_after=1):
-                payloads.append(n.payload)
+            async with contextlib.aclosing(conn.notifies(timeout=1.0, stop_after=1)) as first:
+                async for n in first:
+                    urgent = urgent or n.payload == URGENT
+            if urgent or (left := not_before - loop.time()) <= 0:
+                return
+            # Closed on leaving (aclosing): the generator holds the connection's lock.
+            async with contextlib.aclosing(conn.notifies(timeout=left)) as more:
+                async for n in more:
+                    if n.payload == URGENT:
+                        break
 
         waiting = asyncio.ensure_future(notified())
         await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
@@ -227,11 +219,10 @@ class Relay:
             waiting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiting
-            return None
+            return
         waiting.result()  # a lost connection ends this leadership
-        if not payloads:
-            return None
-        return URGENT in payloads
+        if LINGER_S:
+            await asyncio.sleep(LINGER_S)
 
     async def publish_batch(self, conn: psycopg.AsyncConnection, producer: AIOKafkaProducer) -> int:
         rows = await (await conn.execute(NEXT_BATCH, (BATCH,), prepare=True)).fetchall()
