@@ -7,8 +7,10 @@ against every console route twice, FastAPI's dependency solving and form parsing
 a request's CPU, for requests that need none of it (benchmarks/api_requests.py).
 
 A lane takes only the plain case, exactly as the full app would answer it: a body within
-the route's cap with a Content-Length, a known token of a role the route admits (incidents),
-a valid Twilio signature on a well-formed form (status callbacks), a body that validates.
+the route's cap with a Content-Length, a known token of a role the route admits
+(incidents), a valid Twilio signature on a well-formed form (status callbacks), a body that
+validates. The body is read only once the headers admit the request (Lane.admits), so the
+Gatekeeper's promise holds: no credential, no body read.
 Anything else (a missing or wrong credential, a chunked body, an unexpected content type, a
 field that does not validate, a duplicated header) goes on to the full app untouched, the
 body replayed, and gets the full app's answer: its status codes, error bodies, logs and
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.exception_handlers import http_exception_handler
@@ -40,10 +43,20 @@ from starlette.requests import Request
 
 from services.auth import ASGIApp, Message, Receive, Scope, Send, body_limit
 
-# A lane: the request's scope, its headers (lower-case names, each once) and its whole
-# body; True when it answered, False to hand the request to the full app unanswered.
 Headers = Mapping[bytes, bytes]
-Lane = Callable[[Scope, Headers, bytes, Send], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Lane:
+    """`admits`: from the scope and headers alone (lower-case names, each once), whether
+    the lane may take the request; no body is read for one it does not (an unsigned form or
+    a request without a known token is refused by the Gatekeeper unread, as before).
+    `answer`: with the whole body; True when it answered, False to hand the request to the
+    full app unanswered."""
+
+    admits: Callable[[Scope, Headers], Awaitable[bool]]
+    answer: Callable[[Scope, Headers, bytes, Send], Awaitable[bool]]
+
 
 # Off: every request takes the full app (tests compare the two answers).
 ENABLED = True
@@ -71,8 +84,12 @@ class FastLanes:
                 return
             headers[name] = value
         declared = headers.get(b"content-length", b"")
-        if not declared.isdigit() or int(declared) > body_limit(scope["path"]):
-            await self.app(scope, receive, send)  # unread: the Gatekeeper answers it
+        if (
+            not declared.isdigit()
+            or int(declared) > body_limit(scope["path"])
+            or not await lane.admits(scope, headers)
+        ):
+            await self.app(scope, receive, send)  # unread: the full app answers it
             return
         received: list[Message] = []
         chunks: list[bytes] = []
@@ -84,7 +101,7 @@ class FastLanes:
                 break  # the client went away: the full app sees that too
             chunks.append(message.get("body", b""))
             complete = not message.get("more_body", False)
-        if complete and await lane(scope, headers, b"".join(chunks), send):
+        if complete and await lane.answer(scope, headers, b"".join(chunks), send):
             self.taken += 1
             return
         await self.app(scope, _replay(received, receive), send)

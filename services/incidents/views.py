@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from services.api_lanes import Headers, Send, client_ip, send_json, send_refusal
+from services.api_lanes import Headers, Lane, Send, client_ip, send_json, send_refusal
 from services.auth import INCIDENT_ROLES, Scope, bearer_principal, require_incidents
 from services.db import raw_pool, transaction
 from services.identity.deps import api_call_names
@@ -91,15 +91,25 @@ async def accept(incident: IncidentIn, idempotency_key: str | None, who: Princip
     return accepted
 
 
-async def incident_lane(scope: Scope, headers: Headers, body: bytes, send: Send) -> bool:
-    """POST /incidents by a token of a role the route admits, with a body that validates
-    (services.api_lanes); everything else is the full app's to answer."""
+async def _admitted(headers: Headers) -> Principal | None:
+    """A JSON body from a token of a role the route admits (the route's own roles)."""
     ctype = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
     authorization = headers.get(b"authorization")
     if ctype != b"application/json" or authorization is None:
-        return False
+        return None
     who = await bearer_principal(authorization.decode("latin-1"))
-    if who is None or who.role not in INCIDENT_ROLES:
+    return who if who is not None and who.role in INCIDENT_ROLES else None
+
+
+async def incident_admits(scope: Scope, headers: Headers) -> bool:
+    return await _admitted(headers) is not None
+
+
+async def incident_answer(scope: Scope, headers: Headers, body: bytes, send: Send) -> bool:
+    """POST /incidents by a token of a role the route admits, with a body that validates
+    (services.api_lanes); everything else is the full app's to answer."""
+    who = await _admitted(headers)  # the token cache's answer of a moment ago
+    if who is None:
         return False
     try:
         incident = IncidentIn.model_validate(json.loads(body))
@@ -114,6 +124,9 @@ async def incident_lane(scope: Scope, headers: Headers, body: bytes, send: Send)
         return True
     await send_json(send, 202 if accepted.created else 200, answer(accepted))
     return True
+
+
+incident_lane = Lane(incident_admits, incident_answer)
 
 
 @router.get("/{incident_id}")

@@ -27,7 +27,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import DeliveryStatus, SmsReceived
-from services.api_lanes import Headers, Send, send_empty
+from services.api_lanes import Headers, Lane, Send, send_empty
 from services.auth import Scope, twilio_signed, verified_twilio_form
 from services.config import get_settings
 from services.db import raw_pool, run_transaction
@@ -185,11 +185,18 @@ def plain_pairs(raw: bytes) -> dict[str, str] | None:
     return out
 
 
-async def status_lane(scope: Scope, headers: Headers, body: bytes, send: Send) -> bool:
+async def status_admits(scope: Scope, headers: Headers) -> bool:
+    """A signed form (the signature itself is checked with the body)."""
+    ctype = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    return (
+        bool(headers.get(b"x-twilio-signature")) and ctype == b"application/x-www-form-urlencoded"
+    )
+
+
+async def status_answer(scope: Scope, headers: Headers, body: bytes, send: Send) -> bool:
     """POST /twilio/status, answered here when the full app would answer it 204."""
     signature = headers.get(b"x-twilio-signature")
-    ctype = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
-    if not signature or ctype != b"application/x-www-form-urlencoded":
+    if not signature:
         return False
     raw_query: bytes = scope.get("query_string", b"")
     form, query = plain_pairs(body), plain_pairs(raw_query)
@@ -215,6 +222,9 @@ async def status_lane(scope: Scope, headers: Headers, body: bytes, send: Send) -
     await store_callback(parsed, page_ids, message_id)
     await send_empty(send, 204)
     return True
+
+
+status_lane = Lane(status_admits, status_answer)
 
 
 @router.post("/sms")
