@@ -18,15 +18,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from services import logs
+from services.api_lanes import FastLanes
 from services.auth import Gatekeeper, require_any_token, require_coordinator
 from services.cases.views import router as cases_router
 from services.config import get_settings
 from services.console import install as install_console
-from services.db import async_engine, transaction
+from services.db import async_engine, close_raw_pools, transaction
 from services.identity.users import bootstrap
+from services.incidents.views import incident_lane
 from services.incidents.views import router as incidents_router
 from services.outbox import Relay
 from services.paging.views import router as twilio_router
+from services.paging.views import status_lane
 from services.people.views import router as people_router
 from services.schedules.views import router as schedules_router
 
@@ -45,6 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         relay.stop()
         await task
+        await close_raw_pools()
         await async_engine().dispose()
 
 
@@ -58,14 +62,22 @@ app = FastAPI(
     docs_url=None,
     redoc_url=None,
 )
-install_console(app)
-# Outermost: a token or a signature, and a body size, are checked before any body is read.
-app.add_middleware(Gatekeeper)
+# The API's routers before the console's: the router tries routes in order, and the
+# console's pages (none shares a path with the API) are many.
 app.include_router(incidents_router)
 app.include_router(twilio_router)
 app.include_router(cases_router)
 app.include_router(people_router)
 app.include_router(schedules_router)
+install_console(app)
+# A token or a signature, and a body size, are checked before any body is read.
+app.add_middleware(Gatekeeper)
+# Outermost of ours: a page's hot requests answered in their plain case without the layers
+# above (services/api_lanes.py says what they need of them and what not).
+app.add_middleware(
+    FastLanes,
+    lanes={("POST", "/incidents"): incident_lane, ("POST", "/twilio/status"): status_lane},
+)
 
 
 def _unechoed(msg: str, err: Mapping[str, object]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from functools import lru_cache
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -19,6 +20,7 @@ from services.db import transaction
 from services.identity import tokens
 from services.identity.deps import api_role
 from services.identity.models import Role
+from services.identity.principal import Principal
 
 # Who may call which API route. Risk management (and integrations acting for it) logs
 # incidents and learns only that support was offered; the coordinator runs the programme.
@@ -36,15 +38,39 @@ def public_url(request: Request) -> str:
     return f"{base}{request.url.path}{query}"
 
 
-async def verified_twilio_form(request: Request) -> dict[str, str]:
+@lru_cache(maxsize=4)
+def _validators(*auth_tokens: str) -> tuple[RequestValidator, ...]:
+    return tuple(RequestValidator(t) for t in auth_tokens if t)
+
+
+def twilio_signed(url: str, form: Mapping[str, str], signature: str) -> bool:
+    """Whether Twilio signed this URL and form with our auth token or the secondary one
+    (accepted too, so a token can be rotated without dropping replies)."""
     settings = get_settings()
+    validators = _validators(settings.twilio_auth_token, settings.twilio_auth_token_secondary)
+    return bool(signature) and any(v.validate(url, form, signature) for v in validators)
+
+
+async def verified_twilio_form(request: Request) -> dict[str, str]:
     form = {k: str(v) for k, v in (await request.form()).items()}
     signature = request.headers.get("X-Twilio-Signature", "")
-    tokens = [t for t in (settings.twilio_auth_token, settings.twilio_auth_token_secondary) if t]
-    url = public_url(request)
-    if not signature or not any(RequestValidator(t).validate(url, form, signature) for t in tokens):
+    if not twilio_signed(public_url(request), form, signature):
         raise HTTPException(403, "invalid Twilio signature")
     return form
+
+
+async def bearer_principal(authorization: str) -> Principal | None:
+    """The principal of an `Authorization: Bearer <token>` header, or None for a missing,
+    malformed, unknown or revoked token. A token seen in the last few seconds is answered
+    from the cache without a transaction."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    who = tokens.cached(token)
+    if who is tokens.MISS:
+        async with transaction() as session:
+            who = await tokens.lookup(session, token, clock.now())
+    return who  # type: ignore[return-value]
 
 
 # --- before any body is read ----------------------------------------------------------------
@@ -140,8 +166,7 @@ class Gatekeeper:
         challenge = {"WWW-Authenticate": "Bearer"}
         if scheme.lower() != "bearer" or not token:
             return 401, "missing bearer token", challenge
-        async with transaction() as session:
-            who = await tokens.lookup(session, token, clock.now())
+        who = await bearer_principal(f"{scheme} {token}")
         if who is None:
             return 401, "invalid token", challenge
         scope.setdefault("state", {})["principal"] = who

@@ -6,16 +6,18 @@ share one event loop each and must not block it on I/O. psycopg 3 serves both fr
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import select
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -46,21 +48,46 @@ def libpq_url(url: str) -> str:
 
 # Bound parameters are phone numbers and SMS bodies: SQLAlchemy puts them into the text of
 # every statement error, and that text reaches the logs. Every engine hides them.
-ENGINE_OPTIONS: dict[str, bool] = {"hide_parameters": True, "pool_pre_ping": True}
+# No pool_pre_ping: its round trip at every checkout was a transaction's worth of CPU in
+# the API and the worker; replace_dropped (below) finds a dropped connection without one.
+ENGINE_OPTIONS: dict[str, bool] = {"hide_parameters": True, "pool_pre_ping": False}
+
+
+E = TypeVar("E", Engine, AsyncEngine)
+
+
+def replace_dropped(engine: E) -> E:
+    """Check each connection as it leaves the pool, as pool_pre_ping did, without its round
+    trip: a connection the server dropped (looks_dropped) is discarded and another taken,
+    before any statement of the transaction is sent. Like the ping, this cannot see a
+    connection that breaks after the check; the transaction then fails and is not retried
+    here, so a committed transaction is never run again."""
+    event.listen(
+        engine.sync_engine if isinstance(engine, AsyncEngine) else engine, "checkout", _check
+    )
+    return engine
+
+
+def _check(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+    driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    if looks_dropped(driver):
+        raise DisconnectionError("the server closed this connection while it was idle")
 
 
 @lru_cache(maxsize=4)
 def async_engine(url: str | None = None) -> AsyncEngine:
     # Kept open for a burst's concurrency (the API's 64 requests in flight, the worker's
     # sends): overflow connections are opened and closed per checkout, ~10 ms of CPU each.
-    return create_async_engine(
-        url or get_settings().database_url, pool_size=24, max_overflow=16, **ENGINE_OPTIONS
+    return replace_dropped(
+        create_async_engine(
+            url or get_settings().database_url, pool_size=24, max_overflow=16, **ENGINE_OPTIONS
+        )
     )
 
 
 @lru_cache(maxsize=4)
 def sync_engine(url: str | None = None) -> Engine:
-    return create_engine(url or get_settings().database_url, **ENGINE_OPTIONS)
+    return replace_dropped(create_engine(url or get_settings().database_url, **ENGINE_OPTIONS))
 
 
 @lru_cache(maxsize=4)
@@ -136,3 +163,121 @@ def insert_from_json(table: str, columns: dict[str, str], param: str) -> str:
         f"INSERT INTO {table} ({names}) SELECT {names} "
         f"FROM jsonb_to_recordset(CAST(:{param} AS jsonb)) AS r({spec})"
     )
+
+
+# --- one-statement work on the API's hot paths ---------------------------------------------
+
+
+def looks_dropped(conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any]) -> bool:
+    """Whether an idle connection was closed by the server, without a round trip.
+
+    An idle connection has nothing to read: the server speaks only when asked. A readable
+    socket means it said something unasked, in practice the FATAL it sends before closing
+    (a restart, pg_terminate_backend, idle timeouts), or the socket is at EOF. Such a
+    connection is replaced before a statement is sent on it, so no statement ever meets
+    it; this is what pool_pre_ping's round trip was for, at a syscall's cost.
+    """
+    if conn.closed or conn.broken:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(conn.pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
+        return True
+
+
+class RawPool:
+    """A few autocommit psycopg connections for statements that are a unit of work alone.
+
+    Why not SQLAlchemy here: a status callback's insert and an incident's one statement are
+    the API's hot path, and a pooled SQLAlchemy connection cost more CPU than the statement
+    (checkout and return, the ping, compiling the parameters): measured in-process with
+    benchmarks/api_requests.py. Statements are prepared by psycopg after a few runs.
+
+    A connection the server dropped is found before use (looks_dropped) and replaced. A
+    statement that fails because the connection broke under it is tried again on a new one
+    only when the caller says the statement may run twice (`idempotent`): an autocommit
+    statement cut off mid-flight may have committed, and it is never run a second time
+    unless a second run changes nothing that matters.
+    """
+
+    def __init__(self, url: str, application_name: str, max_size: int = 32) -> None:
+        self.url = libpq_url(url)
+        self.application_name = application_name
+        self.max_size = max_size
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    def _bind(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._slots is None:
+            # Connections belong to the loop that opened them (a test run may use several).
+            self._idle = []
+            self._loop = loop
+            self._slots = asyncio.Semaphore(self.max_size)
+        return self._slots
+
+    async def _checkout(self) -> psycopg.AsyncConnection[Any]:
+        while self._idle:
+            conn = self._idle.pop()
+            if not looks_dropped(conn):
+                return conn
+            await conn.close()
+        return await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, application_name=self.application_name
+        )
+
+    def _checkin(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            self._idle.append(conn)
+
+    async def fetch(
+        self, query: str, params: Sequence[object], idempotent: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement in autocommit; its rows (none for a statement without any)."""
+        slots = self._bind()
+        async with slots:
+            for attempt in (1, 2):
+                conn = await self._checkout()
+                try:
+                    cur = await conn.execute(query, params, prepare=True)
+                    rows = await cur.fetchall() if cur.description else []
+                except psycopg.OperationalError:
+                    lost = conn.closed or conn.broken
+                    await conn.close()
+                    if lost and idempotent and attempt == 1:
+                        continue
+                    raise
+                except psycopg.Error:
+                    self._checkin(conn)  # the statement failed; the connection did not
+                    raise
+                except BaseException:
+                    await conn.close()  # cancelled mid-statement: its state is unknown
+                    raise
+                self._checkin(conn)
+                return rows
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+
+
+_raw_pools: dict[tuple[str, str], RawPool] = {}
+
+
+def raw_pool(application_name: str, max_size: int = 16) -> RawPool:
+    """The process's RawPool of this name, on the configured database."""
+    url = get_settings().database_url
+    pool = _raw_pools.get((application_name, url))
+    if pool is None:
+        pool = _raw_pools[(application_name, url)] = RawPool(url, application_name, max_size)
+    return pool
+
+
+async def close_raw_pools() -> None:
+    for pool in list(_raw_pools.values()):
+        await pool.close()

@@ -25,13 +25,20 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from schemas.events import Event
+from schemas.events import Event, IncidentReported, SmsReceived
 from schemas.topics import topic_name
-from services.db import Base, insert_rows, libpq_url, sessionmaker
+from services.db import Base, insert_rows, libpq_url
 from services.logs import log
 from services.metrics import RELAYED
 
 CHANNEL = "svrr_outbox"
+# The NOTIFY payload of a commit whose events the pipeline waits for (the worker consumes
+# them: an incident to page for, a reply to act on). The relay reads those at once; the
+# other events (notifications of work already done) may wait up to RELAY_GAP_S so that the
+# commits of a page share a batch.
+URGENT = "urgent"
+URGENT_EVENTS: tuple[type[Event], ...] = (IncidentReported, SmsReceived)
+RELAY_GAP_S = 0.05
 RELAY_LOCK = 0x5F5_0B0C  # advisory lock key: one active relay per database
 BATCH = 500
 KEEP_PUBLISHED = "7 days"  # long enough to replay into a new consumer, short enough to stay small
@@ -73,26 +80,51 @@ async def add_many(session: AsyncSession, events: list[Event]) -> None:
     if not events:
         return
     await insert_rows(session, "outbox", COLUMNS, rows(events))
-    if not session.info.get("outbox_notified"):
-        # One NOTIFY per transaction is enough: it is delivered at commit, not before.
-        await session.execute(text(f"NOTIFY {CHANNEL}"))
-        session.info["outbox_notified"] = True
+    # One NOTIFY of each kind per transaction is enough: it is delivered at commit.
+    kind = URGENT if any(isinstance(e, URGENT_EVENTS) for e in events) else ""
+    notified: set[str] = session.info.setdefault("outbox_notified", set())
+    if kind not in notified:
+        await session.execute(
+            text(f"NOTIFY {CHANNEL}, '{kind}'") if kind else text(f"NOTIFY {CHANNEL}")
+        )
+        notified.add(kind)
+
+
+# The relay's statements, on its own autocommit connection (prepared after a few runs).
+NEXT_BATCH = (
+    "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT %s"
+)
+MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)"
+PURGE = f"DELETE FROM outbox WHERE published_at < now() - interval '{KEEP_PUBLISHED}'"
+# After a wake-up, how long to let more commits arrive before reading: the commits of one
+# page (the incident, the worker's batch, its sends) come milliseconds apart, and each batch
+# costs the relay two statements and a round of acks whatever its size.
+LINGER_S = 0.0
 
 
 class Relay:
-    """Publishes outbox rows to Kafka. Run one in every process that writes events."""
+    """Publishes outbox rows to Kafka. Run one in every process that writes events.
+
+    One connection does everything: it holds the leader's advisory lock, LISTENs, reads a
+    batch and marks it published, in autocommit (each statement is atomic alone). Why one:
+    a relay can then only read and mark while it holds the lock; when that connection is
+    lost, the lock goes with it and this relay stops at its next statement, so two relays
+    never read and publish side by side (FOR UPDATE SKIP LOCKED in a transaction on a
+    second connection did that before, at two more round trips a batch). A notification
+    that arrives while a statement runs is kept by psycopg and wakes the next wait at once,
+    so no commit waits for the next one to be published.
+    """
 
     def __init__(self, database_url: str, bootstrap_servers: str, name: str) -> None:
         self.database_url = database_url
         self.bootstrap_servers = bootstrap_servers
         self.name = name
         self.published = 0
+        self.batches = 0
         self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._wake.set()
 
     async def run(self) -> None:
         """Hold the leader lock and relay; on any failure back off and start over."""
@@ -110,7 +142,9 @@ class Relay:
                 backoff = min(backoff * 2, 5.0)
 
     async def _lead(self) -> None:
-        conn = await psycopg.AsyncConnection.connect(libpq_url(self.database_url), autocommit=True)
+        conn = await psycopg.AsyncConnection.connect(
+            libpq_url(self.database_url), autocommit=True, application_name="svrr-relay"
+        )
         try:
             while not self._stopping.is_set():
                 row = await (
@@ -125,7 +159,6 @@ class Relay:
                 return
             log().info("relay.leading", relay=self.name)
             await conn.execute(f"LISTEN {CHANNEL}")
-            listener = asyncio.create_task(self._listen(conn))
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap_servers,
                 acks="all",
@@ -134,64 +167,75 @@ class Relay:
                 request_timeout_ms=10_000,
             )
             await producer.start()
-            purged_at = 0.0
+            stopping = asyncio.create_task(self._stopping.wait())
+            purged_at = published_at = 0.0
             loop = asyncio.get_running_loop()
             try:
                 while not self._stopping.is_set():
                     if loop.time() - purged_at > PURGE_EVERY_S:
-                        await self.purge()
+                        await conn.execute(PURGE)
                         purged_at = loop.time()
-                    if listener.done():
-                        listener.result()  # re-raise a lost LISTEN connection
-                    # Cleared before reading, not after: a NOTIFY that arrives while a batch
-                    # is being published names rows that batch did not see, so it must wake
-                    # the next round. Clearing after publishing dropped it, and those rows
-                    # waited for the next commit anywhere (a 200-400 ms tail on latency).
-                    self._wake.clear()
-                    sent = await self.publish_batch(producer)
+                    read_at = loop.time()
+                    sent = await self.publish_batch(conn, producer)
+                    if sent:
+                        published_at = read_at
                     if sent < BATCH:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), 1.0)
+                        await self._wait(conn, stopping, published_at + RELAY_GAP_S)
             finally:
-                listener.cancel()
+                stopping.cancel()
                 with contextlib.suppress(Exception):
                     await producer.stop()
         finally:
             await conn.close()
 
-    async def _listen(self, conn: psycopg.AsyncConnection) -> None:
-        async for _ in conn.notifies():
-            self._wake.set()
+    async def _wait(
+        self, conn: psycopg.AsyncConnection, stopping: asyncio.Task[bool], not_before: float
+    ) -> None:
+        """Until a commit notifies (or one that came while the last statements ran), a
+        second passes, or the relay is stopped. A commit of urgent events (URGENT) is read
+        at once; others, until `not_before` (RELAY_GAP_S after the last read that found
+        rows), wait for more commits to share their batch, or for an urgent one. Every
+        notification taken here is for a commit the next read sees, so none is left to
+        wake an empty read; after a quiet spell the first commit is read at once."""
+        loop = asyncio.get_running_loop()
 
-    async def purge(self) -> None:
-        async with sessionmaker(self.database_url)() as session, session.begin():
-            await session.execute(
-                text(f"DELETE FROM outbox WHERE published_at < now() - interval '{KEEP_PUBLISHED}'")
-            )
+        async def notified() -> None:
+            urgent = False
+            # stop_after=1 still takes every notification already received, in one go.
+            async with contextlib.aclosing(conn.notifies(timeout=1.0, stop_after=1)) as first:
+                async for n in first:
+                    urgent = urgent or n.payload == URGENT
+            if urgent or (left := not_before - loop.time()) <= 0:
+                return
+            # Closed on leaving (aclosing): the generator holds the connection's lock.
+            async with contextlib.aclosing(conn.notifies(timeout=left)) as more:
+                async for n in more:
+                    if n.payload == URGENT:
+                        break
 
-    async def publish_batch(self, producer: AIOKafkaProducer) -> int:
-        async with sessionmaker(self.database_url)() as session, session.begin():
-            rows = (
-                await session.execute(
-                    text(
-                        "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL "
-                        "ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
-                    ),
-                    {"n": BATCH},
-                )
-            ).all()
-            if not rows:
-                return 0
-            futures = [
-                await producer.send(r.topic, value=_encode(r.payload), key=r.key.encode())
-                for r in rows
-            ]
-            await asyncio.gather(*futures)
-            await session.execute(
-                text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)"),
-                {"ids": [r.id for r in rows]},
-            )
+        waiting = asyncio.ensure_future(notified())
+        await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
+        if not waiting.done():
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+            return
+        waiting.result()  # a lost connection ends this leadership
+        if LINGER_S:
+            await asyncio.sleep(LINGER_S)
+
+    async def publish_batch(self, conn: psycopg.AsyncConnection, producer: AIOKafkaProducer) -> int:
+        rows = await (await conn.execute(NEXT_BATCH, (BATCH,), prepare=True)).fetchall()
+        if not rows:
+            return 0
+        futures = [
+            await producer.send(topic, value=_encode(payload), key=key.encode())
+            for _id, topic, key, payload in rows
+        ]
+        await asyncio.gather(*futures)
+        await conn.execute(MARK_PUBLISHED, ([r[0] for r in rows],), prepare=True)
         self.published += len(rows)
+        self.batches += 1
         RELAYED.labels(self.name).inc(len(rows))
         log().debug("relay.published", relay=self.name, count=len(rows))
         return len(rows)

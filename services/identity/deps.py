@@ -59,8 +59,21 @@ async def api_call_audit(session: AsyncSession, request: Request, who: Principal
     """The same row as every other API action's, in the caller's transaction."""
     route = request.scope.get("route")
     template = getattr(route, "path", request.url.path)
-    target = ",".join(f"{k}={v}" for k, v in request.path_params.items())[:64] or "-"
-    await audit.record(session, who, f"api {request.method} {template}"[:64], "route", target)
+    await api_call_record(session, who, request.method, template, request.path_params)
+
+
+async def api_call_record(
+    session: AsyncSession, who: Principal, method: str, template: str, path_params: dict[str, str]
+) -> None:
+    """An API call's audit row: the route's template and the ids in its path."""
+    action, target = api_call_names(method, template, path_params)
+    await audit.record(session, who, action, "route", target)
+
+
+def api_call_names(method: str, template: str, path_params: dict[str, str]) -> tuple[str, str]:
+    """An API call's audit action and target: the route, and the ids in its path."""
+    target = ",".join(f"{k}={v}" for k, v in path_params.items())[:64] or "-"
+    return f"api {method} {template}"[:64], target
 
 
 async def _audit_call(request: Request, who: Principal) -> None:

@@ -81,6 +81,18 @@ async def revoke(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> b
     return bool(done.rowcount)
 
 
+MISS = object()
+
+
+def cached(token: str) -> Principal | None | object:
+    """The token's principal (or None) as looked up in the last few seconds, else MISS:
+    a request whose token was seen recently needs no transaction at all."""
+    hit = _cache.get(token_hash(token))
+    if hit is not None and hit[1] > time.monotonic():
+        return hit[0]
+    return MISS
+
+
 async def lookup(session: AsyncSession, token: str, now: datetime) -> Principal | None:
     """The token's principal, or None for an unknown or revoked token."""
     digest = token_hash(token)

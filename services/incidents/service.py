@@ -8,17 +8,18 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import HarmLevel, IncidentReported, IncidentType, StaffId, UnitCode
 from schemas.topics import topic_name
 from services import clock, outbox
-from services.incidents.models import Incident
+from services.identity.principal import Principal
 
 # Text that looks like a patient identifier or a date of birth has no place in any field:
 # the investigation owns clinical detail, and this system must never hold it.
@@ -158,30 +159,49 @@ class Accepted:
     created: bool  # False: an idempotent retry found the incident already stored
 
 
-async def report(
-    session: AsyncSession, incident: IncidentIn, reported_by: str | None = None
-) -> Accepted:
-    """Store the incident and its IncidentReported event in the caller's transaction.
-    `reported_by` ("user:<id>" or "token:<id>") is kept apart from the request's
-    fingerprint: the same report retried by another integration is still the same report."""
-    # The directory checks in one round trip, the incident and its event in another: at a
-    # burst of hundreds of reports a second, each statement is a noticeable share of a
-    # request's cost (this was five statements and an ORM flush).
-    unit_known, known = (
-        await session.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM units WHERE code = :unit), "
-                "ARRAY(SELECT staff_id FROM staff WHERE staff_id = ANY(:ids) AND active)"
-            ),
-            {"unit": incident.unit, "ids": incident.staff_ids},
-        )
-    ).one()
-    if not unit_known:
-        raise UnknownUnit()
-    unknown = [i for i, s in enumerate(incident.staff_ids) if s not in set(known)]
-    if unknown:
-        raise UnknownStaff(sorted({incident.staff_ids[i] for i in unknown}), unknown)
-    fingerprint = incident.fingerprint()
+# The directory checks, the incident, its event, the wake-up of the relays and (for an API
+# call) its audit row, in one statement: one round trip, atomic on its own, so the API runs
+# it in autocommit without BEGIN and COMMIT (services.db.RawPool), and the CLI and the
+# console in their transactions. Nothing is written unless the unit and every staff id are
+# in the directory; the audit row is written with the incident, or with a replay of it
+# (the same key and the same request), never for a refusal.
+REPORT = (
+    "WITH dir AS (SELECT EXISTS (SELECT 1 FROM units WHERE code = %(unit)s) AS unit_known, "
+    "ARRAY(SELECT staff_id FROM staff WHERE staff_id = ANY(%(staff)s) AND active) AS known), "
+    "ok AS (SELECT 1 FROM dir WHERE unit_known AND cardinality(known) = %(n_staff)s), "
+    "prior AS (SELECT id, request_hash FROM incidents WHERE incident_key = %(key)s), "
+    "inc AS (INSERT INTO incidents (id, incident_key, request_hash, occurred_at, unit, "
+    "event_type, harm_level, staff_ids, reporter_ref, reported_by) "
+    "SELECT %(id)s, %(key)s, %(hash)s, %(at)s, %(unit)s, %(type)s, %(harm)s, %(staff)s, "
+    "%(ref)s, %(by)s FROM ok "
+    "ON CONFLICT (incident_key) DO NOTHING RETURNING id), "
+    "event AS (INSERT INTO outbox (topic, key, payload) "
+    "SELECT %(topic)s, %(event_key)s, CAST(%(payload)s AS jsonb) FROM inc RETURNING id), "
+    "woken AS (SELECT pg_notify(%(channel)s, %(urgent)s) FROM event), "
+    "audited AS (INSERT INTO audit_log (actor_kind, actor_id, actor_name, actor_role, "
+    "action, target_kind, target_id, ip, detail) "
+    "SELECT %(a_kind)s, %(a_id)s, %(a_name)s, %(a_role)s, %(a_action)s, 'route', "
+    "%(a_target)s, %(a_ip)s, '{}'::jsonb FROM ok WHERE %(audit)s AND (EXISTS (SELECT 1 FROM inc) "
+    "OR EXISTS (SELECT 1 FROM prior WHERE request_hash = %(hash)s)) RETURNING 1) "
+    "SELECT dir.unit_known, dir.known, (SELECT id FROM inc), "
+    "(SELECT id FROM prior), (SELECT request_hash FROM prior), "
+    "(SELECT count(*) FROM woken) + (SELECT count(*) FROM audited) FROM dir"
+)
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """An API call's audit row (services.identity.audit), written with the incident."""
+
+    who: Principal
+    action: str
+    target: str = "-"
+
+
+def report_statement(
+    incident: IncidentIn, reported_by: str | None, audit: ApiCall | None = None
+) -> dict[str, object]:
+    """The parameters of REPORT for this incident."""
     new_id = uuid.uuid4()
     event = IncidentReported(
         incident_id=new_id,
@@ -193,44 +213,73 @@ async def report(
         staff_ids=incident.staff_ids,
         reporter_ref=incident.reporter_ref,
     )
-    inserted = await session.scalar(
-        text(
-            "WITH inc AS ("
-            "INSERT INTO incidents (id, incident_key, request_hash, occurred_at, unit, "
-            "event_type, harm_level, staff_ids, reporter_ref, reported_by) "
-            "VALUES (:id, :key, :hash, :at, :unit, :type, :harm, :staff, :ref, :by) "
-            "ON CONFLICT (incident_key) DO NOTHING RETURNING id), "
-            "event AS (INSERT INTO outbox (topic, key, payload) "
-            "SELECT :topic, :event_key, CAST(:payload AS jsonb) FROM inc RETURNING id), "
-            "woken AS (SELECT pg_notify(:channel, '') FROM event) "
-            "SELECT (SELECT id FROM inc) WHERE (SELECT count(*) FROM woken) >= 0"
-        ),
-        {
-            "id": new_id,
-            "key": incident.incident_key,
-            "hash": fingerprint,
-            "at": incident.occurred_at,
-            "unit": incident.unit,
-            "type": incident.event_type.value,
-            "harm": incident.harm_level.value,
-            "staff": incident.staff_ids,
-            "ref": incident.reporter_ref,
-            "by": reported_by,
-            "topic": topic_name(IncidentReported),
-            "event_key": event.key,
-            "payload": event.model_dump_json(),
-            "channel": outbox.CHANNEL,
-        },
-    )
-    if inserted is None:
-        existing = (
-            await session.execute(
-                select(Incident.id, Incident.request_hash).where(
-                    Incident.incident_key == incident.incident_key
-                )
-            )
-        ).one()
-        if existing.request_hash != fingerprint:
-            raise KeyReused("this incident_key was already used for a different incident")
-        return Accepted(existing.id, created=False)
-    return Accepted(new_id, created=True)
+    who = audit.who if audit else None
+    return {
+        "id": new_id,
+        "key": incident.incident_key,
+        "hash": incident.fingerprint(),
+        "at": incident.occurred_at,
+        "unit": incident.unit,
+        "type": incident.event_type.value,
+        "harm": incident.harm_level.value,
+        "staff": incident.staff_ids,
+        "n_staff": len(incident.staff_ids),
+        "ref": incident.reporter_ref,
+        "by": reported_by,
+        "topic": topic_name(IncidentReported),
+        "event_key": event.key,
+        "payload": event.model_dump_json(),
+        "channel": outbox.CHANNEL,
+        "urgent": outbox.URGENT,
+        "audit": audit is not None,
+        "a_kind": who.kind if who else None,
+        "a_id": str(who.id) if who else None,
+        "a_name": who.name if who else None,
+        "a_role": who.role.value if who else None,
+        "a_action": audit.action[:64] if audit else None,
+        "a_target": audit.target[:64] if audit else None,
+        "a_ip": who.ip if who else None,
+    }
+
+
+def reported(
+    incident: IncidentIn, params: dict[str, object], row: Sequence[Any]
+) -> Accepted | None:
+    """What REPORT's row says: accepted, or a refusal raised; None when a concurrent report
+    with the same key committed during the statement (the caller looks again)."""
+    unit_known, known, inserted, prior_id, prior_hash, _ = row
+    if not unit_known:
+        raise UnknownUnit()
+    held = set(known)
+    unknown = [i for i, s in enumerate(incident.staff_ids) if s not in held]
+    if unknown:
+        raise UnknownStaff(sorted({incident.staff_ids[i] for i in unknown}), unknown)
+    if inserted is not None:
+        return Accepted(inserted, created=True)
+    if prior_id is None:
+        return None
+    if prior_hash != params["hash"]:
+        raise KeyReused("this incident_key was already used for a different incident")
+    return Accepted(prior_id, created=False)
+
+
+async def report(
+    session: AsyncSession,
+    incident: IncidentIn,
+    reported_by: str | None = None,
+    audit: ApiCall | None = None,
+) -> Accepted:
+    """Store the incident and its IncidentReported event in the caller's transaction.
+    `reported_by` ("user:<id>" or "token:<id>") is kept apart from the request's
+    fingerprint: the same report retried by another integration is still the same report."""
+    params = report_statement(incident, reported_by, audit)
+    conn = await session.connection()
+    row = (await conn.exec_driver_sql(REPORT, params)).one()
+    accepted = reported(incident, params, row)
+    if accepted is None:
+        # The key's first report committed while this statement ran: it is visible now.
+        row = (await conn.exec_driver_sql(REPORT, params)).one()
+        accepted = reported(incident, params, row)
+    if accepted is None:
+        raise AssertionError("an incident key that conflicts is visible once committed")
+    return accepted

@@ -20,16 +20,18 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Annotated
+from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import DeliveryStatus, SmsReceived
-from services.auth import verified_twilio_form
-from services.db import run_transaction
+from services.api_lanes import Headers, Lane, Send, send_empty
+from services.auth import Scope, twilio_signed, verified_twilio_form
+from services.config import get_settings
+from services.db import raw_pool, run_transaction
 from services.logs import log
-from services.paging import callbacks
 from services.paging.service import record_inbound
 
 router = APIRouter(prefix="/twilio")
@@ -111,6 +113,38 @@ async def inbound_form(form: dict[str, str] = Depends(verified_twilio_form)) -> 
         raise HTTPException(400, {"fields": _fields(exc)}) from exc
 
 
+def named_pages(page: uuid.UUID | None, pages: str | None) -> list[uuid.UUID]:
+    try:
+        return [page] if page else [uuid.UUID(p) for p in (pages or "").split(",") if p]
+    except ValueError as exc:
+        raise HTTPException(422, "pages must be page ids separated by commas") from exc
+
+
+# pg_stat_activity's name for the webhooks' connections (services.db.RawPool).
+WEBHOOK_CONNECTIONS = "svrr-webhooks"
+# The row the applier (services.paging.callbacks.apply_pending) reads: StatusCallback.
+STORE_CALLBACK = (
+    "INSERT INTO status_callbacks (provider_sid, status, error_code, page_ids, message_id) "
+    "VALUES (%s, %s, %s, %s::uuid[], %s)"
+)
+
+
+async def store_callback(
+    form: StatusForm, page_ids: list[uuid.UUID], message: uuid.UUID | None
+) -> None:
+    """One insert and the answer: the pages and messages it names are changed by the applier
+    (services.paging.callbacks.apply_pending), in sets, not under Twilio's request.
+
+    Autocommit on a raw connection (services.db.RawPool): no transaction around an insert
+    that is atomic alone, no ping, no ORM. A connection lost under the insert is replaced
+    and the insert tried again: a callback stored twice is applied once (the applier's
+    rule for delivery statuses, services.paging.delivery.advance, writes nothing for a
+    status a page already has), while a callback answered 500 would be lost for good.
+    """
+    row = (form.MessageSid, form.MessageStatus.value, form.ErrorCode, page_ids, message)
+    await raw_pool(WEBHOOK_CONNECTIONS).fetch(STORE_CALLBACK, row, idempotent=True)
+
+
 @router.post("/status")
 async def status_callback(
     page: uuid.UUID | None = None,
@@ -118,18 +152,79 @@ async def status_callback(
     message: uuid.UUID | None = None,
     form: StatusForm = Depends(status_form),
 ) -> Response:
-    status, sid, error = form.MessageStatus, form.MessageSid, form.ErrorCode
-    try:
-        page_ids = [page] if page else [uuid.UUID(p) for p in (pages or "").split(",") if p]
-    except ValueError as exc:
-        raise HTTPException(422, "pages must be page ids separated by commas") from exc
+    page_ids = named_pages(page, pages)
     if not page_ids and message is None:
         raise HTTPException(422, "the callback names neither a page nor a message")
-
-    # One insert and the answer: the pages and messages it names are changed by the applier
-    # (services.paging.callbacks.apply_pending), in sets, not under Twilio's request.
-    await callbacks.receive(sid, status, error, page_ids, message)
+    await store_callback(form, page_ids, message)
     return Response(status_code=204)
+
+
+# --- the fast lane (services.api_lanes): a signed, well-formed callback ----------------------
+
+_CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_CALLBACK_QUERY = frozenset({"page", "pages", "message"})
+
+
+def plain_pairs(raw: bytes) -> dict[str, str] | None:
+    """`a=1&b=2` as Starlette decodes a form or a query, for the plain case only: ASCII,
+    every field with its `=` and a value... or None (the full app parses what is left).
+    For such input both parsers agree to the character."""
+    if not raw:
+        return {}
+    if not raw.isascii():
+        return None
+    out: dict[str, str] = {}
+    for field in raw.decode("latin-1").split("&"):
+        name, eq, value = field.partition("=")
+        if not eq or not name:
+            return None
+        name, value = unquote_plus(name), unquote_plus(value)
+        if name in out:
+            return None
+        out[name] = value
+    return out
+
+
+async def status_admits(scope: Scope, headers: Headers) -> bool:
+    """A signed form (the signature itself is checked with the body)."""
+    ctype = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    return (
+        bool(headers.get(b"x-twilio-signature")) and ctype == b"application/x-www-form-urlencoded"
+    )
+
+
+async def status_answer(scope: Scope, headers: Headers, body: bytes, send: Send) -> bool:
+    """POST /twilio/status, answered here when the full app would answer it 204."""
+    signature = headers.get(b"x-twilio-signature")
+    if not signature:
+        return False
+    raw_query: bytes = scope.get("query_string", b"")
+    form, query = plain_pairs(body), plain_pairs(raw_query)
+    if form is None or query is None or not set(query) <= _CALLBACK_QUERY:
+        return False
+    if any(not v for v in query.values()):
+        return False
+    page, message = query.get("page"), query.get("message")
+    if any(v is not None and not _CANONICAL_UUID.match(v) for v in (page, message)):
+        return False
+    base = get_settings().public_base_url.rstrip("/")
+    url = f"{base}{scope['path']}" + (f"?{raw_query.decode('latin-1')}" if raw_query else "")
+    if not twilio_signed(url, form, signature.decode("latin-1")):
+        return False
+    try:
+        parsed = StatusForm.model_validate(form)
+        page_ids = named_pages(uuid.UUID(page) if page else None, query.get("pages"))
+    except (ValidationError, HTTPException):
+        return False
+    message_id = uuid.UUID(message) if message else None
+    if not page_ids and message_id is None:
+        return False
+    await store_callback(parsed, page_ids, message_id)
+    await send_empty(send, 204)
+    return True
+
+
+status_lane = Lane(status_admits, status_answer)
 
 
 @router.post("/sms")

@@ -23,9 +23,10 @@ from twilio.request_validator import RequestValidator
 from schemas.events import DeliveryStatus
 from services.cases.models import Message
 from services.config import get_settings
-from services.db import transaction
+from services.db import RawPool, transaction
 from services.paging import callbacks
 from services.paging.models import Page, StatusCallback, SupportCase
+from services.paging.views import WEBHOOK_CONNECTIONS
 from tests.integration.test_agents import stored_incident
 from tests.integration.test_flows import q
 from tests.stack import TWILIO_TOKEN
@@ -134,14 +135,25 @@ async def test_the_webhook_writes_one_row_in_one_statement(
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         statements.append(statement)
 
-    # On the class: every engine of this process, the API's own and any derived from it.
+    raw: list[str] = []
+    fetch = RawPool.fetch
+
+    async def counted(self: RawPool, query: str, *args: object, **kw: object) -> object:
+        raw.append(query)
+        return await fetch(self, query, *args, **kw)  # type: ignore[arg-type]
+
+    # On the class: every engine of this process, the API's own and any derived from it;
+    # and the raw connections the webhook writes through (services.db.RawPool).
     event.listen(Engine, "before_cursor_execute", seen)
+    RawPool.fetch = counted  # type: ignore[method-assign]
     try:
         r = await client.post(path, data=form, headers=headers)
     finally:
         event.remove(Engine, "before_cursor_execute", seen)
+        RawPool.fetch = fetch  # type: ignore[method-assign]
     assert r.status_code == 204, r.text
-    assert len(statements) == 1 and statements[0].startswith("INSERT INTO status_callbacks")
+    assert statements == []
+    assert len(raw) == 1 and raw[0].startswith("INSERT INTO status_callbacks")
     stored = q(
         db,
         "SELECT status, page_ids, message_id FROM status_callbacks WHERE provider_sid = :s",
@@ -283,23 +295,26 @@ async def test_a_dropped_connection_is_replaced_not_answered_500(
     client: httpx.AsyncClient, db: Engine
 ) -> None:
     """The webhook's pool does not ping at each checkout: a connection PostgreSQL dropped
-    fails once and the insert is tried again on a new one."""
+    is found dropped and replaced before the insert is sent on it."""
     (page,) = await new_pages(db, 1)
     s = str(page.provider_sid)
-    await callbacks.receive(s, S.sent, None, [page.id], None)  # a pooled connection now
+    path = f"/twilio/status?page={page.id}"
+    url = get_settings().public_base_url.rstrip("/") + path
+    sent = {"MessageSid": s, "MessageStatus": "sent"}
+    headers = {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, sent)}
+    r = await client.post(path, data=sent, headers=headers)  # a pooled connection now
+    assert r.status_code == 204, r.text
     with db.begin() as conn:
         dropped = conn.execute(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE application_name = :n AND datname = current_database()"
             ),
-            {"n": callbacks.APPLICATION_NAME},
+            {"n": WEBHOOK_CONNECTIONS},
         ).scalar()
     assert dropped
     await asyncio.sleep(0.2)  # the backend is gone
-    path = f"/twilio/status?page={page.id}"
     form = {"MessageSid": s, "MessageStatus": "delivered"}
-    url = get_settings().public_base_url.rstrip("/") + path
     headers = {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, form)}
     r = await client.post(path, data=form, headers=headers)
     assert r.status_code == 204, r.text
