@@ -153,12 +153,12 @@ async def record(sent: list[Sent], stale_after: float) -> None:
     a refusal or a retry page by page (few). Then each outcome logged and counted."""
     if not sent:
         return
-    ok = [(p, out) for pages, _, out in sent if out.result in ("sent", "reconciled") for p in pages]
+    ok = [(p, c, out) for ps, _, out in sent if out.result in ("sent", "reconciled") for p, c in ps]
     others = [item for item in sent if item[2].result not in ("sent", "reconciled")]
     async with transaction() as session:
         await paging.record_sent_many(
             session,
-            [(page_id, str(out.sid), out.result == "reconciled") for (page_id, _), out in ok],
+            [(p, c, str(out.sid), out.result == "reconciled") for p, c, out in ok],
         )
         if others:
             await paging.lock_pages(session, [p for pages, _, _ in others for p, _ in pages])

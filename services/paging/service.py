@@ -30,6 +30,7 @@ from schemas.events import (
 from services import clock, outbox, texts
 from services.cases.outbound import Unreachable, unreachable
 from services.cases.refs import case_ref
+from services.db import rows_json
 from services.logs import log
 from services.paging.models import InboundSms, Page, PageEvent, PageState, PageTransition
 from services.people.models import Involvement, Staff
@@ -409,51 +410,58 @@ async def _mark_sent(session: AsyncSession, page: Page, sid: str, reconciled: bo
 
 
 async def record_sent_many(
-    session: AsyncSession, sent: list[tuple[uuid.UUID, str, bool]]
-) -> list[PageSent]:
-    """Record the sids of a batch's pages with one statement (locking them in id order, as
-    every locker of several pages does); a page a status callback recorded first is left."""
+    session: AsyncSession, sent: list[tuple[uuid.UUID, uuid.UUID, str, bool]]
+) -> int:
+    """Record the sids of a batch's pages, (page id, case id, sid, reconciled) each, with one
+    statement: the pages locked in id order (as every locker of several pages does) and
+    updated, their transitions and PageSent events written, the relay woken. A page a
+    status callback recorded first is left, and gets no transition and no event. Returns
+    how many pages were recorded.
+
+    Why one statement: as four (the update, the transitions row by row through
+    executemany, the events, the NOTIFY) it was a third of the engine's cost of sending."""
     if not sent:
-        return []
+        return 0
     at = clock.now()
+    events = [
+        PageSent(page_id=p, case_id=c, provider_sid=sid, reconciled=r) for p, c, sid, r in sent
+    ]
     rows = await session.execute(
         text(
-            "WITH locked AS (SELECT id FROM pages WHERE id = ANY(:ids) ORDER BY id FOR UPDATE) "
-            "UPDATE pages AS p SET provider_sid = v.sid, sent_at = :at, state = CASE "
+            "WITH locked AS (SELECT id FROM pages WHERE id = ANY(:ids) ORDER BY id FOR UPDATE), "
+            "done AS (UPDATE pages AS p SET provider_sid = v.sid, sent_at = :at, state = CASE "
             "WHEN p.state IN ('requested', 'sending') THEN 'sent' ELSE p.state END "
             "FROM locked, unnest(CAST(:ids AS uuid[]), CAST(:sids AS text[]), "
             "CAST(:rec AS boolean[])) AS v(id, sid, reconciled) "
             "WHERE p.id = locked.id AND p.id = v.id AND p.sent_at IS NULL "
-            "RETURNING p.id, p.case_id, v.sid, v.reconciled"
+            "RETURNING p.id, v.sid, v.reconciled), "
+            "moves AS (INSERT INTO page_transitions (page_id, state, at, detail) "
+            "SELECT id, 'sent', :at, jsonb_build_object('sid', sid, 'reconciled', reconciled) "
+            "FROM done), "
+            "events AS (INSERT INTO outbox (topic, key, payload) "
+            "SELECT e.topic, e.key, e.payload FROM jsonb_to_recordset(CAST(:events AS jsonb)) "
+            "AS e(topic text, key text, payload jsonb, page_id uuid, n int) "
+            "JOIN done ON done.id = e.page_id ORDER BY e.n RETURNING 1) "
+            # The relay woken at commit, as outbox.add does it: once, if any event was written.
+            f"SELECT (SELECT count(*) FROM done), (SELECT pg_notify('{outbox.CHANNEL}', '') "
+            "WHERE EXISTS (SELECT 1 FROM events))"
         ),
         {
-            "ids": [i for i, _, _ in sent],
-            "sids": [s for _, s, _ in sent],
-            "rec": [r for _, _, r in sent],
+            "ids": [p for p, _, _, _ in sent],
+            "sids": [sid for _, _, sid, _ in sent],
+            "rec": [r for _, _, _, r in sent],
             "at": at,
+            "events": rows_json(
+                [
+                    row | {"page_id": p, "n": n}
+                    for n, (row, (p, _, _, _)) in enumerate(
+                        zip(outbox.rows(list(events)), sent, strict=True)
+                    )
+                ]
+            ),
         },
     )
-    done = rows.all()
-    if not done:
-        return []
-    await session.execute(
-        PageTransition.__table__.insert(),
-        [
-            {
-                "page_id": r.id,
-                "state": PageState.sent,
-                "at": at,
-                "detail": {"sid": r.sid, "reconciled": r.reconciled},
-            }
-            for r in done
-        ],
-    )
-    events = [
-        PageSent(page_id=r.id, case_id=r.case_id, provider_sid=r.sid, reconciled=r.reconciled)
-        for r in done
-    ]
-    await outbox.add_many(session, list(events))
-    return events
+    return int(rows.one()[0])
 
 
 async def release(
