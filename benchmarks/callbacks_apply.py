@@ -50,6 +50,8 @@ async def apply_in_rounds(size: int) -> tuple[int, int, float]:
     cpu = time.process_time() - cpu
     await async_engine().dispose()
     await callbacks._autocommit().dispose()  # the next size recreates the database
+    if hasattr(callbacks, "_applier_sessions"):
+        await callbacks._applier_sessions().kw["bind"].dispose()
     return applied, rounds, cpu
 
 
