@@ -3,7 +3,8 @@ cases opened outside the incident path. (Deadlines have a process of their own:
 services.cases.engine, `svrr engine`.)
 
 sms-received --record_reply--> the conversation's next step (services.cases.replies)
-every half second: queued SMS that are due; cases opened and not yet paged
+every half second, when the worker's look at the store finds any (services.paging.agents):
+queued SMS that are due; cases opened and not yet paged
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ async def record_reply(stream: AsyncIterable[bytes]) -> AsyncIterator[str]:
         yield outcome
 
 
-@app.timer(interval=0.5)
 async def send_messages() -> None:
     """Queued SMS that are due (quiet hours over, rate limit allows) go out."""
     try:
@@ -56,7 +56,6 @@ async def send_messages() -> None:
         )
 
 
-@app.timer(interval=0.5)
 async def page_unpaged_cases() -> None:
     """Cases opened and not yet paged. The incident path opens and pages in one transaction,
     so these are cases opened elsewhere: a proposed colleague the risk manager confirmed

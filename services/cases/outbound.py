@@ -70,6 +70,20 @@ class Unreachable(enum.StrEnum):
 EXEMPT_FROM_RECORD = frozenset({"crisis_reply", "coordinator"})
 
 
+# The rule as SQL, over the numbers in the array parameter `:ns`: (number, why) rows, why
+# one of Unreachable's names; a number may come twice (STOP and a record). Also for callers
+# that read reachability inside a statement of their own (a CTE); unreachable_from reads it.
+UNREACHABLE_SQL = (
+    "SELECT number, 'stop' AS why FROM sms_opt_outs WHERE number = ANY(:ns) "
+    "UNION ALL "
+    "SELECT mobile_e164, CASE WHEN undeliverable_code IS NOT NULL "
+    "THEN 'undeliverable' ELSE 'opted_out' END FROM staff "
+    "WHERE mobile_e164 = ANY(:ns) "
+    "AND (undeliverable_code IS NOT NULL OR (active AND opted_out))"
+)
+UNREACHABLE = text(UNREACHABLE_SQL)
+
+
 async def unreachable(session: AsyncSession, numbers: Iterable[str]) -> dict[str, Unreachable]:
     """The numbers among `numbers` that must not be texted, and why; one query for all.
 
@@ -78,19 +92,15 @@ async def unreachable(session: AsyncSession, numbers: Iterable[str]) -> dict[str
     wanted = sorted(set(numbers))
     if not wanted:
         return {}
-    rows = await session.execute(
-        text(
-            "SELECT number, 'stop' AS why FROM sms_opt_outs WHERE number = ANY(:ns) "
-            "UNION ALL "
-            "SELECT mobile_e164, CASE WHEN undeliverable_code IS NOT NULL "
-            "THEN 'undeliverable' ELSE 'opted_out' END FROM staff "
-            "WHERE mobile_e164 = ANY(:ns) "
-            "AND (undeliverable_code IS NOT NULL OR (active AND opted_out))"
-        ),
-        {"ns": wanted},
-    )
+    rows = await session.execute(UNREACHABLE, {"ns": wanted})
+    return unreachable_from(rows.all())
+
+
+def unreachable_from(rows: Iterable[tuple[str, str]]) -> dict[str, Unreachable]:
+    """(number, why) rows of UNREACHABLE_SQL (run alone or inside a caller's statement) as
+    `unreachable` returns them."""
     found: dict[str, Unreachable] = {}
-    for number, why in rows.all():
+    for number, why in rows:
         # STOP first: it is the one no exception overrides.
         if found.get(number) is not Unreachable.stop:
             found[number] = Unreachable[why]

@@ -21,24 +21,30 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Row, func, insert, select, text, update
+from sqlalchemy import Row, insert, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from notifiers.sms import UNDELIVERABLE_NUMBER_ERRORS
-from schemas.events import DeliveryStatus, PageStatusChanged
+from schemas.events import DeliveryStatus, Event, PageSent, PageStatusChanged
 from services import clock, outbox
 from services.cases import flows, outbound
 from services.cases.models import Message
 from services.config import get_settings
-from services.db import ENGINE_OPTIONS, run_transaction
+from services.db import ENGINE_OPTIONS, TRANSIENT, insert_from_json, rows_json
 from services.logs import log
 from services.paging.delivery import Delivery, advance
-from services.paging.models import Page, PageState, PageTransition, StatusCallback
-from services.paging.service import ANSWERED, record_sent, transition
+from services.paging.models import PageState, PageTransition, StatusCallback
+from services.paging.service import ANSWERED
 
 # Callbacks applied in one transaction: a burst's callbacks take a few transactions, and the
 # pages one locks are held for milliseconds, not the length of a burst.
@@ -128,58 +134,111 @@ async def apply_pending(limit: int = BATCH) -> int:
     async with _autocommit().connect() as conn:
         if await conn.scalar(WAITING) is None:
             return 0
-    return await run_transaction(lambda session: apply_batch(session, limit))
+    return await apply_waiting(limit)
+
+
+async def apply_waiting(limit: int = BATCH) -> int:
+    """apply_pending without the look, for a caller that has just seen callbacks waiting
+    (the worker's sweeps, services.paging.agents).
+
+    On a small pool of its own without a ping at each checkout (one round trip less a
+    round, five rounds a second): a connection PostgreSQL dropped fails this round, is
+    replaced by the pool, and the callbacks wait for the next. A deadlock victim is run
+    again at once (nothing of it was written)."""
+    for attempt in (1, 2, 3):
+        try:
+            async with _applier_sessions()() as session, session.begin():
+                return await apply_batch(session, limit)
+        except DBAPIError as exc:
+            if not isinstance(exc.orig, TRANSIENT) or attempt == 3:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+@lru_cache(maxsize=4)
+def _applier_sessions(url: str | None = None) -> async_sessionmaker[AsyncSession]:
+    options = {**ENGINE_OPTIONS, "pool_pre_ping": False}
+    engine = create_async_engine(
+        url or get_settings().database_url,
+        connect_args={"application_name": "svrr-callback-applier"},
+        pool_size=2,
+        max_overflow=2,
+        **options,
+    )
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class PageRow:
+    """The columns of a locked page the rule reads and writes: a plain object, not an ORM
+    row (loading and flushing ORM pages was most of the applier's CPU per callback)."""
+
+    __slots__ = ("id", "case_id", "state", "provider_sid", "sent_at", "delivered_at")
+    __slots__ += ("to_number", "error_code", "changed")
+
+    def __init__(self, row: Row) -> None:
+        self.id: uuid.UUID = row.id
+        self.case_id: uuid.UUID = row.case_id
+        self.state: str = row.state
+        self.provider_sid: str | None = row.provider_sid
+        self.sent_at: datetime | None = row.sent_at
+        self.delivered_at: datetime | None = row.delivered_at
+        self.to_number: str = row.to_number
+        self.error_code: int | None = row.error_code
+        self.changed = False
+
+
+PAGE_ROW = (
+    "SELECT id, case_id, state, provider_sid, sent_at, delivered_at, to_number, error_code "
+    "FROM pages WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
+)
+# The applier's lock and the waiting callbacks in one statement: none when another applier
+# holds the lock. The statement's snapshot is taken before the lock is: if the applier that
+# held it committed in between, callbacks it applied may be read again; applying them again
+# changes nothing (the delivery rule: a replay writes nothing, on pages locked and read by
+# the next statement), and their rows are not marked again (`applied_at IS NULL` below).
+WAITING_ROWS = text(
+    "SELECT id, provider_sid, status, error_code, page_ids, message_id FROM status_callbacks, "
+    "(SELECT pg_try_advisory_xact_lock(x'5f5'::int, x'ca11'::int) AS got) AS applier "
+    "WHERE applier.got AND applied_at IS NULL ORDER BY id LIMIT :n"
+)
+TRANSITION_COLUMNS = {"page_id": "uuid", "state": "text", "detail": "jsonb"}
 
 
 @dataclass
-class _Locked:
-    """The rows a batch may change, and the ids another transaction holds right now."""
+class Batch:
+    """What a batch of callbacks locked, and what it will write, in one statement at the end:
+    pages changed, their transitions and events in the order they happened."""
 
-    pages: dict[uuid.UUID, Page]
+    pages: dict[uuid.UUID, PageRow]
     messages: dict[uuid.UUID, Message]
     busy: set[uuid.UUID]
+    transitions: list[dict[str, object]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    escalate: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+
+    def transition(self, page_id: uuid.UUID, state: str, **detail: object) -> None:
+        self.transitions.append({"page_id": page_id, "state": state, "detail": detail})
 
 
 async def apply_batch(session: AsyncSession, limit: int) -> int:
-    if not await session.scalar(APPLIER_LOCK):
-        return 0  # another worker's applier is at it: it takes what is waiting
-    waiting = (
-        await session.execute(
-            select(
-                StatusCallback.id,
-                StatusCallback.provider_sid,
-                StatusCallback.status,
-                StatusCallback.error_code,
-                StatusCallback.page_ids,
-                StatusCallback.message_id,
-            )
-            .where(StatusCallback.applied_at.is_(None))
-            .order_by(StatusCallback.id)
-            .limit(limit)
-        )
-    ).all()
+    waiting = (await session.execute(WAITING_ROWS, {"n": limit})).all()
     if not waiting:
-        return 0
-    locked = await _lock(session, waiting)
+        return 0  # nothing waits, or another worker's applier is at it
+    batch = await _lock(session, waiting)
     recorded: list[int] = []
     applied: list[int] = []
     for row in waiting:
         named = [*row.page_ids, *([row.message_id] if row.message_id else [])]
-        if locked.busy.intersection(named):
+        if batch.busy.intersection(named):
             continue  # its page is held elsewhere: next round, with its page's later statuses
-        if await _apply_one(session, row, locked):
+        if await _apply_one(session, row, batch):
             recorded.append(row.id)
         applied.append(row.id)
-    if applied:
-        await session.execute(
-            update(StatusCallback)
-            .where(StatusCallback.id.in_(applied))
-            .values(applied_at=func.now(), recorded=StatusCallback.id.in_(recorded))
-        )
+    await _write(session, batch, applied, recorded)
     return len(applied)
 
 
-async def _lock(session: AsyncSession, waiting: Sequence[Row]) -> _Locked:
+async def _lock(session: AsyncSession, waiting: Sequence[Row]) -> Batch:
     """Lock every page, then every message, the batch names: one statement each, id order.
 
     SKIP LOCKED, then one read of which skipped ids exist: those are held by another
@@ -187,19 +246,18 @@ async def _lock(session: AsyncSession, waiting: Sequence[Row]) -> _Locked:
     """
     page_ids = sorted({p for row in waiting for p in row.page_ids})
     message_ids = sorted({row.message_id for row in waiting if row.message_id})
-    pages: dict[uuid.UUID, Page] = {}
+    pages: dict[uuid.UUID, PageRow] = {}
     messages: dict[uuid.UUID, Message] = {}
     busy: set[uuid.UUID] = set()
     if page_ids:
-        rows = await session.scalars(
-            select(Page)
-            .where(Page.id.in_(page_ids))
-            .order_by(Page.id)
-            .with_for_update(skip_locked=True)
-        )
-        pages = {p.id: p for p in rows}
+        rows = await session.execute(text(PAGE_ROW + " SKIP LOCKED"), {"ids": page_ids})
+        pages = {r.id: PageRow(r) for r in rows}
         if missing := [p for p in page_ids if p not in pages]:
-            busy |= set(await session.scalars(select(Page.id).where(Page.id.in_(missing))))
+            busy |= set(
+                await session.scalars(
+                    text("SELECT id FROM pages WHERE id = ANY(:ids)"), {"ids": missing}
+                )
+            )
     if message_ids:
         rows_m = await session.scalars(
             select(Message)
@@ -210,10 +268,10 @@ async def _lock(session: AsyncSession, waiting: Sequence[Row]) -> _Locked:
         messages = {m.id: m for m in rows_m}
         if missing := [m for m in message_ids if m not in messages]:
             busy |= set(await session.scalars(select(Message.id).where(Message.id.in_(missing))))
-    return _Locked(pages, messages, busy)
+    return Batch(pages, messages, busy)
 
 
-async def _apply_one(session: AsyncSession, row: Row, locked: _Locked) -> bool:
+async def _apply_one(session: AsyncSession, row: Row, batch: Batch) -> bool:
     """One callback, as the webhook applied it before: True when it changed anything."""
     status = DeliveryStatus(row.status)
     sid, error = row.provider_sid, row.error_code
@@ -222,22 +280,22 @@ async def _apply_one(session: AsyncSession, row: Row, locked: _Locked) -> bool:
     # "undelivered" after "delivered" is stale and must not mark a working phone.
     failed_numbers: set[str] = set()
     # A bundled SMS reports for every page it carried.
-    for page_id in sorted(set(row.page_ids)):
-        page = locked.pages.get(page_id)
+    for page_id in sorted(set(row.page_ids)) if len(row.page_ids) > 1 else row.page_ids:
+        page = batch.pages.get(page_id)
         if page is None:
             continue
-        event = await apply_to_page(session, page, sid, status, error)
+        event = await apply_to_page(session, batch, page, sid, status, error)
         if event is not None:
             changed = True
             if status in FAILURES:
                 failed_numbers.add(page.to_number)
                 # A number that cannot receive: page the next step now, not after the wait,
                 # but only while this page is the case's current one.
-                await flows.escalate_now(session, page.case_id, page.id)
+                batch.escalate.append((page.case_id, page.id))
         log().info(
             "page.status", page_id=str(page_id), status=status.value, recorded=event is not None
         )
-    msg = locked.messages.get(row.message_id) if row.message_id else None
+    msg = batch.messages.get(row.message_id) if row.message_id else None
     if msg is not None:
         moved = await outbound.apply_status(session, msg, sid, status, error)
         log().info("message.status", message_id=str(msg.id), status=status.value, recorded=moved)
@@ -251,10 +309,63 @@ async def _apply_one(session: AsyncSession, row: Row, locked: _Locked) -> bool:
     return changed
 
 
+async def _write(
+    session: AsyncSession, batch: Batch, applied: list[int], recorded: list[int]
+) -> None:
+    """The batch's pages, transitions, events and callbacks, in one statement (one
+    data-modifying CTE per table), then the escalations its failures call for."""
+    changed = [p for p in batch.pages.values() if p.changed]
+    parts: list[str] = []
+    params: dict[str, object] = {}
+    if changed:
+        parts.append(
+            "moved AS (UPDATE pages AS p SET state = v.state, provider_sid = v.sid, "
+            "sent_at = v.sent_at, delivered_at = v.delivered_at, error_code = v.error_code "
+            "FROM jsonb_to_recordset(CAST(:pages AS jsonb)) AS v(id uuid, state text, "
+            "sid text, sent_at timestamptz, delivered_at timestamptz, error_code int) "
+            "WHERE p.id = v.id)"
+        )
+        params["pages"] = rows_json(
+            [
+                {
+                    "id": p.id,
+                    "state": p.state,
+                    "sid": p.provider_sid,
+                    "sent_at": p.sent_at,
+                    "delivered_at": p.delivered_at,
+                    "error_code": p.error_code,
+                }
+                for p in changed
+            ]
+        )
+    if batch.transitions:
+        parts.append(f"moves AS ({insert_from_json('page_transitions', TRANSITION_COLUMNS, 't')})")
+        params["t"] = rows_json(batch.transitions)
+    if batch.events:
+        parts.append(f"events AS ({insert_from_json('outbox', outbox.COLUMNS, 'e')})")
+        params["e"] = rows_json(outbox.rows(batch.events))
+    if applied:
+        parts.append(
+            "done AS (UPDATE status_callbacks SET applied_at = now(), "
+            "recorded = id = ANY(CAST(:recorded AS bigint[])) "
+            "WHERE id = ANY(CAST(:applied AS bigint[])) AND applied_at IS NULL)"
+        )
+        params |= {"applied": applied, "recorded": recorded}
+    if parts:
+        # The relay is woken at commit, as outbox.add does it.
+        wake = f"SELECT pg_notify('{outbox.CHANNEL}', '')" if batch.events else "SELECT 1"
+        await session.execute(text(f"WITH {', '.join(parts)} {wake}"), params)
+    for case_id, page_id in batch.escalate:
+        await flows.escalate_now(session, case_id, page_id)
+    batch.transitions, batch.events, batch.escalate = [], [], []
+    for p in changed:
+        p.changed = False
+
+
 # --- the rule, for one locked page ------------------------------------------------------------
 
 
-async def page_delivery(session: AsyncSession, page: Page) -> Delivery:
+async def page_delivery(session: AsyncSession, page: PageRow) -> Delivery:
     """How far the page's SMS got. An answered page no longer shows it in its state, so a
     failure recorded before the answer is read from its history."""
     if page.state in FAILED_STATES:
@@ -279,27 +390,37 @@ async def page_delivery(session: AsyncSession, page: Page) -> Delivery:
 
 async def apply_to_page(
     session: AsyncSession,
-    page: Page,
+    batch: Batch,
+    page: PageRow,
     sid: str,
     status: DeliveryStatus,
     error_code: int | None,
 ) -> PageStatusChanged | None:
-    """Record a delivery status on a page the caller has locked, if it moves the page
-    forward (delivery.advance); a replayed, late or out-of-order status writes nothing and
-    returns None, so nothing reacts to it."""
+    """Record a delivery status on a page the batch has locked, if it moves the page forward
+    (delivery.advance); a replayed, late or out-of-order status writes nothing and returns
+    None, so nothing reacts to it. What it writes waits in `batch` for _write."""
     if page.sent_at is not None and page.provider_sid != sid:
         log().warning("page.status_sid_mismatch", page_id=str(page.id))
         return None
     new = advance(await page_delivery(session, page), status)
     if new is None:
         return None
+    page.changed = True
     if page.sent_at is None:
-        # The callback proves Twilio took the message: record it, whatever the worker knew.
-        await record_sent(session, page.id, sid, reconciled=True)
+        # The callback proves Twilio took the message: record it, whatever the worker knew
+        # (as paging.record_sent does, reconciled).
+        page.provider_sid = sid
+        page.sent_at = clock.now()
+        if page.state in (PageState.requested, PageState.sending):
+            page.state = PageState.sent
+        batch.transition(page.id, PageState.sent, sid=sid, reconciled=True)
+        batch.events.append(
+            PageSent(page_id=page.id, case_id=page.case_id, provider_sid=sid, reconciled=True)
+        )
     to_state = DELIVERY_TO_STATE.get(new)
     if to_state is None:
-        # 'queued'/'sent': Twilio has it, which record_sent recorded (or had recorded). Half
-        # of all callbacks are these.
+        # 'queued'/'sent': Twilio has it, which was recorded (now or before). Half of all
+        # callbacks are these.
         return None
     if page.state not in ANSWERED:
         page.state = to_state
@@ -307,7 +428,7 @@ async def apply_to_page(
         page.delivered_at = clock.now()
     else:
         page.error_code = error_code
-    transition(session, page.id, status, error_code=error_code)
+    batch.transition(page.id, status, error_code=error_code)
     event = PageStatusChanged(
         page_id=page.id,
         case_id=page.case_id,
@@ -315,7 +436,7 @@ async def apply_to_page(
         status=status,
         error_code=error_code,
     )
-    await outbox.add(session, event)
+    batch.events.append(event)
     return event
 
 
@@ -326,12 +447,18 @@ async def record_status(
     status: DeliveryStatus,
     error_code: int | None,
 ) -> PageStatusChanged | None:
-    """apply_to_page for one page by id, locking it first (tests, and any caller that holds
-    a single status rather than a batch)."""
-    page = await session.get(Page, page_id, with_for_update=True)
-    if page is None:
+    """apply_to_page for one page by id, locking it first and writing at once (tests, and
+    any caller that holds a single status rather than a batch)."""
+    row = (await session.execute(text(PAGE_ROW), {"ids": [page_id]})).one_or_none()
+    if row is None:
         return None
-    return await apply_to_page(session, page, sid, status, error_code)
+    page = PageRow(row)
+    batch = Batch({page.id: page}, {}, set())
+    event = await apply_to_page(session, batch, page, sid, status, error_code)
+    if event is not None and status in FAILURES:
+        batch.escalate.append((page.case_id, page.id))
+    await _write(session, batch, [], [])
+    return event
 
 
 async def pending(session: AsyncSession) -> int:

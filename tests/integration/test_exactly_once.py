@@ -93,6 +93,44 @@ async def test_status_callback_before_the_sender_records(db: Engine) -> None:
     assert (state, sid, sent_events) == ("delivered", "SMearly", 1)
 
 
+async def test_recording_sends_writes_each_page_once_with_its_transition_and_event(
+    db: Engine,
+) -> None:
+    """The sender's record (one statement for a batch): each page sent, one 'sent'
+    transition and one PageSent event; a page a callback recorded first is left alone."""
+    first = await new_claimed_page(db, "N1001")
+    early = await new_claimed_page(db, "N1002")
+    async with transaction() as session:
+        await callbacks.record_status(session, early.page_id, "SMcb", DeliveryStatus.sent, None)
+    async with transaction() as session:
+        n = await paging.record_sent_many(
+            session,
+            [
+                (first.page_id, first.case_id, "SMone", False),
+                (early.page_id, early.case_id, "SMtwo", True),
+            ],
+        )
+    assert n == 1
+    with db.connect() as conn:
+
+        def one(sql: str, page: uuid.UUID) -> list[tuple[object, ...]]:
+            return [tuple(r) for r in conn.execute(text(sql), {"p": page}).all()]
+
+        assert one("SELECT state, provider_sid FROM pages WHERE id = :p", first.page_id) == [
+            ("sent", "SMone")
+        ]
+        assert one("SELECT provider_sid FROM pages WHERE id = :p", early.page_id) == [("SMcb",)]
+        sent = "SELECT detail FROM page_transitions WHERE page_id = :p AND state = 'sent'"
+        assert one(sent, first.page_id) == [({"sid": "SMone", "reconciled": False},)]
+        assert len(one(sent, early.page_id)) == 1  # the callback's only
+        events = (
+            "SELECT key, payload->>'provider_sid' FROM outbox WHERE topic LIKE '%page-sent%' "
+            "AND payload->>'page_id' = CAST(:p AS text)"
+        )
+        assert one(events, first.page_id) == [(str(first.case_id), "SMone")]
+        assert one(events, early.page_id) == [(str(early.case_id), "SMcb")]
+
+
 async def test_a_fresh_claim_is_not_taken_twice(db: Engine) -> None:
     claim = await new_claimed_page(db, "N1001")
     async with transaction() as session:
