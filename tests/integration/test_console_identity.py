@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select, text
 
@@ -187,6 +189,33 @@ async def test_tokens_carry_a_role_are_hashed_and_revocable(client):
     async with transaction() as session:
         assert await tokens.revoke(session, token_id, __import__("services.clock").clock.now())
     assert (await client.get("/healthz", headers=auth)).status_code == 401
+
+
+async def test_a_token_in_use_elsewhere_never_makes_a_request_wait(db):
+    """Whoever holds the token's row (another request stamping "last used") is not waited
+    for: the stamp is theirs. Before, every cache miss queued on the row lock."""
+    async with transaction() as session:
+        token_id, token = await tokens.issue(session, "integration", Role.risk_manager, None)
+    now = __import__("services.clock").clock.now()
+    with db.begin() as holder:
+        holder.execute(text("SELECT 1 FROM api_tokens WHERE id = :i FOR UPDATE"), {"i": token_id})
+        tokens._cache.clear()
+        async with transaction() as session:
+            await session.execute(text("SET LOCAL lock_timeout = '2s'"))
+            who = await tokens.lookup(session, token, now)
+    assert who is not None and who.role is Role.risk_manager
+    # Free, it is stamped, and stamped again only a minute on.
+    tokens._cache.clear()
+    async with transaction() as session:
+        await tokens.lookup(session, token, now)
+    tokens._cache.clear()
+    async with transaction() as session:
+        await tokens.lookup(session, token, now + timedelta(seconds=30))
+    with db.connect() as conn:
+        used = conn.execute(
+            text("SELECT last_used_at FROM api_tokens WHERE id = :i"), {"i": token_id}
+        ).scalar_one()
+    assert used == now
 
 
 async def test_the_audit_log_cannot_be_changed(db):
