@@ -46,6 +46,7 @@ from benchmarks import costs, plots
 from benchmarks.common import (
     Roster,
     StandinLog,
+    analyze,
     drop_kafka_state,
     first_pages,
     incident,
@@ -169,6 +170,7 @@ def warm_up(stack: Stack, url: str, log: StandinLog, clinicians: list[str]) -> N
             client.post("/incidents", json=incident([c])).json()["incident_id"] for c in clinicians
         ]
     wait_pages(url, stack, log, ids, len(ids), 60, label="warm-up ")
+    analyze(url)
     time.sleep(1)
     with httpx.Client() as client:
         log.poll(client)

@@ -41,6 +41,7 @@ from benchmarks import costs
 from benchmarks.common import (
     StandinLog,
     add_rotations,
+    analyze,
     drop_kafka_state,
     machine,
     now_iso,
@@ -198,6 +199,7 @@ def run(
     first = asyncio.run(_on_call(url))
     t_seed = time.time()
     seed_open_pages(url, pages, spread, lead, first)
+    analyze(url)
     seeded_s = time.time() - t_seed
     with psycopg.connect(libpq(url)) as conn:
         first_due, last_due = conn.execute(
