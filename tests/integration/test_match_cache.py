@@ -98,3 +98,29 @@ async def test_cache_is_kept_until_the_next_hand_off(db: Engine) -> None:
         later = await cache.get(session, until)
     assert later is not first and cache.loads == 2
     assert later.valid_until is not None and later.valid_until > until
+
+
+async def test_the_counters_move_once_per_transaction(db: Engine) -> None:
+    """Compared, never summed: a transaction that moves many pages out of their peers' loads
+    bumps loads_version once (an engine round of 500 updated the one row 500 times), and
+    every transaction that changes a load still bumps it."""
+
+    def counters() -> tuple[int, int]:
+        with db.connect() as conn:
+            row = conn.execute(text("SELECT version, loads_version FROM match_inputs")).one()
+            return int(row[0]), int(row[1])
+
+    cases = [await open_case(db) for _ in range(3)]
+    with db.connect() as conn:
+        ids = [
+            conn.execute(text("SELECT id FROM pages WHERE case_id = :c"), {"c": c.id}).scalar_one()
+            for c in cases
+        ]
+    version, loads = counters()
+    with db.begin() as conn:
+        for pid in ids:  # one statement each, as a round's rows would be
+            conn.execute(text("UPDATE pages SET state = 'accepted' WHERE id = :p"), {"p": pid})
+    assert counters() == (version, loads + 1)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE pages SET state = 'superseded' WHERE id = ANY(:ps)"), {"ps": ids})
+    assert counters() == (version, loads + 2)
