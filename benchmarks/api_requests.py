@@ -36,6 +36,7 @@ from urllib.parse import urlencode
 import psycopg
 import uvloop
 
+from benchmarks.callbacks import sent_pages
 from benchmarks.common import Roster, drop_kafka_state, incident, prepare
 from tests.stack import TOKEN, TWILIO_SID, TWILIO_TOKEN
 
@@ -46,31 +47,6 @@ EVENTS_PER_PAGE = 6  # as the latency benchmark's pages write them (outbox rows 
 PROFILE = os.environ.get("SVRR_PROFILE", "")
 
 Message = dict[str, Any]
-
-
-def sent_pages(url: str, n: int) -> list[tuple[str, str]]:
-    """(page id, sid) of n pages already sent, for callbacks to report on."""
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
-        conn.execute(
-            "INSERT INTO incidents (id, request_hash, occurred_at, unit, event_type, "
-            "harm_level, staff_ids) VALUES (gen_random_uuid(), 'bench', now(), 'U00', "
-            "'serious_safety_event', 'moderate', ARRAY['S00050'])"
-        )
-        conn.execute(
-            "INSERT INTO support_cases (id, incident_id, staff_id, tier, state, "
-            "escalation_step, escalation_round) SELECT gen_random_uuid(), id, 'S00050', 2, "
-            "'closed', 0, 0 FROM incidents WHERE request_hash = 'bench'"
-        )
-        rows = conn.execute(
-            "INSERT INTO pages (id, case_id, attempt, to_number, reply_code, reason, state, "
-            "provider_sid, sent_at, claimed_at) "
-            "SELECT gen_random_uuid(), c.id, g, '+1555' || lpad(g::text, 7, '0'), g::text, "
-            "'bench', 'sent', 'SM' || md5(g::text || random()::text), now(), now() "
-            "FROM support_cases c, generate_series(1, %s) g RETURNING id::text, provider_sid",
-            (n,),
-        ).fetchall()
-        conn.commit()
-    return [(str(a), str(b)) for a, b in rows]
 
 
 class Driver:

@@ -55,13 +55,13 @@ def sent_pages(url: str, n: int) -> list[tuple[str, str]]:
         conn.execute(
             "INSERT INTO support_cases (id, incident_id, staff_id, tier, state, "
             "escalation_step, escalation_round) SELECT gen_random_uuid(), id, 'S00050', 2, "
-            "'closed', 0, 0 FROM incidents"
+            "'closed', 0, 0 FROM incidents WHERE request_hash = 'bench'"
         )
         rows = conn.execute(
             "INSERT INTO pages (id, case_id, attempt, to_number, reply_code, reason, state, "
             "provider_sid, sent_at, claimed_at) "
             "SELECT gen_random_uuid(), c.id, g, '+1555' || lpad(g::text, 7, '0'), g::text, "
-            "'bench', 'sent', 'SM' || md5(g::text), now(), now() "
+            "'bench', 'sent', 'SM' || md5(g::text || random()::text), now(), now() "
             "FROM support_cases c, generate_series(1, %s) g RETURNING id::text, provider_sid",
             (n,),
         ).fetchall()

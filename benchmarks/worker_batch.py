@@ -64,16 +64,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
             for _ in range(n):
                 inc = IncidentIn.model_validate(incident([next(clinicians)], unit="U01"))
                 acc = await report(session, inc, reported_by="token:bench")
-                out.append(
-                    IncidentReported(
-                        incident_id=acc.incident_id,
-                        occurred_at=inc.occurred_at,
-                        unit=inc.unit,
-                        event_type=inc.event_type,
-                        harm_level=inc.harm_level,
-                        staff_ids=inc.staff_ids,
-                    )
-                )
+                out.append(inc.reported(acc.incident_id))
         return out
 
     async def batch(incidents: list[IncidentReported]) -> int:

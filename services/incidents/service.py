@@ -118,6 +118,19 @@ class IncidentIn(BaseModel):
         body = self.model_dump_json(exclude={"incident_key"})
         return hashlib.sha256(body.encode()).hexdigest()
 
+    def reported(self, incident_id: uuid.UUID) -> IncidentReported:
+        """The event this report becomes once stored under `incident_id`."""
+        return IncidentReported(
+            incident_id=incident_id,
+            incident_key=self.incident_key,
+            occurred_at=self.occurred_at,
+            unit=self.unit,
+            event_type=self.event_type,
+            harm_level=self.harm_level,
+            staff_ids=self.staff_ids,
+            reporter_ref=self.reporter_ref,
+        )
+
 
 class NotInDirectory(ValueError):
     """A field names something the directory does not hold; `field` is the one to fix."""
@@ -203,16 +216,7 @@ def report_statement(
 ) -> dict[str, object]:
     """The parameters of REPORT for this incident."""
     new_id = uuid.uuid4()
-    event = IncidentReported(
-        incident_id=new_id,
-        incident_key=incident.incident_key,
-        occurred_at=incident.occurred_at,
-        unit=incident.unit,
-        event_type=incident.event_type,
-        harm_level=incident.harm_level,
-        staff_ids=incident.staff_ids,
-        reporter_ref=incident.reporter_ref,
-    )
+    event = incident.reported(new_id)
     who = audit.who if audit else None
     return {
         "id": new_id,
