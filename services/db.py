@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import select
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -234,7 +234,10 @@ class RawPool:
             self._idle.append(conn)
 
     async def fetch(
-        self, query: str, params: Sequence[object], idempotent: bool = False
+        self,
+        query: str,
+        params: Sequence[object] | Mapping[str, object],
+        idempotent: bool = False,
     ) -> list[tuple[Any, ...]]:
         """Run one statement in autocommit; its rows (none for a statement without any)."""
         slots = self._bind()

@@ -41,7 +41,7 @@ from services.cases.models import Deadline
 from services.cases.policies import load_policies
 from services.cases.refs import case_ref
 from services.config import Settings
-from services.db import libpq_url, transaction
+from services.db import RawPool, transaction
 from services.logs import log
 from services.metrics import DEADLINES
 from services.paging.service import involved_in_many
@@ -306,7 +306,8 @@ async def _retry_later(
 
 class NextDue:
     """When the next deadline falls due, asked with one statement on an autocommit
-    connection of its own (no pool, no ping, no transaction): the idle engine's only work.
+    connection of its own (a RawPool of one: no ping, no transaction): the idle engine's
+    only work.
 
     Why: idle, each look used to be a round (a pooled connection's ping, BEGIN, the locking
     select, the min, COMMIT), twice a second."""
@@ -314,25 +315,14 @@ class NextDue:
     QUERY = "SELECT min(due_at) FROM deadlines WHERE fired_at IS NULL"
 
     def __init__(self, settings: Settings) -> None:
-        self.url = libpq_url(settings.database_url)
-        self._conn: psycopg.AsyncConnection[tuple[datetime | None]] | None = None
+        self.pool = RawPool(settings.database_url, "svrr-engine-look", max_size=1)
 
     async def __call__(self) -> datetime | None:
-        if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(
-                self.url, autocommit=True, application_name="svrr-engine-look"
-            )
-        try:
-            row = await (await self._conn.execute(self.QUERY)).fetchone()
-        except BaseException:
-            await self.close()  # replaced at the next look
-            raise
-        return row[0] if row else None
+        ((due,),) = await self.pool.fetch(self.QUERY, ())
+        return due
 
     async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await conn.close()
+        await self.pool.close()
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

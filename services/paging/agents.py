@@ -39,7 +39,7 @@ from events.app import app, settings
 from events.consume import persistently
 from services import clock
 from services.cases import agents as case_sweeps
-from services.db import libpq_url, transaction
+from services.db import raw_pool, transaction
 from services.logs import log
 from services.paging import callbacks, sending
 from services.paging import service as paging
@@ -62,47 +62,32 @@ LOOK_ALL = (
 
 
 class Look:
-    """One autocommit connection of its own for the look: no pool, no ping, no BEGIN."""
+    """The look on one autocommit connection of its own (a RawPool of one): no ping, no
+    BEGIN; a dropped connection is replaced before the next look."""
 
     def __init__(self) -> None:
-        self._conn: psycopg.AsyncConnection[tuple[bool, ...]] | None = None
         self._last_sweeps = 0.0
 
     async def __call__(self) -> tuple[bool, bool, bool, bool]:
         """(callbacks, pages, messages, cases): which sweeps have work now."""
-        if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(
-                libpq_url(settings.database_url),
-                autocommit=True,
-                application_name="svrr-worker-look",
-            )
+        pool = raw_pool("svrr-worker-look", max_size=1)
         t = time.monotonic()
-        try:
-            if t - self._last_sweeps >= SWEEP_S - 0.01:
-                now = clock.now()
-                cur = await self._conn.execute(
-                    LOOK_ALL,
-                    {
-                        "requested": now - timedelta(seconds=REQUESTED_AFTER_S),
-                        "stale": now - timedelta(seconds=settings.sending_stale_seconds),
-                        "now": now,
-                        "opened": now - case_sweeps.UNPAGED_AFTER,
-                    },
-                )
-                self._last_sweeps = t
-            else:
-                cur = await self._conn.execute(LOOK_CALLBACKS)
-            row = await cur.fetchone()
-        except BaseException:
-            await self.close()  # a broken connection is replaced at the next look
-            raise
-        assert row is not None
-        return bool(row[0]), bool(row[1]), bool(row[2]), bool(row[3])
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await conn.close()
+        if t - self._last_sweeps >= SWEEP_S - 0.01:
+            now = clock.now()
+            rows = await pool.fetch(
+                LOOK_ALL,
+                {
+                    "requested": now - timedelta(seconds=REQUESTED_AFTER_S),
+                    "stale": now - timedelta(seconds=settings.sending_stale_seconds),
+                    "now": now,
+                    "opened": now - case_sweeps.UNPAGED_AFTER,
+                },
+            )
+            self._last_sweeps = t
+        else:
+            rows = await pool.fetch(LOOK_CALLBACKS, ())
+        ((callbacks_waiting, pages, messages, cases),) = rows
+        return bool(callbacks_waiting), bool(pages), bool(messages), bool(cases)
 
 
 look = Look()

@@ -3,12 +3,13 @@
 Why two halves: a burst of pages brings two or three callbacks per SMS, and when each
 request locked and updated its page in a transaction of its own, the callbacks alone were a
 large share of the API's work and of the page locks the worker's claims waited on. The
-webhook now writes one row (`receive`) and answers; `apply_pending`, run by a worker timer,
-takes the waiting callbacks in arrival order and applies a batch in one transaction: the
-batch's pages and messages locked with one statement each, in id order (as every other
-locker of several pages does, so none can deadlock), each callback through the one rule for
-delivery statuses (delivery.advance), so a replayed, late or out-of-order status still
-writes nothing, whichever batch it lands in.
+webhook now writes one row (paging.views.store_callback) and answers; the worker's sweeps
+(services.paging.agents) see rows waiting and call `apply_waiting`, which takes the
+waiting callbacks in arrival order and applies a batch in one transaction: the batch's
+pages and messages locked with one statement each, in id order (as every other locker of
+several pages does, so none can deadlock), each callback through the one rule for delivery
+statuses (delivery.advance), so a replayed, late or out-of-order status still writes
+nothing, whichever batch it lands in.
 
 One applier at a time (every worker runs the timer; a transaction-level advisory lock lets
 one through): two appliers splitting one page's callbacks between them could apply a late
@@ -28,7 +29,6 @@ from functools import lru_cache
 from sqlalchemy import Row, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
@@ -44,7 +44,7 @@ from services.db import (
     ENGINE_OPTIONS,
     TRANSIENT,
     insert_from_json,
-    replace_dropped,
+    raw_pool,
     rows_json,
 )
 from services.logs import log
@@ -68,35 +68,11 @@ DELIVERY_TO_STATE = {
 APPLIER_LOCK = text("SELECT pg_try_advisory_xact_lock(x'5f5'::int, x'ca11'::int)")
 # The one-statement pool's connections, as pg_stat_activity names them.
 APPLICATION_NAME = "svrr-status-callbacks"
-WAITING = text("SELECT 1 FROM status_callbacks WHERE applied_at IS NULL LIMIT 1")
+WAITING = "SELECT 1 FROM status_callbacks WHERE applied_at IS NULL LIMIT 1"
 # Statuses that say the SMS will never reach the phone.
 FAILURES = (DeliveryStatus.undelivered, DeliveryStatus.failed, DeliveryStatus.canceled)
 # Of those, the ones whose error code may also say the number cannot take SMS at all.
 NUMBER_VERDICTS = (DeliveryStatus.undelivered, DeliveryStatus.failed)
-
-
-# --- the applier's look: one cheap statement, five times a second ---------------------------
-
-
-@lru_cache(maxsize=4)
-def _autocommit(url: str | None = None) -> AsyncEngine:
-    """A small pool of its own for the applier's look: autocommit from the connection's
-    start (no BEGIN and COMMIT round trips around one read) and no ping at each checkout;
-    a connection the server dropped is replaced as it leaves the pool (replace_dropped).
-    The webhook stores callbacks through its own raw pool (paging.views.store_callback)."""
-    return replace_dropped(
-        create_async_engine(
-            url or get_settings().database_url,
-            isolation_level="AUTOCOMMIT",
-            connect_args={"application_name": APPLICATION_NAME},
-            pool_size=2,
-            max_overflow=2,
-            **{**ENGINE_OPTIONS, "pool_pre_ping": False},
-        )
-    )
-
-
-# --- the applier: a batch in one transaction --------------------------------------------------
 
 
 async def apply_pending(limit: int = BATCH) -> int:
@@ -106,9 +82,8 @@ async def apply_pending(limit: int = BATCH) -> int:
     Every worker calls this five times a second, mostly to find nothing: a look without a
     transaction first (one round trip instead of three).
     """
-    async with _autocommit().connect() as conn:
-        if await conn.scalar(WAITING) is None:
-            return 0
+    if not await raw_pool(APPLICATION_NAME, max_size=1).fetch(WAITING, ()):
+        return 0
     return await apply_waiting(limit)
 
 
