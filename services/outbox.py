@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.events import Event, IncidentReported, SmsReceived
 from schemas.topics import topic_name
-from services.db import Base, insert_rows, libpq_url
+from services.db import Base, connect_args, insert_rows, libpq_url
 from services.logs import log
 from services.metrics import RELAYED
 
@@ -143,7 +143,7 @@ class Relay:
 
     async def _lead(self) -> None:
         conn = await psycopg.AsyncConnection.connect(
-            libpq_url(self.database_url), autocommit=True, application_name="svrr-relay"
+            libpq_url(self.database_url), autocommit=True, **connect_args("svrr-relay")
         )
         try:
             while not self._stopping.is_set():

@@ -43,6 +43,7 @@ from services.config import get_settings
 from services.db import (
     ENGINE_OPTIONS,
     TRANSIENT,
+    connect_args,
     insert_from_json,
     raw_pool,
     rows_json,
@@ -110,7 +111,7 @@ def _applier_sessions(url: str | None = None) -> async_sessionmaker[AsyncSession
     options = {**ENGINE_OPTIONS, "pool_pre_ping": False}
     engine = create_async_engine(
         url or get_settings().database_url,
-        connect_args={"application_name": "svrr-callback-applier"},
+        connect_args=connect_args("svrr-callback-applier"),
         pool_size=2,
         max_overflow=2,
         **options,
