@@ -1,18 +1,21 @@
-"""Signing in and out of the console, and the way to each role's home page."""
+"""Signing in and out of the console, one's own password, and the way to each role's home
+page."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services import clock
 from services.config import get_settings
 from services.console.pages import HOME, PREFIX, render
 from services.db import transaction
-from services.identity import audit, sessions
-from services.identity.deps import client_ip, current_user
+from services.identity import audit, sessions, users
+from services.identity.deps import client_ip, current_user, page_role
+from services.identity.models import Role
 from services.identity.principal import Principal
 
 router = APIRouter(prefix=PREFIX)
@@ -23,6 +26,11 @@ def safe_next(value: str | None) -> str | None:
     if value and value.startswith(PREFIX + "/") and "//" not in value and "\\" not in value:
         return value
     return None
+
+
+def try_again(throttled: sessions.Throttled) -> str:
+    minutes = max(1, round(throttled.retry_after_s / 60))
+    return f"Try again in {minutes} minute{'s' * (minutes != 1)}."
 
 
 @router.get("/signin")
@@ -51,7 +59,6 @@ async def signin(
                 who = await sessions.principal_of(session, user, ip)
                 await audit.record(session, who, "sign_in", "user", str(user.id))
     except sessions.Throttled as exc:
-        minutes = max(1, round(exc.retry_after_s / 60))
         return render(
             request,
             None,
@@ -59,7 +66,7 @@ async def signin(
             status_code=429,
             headers={"Retry-After": str(exc.retry_after_s)},
             next=safe_next(next) or "",
-            error=f"Too many attempts. Try again in {minutes} minute{'s' * (minutes != 1)}.",
+            error=f"Too many attempts. {try_again(exc)}",
         )
     if user is None:
         return render(
@@ -70,17 +77,87 @@ async def signin(
             next=safe_next(next) or "",
             error="That username and password do not match an active account.",
         )
-    response = RedirectResponse(safe_next(next) or HOME[who.role], status_code=303)
+    return with_session(
+        RedirectResponse(safe_next(next) or HOME[who.role], status_code=303), cookie
+    )
+
+
+def with_session(response: Response, cookie: str) -> Response:
+    """The browser's session cookie: HttpOnly, SameSite=Lax, Secure behind TLS, console only."""
     response.set_cookie(
         sessions.COOKIE,
         cookie,
-        max_age=settings.session_max_hours * 3600,
+        max_age=get_settings().session_max_hours * 3600,
         path=PREFIX,
         httponly=True,
         samesite="lax",
-        secure=settings.secure_cookies,
+        secure=get_settings().secure_cookies,
     )
     return response
+
+
+AnyoneSignedIn = Annotated[Principal, Depends(page_role(*Role))]
+
+
+@router.get("/account")
+async def account(request: Request, who: AnyoneSignedIn, changed: bool = False) -> Response:
+    return render(request, who, "account.html", errors={}, changed=changed)
+
+
+@router.post("/account/password")
+async def change_password(
+    request: Request,
+    who: AnyoneSignedIn,
+    current: str = Form(default="", max_length=256),
+    new: str = Form(default="", max_length=256),
+    again: str = Form(default="", max_length=256),
+) -> Response:
+    """Every other session of the person ends (a stolen cookie stops working); this
+    browser gets a new one, so changing a password does not sign its owner out."""
+    if new != again:
+        return _account_refused(request, who, "again", "The two new passwords differ.")
+    settings = get_settings()
+    ip, now = client_ip(request), clock.now()
+    try:
+        async with transaction() as session:
+            user = await users.change_own_password(session, who.id, current, new, ip, now, settings)
+            if user is not None:
+                cookie = await sessions.open_session(session, user, ip, now, settings)
+                await audit.record(session, who, "password_changed", "user", str(who.id))
+    except sessions.Throttled as exc:
+        return _account_refused(
+            request,
+            who,
+            "current",
+            f"Too many wrong passwords. {try_again(exc)}",
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+    except users.UserRefused as exc:
+        return _account_refused(request, who, exc.field, f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+    if user is None:
+        return _account_refused(request, who, "current", "That is not your current password.")
+    return with_session(RedirectResponse(f"{PREFIX}/account?changed=1", status_code=303), cookie)
+
+
+def _account_refused(
+    request: Request,
+    who: Principal,
+    field: str,
+    why: str,
+    status_code: int = 400,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The form again with the reason beside its field; no password is ever sent back."""
+    return render(
+        request,
+        who,
+        "account.html",
+        status_code=status_code,
+        headers=headers,
+        errors={field: why},
+        changed=False,
+    )
 
 
 @router.post("/signout")

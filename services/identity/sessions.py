@@ -139,6 +139,11 @@ async def check_throttle(
             raise Throttled(max(1, int((first + window - now).total_seconds()) + 1))
 
 
+async def record_failure(session: AsyncSession, username: str, ip: str, now: datetime) -> None:
+    """A wrong password, counted against the account name and the address (check_throttle)."""
+    await session.execute(insert(SigninFailure).values(username=username, ip=ip, at=now))
+
+
 async def sign_in(
     session: AsyncSession,
     username: str,
@@ -154,7 +159,7 @@ async def sign_in(
     user = await session.scalar(select(User).where(User.username == username))
     ok, rehash = passwords.verify(user.password_hash if user and user.active else None, password)
     if not ok or user is None:
-        await session.execute(insert(SigninFailure).values(username=username, ip=ip, at=now))
+        await record_failure(session, username, ip, now)
         return None
     if rehash:
         user.password_hash = passwords.rehash(password)

@@ -92,6 +92,41 @@ async def set_password(session: AsyncSession, user: User, password: str, now: da
     await sessions.close_sessions_of(session, user.id)
 
 
+async def change_own_password(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    current: str,
+    new: str,
+    ip: str,
+    now: datetime,
+    settings: Settings,
+) -> User | None:
+    """A person's own new password, given their current one; None when the current one is
+    wrong (the failure is recorded: commit it), UserRefused for a new one that will not do.
+
+    Why ask for the current one: a session left open on a ward computer must not let a
+    passer-by take the account over. A wrong current password counts against the account
+    and the address exactly as a failed sign-in does (and is throttled with them), so an
+    open session is no way around the sign-in throttle. Every session of the person ends,
+    this one too: the caller opens a new one for the browser that made the change.
+    """
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None or not user.active:
+        raise UserRefused("current", "this account is no longer active")
+    await sessions.check_throttle(session, user.username, ip, now, settings)
+    ok, _ = passwords.verify(user.password_hash, current)
+    if not ok:
+        await sessions.record_failure(session, user.username, ip, now)
+        return None
+    if new == current:
+        raise UserRefused("new", "choose a password other than the one you have")
+    try:
+        await set_password(session, user, new, now)
+    except UserRefused as exc:
+        raise UserRefused("new", str(exc)) from exc
+    return user
+
+
 async def set_access(
     session: AsyncSession, user: User, *, role: Role, active: bool, now: datetime
 ) -> None:

@@ -225,3 +225,85 @@ async def test_the_audit_log_cannot_be_changed(db):
     async with transaction() as session:
         with pytest.raises(Exception, match="append-only"):
             await session.execute(text("DELETE FROM audit_log"))
+
+
+async def _change(c, token: str, current: str, new: str, again: str | None = None):
+    return await c.post(
+        "/console/account/password",
+        data={
+            "current": current,
+            "new": new,
+            "again": new if again is None else again,
+            "csrftoken": token,
+        },
+    )
+
+
+async def test_a_person_changes_their_own_password_and_other_sessions_end(db):
+    new = "a different staple horse battery"
+    for role in Role:
+        staff = None
+        if role is Role.peer:
+            async with transaction() as session:
+                staff = await session.scalar(
+                    text("SELECT staff_id FROM peer_supporters ORDER BY staff_id DESC LIMIT 1")
+                )
+        username = await make_user(role, staff_id=staff) if staff is None else None
+        if staff is not None:
+            from tests.integration.console_helpers import peer_user
+
+            username = await peer_user(staff)
+        async with console_client("10.4.4.4") as here, console_client("10.4.4.5") as there:
+            token = await sign_in(here, username)
+            await sign_in(there, username)
+            page = await here.get("/console/account")
+            assert page.status_code == 200 and "Change your password" in page.text
+            done = await _change(here, token, PASSWORD, new)
+            assert done.status_code == 303, done.text[:300]
+            assert done.headers["location"] == "/console/account?changed=1"
+            shown = await here.get(done.headers["location"])  # this browser stays signed in
+            assert shown.status_code == 200 and "Your password is changed" in shown.text
+            assert (await there.get("/console/account")).status_code == 303  # the other ended
+        async with console_client("10.4.4.6") as later:
+            await sign_in(later, username, new)
+        async with transaction() as session:
+            user = await session.scalar(select(User).where(User.username == username))
+            audited = await session.scalar(
+                select(AuditEntry.action).where(
+                    AuditEntry.target_id == str(user.id), AuditEntry.action == "password_changed"
+                )
+            )
+        assert audited == "password_changed"
+
+
+async def test_a_wrong_or_weak_change_is_refused_beside_its_field_and_changes_nothing(db):
+    username = await make_user(Role.coordinator)
+    async with console_client("10.4.5.5") as c:
+        token = await sign_in(c, username)
+        cases = [
+            ("not my password!!", "long enough new one", None, "current", "not your current"),
+            (PASSWORD, "long enough new one", "something else entirely", "again", "differ"),
+            (PASSWORD, "short", None, "new", "12 characters"),
+            (PASSWORD, PASSWORD, None, "new", "other than the one you have"),
+        ]
+        for current, new, again, field, why in cases:
+            r = await _change(c, token, current, new, again)
+            assert r.status_code == 400, (field, r.status_code)
+            assert f'id="{field}-error"' in r.text and why in r.text, (field, r.text[-800:])
+            assert new not in r.text.replace("long enough new one", "") or new == PASSWORD
+        assert (await c.get("/console/account")).status_code == 200  # still signed in
+    async with console_client("10.4.5.6") as c:
+        await sign_in(c, username)  # the old password still works
+
+
+async def test_guessing_the_current_password_is_throttled_like_a_sign_in(db):
+    username = await make_user(Role.admin)
+    async with console_client("10.4.6.6") as c:
+        token = await sign_in(c, username)
+        statuses = [
+            (await _change(c, token, f"guess number {i}!", "long enough new one")).status_code
+            for i in range(6)
+        ]
+        assert statuses == [400] * 5 + [429]
+        r = await _change(c, token, PASSWORD, "long enough new one")
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0

@@ -159,3 +159,36 @@ async def test_the_coordinator_uploads_a_directory_export(stack, db, page: Page,
     from tests.integration.test_flows import q
 
     assert q(db, "SELECT name FROM units WHERE code = :c", c=code) == [("Browser ward",)]
+
+
+async def test_a_person_changes_their_password_on_a_phone(stack, db, browser):
+    username = await make_user(Role.risk_manager)
+    context = await browser.new_context(viewport={"width": 360, "height": 740})
+    page = await context.new_page()
+    try:
+        await sign_in_as(page, stack.api_url, username)
+        await page.get_by_role("link", name="Test risk_manager").click()
+        await expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+        await page.get_by_label("Current password").fill("not my password at all")
+        await page.get_by_label("New password", exact=True).fill("three unrelated words here")
+        await page.get_by_label("New password again").fill("three unrelated words here")
+        await page.get_by_role("button", name="Change password").click()
+        await expect(page.get_by_role("alert")).to_contain_text("not your current password")
+        await check_accessibility(page)
+        await screenshot(page, "console-account-refused-phone")
+        await page.get_by_label("Current password").fill(PASSWORD)
+        await page.get_by_label("New password", exact=True).fill("three unrelated words here")
+        await page.get_by_label("New password again").fill("three unrelated words here")
+        await page.get_by_role("button", name="Change password").click()
+        await expect(page.get_by_role("status")).to_contain_text("Your password is changed")
+        await check_accessibility(page)
+        await no_sideways_scroll(page)
+        await screenshot(page, "console-account-changed-phone")
+    finally:
+        await context.close()
+    again = await browser.new_page()
+    try:
+        await sign_in_as(again, stack.api_url, username, "three unrelated words here")
+        assert again.url.endswith("/console/incidents")
+    finally:
+        await again.close()
