@@ -25,7 +25,7 @@ from typing import cast
 from sqlalchemy import ARRAY, Select, String, any_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.paging.models import Page
+from services.db import fetch
 from services.people.matching import (
     AT_LIMIT,
     Choice,
@@ -33,8 +33,8 @@ from services.people.matching import (
     Match,
     MatchContext,
     Peer,
-    _load_query,
     excluded_by,
+    load_sql,
     open_loads,
     rank,
     reason_for,
@@ -304,9 +304,14 @@ def _lock_statement(skip_locked: bool) -> Select[tuple[str, int]]:
 
 
 # Built once, with the peers as one array parameter (= ANY, not an IN list expanded per
-# call): the statements' compiled forms are reused whatever the number of peers.
+# call): compiled once (db.fetch), whatever the number of peers.
 LOCK = {skip: _lock_statement(skip) for skip in (True, False)}
-COUNT = _load_query().where(Page.peer_staff_id == any_(bindparam("ids", type_=ARRAY(String))))
+# The one definition of load (matching._load_query), for the peers asked only: its
+# constants are rendered in its text, so it runs without SQLAlchemy (db.fetch).
+COUNT = (
+    f"SELECT l.peer, l.n FROM ({load_sql()}) AS l(peer, n) "
+    "WHERE l.peer = ANY(CAST(%(ids)s AS text[]))"
+)
 
 
 async def _lock_and_count(
@@ -315,10 +320,10 @@ async def _lock_and_count(
     """Lock the peers' rows (those another transaction holds are left out with SKIP
     LOCKED) and count each one's open load: two statements for any number of peers. (Two,
     not one: the count must read what the lock waited for, so it needs a newer snapshot.)"""
-    rows = await session.execute(LOCK[skip_locked], {"ids": staff_ids})
-    limits = {sid: int(n) for sid, n in rows.all()}
+    rows = await fetch(session, LOCK[skip_locked], {"ids": staff_ids})
+    limits = {sid: int(n) for sid, n in rows}
     if not limits:
         return {}
-    counted = await session.execute(COUNT, {"ids": list(limits)})
-    loads = {sid: int(n) for sid, n in counted.all()}
+    counted = await fetch(session, COUNT, {"ids": list(limits)})
+    loads = {sid: int(n) for sid, n in counted}
     return {sid: (loads.get(sid, 0), limit) for sid, limit in limits.items()}
