@@ -365,7 +365,8 @@ async def page_cases(
         plan.append((w, target, float(str(step.get("wait_minutes", 5)))))
         if target == "peer":
             asks.append(Ask(w.case_id, w.clinician, frozenset(w.exclude)))
-    picks = await assign(session, ctx, asks) if asks else {}
+    assigned = await assign(session, ctx, asks) if asks else None
+    picks = assigned.picks if assigned is not None else {}
     # What a page's text needs of its peer (their language) is in the context already.
     peers: dict[str, Person] = {}
     for pick in picks.values():
@@ -391,7 +392,10 @@ async def page_cases(
             why = coordinator_reason_policy(w.peers_paged)
             rows.append((w, None, settings.coordinator_number, why, wait))
     numbers = {number for _, _, number, _, _ in rows}
-    used = await reply_codes(session, numbers)
+    # The peers' numbers were locked and their codes read with the peers (assign); the
+    # others (the coordinator's) are locked and read here.
+    used = dict(assigned.codes) if assigned is not None else {}
+    used.update(await reply_codes(session, numbers - used.keys()))
     # A peer's number was checked by matching (a hard rule, from a context as fresh as the
     # counters this transaction read); the store is asked about the others (the
     # coordinator's) only.
