@@ -10,7 +10,7 @@ import asyncio
 import json
 import select
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -234,6 +234,23 @@ async def fetch(
         return await cur.fetchall() if cur.description else []
     except psycopg.Error as exc:
         raise DBAPIError.instance(query, None, exc, psycopg.Error, hide_parameters=True) from exc
+
+
+def array_literal(values: Iterable[object]) -> str:
+    """A one-dimensional array in PostgreSQL's text form, for a parameter the statement casts
+    to an array type (CAST(%(ids)s AS uuid[])); None is NULL, anything else its str().
+
+    Why: psycopg adapts a list in Python, element by element, several microseconds each
+    (for a batch of 2,000 incidents its arrays cost more CPU than the rest of recording
+    their involvement). Every element is quoted, so a comma, a brace, a space or the word
+    NULL in a value stays part of the value."""
+    parts: list[str] = []
+    for v in values:
+        if v is None:
+            parts.append("NULL")
+        else:
+            parts.append('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(parts) + "}"
 
 
 def rows_json(rows: list[dict[str, object]]) -> str:

@@ -42,7 +42,7 @@ from services.cases.machine import CaseState, can_move
 from services.cases.policies import Policies, coordinator_reason_none, coordinator_reason_policy
 from services.cases.refs import case_ref
 from services.config import Settings
-from services.db import fetch, insert_from_json, rows_json
+from services.db import array_literal, fetch, insert_from_json, rows_json
 from services.logs import log
 from services.paging import service as paging
 from services.paging.models import PageState, SupportCase
@@ -488,9 +488,10 @@ async def reply_codes(session: AsyncSession, numbers: Iterable[str]) -> dict[str
     wanted = sorted(set(numbers))
     if not wanted:
         return {}
-    await fetch(session, paging.LOCK_NUMBERS, {"ns": wanted})
+    numbers_param = {"ns": array_literal(wanted)}
+    await fetch(session, paging.LOCK_NUMBERS, numbers_param)
     used: dict[str, set[str]] = {n: paging.Codes() for n in wanted}
-    for number, code in await fetch(session, paging.CODES_IN_USE, {"ns": wanted}):
+    for number, code in await fetch(session, paging.CODES_IN_USE, numbers_param):
         used[number].add(code)
     return used
 

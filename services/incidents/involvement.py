@@ -26,7 +26,7 @@ from schemas.events import (
     SupportNeeded,
 )
 from services import clock, outbox
-from services.db import fetch
+from services.db import array_literal, fetch
 from services.logs import log
 from services.people.models import GroupDebrief, Involvement, Staff, StaffView
 
@@ -62,11 +62,11 @@ async def identify_many(
         session,
         INVOLVE,
         {
-            "ids": [i.incident_id for i in incidents],
-            "units": [i.unit for i in incidents],
-            "ats": [i.occurred_at for i in incidents],
-            "named_ids": [i for i, _ in pairs],
-            "named": [sid for _, sid in pairs],
+            "ids": array_literal(i.incident_id for i in incidents),
+            "units": array_literal(i.unit for i in incidents),
+            "ats": array_literal(i.occurred_at for i in incidents),
+            "named_ids": array_literal(i for i, _ in pairs),
+            "named": array_literal(sid for _, sid in pairs),
             "now": clock.now(),
         },
     )

@@ -24,7 +24,7 @@ from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db import fetch, psycopg_text
+from services.db import array_literal, fetch, psycopg_text
 from services.paging.service import CODES_IN_USE, Codes
 from services.people.matching import (
     AT_LIMIT,
@@ -339,14 +339,19 @@ async def _lock_and_count(
     count each locked peer's open load and read the codes in use on their numbers: two
     statements for any number of peers, where they were four with the reply codes'.
     (Two, not one: the reads must see what the locks waited for, a newer snapshot.)"""
-    rows = await fetch(session, LOCK[skip_locked], {"ids": staff_ids, "ns": numbers})
+    rows = await fetch(
+        session,
+        LOCK[skip_locked],
+        {"ids": array_literal(staff_ids), "ns": array_literal(numbers)},
+    )
     limits = {sid: int(n) for sid, n in rows}
     if not limits:
         return {}, {}
     mine = sorted({n for sid, n in zip(staff_ids, numbers, strict=True) if sid in limits})
     loads: dict[str, int] = {}
     codes: dict[str, set[str]] = {n: Codes() for n in mine}
-    for key, load, code in await fetch(session, COUNT, {"ids": list(limits), "ns": mine}):
+    read = {"ids": array_literal(limits), "ns": array_literal(mine)}
+    for key, load, code in await fetch(session, COUNT, read):
         if code is None:
             loads[key] = int(load)
         else:

@@ -5,13 +5,14 @@ agents retry."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from services.db import fetch, transaction
+from services.db import array_literal, fetch, transaction
 from services.deadletter import DeadLetter
 
 
@@ -54,3 +55,19 @@ async def test_a_lock_failure_is_an_error_the_agents_retry(db: Engine) -> None:
     finally:
         holder.rollback()
         holder.close()
+
+
+async def test_array_literal_keeps_every_value_as_it_was(db: Engine) -> None:
+    """Values with the array syntax's own characters come back unchanged, None as NULL."""
+    texts = ["a,b", "{x}", "NULL", 'say "hi"', "back\\slash", " spaced ", "", None, "5W"]
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    ats = [datetime(2026, 11, 30, 12, 0, 1, 250, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)]
+    async with transaction() as session:
+        ((got_texts, got_ids, got_ats),) = await fetch(
+            session,
+            "SELECT CAST(%(t)s AS text[]), CAST(%(i)s AS uuid[]), CAST(%(a)s AS timestamptz[])",
+            {"t": array_literal(texts), "i": array_literal(ids), "a": array_literal(ats)},
+        )
+    assert got_texts == texts
+    assert got_ids == ids
+    assert got_ats == ats
