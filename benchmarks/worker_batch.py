@@ -3,7 +3,7 @@
 What the agent does for a batch (services.incidents.agents.open_and_page up to its commit):
 involvement, cases, Tier 1, matching, pages born claimed, deadlines and events, in one
 transaction. Timed with time.process_time() (this process's CPU, not PostgreSQL's), with
-the statements each batch sends counted.
+the statements each batch sends counted (at the driver, SQLAlchemy or not).
 
     python -m benchmarks.worker_batch [--ones 200] [--rate 5] [--big 500]
 
@@ -39,21 +39,25 @@ class Unsent:
 async def run(args: argparse.Namespace, url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("LOG_LEVEL", "warning")
-    from sqlalchemy import event
+    import psycopg
 
     from schemas.events import IncidentReported
     from services.config import get_settings
-    from services.db import async_engine, transaction
+    from services.db import transaction
     from services.incidents import agents
     from services.incidents.service import IncidentIn, report
 
     get_settings()
     statements = [0]
+    # Counted at the driver: statements sent through SQLAlchemy and those sent on the
+    # session's connection directly (services.db.fetch) alike.
+    execute = psycopg.AsyncCursor.execute
 
-    def count(*_: Any) -> None:
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
         statements[0] += 1
+        return await execute(self, *args, **kwargs)
 
-    event.listen(async_engine(None).sync_engine, "before_cursor_execute", count)
+    psycopg.AsyncCursor.execute = counted  # type: ignore[method-assign]
 
     roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
     clinicians = iter(roster.clinicians)

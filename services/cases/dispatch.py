@@ -42,7 +42,7 @@ from services.cases.machine import CaseState, can_move
 from services.cases.policies import Policies, coordinator_reason_none, coordinator_reason_policy
 from services.cases.refs import case_ref
 from services.config import Settings
-from services.db import insert_from_json, rows_json
+from services.db import array_literal, fetch, insert_from_json, rows_json
 from services.logs import log
 from services.paging import service as paging
 from services.paging.models import PageState, SupportCase
@@ -178,7 +178,7 @@ class Writes:
             params["moves"] = rows_json(self.case_moves)
         if not parts:
             return
-        await session.execute(_flush_statement(tuple(parts), bool(self.events)), params)
+        await fetch(session, _flush_statement(tuple(parts), bool(self.events)), params)
         if self.case_moves:
             moved = {m["id"] for m in self.case_moves}
             for obj in list(session.identity_map.values()):
@@ -365,7 +365,8 @@ async def page_cases(
         plan.append((w, target, float(str(step.get("wait_minutes", 5)))))
         if target == "peer":
             asks.append(Ask(w.case_id, w.clinician, frozenset(w.exclude)))
-    picks = await assign(session, ctx, asks) if asks else {}
+    assigned = await assign(session, ctx, asks) if asks else None
+    picks = assigned.picks if assigned is not None else {}
     # What a page's text needs of its peer (their language) is in the context already.
     peers: dict[str, Person] = {}
     for pick in picks.values():
@@ -391,7 +392,10 @@ async def page_cases(
             why = coordinator_reason_policy(w.peers_paged)
             rows.append((w, None, settings.coordinator_number, why, wait))
     numbers = {number for _, _, number, _, _ in rows}
-    used = await paging.reply_codes(session, numbers)
+    # The peers' numbers were locked and their codes read with the peers (assign); the
+    # others (the coordinator's) are locked and read here.
+    used = dict(assigned.codes) if assigned is not None else {}
+    used.update(await reply_codes(session, numbers - used.keys()))
     # A peer's number was checked by matching (a hard rule, from a context as fresh as the
     # counters this transaction read); the store is asked about the others (the
     # coordinator's) only.
@@ -476,6 +480,20 @@ async def page_cases(
             )
         )
     return await _with_bodies(session, pages, peers, writes)
+
+
+async def reply_codes(session: AsyncSession, numbers: Iterable[str]) -> dict[str, set[str]]:
+    """paging.reply_codes (the numbers locked in a fixed order, then the codes their open
+    pages use), its two statements sent without SQLAlchemy around them (db.fetch)."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    numbers_param = {"ns": array_literal(wanted)}
+    await fetch(session, paging.LOCK_NUMBERS, numbers_param)
+    used: dict[str, set[str]] = {n: paging.Codes() for n in wanted}
+    for number, code in await fetch(session, paging.CODES_IN_USE, numbers_param):
+        used[number].add(code)
+    return used
 
 
 def reason_none(match: Match) -> str:

@@ -245,11 +245,16 @@ async def start_outreach_many(
     if not reach:
         await writes.flush(session)
         return Outreach([], [])
+    # The worker keeps the units' leads beside its context, as fresh (one version).
+    kept = isinstance(ctx, ContextCache)
+    leads = await ctx.kept(session, "leads", tier1.unit_leads) if kept else None
     states = await tier1.prompt_leads(
         session,
         [(c.id, c.incident_id, c.state, inputs[c.id].clinician) for c in reach],
         units,
         writes,
+        leads=leads,
+        blocked=known,
     )
     # A case sent back to the start (the coordinator's "page again") keeps its history.
     wanted = [

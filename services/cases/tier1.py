@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import texts
 from services.cases import outbound
 from services.cases.dispatch import Writes
 from services.cases.machine import CaseState
-from services.people.models import Person, Staff, Unit
+from services.db import array_literal, fetch
+from services.people.models import Person, StaffView, Unit
 
 
 async def prompt_leads(
@@ -25,11 +27,17 @@ async def prompt_leads(
     cases: list[tuple[uuid.UUID, uuid.UUID, str, Person]],
     units: dict[str, Unit],
     writes: Writes,
+    *,
+    leads: Mapping[str, Person] | None = None,
+    blocked: Mapping[str, outbound.Unreachable] | None = None,
 ) -> dict[uuid.UUID, str]:
     """Tier 1: one prompt per unit lead per incident, naming no one ("3 of your team").
 
     `cases` are (case id, incident id, from state, clinician). Returns the cases' states
-    after: tier1_notified where their unit has a lead who is not themselves.
+    after: tier1_notified where their unit has a lead who is not themselves. `leads` (the
+    units' leads by staff id) and `blocked` (staff numbers that may not be texted) are the
+    worker's kept copies (unit_leads, read with its matching context and as fresh); without
+    them they are read here.
     """
     states = {cid: st for cid, _, st, _ in cases}
     by_lead: dict[tuple[uuid.UUID, str], list[uuid.UUID]] = defaultdict(list)
@@ -40,15 +48,12 @@ async def prompt_leads(
             by_lead[(incident_id, lead_id)].append(case_id)
     if not by_lead:
         return states
-    leads = {
-        s.staff_id: s
-        for s in (
-            await session.scalars(
-                select(Staff).where(Staff.staff_id.in_({lead for _, lead in by_lead}))
-            )
-        ).all()
-    }
-    blocked = await outbound.unreachable(session, (s.mobile_e164 for s in leads.values()))
+    if leads is None:
+        leads = await _staff(session, {lead for _, lead in by_lead})
+    if blocked is None:
+        numbers = [s.mobile_e164 for s in leads.values()]
+        rows = await fetch(session, outbound.UNREACHABLE, {"ns": sorted(set(numbers))})
+        blocked = outbound.unreachable_from((n, why) for n, why in rows)
     promptable = [
         key
         for key in by_lead
@@ -56,27 +61,22 @@ async def prompt_leads(
         and lead.active
         and lead.mobile_e164 not in blocked
     ]
-    counts = await _lead_counts(session, promptable)
-    fresh: set[tuple[uuid.UUID, str]] = set()
+    counts: dict[tuple[uuid.UUID, str], int] = {}
     if promptable:
-        rows = await session.execute(
-            text(
-                "INSERT INTO tier1_prompts (incident_id, lead_staff_id, staff_count) "
-                "SELECT * FROM unnest(CAST(:i AS uuid[]), CAST(:l AS text[]), "
-                "CAST(:n AS int[])) ON CONFLICT DO NOTHING RETURNING incident_id, lead_staff_id"
-            ),
+        rows = await fetch(
+            session,
+            PROMPT,
             {
-                "i": [i for i, _ in promptable],
-                "l": [lead for _, lead in promptable],
-                "n": [counts.get(k, 1) for k in promptable],
+                "i": array_literal(i for i, _ in promptable),
+                "l": array_literal(lead for _, lead in promptable),
             },
         )
-        fresh = {(i, lead) for i, lead in rows.all()}
+        counts = {(i, lead): int(n) for i, lead, n in rows}
     for key, case_ids in by_lead.items():
         incident_id, lead_id = key
         lead = leads.get(lead_id)
-        if key in fresh and lead is not None:
-            count = counts.get(key, 1)
+        if key in counts and lead is not None:
+            count = counts[key]
             await outbound.enqueue(
                 session,
                 kind="tier1_prompt",
@@ -103,30 +103,66 @@ async def prompt_leads(
     return states
 
 
+# Each (incident, lead) prompt, once (the key is the guard), with how many of the lead's
+# staff the incident involves, not counting those who opted out (their lead is not
+# prompted about them; at least one: the case at hand). One statement: the count reads the
+# cases this transaction opened. Returns the prompts written now, with their count.
+PROMPT = (
+    "WITH k AS (SELECT * FROM unnest(CAST(%(i)s AS uuid[]), CAST(%(l)s AS text[])) "
+    "AS k(incident_id, lead_staff_id)), "
+    "n AS (SELECT c.incident_id, u.tier1_lead_staff_id AS lead_staff_id, count(*) AS n "
+    "FROM support_cases c JOIN staff s ON s.staff_id = c.staff_id "
+    "JOIN units u ON u.code = s.home_unit "
+    "JOIN k ON k.incident_id = c.incident_id AND k.lead_staff_id = u.tier1_lead_staff_id "
+    "WHERE c.staff_id <> u.tier1_lead_staff_id AND NOT s.opted_out "
+    "AND s.mobile_e164 NOT IN (SELECT number FROM sms_opt_outs) GROUP BY 1, 2) "
+    "INSERT INTO tier1_prompts (incident_id, lead_staff_id, staff_count) "
+    "SELECT k.incident_id, k.lead_staff_id, coalesce(n.n, 1) FROM k "
+    "LEFT JOIN n USING (incident_id, lead_staff_id) "
+    "ON CONFLICT DO NOTHING RETURNING incident_id, lead_staff_id, staff_count"
+)
+
+LEADS = (
+    "SELECT staff_id, display_name, discipline, role, home_unit, mobile_e164, language, "
+    "opted_out, active FROM staff WHERE staff_id IN (SELECT tier1_lead_staff_id FROM units "
+    "WHERE tier1_lead_staff_id IS NOT NULL)"
+)
+STAFF = (
+    "SELECT staff_id, display_name, discipline, role, home_unit, mobile_e164, language, "
+    "opted_out, active FROM staff WHERE staff_id = ANY(CAST(%(ids)s AS text[]))"
+)
+
+
+def _views(rows: list[tuple[object, ...]]) -> dict[str, Person]:
+    return {
+        str(r[0]): StaffView(
+            staff_id=str(r[0]),
+            display_name=str(r[1]),
+            discipline=str(r[2]),
+            role=str(r[3]),
+            home_unit=str(r[4]),
+            mobile_e164=str(r[5]),
+            language=str(r[6]),
+            opted_out=bool(r[7]),
+            active=bool(r[8]),
+        )
+        for r in rows
+    }
+
+
+async def unit_leads(session: AsyncSession) -> dict[str, Person]:
+    """Every unit's lead, by staff id: what prompt_leads needs of them, for the worker to
+    keep beside its matching context (staff and unit writes bump the counter it checks)."""
+    return _views(await fetch(session, LEADS, {}))
+
+
+async def _staff(session: AsyncSession, staff_ids: set[str]) -> dict[str, Person]:
+    return _views(await fetch(session, STAFF, {"ids": array_literal(sorted(staff_ids))}))
+
+
 async def _prompted(session: AsyncSession, incident_id: uuid.UUID, lead_id: str) -> bool:
     found = await session.scalar(
         text("SELECT 1 FROM tier1_prompts WHERE incident_id = :i AND lead_staff_id = :l"),
         {"i": incident_id, "l": lead_id},
     )
     return found is not None
-
-
-async def _lead_counts(
-    session: AsyncSession, keys: list[tuple[uuid.UUID, str]]
-) -> dict[tuple[uuid.UUID, str], int]:
-    """How many of each lead's staff an incident involves, not counting those who opted
-    out (their lead is not prompted about them): one query for every lead of the batch."""
-    if not keys:
-        return {}
-    rows = await session.execute(
-        text(
-            "SELECT c.incident_id, u.tier1_lead_staff_id, count(*) FROM support_cases c "
-            "JOIN staff s ON s.staff_id = c.staff_id JOIN units u ON u.code = s.home_unit "
-            "WHERE c.incident_id = ANY(:i) AND u.tier1_lead_staff_id = ANY(:l) "
-            "AND c.staff_id <> u.tier1_lead_staff_id AND NOT s.opted_out "
-            "AND s.mobile_e164 NOT IN (SELECT number FROM sms_opt_outs) "
-            "GROUP BY 1, 2"
-        ),
-        {"i": list({i for i, _ in keys}), "l": list({lead for _, lead in keys})},
-    )
-    return {(i, lead): int(n) for i, lead, n in rows.all()}

@@ -26,6 +26,7 @@ from schemas.events import (
     SupportNeeded,
 )
 from services import clock, outbox
+from services.db import array_literal, fetch
 from services.logs import log
 from services.people.models import GroupDebrief, Involvement, Staff, StaffView
 
@@ -57,14 +58,15 @@ async def identify_many(
     if not incidents:
         return []
     pairs = [(i.incident_id, sid) for i in incidents for sid in dict.fromkeys(i.staff_ids)]
-    rows = await session.execute(
+    found = await fetch(
+        session,
         INVOLVE,
         {
-            "ids": [i.incident_id for i in incidents],
-            "units": [i.unit for i in incidents],
-            "ats": [i.occurred_at for i in incidents],
-            "named_ids": [i for i, _ in pairs],
-            "named": [sid for _, sid in pairs],
+            "ids": array_literal(i.incident_id for i in incidents),
+            "units": array_literal(i.unit for i in incidents),
+            "ats": array_literal(i.occurred_at for i in incidents),
+            "named_ids": array_literal(i for i, _ in pairs),
+            "named": array_literal(sid for _, sid in pairs),
             "now": clock.now(),
         },
     )
@@ -72,7 +74,6 @@ async def identify_many(
     named: Counter[uuid.UUID] = Counter()
     needs: list[SupportNeeded] = []
     proposed: dict[uuid.UUID, list[str]] = {}
-    found = rows.all()
     recorded_now: dict[uuid.UUID, set[str]] = {}
     for r in found:
         iid, sid, unit, source, recorded, case_id = r[:6]

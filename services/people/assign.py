@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import ARRAY, Select, String, any_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.paging.models import Page
+from services.db import array_literal, fetch, psycopg_text
+from services.paging.service import CODES_IN_USE, Codes
 from services.people.matching import (
     AT_LIMIT,
     Choice,
@@ -33,13 +33,13 @@ from services.people.matching import (
     Match,
     MatchContext,
     Peer,
-    _load_query,
     excluded_by,
+    load_sql,
     open_loads,
     rank,
     reason_for,
 )
-from services.people.models import PeerSupporter, Person
+from services.people.models import Person
 
 BUSY = "being assigned elsewhere"
 # Groups a Ranker keeps (each a heap of the on-call peers); the oldest goes first.
@@ -220,11 +220,19 @@ class Ranker:
             group.parked.clear()
 
 
-async def assign(
-    session: AsyncSession, ctx: MatchContext, asks: list[Ask]
-) -> dict[uuid.UUID, Pick]:
+@dataclass
+class Assigned:
+    """A batch's picks, and the reply codes in use on the locked peers' numbers: their
+    pages' codes (paging.reply_codes), already locked and read with the peers."""
+
+    picks: dict[uuid.UUID, Pick]
+    codes: dict[str, set[str]]
+
+
+async def assign(session: AsyncSession, ctx: MatchContext, asks: list[Ask]) -> Assigned:
     """A peer for each case, in the order given, each under their limit by the store's count."""
     locked: dict[str, tuple[int, int]] = {}  # peer -> (open load incl. this batch, limit)
+    codes: dict[str, set[str]] = {}
     skip: dict[str, str] = {}
     waiting = False  # True once only busy peers are left: lock them, waiting for the holder
     recounted = False
@@ -248,8 +256,10 @@ async def assign(
             tentative.append((ask, peer, total))
         to_lock = sorted({p.staff_id for _, p, _ in tentative if p is not None} - set(locked))
         if to_lock:
-            got = await _lock_and_count(session, to_lock, skip_locked=not waiting)
+            numbers = [ctx.by_id[sid].mobile for sid in to_lock]
+            got, used = await _lock_and_count(session, to_lock, numbers, skip_locked=not waiting)
             locked.update(got)
+            codes.update(used)
             for sid in set(to_lock) - set(got):
                 skip[sid] = GONE if waiting else BUSY
         again: list[Ask] = []
@@ -291,34 +301,59 @@ async def assign(
                 for ask in nobody:
                     picks[ask.case_id] = Pick(matches[ask.case_id], None)
         pending = again
-    return picks
+    return Assigned(picks, codes)
 
 
-def _lock_statement(skip_locked: bool) -> Select[tuple[str, int]]:
-    return (
-        select(PeerSupporter.staff_id, PeerSupporter.max_open_cases)
-        .where(PeerSupporter.staff_id == any_(bindparam("ids", type_=ARRAY(String))))
-        .order_by(PeerSupporter.staff_id)
-        .with_for_update(skip_locked=skip_locked)
+# The peers' rows, locked in id order (those another transaction holds are left out with
+# SKIP LOCKED, the waiting round waits for them), then the numbers of those locked, as
+# paging.LOCK_NUMBERS locks a number (in sorted order, held to commit): one statement.
+# A number is locked only once its peer is, as it was locked after the peers before.
+LOCK = {
+    skip: (
+        "WITH p AS MATERIALIZED (SELECT staff_id, max_open_cases FROM peer_supporters "
+        "WHERE staff_id = ANY(CAST(%(ids)s AS text[])) ORDER BY staff_id FOR UPDATE"
+        + (" SKIP LOCKED" if skip else "")
+        + "), n AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtext(number)) FROM "
+        "(SELECT DISTINCT x.number FROM unnest(CAST(%(ids)s AS text[]), "
+        "CAST(%(ns)s AS text[])) AS x(staff_id, number) JOIN p USING (staff_id) "
+        "ORDER BY 1) AS ordered) "
+        "SELECT p.staff_id, p.max_open_cases FROM p, (SELECT count(*) FROM n) AS numbers"
     )
-
-
-# Built once, with the peers as one array parameter (= ANY, not an IN list expanded per
-# call): the statements' compiled forms are reused whatever the number of peers.
-LOCK = {skip: _lock_statement(skip) for skip in (True, False)}
-COUNT = _load_query().where(Page.peer_staff_id == any_(bindparam("ids", type_=ARRAY(String))))
+    for skip in (True, False)
+}
+# After the locks, in a snapshot of its own (it must read what they waited for): each
+# peer's open load (the one definition of load, matching._load_query) and the reply codes
+# in use on their numbers (paging.CODES_IN_USE), one statement for both.
+COUNT = (
+    f"SELECT l.peer, l.n, CAST(NULL AS text) FROM ({load_sql()}) AS l(peer, n) "
+    "WHERE l.peer = ANY(CAST(%(ids)s AS text[])) UNION ALL "
+    "SELECT c.to_number, CAST(NULL AS bigint), c.reply_code "
+    f"FROM ({psycopg_text(CODES_IN_USE)}) AS c"
+)
 
 
 async def _lock_and_count(
-    session: AsyncSession, staff_ids: list[str], skip_locked: bool
-) -> dict[str, tuple[int, int]]:
-    """Lock the peers' rows (those another transaction holds are left out with SKIP
-    LOCKED) and count each one's open load: two statements for any number of peers. (Two,
-    not one: the count must read what the lock waited for, so it needs a newer snapshot.)"""
-    rows = await session.execute(LOCK[skip_locked], {"ids": staff_ids})
-    limits = {sid: int(n) for sid, n in rows.all()}
+    session: AsyncSession, staff_ids: list[str], numbers: list[str], skip_locked: bool
+) -> tuple[dict[str, tuple[int, int]], dict[str, set[str]]]:
+    """Lock the peers' rows and their numbers (`numbers[i]` is `staff_ids[i]`'s), then
+    count each locked peer's open load and read the codes in use on their numbers: two
+    statements for any number of peers, where they were four with the reply codes'.
+    (Two, not one: the reads must see what the locks waited for, a newer snapshot.)"""
+    rows = await fetch(
+        session,
+        LOCK[skip_locked],
+        {"ids": array_literal(staff_ids), "ns": array_literal(numbers)},
+    )
+    limits = {sid: int(n) for sid, n in rows}
     if not limits:
-        return {}
-    counted = await session.execute(COUNT, {"ids": list(limits)})
-    loads = {sid: int(n) for sid, n in counted.all()}
-    return {sid: (loads.get(sid, 0), limit) for sid, limit in limits.items()}
+        return {}, {}
+    mine = sorted({n for sid, n in zip(staff_ids, numbers, strict=True) if sid in limits})
+    loads: dict[str, int] = {}
+    codes: dict[str, set[str]] = {n: Codes() for n in mine}
+    read = {"ids": array_literal(limits), "ns": array_literal(mine)}
+    for key, load, code in await fetch(session, COUNT, read):
+        if code is None:
+            loads[key] = int(load)
+        else:
+            codes[key].add(code)
+    return {sid: (loads.get(sid, 0), limit) for sid, limit in limits.items()}, codes

@@ -32,6 +32,7 @@ from datetime import time as wall_time
 from typing import TypeVar, cast
 
 from sqlalchemy import Select, func, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.cases.machine import CaseState
@@ -249,6 +250,15 @@ def _load_query(states: tuple[str, ...] = LOAD_PAGE_STATES) -> Select[tuple[str 
         )
         .group_by(Page.peer_staff_id)
     )
+
+
+def load_sql(states: tuple[str, ...] = LOAD_PAGE_STATES) -> str:
+    """_load_query as SQL text with its states written in (no parameters): for statements
+    that run without SQLAlchemy (people.assign) and still count load as this module does."""
+    query = _load_query(states).compile(
+        dialect=postgresql.psycopg.dialect(), compile_kwargs={"literal_binds": True}
+    )
+    return str(query)
 
 
 async def open_loads(session: AsyncSession) -> Counter[str]:

@@ -211,10 +211,12 @@ async def test_a_peer_busy_for_a_moment_still_takes_the_batch(
     tries: list[bool] = []
 
     async def lock_and_count(
-        session: object, staff_ids: list[str], skip_locked: bool
-    ) -> dict[str, tuple[int, int]]:
+        session: object, staff_ids: list[str], numbers: list[str], skip_locked: bool
+    ) -> tuple[dict[str, tuple[int, int]], dict[str, set[str]]]:
         tries.append(skip_locked)
-        return {} if skip_locked else {"P01": (0, 2)}  # held elsewhere, then free
+        if skip_locked:
+            return {}, {}  # held elsewhere
+        return {"P01": (0, 2)}, {"+15550000001": set()}  # then free
 
     async def open_loads(session: object) -> Counter[str]:
         return Counter()  # the store: nothing committed for the peer yet
@@ -223,7 +225,7 @@ async def test_a_peer_busy_for_a_moment_still_takes_the_batch(
     monkeypatch.setattr(assigning, "open_loads", open_loads)
     nurse = Ask("C1", "ICU", "RN", "en", frozenset()).clinician()
     cases = [assigning.Ask(uuid.uuid4(), nurse, frozenset()) for _ in range(3)]
-    picks = await assigning.assign(None, ctx, cases)  # type: ignore[arg-type]
-    chosen = [p.chosen.staff_id if p.chosen else None for p in picks.values()]
+    assigned = await assigning.assign(None, ctx, cases)  # type: ignore[arg-type]
+    chosen = [p.chosen.staff_id if p.chosen else None for p in assigned.picks.values()]
     assert tries[0] is True  # the first round skipped the locked row
     assert Counter(chosen) == Counter({"P01": 2, None: 1})
