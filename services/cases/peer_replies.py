@@ -3,6 +3,7 @@ still being open and the peer's case limit."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import PageAnswer, PageAnswered, SmsReceived
@@ -24,6 +25,25 @@ from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import transition
 from services.people.matching import locked_load
 from services.people.models import Staff
+
+
+async def _taken_and_open(session: AsyncSession, pages: list[Page]) -> Page | None:
+    """The newest page the peer accepted whose case is still open. Not just the newest
+    accepted page: a case they took later may already be closed, and a bare R is about the
+    person they are still supporting."""
+    accepted = [p for p in pages if p.state == PageState.accepted]
+    if not accepted:
+        return None
+    states = dict(
+        (
+            await session.execute(
+                select(SupportCase.id, SupportCase.state).where(
+                    SupportCase.id.in_({p.case_id for p in accepted})
+                )
+            )
+        ).all()
+    )
+    return next((p for p in accepted if states.get(p.case_id) in OPEN_CASE_STATES), None)
 
 
 async def handle_peer_reply(
@@ -51,8 +71,8 @@ async def handle_peer_reply(
         page = next((p for p in named if p.state in OPEN_PAGE_STATES), None) or next(
             iter(named), None
         )
-    elif reply.kind == "refer":  # a bare R: the case this peer took, else the newest page
-        page = next((p for p in pages if p.state == "accepted"), None) or next(
+    elif reply.kind == "refer":  # a bare R: the open case this peer took, else the newest page
+        page = await _taken_and_open(session, pages) or next(
             (p for p in pages if p.state in OPEN_PAGE_STATES), None
         )
     else:
