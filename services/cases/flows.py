@@ -253,6 +253,7 @@ async def start_outreach_many(
         [(c.id, c.incident_id, c.state, inputs[c.id].clinician) for c in reach],
         units,
         writes,
+        at=at,
         leads=leads,
         blocked=known,
     )

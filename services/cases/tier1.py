@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,7 @@ async def prompt_leads(
     units: dict[str, Unit],
     writes: Writes,
     *,
+    at: datetime,
     leads: Mapping[str, Person] | None = None,
     blocked: Mapping[str, outbound.Unreachable] | None = None,
 ) -> dict[uuid.UUID, str]:
@@ -72,23 +74,25 @@ async def prompt_leads(
             },
         )
         counts = {(i, lead): int(n) for i, lead, n in rows}
+    prompts: list[outbound.Outgoing] = []
     for key, case_ids in by_lead.items():
         incident_id, lead_id = key
         lead = leads.get(lead_id)
         if key in counts and lead is not None:
             count = counts[key]
-            await outbound.enqueue(
-                session,
-                kind="tier1_prompt",
-                case_id=case_ids[0],
-                to_number=lead.mobile_e164,
-                body=await texts.text_for(
-                    session,
-                    lead,
-                    "tier1_prompt_one" if count == 1 else "tier1_prompt_many",
-                    count=count,
-                ),
-                dedupe=str(incident_id),
+            prompts.append(
+                outbound.Outgoing(
+                    kind="tier1_prompt",
+                    case_id=case_ids[0],
+                    to_number=lead.mobile_e164,
+                    body=await texts.text_for(
+                        session,
+                        lead,
+                        "tier1_prompt_one" if count == 1 else "tier1_prompt_many",
+                        count=count,
+                    ),
+                    dedupe=str(incident_id),
+                )
             )
             reasons = ["unit lead prompted to check in"] + ["unit lead already prompted"] * (
                 len(case_ids) - 1
@@ -100,6 +104,7 @@ async def prompt_leads(
         for case_id, reason in zip(case_ids, reasons, strict=True):
             writes.move(case_id, states[case_id], CaseState.tier1_notified, reason)
             states[case_id] = CaseState.tier1_notified
+    await outbound.enqueue_many(session, prompts, blocked, at)
     return states
 
 
