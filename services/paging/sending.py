@@ -149,17 +149,41 @@ Sent = tuple[list[tuple[uuid.UUID, uuid.UUID]], str, Outcome]  # (page, case) id
 
 
 async def record(sent: list[Sent], stale_after: float) -> None:
-    """Every SMS's outcome for its pages, in one transaction: the sids with one statement;
-    a refusal or a retry page by page (few). Then each outcome logged and counted."""
+    """Every SMS's outcome for its pages, in one transaction: the sids with one statement
+    (alone, in autocommit, when there is nothing else); a refusal or a retry page by page
+    (few). Then each outcome logged and counted."""
     if not sent:
         return
-    ok = [(p, c, out) for ps, _, out in sent if out.result in ("sent", "reconciled") for p, c in ps]
+    ok = [
+        (p, c, str(out.sid), out.result == "reconciled")
+        for ps, _, out in sent
+        if out.result in ("sent", "reconciled")
+        for p, c in ps
+    ]
     others = [item for item in sent if item[2].result not in ("sent", "reconciled")]
-    async with transaction() as session:
-        await paging.record_sent_many(
-            session,
-            [(p, c, str(out.sid), out.result == "reconciled") for p, c, out in ok],
+    if not others:
+        # Nearly always: only sids to record, one statement, a transaction by itself.
+        await paging.record_sent_alone(ok)
+    else:
+        await _record_with_failures(ok, others, stale_after)
+    for pages, to_number, out in sent:
+        PAGES.labels(out.result).inc(len(pages))
+        log().info(
+            f"page.{out.result}",
+            page_ids=[str(p) for p, _ in pages],
+            case_ids=[str(c) for _, c in pages],
+            sid=out.sid,
+            error_code=out.error_code,
+            to=mask_number(to_number),
         )
+
+
+async def _record_with_failures(
+    ok: list[tuple[uuid.UUID, uuid.UUID, str, bool]], others: list[Sent], stale_after: float
+) -> None:
+    """The sids, the refusals and the retries of a batch together, in one transaction."""
+    async with transaction() as session:
+        await paging.record_sent_many(session, ok)
         if others:
             await paging.lock_pages(session, [p for pages, _, _ in others for p, _ in pages])
         for pages, to_number, out in others:
@@ -172,16 +196,6 @@ async def record(sent: list[Sent], stale_after: float) -> None:
             if out.result == "failed" and out.error_code in UNDELIVERABLE_NUMBER_ERRORS:
                 # The next incident must not page this number first again.
                 await outbound.mark_undeliverable(session, to_number, out.error_code)
-    for pages, to_number, out in sent:
-        PAGES.labels(out.result).inc(len(pages))
-        log().info(
-            f"page.{out.result}",
-            page_ids=[str(p) for p, _ in pages],
-            case_ids=[str(c) for _, c in pages],
-            sid=out.sid,
-            error_code=out.error_code,
-            to=mask_number(to_number),
-        )
 
 
 async def deliver_message(message_id: uuid.UUID) -> None:
