@@ -50,7 +50,7 @@ async def run(args: argparse.Namespace) -> None:
     from services.incidents.service import IncidentIn, report
     from services.paging import sending
 
-    roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
+    roster = Roster.of(args)
     clinicians = iter(roster.clinicians)
     n = args.batches + args.warmup
     reported: list[IncidentReported] = []
@@ -111,12 +111,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=300, help="batches of one to time")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rate", type=float, default=50.0, help="batches a second")
-    parser.add_argument("--staff", type=int, default=7000)
-    parser.add_argument("--peers", type=int, default=2000)
-    parser.add_argument("--on-call", type=int, default=1000)
-    parser.add_argument("--max-open-cases", type=int, default=10)
+    Roster.add_arguments(parser)
     args = parser.parse_args()
-    roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
+    roster = Roster.of(args)
     url, _env = prepare("send_record", roster)
     port = free_port()
     standin = start_standin("deploy/twilio_standin.py", port, "error", 0.05)
