@@ -358,16 +358,13 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=500, help="one-clinician incidents")
     parser.add_argument("--window", type=float, default=1.0, help="seconds the POSTs span")
     parser.add_argument("--concurrency", type=int, default=64, help="POSTs in flight at most")
-    parser.add_argument("--staff", type=int, default=5000)
-    parser.add_argument("--peers", type=int, default=1000)
-    parser.add_argument("--on-call", type=int, default=500, help="peers on call (rotations)")
-    parser.add_argument("--max-open-cases", type=int, default=10)
+    Roster.add_arguments(parser, staff=5000, peers=1000, on_call=500)
     parser.add_argument("--bucket", type=float, default=0.1, help="seconds per throughput bucket")
     parser.add_argument("--timeout", type=float, default=600.0)
     costs.add_root_args(parser)
     args = parser.parse_args()
     where = costs.checkout(args.root, args.label)
-    roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
+    roster = Roster.of(args)
     result = run(
         args.mci_staff,
         args.incidents,

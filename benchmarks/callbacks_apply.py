@@ -19,6 +19,7 @@ import os
 import time
 
 import psycopg
+from sqlalchemy import text
 
 from benchmarks.callbacks import ROSTER, sent_pages
 from benchmarks.common import prepare
@@ -40,7 +41,7 @@ async def apply_in_rounds(size: int) -> tuple[int, int, float]:
     from services.paging import callbacks
 
     async with transaction() as session:  # the pool's first connection is not the applier's
-        await session.scalar(callbacks.WAITING)
+        await session.scalar(text(str(callbacks.WAITING)))
     cpu = time.process_time()
     applied = rounds = 0
     apply = getattr(callbacks, "apply_waiting", callbacks.apply_pending)
@@ -49,7 +50,8 @@ async def apply_in_rounds(size: int) -> tuple[int, int, float]:
         rounds += 1
     cpu = time.process_time() - cpu
     await async_engine().dispose()
-    await callbacks._autocommit().dispose()  # the next size recreates the database
+    if hasattr(callbacks, "_autocommit"):
+        await callbacks._autocommit().dispose()  # the next size recreates the database
     if hasattr(callbacks, "_applier_sessions"):
         await callbacks._applier_sessions().kw["bind"].dispose()
     return applied, rounds, cpu
@@ -59,16 +61,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--round", default="2,500", help="callbacks per round, in turn")
+    parser.add_argument(
+        "--log-level", default="warning", help="info: the worker's own level, its lines priced"
+    )
     args = parser.parse_args(argv)
     from services.logs import configure
 
     for size in (int(s) for s in args.round.split(",")):
         url, _env = prepare("cbapply", ROSTER)
-        os.environ.update(DATABASE_URL=url, LOG_LEVEL="warning")
+        os.environ.update(DATABASE_URL=url, LOG_LEVEL=args.log_level)
         from services.config import get_settings
 
         get_settings.cache_clear()
-        configure("console", "warning")
+        configure("console", args.log_level)
         store_callbacks(url, sent_pages(url, args.pages))
         applied, rounds, cpu = asyncio.run(apply_in_rounds(size))
         print(

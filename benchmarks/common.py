@@ -3,6 +3,7 @@ the stand-in's log of what it was sent, and the processes' memory and CPU from /
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -115,6 +116,22 @@ class Roster:
     peers: int
     on_call: int
     max_open_cases: int
+
+    @staticmethod
+    def add_arguments(
+        parser: argparse.ArgumentParser, staff: int = 7000, peers: int = 2000, on_call: int = 1000
+    ) -> None:
+        """The hospital's size on a benchmark's command line (Roster.of reads it back)."""
+        parser.add_argument("--staff", type=int, default=staff)
+        parser.add_argument("--peers", type=int, default=peers)
+        parser.add_argument(
+            "--on-call", type=int, default=on_call, help="peers on call (rotations)"
+        )
+        parser.add_argument("--max-open-cases", type=int, default=10)
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Roster:
+        return cls(args.staff, args.peers, args.on_call, args.max_open_cases)
 
     @property
     def peer_ids(self) -> list[str]:

@@ -227,10 +227,7 @@ def main() -> int:
         "--counts", default="1000,3000", help="incidents at each rate (one number: at every rate)"
     )
     parser.add_argument("--concurrency", type=int, default=16, help="POSTs in flight at most")
-    parser.add_argument("--staff", type=int, default=7000)
-    parser.add_argument("--peers", type=int, default=2000)
-    parser.add_argument("--on-call", type=int, default=1000, help="peers on call (rotations)")
-    parser.add_argument("--max-open-cases", type=int, default=10)
+    Roster.add_arguments(parser)
     costs.add_root_args(parser)
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
@@ -240,7 +237,7 @@ def main() -> int:
     if len(counts) != len(rates):
         parser.error("--counts: one number, or one per rate")
     where = costs.checkout(args.root, args.label)
-    roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
+    roster = Roster.of(args)
     result = run(rates, counts, roster, args.concurrency, args.root) | where
     name = costs.result_name("latency", where)
     title = costs.titled(

@@ -330,10 +330,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10000, help="incidents, one case each")
     parser.add_argument("--rate", type=float, default=50.0, help="incidents POSTed per second")
-    parser.add_argument("--staff", type=int, default=12000)
-    parser.add_argument("--peers", type=int, default=2000)
-    parser.add_argument("--on-call", type=int, default=1000, help="peers on call (rotations)")
-    parser.add_argument("--max-open-cases", type=int, default=10)
+    Roster.add_arguments(parser, staff=12000, peers=2000, on_call=1000)
     parser.add_argument("--views", type=int, default=2000, help="API reads with cases open")
     parser.add_argument("--concurrency", type=int, default=16, help="POSTs in flight at most")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between RSS samples")
@@ -344,7 +341,7 @@ def main() -> int:
     costs.add_root_args(parser)
     args = parser.parse_args()
     where = costs.checkout(args.root, args.label)
-    roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
+    roster = Roster.of(args)
     result = run(
         args.cases,
         args.rate,

@@ -59,7 +59,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
 
     psycopg.AsyncCursor.execute = counted  # type: ignore[method-assign]
 
-    roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
+    roster = Roster.of(args)
     clinicians = iter(roster.clinicians)
 
     async def reported(n: int) -> list[IncidentReported]:
@@ -122,12 +122,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rate", type=float, default=5.0, help="batches of one a second")
     parser.add_argument("--big", type=int, default=500, help="incidents in the large batch")
-    parser.add_argument("--staff", type=int, default=7000)
-    parser.add_argument("--peers", type=int, default=2000)
-    parser.add_argument("--on-call", type=int, default=1000)
-    parser.add_argument("--max-open-cases", type=int, default=10)
+    Roster.add_arguments(parser)
     args = parser.parse_args()
-    roster = Roster(args.staff, args.peers, args.on_call, args.max_open_cases)
+    roster = Roster.of(args)
     url, _env = prepare("worker_batch", roster)
     asyncio.run(run(args, url))
 

@@ -108,6 +108,39 @@ def _name(f: Callable[..., object]) -> str:
     return getattr(f, "__name__", type(f).__name__)
 
 
+class _Wakeup:
+    """One waiter at a time on a plain future, woken by `set` or by its timeout.
+
+    Why not mode's Service.wait_for_stopped (what take_batches used): each call builds
+    three tasks (the awaited event, the service's stopped and crashed events) and an
+    asyncio.wait, then cancels what did not fire. Two waits a batch made that a few percent
+    of the worker's CPU at a steady rate, where batches hold one incident each."""
+
+    def __init__(self) -> None:
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _wake, waiter) if timeout is not None else None
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._waiter = None
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 async def take_batches(
     stream: faust.StreamT[T], max_: int, within: float
 ) -> AsyncIterator[list[T]]:
@@ -116,7 +149,9 @@ async def take_batches(
     Why: `take` waits for a full buffer with `within` as its timeout, so it wakes every
     `within` seconds (4 ms: 250 times a second) whether anything arrived or not, a few
     percent of an idle worker's CPU. Here the wait for the first value has no timeout; once
-    it has arrived, the batch waits at most `within` for company, as before.
+    it has arrived, the batch waits at most `within` for company, as before. The waits are
+    on one plain future (_Wakeup); the stream's stop is watched by one task for the whole
+    iteration, not by new ones at every wait.
 
     The same contract as `take`: at most `max_` values per batch, the stream's events
     acknowledged only after the batch was consumed (the loop body returned), values that
@@ -125,8 +160,7 @@ async def take_batches(
     """
     buffer: list[T] = []
     events: list[faust.types.EventT] = []
-    arrived = asyncio.Event()
-    full = asyncio.Event()
+    wakeup = _Wakeup()
     consumed = asyncio.Event()
     consuming: asyncio.Future[None] | None = None
     impl = cast(Any, stream)
@@ -143,9 +177,9 @@ async def take_batches(
         if event is None:
             raise RuntimeError("take_batches found current_event is None")
         events.append(event)
-        arrived.set()
+        if len(buffer) == 1 or len(buffer) >= max_:
+            wakeup.set()  # the first value starts a batch; a full buffer ends its wait
         if len(buffer) >= max_:
-            full.set()
             consumed.clear()
             await impl.wait(consumed)
         return value
@@ -153,21 +187,25 @@ async def take_batches(
     impl.enable_acks = False  # acknowledged below, once consumed
     impl.add_processor(add_to_buffer)
     impl._enable_passive(aiter(impl.channel))
-    while not impl.should_stop:
-        await impl.wait_for_stopped(arrived)
-        if not full.is_set():
-            await impl.wait_for_stopped(full, timeout=within)
-        if not buffer:
-            continue
-        consuming = impl.loop.create_future()
-        try:
-            yield list(buffer)
-        finally:
-            buffer.clear()
-            for event in events:
-                await impl.ack(event)
-            events.clear()
-            notify(consuming)
-            arrived.clear()
-            full.clear()
-            consumed.set()
+    # The stream stopping (or crashing) ends the iteration, as wait_for_stopped did.
+    stopped = impl.loop.create_task(impl.wait())
+    stopped.add_done_callback(lambda _: wakeup.set())
+    try:
+        while not impl.should_stop and not stopped.done():
+            if not buffer:
+                await wakeup.wait(None)
+                continue
+            if len(buffer) < max_:
+                await wakeup.wait(within)
+            consuming = impl.loop.create_future()
+            try:
+                yield list(buffer)
+            finally:
+                buffer.clear()
+                for event in events:
+                    await impl.ack(event)
+                events.clear()
+                notify(consuming)
+                consumed.set()
+    finally:
+        stopped.cancel()

@@ -144,5 +144,5 @@ async def apply_status_callbacks() -> None:
     try:
         while await callbacks.apply_waiting() == callbacks.BATCH:
             pass  # a full batch: more may be waiting
-    except (DBAPIError, OSError) as exc:
+    except (DBAPIError, psycopg.Error, OSError) as exc:
         log().warning("callbacks.store_unavailable", error=type(exc).__name__)

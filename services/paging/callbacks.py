@@ -20,13 +20,17 @@ together, so a page's statuses are still applied in the order they arrived.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import Row, select, text
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncSession,
@@ -44,13 +48,14 @@ from services.db import (
     ENGINE_OPTIONS,
     TRANSIENT,
     connect_args,
-    insert_from_json,
+    libpq_url,
+    looks_dropped,
     raw_pool,
     rows_json,
 )
 from services.logs import log
 from services.paging.delivery import Delivery, advance
-from services.paging.models import PageState, PageTransition
+from services.paging.models import PageState
 from services.paging.service import ANSWERED
 
 # Callbacks applied in one transaction: a burst's callbacks take a few transactions, and the
@@ -98,10 +103,16 @@ async def apply_waiting(limit: int = BATCH) -> int:
     again at once (nothing of it was written)."""
     for attempt in (1, 2, 3):
         try:
+            applied = await _plain.apply(limit)
+            if applied is not None:
+                return applied
             async with _applier_sessions()() as session, session.begin():
                 return await apply_batch(session, limit)
-        except DBAPIError as exc:
-            if not isinstance(exc.orig, TRANSIENT) or attempt == 3:
+        except (DBAPIError, psycopg.Error) as exc:
+            # The batch's own statements run on psycopg directly (_driver): its errors
+            # arrive unwrapped; the ORM's, wrapped in a DBAPIError.
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            if not isinstance(cause, TRANSIENT) or attempt == 3:
                 raise
     raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -126,7 +137,7 @@ class PageRow:
     __slots__ = ("id", "case_id", "state", "provider_sid", "sent_at", "delivered_at")
     __slots__ += ("to_number", "error_code", "changed")
 
-    def __init__(self, row: Row) -> None:
+    def __init__(self, row: Any) -> None:
         self.id: uuid.UUID = row.id
         self.case_id: uuid.UUID = row.case_id
         self.state: str = row.state
@@ -140,19 +151,56 @@ class PageRow:
 
 PAGE_ROW = (
     "SELECT id, case_id, state, provider_sid, sent_at, delivered_at, to_number, error_code "
-    "FROM pages WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
+    "FROM pages WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE"
 )
 # The applier's lock and the waiting callbacks in one statement: none when another applier
 # holds the lock. The statement's snapshot is taken before the lock is: if the applier that
 # held it committed in between, callbacks it applied may be read again; applying them again
 # changes nothing (the delivery rule: a replay writes nothing, on pages locked and read by
 # the next statement), and their rows are not marked again (`applied_at IS NULL` below).
-WAITING_ROWS = text(
+WAITING_ROWS = (
     "SELECT id, provider_sid, status, error_code, page_ids, message_id FROM status_callbacks, "
     "(SELECT pg_try_advisory_xact_lock(x'5f5'::int, x'ca11'::int) AS got) AS applier "
-    "WHERE applier.got AND applied_at IS NULL ORDER BY id LIMIT :n"
+    "WHERE applier.got AND applied_at IS NULL ORDER BY id LIMIT %(n)s"
 )
 TRANSITION_COLUMNS = {"page_id": "uuid", "state": "text", "detail": "jsonb"}
+
+
+async def _driver(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
+    """The psycopg connection under the session, in the session's transaction.
+
+    Why: the applier's own statements (the waiting callbacks, the page locks, the one write)
+    are plain SQL; run through the ORM session each paid its execute path, the greenlet and
+    the result wrapping, most of a round's fixed cost (five rounds a second in every
+    worker). The ORM stays for what rarely runs (messages, escalations, numbers marked).
+    Nothing the session holds unflushed is read by these statements: they touch pages,
+    transitions, the outbox and status_callbacks, which the session's objects do not."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    return cast(psycopg.AsyncConnection[Any], raw.driver_connection)
+
+
+# Where a round's statements run: an ORM session (its psycopg connection, _driver), or, for
+# a plain round, the applier's own psycopg connection in a transaction (_apply_plain).
+Source = AsyncSession | psycopg.AsyncConnection[Any]
+
+
+async def _rows(source: Source, query: str, params: Mapping[str, object]) -> list[Any]:
+    """A statement's rows (named tuples) on the source's psycopg connection."""
+    pg = source if isinstance(source, psycopg.AsyncConnection) else await _driver(source)
+    async with pg.cursor(row_factory=namedtuple_row) as cur:
+        await cur.execute(query, params, prepare=True)
+        return await cur.fetchall() if cur.description else []
+
+
+def _insert_json(table: str, columns: dict[str, str], param: str) -> str:
+    """services.db.insert_from_json in psycopg's parameter style."""
+    names = ", ".join(columns)
+    spec = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {names} "
+        f"FROM jsonb_to_recordset(CAST(%({param})s AS jsonb)) AS r({spec})"
+    )
 
 
 @dataclass
@@ -166,13 +214,20 @@ class Batch:
     transitions: list[dict[str, object]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     escalate: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+    # One logger for the batch's lines: services.logs.log() makes a new lazy proxy per
+    # call, which binds (and builds its logger) again on its first line; one proxy per
+    # batch binds once, however many callbacks the batch logs.
+    log: Any = field(default_factory=log)
 
     def transition(self, page_id: uuid.UUID, state: str, **detail: object) -> None:
         self.transitions.append({"page_id": page_id, "state": state, "detail": detail})
 
 
 async def apply_batch(session: AsyncSession, limit: int) -> int:
-    waiting = (await session.execute(WAITING_ROWS, {"n": limit})).all()
+    return await _apply_rows(session, await _rows(session, WAITING_ROWS, {"n": limit}))
+
+
+async def _apply_rows(session: Source, waiting: list[Any]) -> int:
     if not waiting:
         return 0  # nothing waits, or another worker's applier is at it
     batch = await _lock(session, waiting)
@@ -189,7 +244,70 @@ async def apply_batch(session: AsyncSession, limit: int) -> int:
     return len(applied)
 
 
-async def _lock(session: AsyncSession, waiting: Sequence[Row]) -> Batch:
+class _NeedsSession(Exception):
+    """The waiting callbacks name a message or report a failure: the round is the ORM's."""
+
+
+class _Plain:
+    """The applier's own psycopg connection, for rounds that need nothing of the ORM.
+
+    Why: nearly every round applies 'sent' and 'delivered' to pages, and for those the ORM
+    session around its statements (made, begun, a pooled connection checked out and
+    returned, committed) was most of the round's fixed cost, five rounds a second in every
+    worker. A round whose waiting callbacks name a message or report a failure (messages,
+    escalations and marked numbers go through the ORM's models and flows) is rolled back
+    before it has written anything and run on a session instead, as before. One round at a
+    time on the connection; a connection the server dropped is replaced before use
+    (services.db.looks_dropped), and one that fails mid-round is closed."""
+
+    def __init__(self) -> None:
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._key: tuple[asyncio.AbstractEventLoop, str] | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        key = (asyncio.get_running_loop(), get_settings().database_url)
+        if self._conn is not None and (self._key != key or looks_dropped(self._conn)):
+            if self._key == key:
+                await self._conn.close()
+            self._conn = None  # another loop's (a test run may use several): left behind
+        if self._conn is None:
+            self._conn = await psycopg.AsyncConnection.connect(
+                libpq_url(key[1]), autocommit=True, **connect_args("svrr-callback-applier")
+            )
+            self._key = key
+        return self._conn
+
+    async def apply(self, limit: int) -> int | None:
+        """The round's count, or None when the waiting callbacks need the ORM."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._key is None or self._key[0] is not loop:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                async with conn.transaction():
+                    return await _apply_plain(conn, limit)
+            except _NeedsSession:
+                return None
+            except psycopg.OperationalError:
+                if conn.closed or conn.broken:
+                    self._conn = None
+                raise
+
+
+_plain = _Plain()
+
+
+async def _apply_plain(conn: psycopg.AsyncConnection[Any], limit: int) -> int:
+    """apply_batch on the applier's own connection, in the caller's transaction."""
+    waiting = await _rows(conn, WAITING_ROWS, {"n": limit})
+    if any(row.message_id is not None or row.status in FAILURE_VALUES for row in waiting):
+        raise _NeedsSession  # rolled back: nothing written, the applier's lock let go
+    return await _apply_rows(conn, waiting)
+
+
+async def _lock(session: Source, waiting: Sequence[Any]) -> Batch:
     """Lock every page, then every message, the batch names: one statement each, id order.
 
     SKIP LOCKED, then one read of which skipped ids exist: those are held by another
@@ -201,15 +319,15 @@ async def _lock(session: AsyncSession, waiting: Sequence[Row]) -> Batch:
     messages: dict[uuid.UUID, Message] = {}
     busy: set[uuid.UUID] = set()
     if page_ids:
-        rows = await session.execute(text(PAGE_ROW + " SKIP LOCKED"), {"ids": page_ids})
+        rows = await _rows(session, PAGE_ROW + " SKIP LOCKED", {"ids": page_ids})
         pages = {r.id: PageRow(r) for r in rows}
         if missing := [p for p in page_ids if p not in pages]:
-            busy |= set(
-                await session.scalars(
-                    text("SELECT id FROM pages WHERE id = ANY(:ids)"), {"ids": missing}
-                )
+            found = await _rows(
+                session, "SELECT id FROM pages WHERE id = ANY(%(ids)s)", {"ids": missing}
             )
+            busy |= {r.id for r in found}
     if message_ids:
+        assert isinstance(session, AsyncSession), "a plain round names no message"
         rows_m = await session.scalars(
             select(Message)
             .where(Message.id.in_(message_ids))
@@ -222,7 +340,7 @@ async def _lock(session: AsyncSession, waiting: Sequence[Row]) -> Batch:
     return Batch(pages, messages, busy)
 
 
-async def _apply_one(session: AsyncSession, row: Row, batch: Batch) -> bool:
+async def _apply_one(session: Source, row: Any, batch: Batch) -> bool:
     """One callback, as the webhook applied it before: True when it changed anything."""
     status = DeliveryStatus(row.status)
     sid, error = row.provider_sid, row.error_code
@@ -243,26 +361,28 @@ async def _apply_one(session: AsyncSession, row: Row, batch: Batch) -> bool:
                 # A number that cannot receive: page the next step now, not after the wait,
                 # but only while this page is the case's current one.
                 batch.escalate.append((page.case_id, page.id))
-        log().info(
+        batch.log.info(
             "page.status", page_id=str(page_id), status=status.value, recorded=event is not None
         )
     msg = batch.messages.get(row.message_id) if row.message_id else None
     if msg is not None:
+        assert isinstance(session, AsyncSession), "a plain round names no message"
         moved = await outbound.apply_status(session, msg, sid, status, error)
-        log().info("message.status", message_id=str(msg.id), status=status.value, recorded=moved)
+        batch.log.info(
+            "message.status", message_id=str(msg.id), status=status.value, recorded=moved
+        )
         if moved:
             changed = True
             failed_numbers.add(msg.to_number)
     if error in UNDELIVERABLE_NUMBER_ERRORS and status in NUMBER_VERDICTS:
         # A landline or a dead number: remembered, so the next incident skips it.
+        assert isinstance(session, AsyncSession), "a plain round reports no failure"
         for number in sorted(failed_numbers):
             await outbound.mark_undeliverable(session, number, error)
     return changed
 
 
-async def _write(
-    session: AsyncSession, batch: Batch, applied: list[int], recorded: list[int]
-) -> None:
+async def _write(session: Source, batch: Batch, applied: list[int], recorded: list[int]) -> None:
     """The batch's pages, transitions, events and callbacks, in one statement (one
     data-modifying CTE per table), then the escalations its failures call for."""
     changed = [p for p in batch.pages.values() if p.changed]
@@ -272,7 +392,7 @@ async def _write(
         parts.append(
             "moved AS (UPDATE pages AS p SET state = v.state, provider_sid = v.sid, "
             "sent_at = v.sent_at, delivered_at = v.delivered_at, error_code = v.error_code "
-            "FROM jsonb_to_recordset(CAST(:pages AS jsonb)) AS v(id uuid, state text, "
+            "FROM jsonb_to_recordset(CAST(%(pages)s AS jsonb)) AS v(id uuid, state text, "
             "sid text, sent_at timestamptz, delivered_at timestamptz, error_code int) "
             "WHERE p.id = v.id)"
         )
@@ -290,22 +410,24 @@ async def _write(
             ]
         )
     if batch.transitions:
-        parts.append(f"moves AS ({insert_from_json('page_transitions', TRANSITION_COLUMNS, 't')})")
+        parts.append(f"moves AS ({_insert_json('page_transitions', TRANSITION_COLUMNS, 't')})")
         params["t"] = rows_json(batch.transitions)
     if batch.events:
-        parts.append(f"events AS ({insert_from_json('outbox', outbox.COLUMNS, 'e')})")
+        parts.append(f"events AS ({_insert_json('outbox', outbox.COLUMNS, 'e')})")
         params["e"] = rows_json(outbox.rows(batch.events))
     if applied:
         parts.append(
             "done AS (UPDATE status_callbacks SET applied_at = now(), "
-            "recorded = id = ANY(CAST(:recorded AS bigint[])) "
-            "WHERE id = ANY(CAST(:applied AS bigint[])) AND applied_at IS NULL)"
+            "recorded = id = ANY(CAST(%(recorded)s AS bigint[])) "
+            "WHERE id = ANY(CAST(%(applied)s AS bigint[])) AND applied_at IS NULL)"
         )
         params |= {"applied": applied, "recorded": recorded}
     if parts:
         # The relay is woken at commit, as outbox.add does it.
         wake = f"SELECT pg_notify('{outbox.CHANNEL}', '')" if batch.events else "SELECT 1"
-        await session.execute(text(f"WITH {', '.join(parts)} {wake}"), params)
+        await _rows(session, f"WITH {', '.join(parts)} {wake}", params)
+    if batch.escalate:
+        assert isinstance(session, AsyncSession), "a plain round reports no failure"
     for case_id, page_id in batch.escalate:
         await flows.escalate_now(session, case_id, page_id)
     batch.transitions, batch.events, batch.escalate = [], [], []
@@ -316,7 +438,14 @@ async def _write(
 # --- the rule, for one locked page ------------------------------------------------------------
 
 
-async def page_delivery(session: AsyncSession, page: PageRow) -> Delivery:
+FAILED_BEFORE = (
+    "SELECT 1 FROM page_transitions WHERE page_id = %(p)s "
+    "AND state = ANY(CAST(%(states)s AS text[])) LIMIT 1"
+)
+FAILURE_VALUES = [s.value for s in FAILURES]
+
+
+async def page_delivery(session: Source, page: PageRow) -> Delivery:
     """How far the page's SMS got. An answered page no longer shows it in its state, so a
     failure recorded before the answer is read from its history."""
     if page.state in FAILED_STATES:
@@ -324,23 +453,13 @@ async def page_delivery(session: AsyncSession, page: PageRow) -> Delivery:
     if page.delivered_at is not None or page.state == PageState.delivered:
         return Delivery.delivered
     if page.state in ANSWERED:
-        failed = await session.scalar(
-            select(PageTransition.state)
-            .where(
-                PageTransition.page_id == page.id,
-                PageTransition.state.in_(
-                    [DeliveryStatus.failed, DeliveryStatus.undelivered, DeliveryStatus.canceled]
-                ),
-            )
-            .limit(1)
-        )
-        if failed is not None:
+        if await _rows(session, FAILED_BEFORE, {"p": page.id, "states": FAILURE_VALUES}):
             return Delivery.failed
     return Delivery.sent if page.sent_at is not None else Delivery.none
 
 
 async def apply_to_page(
-    session: AsyncSession,
+    session: Source,
     batch: Batch,
     page: PageRow,
     sid: str,
@@ -400,10 +519,10 @@ async def record_status(
 ) -> PageStatusChanged | None:
     """apply_to_page for one page by id, locking it first and writing at once (tests, and
     any caller that holds a single status rather than a batch)."""
-    row = (await session.execute(text(PAGE_ROW), {"ids": [page_id]})).one_or_none()
-    if row is None:
+    rows = await _rows(session, PAGE_ROW, {"ids": [page_id]})
+    if not rows:
         return None
-    page = PageRow(row)
+    page = PageRow(rows[0])
     batch = Batch({page.id: page}, {}, set())
     event = await apply_to_page(session, batch, page, sid, status, error_code)
     if event is not None and status in FAILURES:

@@ -30,7 +30,7 @@ from schemas.events import (
 from services import clock, outbox, texts
 from services.cases.outbound import Unreachable, unreachable
 from services.cases.refs import case_ref
-from services.db import rows_json
+from services.db import raw_pool, rows_json
 from services.logs import log
 from services.paging.models import InboundSms, Page, PageEvent, PageState, PageTransition
 from services.people.models import Involvement, Staff
@@ -409,59 +409,83 @@ async def _mark_sent(session: AsyncSession, page: Page, sid: str, reconciled: bo
     return event
 
 
+# Record the sids of sent pages in one statement (psycopg's %(name)s parameters, so the same
+# text runs on a session's connection and alone on a RawPool): the pages locked in id order
+# (as every locker of several pages does), updated, their transitions and PageSent events
+# written, the relay woken at commit (as outbox.add does: once, if any event was written).
+RECORD_SENT = (
+    "WITH locked AS (SELECT id FROM pages WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE), "
+    "done AS (UPDATE pages AS p SET provider_sid = v.sid, sent_at = %(at)s, state = CASE "
+    "WHEN p.state IN ('requested', 'sending') THEN 'sent' ELSE p.state END "
+    "FROM locked, unnest(CAST(%(ids)s AS uuid[]), CAST(%(sids)s AS text[]), "
+    "CAST(%(rec)s AS boolean[])) AS v(id, sid, reconciled) "
+    "WHERE p.id = locked.id AND p.id = v.id AND p.sent_at IS NULL "
+    "RETURNING p.id, v.sid, v.reconciled), "
+    "moves AS (INSERT INTO page_transitions (page_id, state, at, detail) "
+    "SELECT id, 'sent', %(at)s, jsonb_build_object('sid', sid, 'reconciled', reconciled) "
+    "FROM done), "
+    "events AS (INSERT INTO outbox (topic, key, payload) "
+    "SELECT e.topic, e.key, e.payload FROM jsonb_to_recordset(CAST(%(events)s AS jsonb)) "
+    "AS e(topic text, key text, payload jsonb, page_id uuid, n int) "
+    "JOIN done ON done.id = e.page_id ORDER BY e.n RETURNING 1) "
+    f"SELECT (SELECT count(*) FROM done), (SELECT pg_notify('{outbox.CHANNEL}', '') "
+    "WHERE EXISTS (SELECT 1 FROM events))"
+)
+# The RawPool the sender records on when a batch's outcomes are all sids (nearly always).
+RECORDER = "svrr-send-record"
+
+
+def _record_sent_params(sent: list[tuple[uuid.UUID, uuid.UUID, str, bool]]) -> dict[str, object]:
+    events = [
+        PageSent(page_id=p, case_id=c, provider_sid=sid, reconciled=r) for p, c, sid, r in sent
+    ]
+    return {
+        "ids": [p for p, _, _, _ in sent],
+        "sids": [sid for _, _, sid, _ in sent],
+        "rec": [r for _, _, _, r in sent],
+        "at": clock.now(),
+        "events": rows_json(
+            [
+                row | {"page_id": p, "n": n}
+                for n, (row, (p, _, _, _)) in enumerate(
+                    zip(outbox.rows(list(events)), sent, strict=True)
+                )
+            ]
+        ),
+    }
+
+
 async def record_sent_many(
     session: AsyncSession, sent: list[tuple[uuid.UUID, uuid.UUID, str, bool]]
 ) -> int:
     """Record the sids of a batch's pages, (page id, case id, sid, reconciled) each, with one
-    statement: the pages locked in id order (as every locker of several pages does) and
-    updated, their transitions and PageSent events written, the relay woken. A page a
-    status callback recorded first is left, and gets no transition and no event. Returns
-    how many pages were recorded.
+    statement (RECORD_SENT), in the caller's transaction. A page a status callback recorded
+    first is left, and gets no transition and no event. Returns how many pages were recorded.
 
     Why one statement: as four (the update, the transitions row by row through
     executemany, the events, the NOTIFY) it was a third of the engine's cost of sending."""
     if not sent:
         return 0
-    at = clock.now()
-    events = [
-        PageSent(page_id=p, case_id=c, provider_sid=sid, reconciled=r) for p, c, sid, r in sent
-    ]
-    rows = await session.execute(
-        text(
-            "WITH locked AS (SELECT id FROM pages WHERE id = ANY(:ids) ORDER BY id FOR UPDATE), "
-            "done AS (UPDATE pages AS p SET provider_sid = v.sid, sent_at = :at, state = CASE "
-            "WHEN p.state IN ('requested', 'sending') THEN 'sent' ELSE p.state END "
-            "FROM locked, unnest(CAST(:ids AS uuid[]), CAST(:sids AS text[]), "
-            "CAST(:rec AS boolean[])) AS v(id, sid, reconciled) "
-            "WHERE p.id = locked.id AND p.id = v.id AND p.sent_at IS NULL "
-            "RETURNING p.id, v.sid, v.reconciled), "
-            "moves AS (INSERT INTO page_transitions (page_id, state, at, detail) "
-            "SELECT id, 'sent', :at, jsonb_build_object('sid', sid, 'reconciled', reconciled) "
-            "FROM done), "
-            "events AS (INSERT INTO outbox (topic, key, payload) "
-            "SELECT e.topic, e.key, e.payload FROM jsonb_to_recordset(CAST(:events AS jsonb)) "
-            "AS e(topic text, key text, payload jsonb, page_id uuid, n int) "
-            "JOIN done ON done.id = e.page_id ORDER BY e.n RETURNING 1) "
-            # The relay woken at commit, as outbox.add does it: once, if any event was written.
-            f"SELECT (SELECT count(*) FROM done), (SELECT pg_notify('{outbox.CHANNEL}', '') "
-            "WHERE EXISTS (SELECT 1 FROM events))"
-        ),
-        {
-            "ids": [p for p, _, _, _ in sent],
-            "sids": [sid for _, _, sid, _ in sent],
-            "rec": [r for _, _, _, r in sent],
-            "at": at,
-            "events": rows_json(
-                [
-                    row | {"page_id": p, "n": n}
-                    for n, (row, (p, _, _, _)) in enumerate(
-                        zip(outbox.rows(list(events)), sent, strict=True)
-                    )
-                ]
-            ),
-        },
-    )
+    conn = await session.connection()
+    rows = await conn.exec_driver_sql(RECORD_SENT, _record_sent_params(sent))
     return int(rows.one()[0])
+
+
+async def record_sent_alone(sent: list[tuple[uuid.UUID, uuid.UUID, str, bool]]) -> int:
+    """record_sent_many as a transaction of its own: the one statement in autocommit on a
+    RawPool, without a session, a BEGIN or a COMMIT.
+
+    Why: at a steady rate the sender records a batch of one or two pages at a time, and the
+    ORM session around the statement (checkout, ping, BEGIN, COMMIT, the greenlet) cost
+    more CPU than the statement. Safe to run twice if the connection drops mid-statement:
+    a page already recorded is left alone (sent_at IS NULL), so a second run writes nothing
+    for it."""
+    if not sent:
+        return 0
+    rows = await raw_pool(RECORDER, max_size=8).fetch(
+        RECORD_SENT, _record_sent_params(sent), idempotent=True
+    )
+    return int(rows[0][0])
 
 
 async def release(

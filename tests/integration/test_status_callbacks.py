@@ -14,8 +14,11 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
+import psycopg
+import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from twilio.request_validator import RequestValidator
@@ -319,4 +322,30 @@ async def test_a_dropped_connection_is_replaced_not_answered_500(
     r = await client.post(path, data=form, headers=headers)
     assert r.status_code == 204, r.text
     await apply_all()
+    assert page_state(db, page)[0] == "delivered"
+
+
+async def test_a_deadlock_victim_among_the_appliers_own_statements_runs_again(
+    db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The applier's own statements run on psycopg directly (callbacks._rows), so
+    PostgreSQL's deadlock verdict reaches it unwrapped: it is still a transient failure,
+    run again at once, not an error that leaves the round's callbacks for the next tick."""
+    (page,) = await new_pages(db, 1)
+    s = str(page.provider_sid)
+    await store((s, S.delivered, [page.id], None))
+    real = callbacks._rows
+    raised: list[str] = []
+
+    async def deadlocked_once(*args: Any) -> list[Any]:
+        if not raised:
+            raised.append("deadlock")
+            raise psycopg.errors.DeadlockDetected("deadlock detected (injected)")
+        return await real(*args)
+
+    monkeypatch.setattr(callbacks, "_rows", deadlocked_once)
+    await callbacks.apply_waiting()  # raised before the fix: DeadlockDetected escaped
+    monkeypatch.setattr(callbacks, "_rows", real)
+    await apply_all()
+    assert raised == ["deadlock"]
     assert page_state(db, page)[0] == "delivered"
