@@ -100,10 +100,25 @@ NEXT_BATCH = (
     "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT %s"
 )
 MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)"
+# The last batch's mark and the next read in one statement: a data-modifying WITH runs
+# whether or not the query reads it, and the read's snapshot is taken before the mark, so
+# the rows being marked are left out by id.
+MARK_AND_NEXT = (
+    "WITH marked AS (UPDATE outbox SET published_at = now() WHERE id = ANY(%(done)s)) "
+    "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL "
+    "AND id <> ALL(%(done)s) ORDER BY id LIMIT %(limit)s"
+)
+# How long a published batch may stay unmarked waiting for the next read to mark it. At a
+# steady rate a page's commits come milliseconds apart, so the next read nearly always
+# comes first (one statement a batch instead of two); in a quiet spell the mark goes
+# alone after this. A relay lost meanwhile leaves the batch to be published again by the
+# next one, as a crash between publishing and marking always did (consumers are
+# idempotent), within this window instead of a round trip's.
+MARK_WITHIN_S = 0.05
 PURGE = f"DELETE FROM outbox WHERE published_at < now() - interval '{KEEP_PUBLISHED}'"
 # After a wake-up, how long to let more commits arrive before reading: the commits of one
 # page (the incident, the worker's batch, its sends) come milliseconds apart, and each batch
-# costs the relay two statements and a round of acks whatever its size.
+# costs the relay a statement and a round of acks whatever its size.
 LINGER_S = 0.0
 
 
@@ -117,7 +132,9 @@ class Relay:
     never read and publish side by side (FOR UPDATE SKIP LOCKED in a transaction on a
     second connection did that before, at two more round trips a batch). A notification
     that arrives while a statement runs is kept by psycopg and wakes the next wait at once,
-    so no commit waits for the next one to be published.
+    so no commit waits for the next one to be published. A batch is marked by the read of
+    the next one (MARK_AND_NEXT), or alone after MARK_WITHIN_S without one: one statement
+    a batch at a steady rate, where a read and a mark were two.
     """
 
     def __init__(self, database_url: str, bootstrap_servers: str, name: str) -> None:
@@ -176,17 +193,26 @@ class Relay:
             stopping = asyncio.create_task(self._stopping.wait())
             purged_at = published_at = 0.0
             loop = asyncio.get_running_loop()
+            unmarked: list[int] = []  # published, marked by the next read (MARK_WITHIN_S)
             try:
                 while not self._stopping.is_set():
                     if loop.time() - purged_at > PURGE_EVERY_S:
                         await conn.execute(PURGE)
                         purged_at = loop.time()
                     read_at = loop.time()
-                    sent = await self.publish_batch(conn, producer)
-                    if sent:
+                    unmarked = await self.publish_batch(conn, producer, unmarked)
+                    if unmarked:
                         published_at = read_at
-                    if sent < BATCH:
-                        await self._wait(conn, stopping, published_at + RELAY_GAP_S)
+                    if len(unmarked) == BATCH:
+                        continue
+                    gap_ends = published_at + RELAY_GAP_S
+                    if unmarked:
+                        if await self._wait(conn, stopping, gap_ends, MARK_WITHIN_S):
+                            continue  # a commit: its read marks these
+                        await self._mark(conn, unmarked)  # a quiet spell: alone
+                        unmarked = []
+                    await self._wait(conn, stopping, gap_ends)
+                await self._mark(conn, unmarked)  # stopped: leave nothing to publish again
             finally:
                 stopping.cancel()
                 with contextlib.suppress(Exception):
@@ -195,29 +221,36 @@ class Relay:
             await conn.close()
 
     async def _wait(
-        self, conn: psycopg.AsyncConnection, stopping: asyncio.Task[bool], not_before: float
-    ) -> None:
-        """Until a commit notifies (or one that came while the last statements ran), a
-        second passes, or the relay is stopped. A commit of urgent events (URGENT) is read
-        at once; others, until `not_before` (RELAY_GAP_S after the last read that found
-        rows), wait for more commits to share their batch, or for an urgent one. Every
-        notification taken here is for a commit the next read sees, so none is left to
-        wake an empty read; after a quiet spell the first commit is read at once."""
+        self,
+        conn: psycopg.AsyncConnection,
+        stopping: asyncio.Task[bool],
+        not_before: float,
+        timeout: float = 1.0,
+    ) -> bool:
+        """Until a commit notifies (or one that came while the last statements ran),
+        `timeout` passes, or the relay is stopped; True for a commit. A commit of urgent
+        events (URGENT) is read at once; others, until `not_before` (RELAY_GAP_S after the
+        last read that found rows), wait for more commits to share their batch, or for an
+        urgent one. Every notification taken here is for a commit the next read sees, so
+        none is left to wake an empty read; after a quiet spell the first commit is read at
+        once."""
         loop = asyncio.get_running_loop()
 
-        async def notified() -> None:
-            urgent = False
+        async def notified() -> bool:
+            urgent = committed = False
             # stop_after=1 still takes every notification already received, in one go.
-            async with contextlib.aclosing(conn.notifies(timeout=1.0, stop_after=1)) as first:
+            async with contextlib.aclosing(conn.notifies(timeout=timeout, stop_after=1)) as first:
                 async for n in first:
+                    committed = True
                     urgent = urgent or n.payload == URGENT
-            if urgent or (left := not_before - loop.time()) <= 0:
-                return
+            if not committed or urgent or (left := not_before - loop.time()) <= 0:
+                return committed
             # Closed on leaving (aclosing): the generator holds the connection's lock.
             async with contextlib.aclosing(conn.notifies(timeout=left)) as more:
                 async for n in more:
                     if n.payload == URGENT:
                         break
+            return True
 
         waiting = asyncio.ensure_future(notified())
         await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
@@ -225,22 +258,41 @@ class Relay:
             waiting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiting
-            return
-        waiting.result()  # a lost connection ends this leadership
-        if LINGER_S:
+            return False
+        committed = waiting.result()  # a lost connection ends this leadership
+        if committed and LINGER_S:
             await asyncio.sleep(LINGER_S)
+        return committed
 
-    async def publish_batch(self, conn: psycopg.AsyncConnection, producer: AIOKafkaProducer) -> int:
-        rows = await (await conn.execute(NEXT_BATCH, (BATCH,), prepare=True)).fetchall()
+    async def publish_batch(
+        self, conn: psycopg.AsyncConnection, producer: AIOKafkaProducer, unmarked: list[int]
+    ) -> list[int]:
+        """Mark `unmarked` (the last batch, published) and publish the next batch, with one
+        statement (MARK_AND_NEXT); the ids published, to be marked in turn."""
+        if unmarked:
+            params = {"done": unmarked, "limit": BATCH}
+            cur = await conn.execute(MARK_AND_NEXT, params, prepare=True)
+            self._marked(unmarked)
+        else:
+            cur = await conn.execute(NEXT_BATCH, (BATCH,), prepare=True)
+        rows = await cur.fetchall()
         if not rows:
-            return 0
+            return []
         await asyncio.gather(*await _produce(producer, rows))
-        await conn.execute(MARK_PUBLISHED, ([r[0] for r in rows],), prepare=True)
-        self.published += len(rows)
         self.batches += 1
-        RELAYED.labels(self.name).inc(len(rows))
         log().debug("relay.published", relay=self.name, count=len(rows))
-        return len(rows)
+        return [r[0] for r in rows]
+
+    async def _mark(self, conn: psycopg.AsyncConnection, unmarked: list[int]) -> None:
+        if unmarked:
+            await conn.execute(MARK_PUBLISHED, (unmarked,), prepare=True)
+            self._marked(unmarked)
+
+    def _marked(self, ids: list[int]) -> None:
+        """`published` counts what is published and marked: a row counted is one no relay
+        will publish again."""
+        self.published += len(ids)
+        RELAYED.labels(self.name).inc(len(ids))
 
 
 async def _produce(

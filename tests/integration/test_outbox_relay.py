@@ -171,6 +171,43 @@ async def test_each_key_keeps_its_partition_and_its_order(
         assert seq == sorted(seq) and len(seq) == keys.count(key.decode()), key
 
 
+async def test_a_batch_is_marked_by_the_next_read(relay_db: str, topic: str) -> None:
+    """One statement a batch: the read of a batch marks the one before (MARK_AND_NEXT),
+    leaves it out although its snapshot still shows it unpublished, and a batch nothing
+    follows is marked alone (Relay._mark)."""
+    from aiokafka import AIOKafkaProducer
+
+    relay = Relay(relay_db, os.environ["KAFKA_BOOTSTRAP_SERVERS"], name="direct")
+    producer = AIOKafkaProducer(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    await producer.start()
+    conn = await psycopg.AsyncConnection.connect(relay_db.replace("+psycopg", ""), autocommit=True)
+    statements: list[str] = []
+    real = conn.execute
+
+    async def counted(query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        statements.append(query)
+        return await real(query, *args, **kwargs)
+
+    conn.execute = counted  # type: ignore[method-assign]
+    try:
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
+        await asyncio.to_thread(commit, relay_db, topic, ["m1", "m2"])
+        first = await relay.publish_batch(conn, producer, [])
+        assert len(first) == 2 and unpublished(relay_db) == 2  # published, not yet marked
+        await asyncio.to_thread(commit, relay_db, topic, ["m3"])
+        statements.clear()
+        second = await relay.publish_batch(conn, producer, first)
+        assert statements == [outbox.MARK_AND_NEXT]
+        assert len(second) == 1 and second[0] not in first
+        assert unpublished(relay_db) == 1 and relay.published == 2
+        assert await relay.publish_batch(conn, producer, []) == second  # not marked yet
+        await relay._mark(conn, second)
+        assert unpublished(relay_db) == 0 and relay.published == 3
+    finally:
+        await conn.close()
+        await producer.stop()
+
+
 async def test_a_single_commit_is_published_without_waiting_for_the_timeout(
     relay: Relay, relay_db: str, topic: str
 ) -> None:
