@@ -99,14 +99,17 @@ async def add_many(session: AsyncSession, events: list[Event]) -> None:
 NEXT_BATCH = (
     "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT %s"
 )
-MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)"
+# Ids go as an array literal (id_array): psycopg's dumping of a list costs a few times its
+# text's, per statement.
+MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY(%s::bigint[])"
 # The last batch's mark and the next read in one statement: a data-modifying WITH runs
 # whether or not the query reads it, and the read's snapshot is taken before the mark, so
 # the rows being marked are left out by id.
 MARK_AND_NEXT = (
-    "WITH marked AS (UPDATE outbox SET published_at = now() WHERE id = ANY(%(done)s)) "
+    "WITH marked AS (UPDATE outbox SET published_at = now() "
+    "WHERE id = ANY(%(done)s::bigint[])) "
     "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL "
-    "AND id <> ALL(%(done)s) ORDER BY id LIMIT %(limit)s"
+    "AND id <> ALL(%(done)s::bigint[]) ORDER BY id LIMIT %(limit)s"
 )
 # How long a published batch may stay unmarked waiting for the next read to mark it. At a
 # steady rate a page's commits come milliseconds apart, so the next read nearly always
@@ -270,7 +273,7 @@ class Relay:
         """Mark `unmarked` (the last batch, published) and publish the next batch, with one
         statement (MARK_AND_NEXT); the ids published, to be marked in turn."""
         if unmarked:
-            params = {"done": unmarked, "limit": BATCH}
+            params = {"done": id_array(unmarked), "limit": BATCH}
             cur = await conn.execute(MARK_AND_NEXT, params, prepare=True)
             self._marked(unmarked)
         else:
@@ -285,7 +288,7 @@ class Relay:
 
     async def _mark(self, conn: psycopg.AsyncConnection, unmarked: list[int]) -> None:
         if unmarked:
-            await conn.execute(MARK_PUBLISHED, (unmarked,), prepare=True)
+            await conn.execute(MARK_PUBLISHED, (id_array(unmarked),), prepare=True)
             self._marked(unmarked)
 
     def _marked(self, ids: list[int]) -> None:
@@ -336,6 +339,11 @@ async def _produce(
 
 def _appended(builder: BatchBuilder, key: bytes, value: bytes) -> bool:
     return builder.append(timestamp=None, key=key, value=value) is not None
+
+
+def id_array(ids: list[int]) -> str:
+    """PostgreSQL's literal of a bigint[] ('{1,2,3}'): integers need no quoting."""
+    return "{" + ",".join(str(int(i)) for i in ids) + "}"
 
 
 def _encode(payload: dict[str, object]) -> bytes:

@@ -226,7 +226,7 @@ def report_statement(
         "unit": incident.unit,
         "type": incident.event_type.value,
         "harm": incident.harm_level.value,
-        "staff": incident.staff_ids,
+        "staff": text_array(incident.staff_ids),
         "n_staff": len(incident.staff_ids),
         "ref": incident.reporter_ref,
         "by": reported_by,
@@ -244,6 +244,16 @@ def report_statement(
         "a_target": audit.target[:64] if audit else None,
         "a_ip": who.ip if who else None,
     }
+
+
+def text_array(values: Sequence[str]) -> str:
+    """PostgreSQL's literal of a text array, every element quoted ('{"N1001","N1002"}'):
+    the parameter psycopg makes of a list, sent as one string (both go with an unknown
+    type, which the statement decides), without psycopg's per-statement lookup of the
+    list's element type, which costs several times the string. Quoting every element
+    keeps 'NULL' a string and any quote or backslash its character."""
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
 
 
 def reported(
