@@ -253,20 +253,17 @@ async def test_metrics_count_incidents(client: httpx.AsyncClient) -> None:
     [["N1001"], ["NULL", "null"], ['a"b', "c\\d", "x,y", "{z}", " s ", ""], ["é", "N.1-2_3"]],
 )
 def test_array_literals_are_the_values_the_lists_were(db: Engine, values: list[str]) -> None:
-    """The intake's staff ids and the webhooks' page ids go to PostgreSQL as array
-    literals (services.incidents.service.text_array, services.paging.views.uuid_array),
-    where psycopg sent lists: the server reads back the very values, NULL a string, a
-    quote or a backslash its character."""
+    """The intake's staff ids and the relay's ids go to PostgreSQL as array literals
+    (services.incidents.service.text_array, services.outbox.id_array), where psycopg sent
+    lists: the server reads back the very values, NULL a string, a quote or a backslash
+    its character."""
     from services.incidents.service import text_array
     from services.outbox import id_array
-    from services.paging.views import uuid_array
 
-    pages = [uuid.uuid4(), uuid.uuid4()]
     with db.connect() as conn:
         row = conn.exec_driver_sql(
-            "SELECT CAST(%(t)s AS varchar(32)[]), CAST(%(u)s AS uuid[]), CAST(%(i)s AS bigint[])",
-            {"t": text_array(values), "u": uuid_array(pages), "i": id_array([1, 2**40])},
+            "SELECT CAST(%(t)s AS varchar(32)[]), CAST(%(i)s AS bigint[])",
+            {"t": text_array(values), "i": id_array([1, 2**40])},
         ).one()
     assert list(row[0]) == values
-    assert list(row[1]) == pages
-    assert list(row[2]) == [1, 2**40]
+    assert list(row[1]) == [1, 2**40]
