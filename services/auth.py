@@ -10,9 +10,10 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlparse
 
 from fastapi import HTTPException, Request
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, compare
 
 from services import clock
 from services.config import get_settings
@@ -43,12 +44,43 @@ def _validators(*auth_tokens: str) -> tuple[RequestValidator, ...]:
     return tuple(RequestValidator(t) for t in auth_tokens if t)
 
 
+class _Form(dict[str, str]):
+    """A form as twilio's RequestValidator reads a Flask MultiDict: `getall` answers first.
+    For a plain dict the validator reaches its fallback through two AttributeErrors a field
+    (`getall`, then Django's `getlist`); the values it signs are the same, [form[name]]."""
+
+    def getall(self, name: str) -> list[str]:
+        return [self[name]]
+
+
+def _signed_by(validator: RequestValidator, url: str, form: _Form, signature: str) -> bool:
+    """RequestValidator.validate's answer, computing one HMAC where it computes two.
+
+    validate() accepts a signature of the URL without its port or with it (Twilio's signing
+    is inconsistent) and computes both every time. One of the two is the URL as we build it
+    (urlparse(url).geturl(): validate's add_port returns it when it has a port, remove_port
+    when it has none), and that is the one Twilio signs when PUBLIC_BASE_URL says what Twilio
+    calls; it is tried first, with the library's own signature and comparison. Anything else
+    gets validate() itself, so nothing is accepted that validate() would refuse (a form is
+    a mapping here, never a string, so its body-hash rule does not apply), and nothing it
+    would accept is refused.
+    """
+    parsed = urlparse(url)
+    parsed.port  # noqa: B018 - a malformed port raises here as it does in validate()
+    if compare(validator.compute_signature(parsed.geturl(), form), signature):
+        return True
+    return bool(validator.validate(url, form, signature))
+
+
 def twilio_signed(url: str, form: Mapping[str, str], signature: str) -> bool:
     """Whether Twilio signed this URL and form with our auth token or the secondary one
     (accepted too, so a token can be rotated without dropping replies)."""
+    if not signature:
+        return False
     settings = get_settings()
     validators = _validators(settings.twilio_auth_token, settings.twilio_auth_token_secondary)
-    return bool(signature) and any(v.validate(url, form, signature) for v in validators)
+    fields = _Form(form)
+    return any(_signed_by(v, url, fields, signature) for v in validators)
 
 
 async def verified_twilio_form(request: Request) -> dict[str, str]:

@@ -16,10 +16,13 @@ import asyncio
 import contextlib
 import json
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 from sqlalchemy import BigInteger, DateTime, Index, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.events import Event, IncidentReported, SmsReceived
 from schemas.topics import topic_name
-from services.db import Base, connect_args, insert_rows, libpq_url
+from services.db import Base, array_literal, connect_args, insert_rows, libpq_url
 from services.logs import log
 from services.metrics import RELAYED
 
@@ -43,6 +46,8 @@ RELAY_LOCK = 0x5F5_0B0C  # advisory lock key: one active relay per database
 BATCH = 500
 KEEP_PUBLISHED = "7 days"  # long enough to replay into a new consumer, short enough to stay small
 PURGE_EVERY_S = 600.0
+# The relay's producer's partitioner (AIOKafkaProducer's default), used by _produce too.
+PARTITIONER = DefaultPartitioner()
 
 
 class OutboxRow(Base):
@@ -94,11 +99,29 @@ async def add_many(session: AsyncSession, events: list[Event]) -> None:
 NEXT_BATCH = (
     "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT %s"
 )
-MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)"
+# Ids go as an array literal (db.array_literal): psycopg's dumping of a list costs a few times its
+# text's, per statement.
+MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY(%s::bigint[])"
+# The last batch's mark and the next read in one statement: a data-modifying WITH runs
+# whether or not the query reads it, and the read's snapshot is taken before the mark, so
+# the rows being marked are left out by id.
+MARK_AND_NEXT = (
+    "WITH marked AS (UPDATE outbox SET published_at = now() "
+    "WHERE id = ANY(%(done)s::bigint[])) "
+    "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL "
+    "AND id <> ALL(%(done)s::bigint[]) ORDER BY id LIMIT %(limit)s"
+)
+# How long a published batch may stay unmarked waiting for the next read to mark it. At a
+# steady rate a page's commits come milliseconds apart, so the next read nearly always
+# comes first (one statement a batch instead of two); in a quiet spell the mark goes
+# alone after this. A relay lost meanwhile leaves the batch to be published again by the
+# next one, as a crash between publishing and marking always did (consumers are
+# idempotent), within this window instead of a round trip's.
+MARK_WITHIN_S = 0.05
 PURGE = f"DELETE FROM outbox WHERE published_at < now() - interval '{KEEP_PUBLISHED}'"
 # After a wake-up, how long to let more commits arrive before reading: the commits of one
 # page (the incident, the worker's batch, its sends) come milliseconds apart, and each batch
-# costs the relay two statements and a round of acks whatever its size.
+# costs the relay a statement and a round of acks whatever its size.
 LINGER_S = 0.0
 
 
@@ -112,7 +135,9 @@ class Relay:
     never read and publish side by side (FOR UPDATE SKIP LOCKED in a transaction on a
     second connection did that before, at two more round trips a batch). A notification
     that arrives while a statement runs is kept by psycopg and wakes the next wait at once,
-    so no commit waits for the next one to be published.
+    so no commit waits for the next one to be published. A batch is marked by the read of
+    the next one (MARK_AND_NEXT), or alone after MARK_WITHIN_S without one: one statement
+    a batch at a steady rate, where a read and a mark were two.
     """
 
     def __init__(self, database_url: str, bootstrap_servers: str, name: str) -> None:
@@ -164,23 +189,33 @@ class Relay:
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=0,
+                partitioner=PARTITIONER,
                 request_timeout_ms=10_000,
             )
             await producer.start()
             stopping = asyncio.create_task(self._stopping.wait())
             purged_at = published_at = 0.0
             loop = asyncio.get_running_loop()
+            unmarked: list[int] = []  # published, marked by the next read (MARK_WITHIN_S)
             try:
                 while not self._stopping.is_set():
                     if loop.time() - purged_at > PURGE_EVERY_S:
                         await conn.execute(PURGE)
                         purged_at = loop.time()
                     read_at = loop.time()
-                    sent = await self.publish_batch(conn, producer)
-                    if sent:
+                    unmarked = await self.publish_batch(conn, producer, unmarked)
+                    if unmarked:
                         published_at = read_at
-                    if sent < BATCH:
-                        await self._wait(conn, stopping, published_at + RELAY_GAP_S)
+                    if len(unmarked) == BATCH:
+                        continue
+                    gap_ends = published_at + RELAY_GAP_S
+                    if unmarked:
+                        if await self._wait(conn, stopping, gap_ends, MARK_WITHIN_S):
+                            continue  # a commit: its read marks these
+                        await self._mark(conn, unmarked)  # a quiet spell: alone
+                        unmarked = []
+                    await self._wait(conn, stopping, gap_ends)
+                await self._mark(conn, unmarked)  # stopped: leave nothing to publish again
             finally:
                 stopping.cancel()
                 with contextlib.suppress(Exception):
@@ -189,29 +224,36 @@ class Relay:
             await conn.close()
 
     async def _wait(
-        self, conn: psycopg.AsyncConnection, stopping: asyncio.Task[bool], not_before: float
-    ) -> None:
-        """Until a commit notifies (or one that came while the last statements ran), a
-        second passes, or the relay is stopped. A commit of urgent events (URGENT) is read
-        at once; others, until `not_before` (RELAY_GAP_S after the last read that found
-        rows), wait for more commits to share their batch, or for an urgent one. Every
-        notification taken here is for a commit the next read sees, so none is left to
-        wake an empty read; after a quiet spell the first commit is read at once."""
+        self,
+        conn: psycopg.AsyncConnection,
+        stopping: asyncio.Task[bool],
+        not_before: float,
+        timeout: float = 1.0,
+    ) -> bool:
+        """Until a commit notifies (or one that came while the last statements ran),
+        `timeout` passes, or the relay is stopped; True for a commit. A commit of urgent
+        events (URGENT) is read at once; others, until `not_before` (RELAY_GAP_S after the
+        last read that found rows), wait for more commits to share their batch, or for an
+        urgent one. Every notification taken here is for a commit the next read sees, so
+        none is left to wake an empty read; after a quiet spell the first commit is read at
+        once."""
         loop = asyncio.get_running_loop()
 
-        async def notified() -> None:
-            urgent = False
+        async def notified() -> bool:
+            urgent = committed = False
             # stop_after=1 still takes every notification already received, in one go.
-            async with contextlib.aclosing(conn.notifies(timeout=1.0, stop_after=1)) as first:
+            async with contextlib.aclosing(conn.notifies(timeout=timeout, stop_after=1)) as first:
                 async for n in first:
+                    committed = True
                     urgent = urgent or n.payload == URGENT
-            if urgent or (left := not_before - loop.time()) <= 0:
-                return
+            if not committed or urgent or (left := not_before - loop.time()) <= 0:
+                return committed
             # Closed on leaving (aclosing): the generator holds the connection's lock.
             async with contextlib.aclosing(conn.notifies(timeout=left)) as more:
                 async for n in more:
                     if n.payload == URGENT:
                         break
+            return True
 
         waiting = asyncio.ensure_future(notified())
         await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
@@ -219,26 +261,84 @@ class Relay:
             waiting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waiting
-            return
-        waiting.result()  # a lost connection ends this leadership
-        if LINGER_S:
+            return False
+        committed = waiting.result()  # a lost connection ends this leadership
+        if committed and LINGER_S:
             await asyncio.sleep(LINGER_S)
+        return committed
 
-    async def publish_batch(self, conn: psycopg.AsyncConnection, producer: AIOKafkaProducer) -> int:
-        rows = await (await conn.execute(NEXT_BATCH, (BATCH,), prepare=True)).fetchall()
+    async def publish_batch(
+        self, conn: psycopg.AsyncConnection, producer: AIOKafkaProducer, unmarked: list[int]
+    ) -> list[int]:
+        """Mark `unmarked` (the last batch, published) and publish the next batch, with one
+        statement (MARK_AND_NEXT); the ids published, to be marked in turn."""
+        if unmarked:
+            params = {"done": array_literal(unmarked), "limit": BATCH}
+            cur = await conn.execute(MARK_AND_NEXT, params, prepare=True)
+            self._marked(unmarked)
+        else:
+            cur = await conn.execute(NEXT_BATCH, (BATCH,), prepare=True)
+        rows = await cur.fetchall()
         if not rows:
-            return 0
-        futures = [
-            await producer.send(topic, value=_encode(payload), key=key.encode())
-            for _id, topic, key, payload in rows
-        ]
-        await asyncio.gather(*futures)
-        await conn.execute(MARK_PUBLISHED, ([r[0] for r in rows],), prepare=True)
-        self.published += len(rows)
+            return []
+        await asyncio.gather(*await _produce(producer, rows))
         self.batches += 1
-        RELAYED.labels(self.name).inc(len(rows))
         log().debug("relay.published", relay=self.name, count=len(rows))
-        return len(rows)
+        return [r[0] for r in rows]
+
+    async def _mark(self, conn: psycopg.AsyncConnection, unmarked: list[int]) -> None:
+        if unmarked:
+            await conn.execute(MARK_PUBLISHED, (array_literal(unmarked),), prepare=True)
+            self._marked(unmarked)
+
+    def _marked(self, ids: list[int]) -> None:
+        """`published` counts what is published and marked: a row counted is one no relay
+        will publish again."""
+        self.published += len(ids)
+        RELAYED.labels(self.name).inc(len(ids))
+
+
+async def _produce(
+    producer: AIOKafkaProducer, rows: list[tuple[int, str, str, dict[str, object]]]
+) -> list[asyncio.Future[Any]]:
+    """Queue a batch's events, one record batch per partition: what send() would do a
+    record at a time, without its per-record work (a metadata wait, two partition lists,
+    an accumulator lookup and a future each): 0.71 -> 0.62-0.67 ms CPU for a page's six
+    events on twelve partitions (in-process A/B, shared machine), more when a
+    batch holds several records of one partition (a burst).
+
+    Each record goes to the partition send() would choose (the producer's partitioner, the
+    default one, over the same partition list), so a key keeps its partition whichever way
+    it was published; records keep their order within a partition (appended in id order, a
+    full batch queued before the next is started). A record that does not fit an empty
+    batch goes through send(), which refuses what is over the producer's size limits."""
+    partitions: dict[str, list[int]] = {}
+    builders: dict[tuple[str, int], BatchBuilder] = {}
+    futures: list[asyncio.Future[Any]] = []
+    for _id, topic, key, payload in rows:
+        every = partitions.get(topic)
+        if every is None:
+            every = partitions[topic] = list(await producer.partitions_for(topic))
+        key_bytes, value = key.encode(), _encode(payload)
+        partition: int = PARTITIONER(key_bytes, every, every)
+        builder = builders.get((topic, partition))
+        if builder is not None and _appended(builder, key_bytes, value):
+            continue
+        if builder is not None:  # full: queued as it is, in order, before the next one
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+        builder = builders[(topic, partition)] = producer.create_batch()
+        if not _appended(builder, key_bytes, value):
+            del builders[(topic, partition)]
+            futures.append(
+                await producer.send(topic, value=value, key=key_bytes, partition=partition)
+            )
+    for (topic, partition), builder in builders.items():
+        futures.append(await producer.send_batch(builder, topic, partition=partition))
+    return futures
+
+
+def _appended(builder: BatchBuilder, key: bytes, value: bytes) -> bool:
+    return builder.append(timestamp=None, key=key, value=value) is not None
 
 
 def _encode(payload: dict[str, object]) -> bytes:

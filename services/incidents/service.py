@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.events import HarmLevel, IncidentReported, IncidentType, StaffId, UnitCode
 from schemas.topics import topic_name
 from services import clock, outbox
+from services.db import array_literal
 from services.identity.principal import Principal
 
 # Text that looks like a patient identifier or a date of birth has no place in any field:
@@ -226,7 +227,7 @@ def report_statement(
         "unit": incident.unit,
         "type": incident.event_type.value,
         "harm": incident.harm_level.value,
-        "staff": incident.staff_ids,
+        "staff": array_literal(incident.staff_ids),
         "n_staff": len(incident.staff_ids),
         "ref": incident.reporter_ref,
         "by": reported_by,

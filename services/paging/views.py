@@ -17,6 +17,8 @@ Logs name ids and field names, never the values.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import uuid
 from typing import Annotated
@@ -122,27 +124,102 @@ def named_pages(page: uuid.UUID | None, pages: str | None) -> list[uuid.UUID]:
 
 # pg_stat_activity's name for the webhooks' connections (services.db.RawPool).
 WEBHOOK_CONNECTIONS = "svrr-webhooks"
-# The row the applier (services.paging.callbacks.apply_pending) reads: StatusCallback.
-STORE_CALLBACK = (
+# The rows the applier (services.paging.callbacks.apply_pending) reads: StatusCallback, in
+# the order the callbacks were stored.
+STORE_CALLBACKS = (
     "INSERT INTO status_callbacks (provider_sid, status, error_code, page_ids, message_id) "
-    "VALUES (%s, %s, %s, %s::uuid[], %s)"
+    "SELECT r.provider_sid, r.status, r.error_code, r.page_ids, r.message_id "
+    "FROM ROWS FROM (jsonb_to_recordset(CAST(%s AS jsonb)) AS (provider_sid text, "
+    "status text, error_code integer, page_ids uuid[], message_id uuid)) "
+    "WITH ORDINALITY AS r ORDER BY r.ordinality"
 )
+
+
+class CallbackWriter:
+    """Group commit of status callbacks: a callback is stored at once when no insert is
+    running; those that arrive while one runs are stored together by the next, as soon as
+    it ends. Each is answered once its insert has committed.
+
+    Why: each callback had an insert of its own, a statement's CPU in the API (psycopg's
+    round, 0.15-0.2 ms) and a commit in PostgreSQL, whatever the rate. Now a callback alone
+    costs what it did (no timer, no wait: nothing is held back to make a batch), and at a
+    burst the callbacks that queue behind a running insert share the next one.
+    The guarantee is the single insert's: a callback is answered 204 only once it is
+    stored; a failed insert fails every request of its batch as it failed the one request
+    before (500, Twilio retries), and a connection lost under it is replaced and the insert
+    tried again (RawPool, idempotent: a callback stored twice is applied once). A request
+    that goes away does not take its batch with it (shield)."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._rows: list[dict[str, object]] = []
+        self._stored: asyncio.Future[None] | None = None
+        self._running: asyncio.Task[None] | None = None
+        self.statements = 0  # inserts run (tests, benchmarks)
+
+    async def store(self, row: dict[str, object]) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new loop (tests run several): nothing carries over
+            self._loop, self._rows, self._stored, self._running = loop, [], None, None
+        if self._stored is None:
+            self._stored = loop.create_future()
+        stored = self._stored
+        self._rows.append(row)
+        if self._running is None:
+            self._start()
+        await asyncio.shield(stored)
+
+    def _start(self) -> None:
+        """Every callback waiting goes into the next insert (as many as arrived while the
+        last one ran: the requests in flight, which the server bounds)."""
+        rows, stored = self._rows, self._stored
+        assert stored is not None
+        self._rows, self._stored = [], None
+        self._running = asyncio.get_running_loop().create_task(self._write(rows, stored))
+
+    async def _write(self, rows: list[dict[str, object]], stored: asyncio.Future[None]) -> None:
+        try:
+            pool = raw_pool(WEBHOOK_CONNECTIONS)
+            await pool.fetch(STORE_CALLBACKS, (json.dumps(rows),), idempotent=True)
+        except asyncio.CancelledError:  # the loop is closing: so are the requests waiting
+            self._running = None
+            for waiting in (stored, self._stored):
+                if waiting is not None:
+                    waiting.cancel()
+            self._rows, self._stored = [], None
+            raise
+        except Exception as exc:
+            stored.set_exception(exc)
+            # Retrieved here too: every request of the batch may have gone away.
+            stored.add_done_callback(lambda f: f.exception())
+        else:
+            stored.set_result(None)
+        self.statements += 1
+        self._running = None
+        if self._rows:
+            self._start()
+
+
+callback_writer = CallbackWriter()
 
 
 async def store_callback(
     form: StatusForm, page_ids: list[uuid.UUID], message: uuid.UUID | None
 ) -> None:
-    """One insert and the answer: the pages and messages it names are changed by the applier
+    """Stored, then answered: the pages and messages it names are changed by the applier
     (services.paging.callbacks.apply_pending), in sets, not under Twilio's request.
 
-    Autocommit on a raw connection (services.db.RawPool): no transaction around an insert
-    that is atomic alone, no ping, no ORM. A connection lost under the insert is replaced
-    and the insert tried again: a callback stored twice is applied once (the applier's
-    rule for delivery statuses, services.paging.delivery.advance, writes nothing for a
-    status a page already has), while a callback answered 500 would be lost for good.
-    """
-    row = (form.MessageSid, form.MessageStatus.value, form.ErrorCode, page_ids, message)
-    await raw_pool(WEBHOOK_CONNECTIONS).fetch(STORE_CALLBACK, row, idempotent=True)
+    Autocommit on a raw connection (services.db.RawPool), with the callbacks that arrive
+    with it (CallbackWriter): no transaction around an insert that is atomic alone, no
+    ping, no ORM."""
+    row = {
+        "provider_sid": form.MessageSid,
+        "status": form.MessageStatus.value,
+        "error_code": form.ErrorCode,
+        "page_ids": [str(p) for p in page_ids],
+        "message_id": str(message) if message is not None else None,
+    }
+    await callback_writer.store(row)
 
 
 @router.post("/status")

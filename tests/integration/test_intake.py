@@ -246,3 +246,23 @@ async def test_metrics_count_incidents(client: httpx.AsyncClient) -> None:
     r = await client.get("/metrics", headers=AUTH)
     assert r.status_code == 200
     assert 'svrr_incidents_total{outcome="accepted"}' in r.text
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["N1001"], ["NULL", "null"], ['a"b', "c\\d", "x,y", "{z}", " s ", ""], ["é", "N.1-2_3"]],
+)
+def test_array_literals_are_the_values_the_lists_were(db: Engine, values: list[str]) -> None:
+    """The intake's staff ids and the relay's ids go to PostgreSQL as array literals
+    (services.db.array_literal, as every batch statement's arrays), where psycopg sent
+    lists: the server reads back the very values, NULL a string, a quote or a backslash
+    its character."""
+    from services.db import array_literal
+
+    with db.connect() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT CAST(%(t)s AS varchar(32)[]), CAST(%(i)s AS bigint[])",
+            {"t": array_literal(values), "i": array_literal([1, 2**40])},
+        ).one()
+    assert list(row[0]) == values
+    assert list(row[1]) == [1, 2**40]

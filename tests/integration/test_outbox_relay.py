@@ -133,6 +133,81 @@ async def test_every_commit_is_published_promptly_in_order(
     assert sorted(by_key) == sorted({k.encode() for k in keys})
 
 
+async def test_each_key_keeps_its_partition_and_its_order(
+    relay: Relay, relay_db: str, topic: str
+) -> None:
+    """The relay queues a batch's records a partition at a time (outbox._produce): each key
+    goes where the producer's own partitioner sends it (as send() did, record by record),
+    and a key's records arrive in the order they were committed, across batches and in
+    batches larger than one record batch holds."""
+    from aiokafka.partitioner import murmur2
+
+    await until(lambda: unpublished(relay_db) == 0)
+    start = relay.published
+    big = "x" * 3000  # five records fill a 16 KB record batch
+    keys = [f"order{i % 5}" for i in range(60)]
+
+    def commit_numbered() -> None:
+        with psycopg.connect(relay_db.replace("+psycopg", "")) as conn:
+            for i, k in enumerate(keys):
+                payload = json.dumps({"key": k, "seq": i, "pad": big})
+                conn.execute(
+                    "INSERT INTO outbox (topic, key, payload) VALUES (%s, %s, %s::jsonb)",
+                    (topic, k, payload),
+                )
+                if i % 20 == 19:
+                    conn.commit()
+            conn.execute(f"NOTIFY {outbox.CHANNEL}")
+
+    await asyncio.to_thread(commit_numbered)
+    await until(lambda: relay.published - start >= len(keys))
+    got = [r for r in await consume(topic, 10_000) if r[1].startswith(b"order")]
+    seqs: dict[bytes, list[int]] = {}
+    for part, key, value in got:
+        assert part == (murmur2(key) & 0x7FFFFFFF) % 3, key  # the default partitioner's
+        seqs.setdefault(key, []).append(json.loads(value)["seq"])
+    assert sorted(seqs) == sorted({k.encode() for k in keys})
+    for key, seq in seqs.items():
+        assert seq == sorted(seq) and len(seq) == keys.count(key.decode()), key
+
+
+async def test_a_batch_is_marked_by_the_next_read(relay_db: str, topic: str) -> None:
+    """One statement a batch: the read of a batch marks the one before (MARK_AND_NEXT),
+    leaves it out although its snapshot still shows it unpublished, and a batch nothing
+    follows is marked alone (Relay._mark)."""
+    from aiokafka import AIOKafkaProducer
+
+    relay = Relay(relay_db, os.environ["KAFKA_BOOTSTRAP_SERVERS"], name="direct")
+    producer = AIOKafkaProducer(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    await producer.start()
+    conn = await psycopg.AsyncConnection.connect(relay_db.replace("+psycopg", ""), autocommit=True)
+    statements: list[str] = []
+    real = conn.execute
+
+    async def counted(query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        statements.append(query)
+        return await real(query, *args, **kwargs)
+
+    conn.execute = counted  # type: ignore[method-assign]
+    try:
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
+        await asyncio.to_thread(commit, relay_db, topic, ["m1", "m2"])
+        first = await relay.publish_batch(conn, producer, [])
+        assert len(first) == 2 and unpublished(relay_db) == 2  # published, not yet marked
+        await asyncio.to_thread(commit, relay_db, topic, ["m3"])
+        statements.clear()
+        second = await relay.publish_batch(conn, producer, first)
+        assert statements == [outbox.MARK_AND_NEXT]
+        assert len(second) == 1 and second[0] not in first
+        assert unpublished(relay_db) == 1 and relay.published == 2
+        assert await relay.publish_batch(conn, producer, []) == second  # not marked yet
+        await relay._mark(conn, second)
+        assert unpublished(relay_db) == 0 and relay.published == 3
+    finally:
+        await conn.close()
+        await producer.stop()
+
+
 async def test_a_single_commit_is_published_without_waiting_for_the_timeout(
     relay: Relay, relay_db: str, topic: str
 ) -> None:

@@ -349,3 +349,74 @@ async def test_a_deadlock_victim_among_the_appliers_own_statements_runs_again(
     await apply_all()
     assert raised == ["deadlock"]
     assert page_state(db, page)[0] == "delivered"
+
+
+async def test_callbacks_arriving_together_are_stored_with_one_statement(
+    client: httpx.AsyncClient, db: Engine
+) -> None:
+    """Group commit (services.paging.views.CallbackWriter): callbacks that arrive while an
+    insert runs share the next one, each answered once its insert has committed."""
+    from services.paging.views import callback_writer
+
+    pages = await new_pages(db, 6)
+    statuses = ["sent", "delivered"] * 3
+
+    def signed(page: Page, status: str) -> tuple[str, dict[str, str], dict[str, str]]:
+        path = f"/twilio/status?page={page.id}"
+        form = {"MessageSid": str(page.provider_sid), "MessageStatus": status}
+        url = get_settings().public_base_url.rstrip("/") + path
+        sig = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
+        return path, form, {"X-Twilio-Signature": sig}
+
+    requests = [signed(p, s) for p, s in zip(pages, statuses, strict=True)]
+    before = callback_writer.statements
+    answers = await asyncio.gather(
+        *(client.post(path, data=form, headers=h) for path, form, h in requests)
+    )
+    assert [r.status_code for r in answers] == [204] * 6
+    assert callback_writer.statements - before < len(requests)  # some shared an insert
+    stored = q(
+        db,
+        "SELECT provider_sid, status, page_ids FROM status_callbacks WHERE provider_sid = ANY(:s)",
+        s=[str(p.provider_sid) for p in pages],
+    )
+    expected = [(p.provider_sid, s, [p.id]) for p, s in zip(pages, statuses, strict=True)]
+    assert sorted(stored) == sorted(expected)
+    await apply_all()
+    assert [page_state(db, p)[0] for p in pages] == statuses
+
+
+async def test_a_failed_insert_fails_every_callback_of_its_batch(
+    client: httpx.AsyncClient, db: Engine
+) -> None:
+    """Nobody is told 204 for a callback that is not stored: when the batch's insert fails,
+    every request in it gets the error (a 500, which Twilio retries), as one request did
+    when it had its own insert."""
+    import psycopg
+
+    pages = await new_pages(db, 3)
+    fetch = RawPool.fetch
+
+    async def failing(self: RawPool, query: str, *args: object, **kw: object) -> object:
+        raise psycopg.OperationalError("the server is gone")
+
+    def post(page: Page):  # type: ignore[no-untyped-def]
+        path = f"/twilio/status?page={page.id}"
+        form = {"MessageSid": str(page.provider_sid), "MessageStatus": "delivered"}
+        url = get_settings().public_base_url.rstrip("/") + path
+        sig = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
+        return client.post(path, data=form, headers={"X-Twilio-Signature": sig})
+
+    RawPool.fetch = failing  # type: ignore[method-assign]
+    try:
+        outcomes = await asyncio.gather(*(post(p) for p in pages), return_exceptions=True)
+    finally:
+        RawPool.fetch = fetch  # type: ignore[method-assign]
+    # ASGITransport re-raises what the app raised (after its 500): the error, every time.
+    assert all(isinstance(o, psycopg.OperationalError) for o in outcomes), outcomes
+    stored = q(
+        db,
+        "SELECT 1 FROM status_callbacks WHERE provider_sid = ANY(:s)",
+        s=[str(p.provider_sid) for p in pages],
+    )
+    assert stored == []
