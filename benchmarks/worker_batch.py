@@ -116,14 +116,19 @@ async def run(args: argparse.Namespace, url: str) -> None:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(description: str) -> argparse.ArgumentParser:
+    """This benchmark's command line, shared with its variants (worker_batch_leads)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--ones", type=int, default=200, help="batches of one to time")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rate", type=float, default=5.0, help="batches of one a second")
     parser.add_argument("--big", type=int, default=500, help="incidents in the large batch")
     Roster.add_arguments(parser)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments(__doc__.split("\n\n")[0]).parse_args()
     roster = Roster.of(args)
     url, _env = prepare("worker_batch", roster)
     asyncio.run(run(args, url))

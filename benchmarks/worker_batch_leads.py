@@ -10,7 +10,6 @@ neither a peer nor one of the clinicians the incidents name.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
 from sqlalchemy import create_engine, text
@@ -46,13 +45,7 @@ def name_leads(url: str, roster: Roster) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ones", type=int, default=200, help="batches of one to time")
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--rate", type=float, default=5.0, help="batches of one a second")
-    parser.add_argument("--big", type=int, default=500, help="incidents in the large batch")
-    Roster.add_arguments(parser)
-    args = parser.parse_args()
+    args = worker_batch.arguments(__doc__.split("\n\n")[0]).parse_args()
     roster = Roster.of(args)
     url, _env = prepare("worker_batch_leads", roster)
     print(f"units with a Tier 1 lead: {name_leads(url, roster)}")
