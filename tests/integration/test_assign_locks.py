@@ -1,5 +1,5 @@
 """The peers' lock in people.assign also locks their numbers and reads their reply codes:
-two open pages to one phone never share a code (paging.reply_codes' rule), with the
+two open pages to one phone never share a code (paging.codes.reply_codes' rule), with the
 number locked in the same statement as the peer and read with the peer's load."""
 
 from __future__ import annotations
