@@ -128,7 +128,6 @@ async def transaction(url: str | None = None) -> AsyncIterator[AsyncSession]:
     """One unit of work: state rows and their outbox events commit together or not at all."""
     async with sessionmaker(url)() as session, session.begin():
         session.info.pop("outbox_notified", None)
-        session.info.pop("policies", None)
         yield session
 
 

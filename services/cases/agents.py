@@ -19,7 +19,7 @@ from events.app import app, settings, sms_received
 from events.consume import consume, persistently
 from schemas.events import SmsReceived, SupportNeeded
 from services import clock
-from services.cases import dispatch, flows, outbound, replies
+from services.cases import dispatch, outbound, outreach, replies
 from services.db import transaction
 from services.incidents.agents import contexts, sends
 from services.logs import log
@@ -76,7 +76,7 @@ async def page_unpaged_cases() -> None:
                 return
             needs = [SupportNeeded(case_id=r[0], incident_id=r[1], staff_id=r[2]) for r in rows]
             at = clock.now()
-            done = await flows.start_outreach_many(
+            done = await outreach.start_outreach_many(
                 session, needs, settings, lambda s: contexts.get(s, at), claim=True, at=at
             )
     except (DBAPIError, OSError) as exc:

@@ -20,8 +20,8 @@ from services.cases.refs import case_ref
 from services.config import Settings
 from services.conversations.crisis import signals_distress
 from services.logs import log
+from services.paging.models import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.models import Page, SupportCase
-from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import transition
 from services.people.models import Staff
 

@@ -4,7 +4,7 @@ Why a batch: a burst (a mass casualty and hundreds of ordinary incidents in a se
 page hundreds of clinicians' peers a second on two cores. Case by case, a first page cost
 about 58 database round trips; here a batch of any size costs a handful (the incident
 path: six, opening the cases included), and a batch of one is the same code
-(start_outreach, the coordinator's "reassign", an escalation).
+(outreach.start_outreach, the coordinator's "reassign", an escalation).
 
 What one call does, in the caller's transaction:
     lock the cases still waiting for a page, and read what outreach decides them on
@@ -42,9 +42,9 @@ from services.cases.machine import CaseState, can_move
 from services.cases.policies import Policies, coordinator_reason_none, coordinator_reason_policy
 from services.cases.refs import case_ref
 from services.config import Settings
-from services.db import array_literal, fetch, insert_from_json, rows_json
+from services.db import fetch, insert_from_json, rows_json
 from services.logs import log
-from services.paging import service as paging
+from services.paging.codes import next_code, reply_codes
 from services.paging.models import PageState, SupportCase
 from services.people.assign import Ask, assign
 from services.people.matching import Match, MatchContext
@@ -405,7 +405,7 @@ async def page_cases(
     pages: list[NewPage] = []
     for w, peer_id, number, reason, wait in rows:
         page_id = uuid.uuid4()
-        code = paging.next_code(used[number])
+        code = next_code(used[number])
         why = blocked.get(number)
         # A number that may not be texted (a coordinator's only by STOP) is not claimed:
         # the pager refuses it and the case moves on, as when Twilio refuses a number.
@@ -480,20 +480,6 @@ async def page_cases(
             )
         )
     return await _with_bodies(session, pages, peers, writes)
-
-
-async def reply_codes(session: AsyncSession, numbers: Iterable[str]) -> dict[str, set[str]]:
-    """paging.reply_codes (the numbers locked in a fixed order, then the codes their open
-    pages use), its two statements sent without SQLAlchemy around them (db.fetch)."""
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    numbers_param = {"ns": array_literal(wanted)}
-    await fetch(session, paging.LOCK_NUMBERS, numbers_param)
-    used: dict[str, set[str]] = {n: paging.Codes() for n in wanted}
-    for number, code in await fetch(session, paging.CODES_IN_USE, numbers_param):
-        used[number].add(code)
-    return used
 
 
 def reason_none(match: Match) -> str:

@@ -20,8 +20,8 @@ from services.cases.machine import CaseState, move
 from services.cases.refs import case_ref
 from services.config import Settings
 from services.conversations.parsing import parse_peer_reply
+from services.paging.models import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.models import InboundSms, Page, PageState, SupportCase
-from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.service import transition
 from services.people.matching import locked_load
 from services.people.models import Staff

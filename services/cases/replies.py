@@ -37,8 +37,8 @@ from services.cases.refs import case_ref
 from services.config import Settings
 from services.conversations.crisis import signals_crisis
 from services.logs import log
+from services.paging.models import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.models import InboundSms, Page, PageState, SupportCase
-from services.paging.service import OPEN_STATES as OPEN_PAGE_STATES
 from services.people.models import Staff
 
 

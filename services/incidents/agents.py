@@ -3,7 +3,7 @@
     incident-reported (Kafka, in batches)
       -> one transaction: involvement, a case per clinician, Tier 1 prompts, the best peer
          for each case, pages born claimed, escalation deadlines, every event
-         (involvement.identify_many, flows.start_outreach_many, cases.dispatch)
+         (involvement.identify_many, outreach.start_outreach_many, cases.dispatch)
       -> the batch's SMS, several at once, outcomes recorded in one transaction
          (paging.sending.send_new -> notifiers.sms -> Twilio)
 
@@ -31,7 +31,7 @@ from events.app import app, incident_reported, settings
 from events.consume import handle_batch, take_batches
 from schemas.events import Event, IncidentReported
 from services import clock
-from services.cases import dispatch, flows
+from services.cases import dispatch, outreach
 from services.db import transaction
 from services.incidents import involvement
 from services.logs import log
@@ -60,7 +60,7 @@ async def open_and_page(incidents: list[IncidentReported]) -> None:
         needs = await involvement.identify_many(
             session, incidents, settings.group_debrief_threshold, events=events, opened=opened
         )
-        done = await flows.start_outreach_many(
+        done = await outreach.start_outreach_many(
             session, needs, settings, contexts, claim=True, at=at, queued=events, opened=opened
         )
     log().info("staff.identified", incidents=len(incidents), cases=len(needs))

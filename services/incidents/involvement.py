@@ -51,7 +51,7 @@ async def identify_many(
 
     The events (SupportNeeded, InvolvementProposed, GroupDebriefProposed) are queued on the
     outbox here, or appended to `events` for the caller to write with its own (the worker
-    writes a batch's events in one statement: services.cases.flows.start_outreach_many).
+    writes a batch's events in one statement: services.cases.outreach.start_outreach_many).
     `opened`, when given, receives what outreach needs of each case opened (its `opened`).
     Idempotent: a replayed IncidentReported finds every row in place and emits nothing.
     """

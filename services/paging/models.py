@@ -47,6 +47,10 @@ class PageState(StrEnum):
     superseded = "superseded"
 
 
+# Sent or on its way and not yet answered: its reply code is taken, its peer may answer it.
+OPEN_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
+
+
 class PageEvent(StrEnum):
     """What happened to a page without changing its state, kept in page_transitions.state
     beside the states (and the Twilio statuses a callback recorded) so its history reads in

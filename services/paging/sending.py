@@ -185,12 +185,11 @@ async def _record_with_failures(
     """The sids, the refusals and the retries of a batch together, in one transaction."""
     async with transaction() as session:
         await paging.record_sent_many(session, ok)
-        if others:
-            await paging.lock_pages(session, [p for pages, _, _ in others for p, _ in pages])
+        locked = await paging.lock_pages(session, [p for pages, _, _ in others for p, _ in pages])
         for pages, to_number, out in others:
             for page_id, case_id in pages:
                 if out.result == "failed":
-                    await paging.record_failed(session, page_id, out.error_code)
+                    await paging.record_failed(session, page_id, out.error_code, locked)
                     await flows.escalate_now(session, case_id, page_id)
                 else:
                     await paging.release(session, page_id, out.error, stale_after)

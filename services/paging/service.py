@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,10 +31,16 @@ from services.cases.outbound import Unreachable, unreachable
 from services.cases.refs import case_ref
 from services.db import raw_pool, rows_json
 from services.logs import log
-from services.paging.models import InboundSms, Page, PageEvent, PageState, PageTransition
+from services.paging.codes import next_code, reply_codes
+from services.paging.models import (
+    InboundSms,
+    Page,
+    PageEvent,
+    PageState,
+    PageTransition,
+)
 from services.people.models import Involvement, Staff
 
-OPEN_STATES = (PageState.requested, PageState.sending, PageState.sent, PageState.delivered)
 ANSWERED = (PageState.accepted, PageState.declined, PageState.superseded)
 
 
@@ -52,100 +57,6 @@ def transition(
 
 
 # --- case -> page ---------------------------------------------------------------------------
-
-
-# Built once: SQLAlchemy's cache keys and IN expansion per call showed in the batch profile.
-LOCK_NUMBERS = text(
-    "SELECT pg_advisory_xact_lock(hashtext(n)) "
-    "FROM (SELECT unnest(CAST(:ns AS text[])) AS n ORDER BY 1) AS ordered"
-)
-CODES_IN_USE = text(
-    "SELECT to_number, reply_code FROM pages WHERE to_number = ANY(CAST(:ns AS text[])) "
-    f"AND state IN ({', '.join(repr(s.value) for s in OPEN_STATES)}) "
-    "AND reply_code IS NOT NULL"
-)
-
-
-async def reply_codes(session: AsyncSession, numbers: Iterable[str]) -> dict[str, set[str]]:
-    """The codes open pages to each number use, under a lock per number (taken in a fixed
-    order, so concurrent batches cannot deadlock): two open pages never share a code."""
-    wanted = sorted(set(numbers))
-    if not wanted:
-        return {}
-    await session.execute(LOCK_NUMBERS, {"ns": wanted})
-    used: dict[str, set[str]] = {n: Codes() for n in wanted}
-    rows = await session.execute(CODES_IN_USE, {"ns": wanted})
-    for number, code in rows.all():
-        used[number].add(code)
-    return used
-
-
-class Codes(set[str]):
-    """The codes in use on one number, remembering below which every code is taken.
-
-    Why: next_code looks for the lowest free code, and a number with thousands of open pages
-    (the coordinator's, when no peer can be paged during a wave of escalations) made each
-    look a scan from 1: 30% of the engine's CPU in the escalation benchmark. Codes are only
-    added while a batch hands them out; one given back lowers the floor again."""
-
-    floor = 1
-
-    def discard(self, code: str) -> None:
-        super().discard(code)
-        if code.isdigit():
-            self.floor = min(self.floor, int(code))
-
-    def remove(self, code: str) -> None:
-        super().remove(code)
-        if code.isdigit():
-            self.floor = min(self.floor, int(code))
-
-    def _forget(self, *args: object) -> None:
-        self.floor = 1  # any other removal: start from 1 again (correct, only slower)
-
-    def pop(self) -> str:
-        self._forget()
-        return super().pop()
-
-    def clear(self) -> None:
-        self._forget()
-        super().clear()
-
-    def difference_update(self, *others: Iterable[object]) -> None:
-        self._forget()
-        super().difference_update(*others)
-
-    def intersection_update(self, *others: Iterable[object]) -> None:
-        self._forget()
-        super().intersection_update(*others)
-
-    def symmetric_difference_update(self, other: Iterable[str]) -> None:
-        self._forget()
-        super().symmetric_difference_update(other)
-
-    def __isub__(self, other: AbstractSet[object]) -> Codes:
-        self._forget()
-        return super().__isub__(other)  # type: ignore[return-value]
-
-    def __iand__(self, other: AbstractSet[object]) -> Codes:
-        self._forget()
-        return super().__iand__(other)  # type: ignore[return-value]
-
-    def __ixor__(self, other: AbstractSet[str]) -> Codes:  # type: ignore[override]
-        self._forget()
-        return super().__ixor__(other)  # type: ignore[return-value]
-
-
-def next_code(used: set[str]) -> str:
-    """The lowest code not in `used`, added to it."""
-    n = used.floor if isinstance(used, Codes) else 1
-    while str(n) in used:
-        n += 1
-    code = str(n)
-    used.add(code)
-    if isinstance(used, Codes):
-        used.floor = n + 1
-    return code
 
 
 async def involved_in(session: AsyncSession, incident_id: uuid.UUID) -> set[str]:
@@ -206,23 +117,29 @@ async def page_text(session: AsyncSession, page: Page) -> str:
     return await texts.text_for(session, peer, "peer_page", code=page.reply_code)
 
 
-async def lock_pages(session: AsyncSession, page_ids: list[uuid.UUID]) -> None:
-    """Lock a batch's pages in id order with one query, for the claim/record_* calls after.
+# A batch's pages as lock_pages read them, under their lock until the transaction ends.
+Locked = Mapping[uuid.UUID, Page]
+
+
+async def lock_pages(session: AsyncSession, page_ids: list[uuid.UUID]) -> Locked:
+    """Lock a batch's pages in id order with one query, for the claim/record_* calls after
+    (pass them what this returns).
 
     Why: recording a batch page by page cost a query each; and the id order is the one every
     other locker of several pages uses (claims, status callbacks), so none can deadlock.
+    The rows are held here, strongly: the identity map holds unchanged rows weakly.
     """
     rows = (
         await session.scalars(
             select(Page).where(Page.id.in_(page_ids)).order_by(Page.id).with_for_update()
         )
     ).all()
-    # Strong references: the identity map holds unchanged rows weakly.
-    session.info["locked_page_rows"] = {p.id: p for p in rows}
+    return {p.id: p for p in rows}
 
 
-async def _for_update(session: AsyncSession, page_id: uuid.UUID) -> Page | None:
-    locked: dict[uuid.UUID, Page] | None = session.info.get("locked_page_rows")
+async def _for_update(
+    session: AsyncSession, page_id: uuid.UUID, locked: Locked | None
+) -> Page | None:
     if locked is not None and page_id in locked:
         return locked[page_id]
     return await session.get(Page, page_id, with_for_update=True)
@@ -233,15 +150,18 @@ async def claim(
     page_id: uuid.UUID,
     stale_after: float,
     reach: Mapping[str, Unreachable | None] | None = None,
+    locked: Locked | None = None,
+    mobiles: Mapping[str, str] | None = None,
 ) -> Claim | None:
     """Take the right to send this page, or None when it is sent or being sent by another,
     or when its number may no longer be texted (STOP, opted out, undeliverable since it was
     requested): then the page fails at once and the case escalates to the next step.
 
     `reach` is what the caller already knows about numbers (claim_bundles asks for a whole
-    batch in one query); a number it does not cover is asked about here.
+    batch in one query); a number it does not cover is asked about here. `locked` and
+    `mobiles` (peers' numbers now) are what claim_bundles read for the whole batch.
     """
-    page = await _for_update(session, page_id)
+    page = await _for_update(session, page_id, locked)
     if page is None:
         raise LookupError(f"page {page_id} not in store")
     t = clock.now()
@@ -256,7 +176,7 @@ async def claim(
     else:
         return None
     if not reclaimed and page.peer_staff_id is not None:
-        await _follow_number_change(session, page)
+        await _follow_number_change(session, page, mobiles)
     if not reclaimed:
         # A stale claim is not refused here: it may already be at Twilio, and must be
         # reconciled against the provider's log first.
@@ -322,27 +242,22 @@ async def claim_bundles(
     """Claim pages and bundle fresh ones to the same phone into one SMS (GoAlert's rule):
     a peer paged for five colleagues at once gets one message with five codes, not five."""
     # Lock the batch's pages and read the peers' numbers in two queries, not two per page.
-    await lock_pages(session, page_ids)
-    rows: dict[uuid.UUID, Page] = session.info["locked_page_rows"]
+    rows = await lock_pages(session, page_ids)
     peers = {p.peer_staff_id for p in rows.values() if p.peer_staff_id is not None}
     # Whole rows, held here: the pages' texts read each peer's language from the identity map.
     peer_rows = {
         s.staff_id: s
         for s in (await session.scalars(select(Staff).where(Staff.staff_id.in_(peers)))).all()
     }
-    session.info["mobiles"] = {sid: s.mobile_e164 for sid, s in peer_rows.items()}
-    numbers = {p.to_number for p in rows.values()} | set(session.info["mobiles"].values())
+    mobiles = {sid: s.mobile_e164 for sid, s in peer_rows.items()}
+    numbers = {p.to_number for p in rows.values()} | set(mobiles.values())
     found = await unreachable(session, numbers)
     reach = {n: found.get(n) for n in numbers}
-    try:
-        claims = [
-            c
-            for pid in page_ids
-            if (c := await claim(session, pid, stale_after, reach)) is not None
-        ]
-    finally:
-        session.info.pop("locked_page_rows", None)
-        session.info.pop("mobiles", None)
+    claims = [
+        c
+        for pid in page_ids
+        if (c := await claim(session, pid, stale_after, reach, rows, mobiles)) is not None
+    ]
     bundles: list[Bundle] = []
     fresh: dict[str, list[Claim]] = {}
     for c in claims:
@@ -372,10 +287,12 @@ async def claim_bundles(
     return bundles
 
 
-async def _follow_number_change(session: AsyncSession, page: Page) -> None:
+async def _follow_number_change(
+    session: AsyncSession, page: Page, mobiles: Mapping[str, str] | None
+) -> None:
     """A page not yet sent goes to the number the directory holds now, not at request time:
-    a re-import that changed a phone must not send a page to a number the peer gave up."""
-    mobiles: dict[str, str] | None = session.info.get("mobiles")
+    a re-import that changed a phone must not send a page to a number the peer gave up.
+    `mobiles` is the peers' numbers as the caller already read them."""
     if mobiles is not None and page.peer_staff_id in mobiles:
         current: str | None = mobiles[page.peer_staff_id]
     else:
@@ -390,9 +307,13 @@ async def _follow_number_change(session: AsyncSession, page: Page) -> None:
 
 
 async def record_sent(
-    session: AsyncSession, page_id: uuid.UUID, sid: str, reconciled: bool = False
+    session: AsyncSession,
+    page_id: uuid.UUID,
+    sid: str,
+    reconciled: bool = False,
+    locked: Locked | None = None,
 ) -> PageSent | None:
-    page = await _for_update(session, page_id)
+    page = await _for_update(session, page_id, locked)
     if page is None or page.sent_at is not None:
         return None  # a status callback got here first, or a replay
     return await _mark_sent(session, page, sid, reconciled)
@@ -504,8 +425,10 @@ async def release(
     transition(session, page_id, PageEvent.retry, error=error)
 
 
-async def record_failed(session: AsyncSession, page_id: uuid.UUID, code: int | None) -> None:
-    page = await _for_update(session, page_id)
+async def record_failed(
+    session: AsyncSession, page_id: uuid.UUID, code: int | None, locked: Locked | None = None
+) -> None:
+    page = await _for_update(session, page_id, locked)
     if page is None or page.state != PageState.sending:
         return
     await _fail(session, page, code, error_code=code)

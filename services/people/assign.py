@@ -25,7 +25,7 @@ from typing import cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db import array_literal, fetch, psycopg_text
-from services.paging.service import CODES_IN_USE, Codes
+from services.paging.codes import CODES_IN_USE, Codes
 from services.people.matching import (
     AT_LIMIT,
     Choice,
@@ -223,7 +223,7 @@ class Ranker:
 @dataclass
 class Assigned:
     """A batch's picks, and the reply codes in use on the locked peers' numbers: their
-    pages' codes (paging.reply_codes), already locked and read with the peers."""
+    pages' codes (paging.codes.reply_codes), already locked and read with the peers."""
 
     picks: dict[uuid.UUID, Pick]
     codes: dict[str, set[str]]
@@ -306,7 +306,7 @@ async def assign(session: AsyncSession, ctx: MatchContext, asks: list[Ask]) -> A
 
 # The peers' rows, locked in id order (those another transaction holds are left out with
 # SKIP LOCKED, the waiting round waits for them), then the numbers of those locked, as
-# paging.LOCK_NUMBERS locks a number (in sorted order, held to commit): one statement.
+# paging.codes.LOCK_NUMBERS locks a number (in sorted order, held to commit): one statement.
 # A number is locked only once its peer is, as it was locked after the peers before.
 LOCK = {
     skip: (
@@ -323,7 +323,7 @@ LOCK = {
 }
 # After the locks, in a snapshot of its own (it must read what they waited for): each
 # peer's open load (the one definition of load, matching._load_query) and the reply codes
-# in use on their numbers (paging.CODES_IN_USE), one statement for both.
+# in use on their numbers (paging.codes.CODES_IN_USE), one statement for both.
 COUNT = (
     f"SELECT l.peer, l.n, CAST(NULL AS text) FROM ({load_sql()}) AS l(peer, n) "
     "WHERE l.peer = ANY(CAST(%(ids)s AS text[])) UNION ALL "

@@ -1,5 +1,5 @@
 """The peers' lock in people.assign also locks their numbers and reads their reply codes:
-two open pages to one phone never share a code (paging.reply_codes' rule), with the
+two open pages to one phone never share a code (paging.codes.reply_codes' rule), with the
 number locked in the same statement as the peer and read with the peer's load."""
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ def number_free(db: Engine, number: str) -> bool:
         )
 
 
-@pytest.mark.parametrize("skip_locked", [True, False])
-async def test_a_locked_peer_has_its_number_locked_and_its_codes_read(
-    db: Engine, skip_locked: bool
-) -> None:
+def first_peer(db: Engine) -> tuple[str, str]:
+    """The first peer supporter and their number."""
     with db.connect() as conn:
         peer, number = conn.execute(
             text(
@@ -33,6 +31,15 @@ async def test_a_locked_peer_has_its_number_locked_and_its_codes_read(
                 "JOIN staff s USING (staff_id) ORDER BY p.staff_id LIMIT 1"
             )
         ).one()
+    return str(peer), str(number)
+
+
+@pytest.mark.parametrize("skip_locked", [True, False])
+async def test_a_locked_peer_has_its_number_locked_and_its_codes_read(
+    db: Engine, skip_locked: bool
+) -> None:
+    peer, number = first_peer(db)
+    with db.connect() as conn:
         codes = {
             code
             for (code,) in conn.execute(
@@ -58,13 +65,7 @@ async def test_a_locked_peer_has_its_number_locked_and_its_codes_read(
 async def test_a_peer_held_elsewhere_leaves_its_number_unlocked(db: Engine) -> None:
     """SKIP LOCKED passes over the peer; their number is not taken either (a number is
     locked only behind its peer, so no lock is held for a page this batch will not write)."""
-    with db.connect() as conn:
-        peer, number = conn.execute(
-            text(
-                "SELECT p.staff_id, s.mobile_e164 FROM peer_supporters p "
-                "JOIN staff s USING (staff_id) ORDER BY p.staff_id LIMIT 1"
-            )
-        ).one()
+    peer, number = first_peer(db)
     holder = db.connect()
     try:
         holder.execute(

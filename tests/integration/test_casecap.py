@@ -22,7 +22,7 @@ from events.consume import persistently
 from notifiers.sms import PermanentSendError, SmsSender
 from schemas.events import SupportNeeded
 from services import clock
-from services.cases import flows, outbound
+from services.cases import outbound, outreach
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
@@ -210,13 +210,13 @@ def reasons_hold(db: Engine, r: Roster, limit: int) -> None:
         assert sorted(counts) == list(range(len(counts))), (sid, counts)
 
 
-async def outreach(need: SupportNeeded, ctx: MatchContext | None) -> None:
+async def run_outreach(need: SupportNeeded, ctx: MatchContext | None) -> None:
     """As the worker does it: a transaction that PostgreSQL aborts (two assignments waiting on
     each other's peer locks once every free peer is full) is retried, never half-done."""
 
     async def once() -> None:
         async with transaction() as session:
-            await flows.start_outreach(session, need, get_settings(), ctx)
+            await outreach.start_outreach(session, need, get_settings(), ctx)
 
     await persistently(once, "outreach")
 
@@ -293,9 +293,9 @@ async def test_mass_casualty_holds_every_case_limit(stack: Stack, db: Engine) ->
         # at once; then every event is redelivered.
         first, second = await context(), await context()
         await asyncio.gather(
-            *(outreach(n, first if i % 2 else second) for i, n in enumerate(needs))
+            *(run_outreach(n, first if i % 2 else second) for i, n in enumerate(needs))
         )
-        await asyncio.gather(*(outreach(n, None) for n in needs))
+        await asyncio.gather(*(run_outreach(n, None) for n in needs))
         assert max(loads(db, r.peers).values()) == limit
         assert sum(loads(db, r.peers).values()) == 4 * limit
         reasons_hold(db, r, limit)
@@ -355,7 +355,7 @@ async def test_a_peer_over_their_limit_is_thanked_and_the_case_moves_on(db: Engi
         async with transaction() as session:
             needs = await involvement.identify(session, incident, group_threshold=5)
         for need in needs:
-            await outreach(need, None)
+            await run_outreach(need, None)
         assert loads(db, r.peers)[busy] == 3
     with db.begin() as conn:  # the coordinator lowers the limit; the other peer comes on
         conn.execute(
@@ -412,7 +412,7 @@ async def test_one_batch_of_escalations_moves_the_load_case_by_case(db: Engine) 
         async with transaction() as session:
             needs = await involvement.identify(session, incident, group_threshold=5)
         for need in needs:
-            await outreach(need, None)
+            await run_outreach(need, None)
     assert loads(db, r.peers) == {first: 3, spare: 0}
     with only_these_peers(db, r.peers):
         clock.advance(timedelta(minutes=5, seconds=1))
@@ -444,7 +444,7 @@ async def test_cache_reloads_when_a_page_leaves_the_load_or_a_number_opts_out(
         incident = stored_incident(db, r.clinicians, unit=r.unit)
         async with transaction() as session:
             (need,) = await involvement.identify(session, incident, group_threshold=5)
-        await outreach(need, None)
+        await run_outreach(need, None)
         first = await get()
         assert first.open_cases[peer] == 1
         with db.begin() as conn:  # answered elsewhere: the page leaves the peer's load
@@ -477,8 +477,8 @@ async def test_one_tier1_prompt_per_lead_across_workers_and_redelivery(db: Engin
         incident = stored_incident(db, r.clinicians, unit=r.unit)
         async with transaction() as session:
             needs = await involvement.identify(session, incident, group_threshold=10)
-        await asyncio.gather(*(outreach(n, None) for n in needs))  # several at once
-        await asyncio.gather(*(outreach(n, None) for n in needs))  # redelivered
+        await asyncio.gather(*(run_outreach(n, None) for n in needs))  # several at once
+        await asyncio.gather(*(run_outreach(n, None) for n in needs))  # redelivered
         prompts = lead_prompts(db, r)
         assert prompts == [
             "Peer support: 5 people on your team may have had a hard shift. When you can, a "
@@ -494,13 +494,13 @@ async def test_one_tier1_prompt_per_lead_across_workers_and_redelivery(db: Engin
                 text("UPDATE support_cases SET state = 'identified' WHERE incident_id = :i"),
                 {"i": incident.incident_id},
             )
-        await asyncio.gather(*(outreach(n, None) for n in needs))
+        await asyncio.gather(*(run_outreach(n, None) for n in needs))
         assert len(lead_prompts(db, r)) == 1
         # A second incident is a new prompt.
         again = stored_incident(db, r.clinicians[:2], unit=r.unit)
         async with transaction() as session:
             for need in await involvement.identify(session, again, group_threshold=10):
-                await flows.start_outreach(session, need, get_settings())
+                await outreach.start_outreach(session, need, get_settings())
         assert len(lead_prompts(db, r)) == 2
         assert "2 people on your team" in lead_prompts(db, r)[-1]
 
@@ -594,7 +594,7 @@ async def test_a_landline_is_remembered_skipped_and_cleared_by_a_new_number(
         first = stored_incident(db, r.clinicians[:1], unit=r.unit)
         async with transaction() as session:
             (need,) = await involvement.identify(session, first, group_threshold=5)
-        await outreach(need, None)
+        await run_outreach(need, None)
         ((page_id, peer),) = q(
             db, "SELECT id, peer_staff_id FROM pages WHERE case_id = :c", c=need.case_id
         )
@@ -615,7 +615,7 @@ async def test_a_landline_is_remembered_skipped_and_cleared_by_a_new_number(
         second = stored_incident(db, r.clinicians[1:], unit=r.unit)
         async with transaction() as session:
             (need2,) = await involvement.identify(session, second, group_threshold=5)
-        await outreach(need2, await context())
+        await run_outreach(need2, await context())
         assert q(db, "SELECT peer_staff_id FROM pages WHERE case_id = :c", c=need2.case_id) == [
             (mobile,)
         ]
@@ -669,7 +669,7 @@ async def test_a_lead_whose_number_cannot_take_sms_gets_no_tier1(db: Engine) -> 
         async with transaction() as session:
             needs = await involvement.identify(session, incident, group_threshold=5)
         for need in needs:
-            await outreach(need, None)
+            await run_outreach(need, None)
         assert lead_prompts(db, r) == []
         assert len(q(db, "SELECT 1 FROM pages WHERE peer_staff_id = :p", p=r.peers[0])) == 2
 
@@ -711,7 +711,7 @@ async def test_a_peer_who_sent_stop_is_not_paged(stack: Stack, db: Engine) -> No
         incident = stored_incident(db, r.clinicians[:1], unit=r.unit)
         async with transaction() as session:
             (need,) = await involvement.identify(session, incident, group_threshold=5)
-        await outreach(need, stale)
+        await run_outreach(need, stale)
         ((page_id, peer),) = q(
             db, "SELECT id, peer_staff_id FROM pages WHERE case_id = :c", c=need.case_id
         )
@@ -726,7 +726,7 @@ async def test_a_peer_who_sent_stop_is_not_paged(stack: Stack, db: Engine) -> No
         later = stored_incident(db, r.clinicians[1:2], unit=r.unit)
         async with transaction() as session:
             (need2,) = await involvement.identify(session, later, group_threshold=5)
-        await outreach(need2, await context())
+        await run_outreach(need2, await context())
         assert q(db, "SELECT peer_staff_id FROM pages WHERE case_id = :c", c=need2.case_id) == [
             (willing,)
         ]
@@ -734,7 +734,7 @@ async def test_a_peer_who_sent_stop_is_not_paged(stack: Stack, db: Engine) -> No
         last = stored_incident(db, r.clinicians[2:], unit=r.unit)
         async with transaction() as session:
             (need3,) = await involvement.identify(session, last, group_threshold=5)
-        await outreach(need3, await context())
+        await run_outreach(need3, await context())
         ((peer3, reason),) = q(
             db, "SELECT peer_staff_id, reason FROM pages WHERE case_id = :c", c=need3.case_id
         )

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from schemas.events import IncidentReported
 from services import clock
-from services.cases import flows
+from services.cases import outreach
 from services.cases.machine import CaseState
 from services.config import get_settings
 from services.db import transaction
@@ -163,7 +163,7 @@ async def worker_identifies(db: Engine, incident_id: str) -> list[uuid.UUID]:
     return [r[0] for r in rows]
 
 
-async def outreach(case_id: uuid.UUID) -> None:
+async def run_outreach(case_id: uuid.UUID) -> None:
     from schemas.events import SupportNeeded
 
     async with transaction() as session:
@@ -174,7 +174,7 @@ async def outreach(case_id: uuid.UUID) -> None:
             )
         ).one()
         need = SupportNeeded(case_id=case_id, incident_id=incident_id, staff_id=staff_id)
-        await flows.start_outreach(session, need, get_settings())
+        await outreach.start_outreach(session, need, get_settings())
 
 
 def first_page(db: Engine, case_id: uuid.UUID) -> tuple[str, str, str]:
@@ -335,7 +335,7 @@ async def test_risk_manager_pages_never_show_a_peer_a_case_state_or_a_number(
     done = await log_through_form(browser, token, [CLINICIAN])
     incident_id = done.headers["location"].split("/")[-1].split("?")[0]
     (case_id,) = await worker_identifies(db, incident_id)
-    await outreach(case_id)
+    await run_outreach(case_id)
     peer, peer_number, code = first_page(db, case_id)
     assert await reply(db, peer_number, f"{code}A") == "accepted"
     assert await reply(db, CLINICIAN_NUMBER, "Yes please") == "clinician accepted"
@@ -458,7 +458,7 @@ async def paged_case(db: Engine) -> tuple[uuid.UUID, str, str, str]:
     )
     async with transaction() as session:
         (need,) = await involvement.identify(session, event, group_threshold=5)
-        await flows.start_outreach(session, need, get_settings())
+        await outreach.start_outreach(session, need, get_settings())
     return (need.case_id, *first_page(db, need.case_id))
 
 

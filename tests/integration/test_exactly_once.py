@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from notifiers.sms import SmsSender
 from schemas.events import DeliveryStatus
-from services.cases import flows
+from services.cases import outreach
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
@@ -28,7 +28,7 @@ async def new_claimed_page(db: Engine, staff_id: str) -> paging.Claim:
     event = stored_incident(db, [staff_id])
     async with transaction() as session:
         (need,) = await involvement.identify(session, event, group_threshold=5)
-        req = await flows.start_outreach(session, need, get_settings())
+        req = await outreach.start_outreach(session, need, get_settings())
         assert req is not None
         claim = await paging.claim(session, req.page_id, stale_after=3)
     assert claim is not None

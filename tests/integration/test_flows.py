@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from schemas.events import CaseStateChanged, SmsReceived
 from services import clock
-from services.cases import dispatch, engine, flows, machine, outbound, replies
+from services.cases import dispatch, engine, flows, machine, outbound, outreach, replies
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
@@ -113,7 +113,7 @@ async def open_case(db: Engine, clinician: str = CLINICIAN) -> Case:
     incident = stored_incident(db, [clinician], unit="5W")
     async with transaction() as session:
         (need,) = await involvement.identify(session, incident, group_threshold=5)
-        await flows.start_outreach(session, need, get_settings())
+        await outreach.start_outreach(session, need, get_settings())
     return Case(need.case_id, incident.incident_id)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from services import clock
-from services.cases import flows
+from services.cases import outreach
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
@@ -24,7 +24,7 @@ async def open_with(cache: ContextCache, db: Engine) -> None:
     async with transaction() as session:
         opened: list[involvement.Opened] = []
         needs = await involvement.identify_many(session, [incident], 5, events=[], opened=opened)
-        await flows.start_outreach_many(
+        await outreach.start_outreach_many(
             session, needs, get_settings(), cache, claim=False, at=clock.now(), opened=opened
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from services.paging.service import Codes, next_code
+from services.paging.codes import Codes, next_code
 
 
 def test_next_code_is_the_lowest_free_code() -> None:
