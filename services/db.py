@@ -365,6 +365,24 @@ class RawPool:
                 return rows
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """One transaction on a pooled connection: a few statements that commit together
+        without an ORM session around them (the status-callback applier's plain rounds).
+        Committed when the block ends, rolled back when it raises; the connection goes back
+        only when it is idle and whole (one that broke, or was cancelled mid-statement, is
+        closed). Never retried here: the caller knows whether its block may run twice."""
+        async with self._bind():
+            conn = await self._checkout()
+            try:
+                async with conn.transaction():
+                    yield conn
+            finally:
+                if conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    await conn.close()
+                else:
+                    self._checkin(conn)
+
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:

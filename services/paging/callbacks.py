@@ -20,13 +20,12 @@ together, so a page's statuses are still applied in the order they arrived.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
@@ -48,8 +47,7 @@ from services.db import (
     ENGINE_OPTIONS,
     TRANSIENT,
     connect_args,
-    libpq_url,
-    looks_dropped,
+    driver,
     raw_pool,
     rows_json,
 )
@@ -103,13 +101,13 @@ async def apply_waiting(limit: int = BATCH) -> int:
     again at once (nothing of it was written)."""
     for attempt in (1, 2, 3):
         try:
-            applied = await _plain.apply(limit)
+            applied = await _plain_round(limit)
             if applied is not None:
                 return applied
             async with _applier_sessions()() as session, session.begin():
                 return await apply_batch(session, limit)
         except (DBAPIError, psycopg.Error) as exc:
-            # The batch's own statements run on psycopg directly (_driver): its errors
+            # The batch's own statements run on psycopg directly (db.driver): its errors
             # arrive unwrapped; the ORM's, wrapped in a DBAPIError.
             cause = exc.orig if isinstance(exc, DBAPIError) else exc
             if not isinstance(cause, TRANSIENT) or attempt == 3:
@@ -122,7 +120,7 @@ def _applier_sessions(url: str | None = None) -> async_sessionmaker[AsyncSession
     options = {**ENGINE_OPTIONS, "pool_pre_ping": False}
     engine = create_async_engine(
         url or get_settings().database_url,
-        connect_args=connect_args("svrr-callback-applier"),
+        connect_args=connect_args(APPLIER),
         pool_size=2,
         max_overflow=2,
         **options,
@@ -163,31 +161,19 @@ WAITING_ROWS = (
     "(SELECT pg_try_advisory_xact_lock(x'5f5'::int, x'ca11'::int) AS got) AS applier "
     "WHERE applier.got AND applied_at IS NULL ORDER BY id LIMIT %(n)s"
 )
+# The applier's connections, as PostgreSQL's pg_stat_activity names them.
+APPLIER = "svrr-callback-applier"
 TRANSITION_COLUMNS = {"page_id": "uuid", "state": "text", "detail": "jsonb"}
 
 
-async def _driver(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
-    """The psycopg connection under the session, in the session's transaction.
-
-    Why: the applier's own statements (the waiting callbacks, the page locks, the one write)
-    are plain SQL; run through the ORM session each paid its execute path, the greenlet and
-    the result wrapping, most of a round's fixed cost (five rounds a second in every
-    worker). The ORM stays for what rarely runs (messages, escalations, numbers marked).
-    Nothing the session holds unflushed is read by these statements: they touch pages,
-    transitions, the outbox and status_callbacks, which the session's objects do not."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    return cast(psycopg.AsyncConnection[Any], raw.driver_connection)
-
-
-# Where a round's statements run: an ORM session (its psycopg connection, _driver), or, for
-# a plain round, the applier's own psycopg connection in a transaction (_apply_plain).
+# Where a round's statements run: an ORM session (its psycopg connection, db.driver), or, for
+# a plain round, a pooled psycopg connection in a transaction (_apply_plain).
 Source = AsyncSession | psycopg.AsyncConnection[Any]
 
 
 async def _rows(source: Source, query: str, params: Mapping[str, object]) -> list[Any]:
     """A statement's rows (named tuples) on the source's psycopg connection."""
-    pg = source if isinstance(source, psycopg.AsyncConnection) else await _driver(source)
+    pg = source if isinstance(source, psycopg.AsyncConnection) else await driver(source)
     async with pg.cursor(row_factory=namedtuple_row) as cur:
         await cur.execute(query, params, prepare=True)
         return await cur.fetchall() if cur.description else []
@@ -248,55 +234,21 @@ class _NeedsSession(Exception):
     """The waiting callbacks name a message or report a failure: the round is the ORM's."""
 
 
-class _Plain:
-    """The applier's own psycopg connection, for rounds that need nothing of the ORM.
+async def _plain_round(limit: int) -> int | None:
+    """A round on a pooled psycopg connection, without the ORM: its count, or None when the
+    waiting callbacks need the ORM.
 
     Why: nearly every round applies 'sent' and 'delivered' to pages, and for those the ORM
     session around its statements (made, begun, a pooled connection checked out and
     returned, committed) was most of the round's fixed cost, five rounds a second in every
     worker. A round whose waiting callbacks name a message or report a failure (messages,
     escalations and marked numbers go through the ORM's models and flows) is rolled back
-    before it has written anything and run on a session instead, as before. One round at a
-    time on the connection; a connection the server dropped is replaced before use
-    (services.db.looks_dropped), and one that fails mid-round is closed."""
-
-    def __init__(self) -> None:
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-        self._key: tuple[asyncio.AbstractEventLoop, str] | None = None
-        self._lock: asyncio.Lock | None = None
-
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        key = (asyncio.get_running_loop(), get_settings().database_url)
-        if self._conn is not None and (self._key != key or looks_dropped(self._conn)):
-            if self._key == key:
-                await self._conn.close()
-            self._conn = None  # another loop's (a test run may use several): left behind
-        if self._conn is None:
-            self._conn = await psycopg.AsyncConnection.connect(
-                libpq_url(key[1]), autocommit=True, **connect_args("svrr-callback-applier")
-            )
-            self._key = key
-        return self._conn
-
-    async def apply(self, limit: int) -> int | None:
-        """The round's count, or None when the waiting callbacks need the ORM."""
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._key is None or self._key[0] is not loop:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            conn = await self._connection()
-            try:
-                async with conn.transaction():
-                    return await _apply_plain(conn, limit)
-            except _NeedsSession:
-                return None
-            except psycopg.OperationalError:
-                if conn.closed or conn.broken:
-                    self._conn = None
-                raise
-
-
-_plain = _Plain()
+    before it has written anything and run on a session instead, as before."""
+    try:
+        async with raw_pool(APPLIER, 2).transaction() as conn:
+            return await _apply_plain(conn, limit)
+    except _NeedsSession:
+        return None
 
 
 async def _apply_plain(conn: psycopg.AsyncConnection[Any], limit: int) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import psycopg
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
@@ -98,3 +100,30 @@ async def test_every_pool_of_ours_plans_each_run() -> None:
     assert row[0][0] == "force_custom_plan"
     async with _applier_sessions()() as session:
         assert await session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+
+
+async def test_a_pooled_transaction_commits_or_rolls_back_and_keeps_only_whole_connections(
+    db: Engine,
+) -> None:
+    pool = raw_pool("test-tx")
+    with db.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS pool_tx (n int)"))
+        conn.execute(text("TRUNCATE pool_tx"))
+    async with pool.transaction() as pg:
+        await pg.execute("INSERT INTO pool_tx VALUES (1)")
+        first = (await (await pg.execute("SELECT pg_backend_pid()")).fetchone())[0]
+    with pytest.raises(ZeroDivisionError):
+        async with pool.transaction() as pg:
+            await pg.execute("INSERT INTO pool_tx VALUES (2)")
+            assert (await (await pg.execute("SELECT pg_backend_pid()")).fetchone())[0] == first
+            raise ZeroDivisionError  # the block fails: nothing of it stays
+    async with pool.transaction() as pg:  # the same connection, back in the pool, idle
+        assert (await (await pg.execute("SELECT pg_backend_pid()")).fetchone())[0] == first
+        await asyncio.to_thread(terminate, db, first)
+        with pytest.raises(psycopg.OperationalError):
+            await pg.execute("SELECT 1")
+    async with pool.transaction() as pg:  # the broken one was closed, not kept
+        assert (await (await pg.execute("SELECT pg_backend_pid()")).fetchone())[0] != first
+    with db.begin() as conn:
+        assert conn.execute(text("SELECT array_agg(n) FROM pool_tx")).scalar() == [1]
+        conn.execute(text("DROP TABLE pool_tx"))
