@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.stack import ROOT, Stack, wait_for
+from tests.stack import ROOT, Stack, leaked, wait_for
 
 
 def incident(staff: list[str], key: str | None = None) -> dict[str, object]:
@@ -57,8 +57,7 @@ def test_incident_becomes_sms_and_reply_is_recorded(stack: Stack, db: Engine) ->
         assert len(msgs) == 1
         body = str(msgs[0]["body"])
         # Minimum necessary: no unit, no event, no name of the affected clinician.
-        for leak in ("4E", "death", "Alex", "Rivera", "Jordan"):
-            assert leak not in body
+        assert leaked(body, ("4E", "death", "Alex", "Rivera", "Jordan")) == []
         assert msgs[0]["to"] == page["to_number"]
     # Delivery callbacks are signed by the stand-in and accepted by our webhook.
     wait_for(
