@@ -293,17 +293,7 @@ async def case_inputs(
     found: dict[uuid.UUID, CaseInputs] = {}
     for r in rows.all():
         case = LockedCase(r[0], r[1], r[5], r[2], r[3], r[4])
-        clinician = StaffView(
-            staff_id=r[5],
-            display_name=r[6],
-            discipline=r[7],
-            role=r[8],
-            home_unit=r[9],
-            mobile_e164=r[10],
-            language=r[11],
-            opted_out=r[12],
-            active=r[13],
-        )
+        clinician = StaffView.of(r[5:14])  # the staff columns, in StaffView.of's order
         earlier = list(zip(r[15] or [], r[16] or [], strict=True))
         found[r[0]] = CaseInputs(case, clinician, set(r[14] or ()), earlier, (r[17], r[18]))
     return found

@@ -136,11 +136,15 @@ async def can_text(session: AsyncSession, number: str) -> bool:
     return number not in await unreachable(session, [number])
 
 
+def holds_back(kind: str, why: Unreachable | None) -> bool:
+    """Whether a message of `kind` waits unsent for a number that is `why`: every kind
+    yields to STOP, the exempt kinds (EXEMPT_FROM_RECORD) to nothing else."""
+    return why is not None and (why is Unreachable.stop or kind not in EXEMPT_FROM_RECORD)
+
+
 async def _blocked(session: AsyncSession, kind: str, number: str) -> Unreachable | None:
     why = (await unreachable(session, [number])).get(number)
-    if why is not None and why is not Unreachable.stop and kind in EXEMPT_FROM_RECORD:
-        return None
-    return why
+    return why if holds_back(kind, why) else None
 
 
 async def enqueue(
@@ -216,12 +220,7 @@ async def enqueue_many(
     `blocked` is what the caller read of the numbers (unreachable over all of them: a number
     it does not name may be texted); the same rule as enqueue() drops the rest.
     """
-    keep = [
-        m
-        for m in outgoing
-        if (why := blocked.get(m.to_number)) is None
-        or (why is not Unreachable.stop and m.kind in EXEMPT_FROM_RECORD)
-    ]
+    keep = [m for m in outgoing if not holds_back(m.kind, blocked.get(m.to_number))]
     if not keep:
         return 0
     rows = await fetch(

@@ -20,7 +20,7 @@ from services.cases import outbound
 from services.cases.dispatch import Writes
 from services.cases.machine import CaseState
 from services.db import array_literal, fetch
-from services.people.models import Person, StaffView, Unit
+from services.people.models import STAFF_VIEW_COLUMNS, Person, StaffView, Unit
 
 
 async def prompt_leads(
@@ -128,31 +128,14 @@ PROMPT = (
 )
 
 LEADS = (
-    "SELECT staff_id, display_name, discipline, role, home_unit, mobile_e164, language, "
-    "opted_out, active FROM staff WHERE staff_id IN (SELECT tier1_lead_staff_id FROM units "
-    "WHERE tier1_lead_staff_id IS NOT NULL)"
+    f"SELECT {STAFF_VIEW_COLUMNS} FROM staff WHERE staff_id IN "
+    "(SELECT tier1_lead_staff_id FROM units WHERE tier1_lead_staff_id IS NOT NULL)"
 )
-STAFF = (
-    "SELECT staff_id, display_name, discipline, role, home_unit, mobile_e164, language, "
-    "opted_out, active FROM staff WHERE staff_id = ANY(CAST(%(ids)s AS text[]))"
-)
+STAFF = f"SELECT {STAFF_VIEW_COLUMNS} FROM staff WHERE staff_id = ANY(CAST(%(ids)s AS text[]))"
 
 
 def _views(rows: list[tuple[object, ...]]) -> dict[str, Person]:
-    return {
-        str(r[0]): StaffView(
-            staff_id=str(r[0]),
-            display_name=str(r[1]),
-            discipline=str(r[2]),
-            role=str(r[3]),
-            home_unit=str(r[4]),
-            mobile_e164=str(r[5]),
-            language=str(r[6]),
-            opted_out=bool(r[7]),
-            active=bool(r[8]),
-        )
-        for r in rows
-    }
+    return {str(r[0]): StaffView.of(r) for r in rows}
 
 
 async def unit_leads(session: AsyncSession) -> dict[str, Person]:

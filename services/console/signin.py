@@ -84,14 +84,15 @@ async def signin(
 
 def with_session(response: Response, cookie: str) -> Response:
     """The browser's session cookie: HttpOnly, SameSite=Lax, Secure behind TLS, console only."""
+    settings = get_settings()
     response.set_cookie(
         sessions.COOKIE,
         cookie,
-        max_age=get_settings().session_max_hours * 3600,
+        max_age=settings.session_max_hours * 3600,
         path=PREFIX,
         httponly=True,
         samesite="lax",
-        secure=get_settings().secure_cookies,
+        secure=settings.secure_cookies,
     )
     return response
 

@@ -8,8 +8,10 @@ export become inactive.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
@@ -173,6 +175,27 @@ class StaffView:
     role: str = ""
     opted_out: bool = False
     active: bool = True
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> StaffView:
+        """From the STAFF_VIEW_COLUMNS of a row, in that order."""
+        return cls(
+            staff_id=str(row[0]),
+            display_name=str(row[1]),
+            discipline=str(row[2]),
+            role=str(row[3]),
+            home_unit=str(row[4]),
+            mobile_e164=str(row[5]),
+            language=str(row[6]),
+            opted_out=bool(row[7]),
+            active=bool(row[8]),
+        )
+
+
+# What a statement selects of staff for StaffView.of, in its order.
+STAFF_VIEW_COLUMNS = (
+    "staff_id, display_name, discipline, role, home_unit, mobile_e164, language, opted_out, active"
+)
 
 
 # Whom matching, dispatch and texts accept as a person: a loaded Staff or a StaffView.

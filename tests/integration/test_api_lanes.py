@@ -9,11 +9,9 @@ by a lane, so the comparison is never between the full app and itself.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import httpx
@@ -27,6 +25,8 @@ from services.config import get_settings
 from services.db import transaction
 from services.identity import tokens
 from services.identity.models import Role
+from tests.integration.test_db_pool import drop_connections
+from tests.integration.test_intake import good as incident
 from tests.stack import TOKEN, TWILIO_TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -113,17 +113,6 @@ async def compare(
 
 
 # --- POST /incidents ---------------------------------------------------------------------------
-
-
-def incident(**over: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "unit": "4E",
-        "event_type": "code_blue",
-        "harm_level": "severe",
-        "staff_ids": ["N1001"],
-    }
-    return body | over
 
 
 def post_incident(
@@ -328,16 +317,7 @@ async def test_a_dropped_intake_connection_is_replaced_and_nothing_runs_twice(
 
     r = await client.post("/incidents", json=incident(), headers=AUTH)  # a pooled connection
     assert r.status_code == 202, r.text
-    with db.begin() as conn:
-        dropped = conn.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = :n AND datname = current_database()"
-            ),
-            {"n": INTAKE_CONNECTIONS},
-        ).scalar()
-    assert dropped
-    await asyncio.sleep(0.2)  # the backend is gone
+    assert await drop_connections(db, INTAKE_CONNECTIONS)
     before = counts(db)
     r = await client.post("/incidents", json=incident(), headers=AUTH)
     assert r.status_code == 202, r.text

@@ -24,6 +24,21 @@ def terminate(db: Engine, pid: int) -> None:
     time.sleep(0.2)  # the backend is gone and its FATAL is on the socket
 
 
+async def drop_connections(db: Engine, application_name: str) -> int:
+    """End every connection of that name to this database, as PostgreSQL does to idle
+    connections on a restart or a network cut; how many there were."""
+    with db.begin() as conn:
+        dropped = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :n AND datname = current_database()"
+            ),
+            {"n": application_name},
+        ).scalar()
+    await asyncio.sleep(0.2)  # the backends are gone and their FATAL is on the sockets
+    return int(dropped or 0)
+
+
 def test_no_ping_at_checkout() -> None:
     assert ENGINE_OPTIONS["pool_pre_ping"] is False
 

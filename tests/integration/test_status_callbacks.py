@@ -31,6 +31,7 @@ from services.paging import callbacks
 from services.paging.models import Page, StatusCallback, SupportCase
 from services.paging.views import WEBHOOK_CONNECTIONS
 from tests.integration.test_agents import stored_incident
+from tests.integration.test_db_pool import drop_connections
 from tests.integration.test_flows import q
 from tests.stack import TWILIO_TOKEN
 
@@ -307,16 +308,7 @@ async def test_a_dropped_connection_is_replaced_not_answered_500(
     headers = {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, sent)}
     r = await client.post(path, data=sent, headers=headers)  # a pooled connection now
     assert r.status_code == 204, r.text
-    with db.begin() as conn:
-        dropped = conn.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = :n AND datname = current_database()"
-            ),
-            {"n": WEBHOOK_CONNECTIONS},
-        ).scalar()
-    assert dropped
-    await asyncio.sleep(0.2)  # the backend is gone
+    assert await drop_connections(db, WEBHOOK_CONNECTIONS)
     form = {"MessageSid": s, "MessageStatus": "delivered"}
     headers = {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, form)}
     r = await client.post(path, data=form, headers=headers)
