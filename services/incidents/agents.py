@@ -7,8 +7,9 @@
       -> the batch's SMS, several at once, outcomes recorded in one transaction
          (paging.sending.send_new -> notifiers.sms -> Twilio)
 
-Whatever arrived within a few milliseconds is one batch: at a steady trickle that is one
-incident, in a burst hundreds, and a batch of any size costs about the same number of
+Whatever has arrived is one batch (natural batching, events.consume.take_batches): at a
+steady trickle that is one incident, taken at once; in a burst, the hundreds that arrived
+while the previous batch was written. A batch of any size costs about the same number of
 statements (six without Tier 1 leads: record involvement and open the cases, lock the
 chosen peers, count their load, reply codes' lock and read, write everything else). The
 matching context, units and policies are kept across batches while the store's counters
@@ -40,7 +41,7 @@ from services.people.matching import ContextCache
 
 # Up to this many incidents in one transaction; a larger burst is several batches.
 BATCH = 500
-# How long the first incident of a batch waits for others: the cost a lone incident pays.
+# How long a batch waits at most for incidents already delivered to the agent's stream.
 WITHIN_S = 0.004
 # Batches whose SMS are being sent while the next is read and written.
 SENDS_IN_FLIGHT = 4
