@@ -146,47 +146,73 @@ class FhirFeed:
 # --- the code mapping ----------------------------------------------------------------------
 
 
+class MappingError(ValueError):
+    """A mapping file a hospital edited that cannot be used; says the line and the key."""
+
+
 def load_mapping(text: str, *, origin: str = "fhir.yaml") -> CodeMapping:
-    """Read and check a mapping; a target we do not know is refused with its key, so a
-    typo in a hospital's edit fails at start-up, not on the first death."""
-    data = yaml.safe_load(text) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{origin}: expected a mapping at the top")
-    unknown = set(data) - {"harm", "event", "when_no_event_code"}
-    if unknown:
-        raise ValueError(f"{origin}: unknown sections {sorted(map(str, unknown))}")
-    harm = _code_table(data.get("harm") or {}, HarmLevel, f"{origin}: harm")
-    event = _code_table(data.get("event") or {}, IncidentType, f"{origin}: event")
+    """Read and check a mapping; a key or target we do not know is refused with its line,
+    so a typo in a hospital's edit fails at start-up, not on the first death.
+
+    Why the YAML node tree rather than plain loading: codes are kept as written (`405535005`
+    stays the string it is in SNOMED CT, `yes` is not a boolean) and every refusal can name
+    the line it is on.
+    """
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{origin}: not YAML ({exc})") from None
+    if root is None:
+        return CodeMapping(harm={}, event={}, when_no_event_code={})
+    harm: dict[tuple[str, str], HarmLevel] = {}
+    event: dict[tuple[str, str], IncidentType] = {}
     fallback: dict[HarmLevel, IncidentType] = {}
-    raw_fallback = data.get("when_no_event_code") or {}
-    if not isinstance(raw_fallback, dict):
-        raise ValueError(f"{origin}: when_no_event_code must map harm levels to event types")
-    for level, target in raw_fallback.items():
-        where = f"{origin}: when_no_event_code.{level}"
-        fallback[_member(HarmLevel, level, where)] = _member(IncidentType, target, where)
+    for key, section in _pairs(root, origin, "the top"):
+        if key.value == "harm":
+            harm = _code_table(section, HarmLevel, origin)
+        elif key.value == "event":
+            event = _code_table(section, IncidentType, origin)
+        elif key.value == "when_no_event_code":
+            for level, target in _pairs(section, origin, "when_no_event_code"):
+                fallback[_member(HarmLevel, level, origin)] = _member(IncidentType, target, origin)
+        else:
+            raise MappingError(
+                f"{_line(origin, key)}: unknown section {key.value!r} "
+                "(harm, event, when_no_event_code)"
+            )
     return CodeMapping(harm=harm, event=event, when_no_event_code=fallback)
 
 
-def _code_table(raw: Any, kind: type[_E], where: str) -> dict[tuple[str, str], _E]:
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: must map code systems to codes")
+def _line(origin: str, node: yaml.Node) -> str:
+    return f"{origin} line {node.start_mark.line + 1}"
+
+
+def _pairs(node: yaml.Node, origin: str, what: str) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        raise MappingError(f"{_line(origin, node)}: {what} must be a mapping")
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            raise MappingError(f"{_line(origin, key)}: a key must be plain text")
+    return list(node.value)
+
+
+def _code_table(section: yaml.Node, kind: type[_E], origin: str) -> dict[tuple[str, str], _E]:
     table: dict[tuple[str, str], _E] = {}
-    for system, codes in raw.items():
-        if not isinstance(system, str) or not isinstance(codes, dict):
-            raise ValueError(f"{where}.{system}: must be a code system URI mapping codes")
-        for code, target in codes.items():
-            if isinstance(code, bool) or not isinstance(code, str | int):
-                raise ValueError(f"{where}.{system}.{code}: quote the code")
-            table[(system, str(code))] = _member(kind, target, f"{where}.{system}.{code}")
+    for system, codes in _pairs(section, origin, "a section"):
+        for code, target in _pairs(codes, origin, f"code system {system.value!r}"):
+            if (system.value, code.value) in table:
+                raise MappingError(f"{_line(origin, code)}: code {code.value!r} is listed twice")
+            table[(system.value, code.value)] = _member(kind, target, origin)
     return table
 
 
-def _member(kind: type[_E], value: Any, where: str) -> _E:
+def _member(kind: type[_E], node: yaml.Node, origin: str) -> _E:
+    value = node.value if isinstance(node, yaml.ScalarNode) else None
     try:
         return kind(value)
     except ValueError:
         allowed = ", ".join(m.value for m in kind)
-        raise ValueError(f"{where}: {value!r} is not one of {allowed}") from None
+        raise MappingError(f"{_line(origin, node)}: {value!r} is not one of {allowed}") from None
 
 
 @cache
@@ -250,22 +276,10 @@ def read(
     root = _load_json(body)
     kind = root.get("resourceType")
     if kind not in ("AdverseEvent", "Bundle"):
-        raise FeedRefused(
-            [
-                FhirProblem(
-                    "resourceType",
-                    "must be AdverseEvent or Bundle",
-                    IssueCode.not_supported,
-                )
-            ]
-        )
+        raise _refusal("resourceType", "must be AdverseEvent or Bundle", IssueCode.not_supported)
     if expect is not None and kind != expect:
-        raise FeedRefused(
-            [
-                FhirProblem(
-                    "resourceType", f"this endpoint takes a {expect}", IssueCode.not_supported
-                )
-            ]
+        raise _refusal(
+            "resourceType", f"must be {expect} at this endpoint", IssueCode.not_supported
         )
     pruned = _Pruned()
     if kind == "Bundle":
@@ -295,31 +309,28 @@ def read(
     return records
 
 
+def _refusal(where: str, why: str, code: IssueCode = IssueCode.invalid) -> FeedRefused:
+    return FeedRefused([FhirProblem(where, why, code)])
+
+
 def _load_json(body: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(body, Mapping):
         return dict(body)
     if isinstance(body, bytes):
         try:
-            body = body.decode("utf-8")
+            body = body.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise FeedRefused([FhirProblem("body", "is not UTF-8 text")]) from None
+            raise _refusal("body", "is not UTF-8 text") from None
     if body.lstrip().startswith("<"):
-        raise FeedRefused(
-            [FhirProblem("body", "FHIR XML is not read here: send JSON", IssueCode.not_supported)]
-        )
+        raise _refusal("body", "FHIR XML is not read here: send JSON", IssueCode.not_supported)
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         # The decoder's message names a position and what it expected, never the text.
-        raise FeedRefused(
-            [
-                FhirProblem(
-                    "body", f"is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-                )
-            ]
-        ) from None
+        why = f"is not JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
+        raise _refusal("body", why) from None
     if not isinstance(data, dict):
-        raise FeedRefused([FhirProblem("body", "must be a JSON object (a FHIR resource)")])
+        raise _refusal("body", "must be a JSON object (a FHIR resource)")
     return data
 
 
@@ -327,27 +338,16 @@ def _version(hint: str | None, events: Sequence[Mapping[str, Any]], kind: str) -
     if hint is not None:
         version = parse_version(hint)
         if version is None:
-            raise FeedRefused(
-                [
-                    FhirProblem(
-                        "fhirVersion",
-                        "is not a version this feed reads (4.0, 4.3 or 5.0)",
-                        IssueCode.not_supported,
-                    )
-                ]
-            )
+            why = "is not a version this feed reads (4.0, 4.3 or 5.0)"
+            raise _refusal("fhirVersion", why, IssueCode.not_supported)
         return version
     found = {detect_version(e) for e in events}
     if None in found or len(found) > 1:
-        raise FeedRefused(
-            [
-                FhirProblem(
-                    kind,
-                    "mixes R4 and R5 AdverseEvent elements; send one version, or name it "
-                    "with the fhirVersion parameter of Content-Type",
-                )
-            ]
+        why = (
+            "mixes R4 and R5 AdverseEvent elements; send one version, or name it with the "
+            "fhirVersion parameter of Content-Type"
         )
+        raise _refusal(kind, why)
     return found.pop() if found else FhirVersion.r4
 
 

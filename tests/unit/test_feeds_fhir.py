@@ -207,7 +207,7 @@ def test_wrong_resource_type_and_endpoint() -> None:
     (problem,) = refused(sample("wrong_resource_type.json"))
     assert (problem.where, problem.code) == ("resourceType", IssueCode.not_supported)
     (problem,) = refused(sample("r4b_bundle_transaction.json"), expect="AdverseEvent")
-    assert problem.why == "this endpoint takes a AdverseEvent"
+    assert problem.why == "must be AdverseEvent at this endpoint"
 
 
 def test_every_validation_problem_at_once_in_the_senders_numbering() -> None:
@@ -294,15 +294,24 @@ def test_shipped_mapping_loads() -> None:
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ("harm:\n  http://x:\n    a: deadly\n", "harm.http://x.a"),
-        ("event:\n  http://x:\n    a: death\n", "event.http://x.a"),
-        ("when_no_event_code:\n  fatal: unexpected_death\n", "when_no_event_code.fatal"),
-        ("harms: {}\n", "unknown sections"),
+        ("harm:\n  http://x:\n    a: deadly\n", "line 3: 'deadly' is not one of"),
+        ("event:\n  http://x:\n    a: death\n", "line 3: 'death' is not one of"),
+        ("when_no_event_code:\n  fatal: unexpected_death\n", "line 2: 'fatal'"),
+        ("event: {}\nharms: {}\n", "line 2: unknown section 'harms'"),
+        ("harm:\n  http://x: [fatal]\n", "line 2: code system 'http://x' must be a mapping"),
+        ("harm: [\n", "not YAML"),
+        ("harm:\n  http://x:\n    a: mild\n    'a': severe\n", "line 4: code 'a' is listed twice"),
     ],
 )
-def test_mapping_refuses_unknown_targets_with_the_key(text: str, named: str) -> None:
-    with pytest.raises(ValueError, match=named.replace(".", r"\.")):
-        fhir.load_mapping(text)
+def test_mapping_refuses_what_it_cannot_use_with_the_line(text: str, named: str) -> None:
+    with pytest.raises(fhir.MappingError) as caught:
+        fhir.load_mapping(text, origin="local.yaml")
+    assert named in str(caught.value) and str(caught.value).startswith("local.yaml")
+
+
+def test_mapping_codes_are_kept_as_written() -> None:
+    codes = fhir.load_mapping("harm:\n  http://x:\n    405535005: death\n    yes: mild\n")
+    assert set(codes.harm) == {("http://x", "405535005"), ("http://x", "yes")}
 
 
 def test_a_hospital_mapping_is_used() -> None:
