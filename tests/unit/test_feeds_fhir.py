@@ -366,3 +366,42 @@ def test_library_messages_quoting_the_input_are_replaced() -> None:
     problems = refused(body)
     assert where(problems) == ["Bundle.entry[4]"]
     assert_no_phi(str(FeedRefused(problems)))
+
+
+def test_a_byte_order_mark_is_not_an_error() -> None:
+    body = "\ufeff".encode() + sample("r5_adverse_event_death.json")
+    assert fhir.read(body, FEED) == fhir.read(sample("r5_adverse_event_death.json"), FEED)
+
+
+@pytest.mark.parametrize(
+    ("elements", "version"),
+    [
+        ({"status": "completed", "participant": []}, FhirVersion.r5),
+        ({"_status": {"extension": []}}, FhirVersion.r5),
+        ({"outcome": [{}]}, FhirVersion.r5),
+        ({"contributor": [], "outcome": {}}, FhirVersion.r4),
+        ({"actuality": "actual", "seriousness": {}}, FhirVersion.r4),  # R5 requires status
+        ({"status": "completed", "date": "2026-11-30"}, None),
+    ],
+)
+def test_detect_version(elements: dict, version: FhirVersion | None) -> None:
+    assert fhir.detect_version({"resourceType": "AdverseEvent", **elements}) is version
+
+
+def test_a_practitioner_role_names_its_practitioner_by_logical_reference_in_contained() -> None:
+    body = json.loads(sample("r4_adverse_event_death.json"))
+    role = body["contained"][3]
+    role["practitioner"] = {"type": "Practitioner", "identifier": {"system": STAFF, "value": "D9"}}
+    role["identifier"] = [{"system": "https://hospital.example.org/roles", "value": "ROLE-1"}]
+    (record,) = fhir.read(body, FEED)
+    assert record.staff[1] == StaffRef(value="D9", system=STAFF, role="doctor")
+
+
+def test_an_unreadable_unit_is_none_not_a_refusal() -> None:
+    body = json.loads(sample("r5_adverse_event_death.json"))
+    body["contained"][0]["name"] = "Ward of the east wing, second floor, beds 1-40"
+    (record,) = fhir.read(body, FEED)
+    assert record.unit is None
+    del body["location"]
+    (record,) = fhir.read(body, FEED)
+    assert record.unit is None
