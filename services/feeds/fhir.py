@@ -78,6 +78,7 @@ R4_ONLY = frozenset(
         "referenceDocument",
     }
 )
+ELEMENT_NAME = re.compile(r"^_?[a-z][A-Za-z]{0,63}$")
 UNIT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _./-]{0,31}$")
 # The `Type/id` tail of a literal reference (relative, or absolute on a FHIR server).
 REFERENCE_TAIL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
@@ -431,6 +432,8 @@ class _Pruned:
 
 
 def _path(root: str, loc: Iterable[Any]) -> str:
+    """A FHIRPath-like place. A name that is not shaped like a FHIR element is the sender's
+    own key, which could be anything (a patient's name): it is told as `?`."""
     text = root
     for part in loc:
         if isinstance(part, int):
@@ -440,7 +443,7 @@ def _path(root: str, loc: Iterable[Any]) -> str:
         elif part == "resource_type":
             text += ".resourceType"
         else:
-            text += f".{part}"
+            text += f".{part}" if ELEMENT_NAME.match(str(part)) else ".?"
     return text
 
 

@@ -405,3 +405,9 @@ def test_an_unreadable_unit_is_none_not_a_refusal() -> None:
     del body["location"]
     (record,) = fhir.read(body, FEED)
     assert record.unit is None
+
+
+def test_a_senders_own_key_is_not_repeated() -> None:
+    problems = refused(sample("phi_r5_malformed.json"))
+    assert "AdverseEvent.mrn" in where(problems)  # shaped like an element: named
+    assert "AdverseEvent.?" in where(problems)  # anything else: not repeated
