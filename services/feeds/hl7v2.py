@@ -42,6 +42,9 @@ for _module in (hl7.util, hl7.containers):
 # medical facility, 42 expired, place unknown.
 EXPIRED = frozenset({"20", "40", "41", "42"})
 HL7_NULL = '""'  # a field sent as present and empty ("delete the value")
+# What python-hl7 raises on text it cannot take apart (its parse plan asserts that the
+# separators in MSH-1/MSH-2 are distinct).
+_UNPARSEABLE = (hl7.ParseException, ValueError, IndexError, KeyError, AssertionError)
 
 
 class AckCode(enum.StrEnum):
@@ -58,8 +61,6 @@ class ErrorCode(enum.StrEnum):
     segment_sequence = "100"  # a required segment missing, or no MSH first
     required_missing = "101"
     data_type = "102"
-    table_value = "103"
-    unsupported_processing_id = "202"
     internal = "207"
 
 
@@ -67,12 +68,8 @@ _ERROR_TEXT = {
     ErrorCode.segment_sequence: "Segment sequence error",
     ErrorCode.required_missing: "Required field missing",
     ErrorCode.data_type: "Data type error",
-    ErrorCode.table_value: "Table value not found",
-    ErrorCode.unsupported_processing_id: "Unsupported processing id",
     ErrorCode.internal: "Application internal error",
 }
-# Problems a resend of the same bytes cannot cure: the header is what failed.
-_REJECTING = frozenset({ErrorCode.unsupported_processing_id})
 
 
 @dataclass(frozen=True)
@@ -107,13 +104,14 @@ class Hl7Problem(Problem):
 
 @dataclass
 class Hl7Refused(FeedRefused):
-    """A refused message, with the acknowledgement code its problems call for."""
+    """A refused message, with the acknowledgement code its problems call for: AR when the
+    header (or the bytes) failed, since a resend of the same bytes cannot succeed and the
+    sender's interface team must look; AE when the content did."""
 
     @property
     def ack_code(self) -> AckCode:
-        codes = {p.code for p in self.problems if isinstance(p, Hl7Problem)}
-        header = any(p.segment == "MSH" for p in self.problems if isinstance(p, Hl7Problem))
-        return AckCode.reject if header or codes & _REJECTING else AckCode.error
+        header = any(isinstance(p, Hl7Problem) and p.segment == "MSH" for p in self.problems)
+        return AckCode.reject if header else AckCode.error
 
 
 _PATH = re.compile(r"^(?P<seg>[A-Z][A-Z0-9]{2})-(?P<field>[1-9]\d*)(?:\.(?P<comp>[1-9]\d*))?$")
@@ -281,7 +279,7 @@ def _parse(data: bytes | str | hl7.Message, encoding: str) -> hl7.Message:
         )
     try:
         return hl7.parse(text)
-    except (hl7.ParseException, ValueError, IndexError):  # the library's text has a segment
+    except _UNPARSEABLE:  # the library's exception text may quote a segment
         raise Hl7Refused(
             [Hl7Problem.at("MSH", None, "not one HL7 v2 message", ErrorCode.segment_sequence)]
         ) from None
@@ -506,7 +504,7 @@ def _salvage(message: bytes | str | hl7.Message, encoding: str) -> hl7.Message:
             header = hl7.parse(first)
             header.segment("MSH")
             return header
-        except (hl7.ParseException, ValueError, IndexError, KeyError):
+        except _UNPARSEABLE:
             pass
     return _BARE
 
@@ -593,7 +591,7 @@ def split(text: str | bytes, *, encoding: str = "utf-8") -> list[str]:
     text = "\r".join(s for s in text.replace("\r\n", "\r").replace("\n", "\r").split("\r") if s)
     try:
         parsed = hl7.parse_hl7(text)
-    except (hl7.ParseException, ValueError, IndexError):
+    except _UNPARSEABLE:
         raise Hl7Refused(
             [Hl7Problem.at("MSH", None, "not HL7 v2 messages", ErrorCode.segment_sequence)]
         ) from None

@@ -27,9 +27,13 @@ from services.logs import log
 Answer = bytes | str | hl7.Message
 Handle = Callable[[bytes], Answer | Awaitable[Answer]]
 
-# A block larger than this is refused with a NAK and skipped; ADT messages are a few KiB,
-# and the library's default (64 KiB) is too small for one carrying long OBX/NTE groups.
+# A block larger than this is answered with a NAK; ADT messages are a few KiB, and the
+# library's default (64 KiB) is too small for one carrying long OBX/NTE groups.
 DEFAULT_LIMIT = 1 << 20
+# The stream's buffer: a block the library gives up on (it drops what it has read, and the
+# rest of the block would then read as a block of its own) ends the connection instead, so
+# ACKs cannot fall out of step with the messages they answer.
+BUFFER_LIMIT = 16 << 20
 
 
 class MllpListener:
@@ -55,7 +59,11 @@ class MllpListener:
     async def start(self) -> tuple[str, int]:
         """Listen; returns the address really bound (the port chosen when port was 0)."""
         self._server = await start_hl7_server(
-            self._client, self.host, self.port, limit=self.limit, encoding=self.encoding
+            self._client,
+            self.host,
+            self.port,
+            limit=max(self.limit, BUFFER_LIMIT),
+            encoding=self.encoding,
         )
         host, port = self._server.sockets[0].getsockname()[:2]
         self.port = port
@@ -92,23 +100,33 @@ class MllpListener:
                 except asyncio.IncompleteReadError:
                     return  # the sender hung up, or left a partial block behind
                 except InvalidBlockError:
-                    answer: Answer = self._nak(b"", "bytes before the MLLP start block 0x0B")
-                except ValueError:  # over the limit; the library dropped the block
-                    answer = self._nak(b"", f"MLLP block longer than {self.limit} bytes")
+                    answer: Answer | None = self._nak(b"", "bytes before the MLLP start 0x0B")
+                except ValueError:  # over the buffer: no telling where the next block starts
+                    log().warning("mllp.block_over_buffer", limit=BUFFER_LIMIT)
+                    return
                 else:
-                    try:
-                        answer = self.handle(block)
-                        if inspect.isawaitable(answer):
-                            answer = await answer
-                    except Exception as exc:  # never the message's text in a log line
-                        log().error("mllp.handle_failed", error=type(exc).__name__)
-                        return
+                    answer = await self._answer(block)
+                if answer is None:
+                    return
                 writer.writeblock(self._bytes(answer))
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
             return
         finally:
             writer.close()
+
+    async def _answer(self, block: bytes) -> Answer | None:
+        """handle's ACK for one block; None (hang up, no ACK) when handle failed."""
+        if len(block) > self.limit:
+            return self._nak(block, f"MLLP block longer than {self.limit} bytes")
+        try:
+            answer = self.handle(block)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except Exception as exc:  # the exception's text may quote the message: its type only
+            log().error("mllp.handle_failed", error=type(exc).__name__)
+            return None
+        return answer
 
     def _nak(self, block: bytes, why: str) -> hl7.Message:
         problem = hl7v2.Hl7Problem.at("MSH", None, why, hl7v2.ErrorCode.segment_sequence)

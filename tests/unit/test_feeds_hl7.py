@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import hl7
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.events import HarmLevel, IncidentType
 from services.feeds import hl7v2
@@ -460,7 +462,36 @@ async def test_a_failing_handle_closes_the_connection_without_an_ack() -> None:
     assert parsed(answer).extract_field("MSA", 1, 1) == "AA"
 
 
-async def test_a_block_over_the_limit_is_refused() -> None:
-    async with MllpListener(lambda b: ack(b, AckCode.accept), limit=512) as listener:
-        [answer] = await exchange(listener.port, framed(as_cr("a03_death.hl7")))
-    assert parsed(answer).extract_field("MSA", 1, 1) == "AR"
+async def test_a_block_over_the_limit_is_refused_and_the_next_keeps_its_own_ack() -> None:
+    async with MllpListener(lambda b: ack(b, AckCode.accept), limit=1024) as listener:
+        big, small = await exchange(
+            listener.port,
+            framed(as_cr("a03_death.hl7")),  # about 1.3 KiB
+            framed(as_cr("a08_death_v28.hl7")),
+        )
+    assert parsed(big).extract_field("MSA", 1, 1) == "AR"
+    assert parsed(big).extract_field("MSA", 1, 2) == "MSG20261130-0001"
+    assert parsed(small).extract_field("MSA", 1, 1) == "AA"
+    assert parsed(small).extract_field("MSA", 1, 2) == "MSG20261130-0002"
+
+
+# --- anything at all ------------------------------------------------------------------
+
+HEADER = "MSH|^~\\&|EPICADT|GENHOSP|SVRR|GENHOSP|20261130||ADT^A03|C1|P|2.5\r"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("MSHEVNPV1ROL|^~\\&\r\n0123456789A- ."), max_size=300),
+    st.booleans(),
+)
+def test_any_text_is_read_or_refused_and_always_answered(tail: str, with_header: bool) -> None:
+    data = ((HEADER if with_header else "") + tail).encode()
+    try:
+        records = read(data, feed="adt")
+    except Hl7Refused as exc:
+        assert exc.problems
+    else:
+        assert len(records) <= 1
+    received = receive(data, feed="adt")
+    assert parsed(received.ack).extract_field("MSA", 1, 1) in ("AA", "AE", "AR")
