@@ -126,7 +126,7 @@ def from_webhook(
     except ValidationError as e:
         # Location and pydantic's message only: `input` and `ctx` hold the sender's value.
         problems = [
-            Problem(_where(err["loc"]), "missing" if err["type"] == "missing" else err["msg"])
+            Problem(_where(err["loc"]), _why(err["loc"], err["type"], err["msg"]))
             for err in e.errors(include_url=False, include_input=False, include_context=False)
         ]
         # Also check the kind: a sender fixing one problem should not meet the next.
@@ -176,6 +176,19 @@ def from_webhook(
             staff=tuple(staff),
         )
     ]
+
+
+def _why(loc: tuple[int | str, ...], kind: str, msg: str) -> str:
+    """Pydantic's wording, in the sender's terms where a bare pattern would puzzle them."""
+    if kind == "missing":
+        return "missing"
+    if loc[:1] == ("unit",) and kind == "string_pattern_mismatch":
+        return "not a unit code (letters, digits, space _ . / -, at most 32)"
+    if loc[:1] == ("team",) and kind == "string_pattern_mismatch":
+        return "not a staff identifier (letters, digits, _ . : / -, no spaces)"
+    if loc[:1] == ("team",) and len(loc) == 2 and kind == "model_type":
+        return "must be a staff id or an object with id and role"
+    return msg
 
 
 def _unknown_kind() -> Problem:

@@ -211,8 +211,14 @@ def load_mapping(source: str | Path, *, name: str | None = None) -> ReportingMap
         raise MappingInvalid([Problem(reader.name, "empty: a mapping file is required")])
     mapping = _read_mapping(reader, root)
     if reader.problems or mapping is None:
-        raise MappingInvalid(reader.problems)
+        # In file order: the person fixing them reads the file top to bottom.
+        raise MappingInvalid(sorted(reader.problems, key=_line))
     return mapping
+
+
+def _line(problem: Problem) -> int:
+    found = re.search(r" line (\d+)", problem.where)
+    return int(found.group(1)) if found else 0
 
 
 @functools.cache
@@ -426,12 +432,13 @@ def _parse_time(value: str, mapping: ReportingMapping) -> datetime | str:
 
 def _text(value: Any) -> str | None:
     """A scalar as text; None for absent or blank. Numbers are accepted (report numbers
-    and codes are often exported as numbers); a list, object or boolean is refused."""
+    and codes are often exported as numbers); a fraction, list, object or boolean is
+    refused."""
     if value is None:
         return None
     if isinstance(value, bool):
         raise TypeError
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
         return value.strip() or None
@@ -481,7 +488,7 @@ def _staff_ref(value: Any, role: Any, mapping: ReportingMapping) -> StaffRef | s
     try:
         text, role_text = _text(value), _text(role)
     except TypeError:
-        return "not a staff id"
+        return "must be text or a whole number"
     if text is None:
         return None
     if mapping.staff_system is None:
@@ -514,7 +521,7 @@ def _build(
         try:
             values[f] = _text(get(f))
         except TypeError:
-            problems.append(Problem(where(f), "must be text or a number"))
+            problems.append(Problem(where(f), "must be text or a whole number"))
             values[f] = None
             continue
         if f in (Field.report_id, Field.occurred_at) and values[f] is None:
