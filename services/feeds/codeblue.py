@@ -28,9 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from schemas.events import HarmLevel, IncidentType, StaffId, UnitCode
 from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef
-from services.feeds.reporting import EMPLOYEE_NUMBER, normalise
+from services.feeds.reporting import EMPLOYEE_NUMBER, merge_staff, normalise
 
 _STAFF_ID = TypeAdapter(StaffId)
+# Kept fields hold no line break or control character: nothing a code holds, and what
+# would split a log line.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
 class Kind(enum.StrEnum):
@@ -68,7 +71,7 @@ class TeamMember(BaseModel):
 
     # No spaces: a name typed where an id belongs is refused, never passed on.
     id: str = Field(min_length=1, max_length=64, pattern=EMPLOYEE_NUMBER.pattern)
-    role: str | None = Field(default=None, max_length=64)
+    role: str | None = Field(default=None, max_length=64, pattern=PRINTABLE)
 
 
 class Activation(BaseModel):
@@ -76,8 +79,8 @@ class Activation(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    activation_id: str = Field(min_length=1, max_length=128)
-    kind: str = Field(min_length=1, max_length=64)
+    activation_id: str = Field(min_length=1, max_length=128, pattern=PRINTABLE)
+    kind: str = Field(min_length=1, max_length=64, pattern=PRINTABLE)
     unit: UnitCode
     activated_at: datetime
     team: list[TeamMember] = Field(default_factory=list, max_length=500)
@@ -156,9 +159,7 @@ def from_webhook(
             except ValidationError:
                 problems.append(Problem(f"team[{i}].id", "not a staff id (at most 32 characters)"))
                 continue
-        ref = StaffRef(value=member.id, system=staff_system, role=member.role)
-        if ref not in staff:
-            staff.append(ref)
+        staff.append(StaffRef(value=member.id, system=staff_system, role=member.role))
 
     if problems or kind is None:
         raise FeedRefused(problems)
@@ -173,7 +174,7 @@ def from_webhook(
             harm_level=HarmLevel.unknown,
             raw_event=activation.kind,
             raw_harm=None,
-            staff=tuple(staff),
+            staff=merge_staff(staff),
         )
     ]
 
@@ -186,6 +187,8 @@ def _why(loc: tuple[int | str, ...], kind: str, msg: str) -> str:
         return "not a unit code (letters, digits, space _ . / -, at most 32)"
     if loc[:1] == ("team",) and kind == "string_pattern_mismatch":
         return "not a staff identifier (letters, digits, _ . : / -, no spaces)"
+    if loc[-1] in ("activation_id", "kind", "role") and kind == "string_pattern_mismatch":
+        return "holds a line break or control character"
     if loc[:1] == ("team",) and len(loc) == 2 and kind == "model_type":
         return "must be a staff id or an object with id and role"
     return msg

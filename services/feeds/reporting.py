@@ -248,11 +248,11 @@ def _read_mapping(r: _Reader, root: yaml.Node) -> ReportingMapping | None:
             except (ZoneInfoNotFoundError, ValueError):
                 r.refuse(top["timezone"], "timezone", "not an IANA time zone name")
     formats = tuple(r.texts(top["time_formats"], "time_formats")) if "time_formats" in top else ()
-    staff_system = (
-        r.text(top["staff_system"], "staff_system", nullable=True)
-        if "staff_system" in top
-        else None
-    )
+    staff_system = None
+    if "staff_system" in top:
+        staff_system = r.text(top["staff_system"], "staff_system", nullable=True)
+        if staff_system is not None and not 0 < len(staff_system.strip()) <= 200:
+            r.refuse(top["staff_system"], "staff_system", "must be 1 to 200 characters, or null")
 
     scales = _read_scales(r, top["harm_scales"]) if "harm_scales" in top else {}
     default_scale: HarmScale | None = None
@@ -272,7 +272,7 @@ def _read_mapping(r: _Reader, root: yaml.Node) -> ReportingMapping | None:
     unknown: IncidentType | None = IncidentType.other
     if "unknown_event_type" in top:
         node = top["unknown_event_type"]
-        if r.text(node, "unknown_event_type") == "refuse":
+        if isinstance(node, yaml.ScalarNode) and node.value == "refuse":
             unknown = None
         else:
             unknown = _event_target(r, node, "unknown_event_type", also="refuse")
@@ -330,6 +330,8 @@ def _read_scales(r: _Reader, node: yaml.Node) -> dict[str, HarmScale]:
                     f"{path}.codes.{code}",
                     f"not a harm level of ours (expected one of {_HARM_LEVELS})",
                 )
+        if len(name) > MAX_CODE:
+            r.refuse(scale_node, path, f"a scale's name is at most {MAX_CODE} characters")
         scale = HarmScale(name=name, codes=types.MappingProxyType(codes))
         aliases = r.texts(parts["aliases"], f"{path}.aliases") if "aliases" in parts else []
         for alias in [name, *aliases]:
@@ -445,6 +447,23 @@ def _text(value: Any) -> str | None:
     raise TypeError
 
 
+def _control(text: str | None) -> bool:
+    """A line break or control character: nothing a code or a number holds, and what would
+    split a log line."""
+    return text is not None and any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def merge_staff(refs: list[StaffRef]) -> tuple[StaffRef, ...]:
+    """One entry per person: a source names someone twice (as reporter and as involved,
+    or once with a role), and the resolution after the adapter must not count two."""
+    merged: dict[tuple[str | None, str], StaffRef] = {}
+    for ref in refs:
+        key = (ref.system, ref.value)
+        if key not in merged or (merged[key].role is None and ref.role is not None):
+            merged[key] = ref
+    return tuple(merged.values())
+
+
 def _harm(
     scale_name: str | None, code: str | None, mapping: ReportingMapping
 ) -> tuple[HarmLevel, str | None] | Problem:
@@ -491,6 +510,8 @@ def _staff_ref(value: Any, role: Any, mapping: ReportingMapping) -> StaffRef | s
         return "must be text or a whole number"
     if text is None:
         return None
+    if _control(role_text):
+        return "role holds a line break or control character"
     if mapping.staff_system is None:
         try:
             _STAFF_ID.validate_python(text)
@@ -522,6 +543,10 @@ def _build(
             values[f] = _text(get(f))
         except TypeError:
             problems.append(Problem(where(f), "must be text or a whole number"))
+            values[f] = None
+            continue
+        if _control(values[f]):
+            problems.append(Problem(where(f), "holds a line break or control character"))
             values[f] = None
             continue
         if f in (Field.report_id, Field.occurred_at) and values[f] is None:
@@ -568,7 +593,7 @@ def _build(
         ref = _staff_ref(value, role, mapping)
         if isinstance(ref, str):
             problems.append(Problem(place, ref))
-        elif ref is not None and ref not in refs:
+        elif ref is not None:
             refs.append(ref)
 
     if problems:
@@ -586,7 +611,7 @@ def _build(
             harm_level=level,
             raw_event=raw_event,
             raw_harm=raw_harm,
-            staff=tuple(refs),
+            staff=merge_staff(refs),
         )
     except ValidationError as e:
         # The error's location and type only: its input is the source's value.

@@ -129,3 +129,18 @@ def test_body_that_is_not_one_json_object_is_refused_without_its_content():
     assert refused.problems[0].where.startswith("body line 1")
     refused = refusal(lambda: from_webhook(b'[{"patient": "Tobias Quenneville"}]', feed=FEED))
     assert [p.where for p in refused.problems] == ["body"]
+
+
+def test_kept_text_holds_no_control_characters():
+    body = {
+        "activation_id": "A3\nforged log line",
+        "kind": "code blue",
+        "unit": "4E",
+        "activated_at": "2026-11-30T01:00:00+00:00",
+        "team": [{"id": "n-1", "role": "le\rad"}, "n-1"],
+    }
+    refused = refusal(lambda: from_webhook(body, feed=FEED))
+    assert [(p.where, p.why) for p in refused.problems] == [
+        ("activation_id", "holds a line break or control character"),
+        ("team[0].role", "holds a line break or control character"),
+    ]

@@ -356,3 +356,26 @@ def test_export_with_a_spreadsheet_bom_and_only_a_header():
     result = from_csv(data, feed=FEED)
     assert (result.records, result.problems, result.rows) == ([], [], 0)
     assert wheres(refusal(lambda: from_csv(b"", feed=FEED))) == ["row 1"]
+
+
+def test_webhook_names_each_person_once_and_keeps_their_role():
+    body = {
+        "report_id": "IR-10",
+        "occurred_at": "2026-11-30T10:00:00Z",
+        "event_type": "fall",
+        "staff": ["n-1", {"id": "n-2"}, {"id": "n-1", "role": "reporter"}, {"id": "n-2"}],
+    }
+    [record] = from_webhook(body, feed=FEED)
+    assert record.staff == (StaffRef(value="n-1", role="reporter"), StaffRef(value="n-2"))
+
+
+def test_kept_text_holds_no_control_characters():
+    body = {
+        "report_id": "IR-11\nforged log line",
+        "occurred_at": "2026-11-30T10:00:00Z",
+        "event_type": "fall\t",  # trailing whitespace is trimmed, not refused
+        "harm": "death\x1b[31m",
+        "staff": [{"id": "n-1", "role": "lead\r\nx"}],
+    }
+    refused = refusal(lambda: from_webhook(body, feed=FEED))
+    assert [p.where for p in refused.problems] == ["report_id", "harm", "staff[0]"]
