@@ -183,12 +183,12 @@ def _why(loc: tuple[int | str, ...], kind: str, msg: str) -> str:
     """Pydantic's wording, in the sender's terms where a bare pattern would puzzle them."""
     if kind == "missing":
         return "missing"
+    if loc[-1] in ("activation_id", "kind", "role") and kind == "string_pattern_mismatch":
+        return "holds a line break or control character"
     if loc[:1] == ("unit",) and kind == "string_pattern_mismatch":
         return "not a unit code (letters, digits, space _ . / -, at most 32)"
     if loc[:1] == ("team",) and kind == "string_pattern_mismatch":
         return "not a staff identifier (letters, digits, _ . : / -, no spaces)"
-    if loc[-1] in ("activation_id", "kind", "role") and kind == "string_pattern_mismatch":
-        return "holds a line break or control character"
     if loc[:1] == ("team",) and len(loc) == 2 and kind == "model_type":
         return "must be a staff id or an object with id and role"
     return msg
