@@ -702,6 +702,7 @@ def from_csv(data: bytes | str, *, feed: str, mapping: ReportingMapping | None =
             raise FeedRefused(
                 [Problem(f"byte {e.start}", f"not {fmt.encoding} text (csv.encoding)")]
             ) from None
+    data = data.removeprefix("\ufeff")  # a spreadsheet's BOM, when the caller decoded
     reader = csv.reader(io.StringIO(data, newline=""), delimiter=fmt.delimiter)
     try:
         header = next(reader, None)
@@ -745,9 +746,10 @@ def from_csv(data: bytes | str, *, feed: str, mapping: ReportingMapping | None =
             continue
         rows += 1
         if len(row) != len(header):
-            problems.append(
-                Problem(f"row {number}", f"{len(row)} fields where the header has {len(header)}")
-            )
+            why = f"{len(row)} fields where the header has {len(header)}"
+            if len(row) > len(header):
+                why += f" (a text cell holding '{fmt.delimiter}' unquoted?)"
+            problems.append(Problem(f"row {number}", why))
             continue
 
         def cell(f: Field, row: list[str] = row) -> str | None:

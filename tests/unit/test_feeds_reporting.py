@@ -352,9 +352,10 @@ def test_export_in_the_wrong_encoding_is_refused_without_its_content():
 
 
 def test_export_with_a_spreadsheet_bom_and_only_a_header():
-    data = "\ufeffReport_ID,Occurred_At,Event_Type\n".encode()
-    result = from_csv(data, feed=FEED)
-    assert (result.records, result.problems, result.rows) == ([], [], 0)
+    data = "\ufeffReport_ID,Occurred_At,Event_Type\n"
+    for given in (data, data.encode()):
+        result = from_csv(given, feed=FEED)
+        assert (result.records, result.problems, result.rows) == ([], [], 0)
     assert wheres(refusal(lambda: from_csv(b"", feed=FEED))) == ["row 1"]
 
 
@@ -379,3 +380,19 @@ def test_kept_text_holds_no_control_characters():
     }
     refused = refusal(lambda: from_webhook(body, feed=FEED))
     assert [p.where for p in refused.problems] == ["report_id", "harm", "staff[0]"]
+
+
+def test_export_row_split_by_an_unquoted_delimiter_is_refused_with_a_hint():
+    data = (
+        "report_id,occurred_at,event_type,narrative\n"
+        "IR-1,2026-11-30T10:00:00Z,fall,Eleanor Whitfield, found on the floor\n"
+        'IR-2,2026-11-30T11:00:00Z,fall,"Tobias Quenneville, found on the floor"\n'
+    )
+    result = from_csv(data, feed=FEED)
+    assert [r.record_id for r in result.records] == ["IR-2"]
+    [problem] = result.problems
+    assert (problem.where, problem.why) == (
+        "row 2",
+        "5 fields where the header has 4 (a text cell holding ',' unquoted?)",
+    )
+    assert_no_phi(repr(result))
