@@ -10,6 +10,11 @@ Why only named fields are read: a report carries the patient and a narrative. Th
 picks the configured fields and columns and never looks at any other, so a narrative or a
 patient detail cannot reach a FeedRecord, a Problem or a log line. A Problem says where
 (`row 4, column harm`, `staff[1]`) and why, never the value found.
+
+Raw codes: raw_harm is the scale as the mapping names it and the code as sent
+("NCC MERP:F"); raw_event is the event type as sent. An event type the mapping lacks still
+becomes a record (`unknown_event_type`, `other` by default) so a death reported under a new
+picklist value still reaches the trigger rules, and its raw_event shows what to add.
 """
 
 from __future__ import annotations
