@@ -6,10 +6,14 @@ narratives); the records and refusals made from them must hold none of it.
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import services.feeds
 from schemas.events import HarmLevel, IncidentType
@@ -353,8 +357,8 @@ def test_export_in_the_wrong_encoding_is_refused_without_its_content():
 
 def test_export_with_a_spreadsheet_bom_and_only_a_header():
     data = "\ufeffReport_ID,Occurred_At,Event_Type\n"
-    for given in (data, data.encode()):
-        result = from_csv(given, feed=FEED)
+    for body in (data, data.encode()):
+        result = from_csv(body, feed=FEED)
         assert (result.records, result.problems, result.rows) == ([], [], 0)
     assert wheres(refusal(lambda: from_csv(b"", feed=FEED))) == ["row 1"]
 
@@ -396,3 +400,30 @@ def test_export_row_split_by_an_unquoted_delimiter_is_refused_with_a_hint():
         "5 fields where the header has 4 (a text cell holding ',' unquoted?)",
     )
     assert_no_phi(repr(result))
+
+
+# Free text as a narrative or patient cell may hold it: any character, line breaks and the
+# delimiter and quotes included. The marker makes a leak findable whatever the text is.
+free_text = st.text(min_size=1, max_size=80).map(lambda t: f"QZX{t}QZX")
+
+
+@settings(max_examples=60, deadline=None)
+@given(narrative=free_text, patient=free_text, bad_harm=st.booleans())
+def test_export_never_carries_a_narrative_or_patient_cell(narrative, patient, bad_harm):
+    rows = [
+        ["report_id", "patient", "occurred_at", "event_type", "harm", "staff", "narrative"],
+        [
+            "IR-1",
+            patient,
+            "2026-11-30T10:00:00Z",
+            "fall",
+            "J" if bad_harm else "death",
+            "n-1",
+            narrative,
+        ],
+    ]
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    result = from_csv(out.getvalue().encode(), feed=FEED)
+    assert len(result.records) + len(result.problems) == 1
+    assert "QZX" not in repr(result)
