@@ -1,0 +1,785 @@
+"""The incident-reporting system: its JSON webhook (one report) and CSV export (many).
+
+Why a mapping file: each hospital's reporting system has its own event-type picklist, its
+own harm scale (NCC MERP for medication errors, the AHRQ Common Formats harm scale for the
+rest) and its own export columns. A risk manager fixes a mapping in
+`mappings/reporting.yaml` without a release; the loader refuses a file with a target we do
+not know, naming the line, because a typo there would silently change who gets outreach.
+
+Why only named fields are read: a report carries the patient and a narrative. The adapter
+picks the configured fields and columns and never looks at any other, so a narrative or a
+patient detail cannot reach a FeedRecord, a Problem or a log line. A Problem says where
+(`row 4, column harm`, `staff[1]`) and why, never the value found.
+
+Raw codes: raw_harm is the scale as the mapping names it and the code as sent
+("NCC MERP:F"); raw_event is the event type as sent. An event type the mapping lacks still
+becomes a record (`unknown_event_type`, `other` by default) so a death reported under a new
+picklist value still reaches the trigger rules, and its raw_event shows what to add.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import functools
+import io
+import json
+import re
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from schemas.events import HarmLevel, IncidentType, StaffId, UnitCode
+from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef
+
+MAPPING_FILE = "reporting.yaml"
+# Codes are short picklist values; anything longer is a description in the wrong column,
+# and is refused rather than kept as a raw code.
+MAX_CODE = 64
+MAX_RECORD_ID = 128
+# An employee number in a configured system: no spaces, so a name typed into the staff
+# column is refused instead of travelling on as an identifier.
+EMPLOYEE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
+
+_UNIT = TypeAdapter(UnitCode)
+_STAFF_ID = TypeAdapter(StaffId)
+
+
+def normalise(code: str) -> str:
+    """How a code is compared: "Severe_Harm", "severe-harm" and " SEVERE harm " are one
+    picklist value typed three ways, and must not need three lines in the mapping."""
+    return " ".join(code.replace("_", " ").replace("-", " ").casefold().split())
+
+
+class Field(enum.StrEnum):
+    """What the adapter reads from a report; each is named in the source's terms by the
+    mapping (a JSON path or a CSV column)."""
+
+    report_id = "report_id"
+    occurred_at = "occurred_at"
+    unit = "unit"
+    event_type = "event_type"
+    harm_scale = "harm_scale"
+    harm = "harm"
+    staff = "staff"
+
+
+REQUIRED = (Field.report_id, Field.occurred_at, Field.event_type)
+
+
+# --- the mapping ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HarmScale:
+    name: str  # as the mapping spells it: the prefix of raw_harm ("NCC MERP:F")
+    codes: Mapping[str, HarmLevel]  # normalised code -> our level
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    columns: Mapping[Field, str]
+    encoding: str = "utf-8-sig"  # the BOM a spreadsheet export starts with is dropped
+    delimiter: str = ","
+    staff_separator: str = ";"
+
+
+@dataclass(frozen=True)
+class JsonFormat:
+    fields: Mapping[Field, str]  # dotted paths
+    staff_id: str = "id"
+    staff_role: str = "role"
+
+
+@dataclass(frozen=True)
+class ReportingMapping:
+    """A loaded, checked mapping file. Build it with `load_mapping` or `default_mapping`."""
+
+    scales: Mapping[str, HarmScale]  # normalised name or alias -> scale
+    event_types: Mapping[str, IncidentType]  # normalised source type -> ours
+    unknown_event_type: IncidentType | None  # None: a report of an unmapped type is refused
+    default_harm_scale: HarmScale | None
+    timezone: tzinfo | None  # None: a time without an offset is refused
+    time_formats: tuple[str, ...]
+    staff_system: str | None  # None: the staff column holds our staff ids
+    json: JsonFormat
+    csv: CsvFormat
+
+
+class MappingInvalid(ValueError):
+    """A mapping file that cannot be used; every problem at once, each with its line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.where}: {p.why}" for p in problems))
+        self.problems = problems
+
+
+_NULL_TAG = "tag:yaml.org,2002:null"
+_TOP = {
+    "version",
+    "timezone",
+    "time_formats",
+    "staff_system",
+    "unknown_event_type",
+    "default_harm_scale",
+    "harm_scales",
+    "event_types",
+    "json",
+    "csv",
+}
+_HARM_LEVELS = ", ".join(HarmLevel)
+_EVENT_TYPES = ", ".join(IncidentType)
+
+
+class _Reader:
+    """Reads the composed YAML nodes rather than the loaded data: a node knows its line,
+    a duplicate key is seen instead of silently overwritten, and every scalar stays text
+    (YAML 1.1 would read a code `N` or `no` as false)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.problems: list[Problem] = []
+
+    def refuse(self, node: yaml.Node, path: str, why: str) -> None:
+        where = f"{self.name} line {node.start_mark.line + 1}"
+        self.problems.append(Problem(f"{where}, {path}" if path else where, why))
+
+    def items(self, node: yaml.Node, path: str) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            self.refuse(node, path, "must be a mapping of keys to values")
+            return {}
+        out: dict[str, yaml.Node] = {}
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == _NULL_TAG:
+                self.refuse(key, path, "a key must be text")
+                continue
+            norm = normalise(key.value)
+            if norm in seen:
+                self.refuse(
+                    key,
+                    f"{path}.{key.value}".lstrip("."),
+                    f"the same key as line {seen[norm]} (keys ignore case, spaces, _ and -)",
+                )
+                continue
+            seen[norm] = key.start_mark.line + 1
+            out[key.value] = value
+        return out
+
+    def text(self, node: yaml.Node, path: str, *, nullable: bool = False) -> str | None:
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _NULL_TAG:
+                if nullable:
+                    return None
+                self.refuse(node, path, "must not be empty")
+                return None
+            return node.value
+        self.refuse(node, path, "must be a single value")
+        return None
+
+    def texts(self, node: yaml.Node, path: str) -> list[str]:
+        if not isinstance(node, yaml.SequenceNode):
+            self.refuse(node, path, "must be a list")
+            return []
+        out = []
+        for i, item in enumerate(node.value):
+            text = self.text(item, f"{path}[{i}]")
+            if text is not None:
+                out.append(text)
+        return out
+
+
+def load_mapping(source: str | Path, *, name: str | None = None) -> ReportingMapping:
+    """A mapping from YAML text or a file; MappingInvalid names every bad line."""
+    if isinstance(source, Path):
+        name = name or source.name
+        text = source.read_text(encoding="utf-8")
+    else:
+        text = source
+    reader = _Reader(name or MAPPING_FILE)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f" line {mark.line + 1}" if mark else ""
+        # e.problem is the parser's fixed wording; str(e) would quote the text around it.
+        raise MappingInvalid([Problem(f"{reader.name}{line}", f"not YAML: {e.problem}")]) from None
+    if root is None:
+        raise MappingInvalid([Problem(reader.name, "empty: a mapping file is required")])
+    mapping = _read_mapping(reader, root)
+    if reader.problems or mapping is None:
+        # In file order: the person fixing them reads the file top to bottom.
+        raise MappingInvalid(sorted(reader.problems, key=_line))
+    return mapping
+
+
+def _line(problem: Problem) -> int:
+    found = re.search(r" line (\d+)", problem.where)
+    return int(found.group(1)) if found else 0
+
+
+@functools.cache
+def default_mapping() -> ReportingMapping:
+    """The shipped mapping (NCC MERP, AHRQ, the Common Formats event categories)."""
+    text = resources.files("services.feeds").joinpath("mappings", MAPPING_FILE).read_text()
+    return load_mapping(text)
+
+
+def _read_mapping(r: _Reader, root: yaml.Node) -> ReportingMapping | None:
+    top = r.items(root, "")
+    for key, node in top.items():
+        if key not in _TOP:
+            r.refuse(node, key, f"not a setting of this file (expected one of {sorted(_TOP)})")
+    for key in ("version", "harm_scales", "event_types"):
+        if key not in top:
+            r.refuse(root, key, "missing")
+    if "version" in top and r.text(top["version"], "version") != "1":
+        r.refuse(top["version"], "version", "this loader reads version 1")
+
+    zone: tzinfo | None = None
+    if "timezone" in top:
+        zone_name = r.text(top["timezone"], "timezone", nullable=True)
+        if zone_name is not None:
+            try:
+                zone = ZoneInfo(zone_name)
+            except (ZoneInfoNotFoundError, ValueError):
+                r.refuse(top["timezone"], "timezone", "not an IANA time zone name")
+    formats = tuple(r.texts(top["time_formats"], "time_formats")) if "time_formats" in top else ()
+    staff_system = None
+    if "staff_system" in top:
+        staff_system = r.text(top["staff_system"], "staff_system", nullable=True)
+        if staff_system is not None and not 0 < len(staff_system.strip()) <= 200:
+            r.refuse(top["staff_system"], "staff_system", "must be 1 to 200 characters, or null")
+
+    scales = _read_scales(r, top["harm_scales"]) if "harm_scales" in top else {}
+    default_scale: HarmScale | None = None
+    if "default_harm_scale" in top:
+        name = r.text(top["default_harm_scale"], "default_harm_scale", nullable=True)
+        if name is not None:
+            default_scale = scales.get(normalise(name))
+            if default_scale is None:
+                r.refuse(top["default_harm_scale"], "default_harm_scale", "names no harm scale")
+
+    events: dict[str, IncidentType] = {}
+    if "event_types" in top:
+        for code, node in r.items(top["event_types"], "event_types").items():
+            target = _event_target(r, node, f"event_types.{code}")
+            if target is not None:
+                events[normalise(code)] = target
+    unknown: IncidentType | None = IncidentType.other
+    if "unknown_event_type" in top:
+        node = top["unknown_event_type"]
+        if isinstance(node, yaml.ScalarNode) and node.value == "refuse":
+            unknown = None
+        else:
+            unknown = _event_target(r, node, "unknown_event_type", also="refuse")
+
+    json_format = _read_json(r, top["json"]) if "json" in top else JsonFormat(_default_fields())
+    csv_format = _read_csv(r, top["csv"]) if "csv" in top else CsvFormat(_default_fields())
+    if r.problems:
+        return None
+    return ReportingMapping(
+        scales=types.MappingProxyType(scales),
+        event_types=types.MappingProxyType(events),
+        unknown_event_type=unknown,
+        default_harm_scale=default_scale,
+        timezone=zone,
+        time_formats=formats,
+        staff_system=staff_system,
+        json=json_format,
+        csv=csv_format,
+    )
+
+
+def _event_target(r: _Reader, node: yaml.Node, path: str, also: str = "") -> IncidentType | None:
+    value = r.text(node, path)
+    if value is None:
+        return None
+    try:
+        return IncidentType(value)
+    except ValueError:
+        extra = f", or {also}" if also else ""
+        r.refuse(node, path, f"not an event type of ours (expected one of {_EVENT_TYPES}{extra})")
+        return None
+
+
+def _read_scales(r: _Reader, node: yaml.Node) -> dict[str, HarmScale]:
+    scales: dict[str, HarmScale] = {}
+    for name, scale_node in r.items(node, "harm_scales").items():
+        path = f"harm_scales.{name}"
+        parts = r.items(scale_node, path)
+        for key, part in parts.items():
+            if key not in ("aliases", "codes"):
+                r.refuse(part, f"{path}.{key}", "not a setting of a harm scale (aliases, codes)")
+        if "codes" not in parts:
+            r.refuse(scale_node, f"{path}.codes", "missing")
+            continue
+        codes: dict[str, HarmLevel] = {}
+        for code, target in r.items(parts["codes"], f"{path}.codes").items():
+            level = r.text(target, f"{path}.codes.{code}")
+            if level is None:
+                continue
+            try:
+                codes[normalise(code)] = HarmLevel(level)
+            except ValueError:
+                r.refuse(
+                    target,
+                    f"{path}.codes.{code}",
+                    f"not a harm level of ours (expected one of {_HARM_LEVELS})",
+                )
+        if len(name) > MAX_CODE:
+            r.refuse(scale_node, path, f"a scale's name is at most {MAX_CODE} characters")
+        scale = HarmScale(name=name, codes=types.MappingProxyType(codes))
+        aliases = r.texts(parts["aliases"], f"{path}.aliases") if "aliases" in parts else []
+        for alias in [name, *aliases]:
+            if normalise(alias) in scales:
+                r.refuse(scale_node, path, "a name or alias already names another harm scale")
+            scales[normalise(alias)] = scale
+    return scales
+
+
+def _default_fields() -> Mapping[Field, str]:
+    return types.MappingProxyType({f: f.value for f in Field})
+
+
+def _read_fields(
+    r: _Reader, parts: dict[str, yaml.Node], path: str, extra: set[str]
+) -> dict[Field, str]:
+    fields = dict(_default_fields())
+    for key, node in parts.items():
+        if key in extra:
+            continue
+        try:
+            target = Field(key)
+        except ValueError:
+            allowed = sorted({*Field, *extra})
+            r.refuse(node, f"{path}.{key}", f"not a field the adapter reads (expected {allowed})")
+            continue
+        name = r.text(node, f"{path}.{key}")
+        if name is not None:
+            fields[target] = name.strip()
+    return fields
+
+
+def _read_json(r: _Reader, node: yaml.Node) -> JsonFormat:
+    parts = r.items(node, "json")
+    fields = _read_fields(r, parts, "json", {"staff_id", "staff_role"})
+    staff_id = r.text(parts["staff_id"], "json.staff_id") if "staff_id" in parts else None
+    role = r.text(parts["staff_role"], "json.staff_role") if "staff_role" in parts else None
+    return JsonFormat(types.MappingProxyType(fields), staff_id or "id", role or "role")
+
+
+def _read_csv(r: _Reader, node: yaml.Node) -> CsvFormat:
+    parts = r.items(node, "csv")
+    settings = {"encoding", "delimiter", "staff_separator", "columns"}
+    for key, part in parts.items():
+        if key not in settings:
+            r.refuse(
+                part, f"csv.{key}", f"not a setting of the export (expected {sorted(settings)})"
+            )
+    columns = (
+        _read_fields(r, r.items(parts["columns"], "csv.columns"), "csv.columns", set())
+        if "columns" in parts
+        else dict(_default_fields())
+    )
+    chosen: dict[str, str] = {}
+    for key in ("encoding", "delimiter", "staff_separator"):
+        if key in parts:
+            value = r.text(parts[key], f"csv.{key}")
+            if value is not None:
+                chosen[key] = value
+    for key in ("delimiter", "staff_separator"):
+        if key in chosen and len(chosen[key]) != 1:
+            r.refuse(parts[key], f"csv.{key}", "must be one character")
+    if "encoding" in chosen:
+        try:
+            "".encode(chosen["encoding"])
+        except LookupError:
+            r.refuse(parts["encoding"], "csv.encoding", "not a text encoding Python knows")
+    return CsvFormat(types.MappingProxyType(columns), **chosen)
+
+
+# --- one report ----------------------------------------------------------------------------
+
+
+def _parse_time(value: str, mapping: ReportingMapping) -> datetime | str:
+    """An aware instant, or why not. ISO 8601 first (what a webhook sends), then the
+    mapping's formats; a time without an offset is read in the mapping's zone."""
+    parsed: datetime | None = None
+    has_time = "T" in value.upper() or " " in value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        for fmt in mapping.time_formats:
+            try:
+                parsed = datetime.strptime(value, fmt)
+            except ValueError:
+                continue
+            has_time = "%H" in fmt or "%I" in fmt
+            break
+    if parsed is None:
+        return "not a time in ISO 8601 or one of the mapping's time_formats"
+    if not has_time:
+        # A bare date would read as midnight and match the wrong events in the time window.
+        return "a date without a time of day"
+    if parsed.tzinfo is None:
+        if mapping.timezone is None:
+            return "has no UTC offset and the mapping names no timezone"
+        parsed = parsed.replace(tzinfo=mapping.timezone)
+    return parsed
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as text; None for absent or blank. Numbers are accepted (report numbers
+    and codes are often exported as numbers); a fraction, list, object or boolean is
+    refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip() or None
+    raise TypeError
+
+
+def _control(text: str | None) -> bool:
+    """A line break or control character: nothing a code or a number holds, and what would
+    split a log line."""
+    return text is not None and any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def merge_staff(refs: list[StaffRef]) -> tuple[StaffRef, ...]:
+    """One entry per person: a source names someone twice (as reporter and as involved,
+    or once with a role), and the resolution after the adapter must not count two."""
+    merged: dict[tuple[str | None, str], StaffRef] = {}
+    for ref in refs:
+        key = (ref.system, ref.value)
+        if key not in merged or (merged[key].role is None and ref.role is not None):
+            merged[key] = ref
+    return tuple(merged.values())
+
+
+def _harm(
+    scale_name: str | None, code: str | None, mapping: ReportingMapping
+) -> tuple[HarmLevel, str | None] | Problem:
+    """(our level, raw code), or a Problem whose `where` is the Field at fault. A harm code
+    not on its scale is refused, not guessed: the scales are standard and closed, so an
+    unknown code is a mistake (an unknown event type is not: see the mapping file)."""
+    if code is None:
+        return HarmLevel.unknown, None
+    if len(code) > MAX_CODE:
+        return Problem(Field.harm, f"longer than {MAX_CODE} characters: a code, not a description")
+    if scale_name is None and ":" in code:
+        prefix, rest = code.split(":", 1)
+        if normalise(prefix) in mapping.scales:
+            scale_name, code = prefix, rest.strip()
+    if scale_name is None:
+        scale = mapping.default_harm_scale
+        if scale is None:
+            return Problem(Field.harm, "names no harm scale and the mapping has no default")
+    else:
+        scale = mapping.scales.get(normalise(scale_name))
+        if scale is None:
+            return Problem(Field.harm_scale, "a harm scale the mapping does not have")
+    level = scale.codes.get(normalise(code))
+    if level is None:
+        return Problem(Field.harm, f"not a code of the {scale.name} scale in the mapping")
+    return level, f"{scale.name}:{code}"
+
+
+def _event(code: str | None, mapping: ReportingMapping) -> IncidentType | str:
+    if code is None:
+        return "missing: the event type decides what kind of response starts"
+    if len(code) > MAX_CODE:
+        return f"longer than {MAX_CODE} characters: an event type, not a description"
+    target = mapping.event_types.get(normalise(code), mapping.unknown_event_type)
+    if target is None:
+        return "an event type the mapping does not have (event_types in the mapping file)"
+    return target
+
+
+def _staff_ref(value: Any, role: Any, mapping: ReportingMapping) -> StaffRef | str | None:
+    try:
+        text, role_text = _text(value), _text(role)
+    except TypeError:
+        return "must be text or a whole number"
+    if text is None:
+        return None
+    if _control(role_text):
+        return "role holds a line break or control character"
+    if mapping.staff_system is None:
+        try:
+            _STAFF_ID.validate_python(text)
+        except ValidationError:
+            return "not a staff id (letters, digits, _ . -, at most 32, no spaces)"
+    elif not EMPLOYEE_NUMBER.match(text):
+        return "not an employee number (letters, digits, _ . : / -, at most 64, no spaces)"
+    if role_text is not None and len(role_text) > MAX_CODE:
+        return f"role longer than {MAX_CODE} characters"
+    return StaffRef(value=text, system=mapping.staff_system, role=role_text)
+
+
+def _build(
+    get: Callable[[Field], Any],
+    where: Callable[[Field], str],
+    staff: list[tuple[str, Any, Any]],
+    mapping: ReportingMapping,
+    feed: str,
+) -> FeedRecord | list[Problem]:
+    """One report from its fields, or every problem it has. `get` returns a field's value
+    (None when absent), `where` names it in the source's terms, `staff` lists each person
+    as (where, value, role)."""
+    problems: list[Problem] = []
+    values: dict[Field, str | None] = {}
+    for f in Field:
+        if f is Field.staff:
+            continue
+        try:
+            values[f] = _text(get(f))
+        except TypeError:
+            problems.append(Problem(where(f), "must be text or a whole number"))
+            values[f] = None
+            continue
+        if _control(values[f]):
+            problems.append(Problem(where(f), "holds a line break or control character"))
+            values[f] = None
+            continue
+        if f in (Field.report_id, Field.occurred_at) and values[f] is None:
+            problems.append(Problem(where(f), "missing"))
+
+    record_id = values[Field.report_id]
+    if record_id is not None and len(record_id) > MAX_RECORD_ID:
+        problems.append(Problem(where(Field.report_id), f"longer than {MAX_RECORD_ID} characters"))
+
+    occurred: datetime | None = None
+    if values[Field.occurred_at] is not None:
+        parsed = _parse_time(values[Field.occurred_at], mapping)
+        if isinstance(parsed, str):
+            problems.append(Problem(where(Field.occurred_at), parsed))
+        else:
+            occurred = parsed
+
+    unit = values[Field.unit]
+    if unit is not None:
+        try:
+            _UNIT.validate_python(unit)
+        except ValidationError:
+            problems.append(
+                Problem(
+                    where(Field.unit),
+                    "not a unit code (letters, digits, space _ . / -, at most 32)",
+                )
+            )
+
+    raw_event = values[Field.event_type]
+    event = _event(raw_event, mapping)
+    if not isinstance(event, IncidentType) and not any(
+        p.where == where(Field.event_type) for p in problems
+    ):
+        problems.append(Problem(where(Field.event_type), event))
+
+    harm = _harm(values[Field.harm_scale], values[Field.harm], mapping)
+    level, raw_harm = (None, None) if isinstance(harm, Problem) else harm
+    if isinstance(harm, Problem):
+        problems.append(Problem(where(Field(harm.where)), harm.why))
+
+    refs: list[StaffRef] = []
+    for place, value, role in staff:
+        ref = _staff_ref(value, role, mapping)
+        if isinstance(ref, str):
+            problems.append(Problem(place, ref))
+        elif ref is not None:
+            refs.append(ref)
+
+    if problems:
+        return problems
+    assert record_id is not None and occurred is not None and isinstance(event, IncidentType)
+    assert level is not None
+    try:
+        return FeedRecord(
+            source=Source.reporting,
+            feed=feed,
+            record_id=record_id,
+            occurred_at=occurred,
+            unit=unit,
+            event_type=event,
+            harm_level=level,
+            raw_event=raw_event,
+            raw_harm=raw_harm,
+            staff=merge_staff(refs),
+        )
+    except ValidationError as e:
+        # The error's location and type only: its input is the source's value.
+        return [Problem(".".join(map(str, err["loc"])), err["type"]) for err in e.errors()]
+
+
+# --- the webhook ---------------------------------------------------------------------------
+
+
+def _at(body: Any, path: str) -> Any:
+    node = body
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def from_webhook(
+    body: bytes | str | Mapping[str, Any], *, feed: str, mapping: ReportingMapping | None = None
+) -> list[FeedRecord]:
+    """The one report a webhook call carries, or FeedRefused with every problem."""
+    m = mapping or default_mapping()
+    if isinstance(body, bytes | str):
+        try:
+            body = json.loads(body)
+        except UnicodeDecodeError:
+            raise FeedRefused([Problem("body", "not UTF-8 text")]) from None
+        except json.JSONDecodeError as e:
+            # e.msg is the parser's fixed wording; str(e) is the same, never the text.
+            where = f"body line {e.lineno}, column {e.colno}"
+            raise FeedRefused([Problem(where, f"not JSON: {e.msg}")]) from None
+    if not isinstance(body, Mapping):
+        raise FeedRefused([Problem("body", "must be a JSON object: one report")])
+    fields = m.json.fields
+
+    staff: list[tuple[str, Any, Any]] = []
+    staff_path = fields[Field.staff]
+    people = _at(body, staff_path)
+    problems: list[Problem] = []
+    if isinstance(people, str):
+        sep = m.csv.staff_separator
+        staff = [(f"{staff_path}[{i}]", p, None) for i, p in enumerate(people.split(sep))]
+    elif isinstance(people, list):
+        for i, person in enumerate(people):
+            place = f"{staff_path}[{i}]"
+            if isinstance(person, dict):
+                staff.append((place, person.get(m.json.staff_id), person.get(m.json.staff_role)))
+            else:
+                staff.append((place, person, None))
+    elif people is not None:
+        problems.append(Problem(staff_path, "must be a list of staff or one text of ids"))
+
+    result = _build(lambda f: _at(body, fields[f]), lambda f: fields[f], staff, m, feed)
+    if isinstance(result, list):
+        raise FeedRefused(problems + result)
+    if problems:
+        raise FeedRefused(problems)
+    return [result]
+
+
+# --- the CSV export ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CsvImport:
+    """An export read row by row: a bad row is refused with its number and column and the
+    good rows are still read, so one typo does not hold back every other report."""
+
+    records: list[FeedRecord]
+    problems: list[Problem] = field(default_factory=list)
+    rows: int = 0  # data rows seen (blank lines not counted)
+
+    @property
+    def refused_rows(self) -> int:
+        return self.rows - len(self.records)
+
+
+def from_csv(data: bytes | str, *, feed: str, mapping: ReportingMapping | None = None) -> CsvImport:
+    """Every report of an export. Rows are numbered as a spreadsheet shows them (the
+    header is row 1); FeedRefused only when the file as a whole cannot be read."""
+    m = mapping or default_mapping()
+    fmt = m.csv
+    if isinstance(data, bytes):
+        try:
+            data = data.decode(fmt.encoding)
+        except UnicodeDecodeError as e:
+            raise FeedRefused(
+                [Problem(f"byte {e.start}", f"not {fmt.encoding} text (csv.encoding)")]
+            ) from None
+    data = data.removeprefix("\ufeff")  # a spreadsheet's BOM, when the caller decoded
+    reader = csv.reader(io.StringIO(data, newline=""), delimiter=fmt.delimiter)
+    try:
+        header = next(reader, None)
+    except csv.Error as e:
+        raise FeedRefused([Problem("row 1", f"not CSV: {e}")]) from None
+    if not header:
+        raise FeedRefused([Problem("row 1", "no header row")])
+
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        positions.setdefault(name.strip().casefold(), []).append(i)
+    index: dict[Field, int] = {}
+    problems: list[Problem] = []
+    for f, column in fmt.columns.items():
+        found = positions.get(column.casefold(), [])
+        if len(found) > 1:
+            problems.append(Problem(f"row 1, column {column}", "appears more than once"))
+        elif found:
+            index[f] = found[0]
+        elif f in REQUIRED:
+            problems.append(Problem(f"row 1, column {column}", "missing from the header"))
+    if problems:
+        raise FeedRefused(problems)
+
+    records: list[FeedRecord] = []
+    first_row: dict[str, int] = {}
+    rows = 0
+    number = 1
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as e:
+            number += 1
+            rows += 1
+            problems.append(Problem(f"row {number}", f"not CSV ({e}); the rows after it unread"))
+            break
+        if row is None:
+            break
+        number += 1
+        if not row:
+            continue
+        rows += 1
+        if len(row) != len(header):
+            why = f"{len(row)} fields where the header has {len(header)}"
+            if len(row) > len(header):
+                why += f" (a text cell holding '{fmt.delimiter}' unquoted?)"
+            problems.append(Problem(f"row {number}", why))
+            continue
+
+        def cell(f: Field, row: list[str] = row) -> str | None:
+            return row[index[f]] if f in index else None
+
+        def where(f: Field, n: int = number) -> str:
+            return f"row {n}, column {fmt.columns[f]}"
+
+        staff: list[tuple[str, Any, Any]] = []
+        cell_staff = cell(Field.staff)
+        if cell_staff:
+            people = cell_staff.split(fmt.staff_separator)
+            staff = [(f"{where(Field.staff)}, id {i + 1}", p, None) for i, p in enumerate(people)]
+        result = _build(cell, where, staff, m, feed)
+        if isinstance(result, list):
+            problems.extend(result)
+            continue
+        if result.record_id in first_row:
+            problems.append(
+                Problem(
+                    where(Field.report_id),
+                    f"the same report number as row {first_row[result.record_id]}",
+                )
+            )
+            continue
+        first_row[result.record_id] = number
+        records.append(result)
+    return CsvImport(records=records, problems=problems, rows=rows)
