@@ -19,7 +19,6 @@ An activation says nothing about harm, so harm is `unknown` until a report says 
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from schemas.events import HarmLevel, IncidentType, StaffId, UnitCode
-from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef
+from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef, json_object
 from services.feeds.reporting import EMPLOYEE_NUMBER, merge_staff, normalise
 
 _STAFF_ID = TypeAdapter(StaffId)
@@ -113,16 +112,7 @@ def from_webhook(
     staff_system: None when the team is named by our staff ids, else the identifier system
     of the employee numbers the code-team system sends. default_zone: how to read a time
     sent without a UTC offset; None refuses it (a wrong hour would break matching)."""
-    if isinstance(body, bytes | str):
-        try:
-            body = json.loads(body)
-        except UnicodeDecodeError:
-            raise FeedRefused([Problem("body", "not UTF-8 text")]) from None
-        except json.JSONDecodeError as e:
-            where = f"body line {e.lineno}, column {e.colno}"
-            raise FeedRefused([Problem(where, f"not JSON: {e.msg}")]) from None
-    if not isinstance(body, Mapping):
-        raise FeedRefused([Problem("body", "must be a JSON object: one activation")])
+    body = json_object(body, "one activation")
 
     try:
         activation = Activation.model_validate(body)

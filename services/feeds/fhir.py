@@ -34,6 +34,7 @@ from fhir.resources.R4B.adverseevent import AdverseEvent as AdverseEventR4B
 from fhir.resources.R4B.bundle import Bundle as BundleR4B
 
 from schemas.events import HarmLevel, IncidentType
+from services.feeds.mapfile import NodeReader
 from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef
 
 _E = TypeVar("_E", bound=enum.StrEnum)
@@ -147,73 +148,49 @@ class FhirFeed:
 # --- the code mapping ----------------------------------------------------------------------
 
 
-class MappingError(ValueError):
-    """A mapping file a hospital edited that cannot be used; says the line and the key."""
-
-
 def load_mapping(text: str, *, origin: str = "fhir.yaml") -> CodeMapping:
-    """Read and check a mapping; a key or target we do not know is refused with its line,
-    so a typo in a hospital's edit fails at start-up, not on the first death.
-
-    Why the YAML node tree rather than plain loading: codes are kept as written (`405535005`
-    stays the string it is in SNOMED CT, `yes` is not a boolean) and every refusal can name
-    the line it is on.
-    """
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise MappingError(f"{origin}: not YAML ({exc})") from None
+    """Read and check a mapping (services.feeds.mapfile): a key or target we do not know is
+    refused with its line, so a typo in a hospital's edit fails at start-up, not on the
+    first death; codes stay as written (`405535005` is the string it is in SNOMED CT)."""
+    r = NodeReader(origin)
+    root = r.compose(text)
     if root is None:
         return CodeMapping(harm={}, event={}, when_no_event_code={})
     harm: dict[tuple[str, str], HarmLevel] = {}
     event: dict[tuple[str, str], IncidentType] = {}
     fallback: dict[HarmLevel, IncidentType] = {}
-    for key, section in _pairs(root, origin, "the top"):
-        if key.value == "harm":
-            harm = _code_table(section, HarmLevel, origin)
-        elif key.value == "event":
-            event = _code_table(section, IncidentType, origin)
-        elif key.value == "when_no_event_code":
-            for level, target in _pairs(section, origin, "when_no_event_code"):
-                fallback[_member(HarmLevel, level, origin)] = _member(IncidentType, target, origin)
+    for key, section in r.items(root, "").items():
+        if key == "harm":
+            harm = _code_table(r, section, key, HarmLevel, "a harm level of ours")
+        elif key == "event":
+            event = _code_table(r, section, key, IncidentType, "an event type of ours")
+        elif key == "when_no_event_code":
+            for level, node in r.items(section, key).items():
+                path = f"{key}.{level}"
+                found = r.member(HarmLevel, _key_node(section, level), path, "a harm level of ours")
+                target = r.member(IncidentType, node, path, "an event type of ours")
+                if found is not None and target is not None:
+                    fallback[found] = target
         else:
-            raise MappingError(
-                f"{_line(origin, key)}: unknown section {key.value!r} "
-                "(harm, event, when_no_event_code)"
-            )
+            r.refuse(section, key, "unknown section (harm, event, when_no_event_code)")
+    r.done()
     return CodeMapping(harm=harm, event=event, when_no_event_code=fallback)
 
 
-def _line(origin: str, node: yaml.Node) -> str:
-    return f"{origin} line {node.start_mark.line + 1}"
+def _key_node(mapping: yaml.Node, key: str) -> yaml.Node:
+    return next(k for k, _ in mapping.value if k.value == key)
 
 
-def _pairs(node: yaml.Node, origin: str, what: str) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
-    if not isinstance(node, yaml.MappingNode):
-        raise MappingError(f"{_line(origin, node)}: {what} must be a mapping")
-    for key, _ in node.value:
-        if not isinstance(key, yaml.ScalarNode):
-            raise MappingError(f"{_line(origin, key)}: a key must be plain text")
-    return list(node.value)
-
-
-def _code_table(section: yaml.Node, kind: type[_E], origin: str) -> dict[tuple[str, str], _E]:
+def _code_table(
+    r: NodeReader, section: yaml.Node, path: str, kind: type[_E], what: str
+) -> dict[tuple[str, str], _E]:
     table: dict[tuple[str, str], _E] = {}
-    for system, codes in _pairs(section, origin, "a section"):
-        for code, target in _pairs(codes, origin, f"code system {system.value!r}"):
-            if (system.value, code.value) in table:
-                raise MappingError(f"{_line(origin, code)}: code {code.value!r} is listed twice")
-            table[(system.value, code.value)] = _member(kind, target, origin)
+    for system, codes in r.items(section, path).items():
+        for code, node in r.items(codes, f"{path}.{system}").items():
+            target = r.member(kind, node, f"{path}.{system}.{code}", what)
+            if target is not None:
+                table[(system, code)] = target
     return table
-
-
-def _member(kind: type[_E], node: yaml.Node, origin: str) -> _E:
-    value = node.value if isinstance(node, yaml.ScalarNode) else None
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in kind)
-        raise MappingError(f"{_line(origin, node)}: {value!r} is not one of {allowed}") from None
 
 
 @cache

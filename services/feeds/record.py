@@ -14,7 +14,10 @@ mapping sees what the source said, and a mapping fixed later can be re-run.
 from __future__ import annotations
 
 import enum
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -80,3 +83,20 @@ class FeedRefused(ValueError):
 
     def __str__(self) -> str:
         return "; ".join(f"{p.where}: {p.why}" for p in self.problems)
+
+
+def json_object(body: bytes | str | Mapping[str, Any], one: str) -> Mapping[str, Any]:
+    """A webhook's JSON body as an object, or FeedRefused saying where it broke (the
+    decoder's fixed wording and position, never the text); `one` names what the object is
+    ("one report")."""
+    if isinstance(body, bytes | str):
+        try:
+            body = json.loads(body)
+        except UnicodeDecodeError:
+            raise FeedRefused([Problem("body", "not UTF-8 text")]) from None
+        except json.JSONDecodeError as e:
+            where = f"body line {e.lineno}, column {e.colno}"
+            raise FeedRefused([Problem(where, f"not JSON: {e.msg}")]) from None
+    if not isinstance(body, Mapping):
+        raise FeedRefused([Problem("body", f"must be a JSON object: {one}")])
+    return body

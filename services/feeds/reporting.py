@@ -23,7 +23,6 @@ import csv
 import enum
 import functools
 import io
-import json
 import re
 import types
 from collections.abc import Callable, Mapping
@@ -38,7 +37,8 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.events import HarmLevel, IncidentType, StaffId, UnitCode
-from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef
+from services.feeds.mapfile import MappingInvalid, NodeReader
+from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef, json_object
 
 MAPPING_FILE = "reporting.yaml"
 # Codes are short picklist values; anything longer is a description in the wrong column,
@@ -114,15 +114,6 @@ class ReportingMapping:
     csv: CsvFormat
 
 
-class MappingInvalid(ValueError):
-    """A mapping file that cannot be used; every problem at once, each with its line."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(f"{p.where}: {p.why}" for p in problems))
-        self.problems = problems
-
-
-_NULL_TAG = "tag:yaml.org,2002:null"
 _TOP = {
     "version",
     "timezone",
@@ -135,66 +126,6 @@ _TOP = {
     "json",
     "csv",
 }
-_HARM_LEVELS = ", ".join(HarmLevel)
-_EVENT_TYPES = ", ".join(IncidentType)
-
-
-class _Reader:
-    """Reads the composed YAML nodes rather than the loaded data: a node knows its line,
-    a duplicate key is seen instead of silently overwritten, and every scalar stays text
-    (YAML 1.1 would read a code `N` or `no` as false)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.problems: list[Problem] = []
-
-    def refuse(self, node: yaml.Node, path: str, why: str) -> None:
-        where = f"{self.name} line {node.start_mark.line + 1}"
-        self.problems.append(Problem(f"{where}, {path}" if path else where, why))
-
-    def items(self, node: yaml.Node, path: str) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            self.refuse(node, path, "must be a mapping of keys to values")
-            return {}
-        out: dict[str, yaml.Node] = {}
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            if not isinstance(key, yaml.ScalarNode) or key.tag == _NULL_TAG:
-                self.refuse(key, path, "a key must be text")
-                continue
-            norm = normalise(key.value)
-            if norm in seen:
-                self.refuse(
-                    key,
-                    f"{path}.{key.value}".lstrip("."),
-                    f"the same key as line {seen[norm]} (keys ignore case, spaces, _ and -)",
-                )
-                continue
-            seen[norm] = key.start_mark.line + 1
-            out[key.value] = value
-        return out
-
-    def text(self, node: yaml.Node, path: str, *, nullable: bool = False) -> str | None:
-        if isinstance(node, yaml.ScalarNode):
-            if node.tag == _NULL_TAG:
-                if nullable:
-                    return None
-                self.refuse(node, path, "must not be empty")
-                return None
-            return node.value
-        self.refuse(node, path, "must be a single value")
-        return None
-
-    def texts(self, node: yaml.Node, path: str) -> list[str]:
-        if not isinstance(node, yaml.SequenceNode):
-            self.refuse(node, path, "must be a list")
-            return []
-        out = []
-        for i, item in enumerate(node.value):
-            text = self.text(item, f"{path}[{i}]")
-            if text is not None:
-                out.append(text)
-        return out
 
 
 def load_mapping(source: str | Path, *, name: str | None = None) -> ReportingMapping:
@@ -204,26 +135,14 @@ def load_mapping(source: str | Path, *, name: str | None = None) -> ReportingMap
         text = source.read_text(encoding="utf-8")
     else:
         text = source
-    reader = _Reader(name or MAPPING_FILE)
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = f" line {mark.line + 1}" if mark else ""
-        # e.problem is the parser's fixed wording; str(e) would quote the text around it.
-        raise MappingInvalid([Problem(f"{reader.name}{line}", f"not YAML: {e.problem}")]) from None
+    reader = NodeReader(name or MAPPING_FILE, same_key=normalise)
+    root = reader.compose(text)
     if root is None:
         raise MappingInvalid([Problem(reader.name, "empty: a mapping file is required")])
     mapping = _read_mapping(reader, root)
-    if reader.problems or mapping is None:
-        # In file order: the person fixing them reads the file top to bottom.
-        raise MappingInvalid(sorted(reader.problems, key=_line))
+    reader.done()
+    assert mapping is not None  # no problems were found, so everything was read
     return mapping
-
-
-def _line(problem: Problem) -> int:
-    found = re.search(r" line (\d+)", problem.where)
-    return int(found.group(1)) if found else 0
 
 
 @functools.cache
@@ -233,7 +152,7 @@ def default_mapping() -> ReportingMapping:
     return load_mapping(text)
 
 
-def _read_mapping(r: _Reader, root: yaml.Node) -> ReportingMapping | None:
+def _read_mapping(r: NodeReader, root: yaml.Node) -> ReportingMapping | None:
     top = r.items(root, "")
     for key, node in top.items():
         if key not in _TOP:
@@ -299,19 +218,11 @@ def _read_mapping(r: _Reader, root: yaml.Node) -> ReportingMapping | None:
     )
 
 
-def _event_target(r: _Reader, node: yaml.Node, path: str, also: str = "") -> IncidentType | None:
-    value = r.text(node, path)
-    if value is None:
-        return None
-    try:
-        return IncidentType(value)
-    except ValueError:
-        extra = f", or {also}" if also else ""
-        r.refuse(node, path, f"not an event type of ours (expected one of {_EVENT_TYPES}{extra})")
-        return None
+def _event_target(r: NodeReader, node: yaml.Node, path: str, also: str = "") -> IncidentType | None:
+    return r.member(IncidentType, node, path, "an event type of ours", also)
 
 
-def _read_scales(r: _Reader, node: yaml.Node) -> dict[str, HarmScale]:
+def _read_scales(r: NodeReader, node: yaml.Node) -> dict[str, HarmScale]:
     scales: dict[str, HarmScale] = {}
     for name, scale_node in r.items(node, "harm_scales").items():
         path = f"harm_scales.{name}"
@@ -324,17 +235,9 @@ def _read_scales(r: _Reader, node: yaml.Node) -> dict[str, HarmScale]:
             continue
         codes: dict[str, HarmLevel] = {}
         for code, target in r.items(parts["codes"], f"{path}.codes").items():
-            level = r.text(target, f"{path}.codes.{code}")
-            if level is None:
-                continue
-            try:
-                codes[normalise(code)] = HarmLevel(level)
-            except ValueError:
-                r.refuse(
-                    target,
-                    f"{path}.codes.{code}",
-                    f"not a harm level of ours (expected one of {_HARM_LEVELS})",
-                )
+            level = r.member(HarmLevel, target, f"{path}.codes.{code}", "a harm level of ours")
+            if level is not None:
+                codes[normalise(code)] = level
         if len(name) > MAX_CODE:
             r.refuse(scale_node, path, f"a scale's name is at most {MAX_CODE} characters")
         scale = HarmScale(name=name, codes=types.MappingProxyType(codes))
@@ -351,7 +254,7 @@ def _default_fields() -> Mapping[Field, str]:
 
 
 def _read_fields(
-    r: _Reader, parts: dict[str, yaml.Node], path: str, extra: set[str]
+    r: NodeReader, parts: dict[str, yaml.Node], path: str, extra: set[str]
 ) -> dict[Field, str]:
     fields = dict(_default_fields())
     for key, node in parts.items():
@@ -369,7 +272,7 @@ def _read_fields(
     return fields
 
 
-def _read_json(r: _Reader, node: yaml.Node) -> JsonFormat:
+def _read_json(r: NodeReader, node: yaml.Node) -> JsonFormat:
     parts = r.items(node, "json")
     fields = _read_fields(r, parts, "json", {"staff_id", "staff_role"})
     staff_id = r.text(parts["staff_id"], "json.staff_id") if "staff_id" in parts else None
@@ -377,7 +280,7 @@ def _read_json(r: _Reader, node: yaml.Node) -> JsonFormat:
     return JsonFormat(types.MappingProxyType(fields), staff_id or "id", role or "role")
 
 
-def _read_csv(r: _Reader, node: yaml.Node) -> CsvFormat:
+def _read_csv(r: NodeReader, node: yaml.Node) -> CsvFormat:
     parts = r.items(node, "csv")
     settings = {"encoding", "delimiter", "staff_separator", "columns"}
     for key, part in parts.items():
@@ -640,17 +543,7 @@ def from_webhook(
 ) -> list[FeedRecord]:
     """The one report a webhook call carries, or FeedRefused with every problem."""
     m = mapping or default_mapping()
-    if isinstance(body, bytes | str):
-        try:
-            body = json.loads(body)
-        except UnicodeDecodeError:
-            raise FeedRefused([Problem("body", "not UTF-8 text")]) from None
-        except json.JSONDecodeError as e:
-            # e.msg is the parser's fixed wording; str(e) is the same, never the text.
-            where = f"body line {e.lineno}, column {e.colno}"
-            raise FeedRefused([Problem(where, f"not JSON: {e.msg}")]) from None
-    if not isinstance(body, Mapping):
-        raise FeedRefused([Problem("body", "must be a JSON object: one report")])
+    body = json_object(body, "one report")
     fields = m.json.fields
 
     staff: list[tuple[str, Any, Any]] = []

@@ -7,17 +7,14 @@ a record or a refusal.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
+from functools import partial
 from zoneinfo import ZoneInfo
 
-import pytest
-
-import services.feeds
 from schemas.events import HarmLevel, IncidentType
 from services.feeds.codeblue import from_webhook
-from services.feeds.record import FeedRefused, Source, StaffRef
+from services.feeds.record import Source, StaffRef
+from tests.unit import feeds
 
-SAMPLES = Path(services.feeds.__file__).parent / "samples" / "codeblue"
 FEED = "code-team-pager"
 
 PHI = [
@@ -26,22 +23,9 @@ PHI = [
     "1977-04-04", "Foundry", "Bed 12",
 ]  # fmt: skip
 
-
-def assert_no_phi(text: str) -> None:
-    leaked = [s for s in PHI if s.casefold() in text.casefold()]
-    assert not leaked, f"patient data leaked: {leaked}"
-
-
-def sample(name: str) -> bytes:
-    return (SAMPLES / name).read_bytes()
-
-
-def refusal(call) -> FeedRefused:
-    with pytest.raises(FeedRefused) as caught:
-        call()
-    assert_no_phi(str(caught.value))
-    assert_no_phi(repr(caught.value.problems))
-    return caught.value
+sample = partial(feeds.sample, "codeblue")
+assert_no_phi = partial(feeds.assert_no_phi, phi=PHI)
+refusal = partial(feeds.refusal, phi=PHI)
 
 
 def test_code_blue_with_its_team_and_nothing_of_the_patient():

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
+from functools import partial
 
 import pytest
 
 from schemas.events import HarmLevel, IncidentType
 from services.feeds import fhir
 from services.feeds.fhir import FhirFeed, FhirProblem, FhirVersion, IssueCode
+from services.feeds.mapfile import MappingInvalid
 from services.feeds.record import FeedRefused, Source, StaffRef
+from tests.unit import feeds
 
-SAMPLES = Path(fhir.__file__).parent / "samples" / "fhir"
+SAMPLES = feeds.SAMPLES / "fhir"
 STAFF = "https://hospital.example.org/staff-id"
 UNITS = "https://hospital.example.org/units"
 FEED = FhirFeed("ehr", unit_system=UNITS, staff_systems=(STAFF,))
@@ -36,9 +38,8 @@ PHI = (
     "Ana Reyes",
 )
 
-
-def sample(name: str) -> bytes:
-    return (SAMPLES / name).read_bytes()
+sample = partial(feeds.sample, "fhir")
+assert_no_phi = partial(feeds.assert_no_phi, phi=PHI)
 
 
 def refused(body: bytes | str | dict, **kwargs) -> list[FhirProblem]:
@@ -294,17 +295,20 @@ def test_shipped_mapping_loads() -> None:
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ("harm:\n  http://x:\n    a: deadly\n", "line 3: 'deadly' is not one of"),
-        ("event:\n  http://x:\n    a: death\n", "line 3: 'death' is not one of"),
-        ("when_no_event_code:\n  fatal: unexpected_death\n", "line 2: 'fatal'"),
-        ("event: {}\nharms: {}\n", "line 2: unknown section 'harms'"),
-        ("harm:\n  http://x: [fatal]\n", "line 2: code system 'http://x' must be a mapping"),
+        ("harm:\n  http://x:\n    a: deadly\n", "line 3, harm.http://x.a: not a harm level"),
+        ("event:\n  http://x:\n    a: death\n", "line 3, event.http://x.a: not an event type"),
+        ("when_no_event_code:\n  fatal: unexpected_death\n", "line 2, when_no_event_code.fatal"),
+        ("event: {}\nharms: {}\n", "line 2, harms: unknown section"),
+        ("harm:\n  http://x: [fatal]\n", "line 2, harm.http://x: must be a mapping"),
         ("harm: [\n", "not YAML"),
-        ("harm:\n  http://x:\n    a: mild\n    'a': severe\n", "line 4: code 'a' is listed twice"),
+        (
+            "harm:\n  http://x:\n    a: mild\n    'a': severe\n",
+            "line 4, harm.http://x.a: the same key",
+        ),
     ],
 )
 def test_mapping_refuses_what_it_cannot_use_with_the_line(text: str, named: str) -> None:
-    with pytest.raises(fhir.MappingError) as caught:
+    with pytest.raises(MappingInvalid) as caught:
         fhir.load_mapping(text, origin="local.yaml")
     assert named in str(caught.value) and str(caught.value).startswith("local.yaml")
 
@@ -327,11 +331,6 @@ def test_a_hospital_mapping_is_used() -> None:
 
 
 # --- patient data stops here -----------------------------------------------------------------
-
-
-def assert_no_phi(text: str) -> None:
-    leaked = [item for item in PHI if item.lower() in text.lower()]
-    assert not leaked, leaked
 
 
 def test_phi_sample_gives_records_without_phi() -> None:

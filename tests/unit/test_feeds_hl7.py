@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import hl7
@@ -32,8 +32,9 @@ from services.feeds.hl7v2 import (
 )
 from services.feeds.mllp import MllpListener
 from services.feeds.record import Problem, Source, StaffRef
+from tests.unit import feeds
 
-SAMPLES = Path(hl7v2.__file__).parent / "samples" / "hl7"
+SAMPLES = feeds.SAMPLES / "hl7"
 LONDON = ZoneInfo("Europe/London")
 # Every patient detail the samples carry: none may leave the adapter.
 PHI = (
@@ -57,9 +58,7 @@ PHI = (
     "MCR001",
 )
 
-
-def sample(name: str) -> bytes:
-    return (SAMPLES / name).read_bytes()
+sample = partial(feeds.sample, "hl7")
 
 
 def as_cr(name: str) -> bytes:

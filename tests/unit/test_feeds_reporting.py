@@ -9,13 +9,12 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
-from pathlib import Path
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import services.feeds
 from schemas.events import HarmLevel, IncidentType
 from services.feeds.record import FeedRefused, Problem, Source, StaffRef
 from services.feeds.reporting import (
@@ -25,8 +24,9 @@ from services.feeds.reporting import (
     from_webhook,
     load_mapping,
 )
+from tests.unit import feeds
 
-SAMPLES = Path(services.feeds.__file__).parent / "samples" / "reporting"
+SAMPLES = feeds.SAMPLES / "reporting"
 FEED = "risk-system"
 
 # Every patient detail (and narrative word) the samples carry.
@@ -41,22 +41,9 @@ PHI = [
     "Séverine", "Plessis", "485 777 3456", "café", "sedation", "struck",
 ]  # fmt: skip
 
-
-def assert_no_phi(text: str) -> None:
-    leaked = [s for s in PHI if s.casefold() in text.casefold()]
-    assert not leaked, f"patient data leaked: {leaked}"
-
-
-def sample(name: str) -> bytes:
-    return (SAMPLES / name).read_bytes()
-
-
-def refusal(call) -> FeedRefused:
-    with pytest.raises(FeedRefused) as caught:
-        call()
-    assert_no_phi(str(caught.value))
-    assert_no_phi(repr(caught.value.problems))
-    return caught.value
+sample = partial(feeds.sample, "reporting")
+assert_no_phi = partial(feeds.assert_no_phi, phi=PHI)
+refusal = partial(feeds.refusal, phi=PHI)
 
 
 def wheres(refused: FeedRefused | list[Problem]) -> list[str]:
