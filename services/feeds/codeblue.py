@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from schemas.events import HarmLevel, IncidentType, StaffId, UnitCode
 from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef, json_object
-from services.feeds.reporting import EMPLOYEE_NUMBER, merge_staff, normalise
+from services.feeds.reporting import EMPLOYEE_NUMBER, merge_staff
+from services.feeds.reporting_mapping import normalise
 
 _STAFF_ID = TypeAdapter(StaffId)
 # Kept fields hold no line break or control character: nothing a code holds, and what

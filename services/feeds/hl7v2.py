@@ -1,4 +1,4 @@
-"""HL7 v2 ADT messages: a death (or a configured trigger) in, a FeedRecord out, an ACK back.
+"""HL7 v2 ADT messages: a death (or a configured trigger) in, a FeedRecord out.
 
 Why ADT: the admission-discharge-transfer feed is the one HL7 interface every hospital
 already runs, and a death shows on it as a discharge (A03) or an update (A08) whose PV1-36
@@ -20,8 +20,8 @@ from __future__ import annotations
 import enum
 import logging
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 import hl7
@@ -44,7 +44,7 @@ EXPIRED = frozenset({"20", "40", "41", "42"})
 HL7_NULL = '""'  # a field sent as present and empty ("delete the value")
 # What python-hl7 raises on text it cannot take apart (its parse plan asserts that the
 # separators in MSH-1/MSH-2 are distinct).
-_UNPARSEABLE = (hl7.ParseException, ValueError, IndexError, KeyError, AssertionError)
+UNPARSEABLE = (hl7.ParseException, ValueError, IndexError, KeyError, AssertionError)
 
 
 class AckCode(enum.StrEnum):
@@ -62,14 +62,6 @@ class ErrorCode(enum.StrEnum):
     required_missing = "101"
     data_type = "102"
     internal = "207"
-
-
-_ERROR_TEXT = {
-    ErrorCode.segment_sequence: "Segment sequence error",
-    ErrorCode.required_missing: "Required field missing",
-    ErrorCode.data_type: "Data type error",
-    ErrorCode.internal: "Application internal error",
-}
 
 
 @dataclass(frozen=True)
@@ -203,26 +195,26 @@ def read(
     `staff_system`: the identifier system of a clinician whose XCN-9 assigning authority is
     empty; None says the ADT system already uses our staff ids.
     Raises Hl7Refused with every problem found (its ack_code says AE or AR)."""
-    message = _parse(data, encoding)
+    message = parse(data, encoding)
     msh = message.segment("MSH")
     problems: list[Problem] = []
-    control_id = _text(msh, 10)
+    control_id = text(msh, 10)
     if not control_id:
         problems.append(
             Hl7Problem.at("MSH", 10, "message control id is empty", ErrorCode.required_missing)
         )
     elif len(control_id) > 128:
         problems.append(Hl7Problem.at("MSH", 10, "longer than 128 characters", ErrorCode.data_type))
-    message_type, event = _text(msh, 9, 1), _text(msh, 9, 2)
+    message_type, event = text(msh, 9, 1), text(msh, 9, 2)
     if not event and _has(message, "EVN"):
-        event = _text(message.segment("EVN"), 1)  # v2.2 and older put the event in EVN-1
+        event = text(message.segment("EVN"), 1)  # v2.2 and older put the event in EVN-1
     if not message_type:
         problems.append(
             Hl7Problem.at("MSH", 9, "message type is empty", ErrorCode.required_missing)
         )
     if problems:
         raise Hl7Refused(problems)
-    processing = _text(msh, 11)
+    processing = text(msh, 11)
     if processing and processing not in triggers.processing_ids:
         return []
     rule, raw_event = _match(message, message_type, event, triggers, problems)
@@ -257,7 +249,7 @@ def read(
     return [record]
 
 
-def _parse(data: bytes | str | hl7.Message, encoding: str) -> hl7.Message:
+def parse(data: bytes | str | hl7.Message, encoding: str) -> hl7.Message:
     """Bytes or text -> the library's Message; a refusal (AR) when it is not one message.
 
     Line ends are made carriage returns first: files edited by hand and some engines' test
@@ -279,7 +271,7 @@ def _parse(data: bytes | str | hl7.Message, encoding: str) -> hl7.Message:
         )
     try:
         return hl7.parse(text)
-    except _UNPARSEABLE:  # the library's exception text may quote a segment
+    except UNPARSEABLE:  # the library's exception text may quote a segment
         raise Hl7Refused(
             [Hl7Problem.at("MSH", None, "not one HL7 v2 message", ErrorCode.segment_sequence)]
         ) from None
@@ -293,7 +285,7 @@ def _occurrences(message: hl7.Message, segment: str) -> list[hl7.Segment]:
     return [s for s in message if s and s[0] and s[0][0] == segment]
 
 
-def _text(
+def text(
     segment: hl7.Segment, field_no: int, component: int = 1, repetition: int = 1, sub: int = 1
 ) -> str:
     """One value through the library's accessor; absent, a deeper path or HL7 null -> ""."""
@@ -341,7 +333,7 @@ def _match(
             continue
         for segment in segments:
             for rep in range(1, _repetitions(segment, field_no) + 1):
-                value = _text(segment, field_no, comp, rep)
+                value = text(segment, field_no, comp, rep)
                 if value in rule.values:
                     return rule, f"{kind} {rule.field}={value}"
     return None, kind
@@ -353,7 +345,7 @@ def _occurred_at(message: hl7.Message, zone: tzinfo, problems: list[Problem]) ->
     for seg, field_no in TIME_FIELDS:
         if not _has(message, seg):
             continue
-        value = _text(message.segment(seg), field_no)
+        value = text(message.segment(seg), field_no)
         if not value:
             continue
         try:
@@ -381,7 +373,7 @@ def _unit(message: hl7.Message) -> str | None:
     bed and facility are never read)."""
     if not _has(message, "PV1"):
         return None
-    value = _text(message.segment("PV1"), 3, 1)
+    value = text(message.segment("PV1"), 3, 1)
     try:
         return _UNIT.validate_python(value) if value else None
     except ValidationError:
@@ -417,12 +409,12 @@ def _staff(
 
     def take(seg: str, nth: int, field_no: int, segment: hl7.Segment, role: str) -> None:
         for rep in range(1, _repetitions(segment, field_no) + 1):
-            value = _text(segment, field_no, 1, rep)
+            value = text(segment, field_no, 1, rep)
             if not value:
                 continue
             system = (
-                _text(segment, field_no, 9, rep, 1)
-                or _text(segment, field_no, 9, rep, 2)
+                text(segment, field_no, 9, rep, 1)
+                or text(segment, field_no, 9, rep, 2)
                 or default_system
             )
             bad = (
@@ -448,134 +440,11 @@ def _staff(
         for field_no, role in CLINICIAN_FIELDS:
             take("PV1", 1, field_no, pv1, role)
     for nth, rol in _visit_roles(message):
-        if _text(rol, 2).upper() == _ROL_DELETED:
+        if text(rol, 2).upper() == _ROL_DELETED:
             continue
-        code = _text(rol, 3, 1)
+        code = text(rol, 3, 1)
         take("ROL", nth, 4, rol, f"ROL:{code}" if code else "ROL")
     return found
-
-
-def _version(message: hl7.Message) -> tuple[int, ...]:
-    try:
-        raw = _text(message.segment("MSH"), 12)
-        return tuple(int(p) for p in raw.split(".")) if raw else (2, 5)
-    except (ValueError, KeyError):
-        return (2, 5)
-
-
-def ack(
-    message: bytes | str | hl7.Message,
-    code: AckCode,
-    problems: Sequence[Problem] = (),
-    *,
-    encoding: str = "utf-8",
-) -> hl7.Message:
-    """The acknowledgement of one message: the library's ACK (MSH with sender and receiver
-    swapped, MSA-1 the code, MSA-2 the message's MSH-10), plus one ERR segment a problem.
-
-    ERR follows the message's version: ERR-1 (segment^sequence^field^code) before v2.5,
-    ERR-2 (location), ERR-3 (0357 code), ERR-4 (severity E) and ERR-8 (why) from v2.5 on.
-    Bytes that are no message get a best-effort NAK: the first segment's MSH if it parses
-    (so the sender can match MSA-2), else a bare header."""
-    parsed = _salvage(message, encoding)
-    try:
-        reply = parsed.create_ack(str(code))
-    except (IndexError, TypeError):  # a header too short for the library: answer anyway
-        reply = _BARE.create_ack(str(code))
-        reply.segment("MSA").assign_field(reply.escape(_text(parsed.segment("MSH"), 10)), 2)
-    version = _version(parsed)
-    for problem in problems:
-        reply.append(_err(reply, problem, version))
-    if problems and version < (2, 5):  # ELD has no room for why: such engines show MSA-3
-        text = "; ".join(f"{p.where}: {p.why}" for p in problems)
-        reply.segment("MSA").assign_field(reply.escape(text[:80]), 3)
-    return reply
-
-
-def _salvage(message: bytes | str | hl7.Message, encoding: str) -> hl7.Message:
-    try:
-        return _parse(message, encoding)
-    except Hl7Refused:
-        pass
-    text = message.decode("latin-1") if isinstance(message, bytes) else str(message)
-    first = text.replace("\n", "\r").lstrip().split("\r", 1)[0]
-    if first.startswith("MSH") and len(first) > 8:
-        try:
-            header = hl7.parse(first)
-            header.segment("MSH")
-            return header
-        except _UNPARSEABLE:
-            pass
-    return _BARE
-
-
-# The header of a NAK for bytes that are no message: nothing of theirs can be echoed.
-_BARE = hl7.parse("MSH|^~\\&|||||||ACK^||P|2.5")
-
-
-def _err(reply: hl7.Message, problem: Problem, version: tuple[int, ...]) -> hl7.Segment:
-    hp = problem if isinstance(problem, Hl7Problem) else None
-    code = hp.code if hp else ErrorCode.internal
-    seg_id = (hp.segment if hp else None) or ""
-    sequence = str(hp.sequence) if hp and hp.segment else ""
-    field_no = str(hp.field_no) if hp and hp.field_no else ""
-    rep = str(hp.repetition) if hp and hp.repetition else ""
-    err = reply.create_segment([reply.create_field(["ERR"])])
-    why = reply.escape(f"{problem.where}: {problem.why}")
-    if version < (2, 5):
-        err.assign_field(seg_id, 1, 1, 1)
-        err.assign_field(sequence, 1, 1, 2)
-        err.assign_field(field_no, 1, 1, 3)
-        err.assign_field(f"{code}&{reply.escape(_ERROR_TEXT[code])}&HL70357", 1, 1, 4)
-        return err
-    if seg_id:
-        for n, part in enumerate((seg_id, sequence, field_no, rep), start=1):
-            if part:
-                err.assign_field(part, 2, 1, n)
-    err.assign_field(str(code), 3, 1, 1)
-    err.assign_field(reply.escape(_ERROR_TEXT[code]), 3, 1, 2)
-    err.assign_field("HL70357", 3, 1, 3)
-    err.assign_field("E", 4)
-    err.assign_field(why, 8)
-    return err
-
-
-@dataclass(frozen=True)
-class Received:
-    """What the listener needs of one message: the records to pass on and the ACK bytes."""
-
-    records: list[FeedRecord]
-    code: AckCode
-    ack: bytes
-    problems: list[Problem] = field(default_factory=list)
-
-
-def receive(
-    data: bytes,
-    *,
-    feed: str,
-    triggers: Hl7Triggers = DEFAULT_TRIGGERS,
-    zone: tzinfo = UTC,
-    staff_system: str | None = None,
-    encoding: str = "utf-8",
-) -> Received:
-    """read() and ack() together, for an MLLP block: AA with the records, or AE/AR with
-    every problem in ERR segments. Never raises on the message's content."""
-    try:
-        records = read(
-            data,
-            feed=feed,
-            triggers=triggers,
-            zone=zone,
-            staff_system=staff_system,
-            encoding=encoding,
-        )
-    except Hl7Refused as refused:
-        code, problems = refused.ack_code, list(refused.problems)
-        reply = ack(data, code, problems, encoding=encoding)
-        return Received([], code, str(reply).encode(encoding, "replace"), problems)
-    reply = ack(data, AckCode.accept, encoding=encoding)
-    return Received(records, AckCode.accept, str(reply).encode(encoding, "replace"))
 
 
 def split(text: str | bytes, *, encoding: str = "utf-8") -> list[str]:
@@ -591,7 +460,7 @@ def split(text: str | bytes, *, encoding: str = "utf-8") -> list[str]:
     text = "\r".join(s for s in text.replace("\r\n", "\r").replace("\n", "\r").split("\r") if s)
     try:
         parsed = hl7.parse_hl7(text)
-    except _UNPARSEABLE:
+    except UNPARSEABLE:
         raise Hl7Refused(
             [Hl7Problem.at("MSH", None, "not HL7 v2 messages", ErrorCode.segment_sequence)]
         ) from None

@@ -4,7 +4,7 @@ Why python-hl7's `hl7.mllp`: its asyncio server already frames and unframes MLLP
 (0x0B message 0x1C 0x0D), so this module only decides what happens between a block and its
 answer. The block is passed on as bytes, not as the library's parsed message, because a
 message that does not parse still deserves a NAK the sender can match (services.feeds.
-hl7v2.ack salvages its MSH); `handle` gets the bytes and returns the ACK.
+hl7_ack.ack salvages its MSH); `handle` gets the bytes and returns the ACK.
 
 One message at a time per connection: MLLP senders wait for the ACK before sending the
 next, so order is kept without a queue. What `handle` does with the records (the next
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 import hl7
 from hl7.mllp import HL7StreamReader, HL7StreamWriter, InvalidBlockError, start_hl7_server
 
-from services.feeds import hl7v2
+from services.feeds import hl7_ack, hl7v2
 from services.feeds.record import Problem
 from services.logs import log
 
@@ -131,7 +131,7 @@ class MllpListener:
     def _nak(self, block: bytes, why: str) -> hl7.Message:
         problem = hl7v2.Hl7Problem.at("MSH", None, why, hl7v2.ErrorCode.segment_sequence)
         problems: list[Problem] = [problem]
-        return hl7v2.ack(block, hl7v2.AckCode.reject, problems, encoding=self.encoding)
+        return hl7_ack.ack(block, hl7v2.AckCode.reject, problems, encoding=self.encoding)
 
     def _bytes(self, answer: Answer) -> bytes:
         if isinstance(answer, bytes):

@@ -20,14 +20,13 @@ from hypothesis import strategies as st
 
 from schemas.events import HarmLevel, IncidentType
 from services.feeds import hl7v2
+from services.feeds.hl7_ack import ack, receive
 from services.feeds.hl7v2 import (
     AckCode,
     Hl7Refused,
     Hl7Rule,
     Hl7Triggers,
-    ack,
     read,
-    receive,
     split,
 )
 from services.feeds.mllp import MllpListener

@@ -16,14 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.events import HarmLevel, IncidentType
+from services.feeds.mapfile import MappingInvalid
 from services.feeds.record import FeedRefused, Problem, Source, StaffRef
-from services.feeds.reporting import (
-    MappingInvalid,
-    default_mapping,
-    from_csv,
-    from_webhook,
-    load_mapping,
-)
+from services.feeds.reporting import from_csv, from_webhook
+from services.feeds.reporting_mapping import default_mapping, load_mapping
 from tests.unit import feeds
 
 SAMPLES = feeds.SAMPLES / "reporting"
