@@ -11,13 +11,16 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 
 from schemas.events import HarmLevel, IncidentType
 from services.feeds.fhir_checks import FhirProblem, FhirVersion, IssueCode, Pruned, path
 from services.feeds.record import FeedRecord, Problem, Source, StaffRef
+
+if TYPE_CHECKING:  # fhir.py imports this module: the feed's type is named for the checker only
+    from services.feeds.fhir import FhirFeed
 
 STAFF_TYPES = frozenset({"Practitioner", "PractitionerRole"})
 BUNDLE_TYPES = frozenset({"collection", "transaction", "batch"})
@@ -50,8 +53,7 @@ class _Scope:
 
 
 class Reader:
-    # `feed` is a services.feeds.fhir.FhirFeed; not named here, as fhir.py imports this module.
-    def __init__(self, feed: Any, version: FhirVersion, pruned: Pruned) -> None:
+    def __init__(self, feed: FhirFeed, version: FhirVersion, pruned: Pruned) -> None:
         self.feed = feed
         self.version = version
         self.pruned = pruned
