@@ -8,8 +8,9 @@ explain it ("deaths always; then these event types; near misses never; the rest 
 
 Why `check_rules`: a table is saved from the console, so it must be refused before it can
 lose a record. Two mistakes would: a table where some record meets no rule (nobody would
-decide on it), and a table that ignores a record whose harm is death or severe (a death
-always reaches a human). Every problem is reported at once, with the rule's position, so
+decide on it), and a table that ignores a record whose harm is death or severe, or whose
+event type is a death (DEATH_EVENTS: a death always reaches a human, even when the source
+left its harm unknown). Every problem is reported at once, with the rule's position, so
 the coordinator fixes the table in one go. `decide` still answers `ask` when it is handed a
 table that was never checked and no rule matches: when unsure, a human looks.
 
@@ -35,6 +36,16 @@ from services.feeds.record import Source
 NOTE_MAX = 200
 #: Harm levels that may never be ignored: at least `ask`.
 NEVER_IGNORED: frozenset[HarmLevel] = frozenset({HarmLevel.death, HarmLevel.severe})
+#: Event types that are a death whatever harm level the source gave (a report may file
+#: one with harm unknown or wrongly graded): they may never be ignored either.
+DEATH_EVENTS: frozenset[IncidentType] = frozenset(
+    {
+        IncidentType.unexpected_death,
+        IncidentType.failed_resuscitation,
+        IncidentType.first_patient_death,
+        IncidentType.staff_death,
+    }
+)
 ROW_KEYS = ("position", "source", "event_types", "harm_levels", "action", "note")
 
 
@@ -227,21 +238,24 @@ def rule_problems(rules: Sequence[Rule]) -> list[RuleProblem]:
                 " so that every record meets a rule",
             )
         )
-    problems += _ignored_harm(rules)
+    problems += _ignored_deaths(rules)
     problems.sort(key=lambda p: (p.position is None, p.position or 0))
     return problems
 
 
-def _ignored_harm(rules: Sequence[Rule]) -> list[RuleProblem]:
-    """Rules that would ignore a record with harm death or severe.
+def _ignored_deaths(rules: Sequence[Rule]) -> list[RuleProblem]:
+    """Rules that would ignore a death: a record with harm death or severe, or one whose
+    event type is a death (DEATH_EVENTS) whatever its harm level.
 
-    Exact rather than cautious: every (source, event type, harm) a death or severe record
-    can have is run through the table (a few hundred cases), so an `ignore` rule that an
-    earlier rule shields from such records is accepted. The example named is the first
-    case found, enough for the coordinator to see what slips through."""
+    Exact rather than cautious: every (source, event type, harm) such a record can have is
+    run through the table (a few hundred cases), so an `ignore` rule that an earlier rule
+    shields from such records is accepted. The example named is the first case found,
+    enough for the coordinator to see what slips through."""
     found: dict[int, str] = {}
-    for harm, source, event in product(_harm_order(NEVER_IGNORED), Source, IncidentType):
+    for harm, source, event in product(_harm_order(HarmLevel), Source, IncidentType):
         probe = _Probe(source, event, HarmLevel(harm))
+        if probe.harm_level not in NEVER_IGNORED and event not in DEATH_EVENTS:
+            continue
         for position, rule in enumerate(rules, start=1):
             if rule.matches(probe):
                 if rule.action is Action.ignore and position not in found:
@@ -250,7 +264,7 @@ def _ignored_harm(rules: Sequence[Rule]) -> list[RuleProblem]:
     return [
         RuleProblem(
             position,
-            f"would ignore a record with harm death or severe (e.g. {example});"
+            f"would ignore a death or severe harm (e.g. {example});"
             " such a record must at least ask the coordinator",
         )
         for position, example in sorted(found.items())

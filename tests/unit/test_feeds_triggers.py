@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from schemas.events import HarmLevel, IncidentType
 from services.feeds.record import FeedRecord, Source
 from services.feeds.triggers import (
+    DEATH_EVENTS,
     DEFAULT_RULES,
     NOTE_MAX,
     Action,
@@ -189,9 +190,25 @@ def test_a_rule_that_could_ignore_a_death_or_severe_harm_is_refused(rule):
     assert "must at least ask" in problems[0].why
 
 
+@pytest.mark.parametrize("event", sorted(DEATH_EVENTS))
+def test_a_death_event_may_not_be_ignored_even_with_harm_unknown(event):
+    rules = [
+        Rule(Action.start, "harm", harm_levels={HarmLevel.death, HarmLevel.severe}),
+        Rule(Action.ignore, "no harm given", harm_levels={HarmLevel.unknown}),
+        ASK,
+    ]
+    problems = refused(rules)
+    assert [p.position for p in problems] == [2]
+    rules.insert(1, Rule(Action.ask, "deaths", event_types={event}))
+    assert [p.position for p in refused(rules)] == [3]  # the other death events still slip
+    rules[1] = Rule(Action.ask, "deaths", event_types=DEATH_EVENTS)
+    assert check_rules(rules)
+
+
 def test_an_ignore_rule_shielded_by_an_earlier_rule_may_be_saved():
     rules = [
         Rule(Action.ask, "deaths and severe", harm_levels={HarmLevel.death, HarmLevel.severe}),
+        Rule(Action.ask, "death events", event_types=DEATH_EVENTS),
         Rule(Action.ignore, "this feed is a test feed", source=Source.kafka),
         ASK,
     ]
@@ -201,6 +218,8 @@ def test_an_ignore_rule_shielded_by_an_earlier_rule_may_be_saved():
 def test_a_final_ignore_is_refused_unless_deaths_are_caught_before_it():
     assert [p.position for p in refused([Rule(Action.ignore, "")])] == [1]
     rules = [Rule(Action.start, "", harm_levels={HarmLevel.death, HarmLevel.severe})]
+    assert [p.position for p in refused([*rules, Rule(Action.ignore, "")])] == [2]
+    rules.append(Rule(Action.ask, "", event_types=DEATH_EVENTS))
     assert check_rules([*rules, Rule(Action.ignore, "")])
 
 
@@ -247,7 +266,7 @@ def test_a_saved_table_never_ignores_a_death_or_severe_harm(rules, rec):
     assume(not rule_problems(rules))
     decision = decide(rec, check_rules(rules))
     assert decision.position is not None  # every record meets a rule
-    if rec.harm_level in (HarmLevel.death, HarmLevel.severe):
+    if rec.harm_level in (HarmLevel.death, HarmLevel.severe) or rec.event_type in DEATH_EVENTS:
         assert decision.action is not Action.ignore
 
 
@@ -260,7 +279,8 @@ def test_a_refused_harm_rule_really_can_ignore_a_death(rules):
         decision.position
         for s in Source
         for e in IncidentType
-        for h in (HarmLevel.death, HarmLevel.severe)
+        for h in HarmLevel
+        if h in (HarmLevel.death, HarmLevel.severe) or e in DEATH_EVENTS
         if (decision := decide(record(e, h, s), rules)).action is Action.ignore
     }
     assert refused_at == ignored_at
