@@ -45,6 +45,10 @@ Example, the night from issue 12 (window 12 h, all on ICU):
 Why "why" holds counts, units and times but no staff id or record id: it is shown on the
 board, and the board shows what the decision rests on, not who.
 
+An incident's time is the one the store gives with the candidate; the store should keep
+the earliest of its records' times (the event began then), so the window is measured from
+the start of the event and a chain of late records cannot drag an incident forward.
+
 Pure code: the store gives the candidates (the incidents in the window, with their links)
 and keeps the result; nothing here reads a clock, a database or a broker.
 """
@@ -155,7 +159,9 @@ class MatchKind(enum.StrEnum):
 class Match:
     """What to do with the record. `adds_staff`: its staff not on the incident yet, who join
     that incident's cases (empty unless linked or joined). `candidates`: for `ambiguous`,
-    the incidents the coordinator chooses among, best first."""
+    the incidents the coordinator chooses among, best first; empty when a record without a
+    unit shares staff with no incident, so the coordinator's only question is whether it
+    starts one."""
 
     kind: MatchKind
     incident_id: uuid.UUID | None
@@ -167,7 +173,9 @@ class Match:
 def _span(delta: timedelta) -> str:
     minutes = int(abs(delta).total_seconds() // 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    if hours and minutes:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours} h" if hours else f"{minutes} min"
 
 
 def _shared(record: Arrival, incident: Candidate) -> int:

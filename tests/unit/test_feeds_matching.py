@@ -83,7 +83,7 @@ class Store:
             self.incidents[old.incident_id] = Candidate(
                 old.incident_id,
                 old.unit,
-                old.occurred_at,
+                min(old.occurred_at, record.occurred_at),  # the event began then
                 old.staff_ids | result.adds_staff,
                 old.links | {record.link},
             )
@@ -295,6 +295,14 @@ def test_arrival_of_a_feed_record_keeps_only_what_matching_needs() -> None:
     got = Arrival.of(record, ["s-1"])
     assert got.link == SourceLink(Source.hl7v2, "adt", "MSG-9")
     assert got.staff_ids == {"s-1"} and got.unit == "ICU"
+
+
+def test_why_says_what_the_decision_rests_on() -> None:
+    x = incident("ICU", at("02:10"), "A B")
+    joined = match(arrival(Source.hl7v2, "MSG-6", at("03:40"), "ICU", "A D"), [x])
+    assert joined.why == "same unit ICU, 1 h 30 min apart, shares 1 staff; adds 1 staff"
+    new = match(arrival(Source.hl7v2, "MSG-7", at("03:40"), "5W", "A"), [x])
+    assert new.why == "no incident on 5W within 12 h shares staff with it"
 
 
 def test_why_names_no_staff_and_no_record_id() -> None:
