@@ -270,6 +270,11 @@ class _Reader:
             messages = hl7v2.split(data)
         except hl7v2.Hl7Refused as refused:
             tally.refusal(name, refused.problems)
+            if self.ack:  # what the listener would answer to these bytes sent as one block
+                nak = hl7_ack.ack(data, refused.ack_code, refused.problems)
+                tally.lines.append(
+                    {"file": name, "ack_code": refused.ack_code.value, "ack": str(nak)}
+                )
             return
         if not messages:
             tally.refusal(name, [Problem("file", "no HL7 v2 message in it")])

@@ -77,6 +77,14 @@ def test_some_refused_and_some_taken_is_status_1(capsys):
     assert "record" in taken and refused["refused"][0]["where"] == "MSH-10"
 
 
+def test_bytes_that_are_no_hl7_are_refused_with_the_nak_the_listener_sends(capsys):
+    status = check("--source", "hl7v2", "--ack", SAMPLES / "hl7" / "bad_not_hl7.txt")
+    refused, nak = lines(capsys)
+    assert status == 2
+    assert refused["refused"] == [{"where": "MSH", "why": "not HL7 v2 messages"}]
+    assert nak["ack_code"] == "AR" and "MSA|AR" in nak["ack"]
+
+
 def test_a_csv_export_gives_one_refusal_line_a_row(capsys):
     status = check("--source", "reporting", SAMPLES / "reporting" / "export.csv")
     out = lines(capsys)
