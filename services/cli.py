@@ -1,4 +1,4 @@
-"""`svrr` command line: migrations, directory imports and the seed, and logging an incident.
+"""`svrr` command line: migrations, directory imports, the seed, logging an incident, feeds.
 
 `svrr incident` runs the same validation and the same transaction as POST /incidents, so a
 risk manager without the web form gets exactly the API's guarantees and errors.
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from services import clock, logs
 from services.config import get_settings
 from services.db import async_engine, transaction
+from services.feeds import commands as feed_commands
 from services.identity import commands as identity_commands
 from services.incidents import commands as involvement_commands
 from services.incidents.service import IncidentIn, KeyReused, NotInDirectory, report
@@ -85,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     schedule_commands.add_commands(sub)
     identity_commands.add_commands(sub)
     involvement_commands.add_commands(sub)
+    feed_commands.add_commands(sub)
     args = parser.parse_args(argv)
+    if (code := feed_commands.run(args)) is not None:
+        return code
     if (code := schedule_commands.run(args)) is not None:
         return code
     if (code := involvement_commands.run(args)) is not None:
