@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from services import cli
 from services.feeds import commands
@@ -174,7 +177,21 @@ def test_no_patient_detail_from_any_sample_reaches_the_output(folder, capsys):
     feeds.assert_no_phi(captured.err, PHI[folder])
 
 
-def test_through_main_with_no_stack(capsys):
+@pytest.fixture
+def process_logging() -> Iterator[None]:
+    """cli.main configures logging for its process, onto the stream it finds: pytest's
+    capture, closed after this test. The run's configuration is put back, or every later
+    test that logs writes to a closed file."""
+    saved = structlog.get_config()
+    handlers = list(logging.root.handlers)
+    factory = logging.getLogRecordFactory()
+    yield
+    structlog.configure(**saved)
+    logging.root.handlers[:] = handlers
+    logging.setLogRecordFactory(factory)
+
+
+def test_through_main_with_no_stack(capsys, process_logging):
     status = cli.main(
         ["feed", "check", "--source", "hl7v2", str(SAMPLES / "hl7" / "a03_death.hl7")]
     )
