@@ -172,7 +172,11 @@ DEFAULT_TRIGGERS = Hl7Triggers()
 # PV1 clinician fields, in the order their people are listed, with the role they get.
 CLINICIAN_FIELDS = ((7, "attending"), (8, "referring"), (9, "consulting"), (17, "admitting"))
 # Time of the event: when it happened, else when it was recorded, else the discharge time.
-TIME_FIELDS = (("EVN", 6), ("EVN", 2), ("PV1", 45))
+# When the event happened, best first: EVN-6 (event occurred), PV1-45 (discharge date/time:
+# for a death, the time of death the ward recorded), then EVN-2 (when the ADT event was
+# recorded, possibly hours later). Matching the same event across feeds compares these
+# times, so the event's own time comes before the system's.
+TIME_FIELDS = (("EVN", 6), ("PV1", 45), ("EVN", 2))
 _DTM = re.compile(r"^\d{4}(?:\d{2}){0,5}(?:\.\d{1,4})?(?:[+-]\d{4})?$")
 _UNIT = TypeAdapter(UnitCode)
 _ID_MAX, _SYSTEM_MAX = 64, 200
@@ -340,8 +344,11 @@ def _match(
 
 
 def _occurred_at(message: hl7.Message, zone: tzinfo, problems: list[Problem]) -> datetime | None:
-    """The first time given of EVN-6, EVN-2, PV1-45; a malformed one is refused rather than
-    skipped, because the sender meant it and the next field may be hours off."""
+    """The first time given of TIME_FIELDS. Every time field present is checked: a malformed
+    one is refused rather than skipped, even when another is good, because the sender meant
+    it and it may be the one that is right."""
+    found: list[datetime] = []
+    malformed = False
     for seg, field_no in TIME_FIELDS:
         if not _has(message, seg):
             continue
@@ -356,13 +363,18 @@ def _occurred_at(message: hl7.Message, zone: tzinfo, problems: list[Problem]) ->
             problems.append(
                 Hl7Problem.at(seg, field_no, "not an HL7 date/time (DTM)", ErrorCode.data_type)
             )
-            return None
+            malformed = True
+            continue
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=zone)
-        return moment.astimezone(UTC)
+        found.append(moment.astimezone(UTC))
+    if malformed:
+        return None
+    if found:
+        return found[0]
     problems.append(
         Hl7Problem.at(
-            "EVN", 2, "no event time: EVN-6, EVN-2 and PV1-45 are empty", ErrorCode.required_missing
+            "EVN", 2, "no event time: EVN-6, PV1-45 and EVN-2 are empty", ErrorCode.required_missing
         )
     )
     return None

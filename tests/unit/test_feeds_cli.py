@@ -63,7 +63,7 @@ def test_an_hl7_file_of_several_messages_is_read_message_by_message(tmp_path, ca
     assert (ignored["message"], refused["message"]) == (1, 2)
     assert "no trigger" in ignored["ignored"]
     assert refused["refused"] == [
-        {"where": "EVN-2", "why": "no event time: EVN-6, EVN-2 and PV1-45 are empty"}
+        {"where": "EVN-2", "why": "no event time: EVN-6, PV1-45 and EVN-2 are empty"}
     ]
     assert status == 2  # nothing taken, something refused
 

@@ -87,7 +87,7 @@ def test_an_a03_whose_disposition_is_expired_is_an_unexpected_death() -> None:
     assert record.harm_level is HarmLevel.death
     assert record.raw_event == "ADT^A03 PV1-36=41" and record.raw_harm is None
     assert record.unit == "4E"  # PV1-3.1 only: room 412 and bed B are never read
-    # EVN-6 (when it happened) wins over EVN-2 and PV1-45, its offset kept
+    # EVN-6 (when it happened) wins over PV1-45 and EVN-2, its offset kept
     assert record.occurred_at == datetime(2026, 11, 30, 12, 55, tzinfo=UTC)
 
 
@@ -113,6 +113,21 @@ def test_an_a08_with_a_cwe_disposition_and_a_local_time_is_read_in_the_feeds_zon
     # EVN-2 without an offset, 15:50 in Chicago (CST, UTC-6)
     assert record.occurred_at == datetime(2026, 11, 30, 21, 50, tzinfo=UTC)
     assert record.staff == (StaffRef(value="D1001", system="STAFFID", role="attending"),)
+
+
+def test_the_time_of_death_comes_before_the_time_the_message_was_recorded() -> None:
+    # Without EVN-6: PV1-45 (discharged, here expired, 14:10+01) and not EVN-2 (the A03
+    # entered ten minutes later): matching compares the event's own times across feeds.
+    text = sample("a03_death.hl7").decode().replace("|20261130135500+0100", "|")
+    [record] = read(text, feed="adt")
+    assert record.occurred_at == datetime(2026, 11, 30, 13, 10, tzinfo=UTC)
+
+
+def test_a_malformed_time_is_refused_even_when_another_is_good() -> None:
+    text = sample("a03_death.hl7").decode().replace("20261130142000+0100", "2026113O1420")
+    with pytest.raises(Hl7Refused) as caught:
+        read(text, feed="adt")
+    assert [p.where for p in caught.value.problems] == ["EVN-2"]
 
 
 def test_a_v23_death_with_only_a_discharge_time_uses_pv1_45() -> None:
