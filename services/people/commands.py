@@ -1,4 +1,4 @@
-"""`svrr import units|staff|shifts|peers FILE` and `svrr seed`: the directory from a shell.
+"""`svrr import units|staff|shifts|peers|staff-ids FILE`, `svrr seed`: the directory from a shell.
 
 The same importers as the admin API, so a coordinator at a terminal gets the same checks,
 the same all-or-nothing rule and the same report.
@@ -25,7 +25,7 @@ SEED_FILES = (("units", "units.csv"), ("staff", "staff.csv"), ("peers", "peers.c
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     imp = subparsers.add_parser(
-        "import", help="import a units, staff, shifts or peers CSV (all or nothing)"
+        "import", help="import a units, staff, shifts, peers or staff-ids CSV (all or nothing)"
     )
     imp.add_argument("kind", choices=sorted(IMPORTERS))
     imp.add_argument("file", type=Path)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     func,
 )
@@ -82,6 +83,18 @@ class Staff(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class StaffIdentifier(Base):
+    """A source system's identifier for a member of staff (migration 0013): how a feed's
+    clinician, named in the feed's own terms, becomes one of our staff ids. One person per
+    (system, value), so a feed's reference is never ambiguous; a person may have many."""
+
+    __tablename__ = "staff_identifiers"
+
+    system: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.staff_id"), index=True)
 
 
 class Shift(Base):

@@ -1,4 +1,4 @@
-"""What the four imports share: the report, a CSV export read into rows, one import at a time."""
+"""What the imports share: the report, a CSV export read into rows, one import at a time."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.logs import log
 
-Kind = Literal["units", "staff", "shifts", "peers"]
+Kind = Literal["units", "staff", "shifts", "peers", "staff-ids"]
 
 # Rows per statement when a list of keys is sent to PostgreSQL: well under its 65,535
 # bind-parameter limit, so a hospital of any size imports in a handful of round trips.
