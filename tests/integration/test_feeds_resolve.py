@@ -9,6 +9,7 @@ people, and fresh ids mean no other test's rows can match or collide.
 from __future__ import annotations
 
 import importlib.util
+import secrets
 import subprocess
 import sys
 import uuid
@@ -22,7 +23,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from schemas.events import HarmLevel, IncidentType
@@ -47,6 +48,21 @@ class Ward:
     system: str
 
 
+def unused_numbers(conn: Connection, n: int) -> list[str]:
+    """Numbers no staff record has: the directory refuses two people with one number, and
+    test_reimport exports every staff row and imports it back (numbers counted from 0 in
+    each test's ward collided there, and the re-import was refused)."""
+    numbers: list[str] = []
+    while len(numbers) < n:
+        candidate = f"+1555{secrets.randbelow(10**7):07d}"
+        taken = conn.execute(
+            text("SELECT 1 FROM staff WHERE mobile_e164 = :m"), {"m": candidate}
+        ).first()
+        if taken is None and candidate not in numbers:
+            numbers.append(candidate)
+    return numbers
+
+
 @pytest.fixture
 def ward(db: Engine) -> Iterator[Ward]:
     tag = uuid.uuid4().hex[:8]
@@ -68,8 +84,8 @@ def ward(db: Engine) -> Iterator[Ward]:
                 "'', :unit, :mobile, 'en', false, :active)"
             ),
             [
-                {"sid": sid, "unit": unit, "mobile": f"+1555{n:07d}", "active": sid != left}
-                for n, sid in enumerate((*staff, left))
+                {"sid": sid, "unit": unit, "mobile": mobile, "active": sid != left}
+                for sid, mobile in zip((*staff, left), unused_numbers(conn, 4), strict=True)
             ],
         )
     yield Ward(unit, staff, left, f"urn:test:{tag}:hr")
