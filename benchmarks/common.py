@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import psycopg
 from psycopg import sql
+
+from schemas.events import IncidentReported
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,6 +294,23 @@ def incident(staff: list[str], unit: str = "U00") -> dict[str, object]:
         "harm_level": "moderate",
         "staff_ids": staff,
     }
+
+
+async def stored_incidents(clinicians: Iterator[str], n: int) -> list[IncidentReported]:
+    """`n` one-clinician incidents stored as the API stores them (the next clinicians from
+    `clinicians`), as the events the worker's agent would read: what the in-process
+    benchmarks hand to it. Imported here, not at the top: the benchmark's DATABASE_URL is
+    set first."""
+    from services.db import transaction
+    from services.incidents.service import IncidentIn, report
+
+    out: list[IncidentReported] = []
+    async with transaction() as session:
+        for _ in range(n):
+            inc = IncidentIn.model_validate(incident([next(clinicians)], unit="U01"))
+            acc = await report(session, inc, reported_by="token:bench")
+            out.append(inc.reported(acc.incident_id))
+    return out
 
 
 # --- what reached the stand-in ---------------------------------------------------------------

@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.common import Roster, incident, prepare
+from benchmarks.common import Roster, prepare, stored_incidents
 from benchmarks.standin import start_standin
 from tests.stack import TWILIO_SID, TWILIO_TOKEN, free_port
 
@@ -44,21 +44,14 @@ class Held:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from schemas.events import IncidentReported
-    from services.db import async_engine, close_raw_pools, transaction
+    from services.db import async_engine, close_raw_pools
     from services.incidents import agents
-    from services.incidents.service import IncidentIn, report
     from services.paging import sending
 
     roster = Roster.of(args)
     clinicians = iter(roster.clinicians)
     n = args.batches + args.warmup
-    reported: list[IncidentReported] = []
-    async with transaction() as session:
-        for _ in range(n):
-            inc = IncidentIn.model_validate(incident([next(clinicians)], unit="U01"))
-            acc = await report(session, inc, reported_by="token:bench")
-            reported.append(inc.reported(acc.incident_id))
+    reported = await stored_incidents(clinicians, n)
     held = Held()
     sends, agents.sends = agents.sends, held  # type: ignore[assignment]
     try:

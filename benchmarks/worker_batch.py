@@ -23,7 +23,7 @@ import statistics
 import time
 from typing import Any
 
-from benchmarks.common import Roster, incident, prepare
+from benchmarks.common import Roster, prepare, stored_incidents
 
 
 class Unsent:
@@ -43,9 +43,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
 
     from schemas.events import IncidentReported
     from services.config import get_settings
-    from services.db import transaction
     from services.incidents import agents
-    from services.incidents.service import IncidentIn, report
 
     get_settings()
     statements = [0]
@@ -62,15 +60,6 @@ async def run(args: argparse.Namespace, url: str) -> None:
     roster = Roster.of(args)
     clinicians = iter(roster.clinicians)
 
-    async def reported(n: int) -> list[IncidentReported]:
-        out: list[IncidentReported] = []
-        async with transaction() as session:
-            for _ in range(n):
-                inc = IncidentIn.model_validate(incident([next(clinicians)], unit="U01"))
-                acc = await report(session, inc, reported_by="token:bench")
-                out.append(inc.reported(acc.incident_id))
-        return out
-
     async def batch(incidents: list[IncidentReported]) -> int:
         """open_and_page without its sends: what the agent does up to its commit."""
         sends, agents.sends = agents.sends, Unsent()
@@ -80,8 +69,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
             agents.sends, pages = sends, agents.sends.pages  # type: ignore[assignment]
         return pages
 
-    ones = await reported(args.ones + args.warmup)
-    big = await reported(args.big)
+    ones = await stored_incidents(clinicians, args.ones + args.warmup)
+    big = await stored_incidents(clinicians, args.big)
     for e in ones[: args.warmup]:
         await batch([e])
 

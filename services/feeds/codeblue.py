@@ -26,8 +26,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from schemas.events import HarmLevel, IncidentType, StaffId, UnitCode
-from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef, json_object
-from services.feeds.reporting import EMPLOYEE_NUMBER, merge_staff
+from services.feeds.record import (
+    FeedRecord,
+    FeedRefused,
+    Problem,
+    Source,
+    StaffRef,
+    json_object,
+    merge_staff,
+)
+from services.feeds.reporting import EMPLOYEE_NUMBER
 from services.feeds.reporting_mapping import normalise
 
 _STAFF_ID = TypeAdapter(StaffId)

@@ -17,7 +17,7 @@ import pydantic
 
 from schemas.events import HarmLevel, IncidentType
 from services.feeds.fhir_checks import FhirProblem, FhirVersion, IssueCode, Pruned, path
-from services.feeds.record import FeedRecord, Problem, Source, StaffRef
+from services.feeds.record import FeedRecord, Problem, Source, StaffRef, merge_staff
 
 if TYPE_CHECKING:  # fhir.py imports this module: the feed's type is named for the checker only
     from services.feeds.fhir import FhirFeed
@@ -144,7 +144,7 @@ class Reader:
                 harm_level=harm,
                 raw_event=raw_event,
                 raw_harm=raw_harm,
-                staff=tuple(staff),
+                staff=staff,
             )
         except pydantic.ValidationError as exc:
             # Every field was checked above; this is a last guard, told without values.
@@ -254,7 +254,7 @@ class Reader:
 
     # -- staff
 
-    def staff(self, ev: Any, at: str, scope: _Scope) -> list[StaffRef]:
+    def staff(self, ev: Any, at: str, scope: _Scope) -> tuple[StaffRef, ...]:
         involved: list[tuple[str, Any, str | None]] = []
         if self.version.is_r5:
             for i, participant in enumerate(ev.participant or []):
@@ -263,14 +263,8 @@ class Reader:
         else:
             for i, ref in enumerate(ev.contributor or []):
                 involved.append((f"{at}.contributor[{i}]", ref, None))
-        out: list[StaffRef] = []
-        seen: set[tuple[str | None, str]] = set()
-        for where, ref, role in involved:
-            staff = self.person(where, ref, role, scope)
-            if staff is not None and (staff.system, staff.value) not in seen:
-                seen.add((staff.system, staff.value))
-                out.append(staff)
-        return out
+        people = (self.person(where, ref, role, scope) for where, ref, role in involved)
+        return merge_staff(p for p in people if p is not None)
 
     def person(self, where: str, ref: Any, role: str | None, scope: _Scope) -> StaffRef | None:
         target = _resolve(ref, scope)

@@ -30,7 +30,7 @@ import hl7.util
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.events import HarmLevel, IncidentType, UnitCode
-from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef
+from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef, merge_staff
 
 # python-hl7 logs the whole field when an escape sequence in it cannot be decoded (and a
 # stray segment line when splitting files). Those lines may hold a patient's data, and this
@@ -241,7 +241,7 @@ def read(
             harm_level=rule.harm_level,
             raw_event=raw_event[:200],
             raw_harm=None,
-            staff=tuple(staff),
+            staff=staff,
         )
     except ValidationError as exc:  # the error's input may be a value: keep its place only
         raise Hl7Refused(
@@ -254,12 +254,27 @@ def read(
 
 
 def parse(data: bytes | str | hl7.Message, encoding: str) -> hl7.Message:
-    """Bytes or text -> the library's Message; a refusal (AR) when it is not one message.
-
-    Line ends are made carriage returns first: files edited by hand and some engines' test
-    tools send LF, which the standard's parser would read as part of a field."""
+    """Bytes or text -> the library's Message; a refusal (AR) when it is not one message."""
     if isinstance(data, hl7.Message):
         return data
+    er7 = _er7(data, encoding).strip()
+    if not hl7.ishl7(er7):  # also false for a batch: MLLP carries one message a block
+        raise Hl7Refused(
+            [Hl7Problem.at("MSH", None, "not one HL7 v2 message", ErrorCode.segment_sequence)]
+        )
+    try:
+        return hl7.parse(er7)
+    except UNPARSEABLE:  # the library's exception text may quote a segment
+        raise Hl7Refused(
+            [Hl7Problem.at("MSH", None, "not one HL7 v2 message", ErrorCode.segment_sequence)]
+        ) from None
+
+
+def _er7(data: bytes | str, encoding: str) -> str:
+    """Text with segments ended by carriage returns, as the standard's parser reads them;
+    a refusal (AR) for bytes that are not `encoding`. Line ends are made carriage returns
+    and empty lines dropped: files edited by hand and some engines' test tools send LF,
+    which the parser would read as part of a field."""
     if isinstance(data, bytes):
         try:
             data = data.decode(encoding)
@@ -267,18 +282,8 @@ def parse(data: bytes | str | hl7.Message, encoding: str) -> hl7.Message:
             raise Hl7Refused(
                 [Hl7Problem.at("MSH", None, f"not {encoding} text", ErrorCode.data_type)]
             ) from None
-    text = "\r".join(s for s in data.replace("\r\n", "\r").replace("\n", "\r").split("\r") if s)
-    text = text.strip()
-    if not hl7.ishl7(text):  # also false for a batch: MLLP carries one message a block
-        raise Hl7Refused(
-            [Hl7Problem.at("MSH", None, "not one HL7 v2 message", ErrorCode.segment_sequence)]
-        )
-    try:
-        return hl7.parse(text)
-    except UNPARSEABLE:  # the library's exception text may quote a segment
-        raise Hl7Refused(
-            [Hl7Problem.at("MSH", None, "not one HL7 v2 message", ErrorCode.segment_sequence)]
-        ) from None
+    lines = data.replace("\r\n", "\r").replace("\n", "\r").split("\r")
+    return "\r".join(line for line in lines if line)
 
 
 def _has(message: hl7.Message, segment: str) -> bool:
@@ -412,12 +417,11 @@ def _visit_roles(message: hl7.Message) -> list[tuple[int, hl7.Segment]]:
 
 def _staff(
     message: hl7.Message, default_system: str | None, problems: list[Problem]
-) -> list[StaffRef]:
+) -> tuple[StaffRef, ...]:
     """Clinicians by identifier (XCN-1) in their assigning authority (XCN-9: namespace, else
     universal id). A clinician sent by name only is passed over: a name is never copied.
-    One person named twice (attending and in a ROL) is one StaffRef, with the first role."""
+    One person named twice (attending and in a ROL) is one StaffRef (record.merge_staff)."""
     found: list[StaffRef] = []
-    seen: set[tuple[str | None, str]] = set()
 
     def take(seg: str, nth: int, field_no: int, segment: hl7.Segment, role: str) -> None:
         for rep in range(1, _repetitions(segment, field_no) + 1):
@@ -443,9 +447,7 @@ def _staff(
                     )
                 )
                 continue
-            if (system, value) not in seen:
-                seen.add((system, value))
-                found.append(StaffRef(value=value, system=system, role=role[:64]))
+            found.append(StaffRef(value=value, system=system, role=role[:64]))
 
     if _has(message, "PV1"):
         pv1 = message.segment("PV1")
@@ -456,22 +458,14 @@ def _staff(
             continue
         code = text(rol, 3, 1)
         take("ROL", nth, 4, rol, f"ROL:{code}" if code else "ROL")
-    return found
+    return merge_staff(found)
 
 
 def split(text: str | bytes, *, encoding: str = "utf-8") -> list[str]:
     """A file of messages (one, a batch, or a file with FHS/BHS headers) -> one ER7 text a
     message, for the CLI. The library splits; refused (AR) when it cannot."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode(encoding)
-        except UnicodeDecodeError:
-            raise Hl7Refused(
-                [Hl7Problem.at("MSH", None, f"not {encoding} text", ErrorCode.data_type)]
-            ) from None
-    text = "\r".join(s for s in text.replace("\r\n", "\r").replace("\n", "\r").split("\r") if s)
     try:
-        parsed = hl7.parse_hl7(text)
+        parsed = hl7.parse_hl7(_er7(text, encoding))
     except UNPARSEABLE:
         raise Hl7Refused(
             [Hl7Problem.at("MSH", None, "not HL7 v2 messages", ErrorCode.segment_sequence)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,19 @@ class FeedRecord(BaseModel):
     raw_event: str | None = Field(default=None, max_length=200)
     raw_harm: str | None = Field(default=None, max_length=200)
     staff: tuple[StaffRef, ...] = ()
+
+
+def merge_staff(refs: Iterable[StaffRef]) -> tuple[StaffRef, ...]:
+    """One entry per person (system and value), in the order first named: a source names
+    someone twice (attending and in a ROL, reporter and involved), and the resolution after
+    the adapter must not count two. The first role given is kept; a role named later fills
+    one that was missing."""
+    merged: dict[tuple[str | None, str], StaffRef] = {}
+    for ref in refs:
+        key = (ref.system, ref.value)
+        if key not in merged or (merged[key].role is None and ref.role is not None):
+            merged[key] = ref
+    return tuple(merged.values())
 
 
 @dataclass(frozen=True)

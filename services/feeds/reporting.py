@@ -30,7 +30,15 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.events import HarmLevel, IncidentType, StaffId, UnitCode
-from services.feeds.record import FeedRecord, FeedRefused, Problem, Source, StaffRef, json_object
+from services.feeds.record import (
+    FeedRecord,
+    FeedRefused,
+    Problem,
+    Source,
+    StaffRef,
+    json_object,
+    merge_staff,
+)
 from services.feeds.reporting_mapping import (
     MAX_CODE,
     Field,
@@ -99,17 +107,6 @@ def _control(text: str | None) -> bool:
     """A line break or control character: nothing a code or a number holds, and what would
     split a log line."""
     return text is not None and any(ord(c) < 32 or ord(c) == 127 for c in text)
-
-
-def merge_staff(refs: list[StaffRef]) -> tuple[StaffRef, ...]:
-    """One entry per person: a source names someone twice (as reporter and as involved,
-    or once with a role), and the resolution after the adapter must not count two."""
-    merged: dict[tuple[str | None, str], StaffRef] = {}
-    for ref in refs:
-        key = (ref.system, ref.value)
-        if key not in merged or (merged[key].role is None and ref.role is not None):
-            merged[key] = ref
-    return tuple(merged.values())
 
 
 def _harm(
