@@ -260,3 +260,79 @@ CONTRACTS: tuple[type[Event], ...] = (
     PageAnswered,
     CaseStateChanged,
 )
+
+
+# --- Straight to Kafka: a hospital integration engine's own incident records --------------
+
+
+class FeedStaffRef(BaseModel):
+    """One clinician as the producing system names them: an identifier in its own system
+    (`system`), or our staff id (no system). Never a name: the directory resolves ids."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: str = Field(min_length=1, max_length=64)
+    system: str | None = Field(default=None, min_length=1, max_length=200)
+    role: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class FeedIncidentReported(Event):
+    """An incident produced by a hospital's integration engine straight to the raw topic.
+
+    Why a contract of its own beside IncidentReported: the producer has none of our ids
+    (incident, staff) and must not need them. It names its own record (`record_id`, what
+    links the incident to its source and makes a redelivery harmless), the configured feed it
+    speaks for, and its clinicians in its own identifier systems; the store resolves them,
+    applies the trigger rules and joins records of one event, as for every other feed.
+    Keyed by record_id, so the redeliveries of one record stay in order. A record that fails
+    this schema goes to svrr.feed-incident-reported.dlq.v1 with the reason, never its bytes.
+    """
+
+    topic: ClassVar[str] = "svrr.feed-incident-reported.v1"
+    key_field: ClassVar[str] = "record_id"
+
+    event: Literal["FeedIncidentReported"] = "FeedIncidentReported"
+    record_id: str = Field(min_length=1, max_length=128)
+    feed: str = Field(min_length=1, max_length=64)
+    occurred_at: AwareDatetime
+    unit: UnitCode | None = None
+    event_type: IncidentType
+    harm_level: HarmLevel
+    raw_event: str | None = Field(default=None, max_length=200)
+    raw_harm: str | None = Field(default=None, max_length=200)
+    staff: list[FeedStaffRef] = Field(default_factory=list, max_length=500)
+
+
+class FeedProblem(BaseModel):
+    """Where a rejected record broke and why, in the schema's terms (`staff.3.value`,
+    "String should have at most 64 characters"), never the value found there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    where: str = Field(max_length=200)
+    why: str = Field(max_length=300)
+
+
+class FeedRecordRejected(Event):
+    """A raw-topic record that could not be taken: the dead letter an integration team reads
+    to fix its producer. It says where the record was (topic, partition, offset: the broker
+    still holds it for the raw topic's retention), a SHA-256 of its bytes (to match it
+    against the producer's log) and every problem, but never the payload: a record that
+    failed validation may carry a patient's details in any field."""
+
+    topic: ClassVar[str] = "svrr.feed-incident-reported.dlq.v1"
+    key_field: ClassVar[str] = "sha256"
+
+    event: Literal["FeedRecordRejected"] = "FeedRecordRejected"
+    source_topic: str = Field(max_length=249)
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    # schema: the contract refused it; feed: no such kafka feed is configured; failed: the
+    # store refused it for a reason retrying cannot fix (the record is kept nowhere else).
+    reason: Literal["schema", "feed", "failed"]
+    problems: list[FeedProblem] = Field(min_length=1, max_length=50)
+
+
+CONTRACTS = (*CONTRACTS, FeedIncidentReported, FeedRecordRejected)

@@ -13,6 +13,7 @@ from schemas.events import CONTRACTS, Event
 
 PARTITIONS = 12  # 1, 2, 3, 4, 6 or 12 workers each get an even share
 WEEK_MS = str(7 * 24 * 3600 * 1000)
+DAY_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,16 @@ def topic_name(contract: type[Event]) -> str:
     return os.environ.get("SVRR_TOPIC_PREFIX", "") + contract.topic
 
 
+# Topics whose records may hold what we never keep, so the broker keeps them briefly.
+# SMS bodies may hold what a clinician wrote: no longer than replay needs. The raw feed
+# topic is written by a hospital's engine, and a record that fails validation may carry a
+# patient's details anywhere: three days, enough to outlast a weekend with the worker down
+# (a record deleted unread would be an incident lost), then gone.
+SHORT_RETENTION_MS = {"SmsReceived": str(DAY_MS), "FeedIncidentReported": str(3 * DAY_MS)}
+
+
 def _spec(contract: type[Event]) -> TopicSpec:
-    # SMS bodies may hold what a clinician wrote: keep them no longer than replay needs.
-    retention = str(24 * 3600 * 1000) if contract.__name__ == "SmsReceived" else WEEK_MS
+    retention = SHORT_RETENTION_MS.get(contract.__name__, WEEK_MS)
     return TopicSpec(
         name=topic_name(contract),
         contract=contract,
