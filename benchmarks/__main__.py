@@ -11,7 +11,8 @@ is reported as failed and the rest still run; the exit status is then 1.
 Full size (about half an hour on 2 cores): latency 1,000 incidents at 5/s then 3,000 at
 50/s; burst 200 + 500; escalation 10,000 pages due over 60 s; memory 10,000 open cases;
 scale-out 1, 2, 4 workers with 1,000 incidents each; matching; crisis (the reply reader
-against the labelled set, in process, seconds). Every benchmark that pages reports CPU per
+against the labelled set, in process, seconds); mllp (HL7 deaths to pages, ACKed messages
+per second over MLLP, about two minutes). Every benchmark that pages reports CPU per
 page for each process (ours: API, worker(s), engine) and waits out the stale-claim interval
 before counting lost and duplicated pages. `--quick` runs small sizes as a smoke test (a
 few minutes): it says the machinery works, not how fast anything is.
@@ -23,7 +24,7 @@ beside this checkout's stand-in and file their results as `<name>-<label>-<date>
 too. The in-process parts (matching, crisis, board) are left out of such a run.
 
     python -m benchmarks [--quick] [--root PATH [--label NAME]]
-        [--only latency,burst,escalation,memory,scaleout,matching,crisis,board]
+        [--only latency,burst,escalation,memory,scaleout,matching,crisis,board,mllp]
 """
 
 from __future__ import annotations
@@ -71,11 +72,17 @@ PARTS: dict[str, tuple[list[str], list[str]]] = {
         ["--cases", "10000"],
         ["--cases", "1000", "--renders", "20", "--changes", "30", "--boards", "2"],
     ),
+    "mllp": (
+        ["--seconds", "20", "--all-deaths-seconds", "10", "--latency-count", "300"],
+        ["--seconds", "4", "--all-deaths-seconds", "3", "--latency-count", "20", "--pause", "2"]
+        + ["--staff", "3000", "--peers", "500", "--on-call", "200", "--ceiling", "2500"],
+    ),
 }
 
 # The parts that start the stack, and so can run another checkout's processes (--root).
 STACK_PARTS = ("latency", "burst", "escalation", "memory", "scaleout")
 
+TARGET_MLLP_ACKS = 1000.0
 Row = tuple[str, object, str, str]  # measure, result, target, verdict
 
 
@@ -190,6 +197,21 @@ def headlines(name: str, r: dict[str, object]) -> list[Row]:
             against("change -> open board p99 ms", r.get("change_p99_ms"), "< 1000", lt(1000))
         )
         rows.append(against("changes never shown", r.get("changes_missed"), "0", le(0)))
+    elif name == "mllp":
+        rows.append(
+            against(
+                "ACKed HL7 messages/s, realistic mix (2% deaths), worker running",
+                r.get("acks_per_s_mix"),
+                f">= {TARGET_MLLP_ACKS:g}",
+                ge(TARGET_MLLP_ACKS),
+            )
+        )
+        rows.append(
+            info("ACKed HL7 messages/s, every message a death", r.get("acks_per_s_all_deaths"))
+        )
+        p99 = r.get("death_to_page_p99_ms")
+        rows.append(against("p99 ms, HL7 death -> first page", p99, "< 200", lt(200)))
+        rows.append(info("p50 ms, HL7 death -> first page", r.get("death_to_page_p50_ms")))
     elif name == "matching":
         found = r.get("rows")
         for row in found if isinstance(found, list) else []:

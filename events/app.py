@@ -26,7 +26,12 @@ app = faust.App(
     settings.worker_id,
     broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
     # Agents and timers live next to their domain (Faust's recommended layout).
-    autodiscover=["services.incidents.agents", "services.cases.agents", "services.paging.agents"],
+    autodiscover=[
+        "services.incidents.agents",
+        "services.cases.agents",
+        "services.paging.agents",
+        "services.feeds.raw_topic",
+    ],
     origin="events",
     value_serializer="raw",
     key_serializer="raw",

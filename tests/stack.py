@@ -257,6 +257,26 @@ def start_extra_worker(s: Stack, index: int) -> Proc:
     return worker
 
 
+MLLP_READY = "svrr feed mllp: ready"
+
+
+def start_mllp(s: Stack, feed: str = "adt", *args: str, name: str = "mllp") -> tuple[Proc, int]:
+    """The HL7 v2 feed's MLLP service (`svrr feed mllp`) beside the stack, on the worker's
+    environment (database, broker, topic prefix) and a free port; stop it yourself."""
+    port = free_port()
+    argv = [sys.executable, "-m", "services.cli", "feed", "mllp", "--feed", feed]
+    proc = Proc(
+        name,
+        [*argv, "--port", str(port), *args],
+        dict(s.worker.env),
+        s.worker.logs,
+        s.worker.cwd,
+        ready=MLLP_READY,
+    )
+    proc.start_ready(30)
+    return proc, port
+
+
 def stop_stack(s: Stack) -> None:
     for p in (s.engine, s.worker, s.api, s.standin):
         if p is not None:

@@ -86,6 +86,22 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     )
     check.add_argument("--ack", action="store_true", help="hl7v2: also print the ACK it sends")
     check.add_argument("files", nargs="+", metavar="FILE", help="files to read; - for stdin")
+    mllp = feed_sub.add_parser(
+        "mllp",
+        help="serve an HL7 v2 feed over MLLP: ACK once stored (services.feeds.mllp_service)",
+    )
+    mllp.add_argument("--feed", default="adt", help="the configured hl7v2 feed (feeds.yaml)")
+    mllp.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    mllp.add_argument("--port", type=int, default=2575, help="port (2575: HL7's own)")
+    mllp.add_argument(
+        "--staff-system",
+        default=None,
+        help="the identifier system of clinicians sent without an assigning authority "
+        "(default: such ids are our staff ids)",
+    )
+    mllp.add_argument(
+        "--max-batch", type=int, default=500, help="messages in one transaction at most"
+    )
 
 
 @dataclass
@@ -132,6 +148,10 @@ def run(args: argparse.Namespace) -> int | None:
     """The exit status of `svrr feed check`, or None when the command is another."""
     if args.cmd != "feed":
         return None
+    if args.feed_cmd == "mllp":  # a service, with the store: imported only when run
+        from services.feeds import mllp_service
+
+        return mllp_service.main(args)
     source = Source(args.source)
     if wrong := _not_for(args, source):
         print(f"svrr feed check: {wrong} does not apply to --source {source}", file=sys.stderr)

@@ -1,0 +1,376 @@
+"""`svrr feed mllp`: the HL7 v2 feed as a service, an ACK only for what the store holds.
+
+Why the ACK waits for the commit: an interface engine that gets AA forgets the message. A
+death message ACKed before its incident was committed would be lost to a crash or a store
+outage in between, so a message that names an incident (a trigger) is answered only once
+its transaction committed, and a failure of the store closes the connection without an
+answer: the engine resends it later, as MLLP senders do, and the store's unique source
+record (source, feed, MSH-10) makes the resend harmless. A refused message is answered AE
+or AR only once its refusal (the problems, and the PHI-free part kept for replay by
+services.feeds.redact_hl7) is committed too: a NAK tells the sender a person must look,
+and the row is where that person looks.
+
+Why most messages never reach the store: an ADT feed is mostly admissions, transfers and
+updates that are no trigger. They are read, ACKed at once and only counted; the count goes
+to the feed's heartbeat about once a second (BEAT_S), one statement for all of them, so the
+console still sees a feed that is alive but quiet on deaths.
+
+Why group commit: MLLP is one message at a time per connection, and an engine opens several
+connections for throughput. Messages that need the store and arrive while a transaction is
+running share the next one (GroupCommit: it takes what is already queued, with no timer;
+a lone message goes at once), so a burst costs a transaction per batch, not per message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import uvloop
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from services import clock, logs
+from services.config import Settings, get_settings
+from services.db import TRANSIENT, async_engine, transaction
+from services.feeds import hl7_ack, intake, redact_hl7
+from services.feeds.config import FeedSettings, UnknownFeed, load_feeds
+from services.feeds.hl7v2 import DEFAULT_TRIGGERS, AckCode, Hl7Triggers
+from services.feeds.mllp import MllpListener
+from services.feeds.record import FeedRecord, Problem, Source
+from services.logs import log
+from services.outbox import Relay
+
+# The store cannot answer: no ACK, the sender resends. (A deadlock or serialisation failure
+# is an OperationalError too, but one PostgreSQL asks us to run again: TRANSIENT.)
+OUTAGE = (OperationalError, InterfaceError, OSError, psycopg.OperationalError)
+# A transaction holds at most this many messages; more waiting are the next batch.
+MAX_BATCH = 500
+# How often the count of messages that needed no transaction goes to the heartbeat.
+BEAT_S = 1.0
+# How long a stop waits for the transaction in flight before closing connections.
+DRAIN_S = 10.0
+# Tries of a batch that PostgreSQL aborted to break a deadlock.
+ATTEMPTS = 3
+NOT_TAKEN = "could not be taken here; kept for replay"
+
+
+class Closing(RuntimeError):
+    """The service is stopping: a message that arrives now is not answered (its sender
+    resends it to the next instance) rather than half taken."""
+
+
+@dataclass(eq=False)
+class _Work:
+    """One message waiting for the store: its records (a trigger) or its problems (refused)."""
+
+    records: Sequence[FeedRecord] = ()
+    problems: Sequence[Problem] = ()
+    kept: dict[str, Any] | None = None
+    done: asyncio.Future[bool] = field(default_factory=lambda: _loop().create_future())
+
+    def answer(self, taken: bool) -> None:
+        if not self.done.done():  # its connection may have gone meanwhile
+            self.done.set_result(taken)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+    @property
+    def key(self) -> str | None:
+        """Two messages of one record never share a transaction (the second one updates the
+        row the first one made)."""
+        return self.records[0].record_id if self.records else None
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
+
+
+class GroupCommit:
+    """Messages from every connection, taken or refused in shared transactions.
+
+    One transaction at a time: the messages that arrived while it ran are the next batch.
+    `submit` returns True once the message is committed, False when it could not be taken
+    for a reason a resend cannot fix (it was then kept as a refusal, for replay); it raises
+    when the store is unreachable, so the connection closes without an ACK."""
+
+    def __init__(self, feed: FeedSettings, max_batch: int = MAX_BATCH) -> None:
+        self.feed = feed
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[_Work] = asyncio.Queue()
+        self._held: list[_Work] = []
+        self._busy = False
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.committed = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for work in self._drain():
+            work.fail(Closing())
+
+    def idle(self) -> bool:
+        return not self._busy and self._queue.empty() and not self._held
+
+    async def submit(self, work: _Work) -> bool:
+        self._queue.put_nowait(work)
+        return await work.done
+
+    def _drain(self) -> list[_Work]:
+        out, self._held = self._held, []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
+
+    def _next_batch(self, first: _Work | None) -> list[_Work]:
+        """What is waiting now, up to max_batch, one message per record; the rest waits."""
+        waiting = ([first] if first else []) + self._drain()
+        batch: list[_Work] = []
+        keys: set[str] = set()
+        for work in waiting:
+            key = work.key
+            if len(batch) >= self.max_batch or (key is not None and key in keys):
+                self._held.append(work)
+                continue
+            if key is not None:
+                keys.add(key)
+            batch.append(work)
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            first = None if self._held else await self._queue.get()
+            batch = self._next_batch(first)
+            self._busy = True
+            try:
+                await self._commit_batch(batch)
+            finally:
+                self._busy = False
+
+    async def _commit_batch(self, batch: list[_Work]) -> None:
+        try:
+            await _attempts(lambda: self._write(batch))
+        except OUTAGE as exc:
+            log().warning("mllp.store_unreachable", messages=len(batch), error=type(exc).__name__)
+            for work in batch:
+                work.fail(exc)
+            return
+        except Exception as exc:
+            if len(batch) > 1:  # find the message at fault; the others are taken
+                log().warning("mllp.batch_failed_one_by_one", messages=len(batch))
+                for work in batch:
+                    await self._commit_batch([work])
+                return
+            await self._not_taken(batch[0], exc)
+            return
+        self.batches += 1
+        self.committed += len(batch)
+        for work in batch:
+            work.answer(True)
+
+    async def _write(self, batch: list[_Work]) -> None:
+        at = clock.now()
+        records = [r for work in batch for r in work.records]
+        async with transaction() as session:
+            if records:
+                taken = await intake.take(session, records, self.feed, at=at)
+                for t in taken:
+                    log().debug(
+                        "mllp.taken",
+                        record_id=t.record_id,
+                        disposition=str(t.disposition),
+                        incident_id=str(t.incident_id) if t.incident_id else None,
+                    )
+            for work in batch:
+                if work.problems:
+                    await intake.refuse(session, self.feed, work.problems, kept=work.kept, at=at)
+
+    async def _not_taken(self, work: _Work, exc: Exception) -> None:
+        """A message the store refuses alone, for a reason a resend cannot fix (a bug, a
+        constraint): kept as a refusal for replay, and answered AE, so the feed goes on."""
+        log().error("mllp.not_taken", error=type(exc).__name__, feed=self.feed.feed)
+        problems = [*work.problems, Problem("message", f"{NOT_TAKEN} ({type(exc).__name__})")]
+        try:
+            async with transaction() as session:
+                await intake.refuse(session, self.feed, problems, kept=work.kept, at=clock.now())
+        except Exception as again:  # nothing kept: no answer, the sender resends
+            work.fail(again)
+            return
+        work.answer(False)
+
+
+async def _attempts(step: Any) -> None:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            await step()
+            return
+        except DBAPIError as exc:
+            if not isinstance(exc.orig, TRANSIENT) or attempt == ATTEMPTS:
+                raise
+            log().warning("mllp.retry", attempt=attempt, error=type(exc.orig).__name__)
+
+
+class Heartbeat:
+    """Counts the messages that needed no transaction and tells the feed's heartbeat about
+    once a second; a count that could not be written is added to the next one."""
+
+    def __init__(self, feed: FeedSettings, every: float = BEAT_S) -> None:
+        self.feed = feed
+        self.every = every
+        self.received = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            await self.flush()
+
+    async def flush(self) -> None:
+        count, self.received = self.received, 0
+        if not count:
+            return
+        try:
+            async with transaction() as session:
+                await intake.beat(session, self.feed, at=clock.now(), received=count)
+        except Exception as exc:
+            self.received += count
+            log().warning("mllp.beat_failed", error=type(exc).__name__, waiting=self.received)
+
+
+class MllpService:
+    """One HL7 v2 feed on one port: read, take or refuse, answer."""
+
+    def __init__(
+        self,
+        feed: FeedSettings,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        staff_system: str | None = None,
+        triggers: Hl7Triggers = DEFAULT_TRIGGERS,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self.feed = feed
+        self.zone: tzinfo = ZoneInfo(feed.zone)
+        self.staff_system = staff_system
+        self.triggers = triggers
+        self.commits = GroupCommit(feed, max_batch)
+        self.heartbeat = Heartbeat(feed)
+        self.listener = MllpListener(self.handle, host=host, port=port)
+        self.closing = False
+
+    async def start(self) -> tuple[str, int]:
+        self.commits.start()
+        self.heartbeat.start()
+        return await self.listener.start()
+
+    async def stop(self) -> None:
+        """Refuse new messages, let the transaction in flight finish, then close."""
+        self.closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_S
+        while not self.commits.idle() and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        await self.listener.close()
+        await self.commits.stop()
+        await self.heartbeat.stop()
+
+    async def handle(self, block: bytes) -> bytes:
+        """The answer to one MLLP block; raises (no answer) when it cannot be stored."""
+        if self.closing:
+            raise Closing()
+        got = hl7_ack.receive(
+            block,
+            feed=self.feed.feed,
+            triggers=self.triggers,
+            zone=self.zone,
+            staff_system=self.staff_system,
+        )
+        if got.records:
+            if not await self.commits.submit(_Work(records=got.records)):
+                return _not_taken(block)
+            return got.ack
+        if got.problems:
+            kept = redact_hl7.kept(block, triggers=self.triggers)
+            if not await self.commits.submit(_Work(problems=got.problems, kept=kept)):
+                return _not_taken(block)
+            log().info("mllp.refused", feed=self.feed.feed, code=got.code.value)
+            return got.ack
+        self.heartbeat.received += 1
+        return got.ack
+
+
+def _not_taken(block: bytes) -> bytes:
+    reply = hl7_ack.ack(block, AckCode.error, [Problem("message", NOT_TAKEN)])
+    return str(reply).encode("utf-8", "replace")
+
+
+def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Serve until SIGTERM or SIGINT; exit status 2 when the feed is not configured."""
+    settings = settings or get_settings()
+    logs.configure(settings.log_format, settings.log_level)
+    try:
+        feed = load_feeds().get(Source.hl7v2, args.feed)
+    except UnknownFeed:
+        print(f"svrr feed mllp: no hl7v2 feed named {args.feed!r} is configured", file=sys.stderr)
+        return 2
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        service = MllpService(
+            feed,
+            host=args.host,
+            port=args.port,
+            staff_system=args.staff_system,
+            max_batch=args.max_batch,
+        )
+        # Events this process stores (an incident) reach Kafka even when the API and the
+        # worker are down; one relay is active at a time (services.outbox).
+        relay = Relay(settings.database_url, settings.kafka_bootstrap_servers, name="mllp")
+        relaying = loop.create_task(relay.run())
+        try:
+            host, port = await service.start()
+            # A banner whatever the log level: supervisors and the test stack wait for it.
+            print(f"svrr feed mllp: ready on {host}:{port}", file=sys.stderr, flush=True)
+            await stop.wait()
+            log().info("mllp.stopping", feed=feed.feed)
+            await service.stop()
+        finally:
+            relay.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relaying
+            await async_engine().dispose()
+
+    uvloop.run(serve())
+    return 0
