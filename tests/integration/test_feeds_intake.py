@@ -30,6 +30,7 @@ from services.feeds.triggers import DEFAULT_RULES
 from services.identity.models import Role
 from services.identity.principal import Principal
 from tests.integration.test_feeds_resolve import unused_numbers
+from tests.stack import Stack, eventually
 
 SYSTEM = "urn:test:staff-id"
 
@@ -450,3 +451,46 @@ async def test_a_stored_table_that_fails_its_check_falls_back_to_the_defaults(
         rules, stored = await intake.current_rules(session)
         assert (rules, stored) == (DEFAULT_RULES, False)
         await session.rollback()
+
+
+def cases_and_pages(db: Engine, incident_id: uuid.UUID) -> dict[str, int]:
+    """Each clinician's case on the incident, with the number of first pages (attempt 1)."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.staff_id, count(p.id) FILTER (WHERE p.attempt = 1) FROM support_cases c "
+                "LEFT JOIN pages p ON p.case_id = c.id WHERE c.incident_id = :i "
+                "GROUP BY c.staff_id"
+            ),
+            {"i": incident_id},
+        ).all()
+    return {r[0]: r[1] for r in rows}
+
+
+async def test_the_worker_opens_one_case_for_each_clinician_who_joins(
+    stack: Stack, db: Engine, ward: Ward
+) -> None:
+    """The join publishes the incident again with everyone: the worker must open a case for
+    the newcomer only, and page nobody twice, also after the page sweep could have fired."""
+    a, b, c, _ = ward.staff
+    at = a_while_ago(20)
+    (blue,) = await take(
+        [ward.record(Source.code_blue, "cb", at, a, b)], ward.feed(Source.code_blue)
+    )
+    iid = blue.incident_id
+    assert iid is not None
+    await eventually(lambda: cases_and_pages(db, iid) == {a: 1, b: 1}, 30, "A and B paged")
+    (rep,) = await take(
+        [
+            ward.record(
+                Source.reporting, "IR", at, b, c,
+                event_type=IncidentType.serious_safety_event, harm=HarmLevel.severe,
+            )
+        ],
+        ward.feed(Source.reporting),
+    )  # fmt: skip
+    assert rep.disposition is Disposition.joined
+    await eventually(lambda: cases_and_pages(db, iid) == {a: 1, b: 1, c: 1}, 30, "C paged")
+    # The stale-claim interval (SENDING_STALE_SECONDS=3) and a sweep: still once each.
+    await asyncio.sleep(4)
+    assert cases_and_pages(db, iid) == {a: 1, b: 1, c: 1}
