@@ -32,7 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 import uvloop
@@ -279,7 +278,7 @@ class MllpService:
         max_batch: int = MAX_BATCH,
     ) -> None:
         self.feed = feed
-        self.zone: tzinfo = ZoneInfo(feed.zone)
+        self.zone: tzinfo = feed.zone
         self.staff_system = staff_system
         self.triggers = triggers
         self.commits = GroupCommit(feed, max_batch)
