@@ -1,0 +1,237 @@
+"""The MLLP service's answers and its group commit (services.feeds.mllp_service), in process:
+the store step is replaced by one the test controls, everything else (the listener, the
+adapter, the ACK, the batching) is the service's own, over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from services.feeds import mllp_service
+from services.feeds.config import FeedSettings
+from services.feeds.mllp_service import GroupCommit, MllpService, _Work
+from services.feeds.record import FeedRecord, Problem, Source
+from tests.unit import feeds
+
+START, END = b"\x0b", b"\x1c\x0d"
+ADT = FeedSettings(Source.hl7v2, "adt", frozenset({"STAFFID"}))
+
+
+def record(record_id: str) -> FeedRecord:
+    return FeedRecord(
+        source=Source.hl7v2,
+        feed="adt",
+        record_id=record_id,
+        occurred_at=datetime(2026, 11, 30, tzinfo=UTC),
+        unit="4E",
+        event_type="unexpected_death",
+        harm_level="death",
+    )
+
+
+class Store:
+    """The store step: each batch is recorded and waits until the test lets it commit;
+    `fail` makes the next batches raise instead."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.fail: Exception | None = None
+        self.refused: list[Sequence[Problem]] = []
+
+    async def write(self, batch: list[_Work]) -> None:
+        self.batches.append([w.key or "refusal" for w in batch])
+        await self.gate.wait()
+        if self.fail is None:
+            return
+        if isinstance(self.fail, OperationalError) or len(batch) > 1 or batch[0].key == "poison":
+            raise self.fail
+
+
+@pytest.fixture
+async def store(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Store]:
+    s = Store()
+    monkeypatch.setattr(GroupCommit, "_write", lambda self, batch: s.write(batch))
+
+    async def kept_refusal(work: _Work, exc: Exception, commit: GroupCommit) -> None:
+        s.refused.append([*work.problems, Problem("message", type(exc).__name__)])
+        work.answer(False)
+
+    monkeypatch.setattr(
+        GroupCommit, "_not_taken", lambda self, work, exc: kept_refusal(work, exc, self)
+    )
+    yield s
+
+
+async def test_messages_waiting_while_a_transaction_runs_share_the_next_one(store: Store) -> None:
+    commits = GroupCommit(ADT)
+    commits.start()
+    first = asyncio.ensure_future(commits.submit(_Work(records=[record("A")])))
+    await asyncio.sleep(0.01)  # A's transaction has started and waits
+    rest = [
+        asyncio.ensure_future(commits.submit(_Work(records=[record(r)])))
+        for r in ("B", "C", "B", "D")
+    ]
+    await asyncio.sleep(0.01)
+    assert store.batches == [["A"]]
+    store.gate.set()
+    assert await asyncio.gather(first, *rest) == [True] * 5
+    # B again is the same record: it waits for the next transaction, after the first B.
+    assert store.batches == [["A"], ["B", "C", "D"], ["B"]]
+    assert commits.idle()
+    await commits.stop()
+
+
+async def test_a_batch_is_at_most_max_batch(store: Store) -> None:
+    store.gate.set()
+    commits = GroupCommit(ADT, max_batch=2)
+    done = [commits.submit(_Work(records=[record(str(n))])) for n in range(5)]
+    commits.start()
+    assert await asyncio.gather(*done) == [True] * 5
+    assert store.batches == [["0", "1"], ["2", "3"], ["4"]]
+    await commits.stop()
+
+
+async def test_a_store_outage_fails_every_message_of_the_batch(store: Store) -> None:
+    store.gate.set()
+    store.fail = OperationalError("SELECT 1", {}, OSError("connection refused"))
+    commits = GroupCommit(ADT)
+    done = [commits.submit(_Work(records=[record(r)])) for r in ("A", "B")]
+    commits.start()
+    results = await asyncio.gather(*done, return_exceptions=True)
+    assert all(isinstance(r, OperationalError) for r in results)
+    assert store.batches == [["A", "B"]]  # not tried one by one: the store is down
+    await commits.stop()
+
+
+async def test_a_message_the_store_refuses_alone_is_kept_and_the_others_are_taken(
+    store: Store,
+) -> None:
+    store.gate.set()
+    store.fail = ValueError("a constraint the code broke")
+    commits = GroupCommit(ADT)
+    done = [commits.submit(_Work(records=[record(r)])) for r in ("A", "poison", "B")]
+    commits.start()
+    assert await asyncio.gather(*done) == [True, False, True]
+    assert store.batches == [["A", "poison", "B"], ["A"], ["poison"], ["B"]]
+    assert [p.why for p in store.refused[0]] == ["ValueError"]
+    await commits.stop()
+
+
+class Sender:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    def send(self, message: bytes) -> None:
+        self.writer.write(START + message + END)
+
+    async def answer(self) -> bytes | None:
+        try:
+            return (await self.reader.readuntil(END))[1:-2]
+        except asyncio.IncompleteReadError:
+            return None
+
+
+@pytest.fixture
+async def service(store: Store) -> AsyncIterator[tuple[MllpService, Sender]]:
+    svc = MllpService(ADT)
+    svc.heartbeat.every = 3600  # counted, never flushed here (no store)
+    _host, port = await svc.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    yield svc, Sender(reader, writer)
+    writer.close()
+    store.gate.set()
+    await svc.listener.close()
+    await svc.commits.stop()
+    svc.heartbeat.received = 0
+    await svc.heartbeat.stop()
+
+
+def msa(ack: bytes) -> bytes:
+    return next(s for s in ack.split(b"\r") if s.startswith(b"MSA|")).split(b"|")[1]
+
+
+async def test_a_death_is_answered_only_once_its_transaction_returns(
+    store: Store, service: tuple[MllpService, Sender]
+) -> None:
+    _svc, sender = service
+    sender.send(feeds.sample("hl7", "a03_death.hl7"))
+    answer = asyncio.ensure_future(sender.answer())
+    await asyncio.sleep(0.2)
+    assert not answer.done() and store.batches == [["MSG20261130-0001"]]
+    store.gate.set()
+    ack = await asyncio.wait_for(answer, 5)
+    assert ack is not None and msa(ack) == b"AA"
+
+
+async def test_a_message_that_is_no_trigger_is_answered_without_the_store(
+    store: Store, service: tuple[MllpService, Sender]
+) -> None:
+    svc, sender = service
+    for name in ("a01_admit.hl7", "a03_discharged_home.hl7", "a03_death_training.hl7"):
+        sender.send(feeds.sample("hl7", name))
+        ack = await asyncio.wait_for(sender.answer(), 5)
+        assert ack is not None and msa(ack) == b"AA"
+    assert store.batches == [] and svc.heartbeat.received == 3
+
+
+async def test_a_refusal_is_stored_before_its_nak_with_the_redacted_message(
+    store: Store, service: tuple[MllpService, Sender], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc, sender = service
+    seen: list[_Work] = []
+    submit = svc.commits.submit
+
+    async def spy(work: _Work) -> bool:
+        seen.append(work)
+        return await submit(work)
+
+    monkeypatch.setattr(svc.commits, "submit", spy)
+    sender.send(feeds.sample("hl7", "bad_a03_no_pv1.hl7"))
+    answer = asyncio.ensure_future(sender.answer())
+    await asyncio.sleep(0.2)
+    assert not answer.done() and store.batches == [["refusal"]]
+    store.gate.set()
+    nak = await asyncio.wait_for(answer, 5)
+    assert nak is not None and msa(nak) == b"AE" and b"\rERR|" in nak
+    (work,) = seen
+    assert [p.where for p in work.problems] == ["PV1"]
+    assert work.kept is not None and "PID" not in work.kept["message"]
+
+
+async def test_a_store_outage_hangs_up_without_an_answer_and_the_next_connection_works(
+    store: Store, service: tuple[MllpService, Sender]
+) -> None:
+    svc, sender = service
+    store.fail = OperationalError("SELECT 1", {}, OSError("connection refused"))
+    store.gate.set()
+    sender.send(feeds.sample("hl7", "a03_death.hl7"))
+    assert await asyncio.wait_for(sender.answer(), 5) is None
+    store.fail = None
+    reader, writer = await asyncio.open_connection("127.0.0.1", svc.listener.port)
+    again = Sender(reader, writer)
+    again.send(feeds.sample("hl7", "a03_death.hl7"))
+    ack = await asyncio.wait_for(again.answer(), 5)
+    writer.close()
+    assert ack is not None and msa(ack) == b"AA"
+
+
+async def test_a_stopping_service_finishes_the_transaction_in_flight(
+    store: Store, service: tuple[MllpService, Sender]
+) -> None:
+    svc, sender = service
+    sender.send(feeds.sample("hl7", "a03_death.hl7"))
+    answer = asyncio.ensure_future(sender.answer())
+    await asyncio.sleep(0.1)
+    stopping = asyncio.ensure_future(svc.stop())
+    await asyncio.sleep(0.1)
+    assert not stopping.done()  # waits for the commit in flight
+    store.gate.set()
+    ack = await asyncio.wait_for(answer, 5)
+    assert ack is not None and msa(ack) == b"AA"
+    await asyncio.wait_for(stopping, 5)
+    assert mllp_service.DRAIN_S > 1
