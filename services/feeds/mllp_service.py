@@ -40,9 +40,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from services import clock, logs
 from services.config import Settings, get_settings
 from services.db import TRANSIENT, async_engine, transaction
-from services.feeds import hl7_ack, intake, redact_hl7
+from services.feeds import hl7_ack, hl7v2, intake, redact_hl7
 from services.feeds.config import FeedSettings, UnknownFeed, load_feeds
-from services.feeds.hl7v2 import DEFAULT_TRIGGERS, AckCode, Hl7Triggers
+from services.feeds.hl7v2 import DEFAULT_TRIGGERS, AckCode, Hl7Refused, Hl7Triggers
 from services.feeds.mllp import MllpListener
 from services.feeds.record import FeedRecord, Problem, Source
 from services.logs import log
@@ -281,6 +281,7 @@ class MllpService:
         self.zone: tzinfo = feed.zone
         self.staff_system = staff_system
         self.triggers = triggers
+        self.wanted = _wanted(triggers)
         self.commits = GroupCommit(feed, max_batch)
         self.heartbeat = Heartbeat(feed)
         self.listener = MllpListener(self.handle, host=host, port=port)
@@ -306,10 +307,11 @@ class MllpService:
         """The answer to one MLLP block; raises (no answer) when it cannot be stored."""
         if self.closing:
             raise Closing()
-        got = hl7_ack.receive(
+        got = receive(
             block,
             feed=self.feed.feed,
             triggers=self.triggers,
+            wanted=self.wanted,
             zone=self.zone,
             staff_system=self.staff_system,
         )
@@ -325,6 +327,86 @@ class MllpService:
             return got.ack
         self.heartbeat.received += 1
         return got.ack
+
+
+# The segments services.feeds.hl7v2.read looks at (see its docstring): the header, the
+# event, the visit, its clinicians' ROL segments, and IN1 only as where the visit's ROL
+# segments end; a site's trigger rules add theirs (_wanted).
+READ_SEGMENTS = frozenset({"MSH", "EVN", "PV1", "ROL"})
+ROLES_END = "IN1"
+
+
+def _wanted(triggers: Hl7Triggers) -> frozenset[str]:
+    named = {rule.path()[0] for rule in triggers.rules if rule.field is not None}
+    return READ_SEGMENTS | named
+
+
+def narrowed(block: bytes, wanted: frozenset[str], encoding: str = "utf-8") -> str | None:
+    """The message with only the segments the adapter reads, in their order (IN1 kept
+    without its fields, as the end of the visit's ROL segments), or None when the block is
+    not plainly one message (not text, no MSH first, a batch): then it is read whole, to be
+    refused exactly.
+
+    Why: parsing is most of a message's cost, and python-hl7 takes every field of every
+    segment apart; an ADT message is mostly the patient (PID, PD1, NK1, GT1, IN1-IN3, DG1,
+    OBX, AL1), none of which the adapter reads. Dropping those lines first gives the same
+    record, the same problems and the same ACK (tests/unit/test_feeds_mllp_service*.py
+    compares both ways on every sample), for a fraction of the work, and the patient's
+    fields are never even taken apart."""
+    try:
+        text = block.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    lines = [line for line in text.replace("\r\n", "\r").replace("\n", "\r").split("\r") if line]
+    if not lines:
+        return None
+    first = lines[0].lstrip()
+    if len(first) < 4 or not first.startswith("MSH"):
+        return None
+    sep = first[3]
+    kept = [first]
+    for line in lines[1:]:
+        name = line.split(sep, 1)[0]
+        if name == "MSH":
+            return None  # two messages in one block: refused as a whole
+        if name in wanted:
+            kept.append(line)
+        elif name == ROLES_END:  # its fields dropped; still a segment (a bare name is not)
+            kept.append(ROLES_END + sep if sep in line else ROLES_END)
+    return "\r".join(kept)
+
+
+def receive(
+    block: bytes,
+    *,
+    feed: str,
+    triggers: Hl7Triggers,
+    wanted: frozenset[str],
+    zone: tzinfo,
+    staff_system: str | None,
+) -> hl7_ack.Received:
+    """hl7_ack.receive on the narrowed message, parsed once for the record and the ACK."""
+    text = narrowed(block, wanted)
+    if text is None:
+        return hl7_ack.receive(
+            block, feed=feed, triggers=triggers, zone=zone, staff_system=staff_system
+        )
+    try:
+        message = hl7v2.parse(text, "utf-8")
+    except Hl7Refused:
+        return hl7_ack.receive(
+            block, feed=feed, triggers=triggers, zone=zone, staff_system=staff_system
+        )
+    try:
+        records = hl7v2.read(
+            message, feed=feed, triggers=triggers, zone=zone, staff_system=staff_system
+        )
+    except Hl7Refused as refused:
+        code, problems = refused.ack_code, list(refused.problems)
+        reply = hl7_ack.ack(message, code, problems)
+        return hl7_ack.Received([], code, str(reply).encode("utf-8", "replace"), problems)
+    reply = hl7_ack.ack(message, AckCode.accept)
+    return hl7_ack.Received(records, AckCode.accept, str(reply).encode("utf-8", "replace"))
 
 
 def _not_taken(block: bytes) -> bytes:

@@ -5,20 +5,28 @@ adapter, the ACK, the batching) is the service's own, over a real socket."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
+import hl7
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.exc import OperationalError
 
-from services.feeds import mllp_service
+from schemas.events import HarmLevel, IncidentType
+from services.feeds import hl7_ack, mllp_service
 from services.feeds.config import FeedSettings
+from services.feeds.hl7v2 import DEFAULT_TRIGGERS, Hl7Rule, Hl7Triggers
 from services.feeds.mllp_service import GroupCommit, MllpService, _Work
 from services.feeds.record import FeedRecord, Problem, Source
 from tests.unit import feeds
 
 START, END = b"\x0b", b"\x1c\x0d"
 ADT = FeedSettings(Source.hl7v2, "adt", frozenset({"STAFFID"}))
+LONDON = ZoneInfo("Europe/London")
 
 
 def record(record_id: str) -> FeedRecord:
@@ -235,3 +243,80 @@ async def test_a_stopping_service_finishes_the_transaction_in_flight(
     assert ack is not None and msa(ack) == b"AA"
     await asyncio.wait_for(stopping, 5)
     assert mllp_service.DRAIN_S > 1
+
+
+# --- the narrowed read: the same answer for a fraction of the parse ------------------------
+
+SAMPLES = sorted(p.name for p in (feeds.SAMPLES / "hl7").iterdir())
+SITE = Hl7Triggers.deaths_and(
+    Hl7Rule(
+        message_type="ADT",
+        events=frozenset({"A08"}),
+        event_type=IncidentType.serious_safety_event,
+        harm_level=HarmLevel.severe,
+        field="ZSE-2",
+        values=frozenset({"SSE"}),
+        required=False,
+    )
+)
+
+
+def both(block: bytes, triggers: Hl7Triggers = DEFAULT_TRIGGERS) -> None:
+    """The service's narrowed read and the adapter's whole read agree on everything: the
+    records, the ACK code, the problems and the ACK itself (but for its own time and id)."""
+    kw = {"feed": "adt", "triggers": triggers, "zone": LONDON, "staff_system": "STAFFID"}
+    whole = hl7_ack.receive(block, **kw)
+    narrow = mllp_service.receive(block, wanted=mllp_service._wanted(triggers), **kw)
+    assert narrow.records == whole.records
+    assert (narrow.code, narrow.problems) == (whole.code, whole.problems)
+    assert _ack_body(narrow.ack) == _ack_body(whole.ack)
+
+
+def _ack_body(ack: bytes) -> list[str]:
+    message = hl7.parse(ack.decode())
+    msh = message.segment("MSH")
+    msh.assign_field("", 7)
+    msh.assign_field("", 10)
+    return [str(s) for s in message]
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+@pytest.mark.parametrize("ends", [b"\n", b"\r", b"\r\n"])
+def test_every_sample_reads_the_same_narrowed(name: str, ends: bytes) -> None:
+    both(feeds.sample("hl7", name).replace(b"\n", ends))
+    both(feeds.sample("hl7", name).replace(b"\n", ends), SITE)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"MSH|^~\\&|A|B|C|D|20261130||ADT^A03|1|P|2.5\rEVN|A03|20261130\rMSH|^~\\&|A|B\r",
+        b"BHS|^~\\&|A\rMSH|^~\\&|A|B|C|D|20261130||ADT^A03|1|P|2.5\rBTS|1",
+        b"MSH|^~\\&|A|B|C|D|20261130||ADT^A03|1|P|2.5\rPID|1||\xff\xfe",
+        b"   \r\n",
+        b"MSH|",
+        b"MSH#^~\\&#A#B#C#D#20261130##ADT^A03#C9#P#2.5\rPV1#1#I#4E####D1^^^^^^^^STAFFID"
+        + b"#" * 29
+        + b"41\rEVN#A03#202611301200",
+    ],
+    ids=["two-messages", "batch", "not-utf8", "blank", "bare-msh", "own-separator"],
+)
+def test_what_is_not_plainly_one_message_is_answered_the_same(block: bytes) -> None:
+    both(block)
+
+
+def test_a_site_segment_is_read_only_when_a_rule_names_it() -> None:
+    base = feeds.sample("hl7", "a01_admit.hl7").replace(b"ADT^A01^ADT_A01", b"ADT^A08^ADT_A01")
+    block = base + b"ZSE|1|SSE\n"
+    both(block, SITE)
+    assert "ZSE" not in (mllp_service.narrowed(block, mllp_service._wanted(DEFAULT_TRIGGERS)) or "")
+    assert "PID" not in (mllp_service.narrowed(block, mllp_service._wanted(SITE)) or "PID")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_segments_in_any_order_read_the_same_narrowed(rng: random.Random) -> None:
+    lines = feeds.sample("hl7", "a03_death.hl7").decode().strip().split("\n")
+    rest = lines[1:] + ["IN1|2|X", "ROL|9|AD|AT^A^HL70443|Q1^^^^^^^^STAFFID", "OBX|2|TX"]
+    rng.shuffle(rest)
+    both("\r".join([lines[0], *rest[: rng.randint(1, len(rest))]]).encode())
