@@ -102,6 +102,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     mllp.add_argument(
         "--max-batch", type=int, default=500, help="messages in one transaction at most"
     )
+    mllp.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus metrics (the feed's records and refusals) on this port",
+    )
 
 
 @dataclass

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
+import prometheus_client
 import psycopg
 import uvloop
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -74,7 +75,9 @@ class _Work:
     records: Sequence[FeedRecord] = ()
     problems: Sequence[Problem] = ()
     kept: dict[str, Any] | None = None
-    done: asyncio.Future[bool] = field(default_factory=lambda: _loop().create_future())
+    done: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
     def answer(self, taken: bool) -> None:
         if not self.done.done():  # its connection may have gone meanwhile
@@ -89,10 +92,6 @@ class _Work:
         """Two messages of one record never share a transaction (the second one updates the
         row the first one made)."""
         return self.records[0].record_id if self.records else None
-
-
-def _loop() -> asyncio.AbstractEventLoop:
-    return asyncio.get_running_loop()
 
 
 class GroupCommit:
@@ -439,6 +438,9 @@ def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
         # Events this process stores (an incident) reach Kafka even when the API and the
         # worker are down; one relay is active at a time (services.outbox).
         relay = Relay(settings.database_url, settings.kafka_bootstrap_servers, name="mllp")
+        if args.metrics_port:
+            # The feed's counters (records by disposition, refusals) live in this process.
+            prometheus_client.start_http_server(args.metrics_port, addr=args.host)
         relaying = loop.create_task(relay.run())
         try:
             host, port = await service.start()

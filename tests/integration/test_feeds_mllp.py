@@ -10,6 +10,7 @@ Each test has its own unit and staff (`ward`) and its own control ids.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 import uuid
@@ -17,12 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.integration.test_feeds_resolve import unused_numbers
-from tests.stack import Proc, Stack, start_mllp, wait_for
+from tests.stack import Proc, Stack, free_port, start_mllp, wait_for
 from tests.unit import feeds as feed_samples
 
 START, END = b"\x0b", b"\x1c\x0d"
@@ -76,10 +78,18 @@ def ward(db: Engine) -> Iterator[Ward]:
     yield Ward(unit, staff, tag)
 
 
+@dataclass(frozen=True)
+class Mllp:
+    proc: Proc
+    port: int
+    metrics_port: int
+
+
 @pytest.fixture(scope="module")
-def mllp(stack: Stack) -> Iterator[tuple[Proc, int]]:
-    proc, port = start_mllp(stack)
-    yield proc, port
+def mllp(stack: Stack) -> Iterator[Mllp]:
+    metrics_port = free_port()
+    proc, port = start_mllp(stack, "adt", "--metrics-port", str(metrics_port))
+    yield Mllp(proc, port, metrics_port)
     proc.stop()
     assert proc.popen is not None and proc.popen.returncode == 0, proc.tail()
 
@@ -191,9 +201,9 @@ def waiting_backends(db: Engine) -> list[int]:
 
 
 def test_a_death_is_acked_only_after_its_incident_is_committed_and_paged(
-    stack: Stack, db: Engine, mllp: tuple[Proc, int], ward: Ward
+    stack: Stack, db: Engine, mllp: Mllp, ward: Ward
 ) -> None:
-    _proc, port = mllp
+    port = mllp.port
     control_id = f"D-{ward.tag}"
     conn, tx = hold_unit(db, ward.unit)
     sender = Sender(port)
@@ -224,9 +234,9 @@ def test_a_death_is_acked_only_after_its_incident_is_committed_and_paged(
 
 
 def test_a_store_failure_closes_the_connection_without_an_ack_and_the_resend_is_taken(
-    stack: Stack, db: Engine, mllp: tuple[Proc, int], ward: Ward
+    stack: Stack, db: Engine, mllp: Mllp, ward: Ward
 ) -> None:
-    proc, port = mllp
+    proc, port = mllp.proc, mllp.port
     control_id = f"O-{ward.tag}"
     message = death(ward, control_id, ward.staff[2])
     conn, tx = hold_unit(db, ward.unit)
@@ -266,9 +276,9 @@ def refusals(db: Engine, since: datetime) -> list[dict[str, object]]:
 
 
 def test_a_malformed_message_gets_a_nak_with_err_and_a_refusal_without_phi(
-    stack: Stack, db: Engine, mllp: tuple[Proc, int]
+    stack: Stack, db: Engine, mllp: Mllp
 ) -> None:
-    _proc, port = mllp
+    port = mllp.port
     since = datetime.now(UTC)
     bad_times = feed_samples.sample("hl7", "bad_a03_times.hl7").replace(b"\n", b"\r")
     not_hl7 = feed_samples.sample("hl7", "bad_not_hl7.txt")
@@ -289,6 +299,10 @@ def test_a_malformed_message_gets_a_nak_with_err_and_a_refusal_without_phi(
     assert any(p["where"] == "EVN-6" for p in first["problems"])  # type: ignore[union-attr]
     assert first["kept"]["message"].startswith("MSH|")  # type: ignore[index]
     assert second["kept"] is None  # nothing of it could be read, so nothing is kept
+    # Counted where Prometheus reads the service (--metrics-port).
+    scraped = httpx.get(f"http://127.0.0.1:{mllp.metrics_port}/metrics").text
+    refused = re.search(r'svrr_feed_refused_total\{feed="adt",source="hl7v2"\} (\S+)', scraped)
+    assert refused is not None and float(refused.group(1)) >= 2
 
 
 def heartbeat(db: Engine) -> int:
@@ -300,9 +314,9 @@ def heartbeat(db: Engine) -> int:
 
 
 def test_a_message_that_is_no_trigger_is_acked_at_once_and_counted_on_the_heartbeat(
-    stack: Stack, db: Engine, mllp: tuple[Proc, int], ward: Ward
+    stack: Stack, db: Engine, mllp: Mllp, ward: Ward
 ) -> None:
-    _proc, port = mllp
+    port = mllp.port
     before = heartbeat(db)
     conn, tx = hold_unit(db, ward.unit)  # no transaction of its unit could run now
     sender = Sender(port)
