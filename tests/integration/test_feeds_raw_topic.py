@@ -25,7 +25,9 @@ from services.config import get_settings
 from tests.integration.test_feeds_resolve import unused_numbers
 from tests.stack import Stack, eventually
 
-PHI = ("HARTLEY", "MRN483920", "19470312")
+# Patient-like details a producer might put in a record: not the sample files' (the
+# end-to-end PHI scan reads every topic, and the raw topic is input: it holds what was sent).
+PHI = ("QUIMBY", "MRN900417", "19520704")
 
 
 @dataclass(frozen=True)
@@ -160,9 +162,9 @@ async def test_a_bad_record_is_a_dead_letter_with_its_reason_and_the_next_is_tak
 ) -> None:
     key = f"K-{ward.tag}"
     bad = json.dumps(
-        record(ward, f"bad-{ward.tag}", harm_level="fatal", patient_name="HARTLEY MRN483920")
+        record(ward, f"bad-{ward.tag}", harm_level="fatal", patient_name="QUIMBY MRN900417")
     ).encode()
-    not_json = b'{"feed": "engine", "patient": "HARTLEY 19470312"'
+    not_json = b'{"feed": "engine", "patient": "QUIMBY 19520704"'
     unknown_feed = json.dumps(record(ward, f"nofeed-{ward.tag}", feed="elsewhere")).encode()
     good_id = f"good-{ward.tag}"
     good = json.dumps(record(ward, good_id)).encode()
