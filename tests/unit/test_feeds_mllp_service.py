@@ -320,3 +320,14 @@ def test_segments_in_any_order_read_the_same_narrowed(rng: random.Random) -> Non
     rest = lines[1:] + ["IN1|2|X", "ROL|9|AD|AT^A^HL70443|Q1^^^^^^^^STAFFID", "OBX|2|TX"]
     rng.shuffle(rest)
     both("\r".join([lines[0], *rest[: rng.randint(1, len(rest))]]).encode())
+
+
+async def test_a_count_the_heartbeat_could_not_write_is_kept_for_the_next_one() -> None:
+    """The unit tests' store is a closed port: the write fails, and nothing is lost."""
+    beat = mllp_service.Heartbeat(ADT)
+    beat.received = 5
+    await beat.flush()
+    assert beat.received == 5
+    beat.received += 2
+    await beat.flush()
+    assert beat.received == 7
