@@ -416,12 +416,12 @@ def _not_taken(block: bytes) -> bytes:
 def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """Serve until SIGTERM or SIGINT; exit status 2 when the feed is not configured."""
     settings = settings or get_settings()
-    logs.configure(settings.log_format, settings.log_level)
     try:
         feed = load_feeds().get(Source.hl7v2, args.feed)
     except UnknownFeed:
         print(f"svrr feed mllp: no hl7v2 feed named {args.feed!r} is configured", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format, settings.log_level)
 
     async def serve() -> None:
         stop = asyncio.Event()

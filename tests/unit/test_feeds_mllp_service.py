@@ -4,6 +4,7 @@ adapter, the ACK, the batching) is the service's own, over a real socket."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
@@ -331,3 +332,11 @@ async def test_a_count_the_heartbeat_could_not_write_is_kept_for_the_next_one() 
     beat.received += 2
     await beat.flush()
     assert beat.received == 7
+
+
+def test_a_feed_that_is_not_configured_stops_at_start(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = argparse.Namespace(feed="nope", host="127.0.0.1", port=0, staff_system=None)
+    assert mllp_service.main(args) == 2
+    assert "no hl7v2 feed named 'nope'" in capsys.readouterr().err
