@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import statistics
 import sys
 import time
@@ -249,6 +250,8 @@ def cpu_rows(used: dict[str, float], units: int, unit: str) -> dict[str, object]
         },
         "machine_busy_pct": round(100 * used["machine"] / wall, 1),
         "rest_cpu_s": round(used["rest"], 2),
+        "rest_busy_pct": round(100 * used["rest"] / wall, 1),
+        "cores": os.cpu_count() or 1,
     }
 
 
@@ -271,7 +274,12 @@ def cpu_table(cpu: dict[str, object]) -> str:
         f"| **ours** ({' + '.join(OURS)}) | {ours['cpu_s']} | {ours['busy_pct']} | "
         f"{ours[f'ms_per_{unit}']} |"
     )
-    lines.append(f"| machine (2 cores = 200%) | | {cpu['machine_busy_pct']} | |")
+    lines.append(
+        f"| rest (anything else running on the machine) | {cpu['rest_cpu_s']} | "
+        f"{cpu['rest_busy_pct']} | |"
+    )
+    cores = int(str(cpu["cores"]))
+    lines.append(f"| machine ({cores} cores = {100 * cores}%) | | {cpu['machine_busy_pct']} | |")
     return "\n".join(lines)
 
 
