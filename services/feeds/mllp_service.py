@@ -384,18 +384,36 @@ def receive(
     zone: tzinfo,
     staff_system: str | None,
 ) -> hl7_ack.Received:
-    """hl7_ack.receive on the narrowed message, parsed once for the record and the ACK."""
+    """hl7_ack.receive on the narrowed message, parsed once for the record and the ACK; a
+    message that certainly holds no trigger value is read as its header alone (no_trigger)."""
     text = narrowed(block, wanted)
     if text is None:
         return hl7_ack.receive(
             block, feed=feed, triggers=triggers, zone=zone, staff_system=staff_system
         )
-    try:
-        message = hl7v2.parse(text, "utf-8")
-    except Hl7Refused:
+    header = no_trigger(text, triggers)
+    if header is not None:
+        got = _read(header, feed, triggers, zone, staff_system)
+        # Only a plain "no trigger" is taken from the header alone; anything else (a
+        # refusal, or a record after all) is read again from the whole narrowed message.
+        if got is not None and got.code is AckCode.accept and not got.records:
+            return got
+    got = _read(text, feed, triggers, zone, staff_system)
+    if got is None:
         return hl7_ack.receive(
             block, feed=feed, triggers=triggers, zone=zone, staff_system=staff_system
         )
+    return got
+
+
+def _read(
+    text: str, feed: str, triggers: Hl7Triggers, zone: tzinfo, staff_system: str | None
+) -> hl7_ack.Received | None:
+    """read() and ack() on one parse of `text`; None when it does not parse."""
+    try:
+        message = hl7v2.parse(text, "utf-8")
+    except Hl7Refused:
+        return None
     try:
         records = hl7v2.read(
             message, feed=feed, triggers=triggers, zone=zone, staff_system=staff_system
@@ -406,6 +424,56 @@ def receive(
         return hl7_ack.Received([], code, str(reply).encode("utf-8", "replace"), problems)
     reply = hl7_ack.ack(message, AckCode.accept)
     return hl7_ack.Received(records, AckCode.accept, str(reply).encode("utf-8", "replace"))
+
+
+def no_trigger(text: str, triggers: Hl7Triggers) -> str | None:
+    """The narrowed message with every rule's segment emptied (present, no fields), when no
+    rule's field can hold one of its values; None when one may, or when this cannot tell.
+
+    Why: most of an ADT feed is updates whose PV1-36 says nothing (an A08 is of a type the
+    death rule reads), and parsing PV1's 45-odd fields is most of what reading one costs.
+    Reading the header, the event and the emptied segments gives the same answer for such
+    a message: read() looks at MSH-9/10/11 and EVN-1, then at each rule's field, and stops
+    there when none holds a value of the rule. The check here errs one way only: it says
+    "none" when the field's text, split as the library splits it, holds no value of the
+    rule, and gives up (None) on an escape sequence, a rule on MSH or a rule without a
+    field (the type alone is then the trigger); receive() reads the whole narrowed message
+    again whenever the header alone gives anything but a plain AA without records."""
+    if any(rule.field is None for rule in triggers.rules):
+        return None
+    lines = text.split("\r")
+    header = lines[0]
+    sep = header[3]
+    encoding = header[4:].split(sep, 1)[0]
+    if len(encoding) < 4 or len(set(encoding[:4] + sep)) < 5:
+        return None
+    comp, rep, esc, sub = encoding[:4]
+    fields: dict[str, list[tuple[int, int, frozenset[str]]]] = {}
+    for rule in triggers.rules:
+        seg, field_no, component = rule.path()
+        if seg == "MSH":
+            return None
+        fields.setdefault(seg, []).append((field_no, component, rule.values))
+    out = [header]
+    for line in lines[1:]:
+        name = line.split(sep, 1)[0]
+        rules = fields.get(name)
+        if rules is None:
+            if name == "EVN":
+                out.append(line)
+            continue
+        parts = line.split(sep)
+        for field_no, component, values in rules:
+            raw = parts[field_no] if field_no < len(parts) else ""
+            if esc in raw:
+                return None
+            for repetition in raw.split(rep):
+                components = repetition.split(comp)
+                value = components[component - 1] if component <= len(components) else ""
+                if value.split(sub, 1)[0].strip() in values:
+                    return None
+        out.append(name + sep)
+    return "\r".join(out)
 
 
 def _not_taken(block: bytes) -> bytes:

@@ -340,3 +340,37 @@ def test_a_feed_that_is_not_configured_stops_at_start(
     args = argparse.Namespace(feed="nope", host="127.0.0.1", port=0, staff_system=None)
     assert mllp_service.main(args) == 2
     assert "no hl7v2 feed named 'nope'" in capsys.readouterr().err
+
+
+DISPOSITIONS = ["", "01", "41", " 41 ", "41^Expired^HL70112", "01~20", '""', "4\\E\\1"]
+DISPOSITIONS += ["\\T\\41", "41&x", "^41", "42~", "40^^", "X"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    disposition=st.sampled_from(DISPOSITIONS),
+    event=st.sampled_from(["A01", "A03", "A08", ""]),
+    processing=st.sampled_from(["P", "T"]),
+    site=st.booleans(),
+    zse=st.sampled_from(["", "SSE", "X~SSE", "SSE^y", "\\F\\SSE"]),
+)
+def test_what_no_rule_can_match_is_read_from_the_header_alone_the_same(
+    disposition: str, event: str, processing: str, site: bool, zse: str
+) -> None:
+    block = (
+        feeds.sample("hl7", "a03_death.hl7")
+        .decode()
+        .replace("ADT^A03^ADT_A03", f"ADT^{event}^ADT_A03" if event else "ADT")
+        .replace("|P|2.5.1", f"|{processing}|2.5.1")
+        .replace("|||||||||41|", f"|||||||||{disposition}|")
+    )
+    both((block + f"ZSE|1|{zse}\n").encode(), SITE if site else DEFAULT_TRIGGERS)
+
+
+def test_an_update_that_is_no_death_is_read_from_its_header_and_a_death_is_not() -> None:
+    death = feeds.sample("hl7", "a03_death.hl7").decode().replace("\n", "\r")
+    update = death.replace("|||||||||41|", "|||||||||01|")
+    assert mllp_service.no_trigger(death, DEFAULT_TRIGGERS) is None
+    header = mllp_service.no_trigger(update, DEFAULT_TRIGGERS)
+    assert header is not None and header.split("\r")[2:] == ["PV1|"]
+    assert mllp_service.no_trigger(update.replace("01|", "\\T\\01|"), DEFAULT_TRIGGERS) is None
