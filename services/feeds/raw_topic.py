@@ -159,7 +159,7 @@ def _claimed_feed(raw: Raw, feeds: Feeds) -> FeedSettings | None:
     is readable: the refusal then counts against that feed."""
     try:
         claimed = json.loads(raw.value)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past Python's stack
         return None
     name = claimed.get("feed") if isinstance(claimed, dict) else None
     if not isinstance(name, str):

@@ -118,7 +118,8 @@ def test_a_feed_not_configured_for_kafka_is_refused_by_name(feed: str) -> None:
 
 
 def test_not_an_object_and_an_empty_record_are_dead_letters() -> None:
-    for data in (b"[]", b"", b"null", "\u00e9".encode("latin-1")):
+    deep = b'{"feed": "engine", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for data in (b"[]", b"", b"null", "\u00e9".encode("latin-1"), deep):
         got = read(Raw(data, "t", 0, 0), FEEDS)
         assert isinstance(got, Bad) and got.rejected.reason == "schema", data
 
