@@ -29,7 +29,9 @@ INCIDENT_ROLES = (Role.risk_manager, Role.coordinator)
 require_incidents = api_role(*INCIDENT_ROLES)
 require_coordinator = api_role(Role.coordinator)
 # Health and Prometheus metrics carry counts only; every integration may watch them.
-require_any_token = api_role(Role.risk_manager, Role.coordinator, Role.admin)
+require_any_token = api_role(Role.risk_manager, Role.coordinator, Role.admin, Role.feed)
+# The hospital's feeds (services/feeds/views.py): a feed token and nothing else.
+require_feeds = api_role(Role.feed)
 
 
 def public_url(request: Request) -> str:
