@@ -20,7 +20,9 @@ a CSV export with one bad row is still an import of the rest, so the sender must
 `refused`, as with a 207), 422 when everything sent was refused, 404 for an unknown feed,
 413 over the size cap, 415 for a body of the wrong type.
 Statuses, FHIR: `POST /fhir/AdverseEvent` answers 201 with an informational
-OperationOutcome (200 when the record was already taken: a resend), 400 when the body is
+OperationOutcome (200 when the intake says the record was known already: `linked` to its
+incident, or `dismissed` by the coordinator; a resend otherwise keeps the answer it first
+had, services.feeds.intake), 400 when the body is
 no FHIR resource (not JSON, not an object, the wrong resourceType or fhirVersion) and 422
 when it is one we cannot use, each with an OperationOutcome. `POST /fhir` answers a batch
 or collection Bundle with 200 and a batch-response Bundle, one entry per entry sent, in
@@ -37,8 +39,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from email.message import Message
 from functools import cache
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
@@ -50,6 +52,7 @@ from services.feeds import codeblue, fhir, intake, redact, reporting
 from services.feeds.config import Feeds, FeedSettings, UnknownFeed, load_feeds
 from services.feeds.record import FeedRecord, FeedRefused, Problem, Source
 from services.feeds.reporting_mapping import ReportingMapping, default_mapping
+from services.feeds.reporting_mapping import load_mapping as reporting_mapping_file
 from services.logs import log
 
 # Who may post a feed. A hospital's interface engine holds an integration token; the
@@ -104,15 +107,13 @@ async def store(
     at = clock.now()
     out = Stored()
     async with transaction() as session:
-        if records:
+        if records or not refusals:  # with no record at all, take still beats the heart
             out.taken = await intake.take(session, records, settings, at=at)
         for refusal in refusals:
             refusal_id = await intake.refuse(
                 session, settings, refusal.problems, kept=refusal.kept, at=at
             )
             out.refusals.append(refusal_id)
-        if not records and not refusals:
-            await intake.beat(session, settings, at=at)  # heard from, nothing in it
     log().info(
         "feed.received",
         source=settings.source.value,
@@ -203,12 +204,17 @@ def refused_answer(exc: Refused) -> JSONResponse:
 # --- the incident-reporting system and code blue ---------------------------------------------
 
 
+@cache
+def _reporting_file(path: Path) -> ReportingMapping:
+    return reporting_mapping_file(path)
+
+
 def reporting_mapping(settings: FeedSettings) -> ReportingMapping:
-    """The shipped mapping, reading times without an offset in the feed's zone when the
-    mapping names none (config: `zone`)."""
-    mapping = default_mapping()
+    """The feed's own mapping (config: `mapping`) or the shipped one, reading times
+    without an offset in the feed's zone when the mapping names none (config: `zone`)."""
+    mapping = default_mapping() if settings.mapping is None else _reporting_file(settings.mapping)
     if mapping.timezone is None:
-        mapping = replace(mapping, timezone=ZoneInfo(settings.zone))
+        mapping = replace(mapping, timezone=settings.zone)
     return mapping
 
 
@@ -278,9 +284,7 @@ async def code_blue_webhook(feed: str, request: Request) -> JSONResponse:
     except Refused as exc:
         return refused_answer(exc)
     try:
-        records = codeblue.from_webhook(
-            body, feed=settings.feed, default_zone=ZoneInfo(settings.zone)
-        )
+        records = codeblue.from_webhook(body, feed=settings.feed, default_zone=settings.zone)
     except FeedRefused as exc:
         kept = redact.code_blue_kept(body, exc.problems)
         await store(settings, [], [Refusal(exc.problems, kept)])
@@ -318,14 +322,26 @@ def taken_outcome(taken: intake.Taken) -> dict[str, Any]:
     return outcome("informational", why, "information")
 
 
+# What the intake says of a record it knew before the request: nothing new began.
+RECEIVED_BEFORE = frozenset({intake.Disposition.linked, intake.Disposition.dismissed})
+
+
 def taken_status(taken: intake.Taken) -> str:
-    return "200 OK" if taken.disposition is intake.Disposition.linked else "201 Created"
+    return "200 OK" if taken.disposition in RECEIVED_BEFORE else "201 Created"
+
+
+@cache
+def _fhir_mapping(path: Path) -> fhir.CodeMapping:
+    return fhir.load_mapping(path.read_text(encoding="utf-8"), origin=path.name)
 
 
 def fhir_feed(settings: FeedSettings) -> fhir.FhirFeed:
     """The adapter's view of a configured feed: identifiers in the systems that hold our
-    staff ids are preferred when a practitioner has several."""
-    return fhir.FhirFeed(settings.feed, staff_systems=tuple(sorted(settings.staff_id_systems)))
+    staff ids are preferred when a practitioner has several; the feed's own code mapping
+    (config: `mapping`) or the shipped one."""
+    mapping = None if settings.mapping is None else _fhir_mapping(settings.mapping)
+    systems = tuple(sorted(settings.staff_id_systems))
+    return fhir.FhirFeed(settings.feed, staff_systems=systems, mapping=mapping)
 
 
 async def fhir_request(request: Request, feed: str) -> tuple[FeedSettings, bytes, str | None]:
