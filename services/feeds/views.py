@@ -428,6 +428,8 @@ def read_bundle(body: bytes, feed: fhir.FhirFeed, version: str | None) -> Bundle
         raise FeedRefused(problems)
     positions = list(range(len(entries)))
     while problems:
+        if any((_entry_of(p) or 0) >= len(positions) for p in problems):
+            raise FeedRefused(problems)  # not an entry sent: told as it is, not guessed
         for problem in problems:
             original = positions[_entry_of(problem) or 0]
             out.refused.setdefault(original, []).append(_renumbered(problem, original))

@@ -9,16 +9,19 @@ import uuid
 from typing import Any
 
 import pytest
+from starlette.requests import Request
 
 from services.feeds import fhir
 from services.feeds.intake import Disposition, Taken
 from services.feeds.record import FeedRefused, Problem
 from services.feeds.views import (
+    Refused,
     bundle_response,
     csv_row,
     feed_answer,
     fhir_refusal_status,
     media_type,
+    read_body,
     read_bundle,
     taken_status,
 )
@@ -211,3 +214,29 @@ def test_media_type_reads_parameters_and_case() -> None:
     assert media_type("application/fhir+json; fhirVersion=4.0") == "application/fhir+json"
     assert media_type("Text/CSV; charset=utf-8") == "text/csv"
     assert media_type(None) == ""
+
+
+def request(chunks: list[bytes], length: int | None = None) -> Request:
+    headers = [] if length is None else [(b"content-length", str(length).encode())]
+    messages = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    return Request({"type": "http", "method": "POST", "headers": headers}, receive)
+
+
+async def test_read_body_counts_a_chunked_body_as_it_arrives() -> None:
+    assert await read_body(request([b"ab", b"cd"]), 4) == b"abcd"
+    with pytest.raises(Refused) as caught:
+        await read_body(request([b"ab", b"cd", b"e"]), 4)
+    assert caught.value.status == 413
+
+
+async def test_read_body_refuses_a_declared_length_before_reading() -> None:
+    with pytest.raises(Refused) as caught:
+        await read_body(request([], length=5), 4)  # nothing to read: refused on the header
+    assert caught.value.status == 413
