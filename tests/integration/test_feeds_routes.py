@@ -22,6 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from structlog.testing import capture_logs
 
 from services import clock
 from services.feeds.record import Source
@@ -109,6 +110,12 @@ def new_refusals(db: Engine, before: set[uuid.UUID]) -> list[dict[str, Any]]:
             text("SELECT id, source, feed, problems, kept FROM feed_refusals")
         ).all()
     return [dict(r._mapping) for r in rows if r.id not in before]
+
+
+def assert_logged_no_phi(logged: list[dict[str, Any]], phi: Any) -> None:
+    """Every event the request logged, as structlog got it (before any scrubbing): ids only."""
+    assert "feed.refused" in [e["event"] for e in logged]  # the scan reads the right log
+    feeds.assert_no_phi(json.dumps(logged, default=str), phi)
 
 
 def incidents_on(db: Engine, unit: str) -> list[uuid.UUID]:
@@ -213,7 +220,8 @@ async def test_a_batch_takes_its_good_events_and_refuses_its_bad_one_without_phi
         ],
     }
     before = refusal_ids(db)
-    r = await client.post("/fhir", content=json.dumps(body), headers=R4)
+    with capture_logs() as logged:
+        r = await client.post("/fhir", content=json.dumps(body), headers=R4)
     assert r.status_code == 200, r.text
     answer = r.json()
     assert answer["resourceType"] == "Bundle" and answer["type"] == "batch-response"
@@ -237,6 +245,7 @@ async def test_a_batch_takes_its_good_events_and_refuses_its_bad_one_without_phi
     ]
     assert kept_event["id"] == ward.rid("bad") and "date" not in kept_event
     feeds.assert_no_phi(json.dumps(refusal, default=str), FHIR_PHI)
+    assert_logged_no_phi(logged, FHIR_PHI)
 
 
 async def test_a_transaction_bundle_takes_all(
@@ -265,7 +274,8 @@ async def test_a_malformed_resource_gets_an_operation_outcome_and_a_refusal_with
 ) -> None:
     body = feeds.sample("fhir", "phi_r5_malformed.json")
     before = refusal_ids(db)
-    r = await client.post("/fhir/AdverseEvent", content=body, headers=R5)
+    with capture_logs() as logged:
+        r = await client.post("/fhir/AdverseEvent", content=body, headers=R5)
     assert r.status_code == 422, r.text
     outcome = r.json()
     assert outcome["resourceType"] == "OperationOutcome"
@@ -276,6 +286,7 @@ async def test_a_malformed_resource_gets_an_operation_outcome_and_a_refusal_with
     assert len(refusal["problems"]) == len(outcome["issue"])
     assert refusal["kept"]["body"]["id"] == "ae-phi-0002"
     feeds.assert_no_phi(json.dumps(refusal, default=str), FHIR_PHI)
+    assert_logged_no_phi(logged, FHIR_PHI)
 
 
 @pytest.mark.parametrize(
@@ -341,13 +352,15 @@ async def test_a_malformed_report_is_422_with_places_only_and_kept_without_phi(
 ) -> None:
     body = feeds.sample("reporting", "webhook_malformed.json")
     before = refusal_ids(db)
-    r = await client.post("/feeds/reporting/incident-reports", content=body, headers=JSON)
+    with capture_logs() as logged:
+        r = await client.post("/feeds/reporting/incident-reports", content=body, headers=JSON)
     assert r.status_code == 422, r.text
     assert r.json()["records"] == []
     assert {"report_id", "unit", "harm"} <= {p["where"] for p in r.json()["refused"]}
     feeds.assert_no_phi(r.text, REPORTING_PHI)
     [refusal] = new_refusals(db, before)
     feeds.assert_no_phi(json.dumps(refusal, default=str), REPORTING_PHI)
+    assert_logged_no_phi(logged, REPORTING_PHI)
 
 
 async def test_the_csv_export_takes_good_rows_and_refuses_bad_ones_by_row_and_column(
@@ -366,9 +379,10 @@ async def test_the_csv_export_takes_good_rows_and_refuses_bad_ones_by_row_and_co
     ]
     body = "\n".join([header, *rows]) + "\n"
     before = refusal_ids(db)
-    r = await client.post(
-        "/feeds/reporting/incident-reports/csv", content=body.encode(), headers=CSV
-    )
+    with capture_logs() as logged:
+        r = await client.post(
+            "/feeds/reporting/incident-reports/csv", content=body.encode(), headers=CSV
+        )
     assert r.status_code == 202, r.text
     answer = r.json()
     assert answer["rows"] == 3
@@ -385,6 +399,7 @@ async def test_the_csv_export_takes_good_rows_and_refuses_bad_ones_by_row_and_co
     assert refusal["kept"]["cells"]["report_id"] == ward.rid("C3")
     assert refusal["kept"]["cells"]["staff"] == ward.staff[2]
     feeds.assert_no_phi(json.dumps(refusal, default=str), REPORTING_PHI)
+    assert_logged_no_phi(logged, REPORTING_PHI)
 
 
 async def test_a_csv_export_without_its_columns_is_refused_whole(
@@ -474,11 +489,13 @@ async def test_a_malformed_activation_is_refused_without_phi(
 ) -> None:
     before = refusal_ids(db)
     body = feeds.sample("codeblue", "malformed.json")
-    r = await client.post("/feeds/code-blue/code-team", content=body, headers=JSON)
+    with capture_logs() as logged:
+        r = await client.post("/feeds/code-blue/code-team", content=body, headers=JSON)
     assert r.status_code == 422, r.text
     feeds.assert_no_phi(r.text, CODEBLUE_PHI)
     [refusal] = new_refusals(db, before)
     assert refusal["kept"] == {"format": "json", "body": {"team": ["n-1013"]}}
+    assert_logged_no_phi(logged, CODEBLUE_PHI)
 
 
 # --- refused before the adapter ----------------------------------------------------------------
