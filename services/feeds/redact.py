@@ -435,12 +435,24 @@ def _staff_ids(text: str, separator: str, bad: set[int]) -> str | None:
     return separator.join(ids) or None
 
 
-def _harm_scale(value: str | None, mapping: ReportingMapping) -> str | None:
-    """Kept only when the mapping knows it: the adapter reads a scale only beside a code,
-    so a scale sent alone was never checked (rule 3)."""
-    if value is None or normalise(value) not in mapping.scales:
-        return None
-    return value
+def _report_fields(
+    values: Mapping[Field, str | None], named: set[Field], mapping: ReportingMapping
+) -> dict[Field, str]:
+    """A report's fields (staff apart) that rules 2 and 3 let through. The adapter reads a
+    harm scale only beside a code, and a code only against a scale it knows: a scale it
+    does not know, and the code sent with it, were never checked, so neither is kept."""
+    scale = values.get(Field.harm_scale)
+    scale_known = scale is None or normalise(scale) in mapping.scales
+    out: dict[Field, str] = {}
+    for f, value in values.items():
+        if f is Field.staff or f in named or value is None or not _printable(value):
+            continue
+        if f in (Field.harm_scale, Field.harm) and not (scale_known and len(value) <= MAX_CODE):
+            continue
+        if f is Field.occurred_at and _instant(value) is None and not mapping.time_formats:
+            continue  # with time_formats of its own, the adapter checked it (rule 2)
+        out[f] = value
+    return out
 
 
 def _put(target: dict[str, Any], path: str, value: Any) -> None:
@@ -470,19 +482,11 @@ def reporting_kept(
         return None
     fields = mapping.json.fields
     named = {p.where for p in problems}
+    values = {f: _text(_at(root, fields[f])) for f in Field if f is not Field.staff}
+    wrong = {f for f in Field if fields[f] in named or f.value in named}
     out: dict[str, Any] = {}
-    for f in Field:
-        path = fields[f]
-        if f is Field.staff or path in named or f.value in named:
-            continue
-        value = _text(_at(root, path))
-        if value is None or not _printable(value):
-            continue
-        if f is Field.harm_scale and _harm_scale(value, mapping) is None:
-            continue
-        if f is Field.occurred_at and _instant(value) is None:
-            continue
-        _put(out, path, value)
+    for f, value in _report_fields(values, wrong, mapping).items():
+        _put(out, fields[f], value)
     staff_path = fields[Field.staff]
     people = _at(root, staff_path)
     if staff_path not in named:
@@ -550,29 +554,19 @@ def csv_kept(
         named = by_row[number]
         if len(row) != len(header) or any(column is None for column, _ in named):
             continue  # kept stays None
-        cells: dict[str, str] = {}
-        for f, column in fmt.columns.items():
-            position = columns.get(column.casefold())
-            if position is None:
-                continue
-            value = row[position].strip()
-            if not value or not _printable(value):
-                continue
-            if f is Field.staff:
-                bad = {i - 1 for c, i in named if c == column and i is not None}
-                if any(c == column and i is None for c, i in named):
-                    continue
-                staff = _staff_ids(value, fmt.staff_separator, bad)
-                if staff is not None:
-                    cells[column] = staff
-                continue
-            if any(c == column for c, _ in named):
-                continue
-            if f is Field.harm_scale and _harm_scale(value, mapping) is None:
-                continue
-            if f is Field.occurred_at and _instant(value) is None and not mapping.time_formats:
-                continue
-            cells[column] = value
+        present = {
+            f: row[columns[column.casefold()]].strip() or None
+            for f, column in fmt.columns.items()
+            if column.casefold() in columns
+        }
+        wrong = {f for f, column in fmt.columns.items() if any(c == column for c, _ in named)}
+        cells = {fmt.columns[f]: v for f, v in _report_fields(present, wrong, mapping).items()}
+        staff_column = fmt.columns[Field.staff]
+        staff = present.get(Field.staff)
+        if staff and not any(c == staff_column and i is None for c, i in named):
+            bad = {i - 1 for c, i in named if c == staff_column and i is not None}
+            if (ids := _staff_ids(staff, fmt.staff_separator, bad)) and _printable(ids):
+                cells[staff_column] = ids
         kept[number] = {"format": "csv", "row": number, "cells": cells}
     return kept
 

@@ -285,3 +285,16 @@ def test_mapping_change_does_not_widen_what_is_kept() -> None:
     problems = problems_of(lambda: reporting.from_webhook(body, feed="f", mapping=mapping))
     kept = redact.reporting_kept(body, problems, mapping)
     assert kept is not None and kept["body"]["staff"] == "E100"
+
+
+def test_a_harm_code_on_a_scale_nobody_knows_is_not_kept() -> None:
+    """The adapter refuses the scale and never looks at the code sent with it."""
+    body = {"report_id": "IR-1", "harm_scale": "Braden", "harm": "Margaret Okonkwo"}
+    problems = problems_of(lambda: reporting.from_webhook(body, feed="f"))
+    assert "harm" not in {p.where for p in problems}  # so rule 2 alone would keep it
+    kept = redact.reporting_kept(body, problems, default_mapping())
+    assert kept is not None and set(kept["body"]) == {"report_id"}
+    data = feeds.sample("reporting", "export.csv")
+    result = reporting.from_csv(data, feed="f")
+    row12 = redact.csv_kept(data, result.problems, default_mapping())[12]
+    assert row12 is not None and not {"harm", "harm_scale"} & set(row12["cells"])
