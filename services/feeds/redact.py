@@ -38,10 +38,10 @@ from services.feeds.codeblue import KIND_NAMES
 from services.feeds.fhir_checks import READ_TYPES
 from services.feeds.fhir_records import REFERENCE_TAIL, UNIT_CODE
 from services.feeds.record import Problem
-from services.feeds.reporting_mapping import Field, ReportingMapping, normalise
+from services.feeds.reporting_mapping import MAX_CODE, Field, ReportingMapping, normalise
 
 Kept = dict[str, Any] | None
-Path = tuple[str | int, ...]
+Place = tuple[str | int, ...]
 
 # What a reference from an AdverseEvent may point at and still be kept: the people and the
 # place the adapter reads. A Patient, an Encounter, a RelatedPerson are never followed.
@@ -50,14 +50,12 @@ SUBJECT_NOT_KEPT = {"display": "not kept"}
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _CSV_WHERE = re.compile(r"^row (\d+)(?:, column (.+?)(?:, id (\d+))?)?$")
-# The adapters' bound on a code they keep verbatim (services.feeds.reporting_mapping.MAX_CODE).
-MAX_CODE = 64
 
 
 # --- problems as places ----------------------------------------------------------------------
 
 
-def segments(where: str) -> Path:
+def segments(where: str) -> Place:
     """A Problem's `where` as path segments: `Bundle.entry[2].resource.date` ->
     ("Bundle", "entry", 2, "resource", "date")."""
     out: list[str | int] = []
@@ -66,7 +64,7 @@ def segments(where: str) -> Path:
     return tuple(out)
 
 
-def _existing(root: Any, path: Path) -> Path:
+def _existing(root: Any, path: Place) -> Place:
     """The longest prefix of `path` that exists in `root`: a problem about a missing child
     (`actor.type` where no type was sent) is about the element that lacks it."""
     node, found = root, 0
@@ -81,11 +79,11 @@ def _existing(root: Any, path: Path) -> Path:
     return path[:found]
 
 
-def dropped(root: Any, problems: Iterable[Problem], *, skip_root: bool = False) -> set[Path]:
+def dropped(root: Any, problems: Iterable[Problem], *, skip_root: bool = False) -> set[Place]:
     """The elements of `root` the problems point at (rule 2). `skip_root`: a FHIR path
     starts with the resource type, which is the root itself. A problem about the whole
     body (no element of it) drops nothing here; the whitelist still applies."""
-    out: set[Path] = set()
+    out: set[Place] = set()
     for problem in problems:
         path = segments(problem.where)
         if skip_root:
@@ -143,7 +141,7 @@ class _FhirKeeper:
     """One body's projection: the types that references in it point at, and the elements
     its problems named."""
 
-    def __init__(self, root: dict[str, Any], gone: set[Path]) -> None:
+    def __init__(self, root: dict[str, Any], gone: set[Place]) -> None:
         self.gone = gone
         self.entries: dict[str, str] = {}  # fullUrl or Type/id -> resourceType
         entries = root.get("entry") if root.get("resourceType") == "Bundle" else None
@@ -164,7 +162,7 @@ class _FhirKeeper:
         entries = root.get("entry")
         kept: list[dict[str, Any]] = []
         for index, entry in enumerate(entries if isinstance(entries, list) else []):
-            path: Path = ("entry", index)
+            path: Place = ("entry", index)
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if path in self.gone or not isinstance(resource, dict):
                 continue
@@ -181,7 +179,7 @@ class _FhirKeeper:
         out["entry"] = kept
         return out
 
-    def resource(self, resource: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    def resource(self, resource: dict[str, Any], path: Place) -> dict[str, Any] | None:
         kind = resource.get("resourceType")
         if path in self.gone or kind not in READ_TYPES:
             return None
@@ -202,12 +200,12 @@ class _FhirKeeper:
             and isinstance(item.get("resourceType"), str)
         }
 
-    def event(self, ev: dict[str, Any], path: Path, local: dict[str, str]) -> dict[str, Any]:
+    def event(self, ev: dict[str, Any], path: Place, local: dict[str, str]) -> dict[str, Any]:
         # `subject` is required by every version's model and never read: a replay needs
         # one, and the patient's own is never kept.
         out: dict[str, Any] = {"resourceType": "AdverseEvent", "subject": SUBJECT_NOT_KEPT}
 
-        def at(key: str) -> Path | None:
+        def at(key: str) -> Place | None:
             """The element's path, or None when it was not sent or a problem named it."""
             here = (*path, key)
             return None if key not in ev or here in self.gone else here
@@ -271,7 +269,7 @@ class _FhirKeeper:
             )
         return {k: v for k, v in out.items() if v != []}
 
-    def contained(self, item: Any, path: Path, local: dict[str, str]) -> dict[str, Any] | None:
+    def contained(self, item: Any, path: Place, local: dict[str, str]) -> dict[str, Any] | None:
         """A contained resource of a kind we read; `local`: its siblings, which a
         contained PractitionerRole's practitioner points at."""
         if not isinstance(item, dict) or item.get("resourceType") not in KEPT_REFERENCE_TYPES:
@@ -279,7 +277,7 @@ class _FhirKeeper:
         return self.participant_resource(item, path, local)
 
     def participant_resource(
-        self, res: dict[str, Any], path: Path, local: dict[str, str]
+        self, res: dict[str, Any], path: Place, local: dict[str, str]
     ) -> dict[str, Any] | None:
         """A Practitioner, PractitionerRole or Location: its identifiers, a role's codes
         and practitioner, a place's name when it reads as a unit code. Names of people,
@@ -309,7 +307,7 @@ class _FhirKeeper:
                     out["practitioner"] = ref
         return {k: v for k, v in out.items() if v != []}
 
-    def participant(self, item: Any, path: Path, local: dict[str, str]) -> dict[str, Any] | None:
+    def participant(self, item: Any, path: Place, local: dict[str, str]) -> dict[str, Any] | None:
         if not isinstance(item, dict):
             return None
         out: dict[str, Any] = {}
@@ -322,7 +320,7 @@ class _FhirKeeper:
             out["function"] = function
         return out
 
-    def reference(self, ref: Any, path: Path, local: dict[str, str]) -> dict[str, Any] | None:
+    def reference(self, ref: Any, path: Place, local: dict[str, str]) -> dict[str, Any] | None:
         """A reference to a practitioner, a role or a place (rule 3): one to the patient,
         an encounter or anything unknown is dropped, even by identifier. A literal
         reference kept is one that resolves inside the body (contained or an entry): one
@@ -352,7 +350,7 @@ class _FhirKeeper:
             out["type"] = kinds.pop()  # the adapter needs the type of a reference by identifier
         return out or None
 
-    def identifier(self, ident: Any, path: Path) -> dict[str, Any] | None:
+    def identifier(self, ident: Any, path: Place) -> dict[str, Any] | None:
         if not isinstance(ident, dict) or path in self.gone:
             return None
         value = ident.get("value")
@@ -364,7 +362,7 @@ class _FhirKeeper:
                 out[key] = ident[key]
         return out
 
-    def concept(self, concept: Any, path: Path) -> dict[str, Any] | None:
+    def concept(self, concept: Any, path: Place) -> dict[str, Any] | None:
         """Codings' system and code only: a concept's text and a coding's display are free
         text, where a sender writes the patient ("Fall of ...")."""
         if not isinstance(concept, dict) or path in self.gone:
@@ -383,7 +381,7 @@ class _FhirKeeper:
             codings.append(kept)
         return {"coding": codings} if codings else None
 
-    def many(self, items: Any, path: Path, one: Any) -> list[Any]:
+    def many(self, items: Any, path: Place, one: Any) -> list[Any]:
         if not isinstance(items, list) or path in self.gone:
             return []
         out = []
