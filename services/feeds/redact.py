@@ -82,14 +82,15 @@ def _existing(root: Any, path: Place) -> Place:
 def dropped(root: Any, problems: Iterable[Problem], *, skip_root: bool = False) -> set[Place]:
     """The elements of `root` the problems point at (rule 2). `skip_root`: a FHIR path
     starts with the resource type, which is the root itself. A problem about the whole
-    body (no element of it) drops nothing here; the whitelist still applies."""
+    body, or about a resource as a whole (a Bundle entry's `subject` missing), drops
+    nothing here: the rest of it is what a replay needs, and the whitelist still applies."""
     out: set[Place] = set()
     for problem in problems:
         path = segments(problem.where)
         if skip_root:
             path = path[1:]
         place = _existing(root, path)
-        if place:
+        if place and place[-1] != "resource":
             out.add(place)
     return out
 

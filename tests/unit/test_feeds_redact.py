@@ -298,3 +298,21 @@ def test_a_harm_code_on_a_scale_nobody_knows_is_not_kept() -> None:
     result = reporting.from_csv(data, feed="f")
     row12 = redact.csv_kept(data, result.problems, default_mapping())[12]
     assert row12 is not None and not {"harm", "harm_scale"} & set(row12["cells"])
+
+
+def test_an_event_missing_a_required_element_is_kept_without_it() -> None:
+    """`subject is required and missing` is about the entry's resource as a whole: the
+    rest of the event is what a replay needs."""
+    body = feeds.sample("fhir", "bundle_bad_entries.json")
+    problems = problems_of(lambda: fhir.read(body, FHIR_FEED))
+    assert "Bundle.entry[1].resource.subject" in {p.where for p in problems}
+    kept = redact.fhir_kept(body, problems, entry=1)
+    assert kept is not None
+    events = [
+        e["resource"]
+        for e in kept["body"]["entry"]
+        if e["resource"]["resourceType"] == "AdverseEvent"
+    ]
+    original = json.loads(body)["entry"][1]["resource"]
+    assert [e.get("id") for e in events] == [original.get("id")]
+    assert events[0]["subject"] == redact.SUBJECT_NOT_KEPT
