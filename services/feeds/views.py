@@ -241,7 +241,9 @@ async def reporting_webhook(feed: str, request: Request) -> JSONResponse:
 @router.post("/feeds/reporting/{feed}/csv", status_code=202)
 async def reporting_export(feed: str, request: Request) -> JSONResponse:
     """An export of the reporting system: every good row taken, every bad row refused with
-    its row and column (one refusal kept per row), in one transaction."""
+    its row and column (one refusal kept per row), in one transaction. The text is read in
+    the mapping's encoding (`csv.encoding`) whatever charset the request names: the mapping
+    is what the hospital set up for its export, a client's header is often a default."""
     try:
         settings = settings_for(Source.reporting, feed, "reporting")
         check_type(request, CSV_TYPES, "text/csv")

@@ -172,7 +172,10 @@ def r5_event(ward: Ward, ident: str) -> dict[str, Any]:
     return ev
 
 
-@pytest.mark.parametrize(("make", "headers"), [(r4_event, R4), (r5_event, R5)])
+R4B = {"Content-Type": "application/fhir+json; fhirVersion=4.3", **AUTH}
+
+
+@pytest.mark.parametrize(("make", "headers"), [(r4_event, R4), (r4_event, R4B), (r5_event, R5)])
 async def test_a_fhir_adverse_event_starts_an_incident(
     client: httpx.AsyncClient, db: Engine, ward: Ward, make: Any, headers: dict[str, str]
 ) -> None:
