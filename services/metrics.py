@@ -15,3 +15,11 @@ SEND_SECONDS = Histogram(
 )
 RELAYED = Counter("svrr_outbox_published_total", "Outbox rows published to Kafka", ["relay"])
 DEAD_LETTERS = Counter("svrr_dead_letters_total", "Events parked in dead_letters", ["topic"])
+FEED_RECORDS = Counter(
+    "svrr_feed_records_total",
+    "Feed records taken, by what became of them",
+    ["source", "feed", "disposition"],
+)
+FEED_REFUSED = Counter(
+    "svrr_feed_refused_total", "Feed records refused to their sender", ["source", "feed"]
+)

@@ -1,0 +1,173 @@
+"""The hospital's feeds: which interfaces may send us records, and how each is read.
+
+Why a file and not one setting per feed: a hospital runs several interfaces of one kind
+(two EHRs during a migration, a second ADT engine at a sister site), each with its own
+identifier systems, quiet periods and wall clock. A record from a feed not listed here is
+refused (an unknown sender is a misconfigured interface, not a record to guess about), and
+the console's silent-feed warning needs to know every feed that should be talking, including
+one that never did.
+
+The file is `SVRR_FEEDS` when set, else the shipped `mappings/feeds.yaml`. It is read through
+the same checker as the code mappings (mapfile.NodeReader): every bad line at once, at start.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta, tzinfo
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from services.feeds.mapfile import MappingInvalid, NodeReader
+from services.feeds.matching import DEFAULT_WINDOW
+from services.feeds.record import Problem, Source
+
+FEEDS_FILE = "feeds.yaml"
+DEFAULT_SILENT_AFTER = timedelta(hours=1)
+FEED_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+DURATION = re.compile(r"^\s*(\d+)\s*(s|min|h|d)\s*$")
+UNITS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
+SETTINGS = ("staff_id_systems", "window", "silent_after", "zone", "mapping")
+
+
+class UnknownFeed(LookupError):
+    """A sender named a feed this hospital has not configured: its answer is a 404 or a NAK
+    naming the feed, never a record taken under a guess."""
+
+    def __init__(self, source: Source, feed: str) -> None:
+        super().__init__(f"no {source} feed named {feed!r} is configured (feeds.yaml)")
+        self.source, self.feed = source, feed
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    source: Source
+    feed: str
+    staff_id_systems: frozenset[str] = frozenset()
+    window: timedelta = DEFAULT_WINDOW
+    silent_after: timedelta = DEFAULT_SILENT_AFTER
+    zone: tzinfo = UTC  # the sender's wall clock, for times written without an offset
+    mapping: Path | None = None  # a code mapping of the hospital's own; None: the shipped one
+
+    @property
+    def label(self) -> str:
+        """How logs, metrics and the board name the feed: `hl7v2/adt`."""
+        return f"{self.source}/{self.feed}"
+
+
+@dataclass(frozen=True)
+class Feeds:
+    feeds: dict[tuple[Source, str], FeedSettings] = field(default_factory=dict)
+
+    def get(self, source: Source, feed: str) -> FeedSettings:
+        found = self.feeds.get((Source(source), feed))
+        if found is None:
+            raise UnknownFeed(Source(source), feed)
+        return found
+
+    def all(self) -> tuple[FeedSettings, ...]:
+        return tuple(self.feeds.values())
+
+    def __iter__(self) -> Iterator[FeedSettings]:
+        return iter(self.feeds.values())
+
+
+def parse_feeds(text: str, *, name: str = FEEDS_FILE, base: Path | None = None) -> Feeds:
+    """Feeds from YAML text; MappingInvalid names every bad line. `base`: where a relative
+    `mapping` path is read from (the file's own folder)."""
+    r = NodeReader(name)
+    root = r.compose(text)
+    if root is None:
+        raise MappingInvalid([Problem(name, "empty: list at least one feed")])
+    feeds: dict[tuple[Source, str], FeedSettings] = {}
+    for kind, node in r.items(root, "").items():
+        try:
+            source = Source(kind)
+        except ValueError:
+            allowed = ", ".join(s.value for s in Source)
+            r.refuse(node, kind, f"not a kind of feed (expected one of {allowed})")
+            continue
+        for feed, settings in r.items(node, kind).items():
+            path = f"{kind}.{feed}"
+            if not FEED_NAME.match(feed):
+                r.refuse(node, path, "a feed name is lower-case letters, digits, - and _")
+                continue
+            read = _settings(r, source, feed, settings, path, base)
+            if read is not None:
+                feeds[(source, feed)] = read
+    r.done()
+    if not feeds:
+        raise MappingInvalid([Problem(name, "no feed is listed")])
+    return Feeds(feeds)
+
+
+def _settings(
+    r: NodeReader, source: Source, feed: str, node: yaml.Node, path: str, base: Path | None
+) -> FeedSettings | None:
+    if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+        return FeedSettings(source, feed)  # a feed with every default
+    items = r.items(node, path)
+    found = len(r.problems)
+    for key, value in items.items():
+        if key not in SETTINGS:
+            r.refuse(value, f"{path}.{key}", f"not a feed setting (expected one of {SETTINGS})")
+    systems = (
+        frozenset(r.texts(items["staff_id_systems"], f"{path}.staff_id_systems"))
+        if ("staff_id_systems" in items)
+        else frozenset()
+    )
+    window = _duration(r, items.get("window"), f"{path}.window") or DEFAULT_WINDOW
+    quiet = _duration(r, items.get("silent_after"), f"{path}.silent_after")
+    zone: tzinfo = UTC
+    if "zone" in items:
+        zone_name = r.text(items["zone"], f"{path}.zone")
+        if zone_name is not None:
+            try:
+                zone = ZoneInfo(zone_name)
+            except (ZoneInfoNotFoundError, ValueError):
+                r.refuse(items["zone"], f"{path}.zone", "not an IANA time zone name")
+    mapping = None
+    if "mapping" in items:
+        where = r.text(items["mapping"], f"{path}.mapping")
+        if where is not None:
+            mapping = Path(where) if base is None else base / where
+            if not mapping.is_file():
+                r.refuse(items["mapping"], f"{path}.mapping", "no such file")
+    if len(r.problems) > found:
+        return None
+    return FeedSettings(source, feed, systems, window, quiet or DEFAULT_SILENT_AFTER, zone, mapping)
+
+
+def _duration(r: NodeReader, node: yaml.Node | None, path: str) -> timedelta | None:
+    if node is None:
+        return None
+    value = r.text(node, path)
+    if value is None:
+        return None
+    m = DURATION.match(value)
+    if m is None or int(m.group(1)) == 0:
+        r.refuse(node, path, "a duration above zero: a number then s, min, h or d (e.g. 12h)")
+        return None
+    return timedelta(seconds=int(m.group(1)) * UNITS[m.group(2)])
+
+
+def load_feeds(path: str | Path | None = None) -> Feeds:
+    """`path`, else SVRR_FEEDS, else the shipped file."""
+    chosen = path or os.environ.get("SVRR_FEEDS")
+    if chosen:
+        p = Path(chosen)
+        return parse_feeds(p.read_text(encoding="utf-8"), name=p.name, base=p.parent)
+    return shipped_feeds()
+
+
+@functools.cache
+def shipped_feeds() -> Feeds:
+    text = resources.files("services.feeds").joinpath("mappings", FEEDS_FILE).read_text()
+    return parse_feeds(text)
