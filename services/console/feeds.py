@@ -10,26 +10,40 @@ too (the page carries a fingerprint of the table it started from), since saving 
 draft would silently undo the other coordinator's rules.
 
 Decisions go through intake.settle, which opens or widens the incident and audits; this
-module only reads the form, refuses what cannot be decided, and shows the outcome.
+module only reads the form, refuses what cannot be decided (decided already, nobody known to
+start outreach for) with a page saying so, and shows the outcome.
+
+The board's feed section (`panel`) is read in the board's own transaction and drawn from
+feeds/_board.html, by the page and by the live stream alike: records waiting for the
+coordinator, feeds quiet longer than their `silent_after`, and a stored rule table the
+intake cannot use. A feeds file that cannot be read is a warning there, never a board that
+fails to open: the open cases below it matter more.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from schemas.events import HarmLevel, IncidentType
-from services.console.pages import PREFIX, render
+from services import clock
+from services.console.pages import PREFIX, env, minutes_between, render
 from services.db import transaction
-from services.feeds import store
+from services.feeds import intake, store
+from services.feeds.config import load_feeds
+from services.feeds.intake import Choice
+from services.feeds.mapfile import MappingInvalid
 from services.feeds.record import Source
 from services.feeds.triggers import (
     DEFAULT_RULES,
@@ -311,3 +325,143 @@ REFUSED = "Nothing was saved: the table below has problems, each shown beside it
 
 class _Stale(Exception):
     """The stored table changed since the page was drawn."""
+
+
+# --------------------------------------------------------------------------- the board's panel
+
+
+@dataclass(frozen=True)
+class CandidateIncident:
+    """An incident an asked record may be another record of: enough to recognise the event
+    (unit, time, type, harm, how many staff), nothing about anyone."""
+
+    id: uuid.UUID
+    unit: str
+    occurred_at: datetime
+    event_type: str
+    harm_level: str
+    staff: int
+
+    @property
+    def short(self) -> str:
+        return str(self.id)[:8].upper()
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The board's feed section: records waiting for the coordinator, silent feeds, and
+    whether the stored rules are the ones deciding."""
+
+    asked: list[intake.AskedRow]
+    candidates: dict[uuid.UUID, CandidateIncident]
+    silent: list[intake.Silence]
+    feeds_unreadable: str | None  # the feeds file's problem, when it cannot be read
+    rules_refused: bool  # the stored table fails its check: the defaults decide
+
+
+CANDIDATES = sql(
+    "SELECT id, unit, occurred_at, event_type, harm_level, cardinality(staff_ids) AS staff "
+    "FROM incidents WHERE id = ANY(CAST(:ids AS uuid[]))"
+)
+
+
+async def panel(session: AsyncSession, at: datetime) -> Panel:
+    """Read in the board's own transaction (module docstring)."""
+    asked = await intake.asked(session)
+    wanted = sorted({c for row in asked for c in row.candidates})
+    candidates: dict[uuid.UUID, CandidateIncident] = {}
+    if wanted:
+        result = await session.execute(CANDIDATES, {"ids": [str(c) for c in wanted]})
+        candidates = {r.id: CandidateIncident(**r._mapping) for r in result}
+    unreadable = None
+    silence: list[intake.Silence] = []
+    try:
+        silence = await intake.silent(session, load_feeds(), at=at)
+    except (MappingInvalid, OSError) as exc:
+        unreadable = str(exc)[:500]
+        log().error("feeds.config_unreadable", error=type(exc).__name__)
+    try:
+        await store.load_rules(session)
+        refused = False
+    except RulesRefused:
+        refused = True
+    return Panel(asked, candidates, silence, unreadable, refused)
+
+
+def quiet_for(silence: intake.Silence, at: datetime) -> str:
+    """How long a silent feed has said nothing, in the board's words."""
+    if silence.last_seen_at is None:
+        return "never heard from"
+    return f"nothing for {minutes_between(silence.last_seen_at, at)}"
+
+
+def allowed(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440} d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
+env.globals.update(
+    FEED_SOURCE_LABELS=SOURCE_LABELS,
+    FEED_EVENT_LABELS=EVENT_LABELS,
+    feed_quiet_for=quiet_for,
+    feed_allowed=allowed,
+)
+
+DECIDED = {
+    Choice.start: "Outreach started: the clinicians named on the record are being contacted.",
+    Choice.join: "Joined: anyone new on the record joins that incident's outreach.",
+    Choice.dismiss: "Dismissed: nothing starts for that record.",
+}
+
+
+def notice_of(request: Request) -> str | None:
+    """The outcome of a decision, named in the board's address after the redirect (a fixed
+    text per choice: nothing from the address is shown)."""
+    try:
+        return DECIDED[Choice(request.query_params.get("feed", ""))]
+    except ValueError:
+        return None
+
+
+@router.post("/feeds/records/{row_id}/decision", response_class=HTMLResponse)
+async def decide_record(request: Request, row_id: uuid.UUID, who: Coordinator) -> Response:
+    """Start, join or dismiss an asked record. intake.settle locks the row, refuses one
+    already decided (another coordinator, another tab) and writes the audit row."""
+    form = await request.form()
+    try:
+        choice = Choice(_form_text(form, "choice", 10))
+    except ValueError:
+        return _cannot(request, who, 422, "Choose to start outreach, join an incident or dismiss.")
+    incident_id = None
+    if choice is Choice.join:
+        try:
+            incident_id = uuid.UUID(_form_text(form, "incident_id", 40))
+        except ValueError:
+            return _cannot(request, who, 422, "Choose the incident this record belongs to.")
+    try:
+        async with transaction() as session:
+            await intake.settle(
+                session, row_id, choice, who, at=clock.now(), incident_id=incident_id
+            )
+    except intake.NotAsked as exc:
+        return _cannot(request, who, 409, f"Nothing was changed: {exc}.")
+    except intake.CannotStart as exc:
+        return _cannot(request, who, 409, f"Outreach cannot start from this record: {exc}.")
+    return RedirectResponse(f"{PREFIX}/board?feed={choice.value}#feeds", status_code=303)
+
+
+def _cannot(request: Request, who: Principal, status: int, message: str) -> Response:
+    return render(
+        request,
+        who,
+        "error.html",
+        status_code=status,
+        heading="That feed record was not decided",
+        message=message,
+        home=f"{PREFIX}/board#feeds",
+        back_label="Back to the board",
+    )

@@ -46,5 +46,18 @@
   });
   source.addEventListener("summary", function (e) { document.getElementById("board-summary").innerHTML = e.data; });
   source.addEventListener("loose", function (e) { document.getElementById("loose").innerHTML = e.data; });
+  // The feed section is re-drawn whole; not under the coordinator's focus (a button they
+  // are on would vanish), but as soon as focus leaves it.
+  var feeds = document.getElementById("feeds"), feedsOwed = null;
+  function drawFeeds() {
+    if (feedsOwed !== null && !feeds.contains(document.activeElement)) {
+      feeds.innerHTML = feedsOwed;
+      feedsOwed = null;
+    }
+  }
+  if (feeds) {
+    feeds.addEventListener("focusout", function () { setTimeout(drawFeeds, 0); });
+    source.addEventListener("feeds", function (e) { feedsOwed = e.data; drawFeeds(); });
+  }
   source.onerror = function () { status.textContent = "Reconnecting to live updates…"; };
 })();
