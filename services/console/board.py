@@ -201,16 +201,17 @@ async def board_events(
                     )
                 if fp is not None:
                     last_feeds = clock_()
-                    yield ServerSentEvent(
-                        event="feeds",
-                        data=env.get_template("feeds/_board.html").render(
-                            fp=fp,
-                            feed_notice=None,
-                            local=viewer_clock,
-                            now=clock.now(),
-                            csrf_token=token,
-                        ),
-                    )
+                    for name, template in (("feeds", "_board"), ("asked", "_asked")):
+                        yield ServerSentEvent(
+                            event=name,
+                            data=env.get_template(f"feeds/{template}.html").render(
+                                fp=fp,
+                                feed_notice=None,
+                                local=viewer_clock,
+                                now=clock.now(),
+                                csrf_token=token,
+                            ),
+                        )
                 elif not changed and summary is None:
                     yield ServerSentEvent(comment="keep-alive")
 

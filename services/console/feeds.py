@@ -13,11 +13,13 @@ Decisions go through intake.settle, which opens or widens the incident and audit
 module only reads the form, refuses what cannot be decided (decided already, nobody known to
 start outreach for) with a page saying so, and shows the outcome.
 
-The board's feed section (`panel`) is read in the board's own transaction and drawn from
-feeds/_board.html, by the page and by the live stream alike: records waiting for the
-coordinator, feeds quiet longer than their `silent_after`, and a stored rule table the
-intake cannot use. A feeds file that cannot be read is a warning there, never a board that
-fails to open: the open cases below it matter more.
+The board's feed sections (`panel`) are read in the board's own transaction and drawn by the
+page and the live stream alike: above the cases, warnings (feeds quiet longer than their
+`silent_after`, a stored rule table the intake cannot use, how many records wait;
+feeds/_board.html), and below them the records waiting for the coordinator with their
+buttons (feeds/_asked.html), so the cases stay a few Tab presses from the top. A feeds file
+that cannot be read is a warning there, never a board that fails to open: the open cases
+matter more.
 """
 
 from __future__ import annotations
@@ -451,7 +453,7 @@ async def decide_record(request: Request, row_id: uuid.UUID, who: Coordinator) -
         return _cannot(request, who, 409, f"Nothing was changed: {exc}.")
     except intake.CannotStart as exc:
         return _cannot(request, who, 409, f"Outreach cannot start from this record: {exc}.")
-    return RedirectResponse(f"{PREFIX}/board?feed={choice.value}#feeds", status_code=303)
+    return RedirectResponse(f"{PREFIX}/board?feed={choice.value}#asked-heading", status_code=303)
 
 
 def _cannot(request: Request, who: Principal, status: int, message: str) -> Response:
@@ -462,6 +464,6 @@ def _cannot(request: Request, who: Principal, status: int, message: str) -> Resp
         status_code=status,
         heading="That feed record was not decided",
         message=message,
-        home=f"{PREFIX}/board#feeds",
+        home=f"{PREFIX}/board#asked-heading",
         back_label="Back to the board",
     )

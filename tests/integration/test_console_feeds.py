@@ -10,8 +10,11 @@ of the board's section has its own unit and staff (`ward`, from the intake's tes
 
 from __future__ import annotations
 
+import random
 import re
+import string
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,16 +34,15 @@ from services.feeds.record import Source
 from services.feeds.store import load_rules
 from services.feeds.triggers import DEFAULT_RULES, Action, Rule, rules_to_rows
 from services.identity.models import Role
-from tests.integration import test_feeds_intake
 from tests.integration.console_helpers import console_client, make_user, sign_in
 from tests.integration.test_feeds_intake import Ward, a_while_ago, take
+from tests.integration.test_feeds_resolve import unused_numbers
 from tests.integration.test_feeds_store import (
     _stored,
     kept_table,  # noqa: F401 (the fixture, by name)
 )
 
 RULES = "/console/feeds/rules"
-ward = test_feeds_intake.ward  # the fixture, by name
 pytestmark = pytest.mark.usefixtures("kept_table")
 
 
@@ -266,8 +268,35 @@ async def test_a_save_without_the_csrf_token_is_refused(db, web):
 # --------------------------------------------------------------------------- the board's panel
 
 
-def board_of(html: str) -> str:
-    return section(html, "feeds") if 'id="feeds"' in html else ""
+@pytest.fixture
+def ward(db: Engine) -> Iterator[Ward]:
+    """A unit and four staff of the test's own, as the intake's tests make them, but named
+    with letters only: a run of six digits in a random hex tag reads as a medical record
+    number to the incident check (services/incidents/service.py), and starting outreach
+    from such a record is then refused."""
+    tag = "".join(random.choices(string.ascii_lowercase, k=10))
+    unit = f"Fc{tag}"
+    staff = tuple(f"FC{tag}{c}".upper() for c in "ABCD")
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO units (code, name, site, time_zone, active) "
+                "VALUES (:code, 'Feeds console test', 'main', 'America/New_York', true)"
+            ),
+            {"code": unit},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO staff (staff_id, display_name, discipline, role, home_unit, "
+                "mobile_e164, language, opted_out, active) VALUES (:sid, 'Feeds Test', 'RN', "
+                "'', :unit, :mobile, 'en', false, true)"
+            ),
+            [
+                {"sid": sid, "unit": unit, "mobile": mobile}
+                for sid, mobile in zip(staff, unused_numbers(conn, 4), strict=True)
+            ],
+        )
+    yield Ward(unit, staff, tag)
 
 
 def decision(row_id: uuid.UUID, token: str, choice: str, **more: str) -> tuple[str, dict[str, str]]:
@@ -338,10 +367,14 @@ async def test_an_asked_record_is_on_the_board_and_the_coordinator_starts_outrea
     ):
         assert words in shown, words
     assert a not in shown and b not in shown  # counts, not who
+    # Above the cases, only how many wait and a link down to them.
+    assert "waiting for you" in section(board.text, "asked-summary")
+    assert board.text.index('id="asked-summary"') < board.text.index('id="board-rows"')
+    assert board.text.index('id="board-rows"') < board.text.index(f'id="asked-{taken.row_id}"')
     url, data = decision(taken.row_id, token, "start")
     started = await web.post(url, data=data)
     assert started.status_code == 303
-    assert started.headers["location"] == "/console/board?feed=start#feeds"
+    assert started.headers["location"] == "/console/board?feed=start#asked-heading"
     after = await web.get("/console/board?feed=start")
     assert "Outreach started" in section(after.text, "feeds-notice")
     assert f'id="asked-{taken.row_id}"' not in after.text
@@ -388,7 +421,8 @@ async def test_a_record_joins_a_candidate_incident_or_is_dismissed(db, web, ward
     assert f'id="join-{later.row_id}-{first.incident_id}"' in shown
     url, data = decision(later.row_id, token, "join", incident_id=str(first.incident_id))
     joined = await web.post(url, data=data)
-    assert joined.status_code == 303 and joined.headers["location"].endswith("feed=join#feeds")
+    assert joined.status_code == 303
+    assert joined.headers["location"].endswith("feed=join#asked-heading")
     assert feed_row(db, later.row_id)["incident_id"] == first.incident_id
     with db.connect() as conn:
         staff = conn.execute(
