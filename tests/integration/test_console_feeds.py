@@ -133,6 +133,11 @@ async def test_moving_adding_and_removing_changes_the_page_not_the_store(db, web
     added = await web.post(RULES, data=form(rows, token, base, "add"))
     # Added above the final catch-all, where it can be reached.
     assert notes(added.text) == [r.note for r in DEFAULT_RULES[:-1]] + ["", DEFAULT_RULES[-1].note]
+    # A stale or forged button (no such rule, the first rule up) changes nothing.
+    for op in ("up:0", "down:3", "remove:9", "up:x", "sideways:1"):
+        same = await web.post(RULES, data=form(rows, token, base, op))
+        assert same.status_code == 200 and "rules-notice" not in same.text, op
+        assert notes(same.text) == [r.note for r in DEFAULT_RULES], op
     removed = await web.post(RULES, data=form(rows, token, base, "remove:2"))
     assert notes(removed.text) == [r.note for r in DEFAULT_RULES if r is not DEFAULT_RULES[2]]
     assert base_of(removed.text) == base  # the draft still answers to the table it came from

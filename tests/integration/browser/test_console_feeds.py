@@ -46,7 +46,7 @@ def status_of(db: Engine, row_id: object) -> tuple[object, ...]:
 
 
 async def test_a_coordinator_starts_outreach_from_an_asked_record_and_edits_a_rule(
-    stack, db: Engine, page: Page, ward: Ward
+    stack, db: Engine, page: Page, phone: Page, ward: Ward
 ):
     a, b, *_ = ward.staff
     await sign_in_as(page, stack.api_url, await make_user(Role.coordinator))
@@ -71,6 +71,12 @@ async def test_a_coordinator_starts_outreach_from_an_asked_record_and_edits_a_ru
     await expect(page.locator("#asked-summary")).to_contain_text("waiting for you")
     await check_accessibility(page)
     await screenshot(page, "console-feeds-board-asked")
+    # The same board on a phone: the record and its buttons readable at 360 px.
+    await sign_in_as(phone, stack.api_url, await make_user(Role.coordinator))
+    await expect(phone.locator(f"#start-{taken.row_id}")).to_be_visible()
+    await no_sideways_scroll(phone)
+    await check_accessibility(phone)
+    await screenshot(phone, "console-feeds-board-asked-phone")
 
     await page.locator(f"#start-{taken.row_id}").click()
     await expect(page.locator("#feeds-notice")).to_contain_text("Outreach started")
