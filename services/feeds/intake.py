@@ -334,8 +334,14 @@ async def _act(
     problem = _cannot_start(resolved)
     if problem:
         return Disposition.asked, None, f"{decision.why}; {problem}", ()
-    incident_id = await _start(session, record, feed, resolved, at)
-    return Disposition.started, incident_id, f"{decision.why}; {found.why}", ()
+    try:
+        incident = _incident(record, resolved)
+    except ValidationError as exc:
+        # The directory's own unit or staff code that reads like a record number, say:
+        # the record is kept and a human places it, never a failed feed.
+        return Disposition.asked, None, f"{decision.why}; {_errors(exc)}", ()
+    accepted = await report(session, incident, reported_by=f"feed:{feed.label}"[:64])
+    return Disposition.started, accepted.incident_id, f"{decision.why}; {found.why}", ()
 
 
 def _cannot_start(resolved: Resolved) -> str | None:
@@ -358,15 +364,10 @@ def incident_key(source: Source, feed: str, record_id: str) -> str:
     return str(uuid.UUID(bytes=digest[:16]))
 
 
-async def _start(
-    session: AsyncSession,
-    record: FeedRecord,
-    feed: FeedSettings,
-    resolved: Resolved,
-    at: datetime,
-) -> uuid.UUID:
+def _incident(record: FeedRecord, resolved: Resolved) -> IncidentIn:
+    """The incident a record starts, checked by the rules a risk manager's report meets."""
     assert resolved.unit is not None
-    incident = IncidentIn(
+    return IncidentIn(
         occurred_at=record.occurred_at,
         unit=resolved.unit,
         event_type=record.event_type,
@@ -374,8 +375,11 @@ async def _start(
         staff_ids=sorted(resolved.staff_ids),
         incident_key=incident_key(record.source, record.feed, record.record_id),
     )
-    accepted = await report(session, incident, reported_by=f"feed:{feed.label}"[:64])
-    return accepted.incident_id
+
+
+def _errors(exc: ValidationError) -> str:
+    """Where and why, never the value (pydantic's `msg` does not quote the input)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
 async def _join(session: AsyncSession, incident_id: uuid.UUID, adds: frozenset[str]) -> None:
@@ -552,9 +556,7 @@ async def settle(
                 incident_key=incident_key(Source(row.source), row.feed, row.record_id),
             )
         except ValidationError as exc:
-            raise CannotStart(
-                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            ) from None
+            raise CannotStart(_errors(exc)) from None
         accepted = await report(session, incident, reported_by=f"feed:{row.source}/{row.feed}")
         status, target, why = (
             Disposition.started,

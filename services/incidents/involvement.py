@@ -57,6 +57,7 @@ async def identify_many(
     """
     if not incidents:
         return []
+    incidents = one_per_incident(incidents)
     pairs = [(i.incident_id, sid) for i in incidents for sid in dict.fromkeys(i.staff_ids)]
     found = await fetch(
         session,
@@ -126,6 +127,22 @@ async def identify_many(
     else:
         events.extend(queue)
     return needs
+
+
+def one_per_incident(incidents: Sequence[IncidentReported]) -> list[IncidentReported]:
+    """A batch may hold one incident twice: a feed record that joins an incident publishes it
+    again with the newcomers (services.feeds.intake), and Kafka may deliver an event twice.
+    Counted twice, every clinician on both copies came back from INVOLVE twice, and each
+    got two outreach needs for one case. One copy per incident, with every staff id either
+    copy names (in the order first named), and the latest copy's other fields."""
+    merged: dict[uuid.UUID, IncidentReported] = {}
+    for incident in incidents:
+        prior = merged.get(incident.incident_id)
+        if prior is not None:
+            staff = list(dict.fromkeys([*prior.staff_ids, *incident.staff_ids]))
+            incident = incident.model_copy(update={"staff_ids": staff})
+        merged[incident.incident_id] = incident
+    return list(merged.values())
 
 
 # Who was involved in each incident of a batch, recorded, with a case for each clinician

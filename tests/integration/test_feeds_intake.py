@@ -10,6 +10,8 @@ candidates for matching, and its own record ids.
 from __future__ import annotations
 
 import asyncio
+import secrets
+import string
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from schemas.events import HarmLevel, IncidentType
+from schemas.events import HarmLevel, IncidentReported, IncidentType
 from services import clock
 from services.db import transaction
 from services.feeds import intake
@@ -29,6 +31,7 @@ from services.feeds.record import FeedRecord, Problem, Source, StaffRef
 from services.feeds.triggers import DEFAULT_RULES
 from services.identity.models import Role
 from services.identity.principal import Principal
+from services.incidents import involvement
 from tests.integration.test_feeds_resolve import unused_numbers
 from tests.stack import Stack, eventually
 
@@ -69,7 +72,8 @@ class Ward:
 
 @pytest.fixture
 def ward(db: Engine) -> Iterator[Ward]:
-    tag = uuid.uuid4().hex[:8]
+    # Letters only: a run of digits in a code reads as a record number and is refused.
+    tag = "".join(secrets.choice(string.ascii_lowercase) for _ in range(8))
     unit = f"Fi{tag}"
     staff = tuple(f"FI{tag}{c}" for c in "ABCD")
     with db.begin() as conn:
@@ -494,3 +498,38 @@ async def test_the_worker_opens_one_case_for_each_clinician_who_joins(
     # The stale-claim interval (SENDING_STALE_SECONDS=3) and a sweep: still once each.
     await asyncio.sleep(4)
     assert cases_and_pages(db, iid) == {a: 1, b: 1, c: 1}
+
+
+async def test_an_incident_and_its_widened_copy_in_one_worker_batch_open_each_case_once(
+    db: Engine, ward: Ward
+) -> None:
+    """A join right after a start: both IncidentReported events of the incident can reach
+    the worker in one batch. Each clinician must get one case and one need (one outreach),
+    not one per copy of the event. The incident is stored without an outbox row, so the
+    running worker cannot take it first."""
+    a, b, c, _ = ward.staff
+    incident_id = uuid.uuid4()
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO incidents (id, request_hash, occurred_at, unit, event_type, "
+                "harm_level, staff_ids) VALUES (:i, 'x', now(), :u, 'code_blue', 'unknown', :s)"
+            ),
+            {"i": incident_id, "u": ward.unit, "s": [a, b, c]},
+        )
+    first = IncidentReported(
+        incident_id=incident_id,
+        occurred_at=a_while_ago(5),
+        unit=ward.unit,
+        event_type=IncidentType.code_blue,
+        harm_level=HarmLevel.unknown,
+        staff_ids=[a, b],
+    )
+    widened = first.model_copy(update={"staff_ids": [a, b, c]})
+    opened: list[involvement.Opened] = []
+    async with transaction() as session:
+        needs = await involvement.identify_many(
+            session, [first, widened], 50, events=[], opened=opened
+        )
+    assert sorted(n.staff_id for n in needs) == [a, b, c]
+    assert sorted(o.clinician.staff_id for o in opened) == [a, b, c]
