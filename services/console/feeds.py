@@ -190,7 +190,7 @@ def apply_op(draft: Draft, op: str) -> str | None:
         # be reached.
         at = len(rows) - 1 if rows and _catch_all(rows[-1]) else len(rows)
         rows.insert(at, _blank_row())
-        return f"Rule {at + 1} added (not saved yet)."
+        return f"Rule {at + 1} added: choose what it matches and what it does (not saved yet)."
     if not index.isdigit() or int(index) >= len(rows):
         return None
     i = int(index)
