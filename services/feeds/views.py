@@ -46,7 +46,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from services import clock
-from services.auth import require_coordinator
+from services.auth import FEED_CSV_BODY_LIMIT, require_feeds
 from services.db import transaction
 from services.feeds import codeblue, fhir, intake, redact, reporting
 from services.feeds.config import Feeds, FeedSettings, UnknownFeed, load_feeds
@@ -55,12 +55,8 @@ from services.feeds.reporting_mapping import ReportingMapping, default_mapping
 from services.feeds.reporting_mapping import load_mapping as reporting_mapping_file
 from services.logs import log
 
-# Who may post a feed. A hospital's interface engine holds an integration token; the
-# coordinator's role is the one whose routes may take feed paths (a risk-manager token
-# reaches only /incidents: tests/unit/test_route_roles.py). A role of its own, for a token
-# that can post feeds and nothing else, is the lead's to add (services/auth.py).
-require_feeds = require_coordinator
-
+# Who may post a feed: a hospital system's integration token with the feed role, which can
+# do nothing else (services/auth.py).
 router = APIRouter(dependencies=[Depends(require_feeds)])
 
 FEED_HEADER = "X-SVRR-Feed"
@@ -68,7 +64,7 @@ DEFAULT_FHIR_FEED = "ehr"
 # A FHIR resource or a report is a few kilobytes; a Bundle of a night's events well under
 # a megabyte. An export of a year of reports is a few megabytes.
 JSON_LIMIT = 1024 * 1024
-CSV_LIMIT = 20 * 1024 * 1024
+CSV_LIMIT = FEED_CSV_BODY_LIMIT
 FHIR_TYPES = frozenset({"application/fhir+json", "application/json"})
 JSON_TYPES = frozenset({"application/json"})
 CSV_TYPES = frozenset({"text/csv", "application/csv"})

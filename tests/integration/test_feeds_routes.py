@@ -29,13 +29,14 @@ from services.feeds.record import Source
 from services.feeds.views import CSV_LIMIT, FEED_HEADER, JSON_LIMIT
 from services.feeds.views import feeds as feeds_config
 from tests.integration.test_feeds_resolve import unused_numbers
+from tests.stack import FEED_TOKEN
 from tests.unit import feeds
 from tests.unit.test_feeds_codeblue import PHI as CODEBLUE_PHI
 from tests.unit.test_feeds_fhir import PHI as FHIR_PHI
 from tests.unit.test_feeds_reporting import PHI as REPORTING_PHI
 
-# The feed token: feeds are posted by an integration token of the coordinator's role.
-AUTH = {"Authorization": "Bearer test-admin-token"}
+# Feeds are posted with an integration token of the feed role (services/auth.py).
+AUTH = {"Authorization": f"Bearer {FEED_TOKEN}"}
 # fhir/ehr's system whose identifiers are our staff ids.
 FHIR_STAFF = sorted(feeds_config().get(Source.fhir, "ehr").staff_id_systems)[0]
 R4 = {"Content-Type": "application/fhir+json; fhirVersion=4.0", **AUTH}
@@ -540,6 +541,8 @@ async def test_an_oversize_body_is_413(
 ) -> None:
     r = await client.post(path, content=b" " * (limit + 1), headers=headers)
     assert r.status_code == 413, r.text[:200]
+    if path.startswith("/fhir"):  # a FHIR client is answered in FHIR, even by the gate
+        assert r.json()["resourceType"] == "OperationOutcome"
 
 
 async def test_a_risk_manager_token_cannot_post_a_feed(client: httpx.AsyncClient) -> None:
