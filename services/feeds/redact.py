@@ -434,6 +434,23 @@ def _staff_ids(text: str, separator: str, bad: set[int]) -> str | None:
     return separator.join(ids) or None
 
 
+# A harm code of a hospital's own scale, as short as such codes are ("Z", "SAC2", "E1"): a
+# letter code of at most three, or a few letters around a number. A first name ("Emily") is
+# neither.
+HARM_CODE = re.compile(r"^(?:[A-Z]{1,3}|[A-Za-z]{0,6}[0-9]{1,3}[A-Za-z]?)$")
+
+
+def _fixable(f: Field, value: str) -> bool:
+    """Rule 2's two exceptions, for the refusals a hospital fixes in its settings rather
+    than at the sender, so that a replay then reads the record: a time without an offset
+    (the feed's zone was missing), kept when it has its time of day (an event's time, the
+    same as a taken record holds; never a bare date), and a harm code the mapping lacked,
+    kept only in a code's shape."""
+    if f is Field.occurred_at:
+        return _instant(value) is not None
+    return f is Field.harm and HARM_CODE.match(value.strip()) is not None
+
+
 def _report_fields(
     values: Mapping[Field, str | None], named: set[Field], mapping: ReportingMapping
 ) -> dict[Field, str]:
@@ -444,7 +461,9 @@ def _report_fields(
     scale_known = scale is None or normalise(scale) in mapping.scales
     out: dict[Field, str] = {}
     for f, value in values.items():
-        if f is Field.staff or f in named or value is None or not _printable(value):
+        if f is Field.staff or value is None or not _printable(value):
+            continue
+        if f in named and not _fixable(f, value):
             continue
         if f in (Field.harm_scale, Field.harm) and not (scale_known and len(value) <= MAX_CODE):
             continue

@@ -39,7 +39,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from email.message import Message
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -49,10 +48,9 @@ from services import clock
 from services.auth import FEED_CSV_BODY_LIMIT, require_feeds
 from services.db import transaction
 from services.feeds import codeblue, fhir, intake, redact, reporting
+from services.feeds.adapters import fhir_feed, reporting_mapping
 from services.feeds.config import Feeds, FeedSettings, UnknownFeed, load_feeds
 from services.feeds.record import FeedRecord, FeedRefused, Problem, Source
-from services.feeds.reporting_mapping import ReportingMapping, default_mapping
-from services.feeds.reporting_mapping import load_mapping as reporting_mapping_file
 from services.logs import log
 
 # Who may post a feed: a hospital system's integration token with the feed role, which can
@@ -200,20 +198,6 @@ def refused_answer(exc: Refused) -> JSONResponse:
 # --- the incident-reporting system and code blue ---------------------------------------------
 
 
-@cache
-def _reporting_file(path: Path) -> ReportingMapping:
-    return reporting_mapping_file(path)
-
-
-def reporting_mapping(settings: FeedSettings) -> ReportingMapping:
-    """The feed's own mapping (config: `mapping`) or the shipped one, reading times
-    without an offset in the feed's zone when the mapping names none (config: `zone`)."""
-    mapping = default_mapping() if settings.mapping is None else _reporting_file(settings.mapping)
-    if mapping.timezone is None:
-        mapping = replace(mapping, timezone=settings.zone)
-    return mapping
-
-
 @router.post("/feeds/reporting/{feed}", status_code=202)
 async def reporting_webhook(feed: str, request: Request) -> JSONResponse:
     """One report as the incident-reporting system's webhook posts it."""
@@ -326,20 +310,6 @@ RECEIVED_BEFORE = frozenset({intake.Disposition.linked, intake.Disposition.dismi
 
 def taken_status(taken: intake.Taken) -> str:
     return "200 OK" if taken.disposition in RECEIVED_BEFORE else "201 Created"
-
-
-@cache
-def _fhir_mapping(path: Path) -> fhir.CodeMapping:
-    return fhir.load_mapping(path.read_text(encoding="utf-8"), origin=path.name)
-
-
-def fhir_feed(settings: FeedSettings) -> fhir.FhirFeed:
-    """The adapter's view of a configured feed: identifiers in the systems that hold our
-    staff ids are preferred when a practitioner has several; the feed's own code mapping
-    (config: `mapping`) or the shipped one."""
-    mapping = None if settings.mapping is None else _fhir_mapping(settings.mapping)
-    systems = tuple(sorted(settings.staff_id_systems))
-    return fhir.FhirFeed(settings.feed, staff_systems=systems, mapping=mapping)
 
 
 async def fhir_request(request: Request, feed: str) -> tuple[FeedSettings, bytes, str | None]:

@@ -173,8 +173,44 @@ def test_reporting_webhook_malformed_keeps_only_what_the_adapter_did_not_refuse(
     body = feeds.sample("reporting", "webhook_malformed.json")
     problems = problems_of(lambda: reporting.from_webhook(body, feed="f"))
     kept = redact.reporting_kept(body, problems, default_mapping())
-    # unit, event type, harm and every staff entry were refused; the scale is a known one.
-    assert kept == {"format": "json", "body": {"harm_scale": "NCC MERP"}}
+    # Unit, event type and every staff entry were refused and are dropped; the scale is a
+    # known one. The time (no offset) and the harm code the mapping lacks are refused too,
+    # but kept in their shapes: a hospital fixes those in its settings and replays.
+    assert kept == {
+        "format": "json",
+        "body": {"occurred_at": "2026-11-29 17:05", "harm_scale": "NCC MERP", "harm": "J"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "kept"),
+    [
+        ("occurred_at", "2026-11-29T17:05:00", True),
+        ("occurred_at", "1939-12-25", False),  # a bare date: a birth date's shape
+        ("occurred_at", "Christmas night", False),
+        ("harm", "Z", True),
+        ("harm", "SAC2", True),
+        ("harm", "Emily", False),  # a first name is no code
+        ("harm", "Tobias Quenneville", False),
+        ("harm", "00977311", False),
+    ],
+)
+def test_a_refused_time_or_harm_code_is_kept_only_in_its_shape(
+    field: str, value: str, kept: bool
+) -> None:
+    body = {
+        "report_id": "IR-1",
+        "occurred_at": "2026-11-29T17:05:00Z",
+        "unit": "4E",
+        "event_type": "medication",
+        "harm_scale": "NCC MERP",
+        "harm": "F",
+        "staff": "N1001",
+    } | {field: value}
+    problems = [Problem(field, "refused")]
+    out = redact.reporting_kept(body, problems, default_mapping())
+    assert out is not None
+    assert (out["body"].get(field) == value) is kept
 
 
 @pytest.mark.parametrize("name", ["webhook_medication.json", "webhook_death_ahrq.json"])
