@@ -183,7 +183,7 @@ DEMO_USERS="$(svrr demo-users --peer N1101)"
 
 export TWILIO_API_BASE="$STANDIN_URL"
 export PUBLIC_BASE_URL="$API_URL"
-export API_TOKENS="$API_TOKEN" ADMIN_TOKENS=dev-admin-token
+export API_TOKENS="$API_TOKEN" ADMIN_TOKENS=dev-admin-token FEED_TOKENS=dev-feed-token
 export LOG_FORMAT=json
 export PYTHONUNBUFFERED=1
 # The story plays at any hour: a clinician's offer would otherwise wait for 07:00 on their

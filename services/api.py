@@ -24,6 +24,7 @@ from services.cases.views import router as cases_router
 from services.config import get_settings
 from services.console import install as install_console
 from services.db import async_engine, close_raw_pools, transaction
+from services.feeds.views import router as feeds_router
 from services.identity.users import bootstrap
 from services.incidents.views import incident_lane
 from services.incidents.views import router as incidents_router
@@ -69,6 +70,7 @@ app.include_router(twilio_router)
 app.include_router(cases_router)
 app.include_router(people_router)
 app.include_router(schedules_router)
+app.include_router(feeds_router)
 install_console(app)
 # A token or a signature, and a body size, are checked before any body is read.
 app.add_middleware(Gatekeeper)

@@ -7,6 +7,7 @@ secondary auth token is accepted too so a token can be rotated without dropping 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from functools import lru_cache
 from typing import Any
@@ -29,7 +30,9 @@ INCIDENT_ROLES = (Role.risk_manager, Role.coordinator)
 require_incidents = api_role(*INCIDENT_ROLES)
 require_coordinator = api_role(Role.coordinator)
 # Health and Prometheus metrics carry counts only; every integration may watch them.
-require_any_token = api_role(Role.risk_manager, Role.coordinator, Role.admin)
+require_any_token = api_role(Role.risk_manager, Role.coordinator, Role.admin, Role.feed)
+# The hospital's feeds (services/feeds/views.py): a feed token and nothing else.
+require_feeds = api_role(Role.feed)
 
 
 def public_url(request: Request) -> str:
@@ -116,6 +119,10 @@ TWILIO_BODY_LIMIT = 64 * 1024
 # itself, with its own message; this cap only has to be above it).
 IMPORT_BODY_LIMIT = 10 * 1024 * 1024 + 64 * 1024
 API_BODY_LIMIT = 1024 * 1024
+# An incident-reporting system's CSV export (services/feeds/views.py checks it itself).
+FEED_CSV_PATH = re.compile(r"^/feeds/reporting/[^/]+/csv$")
+FEED_CSV_BODY_LIMIT = 20 * 1024 * 1024
+FHIR_PREFIX = "/fhir"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -129,6 +136,8 @@ def body_limit(path: str) -> int:
         return TWILIO_BODY_LIMIT
     if (path.startswith("/admin/") and path.endswith("/import")) or path == DIRECTORY_UPLOAD:
         return IMPORT_BODY_LIMIT
+    if FEED_CSV_PATH.match(path):
+        return FEED_CSV_BODY_LIMIT
     return API_BODY_LIMIT
 
 
@@ -156,22 +165,22 @@ class Gatekeeper:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         refusal = await self._refusal(scope, path, headers)
         if refusal is not None:
-            await _answer(send, *refusal)
+            await _answer(send, *refusal, path=path)
             return
         limit = body_limit(path)
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
-                await _answer(send, 400, "invalid Content-Length")
+                await _answer(send, 400, "invalid Content-Length", path=path)
                 return
             if int(declared) > limit:
-                await _answer(send, 413, f"request body larger than {limit} bytes")
+                await _answer(send, 413, f"request body larger than {limit} bytes", path=path)
                 return
             await self.app(scope, receive, send)
             return
         body, complete = await _read_bounded(receive, limit)
         if not complete:
-            await _answer(send, 413, f"request body larger than {limit} bytes")
+            await _answer(send, 413, f"request body larger than {limit} bytes", path=path)
             return
         replayed = False
 
@@ -223,10 +232,21 @@ async def _read_bounded(receive: Receive, limit: int) -> tuple[bytes, bool]:
 
 
 async def _answer(
-    send: Send, status: int, detail: str, headers: Mapping[str, str] | None = None
+    send: Send,
+    status: int,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    path: str = "",
 ) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    """A FHIR client is answered in FHIR (an OperationOutcome), everyone else in JSON."""
+    if path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/"):
+        code = {401: "login", 403: "forbidden", 413: "too-costly"}.get(status, "invalid")
+        issue = {"severity": "error", "code": code, "diagnostics": detail}
+        body = json.dumps({"resourceType": "OperationOutcome", "issue": [issue]}).encode()
+        kind = b"application/fhir+json"
+    else:
+        body, kind = json.dumps({"detail": detail}).encode(), b"application/json"
+    raw = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     if status == 413:
         raw.append((b"connection", b"close"))  # the rest of the body is not read

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     # Empty by default: a deployment that forgets them gets no well-known token.
     api_tokens: str = ""
     admin_tokens: str = ""
+    # Bootstrap only, like API_TOKENS: tokens with the feed role (the hospital's feeds).
+    feed_tokens: str = ""
     # Bootstrap only: the first administrator, created when the store has no active one.
     bootstrap_admin_username: str = ""
     bootstrap_admin_password: str = ""
@@ -87,6 +89,10 @@ class Settings(BaseSettings):
     @property
     def admin_token_set(self) -> frozenset[str]:
         return frozenset(t.strip() for t in self.admin_tokens.split(",") if t.strip())
+
+    @property
+    def feed_token_set(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.feed_tokens.split(",") if t.strip())
 
 
 @lru_cache(maxsize=1)

@@ -27,6 +27,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 RUN = Path(os.environ.get("SVRR_RUN", ROOT / ".run"))
 TOKEN = "test-token"
+# The hospital feeds' integration token (role feed): the feed routes only.
+FEED_TOKEN = "test-feed-token"
 TWILIO_SID = "AC" + "ab" * 16
 TWILIO_TOKEN = "test-auth-token"
 T = TypeVar("T")

@@ -22,6 +22,7 @@ from services.console import (
     admin_users,
     board,
     directory,
+    feeds,
     incidents,
     metrics,
     peer,
@@ -36,6 +37,7 @@ CSRF_COOKIE = "csrftoken"  # asgi-csrf's cookie name, and its signing namespace
 ROUTERS = [
     signin.router,
     board.router,
+    feeds.router,
     metrics.router,
     directory.router,
     programme.router,

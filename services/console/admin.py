@@ -26,6 +26,7 @@ from services.console.pages import PREFIX, render
 from services.db import transaction
 from services.identity import audit, tokens
 from services.identity.deps import page_role
+from services.identity.models import TOKEN_ROLES as TOKEN_ROLES_ALLOWED
 from services.identity.models import ApiToken, AuditEntry, Role, Site
 from services.identity.principal import Principal
 
@@ -61,7 +62,7 @@ async def list_sites(session: AsyncSession) -> list[Site]:
 
 # --- integration tokens ---------------------------------------------------------------------
 
-TOKEN_ROLES = [r for r in Role if r is not Role.peer]
+TOKEN_ROLES = list(TOKEN_ROLES_ALLOWED)
 
 
 async def _tokens_page(
@@ -108,7 +109,7 @@ async def create_token_action(request: Request, who: Admin) -> Response:
         errors["name"] = "1 to 80 characters, naming the system that will use it."
     try:
         role = Role(form_field(form, "role", 16))
-        if role is Role.peer:
+        if role not in TOKEN_ROLES_ALLOWED:
             raise ValueError
     except ValueError:
         errors["role"] = "Choose a role; peers sign in and have no tokens."

@@ -18,7 +18,7 @@ from services.console.admin import Admin, Refused, form_field, list_sites, read_
 from services.console.pages import PREFIX, render
 from services.db import transaction
 from services.identity import audit
-from services.identity.models import Role, User
+from services.identity.models import USER_ROLES, Role, User
 from services.identity.principal import Principal
 from services.identity.users import UserRefused, create_user, generated_password
 from services.identity.users import set_access as apply_access
@@ -68,7 +68,7 @@ async def _new_user_form(
         errors=errors,
         sites=sites,
         peers=peers,
-        roles=list(Role),
+        roles=list(USER_ROLES),
     )
 
 
@@ -169,7 +169,7 @@ async def _edit_user_page(
         status_code=status_code,
         user=user,
         sites=sites,
-        roles=list(Role),
+        roles=list(USER_ROLES),
         errors=errors,
         notice=notice,
         is_me=user.id == who.id,

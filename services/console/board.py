@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
+from services import clock
 from services.cases import attention, coordinator
 from services.cases.attention import LABELS
 from services.cases.machine import ALLOWED, OPEN_STATES, CaseState
@@ -20,7 +21,8 @@ from services.cases.outcomes import CLOSE_LABELS, CONTACT_LABELS, CloseReason
 from services.cases.refs import case_ref, ref_bounds
 from services.config import get_settings
 from services.console import boardquery
-from services.console.live import feed
+from services.console import feeds as feeds_panel
+from services.console.live import FEEDS, feed
 from services.console.pages import PREFIX, clock_for, csrf_token, env, render
 from services.db import transaction
 from services.identity import audit
@@ -32,6 +34,9 @@ from services.paging.models import SupportCase
 router = APIRouter(prefix=PREFIX)
 coordinator_only = page_role(Role.coordinator)
 SESSION_RECHECK_S = 15.0
+# Silent feeds change with the clock, not with a row: an open board re-draws its feed
+# section at least this often.
+FEEDS_REFRESH_S = 60.0
 
 STATE_LABELS = {
     CaseState.identified: "Identified",
@@ -109,6 +114,7 @@ async def board(
         summary = await boardquery.summary(session, q.filters)
         rows = await boardquery.rows(session, q.filters, offset=(q.page - 1) * boardquery.PAGE_SIZE)
         loose = await boardquery.loose_flags(session)
+        fp = await feeds_panel.panel(session, clock.now())
         await audit.record(session, who, "board.view", "board", "open", {"shown": len(rows)})
     return render(
         request,
@@ -117,6 +123,8 @@ async def board(
         summary=summary,
         rows=rows,
         loose=loose,
+        fp=fp,
+        feed_notice=feeds_panel.notice_of(request),
         q=q,
         open_states=sorted(OPEN_STATES, key=list(CaseState).index),
         page_size=boardquery.PAGE_SIZE,
@@ -143,7 +151,7 @@ async def board_events(
         # second per board, however fast rows change; the last change's counts still come.
         clock_ = asyncio.get_running_loop().time
         last_counts, counts_owed = 0.0, False
-        checked = clock_()
+        checked = last_feeds = clock_()
         async with feed.subscribe() as changes:
             yield ServerSentEvent(event="ready", data="listening")
             while True:
@@ -162,7 +170,8 @@ async def board_events(
                     if still is None or still.role is not Role.coordinator:
                         return
                     checked = clock_()
-                ids = [c for c in changed if c is not None]
+                ids = [c for c in changed if c is not None and c != FEEDS]
+                feeds_due = FEEDS in changed or clock_() - last_feeds >= FEEDS_REFRESH_S
                 counts_owed = counts_owed or bool(changed)
                 send_counts = counts_owed and clock_() - last_counts >= 1.0
                 async with transaction() as session:
@@ -171,6 +180,7 @@ async def board_events(
                     )
                     summary = await boardquery.summary(session, q.filters) if send_counts else None
                     loose = await boardquery.loose_flags(session) if None in changed else None
+                    fp = await feeds_panel.panel(session, clock.now()) if feeds_due else None
                 for row in shown:
                     yield ServerSentEvent(event="case", data=draw(row), id=str(row.case_id))
                 for gone in set(ids) - {r.case_id for r in shown}:
@@ -189,7 +199,20 @@ async def board_events(
                             csrf_token=token,
                         ),
                     )
-                if not changed and summary is None:
+                if fp is not None:
+                    last_feeds = clock_()
+                    for name, template in (("feeds", "_board"), ("asked", "_asked")):
+                        yield ServerSentEvent(
+                            event=name,
+                            data=env.get_template(f"feeds/{template}.html").render(
+                                fp=fp,
+                                feed_notice=None,
+                                local=viewer_clock,
+                                now=clock.now(),
+                                csrf_token=token,
+                            ),
+                        )
+                elif not changed and summary is None:
                     yield ServerSentEvent(comment="keep-alive")
 
     return EventSourceResponse(events(), ping=None, headers={"Cache-Control": "no-store"})

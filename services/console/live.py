@@ -4,6 +4,10 @@ Why polling and not LISTEN/NOTIFY: a NOTIFY in every case's transaction serialis
 in PostgreSQL (one queue lock at commit), which the dispatch path cannot afford; one query
 every quarter second, and only while a board is open, costs the write path nothing and
 keeps a change under a second from commit to screen.
+
+Feed records waiting for the coordinator are watched the same way, by a fingerprint of the
+`asked` rows (a handful, read through their partial index): any record asked, decided or
+received again changes it, and the boards get FEEDS in their batch.
 """
 
 from __future__ import annotations
@@ -21,8 +25,14 @@ from services.db import transaction
 from services.logs import log
 
 POLL_SECONDS = 0.25
+#: In a batch of changed ids: the feed records waiting for the coordinator changed.
+FEEDS = uuid.UUID(int=0)
+_ASKED = (
+    "SELECT coalesce(hashtextextended(string_agg(id::text || ':' || last_received_at::text, "
+    "',' ORDER BY id), 0), 0) FROM feed_records WHERE status = 'asked'"
+)
 
-_CHANGES = """
+_CHANGES = f"""
 SELECT 'case' AS kind, case_id, id FROM case_transitions WHERE id > :t
 UNION ALL
 SELECT 'page', p.case_id, pt.id FROM page_transitions pt JOIN pages p ON p.id = pt.page_id
@@ -31,6 +41,8 @@ UNION ALL
 SELECT 'flag', case_id, id FROM case_attention WHERE id > :f
 UNION ALL
 SELECT 'cleared', case_id, 0 FROM case_attention WHERE cleared_at > :c
+UNION ALL
+SELECT 'asked', NULL, sig FROM ({_ASKED}) AS a(sig) WHERE sig <> :a
 """
 
 
@@ -62,12 +74,19 @@ class BoardFeed:
                     text(
                         "SELECT (SELECT coalesce(max(id), 0) FROM case_transitions), "
                         "(SELECT coalesce(max(id), 0) FROM page_transitions), "
-                        "(SELECT coalesce(max(id), 0) FROM case_attention)"
+                        "(SELECT coalesce(max(id), 0) FROM case_attention), "
+                        f"({_ASKED})"
                     )
                 )
             ).one()
-        transitions, page_transitions, flags = row
-        self._marks = {"t": transitions, "p": page_transitions, "f": flags, "c": clock.now()}
+        transitions, page_transitions, flags, asked = row
+        self._marks = {
+            "t": transitions,
+            "p": page_transitions,
+            "f": flags,
+            "a": asked,
+            "c": clock.now(),
+        }
 
     async def _poll(self) -> set[uuid.UUID | None]:
         started: datetime = clock.now()
@@ -75,6 +94,10 @@ class BoardFeed:
             rows = (await session.execute(text(_CHANGES), self._marks)).all()
         changed: set[uuid.UUID | None] = set()
         for kind, case_id, row_id in rows:
+            if kind == "asked":
+                changed.add(FEEDS)
+                self._marks["a"] = row_id
+                continue
             changed.add(case_id)
             key = {"case": "t", "page": "p", "flag": "f"}.get(kind)
             if key is not None and row_id > self._marks[key]:  # type: ignore[operator]

@@ -44,6 +44,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("Peers", f"{PREFIX}/peers"),
         ("Policies", f"{PREFIX}/policies"),
         ("Debriefs", f"{PREFIX}/debriefs"),
+        ("Feed rules", f"{PREFIX}/feeds/rules"),
         ("Directory", f"{PREFIX}/directory"),
         ("Metrics", f"{PREFIX}/metrics"),
     ],

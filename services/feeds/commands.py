@@ -1,4 +1,5 @@
 """`svrr feed check`: the feed adapters on files, from a shell, with no store and no broker.
+(`svrr feed replay`, which runs kept refusals again, is services/feeds/replay.py's.)
 
 Why: an integration analyst setting up a feed has an export or a captured message and needs
 to see exactly what the product would take from it (the FeedRecord, and what the default
@@ -18,9 +19,11 @@ some were refused and others taken, 2 when nothing could be read or the argument
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
@@ -28,7 +31,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.feeds import codeblue, fhir, hl7_ack, hl7v2, reporting, reporting_mapping
+from services import clock
+from services.db import transaction
+from services.feeds import codeblue, fhir, hl7_ack, hl7v2, replay, reporting, reporting_mapping
+from services.feeds.config import load_feeds
 from services.feeds.mapfile import MappingInvalid
 from services.feeds.record import FeedRecord, FeedRefused, Problem, Source
 from services.feeds.triggers import DEFAULT_RULES, decide
@@ -86,6 +92,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     )
     check.add_argument("--ack", action="store_true", help="hl7v2: also print the ACK it sends")
     check.add_argument("files", nargs="+", metavar="FILE", help="files to read; - for stdin")
+    again = feed_sub.add_parser(
+        "replay",
+        help="run refused records again, once their cause is fixed (services/feeds/replay.py)",
+        description=replay.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    again.add_argument("--source", choices=[s.value for s in Source], default=None)
+    again.add_argument("--feed", default=None, help="only this feed's refusals")
+    again.add_argument("--id", action="append", type=uuid.UUID, default=None, dest="ids")
+    again.add_argument("--limit", type=int, default=1000)
+    again.add_argument(
+        "--dry-run", action="store_true", help="say what would be taken, and keep nothing"
+    )
     mllp = feed_sub.add_parser(
         "mllp",
         help="serve an HL7 v2 feed over MLLP: ACK once stored (services.feeds.mllp_service)",
@@ -154,6 +173,8 @@ def run(args: argparse.Namespace) -> int | None:
     """The exit status of `svrr feed check`, or None when the command is another."""
     if args.cmd != "feed":
         return None
+    if args.feed_cmd == "replay":
+        return asyncio.run(_replay(args))
     if args.feed_cmd == "mllp":  # a service, with the store: imported only when run
         from services.feeds import mllp_service
 
@@ -330,3 +351,48 @@ class _Reader:
                 tally.lines.append(
                     {"file": name, "message": n, "ack_code": received.code.value, "ack": ack}
                 )
+
+
+class _DryRun(Exception):
+    """Raised inside the replay's transaction to roll it back after printing."""
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    """One JSON line per refusal replayed; exit 0 when every one was taken (or there was
+    none), 1 when some are still refused or could not be replayed."""
+    feeds = load_feeds()
+    source = Source(args.source) if args.source else None
+    done: list[replay.Replayed] = []
+    try:
+        async with transaction() as session:
+            done = await replay.replay(
+                session, feeds, at=clock.now(), source=source, feed=args.feed,
+                ids=args.ids, limit=args.limit,
+            )  # fmt: skip
+            if args.dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    for r in done:
+        line: dict[str, Any] = {
+            "refusal": str(r.refusal_id),
+            "feed": f"{r.source}/{r.feed}",
+            "outcome": r.outcome.value,
+        }
+        if r.taken:
+            line["records"] = [
+                {
+                    "record_id": t.record_id,
+                    "disposition": t.disposition.value,
+                    "incident_id": str(t.incident_id) if t.incident_id else None,
+                }
+                for t in r.taken
+            ]
+        if r.problems:
+            line["problems"] = [{"where": p.where, "why": p.why} for p in r.problems]
+        if args.dry_run:
+            line["dry_run"] = True
+        print(json.dumps(line, ensure_ascii=False))
+    if not done:
+        print(json.dumps({"replayed": 0, "why": "no refusal waiting to be replayed"}))
+    return 0 if all(r.outcome is replay.Outcome.taken for r in done) else 1

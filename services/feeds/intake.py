@@ -216,21 +216,30 @@ def _array(values: Sequence[object]) -> list[str]:
 
 
 async def take(
-    session: AsyncSession, records: Sequence[FeedRecord], feed: FeedSettings, *, at: datetime
+    session: AsyncSession,
+    records: Sequence[FeedRecord],
+    feed: FeedSettings,
+    *,
+    at: datetime,
+    heartbeat: bool = True,
 ) -> list[Taken]:
     """Every record of one feed, in order, in the caller's transaction (module docstring).
-    A record of another feed than `feed` is a caller's bug and raises ValueError."""
+    A record of another feed than `feed` is a caller's bug and raises ValueError.
+    `heartbeat`: False when the records come from our own store (a replay), not the feed:
+    a replay must not make a silent feed look alive."""
     for record in records:
         if (record.source, record.feed) != (feed.source, feed.feed):
             raise ValueError(f"a record of {record.source}/{record.feed} given as {feed.label}")
     if not records:
-        await beat(session, feed, at=at)
+        if heartbeat:
+            await beat(session, feed, at=at)
         return []
     rules, _ = await current_rules(session)
     keys = sorted({unit_key(r.unit) or "" for r in records})
     await session.execute(LOCK_UNITS, {"keys": keys})
     taken = [await _take_one(session, record, feed, rules, at) for record in records]
-    await beat(session, feed, at=at, received=len(records), record_at=at)
+    if heartbeat:
+        await beat(session, feed, at=at, received=len(records), record_at=at)
     return taken
 
 

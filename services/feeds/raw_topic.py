@@ -12,9 +12,11 @@ dead_letters table: the producer's team must see what it sent wrong without acce
 store. A dead letter says where the record is (topic, partition, offset), a SHA-256 of its
 bytes and every problem in the schema's terms, never the payload: a record that failed
 validation may carry a patient's details in any field, so its bytes stay on the raw topic
-only, for the topic's short retention. A record for a feed that is configured is also
-counted as a refusal of that feed (feed_refusals, with the same coordinates as what is
-kept), so the console shows a producer going wrong beside the other feeds.
+only, for the topic's short retention. A record that names a configured feed is also
+counted as a refusal of that feed (feed_refusals), so the console shows a producer going
+wrong beside the other feeds; nothing of it is kept there (`kept` NULL: its bytes are the
+producer's, on its topic, and the dead letter says where), so a replay reports it as
+nothing kept.
 
 Why through the outbox: the dead letters and the records taken from one batch commit in one
 transaction before the batch's offsets are acknowledged, so a crash in between delivers the
@@ -29,7 +31,6 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import faust
 from pydantic import ValidationError
@@ -143,17 +144,6 @@ def rejected(raw: Raw, reason: str, problems: Sequence[FeedProblem]) -> FeedReco
     )
 
 
-def kept(rejected: FeedRecordRejected) -> dict[str, Any]:
-    """What a feed_refusals row keeps of a raw record: where to find it again, no payload."""
-    return {
-        "format": "kafka-offset",
-        "topic": rejected.source_topic,
-        "partition": rejected.partition,
-        "offset": rejected.offset,
-        "sha256": rejected.sha256,
-    }
-
-
 def _claimed_feed(raw: Raw, feeds: Feeds) -> FeedSettings | None:
     """The configured feed a record that failed the schema says it is from, if its `feed`
     is readable: the refusal then counts against that feed."""
@@ -201,7 +191,7 @@ async def store(items: Sequence[Good | Bad]) -> None:
         for item in bad:
             if item.feed is not None:
                 problems = [Problem(p.where, p.why) for p in item.rejected.problems]
-                await intake.refuse(session, item.feed, problems, kept=kept(item.rejected), at=at)
+                await intake.refuse(session, item.feed, problems, kept=None, at=at)
         await outbox.add_many(session, [item.rejected for item in bad])
 
 

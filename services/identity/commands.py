@@ -16,7 +16,7 @@ from sqlalchemy import select
 from services import clock
 from services.config import get_settings
 from services.db import async_engine, transaction
-from services.identity.models import Role, User
+from services.identity.models import USER_ROLES, Role, User
 from services.identity.users import (
     UserRefused,
     bootstrap,
@@ -38,7 +38,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("action", choices=["add"])
     add.add_argument("--username", required=True)
     add.add_argument("--name", required=True, help="display name")
-    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--role", required=True, choices=[r.value for r in USER_ROLES])
     add.add_argument("--staff-id", default=None, help="required for a peer supporter")
     add.add_argument("--site", default=None, help="their site: the clock the console shows")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")

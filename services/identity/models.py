@@ -18,13 +18,22 @@ class Role(StrEnum):
     coordinator = "coordinator"
     peer = "peer"
     admin = "admin"
+    # A hospital system sending feed records (services/feeds): a token, never a person, and
+    # it may use the feed routes only. Why not the coordinator's token: an EHR interface
+    # holding it could read every case on the board.
+    feed = "feed"
 
+
+# Who may sign in, and who may hold an integration token.
+USER_ROLES = (Role.risk_manager, Role.coordinator, Role.peer, Role.admin)
+TOKEN_ROLES = (Role.risk_manager, Role.coordinator, Role.admin, Role.feed)
 
 ROLE_LABELS = {
     Role.risk_manager: "Risk manager",
     Role.coordinator: "Programme coordinator",
     Role.peer: "Peer supporter",
     Role.admin: "Administrator",
+    Role.feed: "Hospital feed (integration)",
 }
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.models import ApiToken, Role
+from services.identity.models import TOKEN_ROLES, ApiToken, Role
 from services.identity.principal import Principal
 
 PREFIX = "svrr_"
@@ -37,7 +37,7 @@ async def issue(
     session: AsyncSession, name: str, role: Role, created_by: uuid.UUID | None
 ) -> tuple[uuid.UUID, str]:
     """(id, the token): the only time the token itself exists outside the caller's hands."""
-    if role is Role.peer:
+    if role not in TOKEN_ROLES:
         raise ValueError("peers sign in; integration tokens are for systems")
     token = new_token()
     token_id = uuid.uuid4()

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config import Settings
 from services.identity import passwords, sessions, tokens
-from services.identity.models import Role, Site, User
+from services.identity.models import USER_ROLES, Role, Site, User
 from services.people.models import PeerSupporter, Staff
 
 
@@ -26,6 +26,9 @@ class UserRefused(ValueError):
 def generated_password() -> str:
     """Four random words' worth of entropy in a form people can type on a phone."""
     return "-".join(secrets.token_urlsafe(6) for _ in range(3))
+
+
+NOT_A_PERSON = "a hospital feed holds a token; it is not a person who signs in"
 
 
 async def create_user(
@@ -49,6 +52,8 @@ async def create_user(
         .isalnum()
     ):
         raise UserRefused("username", "1 to 64 letters, digits, '.', '-', '_' or '@'")
+    if role not in USER_ROLES:
+        raise UserRefused("role", NOT_A_PERSON)
     if not display_name.strip() or len(display_name) > 120:
         raise UserRefused("display_name", "1 to 120 characters")
     if await session.scalar(select(User.id).where(User.username == username)):
@@ -131,6 +136,8 @@ async def set_access(
     session: AsyncSession, user: User, *, role: Role, active: bool, now: datetime
 ) -> None:
     """A change of role or a deactivation ends the person's sessions at once."""
+    if role not in USER_ROLES:
+        raise UserRefused("role", NOT_A_PERSON)
     if role is Role.peer and not user.staff_id:
         raise UserRefused("role", "a peer supporter must be linked to their staff record")
     if role.value != user.role or active != user.active:
@@ -148,6 +155,9 @@ async def bootstrap(session: AsyncSession, settings: Settings) -> list[str]:
     for token in settings.admin_token_set:
         if await tokens.adopt(session, token, "bootstrap coordinator", Role.coordinator):
             done.append("integration token adopted (coordinator)")
+    for token in settings.feed_token_set:
+        if await tokens.adopt(session, token, "bootstrap hospital feed", Role.feed):
+            done.append("integration token adopted (feed)")
     name, password = settings.bootstrap_admin_username, settings.bootstrap_admin_password
     if name and password:
         has_admin = await session.scalar(

@@ -28,6 +28,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from tests.stack import (
+    FEED_TOKEN,
     ROOT,
     RUN,
     TOKEN,
@@ -86,6 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
         SVRR_TOPIC_PREFIX=f"{run_id}.",
         API_TOKENS=TOKEN,
         ADMIN_TOKENS="test-admin-token",
+        FEED_TOKENS=FEED_TOKEN,
         TWILIO_ACCOUNT_SID=TWILIO_SID,
         TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
         TWILIO_AUTH_TOKEN_SECONDARY="test-auth-token-next",

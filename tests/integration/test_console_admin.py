@@ -520,3 +520,31 @@ async def test_a_stored_text_that_no_longer_fills_sends_the_default(db: Engine) 
         async with transaction() as session:
             await session.execute(text("DELETE FROM sms_templates WHERE language = 'fr'"))
         texts.forget()
+
+
+async def test_a_feed_holds_a_token_and_never_an_account(admin) -> None:
+    """The feed role is for hospital systems: a token made with it calls health, not the
+    board's API; an account with it is refused on the form, never a 500 from the store."""
+    c, token, _ = admin
+    base = {"csrftoken": token, "display_name": "EHR interface", "password_mode": "typed"}
+    person = await c.post(
+        "/console/admin/users",
+        data={
+            **base,
+            "username": f"feed-{uuid.uuid4().hex[:6]}",
+            "role": "feed",
+            "password": PASSWORD,
+            "password_again": PASSWORD,
+        },
+    )
+    assert person.status_code == 400 and 'id="err-role"' in person.text
+    made = await c.post(
+        "/console/admin/tokens", data={"csrftoken": token, "name": "EHR FHIR", "role": "feed"}
+    )
+    assert made.status_code == 200
+    secret = _shown(made.text, "new-token")
+    async with _client() as api:
+        auth = {"Authorization": f"Bearer {secret}"}
+        assert (await api.get("/healthz", headers=auth)).status_code == 200
+        assert (await api.get("/admin/cases", headers=auth)).status_code == 403
+        assert (await api.post("/incidents", headers=auth, json={})).status_code == 403

@@ -29,7 +29,10 @@
     t.innerHTML = html.trim();
     return t.firstElementChild;
   }
-  source.addEventListener("ready", function () { status.textContent = "Live: changes appear here as they happen."; });
+  source.addEventListener("ready", function () {
+    status.textContent = "Live: changes appear here as they happen.";
+    status.dataset.live = "ready";  // the stream is listening (tests wait for it)
+  });
   source.addEventListener("case", function (e) {
     var row = fromHtml(e.data), old = document.getElementById(row.id);
     if (old && old.dataset.human === row.dataset.human) { old.replaceWith(row); }
@@ -46,5 +49,19 @@
   });
   source.addEventListener("summary", function (e) { document.getElementById("board-summary").innerHTML = e.data; });
   source.addEventListener("loose", function (e) { document.getElementById("loose").innerHTML = e.data; });
-  source.onerror = function () { status.textContent = "Reconnecting to live updates…"; };
+  // The feed sections are re-drawn whole; not under the coordinator's focus (a button they
+  // are on would vanish), but as soon as focus leaves the section.
+  [["feeds", "feeds"], ["asked", "feeds-asked"]].forEach(function (pair) {
+    var box = document.getElementById(pair[1]), owed = null;
+    if (!box) { return; }
+    function draw() {
+      if (owed !== null && !box.contains(document.activeElement)) { box.innerHTML = owed; owed = null; }
+    }
+    box.addEventListener("focusout", function () { setTimeout(draw, 0); });
+    source.addEventListener(pair[0], function (e) { owed = e.data; draw(); });
+  });
+  source.onerror = function () {
+    status.textContent = "Reconnecting to live updates…";
+    delete status.dataset.live;
+  };
 })();
