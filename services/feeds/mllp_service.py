@@ -30,12 +30,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+import hl7
 import prometheus_client
 import psycopg
 import uvloop
+from hl7.util import generate_message_control_id
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from services import clock, logs
@@ -422,8 +424,68 @@ def _read(
         code, problems = refused.ack_code, list(refused.problems)
         reply = hl7_ack.ack(message, code, problems)
         return hl7_ack.Received([], code, str(reply).encode("utf-8", "replace"), problems)
-    reply = hl7_ack.ack(message, AckCode.accept)
-    return hl7_ack.Received(records, AckCode.accept, str(reply).encode("utf-8", "replace"))
+    return hl7_ack.Received(records, AckCode.accept, ACCEPTS.ack(text, message))
+
+
+class AcceptTemplates:
+    """AA for a message, from the AA an earlier message with the same header got.
+
+    Why: building the ACK (python-hl7's create_ack: a new message, field by field, then
+    rendered) cost as much as reading a message that is no trigger. An AA depends on the
+    message's header only, but for its own time (MSH-7), its own control id (MSH-10) and
+    the control id it answers (MSA-2): a feed sends the same header (systems, type, event,
+    processing id, version) over and over. So the first AA for a header is made by
+    hl7_ack.ack and kept with those three places marked, and later ones fill them in, the
+    time and id as the library makes them. Whatever else hl7_ack puts in an AA is in the
+    kept one; tests compare both ways on every sample."""
+
+    MARKS = ("\x01", "\x02", "\x03")
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[str, str, str, str] | None] = {}
+
+    def ack(self, text: str, message: hl7.Message) -> bytes:
+        header = text.split("\r", 1)[0]
+        fields = header.split(header[3])
+        if len(fields) < 11 or any(m in header for m in self.MARKS):
+            return self._made(message)
+        key = header[3].join(fields[:6] + fields[7:9] + fields[10:])
+        if key not in self._kept:
+            if len(self._kept) >= self.LIMIT:
+                self._kept.clear()
+            self._kept[key] = self._template(message)
+        parts = self._kept[key]
+        if parts is None:
+            return self._made(message)
+        now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        filled = f"{parts[0]}{now}{parts[1]}{generate_message_control_id()}{parts[2]}"
+        return f"{filled}{fields[9]}{parts[3]}".encode("utf-8", "replace")
+
+    @staticmethod
+    def _made(message: hl7.Message) -> bytes:
+        return str(hl7_ack.ack(message, AckCode.accept)).encode("utf-8", "replace")
+
+    def _template(self, message: hl7.Message) -> tuple[str, str, str, str] | None:
+        """hl7_ack's AA with the three places marked; None if they cannot be found once
+        each, in order (then every AA for this header is made whole)."""
+        reply = hl7_ack.ack(message, AckCode.accept)
+        time_mark, id_mark, answer_mark = self.MARKS
+        reply.segment("MSH").assign_field(time_mark, 7)
+        reply.segment("MSH").assign_field(id_mark, 10)
+        reply.segment("MSA").assign_field(answer_mark, 2)
+        rendered = str(reply)
+        if any(rendered.count(m) != 1 for m in self.MARKS):
+            return None
+        head, rest = rendered.split(time_mark)
+        middle, rest = rest.split(id_mark)
+        if answer_mark not in rest:
+            return None
+        before, after = rest.split(answer_mark)
+        return head, middle, before, after
+
+
+ACCEPTS = AcceptTemplates()
 
 
 def no_trigger(text: str, triggers: Hl7Triggers) -> str | None:

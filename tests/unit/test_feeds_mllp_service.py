@@ -374,3 +374,24 @@ def test_an_update_that_is_no_death_is_read_from_its_header_and_a_death_is_not()
     header = mllp_service.no_trigger(update, DEFAULT_TRIGGERS)
     assert header is not None and header.split("\r")[2:] == ["PV1|"]
     assert mllp_service.no_trigger(update.replace("01|", "\\T\\01|"), DEFAULT_TRIGGERS) is None
+
+
+@pytest.mark.parametrize("control_id", ["C-1", "C-2", "C^3", "C\\F\\4", "C~5"])
+def test_each_aa_answers_its_own_message_with_an_id_of_its_own(control_id: str) -> None:
+    admit = feeds.sample("hl7", "a01_admit.hl7").replace(b"MSG20261130-0004", control_id.encode())
+    both(admit)
+    first, second = (
+        hl7.parse(
+            mllp_service.receive(
+                admit,
+                feed="adt",
+                triggers=DEFAULT_TRIGGERS,
+                wanted=mllp_service._wanted(DEFAULT_TRIGGERS),
+                zone=LONDON,
+                staff_system=None,
+            ).ack.decode()
+        )
+        for _ in range(2)
+    )
+    assert str(first.segment("MSA")(2)) == str(second.segment("MSA")(2)) == control_id
+    assert str(first.segment("MSH")(10)) != str(second.segment("MSH")(10))
