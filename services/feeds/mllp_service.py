@@ -19,6 +19,14 @@ Why group commit: MLLP is one message at a time per connection, and an engine op
 connections for throughput. Messages that need the store and arrive while a transaction is
 running share the next one (GroupCommit: it takes what is already queued, with no timer;
 a lone message goes at once), so a burst costs a transaction per batch, not per message.
+
+Why reading is narrowed: on 2 cores shared with the worker, PostgreSQL and Kafka, the
+service must ACK a thousand messages a second, and python-hl7 takes every field of every
+segment apart. So only the segments the adapter reads are parsed (narrowed), a message no
+trigger rule can match is read from its header alone (no_trigger), and an AA is filled in
+from the one its header got before (AcceptTemplates): each gives the answer the adapter and
+hl7_ack would give for the whole message (tests/unit/test_feeds_mllp_service.py compares
+them), for a quarter of the CPU (benchmarks/mllp.py).
 """
 
 from __future__ import annotations
