@@ -26,7 +26,7 @@ segment apart. So only the segments the adapter reads are parsed (narrowed), a m
 trigger rule can match is read from its header alone (no_trigger), and an AA is filled in
 from the one its header got before (AcceptTemplates): each gives the answer the adapter and
 hl7_ack would give for the whole message (tests/unit/test_feeds_mllp_service.py compares
-them), for a quarter of the CPU (benchmarks/mllp.py).
+them), for a sixth of the CPU of an update that is no death (benchmarks/mllp.py).
 """
 
 from __future__ import annotations
