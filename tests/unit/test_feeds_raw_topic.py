@@ -133,3 +133,20 @@ def test_the_contract_has_no_field_for_a_patient_and_forbids_any_other() -> None
     assert "staff" in FeedIncidentReported.model_fields
     with pytest.raises(ValueError):
         FeedIncidentReported.model_validate(body(patient="x"))
+
+
+def test_the_sample_records_read_as_documented() -> None:
+    good = read(raw(feed_checks.sample("kafka", "incident.json")), FEEDS)
+    assert isinstance(good, Good)
+    assert good.record.record_id == "ENG-2026-0412" and good.record.raw_harm == "I"
+    assert [s.value for s in good.record.staff] == ["N1001", "P2001"]
+    bad = read(raw(feed_checks.sample("kafka", "bad_incident.json")), FEEDS)
+    assert isinstance(bad, Bad) and bad.rejected.reason == "schema"
+    assert {p.where for p in bad.rejected.problems} == {
+        "occurred_at",
+        "harm_level",
+        OTHER_FIELD,
+        f"staff.0.{OTHER_FIELD}",
+    }
+    details = ("QUIMBY", "ROSE", "MRN900417", "1952-07-04", "Alex Rivera", "fatal")
+    feed_checks.assert_no_phi(bad.rejected.model_dump_json(), details)
