@@ -29,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.integration.test_feeds_mllp import Sender, msa
-from tests.stack import Proc, Stack, eventually, start_mllp
+from tests.stack import FEED_TOKEN, Proc, Stack, eventually, start_mllp
 from tests.unit.test_feeds_cli import PHI as SAMPLE_PHI
 
 SAMPLES = Path(__file__).resolve().parents[2] / "services" / "feeds" / "samples"
@@ -92,8 +92,8 @@ def send_hl7(port: int, message: bytes) -> str:
     return msa(ack)
 
 
-# The feeds' integration token (the conftest's; a feed token may use the feed routes only).
-FEED_AUTH = {"Authorization": "Bearer test-admin-token"}
+# The feeds' integration token (role feed: the feed routes only).
+FEED_AUTH = {"Authorization": f"Bearer {FEED_TOKEN}"}
 
 
 def post(stack: Stack, path: str, body: bytes, content_type: str) -> httpx.Response:
