@@ -10,8 +10,6 @@ candidates for matching, and its own record ids.
 from __future__ import annotations
 
 import asyncio
-import secrets
-import string
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from services.identity.models import Role
 from services.identity.principal import Principal
 from services.incidents import involvement
 from tests.integration.test_feeds_resolve import unused_numbers
-from tests.stack import Stack, eventually
+from tests.stack import Stack, eventually, letter_tag
 
 SYSTEM = "urn:test:staff-id"
 
@@ -72,8 +70,7 @@ class Ward:
 
 @pytest.fixture
 def ward(db: Engine) -> Iterator[Ward]:
-    # Letters only: a run of digits in a code reads as a record number and is refused.
-    tag = "".join(secrets.choice(string.ascii_lowercase) for _ in range(8))
+    tag = letter_tag()
     unit = f"Fi{tag}"
     staff = tuple(f"FI{tag}{c}" for c in "ABCD")
     with db.begin() as conn:

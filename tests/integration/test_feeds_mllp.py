@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.integration.test_feeds_resolve import unused_numbers
-from tests.stack import Proc, Stack, free_port, start_mllp, wait_for
+from tests.stack import Proc, Stack, free_port, letter_tag, start_mllp, wait_for
 from tests.unit import feeds as feed_samples
 
 START, END = b"\x0b", b"\x1c\x0d"
@@ -54,7 +54,7 @@ class Ward:
 def ward(db: Engine) -> Iterator[Ward]:
     """A unit and three clinicians of this test's own: no other test's incident is a
     candidate for matching, and each death is an incident of its own."""
-    tag = uuid.uuid4().hex[:8]
+    tag = letter_tag()
     unit, staff = f"Ml{tag}", tuple(f"ML{tag}{c}" for c in "ABC")
     with db.begin() as conn:
         conn.execute(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from schemas.events import FeedIncidentReported, FeedRecordRejected
 from schemas.topics import topic_name
 from services.config import get_settings
 from tests.integration.test_feeds_resolve import unused_numbers
-from tests.stack import Stack, eventually
+from tests.stack import Stack, eventually, letter_tag
 
 # Patient-like details a producer might put in a record: not the sample files' (the
 # end-to-end PHI scan reads every topic, and the raw topic is input: it holds what was sent).
@@ -39,7 +38,7 @@ class Ward:
 
 @pytest.fixture
 def ward(db: Engine) -> Iterator[Ward]:
-    tag = uuid.uuid4().hex[:8]
+    tag = letter_tag()
     unit, staff = f"Rw{tag}", tuple(f"RW{tag}{c}" for c in "AB")
     with db.begin() as conn:
         conn.execute(

@@ -32,7 +32,7 @@ from services.feeds.record import FeedRecord, Source, StaffRef
 from services.feeds.resolve import Resolved, resolve
 from services.people.importer import IMPORTERS, ImportReport, import_staff_ids
 from services.people.models import StaffIdentifier
-from tests.stack import ROOT
+from tests.stack import ROOT, letter_tag
 
 HEADER = "staff_id,system,value\n"
 MIGRATION = ROOT / "services" / "migrations" / "versions" / "0013_staff_identifiers.py"
@@ -65,7 +65,7 @@ def unused_numbers(conn: Connection, n: int) -> list[str]:
 
 @pytest.fixture
 def ward(db: Engine) -> Iterator[Ward]:
-    tag = uuid.uuid4().hex[:8]
+    tag = letter_tag()
     unit = f"Rsv{tag}"
     staff = tuple(f"RS{tag}{n}" for n in range(3))
     left = f"RS{tag}x"

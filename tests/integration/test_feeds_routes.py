@@ -29,7 +29,7 @@ from services.feeds.record import Source
 from services.feeds.views import CSV_LIMIT, FEED_HEADER, JSON_LIMIT
 from services.feeds.views import feeds as feeds_config
 from tests.integration.test_feeds_resolve import unused_numbers
-from tests.stack import FEED_TOKEN
+from tests.stack import FEED_TOKEN, letter_tag
 from tests.unit import feeds
 from tests.unit.test_feeds_codeblue import PHI as CODEBLUE_PHI
 from tests.unit.test_feeds_fhir import PHI as FHIR_PHI
@@ -59,7 +59,7 @@ class Ward:
 def ward(db: Engine) -> Iterator[Ward]:
     # Letters only: a run of six digits in a unit reads as a record number to the incident
     # intake (services.incidents.service), and a hex tag has one now and then.
-    tag = uuid.uuid4().hex[:8].translate(str.maketrans("0123456789", "ghijklmnop"))
+    tag = letter_tag()
     unit = f"Fr{tag}"
     staff = tuple(f"FR{tag}{c}" for c in "ABC")
     with db.begin() as conn:
