@@ -65,9 +65,19 @@ def read_kept(settings: FeedSettings, kept: Mapping[str, Any]) -> list[FeedRecor
     if settings.source is Source.reporting and fmt == "csv":
         return _csv_row(settings, kept)
     if settings.source is Source.code_blue and fmt == "json":
-        return codeblue.from_webhook(body, feed=settings.feed, default_zone=settings.zone)  # type: ignore[arg-type]
+        return codeblue.from_webhook(
+            body,  # type: ignore[arg-type]
+            feed=settings.feed,
+            staff_system=settings.staff_system,
+            default_zone=settings.zone,
+        )
     if settings.source is Source.hl7v2 and fmt == "hl7v2-er7":
-        return hl7v2.read(str(kept.get("message", "")), feed=settings.feed, zone=settings.zone)
+        return hl7v2.read(
+            str(kept.get("message", "")),
+            feed=settings.feed,
+            zone=settings.zone,
+            staff_system=settings.staff_system,
+        )
     raise FeedRefused(
         [Problem("kept", f"a {fmt} record is not one the {settings.source} feed reads")]
     )

@@ -116,7 +116,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
         "--staff-system",
         default=None,
         help="the identifier system of clinicians sent without an assigning authority "
-        "(default: such ids are our staff ids)",
+        "(default: the feed's staff_system in feeds.yaml, else such ids are our staff ids)",
     )
     mllp.add_argument(
         "--max-batch", type=int, default=500, help="messages in one transaction at most"

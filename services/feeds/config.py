@@ -34,7 +34,7 @@ DEFAULT_SILENT_AFTER = timedelta(hours=1)
 FEED_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DURATION = re.compile(r"^\s*(\d+)\s*(s|min|h|d)\s*$")
 UNITS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
-SETTINGS = ("staff_id_systems", "window", "silent_after", "zone", "mapping")
+SETTINGS = ("staff_id_systems", "staff_system", "window", "silent_after", "zone", "mapping")
 
 
 class UnknownFeed(LookupError):
@@ -55,6 +55,9 @@ class FeedSettings:
     silent_after: timedelta = DEFAULT_SILENT_AFTER
     zone: tzinfo = UTC  # the sender's wall clock, for times written without an offset
     mapping: Path | None = None  # a code mapping of the hospital's own; None: the shipped one
+    # HL7 and code blue: the identifier system of a clinician sent without one (an XCN with
+    # no assigning authority, a bare team id); None: such ids are our staff ids.
+    staff_system: str | None = None
 
     @property
     def label(self) -> str:
@@ -133,6 +136,9 @@ def _settings(
                 zone = ZoneInfo(zone_name)
             except (ZoneInfoNotFoundError, ValueError):
                 r.refuse(items["zone"], f"{path}.zone", "not an IANA time zone name")
+    staff_system = None
+    if "staff_system" in items:
+        staff_system = r.text(items["staff_system"], f"{path}.staff_system")
     mapping = None
     if "mapping" in items:
         where = r.text(items["mapping"], f"{path}.mapping")
@@ -142,7 +148,9 @@ def _settings(
                 r.refuse(items["mapping"], f"{path}.mapping", "no such file")
     if len(r.problems) > found:
         return None
-    return FeedSettings(source, feed, systems, window, quiet or DEFAULT_SILENT_AFTER, zone, mapping)
+    return FeedSettings(
+        source, feed, systems, window, quiet or DEFAULT_SILENT_AFTER, zone, mapping, staff_system
+    )
 
 
 def _duration(r: NodeReader, node: yaml.Node | None, path: str) -> timedelta | None:

@@ -570,7 +570,7 @@ def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
             feed,
             host=args.host,
             port=args.port,
-            staff_system=args.staff_system,
+            staff_system=args.staff_system or feed.staff_system,
             max_batch=args.max_batch,
         )
         # Events this process stores (an incident) reach Kafka even when the API and the

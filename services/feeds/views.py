@@ -266,7 +266,9 @@ async def code_blue_webhook(feed: str, request: Request) -> JSONResponse:
     except Refused as exc:
         return refused_answer(exc)
     try:
-        records = codeblue.from_webhook(body, feed=settings.feed, default_zone=settings.zone)
+        records = codeblue.from_webhook(
+            body, feed=settings.feed, staff_system=settings.staff_system, default_zone=settings.zone
+        )
     except FeedRefused as exc:
         kept = redact.code_blue_kept(body, exc.problems)
         await store(settings, [], [Refusal(exc.problems, kept)])

@@ -37,12 +37,16 @@ def test_settings_are_read_and_defaults_fill_the_rest() -> None:
         "    silent_after: 2d\n"
         "code_blue:\n"
         "  team: ~\n"
+        "  night-team:\n"
+        "    staff_system: urn:hr\n"
     )
     epic = feeds.get(Source.fhir, "epic")
     assert epic.staff_id_systems == {"urn:a", "urn:b"}
     assert (epic.window, epic.silent_after) == (timedelta(minutes=90), timedelta(days=2))
     team = feeds.get(Source.code_blue, "team")
     assert team.window == timedelta(hours=12) and team.silent_after == timedelta(hours=1)
+    assert team.staff_system is None
+    assert feeds.get(Source.code_blue, "night-team").staff_system == "urn:hr"
 
 
 def test_every_mistake_is_named_with_its_line() -> None:
