@@ -5,8 +5,9 @@
 #   bash deploy/demo.sh --once   # play the story and stop (CI smoke run); also DEMO_ONCE=1
 #
 # Starts PostgreSQL and Kafka (deploy/up.sh), migrates and seeds the database, then runs the
-# Twilio stand-in, the API and the Faust worker in the background and plays deploy/demo.py.
-# On exit (Ctrl-C, TERM, --once, or a failure) it stops exactly what it started: the three
+# Twilio stand-in, the API, the Faust worker, the deadline engine and the HL7 feed's MLLP service
+# in the background and plays deploy/demo.py, then deploy/demo_feeds.py (one night from four feeds).
+# On exit (Ctrl-C, TERM, --once, or a failure) it stops exactly what it started: the$
 # processes, then Kafka and PostgreSQL only if they were not already running before.
 # Ports and paths come from deploy/env.sh (API_PORT, STANDIN_PORT, KAFKA_PORT, PGPORT, SVRR_RUN).
 set -euo pipefail
@@ -69,7 +70,7 @@ cleanup() {
   if ((${#PIDS[@]} || STARTED_KAFKA || STARTED_PG)); then
     say "shutting down what this run started"
   fi
-  for name in engine worker api standin; do stop_proc "$name"; done
+  for name in mllp engine worker api standin; do stop_proc "$name"; done
   if ((STARTED_KAFKA && STARTED_PG)); then
     "$SVRR_ROOT/deploy/down.sh"
   elif ((STARTED_KAFKA)); then
@@ -152,6 +153,7 @@ source "$SVRR_ROOT/deploy/venv.sh"
 # Fail before starting anything if the app ports are taken (e.g. by a manual run).
 require_free_port "$STANDIN_PORT" "Twilio stand-in" STANDIN_PORT
 require_free_port "$API_PORT" API API_PORT
+require_free_port "$DEMO_MLLP_PORT" "MLLP service" DEMO_MLLP_PORT
 
 "$SVRR_ROOT/deploy/postgres.sh" status >/dev/null 2>&1 || STARTED_PG=1
 "$SVRR_ROOT/deploy/kafka.sh" status >/dev/null 2>&1 || STARTED_KAFKA=1
@@ -211,6 +213,10 @@ say "starting the deadline engine (svrr engine, log $(rel "$LOG_DIR/engine.log")
 start_proc engine "$VENV/bin/svrr" engine
 wait_ready engine 30 grep -q "svrr engine: ready" "$LOG_DIR/engine.log"
 say "engine ready (pid ${PIDS[engine]})"
+say "starting the HL7 feed's MLLP service (svrr feed mllp, port $DEMO_MLLP_PORT, log $(rel "$LOG_DIR/mllp.log"))"
+start_proc mllp "$VENV/bin/svrr" feed mllp --feed adt --port "$DEMO_MLLP_PORT"
+wait_ready mllp 30 grep -q "svrr feed mllp: ready" "$LOG_DIR/mllp.log"
+say "MLLP service ready (pid ${PIDS[mllp]})"
 
 echo
 say "everything is up"
@@ -221,6 +227,7 @@ row "Twilio stand-in" "$STANDIN_URL" standin.log
 row API "$API_URL" api.log
 row worker "faust events.app" worker.log
 row engine "svrr engine" engine.log
+row "MLLP (HL7 v2)" "127.0.0.1:$DEMO_MLLP_PORT" mllp.log
 echo "  API token: $API_TOKEN   stand-in messages: $STANDIN_URL/_standin/messages"
 echo "  the demo's phones (read and answer as a peer or a clinician): $STANDIN_URL/_standin/phones"
 echo
@@ -233,6 +240,11 @@ echo
 export API_URL STANDIN_URL API_TOKEN
 if ! "$PY" deploy/demo.py; then
   echo "demo: the story did not complete; logs are in $(rel "$LOG_DIR")/{standin,api,worker,engine}.log" >&2
+  exit 1
+fi
+# The second act: the same kind of night reaching us from four hospital feeds.
+if ! FEED_TOKEN=dev-feed-token MLLP_PORT="$DEMO_MLLP_PORT" "$PY" deploy/demo_feeds.py; then
+  echo "demo: the feeds' act did not complete; logs are in $(rel "$LOG_DIR")/{api,mllp,worker}.log" >&2
   exit 1
 fi
 
@@ -252,7 +264,7 @@ demo: press Ctrl-C to stop everything this run started.
 EOF
 
 while :; do
-  for name in standin api worker engine; do
+  for name in standin api worker engine mllp; do
     if ! kill -0 "${PIDS[$name]}" 2>/dev/null; then
       echo "demo: $name exited unexpectedly; last lines of $(rel "$LOG_DIR/$name.log"):" >&2
       tail -n 25 "$LOG_DIR/$name.log" >&2

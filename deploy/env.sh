@@ -13,4 +13,6 @@ export DATABASE_URL="${DATABASE_URL:-postgresql+psycopg://svrr:svrr@127.0.0.1:$P
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgresql+psycopg://svrr:svrr@127.0.0.1:$PGPORT/svrr_test}"
 export STANDIN_PORT="${STANDIN_PORT:-8765}"
 export API_PORT="${API_PORT:-8000}"
+# The demo's MLLP service (deploy/demo.sh); up.sh starts one only when MLLP_PORT is set.
+export DEMO_MLLP_PORT="${DEMO_MLLP_PORT:-2575}"
 mkdir -p "$SVRR_RUN/log" "$SVRR_RUN/pid"
