@@ -7,7 +7,7 @@
 # Starts PostgreSQL and Kafka (deploy/up.sh), migrates and seeds the database, then runs the
 # Twilio stand-in, the API, the Faust worker, the deadline engine and the HL7 feed's MLLP service
 # in the background and plays deploy/demo.py, then deploy/demo_feeds.py (one night from four feeds).
-# On exit (Ctrl-C, TERM, --once, or a failure) it stops exactly what it started: the$
+# On exit (Ctrl-C, TERM, --once, or a failure) it stops exactly what it started: the
 # processes, then Kafka and PostgreSQL only if they were not already running before.
 # Ports and paths come from deploy/env.sh (API_PORT, STANDIN_PORT, KAFKA_PORT, PGPORT, SVRR_RUN).
 set -euo pipefail
