@@ -10,11 +10,8 @@ of the board's section has its own unit and staff (`ward`, from the intake's tes
 
 from __future__ import annotations
 
-import random
 import re
-import string
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,11 +33,11 @@ from services.feeds.triggers import DEFAULT_RULES, Action, Rule, rules_to_rows
 from services.identity.models import Role
 from tests.integration.console_helpers import console_client, make_user, sign_in
 from tests.integration.test_feeds_intake import Ward, a_while_ago, take
-from tests.integration.test_feeds_resolve import unused_numbers
 from tests.integration.test_feeds_store import (
     _stored,
     kept_table,  # noqa: F401 (the fixture, by name)
 )
+from tests.integration.wards import make_ward
 
 RULES = "/console/feeds/rules"
 pytestmark = pytest.mark.usefixtures("kept_table")
@@ -274,34 +271,8 @@ async def test_a_save_without_the_csrf_token_is_refused(db, web):
 
 
 @pytest.fixture
-def ward(db: Engine) -> Iterator[Ward]:
-    """A unit and four staff of the test's own, as the intake's tests make them, but named
-    with letters only: a run of six digits in a random hex tag reads as a medical record
-    number to the incident check (services/incidents/service.py), and starting outreach
-    from such a record is then refused."""
-    tag = "".join(random.choices(string.ascii_lowercase, k=10))
-    unit = f"Fc{tag}"
-    staff = tuple(f"FC{tag}{c}".upper() for c in "ABCD")
-    with db.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO units (code, name, site, time_zone, active) "
-                "VALUES (:code, 'Feeds console test', 'main', 'America/New_York', true)"
-            ),
-            {"code": unit},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO staff (staff_id, display_name, discipline, role, home_unit, "
-                "mobile_e164, language, opted_out, active) VALUES (:sid, 'Feeds Test', 'RN', "
-                "'', :unit, :mobile, 'en', false, true)"
-            ),
-            [
-                {"sid": sid, "unit": unit, "mobile": mobile}
-                for sid, mobile in zip(staff, unused_numbers(conn, 4), strict=True)
-            ],
-        )
-    yield Ward(unit, staff, tag)
+def ward(db: Engine) -> Ward:
+    return make_ward(db, "Fc", 4, Ward)
 
 
 def decision(row_id: uuid.UUID, token: str, choice: str, **more: str) -> tuple[str, dict[str, str]]:

@@ -28,6 +28,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from tests.integration.test_feeds_intake import cases_and_pages
 from tests.integration.test_feeds_mllp import Sender, msa
 from tests.stack import FEED_TOKEN, Proc, Stack, eventually, start_mllp
 from tests.unit.test_feeds_cli import PHI as SAMPLE_PHI
@@ -99,19 +100,6 @@ FEED_AUTH = {"Authorization": f"Bearer {FEED_TOKEN}"}
 def post(stack: Stack, path: str, body: bytes, content_type: str) -> httpx.Response:
     headers = FEED_AUTH | {"Content-Type": content_type}
     return httpx.post(f"{stack.api_url}{path}", content=body, headers=headers, timeout=10)
-
-
-def cases_and_pages(db: Engine, incident_id: str) -> dict[str, int]:
-    with db.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT c.staff_id, count(p.id) FILTER (WHERE p.attempt = 1) FROM support_cases c "
-                "LEFT JOIN pages p ON p.case_id = c.id WHERE c.incident_id = :i "
-                "GROUP BY c.staff_id"
-            ),
-            {"i": incident_id},
-        ).all()
-    return {r[0]: r[1] for r in rows}
 
 
 def feed_row(db: Engine, source: str, record_id: str) -> dict[str, object]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
@@ -30,17 +28,15 @@ from services.feeds.triggers import DEFAULT_RULES
 from services.identity.models import Role
 from services.identity.principal import Principal
 from services.incidents import involvement
-from tests.integration.test_feeds_resolve import unused_numbers
-from tests.stack import Stack, eventually, letter_tag
+from tests.integration.wards import Ward as BaseWard
+from tests.integration.wards import make_ward
+from tests.stack import Stack, eventually
 
 SYSTEM = "urn:test:staff-id"
 
 
-@dataclass(frozen=True)
-class Ward:
-    unit: str
-    staff: tuple[str, ...]  # A, B, C, D
-    tag: str
+class Ward(BaseWard):
+    """Four clinicians, A to D, and the feeds and records of this test's own."""
 
     def feed(self, source: Source, name: str = "main") -> FeedSettings:
         return FeedSettings(source, f"{name}-{self.tag}", staff_id_systems=frozenset({SYSTEM}))
@@ -69,30 +65,8 @@ class Ward:
 
 
 @pytest.fixture
-def ward(db: Engine) -> Iterator[Ward]:
-    tag = letter_tag()
-    unit = f"Fi{tag}"
-    staff = tuple(f"FI{tag}{c}" for c in "ABCD")
-    with db.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO units (code, name, site, time_zone, active) "
-                "VALUES (:code, 'Intake test', 'main', 'America/New_York', true)"
-            ),
-            {"code": unit},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO staff (staff_id, display_name, discipline, role, home_unit, "
-                "mobile_e164, language, opted_out, active) VALUES (:sid, 'Intake Test', 'RN', "
-                "'', :unit, :mobile, 'en', false, true)"
-            ),
-            [
-                {"sid": sid, "unit": unit, "mobile": mobile}
-                for sid, mobile in zip(staff, unused_numbers(conn, 4), strict=True)
-            ],
-        )
-    yield Ward(unit, staff, tag)
+def ward(db: Engine) -> Ward:
+    return make_ward(db, "Fi", 4, Ward)
 
 
 def coordinator() -> Principal:

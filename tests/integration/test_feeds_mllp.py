@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.integration.test_feeds_resolve import unused_numbers
-from tests.stack import Proc, Stack, free_port, letter_tag, start_mllp, wait_for
+from tests.integration.wards import Ward, make_ward
+from tests.stack import Proc, Stack, free_port, start_mllp, wait_for
 from tests.unit import feeds as feed_samples
 
 START, END = b"\x0b", b"\x1c\x0d"
@@ -43,39 +43,9 @@ PHI = (
 )
 
 
-@dataclass(frozen=True)
-class Ward:
-    unit: str
-    staff: tuple[str, ...]
-    tag: str
-
-
 @pytest.fixture
-def ward(db: Engine) -> Iterator[Ward]:
-    """A unit and three clinicians of this test's own: no other test's incident is a
-    candidate for matching, and each death is an incident of its own."""
-    tag = letter_tag()
-    unit, staff = f"Ml{tag}", tuple(f"ML{tag}{c}" for c in "ABC")
-    with db.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO units (code, name, site, time_zone, active) "
-                "VALUES (:code, 'MLLP test', 'main', 'America/New_York', true)"
-            ),
-            {"code": unit},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO staff (staff_id, display_name, discipline, role, home_unit, "
-                "mobile_e164, language, opted_out, active) VALUES (:sid, 'MLLP Test', 'RN', "
-                "'', :unit, :mobile, 'en', false, true)"
-            ),
-            [
-                {"sid": sid, "unit": unit, "mobile": mobile}
-                for sid, mobile in zip(staff, unused_numbers(conn, len(staff)), strict=True)
-            ],
-        )
-    yield Ward(unit, staff, tag)
+def ward(db: Engine) -> Ward:
+    return make_ward(db, "Ml", 3)
 
 
 @dataclass(frozen=True)

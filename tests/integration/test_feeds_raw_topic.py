@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,45 +19,18 @@ from sqlalchemy.engine import Engine
 from schemas.events import FeedIncidentReported, FeedRecordRejected
 from schemas.topics import topic_name
 from services.config import get_settings
-from tests.integration.test_feeds_resolve import unused_numbers
-from tests.stack import Stack, eventually, letter_tag
+from tests.integration.test_feeds_mllp import pages_sent
+from tests.integration.wards import Ward, make_ward
+from tests.stack import Stack, eventually
 
 # Patient-like details a producer might put in a record: not the sample files' (the
 # end-to-end PHI scan reads every topic, and the raw topic is input: it holds what was sent).
 PHI = ("QUIMBY", "MRN900417", "19520704")
 
 
-@dataclass(frozen=True)
-class Ward:
-    unit: str
-    staff: tuple[str, ...]
-    tag: str
-
-
 @pytest.fixture
-def ward(db: Engine) -> Iterator[Ward]:
-    tag = letter_tag()
-    unit, staff = f"Rw{tag}", tuple(f"RW{tag}{c}" for c in "AB")
-    with db.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO units (code, name, site, time_zone, active) "
-                "VALUES (:code, 'Raw topic test', 'main', 'America/New_York', true)"
-            ),
-            {"code": unit},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO staff (staff_id, display_name, discipline, role, home_unit, "
-                "mobile_e164, language, opted_out, active) VALUES (:sid, 'Raw Test', 'RN', "
-                "'', :unit, :mobile, 'en', false, true)"
-            ),
-            [
-                {"sid": sid, "unit": unit, "mobile": mobile}
-                for sid, mobile in zip(staff, unused_numbers(conn, len(staff)), strict=True)
-            ],
-        )
-    yield Ward(unit, staff, tag)
+def ward(db: Engine) -> Ward:
+    return make_ward(db, "Rw", 2)
 
 
 def record(w: Ward, record_id: str, **changes: Any) -> dict[str, Any]:
@@ -129,19 +100,6 @@ def stored(db: Engine, record_id: str) -> dict[str, object] | None:
             {"r": record_id},
         ).first()
     return dict(row._mapping) if row else None
-
-
-def pages_sent(db: Engine, incident_id: object) -> int:
-    with db.connect() as conn:
-        return int(
-            conn.execute(
-                text(
-                    "SELECT count(*) FROM pages p JOIN support_cases c ON c.id = p.case_id "
-                    "WHERE c.incident_id = :i AND p.attempt = 1 AND p.provider_sid IS NOT NULL"
-                ),
-                {"i": incident_id},
-            ).scalar_one()
-        )
 
 
 def refusals(db: Engine, since: datetime) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ people, and fresh ids mean no other test's rows can match or collide.
 from __future__ import annotations
 
 import importlib.util
-import secrets
 import subprocess
 import sys
 import uuid
@@ -23,7 +22,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import select, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from schemas.events import HarmLevel, IncidentType
@@ -32,6 +31,7 @@ from services.feeds.record import FeedRecord, Source, StaffRef
 from services.feeds.resolve import Resolved, resolve
 from services.people.importer import IMPORTERS, ImportReport, import_staff_ids
 from services.people.models import StaffIdentifier
+from tests.integration.wards import unused_numbers
 from tests.stack import ROOT, letter_tag
 
 HEADER = "staff_id,system,value\n"
@@ -46,21 +46,6 @@ class Ward:
     staff: tuple[str, ...]
     left: str  # an inactive member of staff
     system: str
-
-
-def unused_numbers(conn: Connection, n: int) -> list[str]:
-    """Numbers no staff record has: the directory refuses two people with one number, and
-    test_reimport exports every staff row and imports it back (numbers counted from 0 in
-    each test's ward collided there, and the re-import was refused)."""
-    numbers: list[str] = []
-    while len(numbers) < n:
-        candidate = f"+1555{secrets.randbelow(10**7):07d}"
-        taken = conn.execute(
-            text("SELECT 1 FROM staff WHERE mobile_e164 = :m"), {"m": candidate}
-        ).first()
-        if taken is None and candidate not in numbers:
-            numbers.append(candidate)
-    return numbers
 
 
 @pytest.fixture

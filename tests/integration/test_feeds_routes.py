@@ -13,8 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -28,8 +26,8 @@ from services import clock
 from services.feeds.record import Source
 from services.feeds.views import CSV_LIMIT, FEED_HEADER, JSON_LIMIT
 from services.feeds.views import feeds as feeds_config
-from tests.integration.test_feeds_resolve import unused_numbers
-from tests.stack import FEED_TOKEN, letter_tag
+from tests.integration.wards import Ward, make_ward
+from tests.stack import FEED_TOKEN
 from tests.unit import feeds
 from tests.unit.test_feeds_codeblue import PHI as CODEBLUE_PHI
 from tests.unit.test_feeds_fhir import PHI as FHIR_PHI
@@ -45,43 +43,9 @@ JSON = {"Content-Type": "application/json", **AUTH}
 CSV = {"Content-Type": "text/csv", **AUTH}
 
 
-@dataclass(frozen=True)
-class Ward:
-    unit: str
-    staff: tuple[str, ...]
-    tag: str
-
-    def rid(self, name: str) -> str:
-        return f"{name}-{self.tag}"
-
-
 @pytest.fixture
-def ward(db: Engine) -> Iterator[Ward]:
-    # Letters only: a run of six digits in a unit reads as a record number to the incident
-    # intake (services.incidents.service), and a hex tag has one now and then.
-    tag = letter_tag()
-    unit = f"Fr{tag}"
-    staff = tuple(f"FR{tag}{c}" for c in "ABC")
-    with db.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO units (code, name, site, time_zone, active) "
-                "VALUES (:code, 'Routes test', 'main', 'America/New_York', true)"
-            ),
-            {"code": unit},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO staff (staff_id, display_name, discipline, role, home_unit, "
-                "mobile_e164, language, opted_out, active) VALUES (:sid, 'Routes Test', 'RN', "
-                "'', :unit, :mobile, 'en', false, true)"
-            ),
-            [
-                {"sid": sid, "unit": unit, "mobile": mobile}
-                for sid, mobile in zip(staff, unused_numbers(conn, len(staff)), strict=True)
-            ],
-        )
-    yield Ward(unit, staff, tag)
+def ward(db: Engine) -> Ward:
+    return make_ward(db, "Fr", 3)
 
 
 def when(hours_ago: float = 1) -> str:

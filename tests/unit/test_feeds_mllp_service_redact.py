@@ -14,31 +14,16 @@ from services.feeds import hl7v2
 from services.feeds.hl7v2 import Hl7Refused, Hl7Rule, Hl7Triggers
 from services.feeds.redact_hl7 import FORMAT, kept
 from tests.unit import feeds
+from tests.unit.test_feeds_hl7 import PHI as HL7_PHI
 
 SAMPLES = sorted(p.name for p in (feeds.SAMPLES / "hl7").iterdir())
 sample = partial(feeds.sample, "hl7")
 # Every patient detail in the samples, and every name (clinicians' too: kept rows name
 # clinicians by id only), the operator, the patient's own doctor and the insurer's contact.
 PHI = (
-    "MRN483920",
-    "HARTLEY",
-    "MARGARET",
-    "19470312",
-    "ELM STREET",
-    "SPRINGFIELD",
-    "62704",
-    "555-0142",
-    "555-0199",
-    "123-45-6789",
-    "ACCT99817261",
-    "V20261130777",
+    *HL7_PHI,
     "ROBERT",
-    "Emily",
-    "unresponsive",
-    "Cardiac arrest",
-    "I46.9",
     "MEDICARE",
-    "MCR001",
     "NGUYEN",
     "ALICE",
     "PATEL",
