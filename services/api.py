@@ -13,18 +13,17 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from fastapi.responses import JSONResponse
 
 from services import logs
 from services.api_lanes import FastLanes
-from services.auth import Gatekeeper, require_any_token, require_coordinator
+from services.auth import Gatekeeper, require_coordinator
 from services.cases.views import router as cases_router
 from services.config import get_settings
 from services.console import install as install_console
 from services.db import async_engine, close_raw_pools, transaction
 from services.feeds.views import router as feeds_router
+from services.health import router as health_router
 from services.identity.users import bootstrap
 from services.incidents.views import incident_lane
 from services.incidents.views import router as incidents_router
@@ -71,6 +70,7 @@ app.include_router(cases_router)
 app.include_router(people_router)
 app.include_router(schedules_router)
 app.include_router(feeds_router)
+app.include_router(health_router)
 install_console(app)
 # A token or a signature, and a body size, are checked before any body is read.
 app.add_middleware(Gatekeeper)
@@ -108,18 +108,6 @@ async def field_errors(request: Request, exc: RequestValidationError) -> JSONRes
             )
         fields[".".join(loc) or "body"] = _unechoed(msg.removeprefix("Value error, "), err)
     return JSONResponse(status_code=422, content={"error": "invalid request", "fields": fields})
-
-
-@app.get("/healthz", dependencies=[Depends(require_any_token)])
-async def healthz() -> dict[str, object]:
-    async with async_engine().connect() as conn:
-        pending = await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
-    return {"ok": True, "outbox_pending": int(pending or 0)}
-
-
-@app.get("/metrics", dependencies=[Depends(require_any_token)])
-async def metrics() -> PlainTextResponse:
-    return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
 
 @app.get("/openapi.json", dependencies=[Depends(require_coordinator)], include_in_schema=False)

@@ -92,6 +92,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     )
     check.add_argument("--ack", action="store_true", help="hl7v2: also print the ACK it sends")
     check.add_argument("files", nargs="+", metavar="FILE", help="files to read; - for stdin")
+    serve = feed_sub.add_parser(
+        "http",
+        help="serve the feeds' HTTP routes on their own (services.feeds.app); the API "
+        "serves them too",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8010)
     again = feed_sub.add_parser(
         "replay",
         help="run refused records again, once their cause is fixed (services/feeds/replay.py)",
@@ -175,6 +182,11 @@ def run(args: argparse.Namespace) -> int | None:
         return None
     if args.feed_cmd == "replay":
         return asyncio.run(_replay(args))
+    if args.feed_cmd == "http":
+        import uvicorn
+
+        uvicorn.run("services.feeds.app:app", host=args.host, port=args.port)
+        return 0
     if args.feed_cmd == "mllp":  # a service, with the store: imported only when run
         from services.feeds import mllp_service
 
