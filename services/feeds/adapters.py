@@ -77,6 +77,7 @@ def read_kept(settings: FeedSettings, kept: Mapping[str, Any]) -> list[FeedRecor
             feed=settings.feed,
             zone=settings.zone,
             staff_system=settings.staff_system,
+            triggers=settings.hl7_triggers,
         )
     raise FeedRefused(
         [Problem("kept", f"a {fmt} record is not one the {settings.source} feed reads")]

@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from schemas.events import HarmLevel, IncidentType
+from services.feeds.hl7v2 import DEFAULT_TRIGGERS, Hl7Rule, Hl7Triggers
 from services.feeds.mapfile import MappingInvalid, NodeReader
 from services.feeds.matching import DEFAULT_WINDOW
 from services.feeds.record import Problem, Source
@@ -34,7 +36,16 @@ DEFAULT_SILENT_AFTER = timedelta(hours=1)
 FEED_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 DURATION = re.compile(r"^\s*(\d+)\s*(s|min|h|d)\s*$")
 UNITS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
-SETTINGS = ("staff_id_systems", "staff_system", "window", "silent_after", "zone", "mapping")
+SETTINGS = (
+    "staff_id_systems",
+    "staff_system",
+    "window",
+    "silent_after",
+    "zone",
+    "mapping",
+    "triggers",
+)
+TRIGGER_KEYS = ("type", "events", "field", "values", "event_type", "harm_level", "required")
 
 
 class UnknownFeed(LookupError):
@@ -58,6 +69,9 @@ class FeedSettings:
     # HL7 and code blue: the identifier system of a clinician sent without one (an XCN with
     # no assigning authority, a bare team id); None: such ids are our staff ids.
     staff_system: str | None = None
+    # hl7v2: which messages are incidents; the death rule (PV1-36 in table 0112's expired
+    # codes) always first, then the site's own (`triggers` in the file).
+    hl7_triggers: Hl7Triggers = DEFAULT_TRIGGERS
 
     @property
     def label(self) -> str:
@@ -146,11 +160,77 @@ def _settings(
             mapping = Path(where) if base is None else base / where
             if not mapping.is_file():
                 r.refuse(items["mapping"], f"{path}.mapping", "no such file")
+    triggers = DEFAULT_TRIGGERS
+    if "triggers" in items:
+        if source is not Source.hl7v2:
+            r.refuse(items["triggers"], f"{path}.triggers", "only an hl7v2 feed has triggers")
+        else:
+            triggers = _hl7_triggers(r, items["triggers"], f"{path}.triggers")
     if len(r.problems) > found:
         return None
     return FeedSettings(
-        source, feed, systems, window, quiet or DEFAULT_SILENT_AFTER, zone, mapping, staff_system
+        source,
+        feed,
+        systems,
+        window,
+        quiet or DEFAULT_SILENT_AFTER,
+        zone,
+        mapping,
+        staff_system,
+        triggers,
     )
+
+
+def _hl7_triggers(r: NodeReader, node: yaml.Node, path: str) -> Hl7Triggers:
+    """A site's own HL7 triggers, after the death rule, which no file can remove: a death
+    message must always reach a person."""
+    if not isinstance(node, yaml.SequenceNode):
+        r.refuse(node, path, "must be a list of triggers")
+        return DEFAULT_TRIGGERS
+    rules = []
+    for i, item in enumerate(node.value):
+        where = f"{path}[{i}]"
+        items = r.items(item, where)
+        for key, value in items.items():
+            if key not in TRIGGER_KEYS:
+                r.refuse(value, f"{where}.{key}", f"not a trigger setting ({TRIGGER_KEYS})")
+        missing = [k for k in ("type", "event_type", "harm_level") if k not in items]
+        if missing:
+            r.refuse(item, where, f"needs {', '.join(missing)}")
+            continue
+        kind = r.text(items["type"], f"{where}.type")
+        events = r.texts(items["events"], f"{where}.events") if "events" in items else []
+        field = r.text(items["field"], f"{where}.field") if "field" in items else None
+        values = r.texts(items["values"], f"{where}.values") if "values" in items else []
+        event_type = r.member(
+            IncidentType, items["event_type"], f"{where}.event_type", "an event type of ours"
+        )
+        harm = r.member(
+            HarmLevel, items["harm_level"], f"{where}.harm_level", "a harm level of ours"
+        )
+        required = True
+        if "required" in items:
+            flag = r.text(items["required"], f"{where}.required")
+            if flag not in ("true", "false"):
+                r.refuse(items["required"], f"{where}.required", "true or false")
+            required = flag == "true"
+        if kind is None or event_type is None or harm is None:
+            continue
+        try:
+            rules.append(
+                Hl7Rule(
+                    message_type=kind,
+                    events=frozenset(events),
+                    event_type=event_type,
+                    harm_level=harm,
+                    field=field,
+                    values=frozenset(values),
+                    required=required,
+                )
+            )
+        except ValueError as exc:
+            r.refuse(item, where, str(exc))
+    return Hl7Triggers.deaths_and(*rules)
 
 
 def _duration(r: NodeReader, node: yaml.Node | None, path: str) -> timedelta | None:

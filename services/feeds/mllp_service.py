@@ -571,6 +571,7 @@ def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
             host=args.host,
             port=args.port,
             staff_system=args.staff_system or feed.staff_system,
+            triggers=feed.hl7_triggers,
             max_batch=args.max_batch,
         )
         # Events this process stores (an incident) reach Kafka even when the API and the

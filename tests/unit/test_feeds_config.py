@@ -9,9 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from schemas.events import IncidentType
+from services.feeds import hl7v2
 from services.feeds.config import UnknownFeed, load_feeds, parse_feeds, shipped_feeds
+from services.feeds.hl7v2 import DEATH
 from services.feeds.mapfile import MappingInvalid
 from services.feeds.record import Source
+from tests.unit.feeds import sample
 
 
 def test_the_shipped_file_lists_a_feed_of_every_kind() -> None:
@@ -90,3 +94,46 @@ def test_a_file_from_the_environment_and_its_mapping_beside_it(
     path.write_text("reporting:\n  datix:\n    mapping: missing.yaml\n")
     with pytest.raises(MappingInvalid, match="no such file"):
         load_feeds()
+
+
+def test_an_hl7_feed_takes_its_own_triggers_after_the_death_rule() -> None:
+    feeds = parse_feeds(
+        "hl7v2:\n"
+        "  adt:\n"
+        "    triggers:\n"
+        "      - type: ADT\n"
+        "        events: [A01]\n"
+        "        event_type: rapid_response\n"
+        "        harm_level: unknown\n"
+    )
+    triggers = feeds.get(Source.hl7v2, "adt").hl7_triggers
+    assert triggers.rules[0] == DEATH  # no file can remove it
+    admit = sample("hl7", "a01_admit.hl7")
+    (record,) = hl7v2.read(admit, feed="adt", triggers=triggers)
+    assert record.event_type is IncidentType.rapid_response
+    assert hl7v2.read(admit, feed="adt") == []  # not a trigger by default
+
+
+def test_a_bad_trigger_is_named_with_its_line() -> None:
+    with pytest.raises(MappingInvalid) as caught:
+        parse_feeds(
+            "hl7v2:\n"
+            "  adt:\n"
+            "    triggers:\n"
+            "      - type: ADT\n"
+            "        field: PV1-4\n"
+            "        event_type: rapid_response\n"
+            "        harm_level: dreadful\n"
+            "      - type: ADT\n"
+            "        field: PV1\n"
+            "        values: [E]\n"
+            "        event_type: other\n"
+            "        harm_level: none\n"
+            "fhir:\n"
+            "  ehr:\n"
+            "    triggers: []\n"
+        )
+    joined = " | ".join(f"{p.where}: {p.why}" for p in caught.value.problems)
+    assert "line 7, hl7v2.adt.triggers[0].harm_level: not a harm level of ours" in joined
+    assert "line 8, hl7v2.adt.triggers[1]: an HL7 trigger field is written SEG-n" in joined
+    assert "fhir.ehr.triggers: only an hl7v2 feed has triggers" in joined
