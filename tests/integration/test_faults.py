@@ -1,0 +1,247 @@
+"""Faults injected during bursts of incidents on the real stack: after recovery, every case
+has exactly one first page, and that page reached the provider exactly once.
+
+Why a suite of its own (the `faults` marker, run by `make test` like every integration
+test): users trust a pager only if it never drops or doubles a page, and the ways it can
+are the moments nobody tests by hand: Twilio answering 500 or 429 for a while, or taking a
+message and never answering (the caller times out, the SMS went out), and the worker
+killed with SIGKILL between a send and its record. Each kind below runs a burst of
+incidents, one clinician each, while its fault is injected, waits for recovery, then looks
+again after the stale-claim interval (when the page sweep could have re-sent anything
+unrecorded) and counts, per case: first pages expected, sent, lost, duplicated. The table is
+printed and kept with the benchmark results (benchmarks/results/faults-latest.md).
+
+Counted from the store and the stand-in's own log: a page is sent once when exactly one SMS
+at the stand-in carries its id in its status callback (a bundled SMS carries several).
+
+Still to come in this suite (issue 13): the deadline engine killed during an escalation
+wave, the broker and PostgreSQL restarted mid-burst, webhooks delivered twice, late and out
+of order.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from tests.integration.wards import Ward, make_ward
+from tests.stack import ROOT, Stack, wait_for
+
+pytestmark = pytest.mark.faults
+RESULTS = ROOT / "benchmarks" / "results" / "faults-latest.md"
+BURST = 20  # incidents per fault kind
+STALE_S = 3  # SENDING_STALE_SECONDS in the test environment (tests/integration/conftest.py)
+
+
+@dataclass
+class Row:
+    kind: str
+    faults: int
+    incidents: int
+    expected: int
+    sent: int
+    lost: int
+    duplicated: int
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def table() -> Iterator[list[Row]]:
+    rows: list[Row] = []
+    yield rows
+    if not rows:
+        return
+    lines = [
+        "faults: bursts of incidents with faults injected, counted after recovery",
+        "",
+        f"{datetime.now(UTC).isoformat(timespec='seconds')} (tests/integration/test_faults.py)",
+        "",
+        "| fault kind | faults injected | incidents | first pages expected | sent once | lost | "
+        "duplicated | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.kind} | {r.faults} | {r.incidents} | {r.expected} | {r.sent} | {r.lost} | "
+        f"{r.duplicated} | {r.seconds:.1f} |"
+        for r in rows
+    ]
+    text_ = "\n".join(lines) + "\n"
+    print("\n" + text_)
+    Path(RESULTS).write_text(text_, encoding="utf-8")
+
+
+@pytest.fixture
+def ward(db: Engine) -> Ward:
+    return make_ward(db, "Fx", BURST)
+
+
+def burst(stack: Stack, ward: Ward, between: float = 0.0, during: object = None) -> list[str]:
+    """Log one incident per clinician of the ward; `during(i)` runs before the i-th."""
+    ids = []
+    with stack.client() as c:
+        for i, staff_id in enumerate(ward.staff):
+            if callable(during):
+                during(i)
+            r = c.post(
+                "/incidents",
+                json={
+                    "occurred_at": datetime.now(UTC).isoformat(),
+                    "unit": ward.unit,
+                    "event_type": "unexpected_death",
+                    "harm_level": "death",
+                    "staff_ids": [staff_id],
+                },
+            )
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["incident_id"])
+            if between:
+                time.sleep(between)
+    return ids
+
+
+def first_pages(db: Engine, incident_ids: list[str]) -> dict[str, list[str]]:
+    """Each case of the incidents: the ids of its first pages (attempt 1)."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.id, p.id FROM support_cases c LEFT JOIN pages p "
+                "ON p.case_id = c.id AND p.attempt = 1 WHERE c.incident_id = ANY(:i)"
+            ),
+            {"i": incident_ids},
+        ).all()
+    out: dict[str, list[str]] = {}
+    for case_id, page_id in rows:
+        out.setdefault(str(case_id), [])
+        if page_id is not None:
+            out[str(case_id)].append(str(page_id))
+    return out
+
+
+def sms_per_page(stack: Stack, page_ids: set[str]) -> dict[str, int]:
+    messages = httpx.get(f"{stack.standin_url}/_standin/messages", timeout=30).json()
+    counts = dict.fromkeys(page_ids, 0)
+    for m in messages:
+        callback = m.get("status_callback") or ""
+        for page_id in page_ids:
+            if page_id in callback:
+                counts[page_id] += 1
+    return counts
+
+
+def settle_and_count(
+    stack: Stack,
+    db: Engine,
+    kind: str,
+    faults: int,
+    incident_ids: list[str],
+    started: float,
+    busy_until: float = 0.0,
+) -> Row:
+    """Wait until every case's first page reached the stand-in (or 90 s passed), then past
+    the stale-claim interval, and past `busy_until` (monotonic: when the last answer Twilio
+    held back has come, or timed out, so whatever the sender does then has happened), and
+    count."""
+
+    def all_out() -> bool:
+        pages = first_pages(db, incident_ids)
+        ids = {p for ps in pages.values() for p in ps}
+        if len(pages) < len(incident_ids) or any(not ps for ps in pages.values()):
+            return False
+        return all(n >= 1 for n in sms_per_page(stack, ids).values())
+
+    try:
+        wait_for(all_out, 90, f"{kind}: every first page at the stand-in", 0.5)
+    finally:
+        httpx.delete(f"{stack.standin_url}/_standin/faults", timeout=10)
+    # The sweep has had its chance to send anything again.
+    time.sleep(max(STALE_S + 3, busy_until + STALE_S + 3 - time.monotonic()))
+    pages = first_pages(db, incident_ids)
+    ids = {p for ps in pages.values() for p in ps}
+    sms = sms_per_page(stack, ids)
+    lost = sum(1 for ps in pages.values() if not ps or all(sms[p] == 0 for p in ps))
+    lost += len(incident_ids) - len(pages)  # an incident without its case
+    duplicated = sum(max(0, len(ps) - 1) for ps in pages.values())
+    duplicated += sum(n - 1 for n in sms.values() if n > 1)
+    sent = sum(1 for n in sms.values() if n == 1)
+    return Row(
+        kind,
+        faults,
+        len(incident_ids),
+        len(incident_ids),
+        sent,
+        lost,
+        duplicated,
+        time.monotonic() - started,
+    )
+
+
+def fault(stack: Stack, **body: object) -> None:
+    r = httpx.post(f"{stack.standin_url}/_standin/faults", json=body, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def fault_hits(stack: Stack) -> int:
+    return int(httpx.get(f"{stack.standin_url}/_standin/faults", timeout=10).json()["hits"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "injected"),
+    [
+        ("Twilio answers 500 for 3 s", {"kind": "error", "seconds": 3}),
+        ("Twilio answers 429, Retry-After 1 s, 10 times", {"kind": "throttle", "count": 10}),
+        (
+            "Twilio takes 3 messages and never answers in time",
+            {"kind": "hang", "count": 3, "hang": 12},
+        ),
+    ],
+)
+def test_twilio_failing_for_a_while_loses_and_doubles_nothing(
+    stack: Stack, db: Engine, ward: Ward, table: list[Row], kind: str, injected: dict
+) -> None:
+    started = time.monotonic()
+    fault(stack, **injected)
+    incident_ids = burst(stack, ward, between=0.05)
+    hits = fault_hits(stack)
+    # A held answer ends when the stand-in gives it or the sender stops waiting (10 s).
+    busy_until = started + float(injected.get("hang", 0)) + 10 if injected["kind"] == "hang" else 0
+    row = settle_and_count(stack, db, kind, hits, incident_ids, started, busy_until)
+    table.append(row)
+    assert hits > 0, "the fault never met a send: the test proved nothing"
+    assert (row.lost, row.duplicated) == (0, 0), row
+    assert row.sent == row.expected
+
+
+def test_the_worker_killed_mid_burst_loses_and_doubles_nothing(
+    stack: Stack, db: Engine, ward: Ward, table: list[Row]
+) -> None:
+    """SIGKILL at two random points of the burst, each time restarted: whatever it held
+    (a batch read but not committed, pages claimed but not recorded) is taken again by the
+    next worker or the sweep, never twice."""
+    started = time.monotonic()
+    rng = random.Random(13)
+    kills = sorted(rng.sample(range(2, BURST - 1), 2))
+    done = []
+
+    def kill_at(i: int) -> None:
+        if i in kills:
+            time.sleep(rng.uniform(0, 0.2))
+            stack.worker.stop(signal.SIGKILL)
+            done.append(i)
+            stack.start_worker()
+
+    incident_ids = burst(stack, ward, between=0.1, during=kill_at)
+    row = settle_and_count(stack, db, "worker SIGKILL mid-burst", len(done), incident_ids, started)
+    table.append(row)
+    assert len(done) == 2 and stack.worker.alive()
+    assert (row.lost, row.duplicated) == (0, 0), row
+    assert row.sent == row.expected
