@@ -14,9 +14,8 @@ printed and kept with the benchmark results (benchmarks/results/faults-latest.md
 Counted from the store and the stand-in's own log: a page is sent once when exactly one SMS
 at the stand-in carries its id in its status callback (a bundled SMS carries several).
 
-Still to come in this suite (issue 13): the deadline engine killed during an escalation
-wave, the broker and PostgreSQL restarted mid-burst, webhooks delivered twice, late and out
-of order.
+Still to come in this suite (issue 13): the broker and PostgreSQL restarted mid-burst,
+inbound replies delivered twice.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ from tests.stack import ROOT, Stack, wait_for
 pytestmark = pytest.mark.faults
 RESULTS = ROOT / "benchmarks" / "results" / "faults-latest.md"
 BURST = 20  # incidents per fault kind
-KINDS = 4  # fault kinds below; the table is kept only when all of them ran
+KINDS = 6  # fault kinds below; the table is kept only when all of them ran
 STALE_S = 3  # SENDING_STALE_SECONDS in the test environment (tests/integration/conftest.py)
 
 
@@ -245,4 +244,159 @@ def test_the_worker_killed_mid_burst_loses_and_doubles_nothing(
     table.append(row)
     assert len(done) == 2 and stack.worker.alive()
     assert (row.lost, row.duplicated) == (0, 0), row
+    assert row.sent == row.expected
+
+
+def pages_at(db: Engine, incident_ids: list[str], attempt: int) -> dict[str, list[str]]:
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.id, p.id FROM support_cases c LEFT JOIN pages p ON p.case_id = c.id "
+                "AND p.attempt = :a WHERE c.incident_id = ANY(:i)"
+            ),
+            {"i": incident_ids, "a": attempt},
+        ).all()
+    out: dict[str, list[str]] = {}
+    for case_id, page_id in rows:
+        out.setdefault(str(case_id), [])
+        if page_id is not None:
+            out[str(case_id)].append(str(page_id))
+    return out
+
+
+def test_the_engine_killed_mid_escalation_wave_escalates_each_case_once(
+    stack: Stack, db: Engine, ward: Ward, table: list[Row]
+) -> None:
+    """Every case's page goes unanswered at once (its timeout made due) and the deadline
+    engine is SIGKILLed while it works through the wave, then restarted: each case gets one
+    escalation page (attempt 2), sent once, and each timeout fires once."""
+    assert stack.engine is not None
+    incident_ids = burst(stack, ward)
+    wait_for(
+        lambda: (
+            all(
+                ps and all(n >= 1 for n in sms_per_page(stack, set(ps)).values())
+                for ps in first_pages(db, incident_ids).values()
+            )
+            and len(first_pages(db, incident_ids)) == BURST
+        ),
+        90,
+        "every first page out before the wave",
+        0.5,
+    )
+    started = time.monotonic()
+    with db.begin() as conn:
+        due = conn.execute(
+            text(
+                "UPDATE deadlines d SET due_at = now() - interval '1 minute' FROM support_cases c "
+                "WHERE d.case_id = c.id AND c.incident_id = ANY(:i) AND d.kind = 'page_timeout' "
+                "AND d.fired_at IS NULL"
+            ),
+            {"i": incident_ids},
+        ).rowcount
+    assert due == BURST
+    time.sleep(random.Random(7).uniform(0.05, 0.3))
+    stack.engine.stop(signal.SIGKILL)
+    stack.engine.start_ready(30)
+
+    def escalated() -> bool:
+        second = pages_at(db, incident_ids, 2)
+        ids = {p for ps in second.values() for p in ps}
+        return all(second.values()) and all(n >= 1 for n in sms_per_page(stack, ids).values())
+
+    wait_for(escalated, 90, "every case escalated", 0.5)
+    time.sleep(STALE_S + 3)
+    second = pages_at(db, incident_ids, 2)
+    ids = {p for ps in second.values() for p in ps}
+    sms = sms_per_page(stack, ids)
+    with db.connect() as conn:
+        fired = conn.execute(
+            text(
+                "SELECT count(*) FROM deadlines d JOIN support_cases c ON c.id = d.case_id "
+                "WHERE c.incident_id = ANY(:i) AND d.kind = 'page_timeout' "
+                "AND d.fired_at IS NOT NULL"
+            ),
+            {"i": incident_ids},
+        ).scalar_one()
+    row = Row(
+        "engine SIGKILL mid escalation wave",
+        1,
+        BURST,
+        BURST,
+        sum(1 for n in sms.values() if n == 1),
+        sum(1 for ps in second.values() if not ps or all(sms[p] == 0 for p in ps)),
+        sum(max(0, len(ps) - 1) for ps in second.values())
+        + sum(n - 1 for n in sms.values() if n > 1),
+        time.monotonic() - started,
+    )
+    table.append(row)
+    assert (row.lost, row.duplicated) == (0, 0), row
+    assert row.sent == row.expected
+    assert fired == BURST  # each timeout that fell due fired once, and no other yet
+
+
+def test_status_callbacks_twice_late_and_out_of_order_change_nothing_twice(
+    stack: Stack, db: Engine, ward: Ward, table: list[Row]
+) -> None:
+    """Twilio retries callbacks and does not order them: every delivered page's callback is
+    posted again twice, and a stale `sent` after it. Each page stays delivered, with one
+    `delivered` step in its history, and no page is sent again."""
+    started = time.monotonic()
+    incident_ids = burst(stack, ward)
+
+    def delivered() -> bool:
+        with db.connect() as conn:
+            states = (
+                conn.execute(
+                    text(
+                        "SELECT p.state FROM pages p JOIN support_cases c ON c.id = p.case_id "
+                        "WHERE c.incident_id = ANY(:i) AND p.attempt = 1"
+                    ),
+                    {"i": incident_ids},
+                )
+                .scalars()
+                .all()
+            )
+        return len(states) == BURST and all(s == "delivered" for s in states)
+
+    wait_for(delivered, 90, "every first page delivered", 0.5)
+    ids = {p for ps in first_pages(db, incident_ids).values() for p in ps}
+    messages = httpx.get(f"{stack.standin_url}/_standin/messages", timeout=30).json()
+    sids = [m["sid"] for m in messages if any(p in (m.get("status_callback") or "") for p in ids)]
+    replays = 0
+    for sid in sids:
+        for status, times in (("delivered", 2), ("sent", 1)):
+            r = httpx.post(
+                f"{stack.standin_url}/_standin/messages/{sid}/callbacks",
+                json={"status": status, "times": times},
+                timeout=30,
+            )
+            assert r.status_code == 200, r.text
+            replays += times
+    time.sleep(STALE_S + 3)
+    with db.connect() as conn:
+        steps = conn.execute(
+            text(
+                "SELECT p.id, p.state, count(t.id) FILTER (WHERE t.state = 'delivered') "
+                "FROM pages p JOIN support_cases c ON c.id = p.case_id "
+                "LEFT JOIN page_transitions t ON t.page_id = p.id "
+                "WHERE c.incident_id = ANY(:i) AND p.attempt = 1 GROUP BY p.id, p.state"
+            ),
+            {"i": incident_ids},
+        ).all()
+    sms = sms_per_page(stack, ids)
+    twice = sum(1 for _, state, n in steps if state != "delivered" or n != 1)
+    row = Row(
+        "status callbacks twice, late, out of order",
+        replays,
+        BURST,
+        BURST,
+        sum(1 for n in sms.values() if n == 1),
+        sum(1 for n in sms.values() if n == 0),
+        sum(n - 1 for n in sms.values() if n > 1) + twice,
+        time.monotonic() - started,
+    )
+    table.append(row)
+    assert replays == 3 * len(sids) and len(sids) >= 1
+    assert (row.lost, row.duplicated) == (0, 0), (row, steps)
     assert row.sent == row.expected
