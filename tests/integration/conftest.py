@@ -138,14 +138,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that stop the broker run last, so nothing else sees the outage; before them the
-    fault suite, whose bursts leave every peer at their case limit for the rest of the run."""
-    items.sort(
-        key=lambda item: (
-            item.get_closest_marker("disruptive") is not None,
-            item.get_closest_marker("faults") is not None,
-        )
-    )
+    """Tests that stop the broker run last, so nothing else sees the outage (the fault
+    suite among them: its bursts also leave every peer at their case limit)."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
 
 
 @pytest.fixture(scope="session")
