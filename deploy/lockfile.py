@@ -19,6 +19,7 @@ Used by deploy/lock.sh and deploy/venv.sh from the repository root:
   python3 deploy/lockfile.py header NAME TOOL      the header lock.sh writes above uv's output
   python3 deploy/lockfile.py lock-for EXTRAS       the smallest lock covering "test,bench"
   python3 deploy/lockfile.py check                 exits 1, one line per lock out of date
+  pip freeze | python3 deploy/lockfile.py unlocked LOCKFILE   installed, not in that lock
 """
 
 from __future__ import annotations
@@ -158,6 +159,10 @@ def main(argv: list[str]) -> int:
         for line in problems:
             print(f"lockfile: {line}; run `bash deploy/lock.sh` and commit", file=sys.stderr)
         return 1 if problems else 0
+    elif command == "unlocked" and len(args) == 1:
+        locked = pins(Path(args[0]).read_text())
+        for name in sorted(set(pins(sys.stdin.read())) - set(locked)):
+            print(name)
     else:
         print(__doc__, file=sys.stderr)
         return 2
