@@ -52,7 +52,11 @@ for name in runtime test bench; do
   echo "lock: $out"
   # The build backend comes in on stdin: deploy/venv.sh installs the project without build
   # isolation, so setuptools is pinned and hashed like everything else.
+  # Wheels only, written into the lock (--emit-build-options) so every pip that reads it obeys:
+  # an sdist would run its own setup code at install time and fetch its build requirements
+  # unpinned and unhashed, which --require-hashes does not cover.
   "$UV" pip compile --quiet --no-header --generate-hashes \
+    --only-binary :all: --emit-build-options \
     --python-version "$target_python" --python-platform "$target_platform" \
     "${extra_args[@]}" ${previous:+--constraint "$previous"} "$@" \
     --output-file "$work/$name.txt" pyproject.toml - <<<"$build_requires"

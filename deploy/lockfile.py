@@ -87,7 +87,8 @@ def header(name: str, tool: str, pyproject: dict[str, Any]) -> str:
     covers = f"extras [{','.join(extras)}]" if extras else "no extras"
     lines = [
         f"# requirements/{name}.txt: pinned and hashed, from pyproject.toml's dependencies",
-        f"# ({covers}) and its build backend, for CPython {PYTHON_VERSION} on {PYTHON_PLATFORM}.",
+        f"# ({covers}) and its build backend, for CPython {PYTHON_VERSION} on {PYTHON_PLATFORM},",
+        "# wheels only (the --only-binary line below).",
         f"# Written by `bash deploy/lock.sh` with {tool}; change pyproject.toml and re-run it,",
         "# never edit by hand. deploy/venv.sh installs it as:",
         f"#   pip install --require-hashes -r requirements/{name}.txt",

@@ -72,13 +72,15 @@ def test_every_line_is_a_pin_with_hashes(name: str) -> None:
     bad = []
     for entry in entries:
         first = entry.split("\n", 1)[0]
-        if not first or first.startswith("#"):
+        if not first or first.startswith("#") or first == "--only-binary :all:":
             continue
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*==\S+ \\$", first):
             bad.append(first)
         elif "--hash=sha256:" not in entry:
             bad.append(f"{first} (no hash)")
     assert not bad, f"requirements/{name}.txt: {bad}"
+    # Wheels only: no package's own setup code, and no unhashed build requirements, at install.
+    assert "\n--only-binary :all:\n" in TEXTS[name]
     assert "svrr" not in lockfile.pins(TEXTS[name]), "the project installs from the tree"
 
 
