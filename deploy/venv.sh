@@ -50,7 +50,7 @@ if [[ $_missing == 1 || ! -x "$VENV/bin/svrr" || "$_line" != "$_base ["*"]" ]]; 
   _target='import sys, deploy.lockfile as lf; sys.exit("%d.%d" % sys.version_info[:2] != lf.PYTHON_VERSION)'
   if ! (cd "$SVRR_ROOT" && "$PY" -c "$_target"); then
     echo "venv: warning: the locks are for CPython 3.11, $PY is $("$PY" -V 2>&1 | cut -d' ' -f2);" \
-      "pip may build some pins from source" >&2
+      "the locks are wheels only, so a pin with no wheel for it stops the install" >&2
   fi
   echo "venv: installing requirements/$_lock.txt (extras [$_all]) and the project into $VENV"
   if ! (cd "$SVRR_ROOT" \
