@@ -13,6 +13,11 @@ What Twilio answers for:
 - a message we do not handle (a sender that is not an E.164 phone): 2xx, nothing stored;
 - a reply from a phone: recorded, its body cleaned of what PostgreSQL cannot store.
 Logs name ids and field names, never the values.
+
+Abuse limits (services/limits.py): an inbound SMS counts against its sender's number once its
+signature is checked (429 over the limit, unless it signals crisis); a status callback is
+never limited, because Twilio does not retry one it was refused and a lost failure would
+leave a case waiting instead of moving on.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from schemas.events import DeliveryStatus, SmsReceived
 from services.api_lanes import Headers, Lane, Send, send_empty
 from services.auth import Scope, twilio_signed, verified_twilio_form
 from services.config import get_settings
+from services.conversations.crisis import signals_crisis
 from services.db import raw_pool, run_transaction
+from services.limits import limits, retry_after
 from services.logs import log
 from services.paging.service import record_inbound
 
@@ -311,6 +318,18 @@ async def inbound_sms(form: InboundForm = Depends(inbound_form)) -> Response:
         log().info("sms.ignored", sid=form.MessageSid, reason="sender is not an E.164 number")
         return Response(EMPTY_TWIML, media_type="application/xml")
     sender = form.From
+    wait = limits().sms_sender.take(sender)
+    if wait and not signals_crisis(form.Body):
+        # Over the sender's limit (services/limits.py): Twilio does not retry an inbound
+        # webhook, so this message is dropped (Twilio's debugger shows it). A message that
+        # signals crisis is kept whatever the limit: a missed crisis is the worst outcome.
+        log().info("sms.throttled", sid=form.MessageSid)
+        return Response(
+            json.dumps({"detail": "too many messages from this sender"}),
+            status_code=429,
+            media_type="application/json",
+            headers={"Retry-After": str(retry_after(wait))},
+        )
 
     async def record(session: AsyncSession) -> SmsReceived | None:
         return await record_inbound(session, form.MessageSid, sender, form.To or "", form.Body)
