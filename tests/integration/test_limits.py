@@ -207,6 +207,26 @@ async def test_inbound_sms_over_the_senders_limit_is_429_unless_it_signals_crisi
     assert r.status_code == 200 and stored_sms(db, message) == 1
 
 
+async def test_forged_forms_do_not_spend_a_real_senders_allowance(
+    client: httpx.AsyncClient, db: Engine, small_limits: None
+) -> None:
+    """The sender is counted only once Twilio's signature is checked: anyone can post a
+    form naming a peer's number, and must not be able to silence that peer's replies."""
+    peer = unknown_number()
+    for _ in range(20):
+        form = {"MessageSid": sid(), "From": peer, "To": OUR_NUMBER, "Body": "YES"}
+        headers = {
+            "X-Twilio-Signature": "forged",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        r = await client.post("/twilio/sms", content=urlencode(form).encode(), headers=headers)
+        assert r.status_code == 403
+    message = sid()
+    form = {"MessageSid": message, "From": peer, "To": OUR_NUMBER, "Body": "YES"}
+    r = await signed_post(client, "/twilio/sms", form)
+    assert r.status_code == 200 and stored_sms(db, message) == 1
+
+
 async def test_status_callbacks_are_never_limited(
     client: httpx.AsyncClient, db: Engine, small_limits: None
 ) -> None:
