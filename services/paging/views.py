@@ -31,6 +31,7 @@ from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import DeliveryStatus, SmsReceived
@@ -41,6 +42,7 @@ from services.conversations.crisis import signals_crisis
 from services.db import raw_pool, run_transaction
 from services.limits import limits, retry_after
 from services.logs import log
+from services.paging.models import InboundSms
 from services.paging.service import record_inbound
 
 router = APIRouter(prefix="/twilio")
@@ -311,6 +313,21 @@ async def status_answer(scope: Scope, headers: Headers, body: bytes, send: Send)
 status_lane = Lane(status_admits, status_answer)
 
 
+async def _received(provider_sid: str) -> bool:
+    """Whether this message is already stored: Twilio delivers one message again when our
+    answer was slow, and a copy is answered as the first was (stored once, nothing more)
+    whatever the sender's limit. Only read once a sender is over its limit, so a copy never
+    turns into a refusal of a message we hold, and the usual path costs no extra read."""
+
+    async def seen(session: AsyncSession) -> bool:
+        found = await session.scalar(
+            select(InboundSms.id).where(InboundSms.provider_sid == provider_sid).limit(1)
+        )
+        return found is not None
+
+    return await run_transaction(seen)
+
+
 @router.post("/sms")
 async def inbound_sms(form: InboundForm = Depends(inbound_form)) -> Response:
     if form.From is None:
@@ -319,7 +336,7 @@ async def inbound_sms(form: InboundForm = Depends(inbound_form)) -> Response:
         return Response(EMPTY_TWIML, media_type="application/xml")
     sender = form.From
     wait = limits().sms_sender.take(sender)
-    if wait and not signals_crisis(form.Body):
+    if wait and not signals_crisis(form.Body) and not await _received(form.MessageSid):
         # Over the sender's limit (services/limits.py): Twilio does not retry an inbound
         # webhook, so this message is dropped (Twilio's debugger shows it). A message that
         # signals crisis is kept whatever the limit: a missed crisis is the worst outcome.
