@@ -24,8 +24,10 @@ answers do not depend on the worker.
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -39,13 +41,15 @@ from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
     response_schema_conformance,
 )
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from services.api import openapi_document
+from services.api import app, openapi_document
 from services.db import transaction
 from services.identity import tokens
 from services.identity.models import Role
 from tests.integration.fuzzing import fuzz_report, fuzz_settings, leaks, tally
+from tests.integration.wards import make_ward
 from tests.stack import FEED_TOKEN, TOKEN
 from tests.unit.test_route_roles import _routes
 
@@ -71,6 +75,14 @@ EXCLUDED = {
     ("POST", "/admin/staff/import"),
     ("POST", "/admin/shifts/import"),
     ("POST", "/admin/peers/import"),
+}
+# Real ids not put in these paths: a peer made from the fuzz's own clinicians could be
+# chosen for another test's case; a confirmed involvement opens a case and pages a peer;
+# an action on a case changes another test's case.
+OWN_IDS_NOT_USED = {
+    ("PUT", "/admin/peers/{staff_id}", "staff_id"),
+    ("POST", "/incidents/{incident_id}/involvement/{staff_id}", "staff_id"),
+    ("POST", "/admin/cases/{case_id}/actions", "case_id"),
 }
 # The feed routes read their raw body too (FHIR JSON, a report, a code-team webhook, CSV):
 # they stay in, fuzzed on their path, query and headers with an empty body, which must be
@@ -126,6 +138,40 @@ async def role_tokens(db: Engine) -> AsyncIterator[dict[Role, str]]:
     }
 
 
+@pytest.fixture(scope="module")
+async def real_ids(db: Engine) -> dict[str, list[str]]:
+    """Ids that exist, of the fuzz's own where a call may change them: its own unit and
+    clinicians (tests.integration.wards), schedule and incident (stored without an outbox
+    event, so nobody is paged). A random uuid or staff id only reaches the 404; half the
+    allowed requests put one of these in the path instead, so the fuzzed query and body
+    reach the code behind the lookup."""
+    ward = make_ward(db, "Fa", 2)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        made = await client.post(
+            "/admin/schedules",
+            json={"name": f"fuzz {ward.tag}", "time_zone": "America/New_York"},
+            headers={"Authorization": "Bearer test-admin-token"},
+        )
+    assert made.status_code == 201, made.text
+    incident = uuid.uuid4()
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO incidents (id, request_hash, occurred_at, unit, event_type, "
+                "harm_level, staff_ids) VALUES (:i, 'fuzz', now(), :u, 'other', 'none', :s)"
+            ),
+            {"i": incident, "u": ward.unit, "s": list(ward.staff)},
+        )
+        cases = [str(r[0]) for r in conn.execute(text("SELECT id FROM support_cases LIMIT 3"))]
+    return {
+        "staff_id": list(ward.staff),
+        "schedule_id": [str(made.json()["id"])],
+        "incident_id": [str(incident)],
+        "case_id": cases,
+    }
+
+
 def _as_httpx(case: schemathesis.Case) -> tuple[dict[str, object], str]:
     """schemathesis's request (made for `requests`) as httpx arguments, and what was sent
     as text (for telling an echo of the caller's own text from a leak)."""
@@ -158,6 +204,7 @@ seen: dict[tuple[str, str], Counter[str]] = {}
 async def _fuzz(
     client: httpx.AsyncClient,
     role_tokens: dict[Role, str],
+    real_ids: dict[str, list[str]],
     method: str,
     path: str,
     data: st.DataObject,
@@ -166,6 +213,11 @@ async def _fuzz(
     allowed = ROLES[(method, path)]
     assert allowed, f"{method} {path} has no role check; the route matrix should have failed"
     case = data.draw(CASES[(method, path)], label="case")
+    if case.meta is not None and case.meta.generation.mode is GenerationMode.POSITIVE:
+        for name in list(case.path_parameters or {}):
+            known = real_ids.get(name) if (method, path, name) not in OWN_IDS_NOT_USED else None
+            if known and data.draw(st.booleans(), label=f"a real {name}"):
+                case.path_parameters[name] = data.draw(st.sampled_from(known), label=name)
     role = data.draw(
         st.one_of(
             st.sampled_from(sorted(allowed, key=lambda r: r.value)), st.sampled_from([*Role, None])
@@ -213,11 +265,12 @@ WRITES = [op for op in OPERATIONS if op[0] != "GET"]
 async def test_fuzz_read(
     client: httpx.AsyncClient,
     role_tokens: dict[Role, str],
+    real_ids: dict[str, list[str]],
     method: str,
     path: str,
     data: st.DataObject,
 ) -> None:
-    await _fuzz(client, role_tokens, method, path, data)
+    await _fuzz(client, role_tokens, real_ids, method, path, data)
 
 
 @pytest.mark.parametrize(("method", "path"), WRITES, ids=[f"{m} {p}" for m, p in WRITES])
@@ -226,18 +279,21 @@ async def test_fuzz_read(
 async def test_fuzz_write(
     client: httpx.AsyncClient,
     role_tokens: dict[Role, str],
+    real_ids: dict[str, list[str]],
     method: str,
     path: str,
     data: st.DataObject,
 ) -> None:
-    await _fuzz(client, role_tokens, method, path, data)
+    await _fuzz(client, role_tokens, real_ids, method, path, data)
 
 
 def test_every_operation_was_fuzzed() -> None:
     """Each operation got requests past the guard (the bound reached, not zero): a strategy
     that could draw nothing, or a token that stopped working, fails here rather than
     passing in silence. Runs after the fuzz tests above (file order)."""
-    thin = {f"{m} {p}": dict(c) for (m, p), c in seen.items() if sum(c.values()) < 10}
+    # An operation with nothing to draw (no parameter, no body) has one request per caller.
+    least = {op: 10 if _negative_possible(*op) else 5 for op in OPERATIONS}
+    thin = {f"{m} {p}": dict(c) for (m, p), c in seen.items() if sum(c.values()) < least[(m, p)]}
     missing = [f"{m} {p}" for m, p in OPERATIONS if (m, p) not in seen]
     assert not missing and not thin, (missing, thin)
     for (m, p), c in sorted(seen.items()):
@@ -253,3 +309,60 @@ async def test_the_fuzzed_document_is_the_served_one(client: httpx.AsyncClient, 
     refused = await client.get("/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"})
     assert refused.status_code == 403
     tally["requests"] += 2
+
+
+# --- what the fuzz found, pinned one by one (each failed before its fix) ---------------------
+
+
+async def test_a_routes_own_refusal_is_what_the_document_says_a_422_is(
+    client: httpx.AsyncClient, db: Engine
+) -> None:
+    """services/api.py: the document said every 422 was FastAPI's HTTPValidationError
+    ({"detail": [...]}); a route's own refusal is {"detail": {"fields": ...}}, the
+    validation handler's {"error", "fields"}. Both must read as the document says."""
+    admin = {"Authorization": "Bearer test-admin-token"}
+    operation = SCHEMA["/admin/cases"]["GET"]
+    own = operation.Case(query={"state": "bogus"})
+    r = await client.get("/admin/cases", params={"state": "bogus"}, headers=admin)
+    assert r.status_code == 422 and r.json()["detail"]["fields"]["state"]
+    own.validate_response(r, checks=[response_schema_conformance])
+    handler = operation.Case(query={"limit": "many"})
+    r = await client.get("/admin/cases", params={"limit": "many"}, headers=admin)
+    assert r.status_code == 422 and r.json()["fields"]
+    handler.validate_response(r, checks=[response_schema_conformance])
+
+
+async def test_metrics_are_documented_as_the_text_they_are(
+    client: httpx.AsyncClient, db: Engine
+) -> None:
+    """services/health.py: /metrics was documented as application/json."""
+    r = await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    SCHEMA["/metrics"]["GET"].Case().validate_response(r, checks=[content_type_conformance])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/admin/schedules/on-call?at=0",
+        "/admin/schedules/on-call?at=2026",
+        "/admin/schedules/on-call?at=1764504000.5",
+        "/admin/schedules/{schedule}/shifts?start=0",
+        "/admin/schedules/{schedule}/shifts?end=86400",
+    ],
+)
+async def test_a_number_is_not_a_time(
+    client: httpx.AsyncClient, real_ids: dict[str, list[str]], query: str
+) -> None:
+    """services/schedules/views.py: pydantic reads a bare number as seconds since 1970, so
+    `on-call?at=0` answered for January 1970 (the document says a date-time)."""
+    admin = {"Authorization": "Bearer test-admin-token"}
+    url = query.format(schedule=real_ids["schedule_id"][0])
+    r = await client.get(url, headers=admin)
+    assert r.status_code == 422, r.text
+    name = url.rsplit("?", 1)[1].split("=")[0]
+    assert "year-month-dayThh:mm:ssZ" in r.json()["fields"][f"query.{name}"]
+    soon = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fine = url.split("=")[0] + "=" + soon
+    ok = await client.get(fine, headers=admin)
+    assert ok.status_code == 200, (fine, ok.text)
