@@ -98,8 +98,8 @@ OPERATIONS = sorted(
 
 # About 3,000 requests, about 90 s on the 2-core VM (measured: 25-35 ms a request with
 # schemathesis drawing it). Write routes get more: their code is longer.
-READ_EXAMPLES = 40
-WRITE_EXAMPLES = 90
+READ_EXAMPLES = 60
+WRITE_EXAMPLES = 120
 
 # Refusals a role outside a route's roles may get: 403 from the role check; 400 or 422 when
 # FastAPI could not read the body at all (it decodes and parses a body before the route's

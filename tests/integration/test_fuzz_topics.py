@@ -40,11 +40,14 @@ from schemas.events import (
     CONTRACTS,
     Event,
     FeedIncidentReported,
+    HarmLevel,
     IncidentReported,
+    IncidentType,
     SmsReceived,
 )
 from schemas.topics import topic_name
 from services.config import get_settings
+from services.paging.views import storable_text
 from tests.integration.fuzzing import fuzz_report, fuzz_settings, tally
 from tests.integration.wards import Ward, make_ward, unused_numbers
 from tests.stack import Stack, eventually
@@ -553,3 +556,107 @@ async def _eventually_all(db: Engine, shas: Sequence[str]) -> dict[str, list[str
         await asyncio.sleep(0.1)
     missing = [s for s, r in feed_letters(db, shas).items() if not r]
     raise AssertionError(f"{len(missing)} feed dead letters never written")
+
+
+# --- records the contract accepts: taken, not dead letters --------------------------------
+
+STAFF_ID = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
+UNIT = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9 _./-]{0,31}\Z")
+AWARE = st.datetimes(
+    timezones=st.timezones() | st.just(UTC),
+    min_value=datetime(1, 1, 2),
+    max_value=datetime(9999, 12, 30),
+)
+
+
+@fuzz_settings(BATCHES)
+@given(
+    occurred_at=AWARE,
+    unit=UNIT,
+    staff=st.lists(STAFF_ID, min_size=1, max_size=20),
+    event_type=st.sampled_from([t.value for t in IncidentType]),
+    harm_level=st.sampled_from([h.value for h in HarmLevel]),
+)
+async def test_fuzz_an_incident_the_contract_accepts_is_taken(
+    db: Engine,
+    occurred_at: datetime,
+    unit: str,
+    staff: list[str],
+    event_type: str,
+    harm_level: str,
+) -> None:
+    """Any record the contract accepts (extreme times and zones, odd but valid units and
+    staff ids) is taken by the hot path, not dead-lettered: a dead letter there is an
+    incident nobody is paged for. Staff ids are drawn, so nobody real is paged."""
+    from services.incidents.agents import open_and_page
+
+    event = IncidentReported(
+        incident_id=uuid.uuid4(),
+        occurred_at=occurred_at,
+        unit=unit,
+        event_type=event_type,
+        harm_level=harm_level,
+        staff_ids=[f"ZZ{s}"[:32] for s in staff],
+    )
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO incidents (id, request_hash, occurred_at, unit, event_type, "
+                "harm_level, staff_ids) VALUES (:i, 'fuzz', :o, :u, :e, :h, :s)"
+            ),
+            {
+                "i": event.incident_id,
+                "o": event.occurred_at,
+                "u": unit,
+                "e": event_type,
+                "h": harm_level,
+                "s": event.staff_ids,
+            },
+        )
+    outcomes = await handle_batch(IncidentReported, [event.to_bytes()], open_and_page)
+    tally["records"] += 1
+    assert outcomes == ["done"], (
+        outcomes,
+        dead_letters(db, IncidentReported.topic, event.to_bytes()),
+    )
+
+
+@fuzz_settings(BATCHES)
+@given(
+    body=st.one_of(
+        st.text(max_size=200),
+        st.text(min_size=1, max_size=4).map(lambda t: t * 400),
+        st.sampled_from(["YES", "1A", "later 6pm", "STOP", "I can't go on", "killing it"]),
+    ).map(lambda t: storable_text(t)[:1600])
+)
+async def test_fuzz_a_reply_the_contract_accepts_is_handled(db: Engine, body: str) -> None:
+    """Any text a stored reply can hold goes through the reply path (crisis reading first)
+    and is handled, not dead-lettered: a dead letter there is a reply nobody reads."""
+    from services.cases.agents import apply_reply
+
+    with db.begin() as conn:
+        (number,) = unused_numbers(conn, 1)
+        event = SmsReceived(
+            sms_id=uuid.uuid4(),
+            provider_sid="SM" + uuid.uuid4().hex,
+            from_number=number,
+            to_number="+15005550006",
+            body=body,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO inbound_sms (id, provider_sid, from_number, to_number, body, "
+                "received_at) VALUES (:i, :s, :f, :t, :b, now())"
+            ),
+            {
+                "i": event.sms_id,
+                "s": event.provider_sid,
+                "f": number,
+                "t": "+15005550006",
+                "b": body,
+            },
+        )
+    outcomes = [o async for o in consume(_stream([event.to_bytes()]), SmsReceived, apply_reply)]
+    tally["records"] += 1
+    assert outcomes == ["done"], outcomes
+    assert handled(db, event.sms_id)
