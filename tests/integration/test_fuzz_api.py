@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -136,6 +136,31 @@ async def role_tokens(db: Engine) -> AsyncIterator[dict[Role, str]]:
         Role.feed: FEED_TOKEN,
         Role.admin: admin,
     }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def policies_restored(db: Engine) -> Iterator[None]:
+    """The escalation policies as they were before the fuzz: PUT /admin/escalation-policies
+    creates or replaces a policy by name and site, and every later test of the run escalates
+    by the seed's (no other table the fuzz can write is read by another test)."""
+    with db.connect() as conn:
+        before = conn.execute(
+            text("SELECT coalesce(jsonb_agg(to_jsonb(p)), '[]') FROM escalation_policies p")
+        ).scalar()
+    yield
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM escalation_policies"))
+        conn.execute(
+            text(
+                "INSERT INTO escalation_policies SELECT * FROM "
+                "jsonb_populate_recordset(NULL::escalation_policies, CAST(:rows AS jsonb))"
+            ),
+            {"rows": json.dumps(before)},
+        )
+        after = conn.execute(
+            text("SELECT coalesce(jsonb_agg(to_jsonb(p)), '[]') FROM escalation_policies p")
+        ).scalar()
+    assert sorted(after, key=str) == sorted(before, key=str)
 
 
 @pytest.fixture(scope="module")
