@@ -225,6 +225,35 @@ def _as_httpx(case: schemathesis.Case) -> tuple[dict[str, object], str]:
 
 seen: dict[tuple[str, str], Counter[str]] = {}
 
+# What a write route stores, counted before and after each request it refuses: a refusal
+# leaves none of it (no partial write). Rows only the API writes while the fuzz runs (the
+# stack's worker and engine write cases, pages and the outbox for other tests' incidents).
+STORED_BY = {
+    ("POST", "/incidents"): "SELECT count(*) FROM incidents",
+    ("POST", "/admin/schedules"): "SELECT count(*) FROM schedules",
+    ("PUT", "/admin/schedules/{schedule_id}/rotations"): (
+        "SELECT (SELECT count(*) FROM rotations) * 1000000 "
+        "+ (SELECT count(*) FROM rotation_participants)"
+    ),
+    ("POST", "/admin/schedules/{schedule_id}/overrides"): (
+        "SELECT count(*) FROM schedule_overrides"
+    ),
+    ("PUT", "/admin/escalation-policies/{name}"): "SELECT count(*) FROM escalation_policies",
+    ("PUT", "/admin/peers/{staff_id}"): "SELECT count(*) FROM peer_supporters",
+    ("POST", "/feeds/reporting/{feed}"): "SELECT count(*) FROM incidents",
+    ("POST", "/feeds/code-blue/{feed}"): "SELECT count(*) FROM incidents",
+    ("POST", "/fhir/AdverseEvent"): "SELECT count(*) FROM incidents",
+    ("POST", "/fhir"): "SELECT count(*) FROM incidents",
+}
+
+
+async def _stored(method: str, path: str) -> int | None:
+    query = STORED_BY.get((method, path))
+    if query is None:
+        return None
+    async with transaction() as session:
+        return int(await session.scalar(text(query)) or 0)
+
 
 async def _fuzz(
     client: httpx.AsyncClient,
@@ -254,6 +283,7 @@ async def _fuzz(
     token = role_tokens.get(role) if role is not None else None
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
+    before = await _stored(method, path)
     r = await client.request(headers=headers, **request)  # type: ignore[arg-type]
     # What a failure names: the request as curl, without the token; the caller's role.
     who = f"{role.value if role else 'no token'}: {case.as_curl_command()}"
@@ -263,6 +293,9 @@ async def _fuzz(
     assert r.status_code < 500, (who, r.status_code, r.text[:500])
     found = leaks(r.text, sent)
     assert not found, (who, r.status_code, found, r.text[:500])
+    if r.status_code >= 400 and before is not None:
+        assert await _stored(method, path) == before, (who, r.status_code, "a partial write")
+        tally["refused writes checked"] += 1
     if token is None:
         assert r.status_code == 401, (who, r.status_code, r.text[:300])
         return
