@@ -23,7 +23,11 @@ What the lanes do not need from the skipped layers, and why:
   forms can be forged cross-site. A bearer header is never added by a browser on its own,
   and Twilio's forms are signed; asgi-csrf itself passes both through untouched.
 - The Gatekeeper (services.auth): a lane makes the same checks itself, with the same
-  functions (bearer_principal, body_limit, twilio_signed), before it reads a body.
+  functions (api_caller, body_limit, twilio_signed), before it reads a body. api_caller
+  also spends the caller's abuse-limit allowance (services/limits.py) and keeps its
+  decision in the scope: a request over a limit is declined unread and the Gatekeeper
+  answers it 429 from that decision, so it is counted once. The status lane has no limit
+  (a status callback is never limited: Twilio does not retry one it was refused).
 - Role checks: the incident lane admits the roles of the route's own dependency
   (services.auth.INCIDENT_ROLES) and writes the same audit row, in the same transaction.
 ServerErrorMiddleware and FastAPI's exception telemetry stay outside the lanes: an
@@ -41,7 +45,7 @@ from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from services.auth import ASGIApp, Message, Receive, Scope, Send, body_limit
+from services.auth import ASGIApp, Message, Receive, Scope, Send, body_limit, client_address
 
 Headers = Mapping[bytes, bytes]
 
@@ -153,5 +157,5 @@ async def send_refusal(scope: Scope, send: Send, exc: HTTPException) -> None:
 
 
 def client_ip(scope: Scope) -> str:
-    client = scope.get("client")
-    return client[0] if client else "unknown"
+    """The address audit rows name: the one the abuse limits count by."""
+    return client_address(scope)

@@ -23,6 +23,7 @@ from services.identity import tokens
 from services.identity.deps import api_role
 from services.identity.models import Role
 from services.identity.principal import Principal
+from services.limits import is_intake, limits, retry_after
 
 # Who may call which API route. Risk management (and integrations acting for it) logs
 # incidents and learns only that support was offered; the coordinator runs the programme.
@@ -141,6 +142,64 @@ def body_limit(path: str) -> int:
     return API_BODY_LIMIT
 
 
+Refusal = tuple[int, str, dict[str, str]]
+# Where api_caller keeps its decision in the scope: a fast lane that asked first (and then
+# handed the request on) and the Gatekeeper behind it get the same answer, charged once.
+CALLER = "svrr.caller"
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def client_address(scope: Scope) -> str:
+    """The source address as the ASGI server reports it (behind a proxy, what uvicorn's
+    --forwarded-allow-ips lets X-Forwarded-For say)."""
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def _throttled(wait_s: float, detail: str) -> Refusal:
+    return 429, detail, {"Retry-After": str(retry_after(wait_s))}
+
+
+async def api_caller(scope: Scope, authorization: str) -> Principal | Refusal:
+    """Who calls an API route, decided from the headers once per request, after the abuse
+    limits (services/limits.py): the principal of a known token, or the refusal (401 without
+    a known token, 429 over a limit) with its headers.
+
+    A token this process knows (its cache, seconds old) is admitted without touching the
+    address's allowance; anything else spends one request of it before the store is asked,
+    so a flood of made-up tokens from one address costs the store at most the address's
+    rate. A known token spends one request of its own intake allowance on an intake path.
+    """
+    decided = scope.get(CALLER)
+    if decided is not None:
+        return decided
+    caller = await _decide(scope, authorization)
+    scope[CALLER] = caller
+    return caller
+
+
+async def _decide(scope: Scope, authorization: str) -> Principal | Refusal:
+    scheme, _, token = authorization.partition(" ")
+    bearer = scheme.lower() == "bearer" and bool(token)
+    who = tokens.cached(token) if bearer else None
+    if who is tokens.MISS or not isinstance(who, Principal):
+        wait = limits().credentials.take(client_address(scope))
+        if wait:
+            return _throttled(wait, "too many requests without a known token from this address")
+        if not bearer:
+            return 401, "missing bearer token", CHALLENGE
+        if who is tokens.MISS:
+            who = await bearer_principal(f"{scheme} {token}")
+        if who is None:
+            return 401, "invalid token", CHALLENGE
+    assert isinstance(who, Principal)
+    if is_intake(scope.get("method", ""), scope["path"]):
+        wait = limits().intake.take(who.id)
+        if wait:
+            return _throttled(wait, "too many requests from this token: slow down")
+    return who
+
+
 class Gatekeeper:
     """Who may send a body, and how large, decided from the headers alone.
 
@@ -194,23 +253,21 @@ class Gatekeeper:
         await self.app(scope, replay, send)
 
     @staticmethod
-    async def _refusal(
-        scope: Scope, path: str, headers: Mapping[str, str]
-    ) -> tuple[int, str, dict[str, str]] | None:
+    async def _refusal(scope: Scope, path: str, headers: Mapping[str, str]) -> Refusal | None:
         if path.startswith(TWILIO_PREFIX):
+            # No limit by address here: Twilio calls from shared addresses (and behind a
+            # proxy every caller has the proxy's), so a forged flood would lock Twilio out;
+            # a forged form costs one HMAC over at most 64 KiB. Status callbacks are never
+            # limited, inbound SMS per sender once signed (services/limits.py says why).
             if not headers.get("x-twilio-signature"):
                 return 403, "invalid Twilio signature", {}
             return None
         if path == "/" or path.startswith(CONSOLE_PREFIX):
             return None  # a session cookie, checked by each page's role dependency
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        challenge = {"WWW-Authenticate": "Bearer"}
-        if scheme.lower() != "bearer" or not token:
-            return 401, "missing bearer token", challenge
-        who = await bearer_principal(f"{scheme} {token}")
-        if who is None:
-            return 401, "invalid token", challenge
-        scope.setdefault("state", {})["principal"] = who
+        caller = await api_caller(scope, headers.get("authorization", ""))
+        if not isinstance(caller, Principal):
+            return caller
+        scope.setdefault("state", {})["principal"] = caller
         return None
 
 
@@ -240,7 +297,9 @@ async def _answer(
 ) -> None:
     """A FHIR client is answered in FHIR (an OperationOutcome), everyone else in JSON."""
     if path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/"):
-        code = {401: "login", 403: "forbidden", 413: "too-costly"}.get(status, "invalid")
+        code = {401: "login", 403: "forbidden", 413: "too-costly", 429: "throttled"}.get(
+            status, "invalid"
+        )
         issue = {"severity": "error", "code": code, "diagnostics": detail}
         body = json.dumps({"resourceType": "OperationOutcome", "issue": [issue]}).encode()
         kind = b"application/fhir+json"

@@ -41,6 +41,24 @@ class Settings(BaseSettings):
     signin_window_minutes: int = Field(default=15, ge=1)
     signin_max_per_account: int = Field(default=5, ge=1)
     signin_max_per_address: int = Field(default=20, ge=1)
+    # Abuse limits (services/limits.py): token buckets per caller, counted in each API
+    # process on its own (N processes admit up to N times these). A rate of 0 turns that
+    # limit off. Intake (POST /incidents, /fhir*, /feeds/*) per integration token: a
+    # hospital's real traffic is a few incidents an hour, a mass casualty or a feed's backlog
+    # after an outage a few hundred at once; a runaway integration is held to the rate.
+    intake_per_second: float = Field(default=50.0, ge=0)
+    intake_burst: int = Field(default=1000, ge=1)
+    # Inbound SMS per sender number (after the signature): no person reaches it.
+    sms_per_sender_per_minute: float = Field(default=30.0, ge=0)
+    sms_per_sender_burst: int = Field(default=30, ge=1)
+    # Requests without a token this process knows, per source address (each may cost a
+    # store lookup): missing, unknown, or not seen in the last few seconds.
+    unknown_credentials_per_minute: float = Field(default=600.0, ge=0)
+    unknown_credentials_burst: int = Field(default=600, ge=1)
+    # Answers to one number the product does not know, in the store, per window (an
+    # auto-responder loop ends after this many); a crisis reply may go once more.
+    unknown_number_replies: int = Field(default=3, ge=0)
+    unknown_number_reply_hours: int = Field(default=24, ge=1)
     # Numbers in imports without a country code are read as this region's.
     default_phone_region: str = "US"
     # Matching: "preferred" ranks peers from another unit first; "required" never pages a

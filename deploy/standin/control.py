@@ -8,6 +8,7 @@ for it. It has no auth, so it answers loopback clients only (unless started othe
 from __future__ import annotations
 
 import ipaddress
+import time
 
 import structlog
 from fastapi import FastAPI, Request
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from .common import CallbackStatus, DeliveryOutcome, fix_plus, mask_number
+from .faults import Fault, FaultKind
 from .records import AutoReply, MessageRecord, NumberRule
 from .state import Standin
 
@@ -39,6 +41,14 @@ class CallbackIn(BaseModel):
     status: CallbackStatus
     error_code: int | None = None
     times: int = Field(default=1, ge=1, le=20)
+
+
+class FaultIn(BaseModel):
+    kind: FaultKind
+    count: int | None = Field(default=None, ge=1)  # the next N create calls
+    seconds: float | None = Field(default=None, gt=0)  # or every create call for T seconds
+    retry_after: int = Field(default=1, ge=0, le=3600)
+    hang: float = Field(default=15.0, gt=0, le=300)
 
 
 class InboundIn(BaseModel):
@@ -208,6 +218,33 @@ def add_control_routes(app: FastAPI) -> None:
             return err
         state_of(request).autoreplies.clear()
         return JSONResponse({"cleared": True})
+
+    @app.post("/_standin/faults")
+    async def control_set_fault(request: Request, fault: FaultIn) -> Response:
+        """Misbehave on the next create calls (faults.py); replaces any fault in force."""
+        if (err := control_guard(request)) is not None:
+            return err
+        if (fault.count is None) == (fault.seconds is None):
+            return JSONResponse({"error": "give count or seconds, not both"}, status_code=422)
+        until = time.monotonic() + fault.seconds if fault.seconds is not None else None
+        state_of(request).fault = Fault(
+            fault.kind, fault.count, until, fault.retry_after, fault.hang
+        )
+        return JSONResponse({"fault": fault.kind})
+
+    @app.get("/_standin/faults")
+    async def control_get_fault(request: Request) -> Response:
+        if (err := control_guard(request)) is not None:
+            return err
+        f = state_of(request).fault
+        return JSONResponse({"fault": None if f is None else f.kind, "hits": f.hits if f else 0})
+
+    @app.delete("/_standin/faults")
+    async def control_clear_fault(request: Request) -> Response:
+        if (err := control_guard(request)) is not None:
+            return err
+        f, state_of(request).fault = state_of(request).fault, None
+        return JSONResponse({"cleared": True, "hits": f.hits if f else 0})
 
     @app.post("/_standin/messages/{sid}/callbacks")
     async def control_replay_callback(request: Request, sid: str, cb: CallbackIn) -> Response:

@@ -8,6 +8,7 @@ product's error handling and the `twilio` library's parsing are exercised for re
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -128,6 +129,15 @@ async def create_message(request: Request) -> Response:
         code = json.loads(bytes(err.body))["code"]
         log.info("message.rejected", code=code, to=mask_number(form.get("To")))
         return err
+    fault = state.fault if state.fault is not None and state.fault.take() else None
+    if fault is not None and fault.kind == "error":
+        log.info("message.fault", kind="error")
+        return twilio_error(500, 20500, "Internal Server Error")
+    if fault is not None and fault.kind == "throttle":
+        log.info("message.fault", kind="throttle")
+        return twilio_error(
+            429, 20429, "Too Many Requests", **{"Retry-After": str(fault.retry_after)}
+        )
     service = form.get("MessagingServiceSid", "").strip() or None
     body = form["Body"]
     rec = state.add(
@@ -147,6 +157,9 @@ async def create_message(request: Request) -> Response:
     payload = rec.to_twilio()
     state.start_outbound(rec)
     state.changes.bump()
+    if fault is not None:  # hang: taken and on its way, but the answer never comes in time
+        log.info("message.fault", kind="hang", sid=rec.sid)
+        await asyncio.sleep(fault.hang)
     return JSONResponse(payload, status_code=201)
 
 

@@ -27,6 +27,7 @@ from .common import (
     url_for_log,
     utcnow,
 )
+from .faults import Fault
 from .records import (
     AutoReply,
     CallbackRecord,
@@ -66,6 +67,7 @@ class Standin:
         self.timeline: deque[tuple[float, MessageRecord, str, NumberRule | None, bool]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._next_id = 1
+        self.fault: Fault | None = None  # faults.py: Twilio misbehaving on purpose
 
     # -- bookkeeping ------------------------------------------------------------------
 

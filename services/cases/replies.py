@@ -6,7 +6,9 @@ is a colleague in crisis and the coordinator is paged about them. A reply become
 only when the whole message reads as one (services/conversations/parsing/); anything else
 gets the help text, and a person looks when it may show distress (for a clinician, always).
 Every message gets an answer or a deliberate silence: `clinician_action` is the whole table of
-(case state, reply kind). Functions take the caller's session and never commit.
+(case state, reply kind). A number the product does not know is answered at most a few times
+a day (services.limits.may_answer_unknown), so a loop with an auto-responder ends.
+Functions take the caller's session and never commit.
 
 Here: the routing and crisis, which come before any reading. A peer's answer is read in
 peer_replies.py, a clinician's in clinician_replies.py; what both may do is in answers.py.
@@ -36,6 +38,7 @@ from services.cases.peer_replies import handle_peer_reply
 from services.cases.refs import case_ref
 from services.config import Settings
 from services.conversations.crisis import signals_crisis
+from services.limits import may_answer_unknown
 from services.logs import log
 from services.paging.models import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.models import InboundSms, Page, PageState, SupportCase
@@ -46,7 +49,8 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
     """Route one inbound SMS: STOP/START, crisis, a peer's answer, a clinician's answer, help.
 
     Every message gets an answer or a deliberate silence (STOP, START, which the carrier
-    answers itself). Returns what was done, for the log and the tests.
+    answers itself; a number we do not know past its cap of answers). Returns what was
+    done, for the log and the tests.
     """
     inbound = await session.get(InboundSms, sms.sms_id, with_for_update=True)
     if inbound is None or inbound.handled_at is not None:
@@ -88,6 +92,11 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
         return await handle_peer_reply(session, number, list(peer_pages), sms, settings, sender)
     if case is not None and sender is not None:
         return await handle_clinician_reply(session, case, sender, sms, settings)
+    if sender is None and not await may_answer_unknown(session, number, settings):
+        # A number we do not know, answered as often as the window allows: an auto-responder
+        # answering our help text must not get it back for ever (services/limits.py).
+        log().info("sms.unanswered", sms_id=str(sms.sms_id), reason="unknown number at its cap")
+        return "unanswered"
     await answer_sender(session, sms, "help", await texts.text_for(session, sender, "help_text"))
     return "help"
 
@@ -125,10 +134,15 @@ async def _crisis(
     was paged for or holds goes to the next peer now instead of waiting out a step.
     """
     # The crisis line of their own site, in their language; the programme's line and the
-    # default text for a number the directory does not know.
-    await answer_sender(
-        session, sms, "crisis_reply", await texts.text_for(session, sender, "crisis_reply")
-    )
+    # default text for a number the directory does not know, within that number's cap of
+    # answers (one crisis reply a window even over it; the coordinator is told either way).
+    unknown = sender is None and not peer_pages
+    if not unknown or await may_answer_unknown(session, sms.from_number, settings, crisis=True):
+        await answer_sender(
+            session, sms, "crisis_reply", await texts.text_for(session, sender, "crisis_reply")
+        )
+    else:
+        log().info("sms.unanswered", sms_id=str(sms.sms_id), reason="unknown number at its cap")
     own_case = case if case is not None and case.state in OPEN_CASE_STATES else None
     if own_case is not None:
         await flows.tell_coordinator(

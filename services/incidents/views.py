@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.api_lanes import Headers, Lane, Send, client_ip, send_json, send_refusal
-from services.auth import INCIDENT_ROLES, Scope, bearer_principal, require_incidents
+from services.auth import INCIDENT_ROLES, Scope, api_caller, require_incidents
 from services.db import raw_pool, transaction
 from services.identity.deps import api_call_names
 from services.identity.principal import Principal
@@ -91,24 +91,27 @@ async def accept(incident: IncidentIn, idempotency_key: str | None, who: Princip
     return accepted
 
 
-async def _admitted(headers: Headers) -> Principal | None:
-    """A JSON body from a token of a role the route admits (the route's own roles)."""
+async def _admitted(scope: Scope, headers: Headers) -> Principal | None:
+    """A JSON body from a token of a role the route admits (the route's own roles), within
+    the abuse limits: the Gatekeeper's own decision (services.auth.api_caller), made once and
+    kept in the scope, so a request the lane hands on (over a limit: the Gatekeeper answers
+    429) is counted once."""
     ctype = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
     authorization = headers.get(b"authorization")
     if ctype != b"application/json" or authorization is None:
         return None
-    who = await bearer_principal(authorization.decode("latin-1"))
-    return who if who is not None and who.role in INCIDENT_ROLES else None
+    who = await api_caller(scope, authorization.decode("latin-1"))
+    return who if isinstance(who, Principal) and who.role in INCIDENT_ROLES else None
 
 
 async def incident_admits(scope: Scope, headers: Headers) -> bool:
-    return await _admitted(headers) is not None
+    return await _admitted(scope, headers) is not None
 
 
 async def incident_answer(scope: Scope, headers: Headers, body: bytes, send: Send) -> bool:
     """POST /incidents by a token of a role the route admits, with a body that validates
     (services.api_lanes); everything else is the full app's to answer."""
-    who = await _admitted(headers)  # the token cache's answer of a moment ago
+    who = await _admitted(scope, headers)  # decided by incident_admits, kept in the scope
     if who is None:
         return False
     try:

@@ -13,6 +13,11 @@ What Twilio answers for:
 - a message we do not handle (a sender that is not an E.164 phone): 2xx, nothing stored;
 - a reply from a phone: recorded, its body cleaned of what PostgreSQL cannot store.
 Logs name ids and field names, never the values.
+
+Abuse limits (services/limits.py): an inbound SMS counts against its sender's number once its
+signature is checked (429 over the limit, unless it signals crisis); a status callback is
+never limited, because Twilio does not retry one it was refused and a lost failure would
+leave a case waiting instead of moving on.
 """
 
 from __future__ import annotations
@@ -26,14 +31,18 @@ from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import DeliveryStatus, SmsReceived
 from services.api_lanes import Headers, Lane, Send, send_empty
 from services.auth import Scope, twilio_signed, verified_twilio_form
 from services.config import get_settings
+from services.conversations.crisis import signals_crisis
 from services.db import raw_pool, run_transaction
+from services.limits import limits, retry_after
 from services.logs import log
+from services.paging.models import InboundSms
 from services.paging.service import record_inbound
 
 router = APIRouter(prefix="/twilio")
@@ -304,6 +313,21 @@ async def status_answer(scope: Scope, headers: Headers, body: bytes, send: Send)
 status_lane = Lane(status_admits, status_answer)
 
 
+async def _received(provider_sid: str) -> bool:
+    """Whether this message is already stored: Twilio delivers one message again when our
+    answer was slow, and a copy is answered as the first was (stored once, nothing more)
+    whatever the sender's limit. Only read once a sender is over its limit, so a copy never
+    turns into a refusal of a message we hold, and the usual path costs no extra read."""
+
+    async def seen(session: AsyncSession) -> bool:
+        found = await session.scalar(
+            select(InboundSms.id).where(InboundSms.provider_sid == provider_sid).limit(1)
+        )
+        return found is not None
+
+    return await run_transaction(seen)
+
+
 @router.post("/sms")
 async def inbound_sms(form: InboundForm = Depends(inbound_form)) -> Response:
     if form.From is None:
@@ -311,6 +335,18 @@ async def inbound_sms(form: InboundForm = Depends(inbound_form)) -> Response:
         log().info("sms.ignored", sid=form.MessageSid, reason="sender is not an E.164 number")
         return Response(EMPTY_TWIML, media_type="application/xml")
     sender = form.From
+    wait = limits().sms_sender.take(sender)
+    if wait and not signals_crisis(form.Body) and not await _received(form.MessageSid):
+        # Over the sender's limit (services/limits.py): Twilio does not retry an inbound
+        # webhook, so this message is dropped (Twilio's debugger shows it). A message that
+        # signals crisis is kept whatever the limit: a missed crisis is the worst outcome.
+        log().info("sms.throttled", sid=form.MessageSid)
+        return Response(
+            json.dumps({"detail": "too many messages from this sender"}),
+            status_code=429,
+            media_type="application/json",
+            headers={"Retry-After": str(retry_after(wait))},
+        )
 
     async def record(session: AsyncSession) -> SmsReceived | None:
         return await record_inbound(session, form.MessageSid, sender, form.To or "", form.Body)

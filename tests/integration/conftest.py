@@ -138,7 +138,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that stop the broker run last, so nothing else sees the outage."""
+    """Tests that stop the broker run last, so nothing else sees the outage (the fault
+    suite among them: its bursts also leave every peer at their case limit)."""
     items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
 
 

@@ -686,3 +686,51 @@ async def test_phones_page_is_loopback_only() -> None:
             resp = await http.request(method, path, data={"from": number(), "body": "YES"})
             assert resp.status_code == 403, (method, path)
     assert app.state.standin.messages == []
+
+
+# --------------------------------------------------------------------------- faults (issue 13)
+
+
+def test_faults_error_throttle_and_hang_as_twilio_would(
+    client: Client, control: httpx.Client
+) -> None:
+    """500 and 429 (with Retry-After) create nothing; a hang creates the message and answers
+    too late for the caller, who sees a timeout although the SMS went out."""
+    to = number()
+    assert control.post("/_standin/faults", json={"kind": "error", "count": 1}).status_code == 200
+    with pytest.raises(TwilioRestException) as failed:
+        client.messages.create(to=to, from_=SENDER, body="one")
+    assert failed.value.status == 500 and failed.value.code == 20500
+    control.post("/_standin/faults", json={"kind": "throttle", "count": 1, "retry_after": 7})
+    raw = httpx.post(
+        f"{client.api.base_url}/2010-04-01/Accounts/{ACCOUNT}/Messages.json",
+        data={"To": to, "From": SENDER, "Body": "two"},
+        auth=(ACCOUNT, TOKEN),
+    )
+    assert raw.status_code == 429 and raw.headers["Retry-After"] == "7"
+    assert raw.json()["code"] == 20429
+    assert control.get("/_standin/messages", params={"to": to}).json() == []
+    control.post("/_standin/faults", json={"kind": "hang", "count": 1, "hang": 2})
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{client.api.base_url}/2010-04-01/Accounts/{ACCOUNT}/Messages.json",
+            data={"To": to, "From": SENDER, "Body": "three"},
+            auth=(ACCOUNT, TOKEN),
+            timeout=0.5,
+        )
+    (taken,) = control.get("/_standin/messages", params={"to": to}).json()
+    assert taken["body"] == "three"
+    # The fault is spent: the next create is answered at once.
+    assert client.messages.create(to=to, from_=SENDER, body="four").status == "queued"
+    assert control.delete("/_standin/faults").json()["hits"] == 1
+
+
+def test_a_fault_for_some_seconds_ends_by_itself(client: Client, control: httpx.Client) -> None:
+    to = number()
+    control.post("/_standin/faults", json={"kind": "error", "seconds": 0.3})
+    with pytest.raises(TwilioRestException):
+        client.messages.create(to=to, from_=SENDER, body="during")
+    time.sleep(0.35)
+    assert client.messages.create(to=to, from_=SENDER, body="after").status == "queued"
+    assert control.post("/_standin/faults", json={"kind": "error"}).status_code == 422
+    control.delete("/_standin/faults")
