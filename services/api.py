@@ -110,7 +110,45 @@ async def field_errors(request: Request, exc: RequestValidationError) -> JSONRes
     return JSONResponse(status_code=422, content={"error": "invalid request", "fields": fields})
 
 
+# What a 422 from this app holds. FastAPI documents every 422 as its own HTTPValidationError
+# ({"detail": [{"loc", "msg", "type"}]}), which this app never sends: field_errors (above)
+# answers {"error", "fields"} with no value echoed, and a route's own refusal is
+# {"detail": "why"} or {"detail": {"fields": {...}}}. A client generated from the document
+# failed to read every refusal (schemathesis's response check, tests/integration/
+# test_fuzz_api.py, on the first 422 it drew).
+REFUSAL_SCHEMA: dict[str, object] = {
+    "title": "HTTPValidationError",
+    "description": "Why the request was refused: a message per field, never the value sent.",
+    "type": "object",
+    "properties": {
+        "error": {"type": "string"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        "detail": {
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "fields": {"type": "object", "additionalProperties": {"type": "string"}}
+                    },
+                },
+            ]
+        },
+    },
+}
+
+
+def openapi_document() -> dict[str, object]:
+    """The document /openapi.json serves: FastAPI's, with the 422 bodies this app sends."""
+    document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    schemas = document.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" in schemas:
+        schemas["HTTPValidationError"] = REFUSAL_SCHEMA
+        schemas.pop("ValidationError", None)
+    return document
+
+
 @app.get("/openapi.json", dependencies=[Depends(require_coordinator)], include_in_schema=False)
 async def openapi_schema() -> JSONResponse:
     """The schema for the coordinator's tooling, behind the admin token."""
-    return JSONResponse(get_openapi(title=app.title, version=app.version, routes=app.routes))
+    return JSONResponse(openapi_document())

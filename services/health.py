@@ -24,6 +24,8 @@ async def healthz() -> dict[str, object]:
     return {"ok": True, "outbox_pending": int(pending or 0)}
 
 
-@router.get("/metrics")
+# response_class: the document says text/plain, as Prometheus's exposition format is (it said
+# application/json, FastAPI's default, found by tests/integration/test_fuzz_api.py).
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics() -> PlainTextResponse:
     return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)

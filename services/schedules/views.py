@@ -6,13 +6,15 @@ investigation, so a risk-management token gets 403 here.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pydantic import BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import clock
@@ -51,6 +53,23 @@ def _with_offset(name: str, value: datetime | None) -> datetime | None:
     return value
 
 
+_ISO_DATE = re.compile(r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _written_as_a_time(value: object) -> object:
+    """A time in a query is ISO 8601. pydantic also reads a bare number as seconds since
+    1970: `on-call?at=0` (or a year typed alone, `at=2026`) was answered for January 1970
+    instead of refused (found by tests/integration/test_fuzz_api.py)."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        # No digits in the message: the refusal handler blanks the value given wherever it
+        # appears in a message (services/api.py _unechoed), "0" inside an example too.
+        raise ValueError("give a date and time with its zone (year-month-dayThh:mm:ssZ)")
+    return value
+
+
+QueryTime = Annotated[datetime, BeforeValidator(_written_as_a_time)]
+
+
 @router.get("")
 async def list_schedules() -> list[dict[str, object]]:
     async with _unit_of_work() as session:
@@ -65,7 +84,7 @@ async def create_schedule(data: ScheduleIn) -> dict[str, object]:
 
 # Declared before /{schedule_id} so "on-call" is never read as a schedule id.
 @router.get("/on-call")
-async def on_call(at: datetime | None = Query(default=None)) -> dict[str, object]:
+async def on_call(at: QueryTime | None = Query(default=None)) -> dict[str, object]:
     """Who is on call at `at` (default now), via which schedules, and when each turn ends."""
     at = _with_offset("at", at)
     async with _unit_of_work() as session:
@@ -100,8 +119,8 @@ async def delete_override(schedule_id: uuid.UUID, override_id: uuid.UUID) -> Res
 @router.get("/{schedule_id}/shifts")
 async def shifts(
     schedule_id: uuid.UUID,
-    start: datetime | None = Query(default=None),
-    end: datetime | None = Query(default=None),
+    start: QueryTime | None = Query(default=None),
+    end: QueryTime | None = Query(default=None),
 ) -> dict[str, object]:
     """Continuous on-call spans in [start, end): default the next 7 days, at most 31."""
     start = _with_offset("start", start) or clock.now()
