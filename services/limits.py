@@ -120,6 +120,14 @@ class RateLimiter:
         LIMITED.labels(self.name).inc()
         return wait
 
+    def give_back(self, key: Hashable) -> None:
+        """Return one request to `key`'s allowance: what was admitted turned out to cost
+        nothing (a redelivery of a message already held), and must not count against the
+        next one the caller really sends."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket[0] = min(self.burst, bucket[0] + 1.0)
+
     def _prune(self, at: float) -> None:
         """Forget buckets that have refilled (they would start full anyway); if that frees
         too little, the oldest half."""

@@ -352,5 +352,9 @@ async def inbound_sms(form: InboundForm = Depends(inbound_form)) -> Response:
         return await record_inbound(session, form.MessageSid, sender, form.To or "", form.Body)
 
     event = await run_transaction(record)
+    if event is None and not wait:
+        # Twilio's redelivery of a message we hold: it must not spend the sender's allowance,
+        # or a peer's copies would crowd out their next real reply.
+        limits().sms_sender.give_back(sender)
     log().info("sms.received", sms_id=str(event.sms_id) if event else None, duplicate=event is None)
     return Response(EMPTY_TWIML, media_type="application/xml")

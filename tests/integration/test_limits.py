@@ -210,6 +210,16 @@ async def test_inbound_sms_over_the_senders_limit_is_429_unless_it_signals_crisi
     again = {"MessageSid": message, "From": hot, "To": OUR_NUMBER, "Body": "again"}
     r = await signed_post(client, "/twilio/sms", again)
     assert r.status_code == 200 and stored_sms(db, message) == 1
+    # Under the limit, redeliveries cost the sender nothing: after two copies of each of its
+    # first messages, a fresh sender still has its whole allowance (3) for new ones.
+    fresh = unknown_number()
+    first, held = await sms(fresh, "hello?")
+    copy = {"MessageSid": held, "From": fresh, "To": OUR_NUMBER, "Body": "hello?"}
+    for _ in range(2):
+        assert (await signed_post(client, "/twilio/sms", copy)).status_code == 200
+    for _ in range(2):
+        r, message = await sms(fresh, "hello?")
+        assert r.status_code == 200 and stored_sms(db, message) == 1
 
 
 async def test_forged_forms_do_not_spend_a_real_senders_allowance(

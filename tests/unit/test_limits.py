@@ -42,6 +42,19 @@ def test_a_refused_request_spends_nothing() -> None:
     assert limiter.take("a", now=1.0) == 0.0
 
 
+def test_a_request_given_back_is_spent_again_and_never_past_the_burst() -> None:
+    limiter = RateLimiter("t", per_second=0.001, burst=2)
+    assert [limiter.take("a", now=0.0) for _ in range(2)] == [0.0, 0.0]
+    limiter.give_back("a")  # the second was a redelivery
+    assert limiter.take("a", now=0.0) == 0.0
+    assert limiter.take("a", now=0.0) > 0
+    for _ in range(5):
+        limiter.give_back("a")
+    takes = [limiter.take("a", now=0.0) for _ in range(3)]
+    assert takes[:2] == [0.0, 0.0] and takes[2] > 0  # given back up to the burst, no more
+    limiter.give_back("nobody")  # a caller never seen: nothing to give back
+
+
 def test_callers_have_buckets_of_their_own() -> None:
     limiter = RateLimiter("t", per_second=1.0, burst=2)
     for _ in range(2):
