@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as wall_time
@@ -301,6 +301,27 @@ class Choice:
     reason: str
 
 
+def _detach(session: AsyncSession, value: object, depth: int = 2) -> None:
+    """Take the ORM rows in something kept across transactions out of the session that
+    loaded them. Left in it, a rollback of that transaction (PostgreSQL restarted mid-batch)
+    expired them for good: every later batch met DetachedInstanceError on a kept unit, and
+    its incidents became dead letters until the directory changed."""
+    if hasattr(value, "_sa_instance_state"):
+        if value in session.sync_session:
+            session.expunge(value)
+        return
+    if depth == 0 or isinstance(value, str | bytes):
+        return
+    if isinstance(value, Mapping):
+        items: Iterable[object] = value.values()
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = value
+    else:
+        items = getattr(value, "__dict__", {}).values()
+    for item in items:
+        _detach(session, item, depth - 1)
+
+
 class ContextCache:
     """One worker's matching context, reused while nothing it depends on has changed.
 
@@ -349,6 +370,7 @@ class ContextCache:
         if found is not None and found[0] == version and self._ctx is not None:
             return cast(T, found[1])
         value = await load(session)
+        _detach(session, value)
         self._kept[key] = (version, value)
         return value
 

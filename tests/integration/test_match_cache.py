@@ -124,3 +124,32 @@ async def test_the_counters_move_once_per_transaction(db: Engine) -> None:
     with db.begin() as conn:
         conn.execute(text("UPDATE pages SET state = 'superseded' WHERE id = ANY(:ps)"), {"ps": ids})
     assert counters() == (version, loads + 2)
+
+
+async def test_what_is_kept_survives_a_rolled_back_transaction(db: Engine) -> None:
+    """The worker keeps units and policies beside its context across batches. A batch whose
+    transaction rolls back (PostgreSQL restarted under it) must not leave them expired: the
+    next batch read a kept unit and met DetachedInstanceError, and its incidents became dead
+    letters (found by the fault suite's PostgreSQL restart)."""
+    from services.cases import dispatch
+    from services.cases.policies import load_policies
+
+    cache = ContextCache("preferred")
+
+    class Restarted(Exception):
+        pass
+
+    try:
+        async with transaction() as session:
+            await cache.get(session, clock.now())
+            units = await cache.kept(session, "units", dispatch.all_units)
+            policies = await cache.kept(session, "policies", load_policies)
+            raise Restarted
+    except Restarted:
+        pass
+    async with transaction() as session:
+        await cache.get(session, clock.now())
+        kept = await cache.kept(session, "units", dispatch.all_units)
+        assert kept is units  # the same kept value, still readable
+        assert all(u.code and u.time_zone for u in kept.values())  # attributes still read
+        assert (await cache.kept(session, "policies", load_policies)) is policies
