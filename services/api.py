@@ -7,6 +7,7 @@ the two is up; an advisory lock lets only one publish at a time.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -89,7 +90,11 @@ def _unechoed(msg: str, err: Mapping[str, object]) -> str:
     if isinstance(given, str | int | float) and not isinstance(given, bool):
         text = str(given)
         if text and text in msg:
-            msg = msg.replace(repr(text), "the value given").replace(text, "the value given")
+            msg = msg.replace(repr(text), "the value given")
+            # Only where it stands on its own: an input of 0 turned "2026-..." in the
+            # message's own example into "2the value given26-...".
+            alone = rf"(?<![0-9A-Za-z]){re.escape(text)}(?![0-9A-Za-z])"
+            msg = re.sub(alone, "the value given", msg)
     return msg
 
 
