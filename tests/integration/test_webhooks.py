@@ -225,6 +225,7 @@ def sms_forms(draw: st.DrawFn) -> tuple[dict[str, str], bool]:
 
 
 @FUZZ
+@pytest.mark.fuzz
 @given(case=sms_forms())
 async def test_fuzz_inbound_sms_never_5xx_and_keeps_real_replies(
     client: httpx.AsyncClient, db: Engine, case: tuple[dict[str, str], bool]
@@ -247,6 +248,7 @@ async def test_fuzz_inbound_sms_never_5xx_and_keeps_real_replies(
         assert rows[0][2] == storable_text(form["Body"])[:1600]
 
 
+@pytest.mark.fuzz
 @settings(FUZZ, max_examples=STATUS_EXAMPLES)
 @given(
     form=FORM,
