@@ -6,59 +6,34 @@ the two is up; an advisory lock lets only one publish at a time.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from services import logs
 from services.api_lanes import FastLanes
 from services.auth import Gatekeeper, require_coordinator
 from services.cases.views import router as cases_router
-from services.config import get_settings
 from services.console import install as install_console
-from services.db import async_engine, close_raw_pools, transaction
 from services.feeds.views import router as feeds_router
 from services.health import router as health_router
-from services.identity.users import bootstrap
+from services.health import serving
 from services.incidents.views import incident_lane
 from services.incidents.views import router as incidents_router
-from services.outbox import Relay
 from services.paging.views import router as twilio_router
 from services.paging.views import status_lane
 from services.people.views import router as people_router
 from services.schedules.views import router as schedules_router
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = get_settings()
-    logs.configure(settings.log_format, settings.log_level)
-    async with transaction() as session:
-        await bootstrap(session, settings)
-    relay = Relay(settings.database_url, settings.kafka_bootstrap_servers, name="api")
-    task = asyncio.create_task(relay.run())
-    app.state.relay = relay
-    try:
-        yield
-    finally:
-        relay.stop()
-        await task
-        await close_raw_pools()
-        await async_engine().dispose()
-
 
 # No public /docs, /redoc or /openapi.json: every route needs a token, and the schema says
 # which admin routes exist. The coordinator's token gets the schema (below).
 app = FastAPI(
     title="Second-victim rapid response",
     version="0.1.0",
-    lifespan=lifespan,
+    lifespan=serving("api"),
     openapi_url=None,
     docs_url=None,
     redoc_url=None,

@@ -11,43 +11,17 @@ services.outbox). The main API serves the same routes; a hospital uses either or
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
-from services import logs
 from services.auth import Gatekeeper
-from services.config import get_settings
-from services.db import async_engine, close_raw_pools, transaction
 from services.feeds.views import router as feeds_router
 from services.health import router as health_router
-from services.identity.users import bootstrap
-from services.outbox import Relay
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = get_settings()
-    logs.configure(settings.log_format, settings.log_level)
-    async with transaction() as session:
-        await bootstrap(session, settings)
-    relay = Relay(settings.database_url, settings.kafka_bootstrap_servers, name="feeds")
-    task = asyncio.create_task(relay.run())
-    try:
-        yield
-    finally:
-        relay.stop()
-        await task
-        await close_raw_pools()
-        await async_engine().dispose()
-
+from services.health import serving
 
 app = FastAPI(
     title="Second-victim rapid response: incident feeds",
     version="0.1.0",
-    lifespan=lifespan,
+    lifespan=serving("feeds"),
     openapi_url=None,
     docs_url=None,
     redoc_url=None,

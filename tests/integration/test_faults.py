@@ -112,15 +112,15 @@ def burst(stack: Stack, ward: Ward, between: float = 0.0, during: object = None)
     return ids
 
 
-def first_pages(db: Engine, incident_ids: list[str]) -> dict[str, list[str]]:
-    """Each case of the incidents: the ids of its first pages (attempt 1)."""
+def pages_at(db: Engine, incident_ids: list[str], attempt: int = 1) -> dict[str, list[str]]:
+    """Each case of the incidents: the ids of its pages of this attempt (1: first pages)."""
     with db.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT c.id, p.id FROM support_cases c LEFT JOIN pages p "
-                "ON p.case_id = c.id AND p.attempt = 1 WHERE c.incident_id = ANY(:i)"
+                "ON p.case_id = c.id AND p.attempt = :a WHERE c.incident_id = ANY(:i)"
             ),
-            {"i": incident_ids},
+            {"i": incident_ids, "a": attempt},
         ).all()
     out: dict[str, list[str]] = {}
     for case_id, page_id in rows:
@@ -157,8 +157,8 @@ def settle_and_count(
     count."""
 
     def all_out() -> bool:
-        pages = first_pages(db, incident_ids)
-        ids = {p for ps in pages.values() for p in ps}
+        pages = pages_at(db, incident_ids)
+        ids = all_of(pages)
         if len(pages) < len(incident_ids) or any(not ps for ps in pages.values()):
             return False
         return all(n >= 1 for n in sms_per_page(stack, ids).values())
@@ -169,24 +169,33 @@ def settle_and_count(
         httpx.delete(f"{stack.standin_url}/_standin/faults", timeout=10)
     # The sweep has had its chance to send anything again.
     time.sleep(max(STALE_S + 3, busy_until + STALE_S + 3 - time.monotonic()))
-    pages = first_pages(db, incident_ids)
-    ids = {p for ps in pages.values() for p in ps}
-    sms = sms_per_page(stack, ids)
+    pages = pages_at(db, incident_ids)
+    return counted(
+        kind, faults, len(incident_ids), pages, sms_per_page(stack, all_of(pages)), started
+    )
+
+
+def all_of(pages: dict[str, list[str]]) -> set[str]:
+    return {p for ps in pages.values() for p in ps}
+
+
+def counted(
+    kind: str,
+    faults: int,
+    expected: int,
+    pages: dict[str, list[str]],
+    sms: dict[str, int],
+    started: float,
+) -> Row:
+    """The row for `expected` cases' pages of one step: lost when a case has no page that
+    reached the stand-in (or no case at all), duplicated for each page beyond one per case
+    and each SMS beyond one per page."""
     lost = sum(1 for ps in pages.values() if not ps or all(sms[p] == 0 for p in ps))
-    lost += len(incident_ids) - len(pages)  # an incident without its case
+    lost += expected - len(pages)
     duplicated = sum(max(0, len(ps) - 1) for ps in pages.values())
     duplicated += sum(n - 1 for n in sms.values() if n > 1)
     sent = sum(1 for n in sms.values() if n == 1)
-    return Row(
-        kind,
-        faults,
-        len(incident_ids),
-        len(incident_ids),
-        sent,
-        lost,
-        duplicated,
-        time.monotonic() - started,
-    )
+    return Row(kind, faults, expected, expected, sent, lost, duplicated, time.monotonic() - started)
 
 
 def fault(stack: Stack, **body: object) -> None:
@@ -251,23 +260,6 @@ def test_the_worker_killed_mid_burst_loses_and_doubles_nothing(
     assert row.sent == row.expected
 
 
-def pages_at(db: Engine, incident_ids: list[str], attempt: int) -> dict[str, list[str]]:
-    with db.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT c.id, p.id FROM support_cases c LEFT JOIN pages p ON p.case_id = c.id "
-                "AND p.attempt = :a WHERE c.incident_id = ANY(:i)"
-            ),
-            {"i": incident_ids, "a": attempt},
-        ).all()
-    out: dict[str, list[str]] = {}
-    for case_id, page_id in rows:
-        out.setdefault(str(case_id), [])
-        if page_id is not None:
-            out[str(case_id)].append(str(page_id))
-    return out
-
-
 def test_the_engine_killed_mid_escalation_wave_escalates_each_case_once(
     stack: Stack, db: Engine, ward: Ward, table: list[Row]
 ) -> None:
@@ -280,9 +272,9 @@ def test_the_engine_killed_mid_escalation_wave_escalates_each_case_once(
         lambda: (
             all(
                 ps and all(n >= 1 for n in sms_per_page(stack, set(ps)).values())
-                for ps in first_pages(db, incident_ids).values()
+                for ps in pages_at(db, incident_ids).values()
             )
-            and len(first_pages(db, incident_ids)) == BURST
+            and len(pages_at(db, incident_ids)) == BURST
         ),
         90,
         "every first page out before the wave",
@@ -305,14 +297,13 @@ def test_the_engine_killed_mid_escalation_wave_escalates_each_case_once(
 
     def escalated() -> bool:
         second = pages_at(db, incident_ids, 2)
-        ids = {p for ps in second.values() for p in ps}
-        return all(second.values()) and all(n >= 1 for n in sms_per_page(stack, ids).values())
+        sms = sms_per_page(stack, all_of(second))
+        return all(second.values()) and all(n >= 1 for n in sms.values())
 
     wait_for(escalated, 90, "every case escalated", 0.5)
     time.sleep(STALE_S + 3)
     second = pages_at(db, incident_ids, 2)
-    ids = {p for ps in second.values() for p in ps}
-    sms = sms_per_page(stack, ids)
+    sms = sms_per_page(stack, all_of(second))
     with db.connect() as conn:
         fired = conn.execute(
             text(
@@ -322,17 +313,7 @@ def test_the_engine_killed_mid_escalation_wave_escalates_each_case_once(
             ),
             {"i": incident_ids},
         ).scalar_one()
-    row = Row(
-        "engine SIGKILL mid escalation wave",
-        1,
-        BURST,
-        BURST,
-        sum(1 for n in sms.values() if n == 1),
-        sum(1 for ps in second.values() if not ps or all(sms[p] == 0 for p in ps)),
-        sum(max(0, len(ps) - 1) for ps in second.values())
-        + sum(n - 1 for n in sms.values() if n > 1),
-        time.monotonic() - started,
-    )
+    row = counted("engine SIGKILL mid escalation wave", 1, BURST, second, sms, started)
     table.append(row)
     assert (row.lost, row.duplicated) == (0, 0), row
     assert row.sent == row.expected
@@ -364,7 +345,7 @@ def test_status_callbacks_twice_late_and_out_of_order_change_nothing_twice(
         return len(states) == BURST and all(s == "delivered" for s in states)
 
     wait_for(delivered, 90, "every first page delivered", 0.5)
-    ids = {p for ps in first_pages(db, incident_ids).values() for p in ps}
+    ids = all_of(pages_at(db, incident_ids))
     messages = httpx.get(f"{stack.standin_url}/_standin/messages", timeout=30).json()
     sids = [m["sid"] for m in messages if any(p in (m.get("status_callback") or "") for p in ids)]
     replays = 0
@@ -526,26 +507,10 @@ def test_replies_delivered_twice_and_late_are_applied_once(
         return [(str(r[0]), r[1], r[2]) for r in rows] if len(rows) == BURST else []
 
     pages = wait_for(sent, 90, "every first page sent", 0.5)
-    replies = 0
-    sids = {}
-    for page_id, number, code in pages:
-        sid = "SM" + uuid.uuid4().hex
-        sids[page_id] = sid
-        form = {
-            "MessageSid": sid,
-            "AccountSid": TWILIO_SID,
-            "From": number,
-            "To": "+15005550006",
-            "Body": f"{code}A",
-        }
-        for _ in range(2):
-            r = httpx.post(
-                f"{stack.api_url}/twilio/sms", data=form, headers=signed("/twilio/sms", form)
-            )
-            assert r.status_code == 200, r.text
-            replies += 1
-    time.sleep(1)
-    for page_id, number, code in pages:  # the late copies
+    sids = {page_id: "SM" + uuid.uuid4().hex for page_id, _, _ in pages}
+
+    def reply(page_id: str, number: str, code: str) -> None:
+        """The peer's "yes" to the page, signed as Twilio signs it, under its one sid."""
         form = {
             "MessageSid": sids[page_id],
             "AccountSid": TWILIO_SID,
@@ -557,7 +522,14 @@ def test_replies_delivered_twice_and_late_are_applied_once(
             f"{stack.api_url}/twilio/sms", data=form, headers=signed("/twilio/sms", form)
         )
         assert r.status_code == 200, r.text
-        replies += 1
+
+    for page in pages:
+        reply(*page)
+        reply(*page)
+    time.sleep(1)
+    for page in pages:  # the late copies
+        reply(*page)
+    replies = 3 * len(pages)
 
     ids = [p for p, _, _ in pages]
 
