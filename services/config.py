@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     coordinator_number: str = "+15550009999"
     crisis_line: str = "988"
 
+    # Data at rest (services/sealing.py, docs/data-at-rest.md): phone numbers and what people
+    # write are sealed with DATA_KEYS (`id:base64` keys, newest first, comma-separated) and
+    # numbers are looked up by an HMAC under LOOKUP_KEY. Each may instead name a file
+    # (readable by the service's user only). No default: a deployment that forgets them stops.
+    data_keys: str = ""
+    data_keys_file: str = ""
+    lookup_key: str = ""
+    lookup_key_file: str = ""
+
     worker_id: str = "svrr-worker"
     worker_web_port: int = 6066
     faust_datadir: str = ".run/faust/{conf.id}"

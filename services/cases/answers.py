@@ -110,14 +110,16 @@ async def stop_number(session: AsyncSession, number: str) -> None:
     A clinician's open cases move to `opted_out` for the coordinator (a peer holding one is
     stood down); a peer's open pages are passed on at once rather than waiting out the step.
     """
-    await session.execute(insert(NumberOptOut).values(number=number).on_conflict_do_nothing())
+    await session.execute(
+        insert(NumberOptOut).values(number_key=number, number=number).on_conflict_do_nothing()
+    )
     await session.execute(
         update(Message)
-        .where(Message.to_number == number, Message.state == "queued")
+        .where(Message.to_number_key == number, Message.state == "queued")
         .values(state="suppressed")
     )
     clinician = await session.scalar(
-        select(Staff).where(Staff.mobile_e164 == number, Staff.active.is_(True))
+        select(Staff).where(Staff.mobile_key == number, Staff.active.is_(True))
     )
     if clinician is not None:
         cases = (
@@ -143,7 +145,7 @@ async def withdraw_pages(session: AsyncSession, number: str, why: str) -> list[u
         await session.scalars(
             select(Page)
             .where(
-                Page.to_number == number,
+                Page.to_number_key == number,
                 Page.peer_staff_id.is_not(None),
                 Page.state.in_([*OPEN_PAGE_STATES, "accepted"]),
             )
@@ -164,4 +166,4 @@ async def withdraw_pages(session: AsyncSession, number: str, why: str) -> list[u
 
 
 async def start_number(session: AsyncSession, number: str) -> None:
-    await session.execute(delete(NumberOptOut).where(NumberOptOut.number == number))
+    await session.execute(delete(NumberOptOut).where(NumberOptOut.number_key == number))

@@ -63,7 +63,7 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
         await session.scalars(
             select(Page)
             .where(
-                Page.to_number == number,
+                Page.to_number_key == number,
                 Page.state.in_([*OPEN_PAGE_STATES, "accepted", PageState.superseded]),
                 Page.requested_at > clock.now() - timedelta(days=2),
             )
@@ -73,7 +73,7 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
     ).all()
     peer_pages = sorted(locked, key=lambda p: p.requested_at, reverse=True)
     sender = await session.scalar(
-        select(Staff).where(Staff.mobile_e164 == number, Staff.active.is_(True))
+        select(Staff).where(Staff.mobile_key == number, Staff.active.is_(True))
     )
     case = await _clinician_case(session, sender) if sender is not None else None
     upper = " ".join(sms.body.upper().split())

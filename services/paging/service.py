@@ -493,6 +493,7 @@ async def record_inbound(
             id=uuid.uuid4(),
             provider_sid=provider_sid,
             from_number=from_number,
+            from_number_key=from_number,  # hashed by its column's type (services.sealing)
             to_number=to_number,
             body=body,
             received_at=clock.now(),

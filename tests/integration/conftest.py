@@ -28,6 +28,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from tests.stack import (
+    TEST_DATA_KEYS,
+    TEST_LOOKUP_KEY,
     FEED_TOKEN,
     ROOT,
     RUN,
@@ -97,11 +99,18 @@ def pytest_configure(config: pytest.Config) -> None:
         # it at the stand-in, a send is refused locally (port 9, discard), a transient error.
         TWILIO_API_BASE="http://127.0.0.1:9",
     )
+    # Data-at-rest keys: deploy/env.sh's when make test runs, fixed ones for a bare pytest.
+    if not (os.environ.get("DATA_KEYS") or os.environ.get("DATA_KEYS_FILE")):
+        os.environ["DATA_KEYS"] = TEST_DATA_KEYS
+    if not (os.environ.get("LOOKUP_KEY") or os.environ.get("LOOKUP_KEY_FILE")):
+        os.environ["LOOKUP_KEY"] = TEST_LOOKUP_KEY
     # In a run of both trees this conftest may load after tests/unit was collected: settings
     # read before this point must not outlive it.
     from services.config import get_settings
+    from services.sealing import default_keyring
 
     get_settings.cache_clear()
+    default_keyring.cache_clear()
 
 
 def _admin_conn(url: str) -> psycopg.Connection:
