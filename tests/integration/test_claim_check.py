@@ -6,13 +6,10 @@ it names, and a row gone (purged) is a dead letter with its reason while the age
 from __future__ import annotations
 
 import json
-import os
 import re
-import time
 import uuid
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -22,6 +19,7 @@ from schemas.topics import topic_name
 from services import limits
 from tests.integration.test_flows import stored_reply
 from tests.integration.test_fuzz_topics import _stream, dead_letters, handled
+from tests.integration.test_outbox_relay import consume as consume_topic
 from tests.integration.test_webhooks import post, sid
 from tests.integration.wards import unused_numbers
 from tests.stack import Stack, eventually
@@ -69,29 +67,23 @@ async def test_the_outbox_holds_neither_the_number_nor_the_text(
     assert HEX64.fullmatch(first) and first == second != third
 
 
-async def records_of(
-    topic: str, provider_sid: str, timeout: float = 30
-) -> list[tuple[bytes, bytes]]:
-    """(key, value) of every record on the topic, read until one names `provider_sid`."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    out: list[tuple[bytes, bytes]] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = await consumer.getmany(timeout_ms=500)
-            out += [(r.key or b"", r.value or b"") for rs in got.values() for r in rs]
-            if any(provider_sid.encode() in v for _, v in out):
-                return out
-    finally:
-        await consumer.stop()
-    raise AssertionError(f"no record for {provider_sid} on {topic} in {timeout} s")
+def published(db: Engine, provider_sid: str) -> int | None:
+    """How many sms-received records this run published, once the one for `provider_sid` is
+    (None before): what the topic holds, at least."""
+    with db.connect() as conn:
+        mine = conn.execute(
+            text(
+                "SELECT published_at IS NOT NULL FROM outbox "
+                "WHERE topic = :t AND payload->>'provider_sid' = :s"
+            ),
+            {"t": topic_name(SmsReceived), "s": provider_sid},
+        ).scalar()
+        if not mine:
+            return None
+        return conn.execute(
+            text("SELECT count(*) FROM outbox WHERE topic = :t AND published_at IS NOT NULL"),
+            {"t": topic_name(SmsReceived)},
+        ).scalar()
 
 
 async def test_the_topic_holds_neither_and_the_worker_reads_the_row(
@@ -108,7 +100,8 @@ async def test_the_topic_holds_neither_and_the_worker_reads_the_row(
         )
     assert r.json()["status"] == 200, r.json()
     provider_sid = r.json()["sid"]
-    records = await records_of(topic_name(SmsReceived), provider_sid)
+    n = await eventually(lambda: published(db, provider_sid), 30, "the event published")
+    records = [(k, v) for _, k, v in await consume_topic(topic_name(SmsReceived), n)]
     for key, value in records:
         assert sender.encode() not in key + value and body.encode() not in value
     ((key, value),) = [(k, v) for k, v in records if provider_sid.encode() in v]
