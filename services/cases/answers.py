@@ -10,10 +10,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.events import SmsReceived
 from services import clock, texts
 from services.cases import flows, outbound
 from services.cases.attention import Attention
+from services.cases.inbound import InboundText
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
 from services.cases.models import Message, NumberOptOut
 from services.cases.refs import case_ref
@@ -29,7 +29,7 @@ from services.people.models import Staff
 
 async def answer_sender(
     session: AsyncSession,
-    sms: SmsReceived,
+    sms: InboundText,
     kind: str,
     body: str,
     case_id: uuid.UUID | None = None,
@@ -62,7 +62,7 @@ async def answer_help(
 
 
 async def new_reply_to_coordinator(
-    session: AsyncSession, settings: Settings, case_id: uuid.UUID, sms: SmsReceived
+    session: AsyncSession, settings: Settings, case_id: uuid.UUID, sms: InboundText
 ) -> None:
     """A reply while a person holds the case: the coordinator hears of it (never its words)."""
     await flows.tell_coordinator(
@@ -79,7 +79,7 @@ async def ask_for_a_look(
     session: AsyncSession,
     settings: Settings,
     case_id: uuid.UUID,
-    sms: SmsReceived,
+    sms: InboundText,
     unread_is_enough: bool,
 ) -> None:
     """A reply we could not read: a person looks when it has words of distress, and for a
@@ -107,7 +107,7 @@ async def tell_peer(
     peer_number: str | None,
     kind: str,
     body: str,
-    sms: SmsReceived,
+    sms: InboundText,
 ) -> None:
     """Tell the peer holding the case (if one does) what the clinician's reply means for them."""
     if peer_number is not None:

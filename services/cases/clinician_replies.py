@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.events import SmsReceived
 from services import clock, texts
 from services.cases import flows, outbound
 from services.cases.answers import (
@@ -22,6 +21,7 @@ from services.cases.answers import (
     tell_peer,
 )
 from services.cases.attention import Attention
+from services.cases.inbound import InboundText
 from services.cases.machine import BEFORE_OFFER, CaseState, move
 from services.cases.refs import case_ref
 from services.config import Settings
@@ -87,7 +87,7 @@ async def handle_clinician_reply(
     session: AsyncSession,
     case: SupportCase,
     clinician: Staff,
-    sms: SmsReceived,
+    sms: InboundText,
     settings: Settings,
 ) -> str:
     unit = await flows.unit_of(session, clinician.home_unit)

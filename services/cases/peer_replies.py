@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.events import PageAnswer, PageAnswered, SmsReceived
+from schemas.events import PageAnswer, PageAnswered
 from services import clock, outbox, texts
 from services.cases import flows, outbound
 from services.cases.answers import (
@@ -16,6 +16,7 @@ from services.cases.answers import (
     stop_number,
 )
 from services.cases.attention import Attention
+from services.cases.inbound import InboundText
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
 from services.cases.machine import CaseState, move
 from services.cases.refs import case_ref
@@ -51,7 +52,7 @@ async def handle_peer_reply(
     session: AsyncSession,
     number: str,
     pages: list[Page],
-    sms: SmsReceived,
+    sms: InboundText,
     settings: Settings,
     peer: Staff | None,
 ) -> str:
@@ -167,7 +168,7 @@ async def _refer(
     session: AsyncSession,
     case: SupportCase,
     settings: Settings,
-    sms: SmsReceived,
+    sms: InboundText,
     peer: Staff | None,
 ) -> str:
     await move(session, case, CaseState.tier3_referred, "referred to Tier 3 by the peer")

@@ -21,7 +21,6 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.events import SmsReceived
 from services import clock, texts
 from services.cases import flows
 from services.cases.answers import (
@@ -33,6 +32,7 @@ from services.cases.answers import (
 )
 from services.cases.attention import Attention
 from services.cases.clinician_replies import handle_clinician_reply
+from services.cases.inbound import InboundText
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
 from services.cases.machine import TERMINAL, CaseState, move
 from services.cases.peer_replies import handle_peer_reply
@@ -46,7 +46,7 @@ from services.paging.models import InboundSms, Page, PageState, SupportCase
 from services.people.models import Staff
 
 
-async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings) -> str:
+async def handle_sms(session: AsyncSession, sms: InboundText, settings: Settings) -> str:
     """Route one inbound SMS: STOP/START, crisis, a peer's answer, a clinician's answer, help.
 
     Every message gets an answer or a deliberate silence (STOP, START, which the carrier
@@ -122,7 +122,7 @@ async def _clinician_case(session: AsyncSession, clinician: Staff) -> SupportCas
 
 async def _crisis(
     session: AsyncSession,
-    sms: SmsReceived,
+    sms: InboundText,
     settings: Settings,
     sender: Staff | None,
     case: SupportCase | None,

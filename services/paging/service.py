@@ -480,9 +480,18 @@ async def due_pages(
 
 
 async def record_inbound(
-    session: AsyncSession, provider_sid: str, from_number: str, to_number: str, body: str
+    session: AsyncSession,
+    provider_sid: str,
+    from_number: str,
+    to_number: str,
+    body: str,
+    sender: str,
 ) -> SmsReceived | None:
     """Store a verified inbound SMS once; Twilio may deliver the same sid again.
+
+    The event is a claim check on the row (schemas.events.SmsReceived): it names the row and
+    carries `sender`, the caller's keyed lookup hash of `from_number` (the record's key, so
+    one sender's replies stay in order), never the number or the text.
 
     `received_at` is on the tiered response's clock, not the database's: quiet hours give way
     when the clinician "wrote within the hour" of a send time on that clock.
@@ -503,12 +512,6 @@ async def record_inbound(
     )
     if sms_id is None:
         return None
-    event = SmsReceived(
-        sms_id=sms_id,
-        provider_sid=provider_sid,
-        from_number=from_number,
-        to_number=to_number,
-        body=body,
-    )
+    event = SmsReceived(sms_id=sms_id, provider_sid=provider_sid, sender=sender)
     await outbox.add(session, event)
     return event

@@ -23,6 +23,7 @@ leave a case waiting instead of moving on.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import uuid
@@ -50,7 +51,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 # Twilio's sids: two letters and 32 hex digits; ASCII only (str.isdigit() takes '²').
 SID = r"^[A-Z]{2}[0-9a-f]{32}$"
-# What our columns (String(16)) and the SmsReceived contract hold: '+' and 7-15 ASCII digits.
+# What our columns (String(16)) hold: '+' and 7-15 ASCII digits.
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MAX_BODY = 1600
 INT32_MAX = 2**31 - 1
@@ -328,6 +329,11 @@ async def _received(provider_sid: str) -> bool:
     return await run_transaction(seen)
 
 
+def _lookup(number: str) -> str:
+    """INTERIM until services.sealing lands: the sender's lookup hash, the event's key."""
+    return hashlib.sha256(number.encode()).hexdigest()
+
+
 @router.post("/sms")
 async def inbound_sms(form: InboundForm = Depends(inbound_form)) -> Response:
     if form.From is None:
@@ -349,7 +355,10 @@ async def inbound_sms(form: InboundForm = Depends(inbound_form)) -> Response:
         )
 
     async def record(session: AsyncSession) -> SmsReceived | None:
-        return await record_inbound(session, form.MessageSid, sender, form.To or "", form.Body)
+        key = _lookup(sender)
+        return await record_inbound(
+            session, form.MessageSid, sender, form.To or "", form.Body, sender=key
+        )
 
     event = await run_transaction(record)
     if event is None and not wait:

@@ -16,10 +16,12 @@ from sqlalchemy.engine import Engine
 
 from schemas.events import CaseStateChanged, SmsReceived
 from services import clock
-from services.cases import dispatch, engine, flows, machine, outbound, outreach, replies
+from services.cases import dispatch, engine, flows, inbound, machine, outbound, outreach, replies
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
+from services.paging.models import InboundSms
+from services.paging.views import _lookup
 from tests.integration.test_agents import stored_incident
 
 CLINICIAN = "N1001"  # RN on 4E; 4E's Tier 1 lead is N1000
@@ -117,26 +119,33 @@ async def open_case(db: Engine, clinician: str = CLINICIAN) -> Case:
     return Case(need.case_id, incident.incident_id)
 
 
-async def reply(db: Engine, number: str, body: str, sms_id: uuid.UUID | None = None) -> str:
-    """An inbound SMS as the webhook stores it, handled directly (no race with a worker)."""
-    sms_id = sms_id or uuid.uuid4()
-    with db.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO inbound_sms (id, provider_sid, from_number, to_number, body, "
-                "received_at) VALUES (:i, :s, :f, '+15005550006', :b, :t)"
-            ),
-            {"i": sms_id, "s": f"SM{sms_id.hex}", "f": number, "b": body, "t": clock.now()},
-        )
-    sms = SmsReceived(
-        sms_id=sms_id,
-        provider_sid=f"SM{sms_id.hex}",
-        from_number=number,
-        to_number="+15005550006",
-        body=body,
-    )
+async def stored_reply(number: str, body: str) -> SmsReceived:
+    """An inbound SMS's row as the webhook stores it, and the event that names it (a claim
+    check: no number, no text). The event is not put in the outbox: the test hands it to the
+    reply path itself, so the stack's worker (if it runs) never races it."""
+    sms_id = uuid.uuid4()
     async with transaction() as session:
-        return await replies.handle_sms(session, sms, get_settings())
+        session.add(
+            InboundSms(
+                id=sms_id,
+                provider_sid=f"SM{sms_id.hex}",
+                from_number=number,
+                to_number="+15005550006",
+                body=body,
+                received_at=clock.now(),
+            )
+        )
+    return SmsReceived(sms_id=sms_id, provider_sid=f"SM{sms_id.hex}", sender=_lookup(number))
+
+
+async def reply(db: Engine, number: str, body: str) -> str:
+    """An inbound SMS as the webhook stores it, handled as the reply agent handles it: the
+    row the event names, read in the transaction that acts on it (no race with a worker)."""
+    event = await stored_reply(number, body)
+    async with transaction() as session:
+        held = await inbound.claim(session, event)
+        assert held is not None, "a new SMS is never a redelivery"
+        return await replies.handle_sms(session, held, get_settings())
 
 
 async def at(after: timedelta) -> int:
