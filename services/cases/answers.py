@@ -48,7 +48,7 @@ async def answer_sender(
 async def answer_help(
     session: AsyncSession,
     settings: Settings,
-    sms: SmsReceived,
+    sms: InboundText,
     body: str,
     case_id: uuid.UUID | None = None,
 ) -> bool:

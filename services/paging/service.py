@@ -40,6 +40,7 @@ from services.paging.models import (
     PageTransition,
 )
 from services.people.models import Involvement, Staff
+from services.sealing import keyring_of
 
 ANSWERED = (PageState.accepted, PageState.declined, PageState.superseded)
 
@@ -485,13 +486,12 @@ async def record_inbound(
     from_number: str,
     to_number: str,
     body: str,
-    sender: str,
 ) -> SmsReceived | None:
     """Store a verified inbound SMS once; Twilio may deliver the same sid again.
 
     The event is a claim check on the row (schemas.events.SmsReceived): it names the row and
-    carries `sender`, the caller's keyed lookup hash of `from_number` (the record's key, so
-    one sender's replies stay in order), never the number or the text.
+    carries `sender`, the number's lookup value (services.sealing: the record's key, so one
+    sender's replies stay in order), never the number or the text.
 
     `received_at` is on the tiered response's clock, not the database's: quiet hours give way
     when the clinician "wrote within the hour" of a send time on that clock.
@@ -512,6 +512,7 @@ async def record_inbound(
     )
     if sms_id is None:
         return None
+    sender = keyring_of(session).lookup(from_number)
     event = SmsReceived(sms_id=sms_id, provider_sid=provider_sid, sender=sender)
     await outbox.add(session, event)
     return event

@@ -23,7 +23,6 @@ leave a case waiting instead of moving on.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import re
 import uuid
@@ -329,11 +328,6 @@ async def _received(provider_sid: str) -> bool:
     return await run_transaction(seen)
 
 
-def _lookup(number: str) -> str:
-    """INTERIM until services.sealing lands: the sender's lookup hash, the event's key."""
-    return hashlib.sha256(number.encode()).hexdigest()
-
-
 @router.post("/sms")
 async def inbound_sms(form: InboundForm = Depends(inbound_form)) -> Response:
     if form.From is None:
@@ -355,10 +349,7 @@ async def inbound_sms(form: InboundForm = Depends(inbound_form)) -> Response:
         )
 
     async def record(session: AsyncSession) -> SmsReceived | None:
-        key = _lookup(sender)
-        return await record_inbound(
-            session, form.MessageSid, sender, form.To or "", form.Body, sender=key
-        )
+        return await record_inbound(session, form.MessageSid, sender, form.To or "", form.Body)
 
     event = await run_transaction(record)
     if event is None and not wait:

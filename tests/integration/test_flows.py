@@ -21,7 +21,7 @@ from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
 from services.paging.models import InboundSms
-from services.paging.views import _lookup
+from services.sealing import default_keyring
 from tests.integration.test_agents import stored_incident
 
 CLINICIAN = "N1001"  # RN on 4E; 4E's Tier 1 lead is N1000
@@ -135,7 +135,9 @@ async def stored_reply(number: str, body: str) -> SmsReceived:
                 received_at=clock.now(),
             )
         )
-    return SmsReceived(sms_id=sms_id, provider_sid=f"SM{sms_id.hex}", sender=_lookup(number))
+    return SmsReceived(
+        sms_id=sms_id, provider_sid=f"SM{sms_id.hex}", sender=default_keyring().lookup(number)
+    )
 
 
 async def reply(db: Engine, number: str, body: str) -> str:
