@@ -28,11 +28,11 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from tests.stack import (
-    TEST_DATA_KEYS,
-    TEST_LOOKUP_KEY,
     FEED_TOKEN,
     ROOT,
     RUN,
+    TEST_DATA_KEYS,
+    TEST_LOOKUP_KEY,
     TOKEN,
     TWILIO_SID,
     TWILIO_TOKEN,
