@@ -36,7 +36,8 @@ TWILIO_TOKEN = "test-auth-token"
 # Data-at-rest keys for a bare pytest (make test uses deploy/env.sh's): two data keys, so
 # every run opens values sealed under a key other than the one it seals with.
 TEST_DATA_KEYS = (
-    "t2:dGVzdC1kYXRhLWtleS10d28tLS0tLS0tLS0tLS0tLS0=,t1:dGVzdC1kYXRhLWtleS1vbmUtLS0tLS0tLS0tLS0tLS0="
+    "t2:dGVzdC1kYXRhLWtleS10d28tLS0tLS0tLS0tLS0tLS0=,"
+    "t1:dGVzdC1kYXRhLWtleS1vbmUtLS0tLS0tLS0tLS0tLS0="
 )
 TEST_LOOKUP_KEY = "dGVzdC1sb29rdXAta2V5LS0tLS0tLS0tLS0tLS0tLS0="
 T = TypeVar("T")
