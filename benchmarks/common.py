@@ -23,7 +23,8 @@ import psycopg
 from psycopg import sql
 
 from schemas.events import IncidentReported
-from services.sealing import Keyring, default_keyring
+from services.config import Settings
+from services.sealing import Keyring
 from tests.stack import TEST_DATA_KEYS, TEST_LOOKUP_KEY
 
 RESULTS = Path(__file__).parent / "results"
@@ -41,8 +42,10 @@ if not (os.environ.get("LOOKUP_KEY") or os.environ.get("LOOKUP_KEY_FILE")):
 
 def keyring() -> Keyring:
     """The keys the benchmark's processes run with: rows a benchmark writes itself (COPY,
-    set-based SQL) hold numbers and texts sealed, and numbers' lookup values, as ours do."""
-    return default_keyring()
+    set-based SQL) hold numbers and texts sealed, and numbers' lookup values, as ours do.
+    Read from the environment each time, never through get_settings(): its cache would keep
+    the DATABASE_URL of the moment, and a benchmark points it at its own database later."""
+    return Keyring.from_settings(Settings())
 
 
 def staff_number_columns(number: str, keys: Keyring) -> tuple[str, str]:
