@@ -216,6 +216,28 @@ _ANSWERED = text(
 _SERIALISE = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
 
 
+_HELPED = text(
+    "SELECT count(*) FROM messages WHERE to_number_key = :n AND kind = 'help' "
+    "AND created_at > now() - make_interval(hours => :h)"
+)
+
+
+async def may_send_help(session: AsyncSession, number: str, settings: Settings) -> bool:
+    """Whether one more help text may go to `number` (anyone's: a clinician's or a peer's
+    phone as much as a stranger's): at most `help_answers_per_number` in
+    `help_answer_hours`, counted in the store, under the number's lock as
+    may_answer_unknown counts. Why: a help text answers a message we did not understand,
+    and an auto-responder's message is never understood, so without a cap the two phones
+    would text each other for ever."""
+    key = keyring_of(session).lookup(number)
+    await session.execute(_SERIALISE, {"k": f"svrr:answers:{key}"})
+    sent = await session.scalar(_HELPED, {"n": key, "h": settings.help_answer_hours})
+    if int(sent or 0) < settings.help_answers_per_number:
+        return True
+    LIMITED.labels("help_answers_per_number").inc()
+    return False
+
+
 async def may_answer_unknown(
     session: AsyncSession, number: str, settings: Settings, *, crisis: bool = False
 ) -> bool:

@@ -19,6 +19,7 @@ from services.cases.models import Message, NumberOptOut
 from services.cases.refs import case_ref
 from services.config import Settings
 from services.conversations.crisis import signals_distress
+from services.limits import may_send_help
 from services.logs import log
 from services.paging.models import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.models import Page, SupportCase
@@ -42,6 +43,22 @@ async def answer_sender(
         body=body,
         dedupe=str(sms.sms_id),
     )
+
+
+async def answer_help(
+    session: AsyncSession,
+    settings: Settings,
+    sms: SmsReceived,
+    body: str,
+    case_id: uuid.UUID | None = None,
+) -> bool:
+    """answer_sender with a help text, unless the sender's number has had its share
+    (services.limits.may_send_help): an auto-responder loop ends. True when one was queued."""
+    if not await may_send_help(session, sms.from_number, settings):
+        log().info("sms.unanswered", sms_id=str(sms.sms_id), reason="help texts at their cap")
+        return False
+    await answer_sender(session, sms, "help", body, case_id)
+    return True
 
 
 async def new_reply_to_coordinator(

@@ -13,6 +13,7 @@ from schemas.events import SmsReceived
 from services import clock, texts
 from services.cases import flows, outbound
 from services.cases.answers import (
+    answer_help,
     answer_sender,
     ask_for_a_look,
     new_reply_to_coordinator,
@@ -187,7 +188,7 @@ async def handle_clinician_reply(
         await new_reply_to_coordinator(session, settings, case.id, sms)
         return "to coordinator"
     if action == A.EXPLAIN:
-        await answer_sender(session, sms, "help", await to_clinician("about_us"), case.id)
+        await answer_help(session, settings, sms, await to_clinician("about_us"), case.id)
         if "wrong" in sms.body.lower():
             # "Wrong number": the directory may have texted someone else about a colleague.
             await flows.tell_coordinator(
@@ -210,5 +211,5 @@ async def handle_clinician_reply(
         help_text = await to_clinician("clinician_help")
     else:
         help_text = await to_clinician("clinician_pending")
-    await answer_sender(session, sms, "help", help_text, case.id)
+    await answer_help(session, settings, sms, help_text, case.id)
     return "help"

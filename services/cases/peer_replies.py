@@ -10,6 +10,7 @@ from schemas.events import PageAnswer, PageAnswered, SmsReceived
 from services import clock, outbox, texts
 from services.cases import flows, outbound
 from services.cases.answers import (
+    answer_help,
     answer_sender,
     ask_for_a_look,
     stop_number,
@@ -60,7 +61,7 @@ async def handle_peer_reply(
         await stop_number(session, number)
         return "stop"
     if reply.kind in ("help", "unknown", "start", "crisis"):
-        await answer_sender(session, sms, "help", await texts.text_for(session, peer, "peer_help"))
+        await answer_help(session, settings, sms, await texts.text_for(session, peer, "peer_help"))
         if reply.kind == "unknown" and pages:
             await ask_for_a_look(session, settings, pages[0].case_id, sms, False)
         return "help"
@@ -79,7 +80,7 @@ async def handle_peer_reply(
         page = next((p for p in pages if p.state in OPEN_PAGE_STATES), None)
     if page is None:
         gone = await texts.text_for(session, peer, "peer_no_such_page")
-        await answer_sender(session, sms, "help", gone)
+        await answer_help(session, settings, sms, gone)
         return "no such page"
     case = await session.get(SupportCase, page.case_id, with_for_update=True)
     assert case is not None

@@ -25,6 +25,7 @@ from schemas.events import SmsReceived
 from services import clock, texts
 from services.cases import flows
 from services.cases.answers import (
+    answer_help,
     answer_sender,
     start_number,
     stop_number,
@@ -97,7 +98,7 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
         # answering our help text must not get it back for ever (services/limits.py).
         log().info("sms.unanswered", sms_id=str(sms.sms_id), reason="unknown number at its cap")
         return "unanswered"
-    await answer_sender(session, sms, "help", await texts.text_for(session, sender, "help_text"))
+    await answer_help(session, settings, sms, await texts.text_for(session, sender, "help_text"))
     return "help"
 
 
