@@ -22,6 +22,7 @@ from services.db import transaction
 from services.incidents import involvement
 from services.paging.models import InboundSms
 from services.sealing import default_keyring
+from tests.integration.sealed import lookup, opened
 from tests.integration.test_agents import stored_incident
 
 CLINICIAN = "N1001"  # RN on 4E; 4E's Tier 1 lead is N1000
@@ -70,23 +71,25 @@ def state(db: Engine, case: Case) -> str:
 
 
 def pages(db: Engine, case: Case) -> list[tuple[object, ...]]:
-    return q(
+    """(attempt, peer, number, code, state) of the case's pages, the number opened."""
+    rows = q(
         db,
         "SELECT attempt, peer_staff_id, to_number, reply_code, state FROM pages "
         "WHERE case_id = :c ORDER BY attempt",
         c=case.id,
     )
+    return [(a, p, opened(str(n), "pages.to_number"), c, s) for a, p, n, c, s in rows]
 
 
 def messages(db: Engine, case: Case | None = None, to: str | None = None) -> list[tuple[str, str]]:
     rows = q(
         db,
         "SELECT kind, body FROM messages WHERE (CAST(:c AS uuid) IS NULL OR case_id = :c) "
-        "AND (CAST(:t AS text) IS NULL OR to_number = :t) ORDER BY created_at",
+        "AND (CAST(:t AS text) IS NULL OR to_number_key = :t) ORDER BY created_at",
         c=case.id if case else None,
-        t=to,
+        t=None if to is None else lookup(to),
     )
-    return [(str(k), str(b)) for k, b in rows]
+    return [(str(k), str(opened(str(b), "messages.body"))) for k, b in rows]
 
 
 def close_open_cases(db: Engine) -> None:
@@ -380,7 +383,9 @@ async def test_stop_and_start_per_number(db: Engine) -> None:
     assert held is None  # nothing is sent to a number that said STOP
     assert await reply(db, CLINICIAN_NUMBER, "start") == "start"
     assert await reply(db, CLINICIAN_NUMBER, "please stop texting me") == "stop"
-    assert q(db, "SELECT count(*) FROM sms_opt_outs WHERE number = :n", n=CLINICIAN_NUMBER)[0][0]
+    assert q(
+        db, "SELECT count(*) FROM sms_opt_outs WHERE number_key = :n", n=lookup(CLINICIAN_NUMBER)
+    )[0][0]
     # YES re-subscribes the number; the case stays with the coordinator, who is told.
     assert await reply(db, CLINICIAN_NUMBER, "yes") == "to coordinator"
     assert state(db, case) == "opted_out"
@@ -494,8 +499,8 @@ async def test_quiet_hours_give_way_when_the_clinician_just_wrote(db: Engine) ->
     assert await reply(db, CLINICIAN_NUMBER, "later 30 min") == "deferred"
     with db.begin() as conn:  # ...but they wrote to us just now (received_at is the DB's now)
         conn.execute(
-            text("UPDATE inbound_sms SET received_at = :t WHERE from_number = :n"),
-            {"t": clock.now(), "n": CLINICIAN_NUMBER},
+            text("UPDATE inbound_sms SET received_at = :t WHERE from_number_key = :n"),
+            {"t": clock.now(), "n": lookup(CLINICIAN_NUMBER)},
         )
     await at(timedelta(minutes=31))
     offers = q(
