@@ -211,5 +211,4 @@ async def handle_clinician_reply(
         help_text = await to_clinician("clinician_help")
     else:
         help_text = await to_clinician("clinician_pending")
-    await answer_help(session, settings, sms, help_text, case.id)
-    return "help"
+    return "help" if await answer_help(session, settings, sms, help_text, case.id) else "unanswered"

@@ -62,10 +62,12 @@ async def handle_peer_reply(
         await stop_number(session, number)
         return "stop"
     if reply.kind in ("help", "unknown", "start", "crisis"):
-        await answer_help(session, settings, sms, await texts.text_for(session, peer, "peer_help"))
+        helped = await answer_help(
+            session, settings, sms, await texts.text_for(session, peer, "peer_help")
+        )
         if reply.kind == "unknown" and pages:
             await ask_for_a_look(session, settings, pages[0].case_id, sms, False)
-        return "help"
+        return "help" if helped else "unanswered"
     if reply.code is not None:
         # A code names the open page that carries it first: an older, answered or
         # superseded page may have had the same code (codes are reused once freed).

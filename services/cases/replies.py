@@ -98,8 +98,8 @@ async def handle_sms(session: AsyncSession, sms: InboundText, settings: Settings
         # answering our help text must not get it back for ever (services/limits.py).
         log().info("sms.unanswered", sms_id=str(sms.sms_id), reason="unknown number at its cap")
         return "unanswered"
-    await answer_help(session, settings, sms, await texts.text_for(session, sender, "help_text"))
-    return "help"
+    help_text = await texts.text_for(session, sender, "help_text")
+    return "help" if await answer_help(session, settings, sms, help_text) else "unanswered"
 
 
 async def _clinician_case(session: AsyncSession, clinician: Staff) -> SupportCase | None:

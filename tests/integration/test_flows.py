@@ -372,6 +372,26 @@ async def test_unknown_replies_get_help(db: Engine) -> None:
     assert await reply(db, "+15557770000", "hello") == "help"
 
 
+async def test_a_clinicians_auto_responder_gets_help_five_times_then_silence(db: Engine) -> None:
+    """A loop with the clinician's own auto-responder ends too: its messages are never
+    understood, so each got a help text, which it answered, for ever. At most five help texts
+    a day to one number; a person is still asked to look at what the phone sent."""
+    case = await open_case(db)
+    with db.begin() as conn:  # earlier tests' help texts to this phone, out of the window
+        conn.execute(
+            text(
+                "UPDATE messages SET created_at = created_at - interval '25 hours' "
+                "WHERE to_number_key = :n AND kind = 'help'"
+            ),
+            {"n": lookup(CLINICIAN_NUMBER)},
+        )
+    done = [await reply(db, CLINICIAN_NUMBER, "Automatic reply from my phone") for _ in range(7)]
+    assert done == ["help"] * 5 + ["unanswered"] * 2
+    assert [k for k, _ in messages(db, case) if k == "help"] == ["help"] * 5
+    looks = q(db, "SELECT count(*) FROM case_attention WHERE case_id = :c", c=case.id)[0][0]
+    assert looks >= 1  # the coordinator's board shows the case whatever we sent
+
+
 async def test_stop_and_start_per_number(db: Engine) -> None:
     case = await open_case(db)
     await accepted_by_peer(db, case)

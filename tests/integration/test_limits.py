@@ -327,8 +327,11 @@ async def test_a_crisis_past_the_cap_gets_the_crisis_line_once_and_the_coordinat
     assert len(messages(db, to=coordinator)) == told + 2
 
 
-async def test_the_cap_is_for_numbers_we_do_not_know(db: Engine) -> None:
-    """A staff member's number is answered every time (a person the programme knows)."""
+async def test_a_known_number_gets_more_help_but_a_loop_with_it_ends_too(db: Engine) -> None:
+    """A staff member's number is not held to the stranger's cap of 3 answers, but help texts
+    to any number stop at HELP_ANSWERS_PER_NUMBER a day: a clinician's or peer's own
+    auto-responder is never understood, and each of its messages got the help text, which
+    it answered, for ever (the cap was for unknown numbers only)."""
     staff_number = str(
         opened(
             str(
@@ -346,8 +349,9 @@ async def test_the_cap_is_for_numbers_we_do_not_know(db: Engine) -> None:
             "staff.mobile_e164",
         )
     )
-    done = await auto_responder(db, staff_number, "which ward is it", rounds=6)
-    assert done == ["help"] * 6
+    done = await auto_responder(db, staff_number, "which ward is it", rounds=8)
+    assert done == ["help"] * 5 + ["unanswered"]
+    assert answers(db, staff_number) == ["help"] * 5
 
 
 # --- the same loop through the live stack: the worker answers, the stand-in auto-replies ----
