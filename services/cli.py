@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from services import clock, logs
+from services import clock, logs, retention
 from services.config import get_settings
 from services.db import async_engine, transaction
 from services.feeds import commands as feed_commands
@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     identity_commands.add_commands(sub)
     involvement_commands.add_commands(sub)
     feed_commands.add_commands(sub)
+    retention.add_commands(sub)
     args = parser.parse_args(argv)
+    if (code := retention.run(args)) is not None:
+        return code
     if (code := feed_commands.run(args)) is not None:
         return code
     if (code := schedule_commands.run(args)) is not None:
