@@ -24,8 +24,9 @@ What goes, and when (each a `Rule` below):
   written; once it is closed no decision depends on it, and a reply is the most sensitive
   thing the product holds. Why not at handling: the worker reads the stored text to handle it.
 - `unlinked_inbound`, `unlinked_messages`: SMS tied to no case (a number the product does not
-  know, help texts, the coordinator's messages about a colleague in crisis) once older than
-  the period.
+  know, help texts, the coordinator's messages about a colleague in crisis, a clinician's own
+  replies, which answer no page) once older than the period; a reply whose sender an open
+  case still needs is kept with that case.
 - `dead_letters`: older than the period, deleted (a record refused by a contract may hold
   anything).
 - `attention`: a coordinator's flag naming a staff member, once cleared and older than the
@@ -42,8 +43,8 @@ its rows with `FOR UPDATE SKIP LOCKED` and walking them in key order (a keyset),
 processes may purge at once, a busy row is passed over for the next run, a batch never waits
 on the pager, and running it again changes nothing. The deadline engine runs it every
 `RETENTION_EVERY_MINUTES` (services.cases.engine); `svrr retention purge [--dry-run]` runs it
-once and prints what changed (a dry run rolls every batch back). Times come from
-services.clock, so a test moves past the period as it moves past a deadline.
+once and prints what changed (a dry run does it all in one transaction and rolls it back).
+Times come from services.clock, so a test moves past the period as it moves past a deadline.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ import contextlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import clock, outbox
 from services.config import Settings, get_settings
@@ -74,6 +77,20 @@ MESSAGE_PURGE = (
     "state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END"
 )
 INBOUND_PURGE = "from_number = NULL, from_number_key = NULL, body = NULL"
+# An inbound SMS (alias i) that no open case needs: the page it answered is not an open
+# case's, and its sender is neither the clinician of an open case nor the peer holding one.
+NO_OPEN_CASE_NEEDS = """
+    NOT EXISTS (
+        SELECT 1 FROM pages p JOIN support_cases c ON c.id = p.case_id
+        WHERE p.id = i.page_id AND c.closed_at IS NULL)
+    AND NOT EXISTS (
+        SELECT 1 FROM staff s JOIN support_cases c ON c.staff_id = s.staff_id
+        WHERE s.mobile_key = i.from_number_key AND c.closed_at IS NULL)
+    AND NOT EXISTS (
+        SELECT 1 FROM pages p JOIN support_cases c ON c.id = p.case_id
+        WHERE p.to_number_key = i.from_number_key AND p.state = 'accepted'
+          AND c.closed_at IS NULL)
+"""
 
 
 @dataclass(frozen=True)
@@ -130,21 +147,11 @@ CASES = Rule(
 # A reply's text, once handled and needed by no open case (see the module's docstring).
 REPLIES = Rule(
     "replies",
-    """
+    f"""
     WITH due AS (
         SELECT i.id FROM inbound_sms i
         WHERE i.body IS NOT NULL AND i.id > CAST(%(after)s AS uuid)
-          AND i.handled_at IS NOT NULL
-          AND NOT EXISTS (
-              SELECT 1 FROM pages p JOIN support_cases c ON c.id = p.case_id
-              WHERE p.id = i.page_id AND c.closed_at IS NULL)
-          AND NOT EXISTS (
-              SELECT 1 FROM staff s JOIN support_cases c ON c.staff_id = s.staff_id
-              WHERE s.mobile_key = i.from_number_key AND c.closed_at IS NULL)
-          AND NOT EXISTS (
-              SELECT 1 FROM pages p JOIN support_cases c ON c.id = p.case_id
-              WHERE p.to_number_key = i.from_number_key AND p.state = 'accepted'
-                AND c.closed_at IS NULL)
+          AND i.handled_at IS NOT NULL AND {NO_OPEN_CASE_NEEDS}
         ORDER BY i.id LIMIT %(limit)s
         FOR UPDATE OF i SKIP LOCKED
     ), done AS (
@@ -163,6 +170,7 @@ UNLINKED_INBOUND = Rule(
         SELECT i.id FROM inbound_sms i
         WHERE i.page_id IS NULL AND {INBOUND_HELD}
           AND i.received_at < %(cutoff)s AND i.id > CAST(%(after)s AS uuid)
+          AND {NO_OPEN_CASE_NEEDS}
         ORDER BY i.id LIMIT %(limit)s
         FOR UPDATE OF i SKIP LOCKED
     ), done AS (
@@ -281,15 +289,21 @@ async def purge(
         **outbox.purge_params(at),
     }
     rows: Counter[tuple[str, str]] = Counter()
-    for rule in RULES:
-        after = rule.first
-        while stop is None or not stop.is_set():
-            taken, changed, last = await _batch(rule, {**params, "after": after}, dry_run)
-            for table, n in zip(rule.tables, changed, strict=True):
-                rows[(rule.name, table)] += n
-            if taken < limit or last is None:
-                break
-            after = last
+    async with contextlib.AsyncExitStack() as stack:
+        # A dry run does every batch in one transaction, rolled back at the end: a later rule
+        # sees what an earlier one would have changed, so the counts are the purge's own.
+        shared = await stack.enter_async_context(sessionmaker()()) if dry_run else None
+        for rule in RULES:
+            after = rule.first
+            while stop is None or not stop.is_set():
+                taken, changed, last = await _batch(rule, {**params, "after": after}, shared)
+                for table, n in zip(rule.tables, changed, strict=True):
+                    rows[(rule.name, table)] += n
+                if taken < limit or last is None:
+                    break
+                after = last
+        if shared is not None:
+            await shared.rollback()
     report = Report(before, rows, dry_run)
     changed_rows = {t: n for t, n in report.by_table().items() if n}
     log().info("retention.purged", dry_run=dry_run, **changed_rows)
@@ -297,16 +311,17 @@ async def purge(
 
 
 async def _batch(
-    rule: Rule, params: dict[str, object], dry_run: bool
+    rule: Rule, params: dict[str, object], shared: AsyncSession | None
 ) -> tuple[int, list[int], str | None]:
-    """One batch of `rule` in a transaction of its own, committed (or rolled back, dry):
-    (rows taken, rows changed per table, the last key taken)."""
-    async with sessionmaker()() as session:  # closed on the way out: rolled back if it failed
-        ((last, taken, *changed),) = await fetch(session, rule.sql, params)
-        if dry_run:
-            await session.rollback()
-        else:
+    """One batch of `rule`: in the dry run's `shared` transaction, else in a transaction of
+    its own, committed. (rows taken, rows changed per table, the last key taken)."""
+    if shared is not None:
+        row = await fetch(shared, rule.sql, params)
+    else:
+        async with sessionmaker()() as session:  # closed on the way out: rolled back if failed
+            row = await fetch(session, rule.sql, params)
             await session.commit()
+    ((last, taken, *changed),) = row
     return int(taken), [int(n) for n in changed], last
 
 

@@ -68,9 +68,9 @@ def _fake_batches(
     left = {name: list(counts) for name, counts in taken_per_call.items()}
 
     async def batch(
-        rule: retention.Rule, params: dict[str, object], dry_run: bool
+        rule: retention.Rule, params: dict[str, object], shared: object
     ) -> tuple[int, list[int], str | None]:
-        calls.append((rule.name, str(params["after"]), dry_run))
+        calls.append((rule.name, str(params["after"]), shared is not None))
         taken = left.get(rule.name, [0]).pop(0) if left.get(rule.name) else 0
         last = f"key{len(calls)}" if taken else None
         return taken, [taken] * len(rule.tables), last
