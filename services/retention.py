@@ -17,9 +17,10 @@ What goes, and when (each a `Rule` below):
   after its case closed must never go); a page or message being sent at that moment is left
   for the next run, and the case is marked purged (`details_purged_at`) only once nothing of
   it is in flight.
-- `replies`: a reply's text as soon as it has been handled and no open case needs it: the
-  page it answered belongs to a closed case, and its sender is neither the clinician of an
-  open case nor the peer holding one. Why not at once: while the case is open a coordinator
+- `replies`: a reply's text as soon as it has been handled and no open case needs it: a
+  peer's answer to a page once that page's case is closed; a message that answered no page
+  (a clinician's) once its sender is neither the clinician of an open case nor the peer
+  holding one. Why not at once: while the case is open a coordinator
   following up a flagged reply (distress, a reply that did not parse) may need what was
   written; once it is closed no decision depends on it, and a reply is the most sensitive
   thing the product holds. Why not at handling: the worker reads the stored text to handle it.
@@ -77,19 +78,21 @@ MESSAGE_PURGE = (
     "state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END"
 )
 INBOUND_PURGE = "from_number = NULL, from_number_key = NULL, body = NULL"
-# An inbound SMS (alias i) that no open case needs: the page it answered is not an open
-# case's, and its sender is neither the clinician of an open case nor the peer holding one.
+# An inbound SMS (alias i) that no open case needs: an answer to a page goes with that page's
+# case; a message that answered no page, with its sender, while they are the clinician of an
+# open case or the peer holding one.
 NO_OPEN_CASE_NEEDS = """
     NOT EXISTS (
         SELECT 1 FROM pages p JOIN support_cases c ON c.id = p.case_id
         WHERE p.id = i.page_id AND c.closed_at IS NULL)
-    AND NOT EXISTS (
-        SELECT 1 FROM staff s JOIN support_cases c ON c.staff_id = s.staff_id
-        WHERE s.mobile_key = i.from_number_key AND c.closed_at IS NULL)
-    AND NOT EXISTS (
-        SELECT 1 FROM pages p JOIN support_cases c ON c.id = p.case_id
-        WHERE p.to_number_key = i.from_number_key AND p.state = 'accepted'
-          AND c.closed_at IS NULL)
+    AND (i.page_id IS NOT NULL OR (
+        NOT EXISTS (
+            SELECT 1 FROM staff s JOIN support_cases c ON c.staff_id = s.staff_id
+            WHERE s.mobile_key = i.from_number_key AND c.closed_at IS NULL)
+        AND NOT EXISTS (
+            SELECT 1 FROM pages p JOIN support_cases c ON c.id = p.case_id
+            WHERE p.to_number_key = i.from_number_key AND p.state = 'accepted'
+              AND c.closed_at IS NULL)))
 """
 
 
