@@ -36,6 +36,7 @@ from services.db import transaction
 from services.programme import metrics
 from services.programme.tables import CountTable, Period, TimeTable
 from tests.integration.phi_scan import scan_store
+from tests.integration.test_agents import stored_incident
 from tests.integration.test_flows import (
     CLINICIAN,
     CLINICIAN_NUMBER,
@@ -271,3 +272,53 @@ def test_the_cli_prints_counts_per_table(db: Engine) -> None:
     assert done.stdout.startswith("dry run: nothing changed; retention 90 days")
     for table in ("support_cases", "pages", "messages", "inbound_sms", "dead_letters", "outbox"):
         assert re.search(rf"^  {table} +\d+$", done.stdout, re.M), done.stdout
+
+
+async def test_a_message_being_sent_waits_for_the_next_purge(db: Engine) -> None:
+    """A closed case's message claimed by a sender at that moment is left alone (its send is
+    in flight and will record its sid), and the case is not marked purged until it is; a
+    message still queued that long after its case closed is cancelled, never sent."""
+    incident = stored_incident(db, ["N1103"], unit="5W")
+    case_id, now = uuid.uuid4(), datetime.now(UTC)
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO support_cases (id, incident_id, staff_id, tier, state, "
+                "escalation_step, escalation_round, closed_at) "
+                "VALUES (:c, :i, 'N1103', 2, 'closed', 0, 0, :closed)"
+            ),
+            {"c": case_id, "i": incident.incident_id, "closed": now - timedelta(days=100)},
+        )
+        for state_ in ("sending", "queued", "sent"):
+            conn.execute(
+                text(
+                    "INSERT INTO messages (id, case_id, kind, to_number_key, dedupe_key, state) "
+                    "VALUES (:m, :c, 'follow_up', :k, :d, :s)"
+                ),
+                {
+                    "m": uuid.uuid4(),
+                    "c": case_id,
+                    "k": f"key-{state_}",
+                    "d": f"d-{state_}-{case_id}",
+                    "s": state_,
+                },
+            )
+
+    def held() -> dict[str, bool]:
+        rows = q(db, "SELECT state, to_number_key FROM messages WHERE case_id = :c", c=case_id)
+        return {str(s): k is not None for s, k in rows}
+
+    def purged_at() -> object:
+        return q(db, "SELECT details_purged_at FROM support_cases WHERE id = :c", c=case_id)[0][0]
+
+    await retention.purge(get_settings(), at=now)
+    assert held() == {"sending": True, "cancelled": False, "sent": False}
+    assert purged_at() is None
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE messages SET state = 'sent' WHERE case_id = :c AND state = 'sending'"),
+            {"c": case_id},
+        )
+    await retention.purge(get_settings(), at=now)
+    assert held() == {"sent": False, "cancelled": False}
+    assert purged_at() is not None
