@@ -31,7 +31,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from schemas.events import Event, IncidentReported, SmsReceived
 from schemas.topics import topic_name, topics
 from services import clock
-from services.db import Base, array_literal, connect_args, insert_rows, libpq_url
+from services.db import (
+    Base,
+    array_literal,
+    connect_args,
+    insert_rows,
+    keyset_batch,
+    libpq_url,
+)
 from services.logs import log
 from services.metrics import RELAYED
 
@@ -123,23 +130,16 @@ MARK_AND_NEXT = (
 # next one, as a crash between publishing and marking always did (consumers are
 # idempotent), within this window instead of a round trip's.
 MARK_WITHIN_S = 0.05
-# One bounded batch of published rows past their topic's retention, walked in id order from
-# %(after)s, with SKIP LOCKED (services.retention runs it too, from any process); answers
-# services.retention's row: the last id taken, the rows taken, the rows deleted.
-PURGE_BATCH = """
-    WITH due AS (
-        SELECT id FROM outbox
-        WHERE published_at IS NOT NULL AND id > CAST(%(after)s AS bigint)
-          AND published_at < CAST(%(at)s AS timestamptz) - make_interval(secs =>
-              COALESCE((CAST(%(keep_ms)s AS jsonb) ->> topic)::bigint, %(default_ms)s) / 1000.0)
-        ORDER BY id LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ), done AS (
-        DELETE FROM outbox o USING due WHERE o.id = due.id RETURNING 1
-    )
-    SELECT (SELECT max(id)::text FROM due), (SELECT count(*) FROM due),
-           (SELECT count(*) FROM done)
-"""
+# One bounded batch of published rows past their topic's retention, walked in id order
+# (services.db.keyset_batch: SKIP LOCKED, so services.retention may run it too, from any
+# process, beside the relay).
+PURGE_BATCH = keyset_batch(
+    "outbox",
+    "t.published_at IS NOT NULL AND t.published_at < CAST(%(at)s AS timestamptz) - "
+    "make_interval(secs => COALESCE((CAST(%(keep_ms)s AS jsonb) ->> t.topic)::bigint, "
+    "%(default_ms)s) / 1000.0)",
+    key="bigint",
+)
 
 
 def purge_params(at: datetime) -> dict[str, object]:

@@ -61,7 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import clock, outbox
 from services.config import Settings, get_settings
-from services.db import async_engine, fetch, sessionmaker
+from services.db import async_engine, fetch, keyset_batch, sessionmaker
 from services.logs import log
 
 BATCH = 500
@@ -78,20 +78,20 @@ MESSAGE_PURGE = (
     "state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END"
 )
 INBOUND_PURGE = "from_number = NULL, from_number_key = NULL, body = NULL"
-# An inbound SMS (alias i) that no open case needs: an answer to a page goes with that page's
+# An inbound SMS (alias t) that no open case needs: an answer to a page goes with that page's
 # case; a message that answered no page, with its sender, while they are the clinician of an
 # open case or the peer holding one.
 NO_OPEN_CASE_NEEDS = """
     NOT EXISTS (
         SELECT 1 FROM pages p JOIN support_cases c ON c.id = p.case_id
-        WHERE p.id = i.page_id AND c.closed_at IS NULL)
-    AND (i.page_id IS NOT NULL OR (
+        WHERE p.id = t.page_id AND c.closed_at IS NULL)
+    AND (t.page_id IS NOT NULL OR (
         NOT EXISTS (
             SELECT 1 FROM staff s JOIN support_cases c ON c.staff_id = s.staff_id
-            WHERE s.mobile_key = i.from_number_key AND c.closed_at IS NULL)
+            WHERE s.mobile_key = t.from_number_key AND c.closed_at IS NULL)
         AND NOT EXISTS (
             SELECT 1 FROM pages p JOIN support_cases c ON c.id = p.case_id
-            WHERE p.to_number_key = i.from_number_key AND p.state = 'accepted'
+            WHERE p.to_number_key = t.from_number_key AND p.state = 'accepted'
               AND c.closed_at IS NULL)))
 """
 
@@ -150,93 +150,51 @@ CASES = Rule(
 # A reply's text, once handled and needed by no open case (see the module's docstring).
 REPLIES = Rule(
     "replies",
-    f"""
-    WITH due AS (
-        SELECT i.id FROM inbound_sms i
-        WHERE i.body IS NOT NULL AND i.id > CAST(%(after)s AS uuid)
-          AND i.handled_at IS NOT NULL AND {NO_OPEN_CASE_NEEDS}
-        ORDER BY i.id LIMIT %(limit)s
-        FOR UPDATE OF i SKIP LOCKED
-    ), done AS (
-        UPDATE inbound_sms i SET body = NULL FROM due WHERE i.id = due.id RETURNING 1
-    )
-    SELECT (SELECT max(id::text) FROM due), (SELECT count(*) FROM due),
-           (SELECT count(*) FROM done)
-    """,
+    keyset_batch(
+        "inbound_sms",
+        "t.body IS NOT NULL AND t.handled_at IS NOT NULL AND " + NO_OPEN_CASE_NEEDS,
+        "body = NULL",
+    ),
     ("inbound_sms",),
 )
 
 UNLINKED_INBOUND = Rule(
     "unlinked_inbound",
-    f"""
-    WITH due AS (
-        SELECT i.id FROM inbound_sms i
-        WHERE i.page_id IS NULL AND {INBOUND_HELD}
-          AND i.received_at < %(cutoff)s AND i.id > CAST(%(after)s AS uuid)
-          AND {NO_OPEN_CASE_NEEDS}
-        ORDER BY i.id LIMIT %(limit)s
-        FOR UPDATE OF i SKIP LOCKED
-    ), done AS (
-        UPDATE inbound_sms i SET {INBOUND_PURGE} FROM due WHERE i.id = due.id RETURNING 1
-    )
-    SELECT (SELECT max(id::text) FROM due), (SELECT count(*) FROM due),
-           (SELECT count(*) FROM done)
-    """,
+    keyset_batch(
+        "inbound_sms",
+        f"t.page_id IS NULL AND {INBOUND_HELD} AND t.received_at < %(cutoff)s AND "
+        + NO_OPEN_CASE_NEEDS,
+        INBOUND_PURGE,
+    ),
     ("inbound_sms",),
 )
 
 UNLINKED_MESSAGES = Rule(
     "unlinked_messages",
-    f"""
-    WITH due AS (
-        SELECT m.id FROM messages m
-        WHERE m.case_id IS NULL AND {MESSAGE_HELD} AND m.state <> 'sending'
-          AND m.created_at < %(cutoff)s AND m.id > CAST(%(after)s AS uuid)
-        ORDER BY m.id LIMIT %(limit)s
-        FOR UPDATE OF m SKIP LOCKED
-    ), done AS (
-        UPDATE messages m SET {MESSAGE_PURGE.replace("id::text", "m.id::text")}
-        FROM due WHERE m.id = due.id RETURNING 1
-    )
-    SELECT (SELECT max(id::text) FROM due), (SELECT count(*) FROM due),
-           (SELECT count(*) FROM done)
-    """,
+    keyset_batch(
+        "messages",
+        f"t.case_id IS NULL AND {MESSAGE_HELD} AND t.state <> 'sending' "
+        "AND t.created_at < %(cutoff)s",
+        MESSAGE_PURGE.replace("id::text", "c.id::text"),
+    ),
     ("messages",),
 )
 
 DEAD_LETTERS = Rule(
     "dead_letters",
-    """
-    WITH due AS (
-        SELECT id FROM dead_letters
-        WHERE received_at < %(cutoff)s AND id > CAST(%(after)s AS bigint)
-        ORDER BY id LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ), done AS (
-        DELETE FROM dead_letters d USING due WHERE d.id = due.id RETURNING 1
-    )
-    SELECT (SELECT max(id)::text FROM due), (SELECT count(*) FROM due),
-           (SELECT count(*) FROM done)
-    """,
+    keyset_batch("dead_letters", "t.received_at < %(cutoff)s", key="bigint"),
     ("dead_letters",),
     FIRST_BIGINT,
 )
 
 ATTENTION = Rule(
     "attention",
-    """
-    WITH due AS (
-        SELECT id FROM case_attention
-        WHERE staff_id IS NOT NULL AND cleared_at IS NOT NULL AND at < %(cutoff)s
-          AND id > CAST(%(after)s AS bigint)
-        ORDER BY id LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ), done AS (
-        UPDATE case_attention a SET staff_id = NULL FROM due WHERE a.id = due.id RETURNING 1
-    )
-    SELECT (SELECT max(id)::text FROM due), (SELECT count(*) FROM due),
-           (SELECT count(*) FROM done)
-    """,
+    keyset_batch(
+        "case_attention",
+        "t.staff_id IS NOT NULL AND t.cleared_at IS NOT NULL AND t.at < %(cutoff)s",
+        "staff_id = NULL",
+        key="bigint",
+    ),
     ("case_attention",),
     FIRST_BIGINT,
 )
