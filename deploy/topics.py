@@ -4,9 +4,13 @@ Why: brokers run with auto.create.topics.enable=false, so a topic exists only if
 with the partition count and config (retention, ...) the catalogue asks for. Auto-created topics
 would silently get broker defaults and a typo in a topic name would create a new topic.
 
-Existing topics are left alone, except that a topic with fewer partitions than the catalogue
-wants gets partitions added (Kafka cannot remove partitions, so more is never "fixed").
-Config of existing topics is not reconciled.
+An existing topic with fewer partitions than the catalogue wants gets partitions added (Kafka
+cannot remove partitions, so more is never "fixed"). Its config is reconciled: every key the
+catalogue sets (retention.ms above all: how long the broker keeps an event, an inbound SMS
+for a day) is set to the catalogue's value where the broker holds another, with incremental
+alter configs, so keys the catalogue does not name are left as an operator set them. Why:
+a topic created by an older catalogue, or by hand, would otherwise keep records (and what
+they carry) for as long as it was first told, whatever retention the product promises.
 
 Run from the repo root: python deploy/topics.py
 Env: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092),
@@ -21,7 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo root, no install needed
 
-from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
+from kafka.admin import (
+    ConfigResource,
+    ConfigResourceType,
+    KafkaAdminClient,
+    NewPartitions,
+    NewTopic,
+)
 from kafka.errors import TopicAlreadyExistsError
 
 from schemas.topics import TOPICS
@@ -31,6 +41,33 @@ def partition_count(admin: KafkaAdminClient, name: str) -> int:
     """Number of partitions an existing topic has."""
     (topic,) = admin.describe_topics([name])
     return len(topic["partitions"])
+
+
+def config_changes(current: dict[str, str | None], wanted: dict[str, str]) -> dict[str, str]:
+    """The keys of `wanted` whose value the broker does not hold (a key it does not report
+    counts as different), with the values to set."""
+    return {k: v for k, v in wanted.items() if current.get(k) != v}
+
+
+def topic_config(admin: KafkaAdminClient, name: str, keys: list[str]) -> dict[str, str | None]:
+    """An existing topic's effective values of `keys` (its own, or the broker's default)."""
+    resource = ConfigResource(ConfigResourceType.TOPIC, name, configs=dict.fromkeys(keys))
+    found = admin.describe_configs([resource], config_filter="all")
+    entries = found.get("topic", {}).get(name, {})
+    return {k: entries[k]["value"] for k in keys if k in entries}
+
+
+def reconcile_config(admin: KafkaAdminClient, name: str, wanted: dict[str, str]) -> dict[str, str]:
+    """Set what differs from the catalogue on an existing topic; the changes made."""
+    changes = config_changes(topic_config(admin, name, list(wanted)), wanted)
+    if changes:
+        result = admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, configs=changes)]
+        )
+        outcome = result.get("topic", {}).get(name)
+        if outcome != "OK":
+            raise RuntimeError(f"{name}: config not changed: {outcome}")
+    return changes
 
 
 def ensure_topics(admin: KafkaAdminClient, replication_factor: int) -> None:
@@ -56,6 +93,9 @@ def ensure_topics(admin: KafkaAdminClient, replication_factor: int) -> None:
             print(f"{spec.name}: exists, partitions {have} -> {spec.partitions}")
         else:
             print(f"{spec.name}: exists ({have} partitions)")
+        changed = reconcile_config(admin, spec.name, dict(spec.config))
+        if changed:
+            print(f"{spec.name}: config set: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
 
 
 def main() -> None:

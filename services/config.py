@@ -110,6 +110,14 @@ class Settings(BaseSettings):
     # against the provider's message log before anything is re-sent.
     sending_stale_seconds: float = 30.0
 
+    # Retention (services/retention.py): a closed case's numbers, names in texts, reply texts
+    # and the peer-details message are purged this many days after it closed, SMS tied to no
+    # case and dead letters this long after they arrived; the de-identified counts behind the
+    # programme metrics stay. A reply's text goes sooner, once no open case needs it.
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    # How often the deadline engine purges (0: never; `svrr retention purge` still does).
+    retention_every_minutes: float = Field(default=60.0, ge=0, le=7 * 24 * 60)
+
     @property
     def secure_cookies(self) -> bool:
         """Cookies marked Secure whenever the public address is TLS (behind a proxy too)."""

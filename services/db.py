@@ -267,6 +267,30 @@ def insert_from_json(table: str, columns: dict[str, str], param: str) -> str:
     )
 
 
+def keyset_batch(table: str, where: str, set_: str | None = None, key: str = "uuid") -> str:
+    """One bounded batch over `table` (alias t): the rows matching `where` after the key
+    %(after)s, in key order, at most %(limit)s, taken FOR UPDATE SKIP LOCKED, then updated
+    with `set_` (an UPDATE's SET list) or, without it, deleted. Answers one row: the last key
+    taken (as text), the rows taken, the rows changed (psycopg placeholders).
+
+    Why this shape: housekeeping beside the pager (services.retention, the outbox relay's
+    purge) must never hold many rows at once nor wait on a row the pager holds, may run in
+    several processes, and must move past a row it leaves (busy now, taken next run)."""
+    change = (
+        f"UPDATE {table} AS c SET {set_} FROM due WHERE c.id = due.id RETURNING 1"
+        if set_
+        else f"DELETE FROM {table} AS c USING due WHERE c.id = due.id RETURNING 1"
+    )
+    return (
+        f"WITH due AS (SELECT t.id FROM {table} AS t "
+        f"WHERE ({where}) AND t.id > CAST(%(after)s AS {key}) "
+        f"ORDER BY t.id LIMIT %(limit)s FOR UPDATE OF t SKIP LOCKED), "
+        f"done AS ({change}) "
+        "SELECT (SELECT id::text FROM due ORDER BY id DESC LIMIT 1), (SELECT count(*) FROM due), "
+        "(SELECT count(*) FROM done)"
+    )
+
+
 # --- one-statement work on the API's hot paths ---------------------------------------------
 
 

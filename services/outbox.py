@@ -29,8 +29,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schemas.events import Event, IncidentReported, SmsReceived
-from schemas.topics import topic_name
-from services.db import Base, array_literal, connect_args, insert_rows, libpq_url
+from schemas.topics import topic_name, topics
+from services import clock
+from services.db import (
+    Base,
+    array_literal,
+    connect_args,
+    insert_rows,
+    keyset_batch,
+    libpq_url,
+)
 from services.logs import log
 from services.metrics import RELAYED
 
@@ -44,7 +52,11 @@ URGENT_EVENTS: tuple[type[Event], ...] = (IncidentReported, SmsReceived)
 RELAY_GAP_S = 0.05
 RELAY_LOCK = 0x5F5_0B0C  # advisory lock key: one active relay per database
 BATCH = 500
-KEEP_PUBLISHED = "7 days"  # long enough to replay into a new consumer, short enough to stay small
+# A published row is kept as long as its topic keeps the record (the catalogue's retention.ms,
+# schemas.topics): long enough to replay into a new consumer, which can go no further back on
+# the topic anyway, and never longer than the broker keeps the same event (an inbound SMS: a
+# day). A topic the catalogue does not name (another prefix's) keeps this long.
+KEEP_PUBLISHED_MS = 7 * 24 * 3600 * 1000
 PURGE_EVERY_S = 600.0
 # The relay's producer's partitioner (AIOKafkaProducer's default), used by _produce too.
 PARTITIONER = DefaultPartitioner()
@@ -118,7 +130,24 @@ MARK_AND_NEXT = (
 # next one, as a crash between publishing and marking always did (consumers are
 # idempotent), within this window instead of a round trip's.
 MARK_WITHIN_S = 0.05
-PURGE = f"DELETE FROM outbox WHERE published_at < now() - interval '{KEEP_PUBLISHED}'"
+# One bounded batch of published rows past their topic's retention, walked in id order
+# (services.db.keyset_batch: SKIP LOCKED, so services.retention may run it too, from any
+# process, beside the relay).
+PURGE_BATCH = keyset_batch(
+    "outbox",
+    "t.published_at IS NOT NULL AND t.published_at < CAST(%(at)s AS timestamptz) - "
+    "make_interval(secs => COALESCE((CAST(%(keep_ms)s AS jsonb) ->> t.topic)::bigint, "
+    "%(default_ms)s) / 1000.0)",
+    key="bigint",
+)
+
+
+def purge_params(at: datetime) -> dict[str, object]:
+    """PURGE_BATCH's retention per topic, from the catalogue as this process names it."""
+    keep = {t.name: int(t.config["retention.ms"]) for t in topics()}
+    return {"at": at, "keep_ms": json.dumps(keep), "default_ms": KEEP_PUBLISHED_MS}
+
+
 # After a wake-up, how long to let more commits arrive before reading: the commits of one
 # page (the incident, the worker's batch, its sends) come milliseconds apart, and each batch
 # costs the relay a statement and a round of acks whatever its size.
@@ -200,7 +229,7 @@ class Relay:
             try:
                 while not self._stopping.is_set():
                     if loop.time() - purged_at > PURGE_EVERY_S:
-                        await conn.execute(PURGE)
+                        await self._purge(conn)
                         purged_at = loop.time()
                     read_at = loop.time()
                     unmarked = await self.publish_batch(conn, producer, unmarked)
@@ -285,6 +314,18 @@ class Relay:
         self.batches += 1
         log().debug("relay.published", relay=self.name, count=len(rows))
         return [r[0] for r in rows]
+
+    async def _purge(self, conn: psycopg.AsyncConnection) -> None:
+        """Published rows past their topic's retention, BATCH at a time (each statement
+        alone in autocommit), so no purge holds the relay for long."""
+        params: dict[str, object] = {**purge_params(clock.now()), "limit": BATCH}
+        after = "0"
+        while True:
+            cur = await conn.execute(PURGE_BATCH, {**params, "after": after})
+            row = await cur.fetchone()
+            if row is None or row[0] is None or row[1] < BATCH:
+                return
+            after = row[0]
 
     async def _mark(self, conn: psycopg.AsyncConnection, unmarked: list[int]) -> None:
         if unmarked:

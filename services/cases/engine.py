@@ -33,7 +33,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import clock, texts
+from services import clock, retention, texts
 from services.cases import dispatch, flows
 from services.cases.attention import Attention
 from services.cases.machine import CaseState
@@ -336,6 +336,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     next_due = NextDue(settings)
     backoff = IDLE_S
     busy = True  # the last round took something: go round at once, without a look
+    # Retention beside the deadlines: the engine is the one long-running process that acts on
+    # time alone, runs however quiet the hospital is, and may run several times over (the
+    # purge takes its rows with SKIP LOCKED, like the deadlines). A task of its own, in
+    # bounded batches: a purge never holds up a round.
+    purging = asyncio.create_task(retention.keep_purging(settings, stop))
     log().info("engine.started")
     while not stop.is_set():
         wait = 0.0
@@ -359,6 +364,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         if wait:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
+    await purging
     await next_due.close()
     await sends.drain()
     await sending.close()

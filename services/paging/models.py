@@ -81,6 +81,8 @@ class SupportCase(Base):
     contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(32))
     close_reason: Mapped[str | None] = mapped_column(String(32))
+    # When services.retention took its numbers and texts (RETENTION_DAYS after closed_at).
+    details_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

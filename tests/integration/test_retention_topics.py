@@ -1,0 +1,69 @@
+"""Kafka's side of retention on the real broker: an existing topic whose retention is not the
+catalogue's (created by an older catalogue, or by hand) is corrected by deploy/topics.py, and
+a second run changes nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+from schemas import topics as catalogue
+from schemas.events import CaseStateChanged, SmsReceived
+from schemas.topics import topic_name
+from tests.stack import ROOT, wait_for
+
+WEEK = str(7 * 24 * 3600 * 1000)
+WRONG = str(400 * 24 * 3600 * 1000)  # 400 days: what a hand-made topic might have kept
+
+
+@pytest.fixture
+def admin() -> Iterator[KafkaAdminClient]:
+    client = KafkaAdminClient(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    yield client
+    client.close()
+
+
+def retention_of(admin: KafkaAdminClient, name: str) -> str:
+    resource = ConfigResource(ConfigResourceType.TOPIC, name, configs={"retention.ms": None})
+    found = admin.describe_configs([resource], config_filter="all")
+    return str(found["topic"][name]["retention.ms"]["value"])
+
+
+def ensure() -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "topics.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_an_existing_topics_wrong_retention_is_corrected(
+    topics: list[str], admin: KafkaAdminClient
+) -> None:
+    sms, events = topic_name(SmsReceived), topic_name(CaseStateChanged)
+    wanted = {t.name: t.config["retention.ms"] for t in catalogue.topics()}
+    assert sorted(wanted) == sorted(topics)  # the run's topics, with its prefix
+    assert wanted[sms] == str(24 * 3600 * 1000) and wanted[events] == WEEK
+    for name in (sms, events):  # one a call: kafka-python checks several against one another's keys
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, configs={"retention.ms": WRONG})]
+        )
+    for name in (sms, events):  # the broker took the wrong value (applied in a moment)
+        wait_for(lambda n=name: retention_of(admin, n) == WRONG, 10, f"{name} altered")
+
+    out = ensure()
+    assert f"{sms}: config set: retention.ms={wanted[sms]}" in out
+    assert f"{events}: config set: retention.ms={WEEK}" in out
+    for name in topics:
+        wait_for(lambda n=name: retention_of(admin, n) == wanted[n], 10, f"{name} corrected")
+
+    # Reconciled: a second run finds nothing to set.
+    assert "config set" not in ensure()
