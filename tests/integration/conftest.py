@@ -184,13 +184,20 @@ def topics() -> Iterator[list[str]]:
             f"`bash deploy/up.sh`.\n{out.stderr[-2000:]}",
             3,
         )
+    from kafka.admin import KafkaAdminClient
+
     from schemas.topics import topics as catalogue
 
     names = [t.name for t in catalogue()]
-    yield names
-    from kafka.admin import KafkaAdminClient
-
     admin = KafkaAdminClient(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    # Created is not yet visible: the broker learns of a new topic from the controller a
+    # moment later, and a test that describes one at once found nothing there.
+    deadline = time.monotonic() + 30
+    while missing := set(names) - set(admin.list_topics()):
+        if time.monotonic() > deadline:
+            pytest.exit(f"topics created but not visible after 30 s: {sorted(missing)}", 3)
+        time.sleep(0.1)
+    yield names
     admin.delete_topics(names)
     admin.close()
 

@@ -58,7 +58,8 @@ async def test_the_outbox_holds_neither_the_number_nor_the_text(
     for topic, key, payload in events:
         assert sender not in key + payload and other not in key + payload, (topic, key)
         assert body not in payload and "back at 6" not in payload, (topic, key)
-    ours = {json.loads(p)["provider_sid"]: (t, k) for t, k, p in events}
+    # Every sms-received event in the store is checked above; these are this test's own.
+    ours = {ps: (t, k) for t, k, p in events if (ps := json.loads(p).get("provider_sid")) in sids}
     assert set(sids) <= set(ours)
     (first_topic, first), (_, second), (_, third) = (ours[s] for s in sids)
     assert first_topic == topic_name(SmsReceived) and first_topic.endswith(".v2")

@@ -28,13 +28,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from schemas.events import CaseStateChanged, SmsReceived
+from schemas.events import CaseStateChanged, FeedIncidentReported
 from schemas.topics import topic_name
 from services import clock, retention
 from services.config import get_settings
 from services.db import transaction
 from services.programme import metrics
 from services.programme.tables import CountTable, Period, TimeTable
+from services.sealing import default_keyring
 from tests.integration.phi_scan import scan_store
 from tests.integration.test_agents import stored_incident
 from tests.integration.test_flows import (
@@ -50,6 +51,7 @@ from tests.integration.test_flows import (
     reply,
     state,
 )
+from tests.stack import leaked
 
 DECLINER, DECLINER_NUMBER = "N1002", "+15550101002"  # Sam Okafor, RN on 4E
 OPEN_CLINICIAN, OPEN_NUMBER = "N1102", "+15550101102"  # Riley Chen, RN on 5W
@@ -167,6 +169,36 @@ def _identifiers(story: Story) -> list[str]:
     ]
 
 
+# Every sealed column (services/sealing.py): the store holds them sealed, so a scan of its
+# text sees none of what they hold; scan_all also opens them, as someone holding the keys.
+SEALED = (
+    ("staff", "mobile_e164"),
+    ("pages", "to_number"),
+    ("pages", "sent_body"),
+    ("messages", "to_number"),
+    ("messages", "body"),
+    ("inbound_sms", "from_number"),
+    ("inbound_sms", "body"),
+    ("sms_opt_outs", "number"),
+)
+
+
+def scan_all(db: Engine, phi: list[str]) -> dict[str, list[str]]:
+    """scan_store, plus every sealed column opened ({"table.column": identifiers found})."""
+    found = scan_store(db, phi)
+    keys = default_keyring()
+    for table, column in SEALED:
+        values = q(db, f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")
+        opened = "\n".join(keys.open(str(v), f"{table}.{column}") for (v,) in values)
+        if hits := leaked(opened, phi):
+            found[f"{table}.{column}"] = hits
+    return found
+
+
+# What the directory holds of a person until the directory changes: their name and number.
+DIRECTORY = {"staff", "staff.mobile_e164"}
+
+
 async def test_purge_keeps_the_metrics_and_leaves_no_identifier(
     db: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -179,14 +211,15 @@ async def test_purge_keeps_the_metrics_and_leaves_no_identifier(
     open_rows = _rows_of(db, story.open)
     closed_rows = {c.id: _rows_of(db, c) for c in story.closed}
     phi = _identifiers(story)
-    found = scan_store(db, phi)
-    assert set(found) - {"staff"}, "the scan finds nothing even before the purge"
+    found = scan_all(db, phi)
+    assert set(found) - DIRECTORY, "the scan finds nothing even before the purge"
+    assert set(scan_store(db, phi)) <= {"staff", "dead_letters"}  # sealed at rest
 
     clock.advance(timedelta(days=PERIOD_DAYS + 1))
     settings = get_settings()
     assert settings.retention_days == PERIOD_DAYS
     dry = await retention.purge(settings, dry_run=True)
-    assert scan_store(db, phi) == found  # a dry run changes nothing
+    assert scan_all(db, phi) == found  # a dry run changes nothing
     # Two purges at once (two engines): each row is taken by one of them (SKIP LOCKED).
     one, other = await asyncio.gather(retention.purge(settings), retention.purge(settings))
     done = retention.Report(one.cutoff, one.rows + other.rows, False)
@@ -203,8 +236,8 @@ async def test_purge_keeps_the_metrics_and_leaves_no_identifier(
     # The programme metrics, unchanged.
     assert await _metrics(monkeypatch) == before
     # Nothing identifying of the closed cases anywhere but in the directory.
-    left = scan_store(db, phi)
-    assert set(left) <= {"staff"}, left
+    left = scan_all(db, phi)
+    assert set(left) <= DIRECTORY, left
     for case in story.closed:
         assert _rows_of(db, case) != closed_rows[case.id]
         assert q(db, "SELECT details_purged_at FROM support_cases WHERE id = :c", c=case.id)[0][0]
@@ -235,15 +268,15 @@ async def test_purge_keeps_the_metrics_and_leaves_no_identifier(
 
 
 async def test_outbox_keeps_a_published_event_as_long_as_its_topic(db: Engine) -> None:
-    """An inbound SMS's event leaves the outbox after a day, as it leaves its topic; a case
-    event after a week; an event not yet published never."""
+    """A raw feed record's event leaves the outbox after three days, as it leaves its topic;
+    a case event after a week; an event not yet published never."""
     now = datetime.now(UTC)
-    sms, events = topic_name(SmsReceived), topic_name(CaseStateChanged)
+    raw, events = topic_name(FeedIncidentReported), topic_name(CaseStateChanged)
     rows = {
-        "sms 2 days": (sms, now - timedelta(days=2)),
+        "raw 4 days": (raw, now - timedelta(days=4)),
         "event 2 days": (events, now - timedelta(days=2)),
         "event 8 days": (events, now - timedelta(days=8)),
-        "sms unpublished": (sms, None),
+        "raw unpublished": (raw, None),
     }
     ids: dict[str, int] = {}
     with db.begin() as conn:
@@ -258,7 +291,7 @@ async def test_outbox_keeps_a_published_event_as_long_as_its_topic(db: Engine) -
     report = await retention.purge(get_settings(), at=now)
     assert report.rows[("outbox", "outbox")] >= 2
     left = {r[0] for r in q(db, "SELECT id FROM outbox WHERE id = ANY(:i)", i=list(ids.values()))}
-    assert left == {ids["event 2 days"], ids["sms unpublished"]}
+    assert left == {ids["event 2 days"], ids["raw unpublished"]}
 
 
 def test_the_cli_prints_counts_per_table(db: Engine) -> None:
