@@ -10,6 +10,7 @@ import re
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -111,20 +112,42 @@ async def test_the_topic_holds_neither_and_the_worker_reads_the_row(
     await eventually(lambda: handled(db, event.sms_id), 30, "the worker handled the SMS")
 
 
-async def test_a_purged_row_is_a_dead_letter_and_the_agent_goes_on(db: Engine) -> None:
+PURGES = {
+    # What a purge can leave of an unhandled reply: the event, and no row...
+    "row": (
+        "DELETE FROM inbound_sms WHERE id = :i",
+        "apply_reply: inbound SMS {} is not in the store (purged?)",
+    ),
+    # ...or the row with its text (or its number) cleared.
+    "body": (
+        "UPDATE inbound_sms SET body = NULL WHERE id = :i",
+        "apply_reply: inbound SMS {} was purged before it was handled",
+    ),
+    "number": (
+        "UPDATE inbound_sms SET from_number = NULL, from_number_key = NULL WHERE id = :i",
+        "apply_reply: inbound SMS {} was purged before it was handled",
+    ),
+}
+
+
+@pytest.mark.parametrize("purged", sorted(PURGES))
+async def test_a_purged_reply_is_a_dead_letter_and_the_agent_goes_on(
+    db: Engine, purged: str
+) -> None:
     from services.cases.agents import apply_reply
 
+    statement, reason = PURGES[purged]
     gone = await stored_reply(number(db), "STOP")
-    with db.begin() as conn:  # what a purge leaves: the event, no row
-        conn.execute(text("DELETE FROM inbound_sms WHERE id = :i"), {"i": gone.sms_id})
+    with db.begin() as conn:
+        conn.execute(text(statement), {"i": gone.sms_id})
     good = await stored_reply(number(db), "STOP")
     raws = [gone.to_bytes(), good.to_bytes()]
     outcomes = [o async for o in consume(_stream(raws), SmsReceived, apply_reply)]
     assert outcomes == ["dead_letter", "done"]
-    assert dead_letters(db, SmsReceived.topic, gone.to_bytes()) == [
-        f"apply_reply: inbound SMS {gone.sms_id} is not in the store (purged?)"
-    ]
+    assert dead_letters(db, SmsReceived.topic, gone.to_bytes()) == [reason.format(gone.sms_id)]
     assert handled(db, good.sms_id)
+    if purged != "row":
+        assert not handled(db, gone.sms_id)  # rolled back with the rest: nothing was acted on
     # A redelivery of an SMS handled already is nothing to do, not a dead letter.
     again = [o async for o in consume(_stream([good.to_bytes()]), SmsReceived, apply_reply)]
     assert again == ["done"] and dead_letters(db, SmsReceived.topic, good.to_bytes()) == []
