@@ -5,6 +5,7 @@ it names, and a row gone (purged) is a dead letter with its reason while the age
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import uuid
@@ -151,3 +152,65 @@ async def test_a_purged_reply_is_a_dead_letter_and_the_agent_goes_on(
     # A redelivery of an SMS handled already is nothing to do, not a dead letter.
     again = [o async for o in consume(_stream([good.to_bytes()]), SmsReceived, apply_reply)]
     assert again == ["done"] and dead_letters(db, SmsReceived.topic, good.to_bytes()) == []
+
+
+async def test_the_upgrade_gives_unhandled_v1_replies_a_v2_event_and_forgets_v1(
+    db: Engine,
+) -> None:
+    """Migration 0018: the v1 events (number and text in the outbox) are deleted; a reply the
+    old worker never acted on gets a v2 event naming its row, once, and the agent handles it;
+    a reply it did act on gets none."""
+    from services.cases.agents import apply_reply
+
+    migration = importlib.import_module("services.migrations.versions.0018_sms_received_v2")
+    waiting, done = await stored_reply(number(db), "STOP"), await stored_reply(number(db), "STOP")
+    v1_topic = topic_name(SmsReceived).removesuffix(".v2") + ".v1"
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE inbound_sms SET handled_at = now() WHERE id = :i"), {"i": done.sms_id}
+        )
+    # One transaction: no relay ever sees a v1 row (its topic is no longer made).
+    with db.begin() as conn:
+        # v1 events as the old API wrote them: published and kept, or still waiting; the
+        # waiting reply's event twice (a relay's crash published it again).
+        for sms, published in ((waiting, True), (waiting, False), (done, True)):
+            conn.execute(
+                text(
+                    "INSERT INTO outbox (topic, key, payload, published_at) VALUES "
+                    "(:t, :k, CAST(:p AS jsonb), CASE WHEN :pub THEN now() END)"
+                ),
+                {"t": v1_topic, "k": "+15550100000", "p": v1_payload(sms), "pub": published},
+            )
+        conn.execute(text(migration.REQUEUE))
+        conn.execute(text(migration.FORGET))
+        rows = conn.execute(
+            text(
+                "SELECT topic, key, payload FROM outbox WHERE payload->>'sms_id' IN (:w, :d) "
+                "AND topic LIKE '%sms-received%'"
+            ),
+            {"w": str(waiting.sms_id), "d": str(done.sms_id)},
+        ).all()
+    ((topic, key, payload),) = rows
+    event = SmsReceived.model_validate(payload)
+    assert topic == topic_name(SmsReceived)
+    assert (event.sms_id, event.provider_sid) == (waiting.sms_id, waiting.provider_sid)
+    assert key == event.sender == waiting.sender
+    outcomes = [o async for o in consume(_stream([event.to_bytes()]), SmsReceived, apply_reply)]
+    assert outcomes == ["done"]
+    assert handled(db, waiting.sms_id)
+
+
+def v1_payload(sms: SmsReceived) -> str:
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "event_id": str(uuid.uuid4()),
+            "emitted_at": "2026-11-30T12:00:00+00:00",
+            "event": "SmsReceived",
+            "sms_id": str(sms.sms_id),
+            "provider_sid": sms.provider_sid,
+            "from_number": "+15550100000",
+            "to_number": "+15005550006",
+            "body": "STOP",
+        }
+    )
