@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from schemas.events import CaseStateChanged, SmsReceived
+from schemas.events import CaseStateChanged, FeedIncidentReported
 from schemas.topics import topic_name
 from services import clock, retention
 from services.config import get_settings
@@ -235,15 +235,15 @@ async def test_purge_keeps_the_metrics_and_leaves_no_identifier(
 
 
 async def test_outbox_keeps_a_published_event_as_long_as_its_topic(db: Engine) -> None:
-    """An inbound SMS's event leaves the outbox after a day, as it leaves its topic; a case
-    event after a week; an event not yet published never."""
+    """A raw feed record's event leaves the outbox after three days, as it leaves its topic;
+    a case event after a week; an event not yet published never."""
     now = datetime.now(UTC)
-    sms, events = topic_name(SmsReceived), topic_name(CaseStateChanged)
+    raw, events = topic_name(FeedIncidentReported), topic_name(CaseStateChanged)
     rows = {
-        "sms 2 days": (sms, now - timedelta(days=2)),
-        "event 2 days": (events, now - timedelta(days=2)),
+        "raw 4 days": (raw, now - timedelta(days=4)),
+        "event 4 days": (events, now - timedelta(days=4)),
         "event 8 days": (events, now - timedelta(days=8)),
-        "sms unpublished": (sms, None),
+        "raw unpublished": (raw, None),
     }
     ids: dict[str, int] = {}
     with db.begin() as conn:
@@ -258,7 +258,7 @@ async def test_outbox_keeps_a_published_event_as_long_as_its_topic(db: Engine) -
     report = await retention.purge(get_settings(), at=now)
     assert report.rows[("outbox", "outbox")] >= 2
     left = {r[0] for r in q(db, "SELECT id FROM outbox WHERE id = ANY(:i)", i=list(ids.values()))}
-    assert left == {ids["event 2 days"], ids["sms unpublished"]}
+    assert left == {ids["event 4 days"], ids["raw unpublished"]}
 
 
 def test_the_cli_prints_counts_per_table(db: Engine) -> None:
