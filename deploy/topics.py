@@ -61,8 +61,12 @@ def reconcile_config(admin: KafkaAdminClient, name: str, wanted: dict[str, str])
     """Set what differs from the catalogue on an existing topic; the changes made."""
     changes = config_changes(topic_config(admin, name, list(wanted)), wanted)
     if changes:
+        # Incremental: only these keys change. The broker checks the keys; the client's own
+        # check (a describe) can miss a topic created a moment ago, so it is not asked.
         result = admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name, configs=changes)]
+            [ConfigResource(ConfigResourceType.TOPIC, name, configs=changes)],
+            raise_on_unknown=False,
+            incremental=True,
         )
         outcome = result.get("topic", {}).get(name)
         if outcome != "OK":
