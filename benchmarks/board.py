@@ -42,6 +42,7 @@ from benchmarks.common import (
     CpuMeter,
     Roster,
     drop_kafka_state,
+    keyring,
     machine,
     now_iso,
     percentile,
@@ -97,6 +98,9 @@ def load_cases(url: str, roster: Roster, cases: int) -> list[uuid.UUID]:
                     )
                 )
         case_rows, page_rows, deadline_rows, flag_rows = [], [], [], []
+        keys = keyring()  # one number for every page, kept as ours are: sealed, and its lookup
+        number = ("+15550000000", "pages.to_number")
+        sealed, lookup = keys.seal(*number), keys.lookup(number[0])
         for iid, staff in incidents:
             for s in staff:
                 if len(ids) >= cases:
@@ -115,7 +119,8 @@ def load_cases(url: str, roster: Roster, cases: int) -> list[uuid.UUID]:
                         cid,
                         1,
                         peer if paged else None,
-                        "+15550000000",
+                        sealed,
+                        lookup,
                         "AB12",
                         "bench",
                         page_state if paged else "sent",
@@ -139,8 +144,8 @@ def load_cases(url: str, roster: Roster, cases: int) -> list[uuid.UUID]:
                 copy.write_row((cid, iid, s, tier, state, "now", "now"))
         cur.execute("UPDATE support_cases SET created_at = now() - (random() * interval '4 hours')")
         with cur.copy(
-            "COPY pages (id, case_id, attempt, peer_staff_id, to_number, reply_code, reason, "
-            "state, requested_at) FROM STDIN"
+            "COPY pages (id, case_id, attempt, peer_staff_id, to_number, to_number_key, "
+            "reply_code, reason, state, requested_at) FROM STDIN"
         ) as copy:
             for row in page_rows:
                 copy.write_row((*row, "now"))

@@ -33,6 +33,7 @@ from benchmarks.common import (
     CpuMeter,
     Roster,
     drop_kafka_state,
+    keyring,
     machine,
     now_iso,
     prepare,
@@ -57,13 +58,19 @@ def sent_pages(url: str, n: int) -> list[tuple[str, str]]:
             "escalation_step, escalation_round) SELECT gen_random_uuid(), id, 'S00050', 2, "
             "'closed', 0, 0 FROM incidents WHERE request_hash = 'bench'"
         )
+        keys = keyring()  # each page's own number, sealed and with its lookup value
+        numbers = [f"+1555{g:07d}" for g in range(1, n + 1)]
         rows = conn.execute(
-            "INSERT INTO pages (id, case_id, attempt, to_number, reply_code, reason, state, "
-            "provider_sid, sent_at, claimed_at) "
-            "SELECT gen_random_uuid(), c.id, g, '+1555' || lpad(g::text, 7, '0'), g::text, "
-            "'bench', 'sent', 'SM' || md5(g::text || random()::text), now(), now() "
-            "FROM support_cases c, generate_series(1, %s) g RETURNING id::text, provider_sid",
-            (n,),
+            "INSERT INTO pages (id, case_id, attempt, to_number, to_number_key, reply_code, "
+            "reason, state, provider_sid, sent_at, claimed_at) "
+            "SELECT gen_random_uuid(), c.id, g.n, g.sealed, g.key, g.n::text, "
+            "'bench', 'sent', 'SM' || md5(g.n::text || random()::text), now(), now() "
+            "FROM support_cases c, unnest(%s::text[], %s::text[]) WITH ORDINALITY "
+            "AS g(sealed, key, n) RETURNING id::text, provider_sid",
+            (
+                [keys.seal(x, "pages.to_number") for x in numbers],
+                [keys.lookup(x) for x in numbers],
+            ),
         ).fetchall()
         conn.commit()
     return [(str(a), str(b)) for a, b in rows]

@@ -23,9 +23,34 @@ import psycopg
 from psycopg import sql
 
 from schemas.events import IncidentReported
+from services.config import Settings
+from services.sealing import Keyring
+from tests.stack import TEST_DATA_KEYS, TEST_LOOKUP_KEY
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
+
+# Data-at-rest keys (services/sealing.py): `make bench` runs with this machine's own
+# (deploy/env.sh); a bare `python -m benchmarks.<name>` gets the tests' fixed ones, as a bare
+# pytest does (the data is synthetic). Set before any settings are read, and passed on to
+# every process a benchmark starts (their environment is os.environ's).
+if not (os.environ.get("DATA_KEYS") or os.environ.get("DATA_KEYS_FILE")):
+    os.environ["DATA_KEYS"] = TEST_DATA_KEYS
+if not (os.environ.get("LOOKUP_KEY") or os.environ.get("LOOKUP_KEY_FILE")):
+    os.environ["LOOKUP_KEY"] = TEST_LOOKUP_KEY
+
+
+def keyring() -> Keyring:
+    """The keys the benchmark's processes run with: rows a benchmark writes itself (COPY,
+    set-based SQL) hold numbers and texts sealed, and numbers' lookup values, as ours do.
+    Read from the environment each time, never through get_settings(): its cache would keep
+    the DATABASE_URL of the moment, and a benchmark points it at its own database later."""
+    return Keyring.from_settings(Settings())
+
+
+def staff_number_columns(number: str, keys: Keyring) -> tuple[str, str]:
+    """(mobile_e164, mobile_key) of a staff row, as the store keeps them."""
+    return keys.seal(number, "staff.mobile_e164"), keys.lookup(number)
 
 
 def bench_db_url(name: str = "svrr_bench") -> str:
@@ -155,9 +180,10 @@ def build_roster(url: str, roster: Roster) -> None:
                 "VALUES (%s, %s, 'main', 'America/New_York', true)",
                 (u, u),
             )
+        keys = keyring()
         with cur.copy(
             "COPY staff (staff_id, display_name, discipline, role, home_unit, mobile_e164, "
-            "language, opted_out, active) FROM STDIN"
+            "mobile_key, language, opted_out, active) FROM STDIN"
         ) as copy:
             for i in range(roster.staff):
                 copy.write_row(
@@ -167,7 +193,7 @@ def build_roster(url: str, roster: Roster) -> None:
                         rng.choice(DISCIPLINES),
                         "",
                         rng.choice(UNITS),
-                        f"+1555{4000000 + i:07d}",
+                        *staff_number_columns(f"+1555{4000000 + i:07d}", keys),
                         "en",
                         False,
                         True,

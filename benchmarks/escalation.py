@@ -43,6 +43,7 @@ from benchmarks.common import (
     add_rotations,
     analyze,
     drop_kafka_state,
+    keyring,
     machine,
     now_iso,
     page_counts,
@@ -106,12 +107,26 @@ def seed_open_pages(url: str, pages: int, spread: float, lead: float, first: lis
             "'peer_paged', 0, 0, now() - interval '10 min', now() - interval '10 min' "
             "FROM bench_open"
         )
+        # The peers' numbers as pages keep them: each sealed column under its own name.
+        keys = keyring()
+        peers = cur.execute(
+            "SELECT staff_id, mobile_e164 FROM staff WHERE staff_id = ANY(%(first)s)",
+            {"first": first},
+        ).fetchall()
+        numbers = {sid: keys.open(sealed, "staff.mobile_e164") for sid, sealed in peers}
         cur.execute(
-            "INSERT INTO pages (id, case_id, attempt, peer_staff_id, to_number, reply_code, "
-            "reason, state, provider_sid, requested_at, claimed_at, sent_at, delivered_at) "
-            "SELECT b.page_id, b.case_id, 1, b.peer, s.mobile_e164, b.n::text, 'bench', "
-            "'delivered', 'SMbench' || b.n, now() - interval '5 min', now() - interval '5 min', "
-            "now(), now() FROM bench_open b JOIN staff s ON s.staff_id = b.peer"
+            "INSERT INTO pages (id, case_id, attempt, peer_staff_id, to_number, to_number_key, "
+            "reply_code, reason, state, provider_sid, requested_at, claimed_at, sent_at, "
+            "delivered_at) SELECT b.page_id, b.case_id, 1, b.peer, s.sealed, s.key, b.n::text, "
+            "'bench', 'delivered', 'SMbench' || b.n, now() - interval '5 min', "
+            "now() - interval '5 min', now(), now() FROM bench_open b JOIN "
+            "unnest(%(ids)s::text[], %(sealed)s::text[], %(keys)s::text[]) AS s(staff_id, sealed, "
+            "key) ON s.staff_id = b.peer",
+            {
+                "ids": list(numbers),
+                "sealed": [keys.seal(n, "pages.to_number") for n in numbers.values()],
+                "keys": [keys.lookup(n) for n in numbers.values()],
+            },
         )
         cur.execute(
             "INSERT INTO deadlines (case_id, kind, due_at, payload) SELECT case_id, "

@@ -25,7 +25,15 @@ from datetime import UTC, date, datetime
 import psycopg
 from sqlalchemy import select
 
-from benchmarks.common import add_rotations, bench_db_url, percentile, recreate_db, report
+from benchmarks.common import (
+    add_rotations,
+    bench_db_url,
+    keyring,
+    percentile,
+    recreate_db,
+    report,
+    staff_number_columns,
+)
 from services.db import async_engine, transaction
 from services.people.matching import load_context, rank
 from services.people.models import Staff
@@ -45,9 +53,10 @@ def build(url: str, staff: int, peers: int, rotations: int) -> None:
                 "VALUES (%s, %s, 'main', 'America/New_York', true)",
                 (u, u),
             )
+        keys = keyring()
         with cur.copy(
             "COPY staff (staff_id, display_name, discipline, role, home_unit, mobile_e164, "
-            "language, opted_out, active) FROM STDIN"
+            "mobile_key, language, opted_out, active) FROM STDIN"
         ) as copy:
             for i in range(staff):
                 copy.write_row(
@@ -57,7 +66,7 @@ def build(url: str, staff: int, peers: int, rotations: int) -> None:
                         rng.choice(DISCIPLINES),
                         "",
                         rng.choice(UNITS),
-                        f"+1555{3000000 + i:07d}",
+                        *staff_number_columns(f"+1555{3000000 + i:07d}", keys),
                         rng.choice(["en"] * 9 + ["es"]),
                         False,
                         True,
@@ -95,13 +104,14 @@ def build(url: str, staff: int, peers: int, rotations: int) -> None:
             "FROM incidents",
             (last,),
         )
+        history = "+15550000000"  # one number for every page of the history
         cur.execute(
-            "INSERT INTO pages (id, case_id, attempt, peer_staff_id, to_number, reply_code, "
-            "reason, state, requested_at) SELECT gen_random_uuid(), c.id, 1, "
-            "'S' || lpad((floor(random() * %s))::int::text, 5, '0'), '+15550000000', '1', 'x', "
+            "INSERT INTO pages (id, case_id, attempt, peer_staff_id, to_number, to_number_key, "
+            "reply_code, reason, state, requested_at) SELECT gen_random_uuid(), c.id, 1, "
+            "'S' || lpad((floor(random() * %s))::int::text, 5, '0'), %s, %s, '1', 'x', "
             "CASE WHEN random() < 0.1 THEN 'accepted' ELSE 'delivered' END, "
             "now() - (random() * interval '7 days') FROM support_cases c",
-            (peers,),
+            (peers, keys.seal(history, "pages.to_number"), keys.lookup(history)),
         )
         conn.commit()
 

@@ -33,6 +33,9 @@ from typing import Any
 import httpx
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo root, no install needed
+from services.sealing import default_keyring
+
 ROOT = Path(__file__).resolve().parent.parent
 STAFF_CSV = ROOT / "services" / "seed" / "staff.csv"
 PEERS_CSV = ROOT / "services" / "seed" / "peers.csv"
@@ -253,7 +256,9 @@ class Story:
             """,
             (self.incident_id,),
         ).fetchall()
-        for pid, clinician, peer, to, code, reason, state, sid, requested_at in rows:
+        for pid, clinician, peer, sealed_to, code, reason, state, sid, requested_at in rows:
+            # Numbers are sealed in the store (services/sealing.py): the demo holds the keys.
+            to = default_keyring().open(sealed_to, "pages.to_number")
             page = self.pages.get(pid)
             if page is None:
                 page = PageView(pid, clinician, peer, to, code, reason)
@@ -345,12 +350,15 @@ class Story:
         waiting = {p.to_number: p for p in self.pages.values() if "replied" not in p.times}
         if not waiting:
             return
+        keys = default_keyring()  # a reply is found by its sender's lookup value, then opened
         rows = self.db.execute(
             "SELECT provider_sid, from_number, body, received_at, page_id FROM inbound_sms "
-            "WHERE from_number = ANY(%s) AND received_at >= %s ORDER BY received_at",
-            (list(waiting), self.accepted_at),
+            "WHERE from_number_key = ANY(%s) AND received_at >= %s ORDER BY received_at",
+            ([keys.lookup(n) for n in waiting], self.accepted_at),
         ).fetchall()
-        for sid, from_number, body, received_at, page_id in rows:
+        for sid, sealed_from, sealed_body, received_at, page_id in rows:
+            from_number = keys.open(sealed_from, "inbound_sms.from_number")
+            body = keys.open(sealed_body, "inbound_sms.body")
             page = self.pages.get(page_id) if page_id else waiting.get(from_number)
             if page is None or "replied" in page.times:
                 continue

@@ -16,3 +16,20 @@ export API_PORT="${API_PORT:-8000}"
 # The demo's MLLP service (deploy/demo.sh); up.sh starts one only when MLLP_PORT is set.
 export DEMO_MLLP_PORT="${DEMO_MLLP_PORT:-2575}"
 mkdir -p "$SVRR_RUN/log" "$SVRR_RUN/pid"
+# Data-at-rest keys (services/sealing.py, docs/data-at-rest.md). This machine's own, made
+# once from the OS's random source into files only its user reads; a hospital sets DATA_KEYS
+# / LOOKUP_KEY (or their _FILE forms) from its secret store instead, and then none is made.
+if [[ -z "${DATA_KEYS:-}${DATA_KEYS_FILE:-}" ]]; then
+  export DATA_KEYS_FILE="$SVRR_RUN/keys/data-keys"
+  if [[ ! -s "$DATA_KEYS_FILE" ]]; then
+    (umask 077 && mkdir -p "$SVRR_RUN/keys" &&
+      printf 'k1:%s\n' "$(head -c 32 /dev/urandom | base64)" >"$DATA_KEYS_FILE")
+  fi
+fi
+if [[ -z "${LOOKUP_KEY:-}${LOOKUP_KEY_FILE:-}" ]]; then
+  export LOOKUP_KEY_FILE="$SVRR_RUN/keys/lookup-key"
+  if [[ ! -s "$LOOKUP_KEY_FILE" ]]; then
+    (umask 077 && mkdir -p "$SVRR_RUN/keys" &&
+      head -c 32 /dev/urandom | base64 >"$LOOKUP_KEY_FILE")
+  fi
+fi

@@ -61,12 +61,14 @@ def reconcile_config(admin: KafkaAdminClient, name: str, wanted: dict[str, str])
     """Set what differs from the catalogue on an existing topic; the changes made."""
     changes = config_changes(topic_config(admin, name, list(wanted)), wanted)
     if changes:
-        # Incremental: only these keys change. The broker checks the keys; the client's own
-        # check (a describe) can miss a topic created a moment ago, so it is not asked.
+        # raise_on_unknown=False: kafka-python otherwise refuses any key the topic does not
+        # already hold as a dynamic config, which is exactly the topic to fix (one created by
+        # hand or by an older catalogue, its retention the broker's default). The broker
+        # itself still refuses a key it does not know.
         result = admin.alter_configs(
             [ConfigResource(ConfigResourceType.TOPIC, name, configs=changes)],
             raise_on_unknown=False,
-            incremental=True,
+            incremental=True,  # only these keys change
         )
         outcome = result.get("topic", {}).get(name)
         if outcome != "OK":

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from schemas.events import Event
-from services.deadletter import store_dead_letter
+from services.deadletter import Unprocessable, store_dead_letter
 from services.logs import log
 
 E = TypeVar("E", bound=Event)
@@ -80,8 +80,13 @@ async def handle_batch(
     except Exception as exc:
         if len(good) == 1:
             event, raw = good[0]
-            log().exception("event.failed", topic=contract.topic, event_id=str(event.event_id))
-            await dead_letter(contract.topic, raw, f"{_name(handle)}: {type(exc).__name__}")
+            if isinstance(exc, Unprocessable):
+                log().error("event.unprocessable", topic=contract.topic, reason=str(exc))
+                reason = f"{_name(handle)}: {exc}"
+            else:
+                log().exception("event.failed", topic=contract.topic, event_id=str(event.event_id))
+                reason = f"{_name(handle)}: {type(exc).__name__}"
+            await dead_letter(contract.topic, raw, reason[:200])
             return outcomes + ["dead_letter"]
         log().warning("batch.failed_one_by_one", topic=contract.topic, size=len(good))
     for _event, raw in good:

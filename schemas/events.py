@@ -17,7 +17,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # every contract's, but SmsReceived's (2: a claim check, no number)
 
 StaffId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")]
 UnitCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _./-]{0,31}$")]
@@ -172,17 +172,28 @@ class PageStatusChanged(Event):
 
 
 class SmsReceived(Event):
-    """An inbound SMS, verified as Twilio's. Keyed by sender so replies stay in order."""
+    """An inbound SMS, verified as Twilio's and stored: a claim check on its inbound_sms row.
 
-    topic: ClassVar[str] = "svrr.sms-received.v1"
-    key_field: ClassVar[str] = "from_number"
+    Version 2 (svrr.sms-received.v2). Version 1 carried the sender's number and what they
+    wrote, so both sat at rest in the outbox table and on the topic's log, outside the
+    store's sealed columns and its retention. This one names the stored row only (`sms_id`,
+    and Twilio's `provider_sid`); the reply agent reads the number and the text from the row
+    in the transaction that acts on them (services.cases.inbound). An event whose row is gone
+    (purged) is a dead letter, never a crash.
 
+    Keyed by `sender`, the keyed lookup hash of the sender's number (an HMAC-SHA256 whose key
+    never leaves the services, services.sealing): one sender's replies stay in order on one
+    partition, and the key reveals no number to whoever reads the topic.
+    """
+
+    topic: ClassVar[str] = "svrr.sms-received.v2"
+    key_field: ClassVar[str] = "sender"
+
+    schema_version: Literal[2] = 2  # type: ignore[assignment]
     event: Literal["SmsReceived"] = "SmsReceived"
     sms_id: uuid.UUID
-    provider_sid: str
-    from_number: str = Field(pattern=r"^\+[1-9]\d{6,14}$")
-    to_number: str
-    body: str = Field(max_length=1600)
+    provider_sid: str = Field(min_length=1, max_length=64)
+    sender: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class PageAnswered(Event):

@@ -33,12 +33,14 @@ def topic_name(contract: type[Event]) -> str:
     return os.environ.get("SVRR_TOPIC_PREFIX", "") + contract.topic
 
 
-# Topics whose records may hold what we never keep, so the broker keeps them briefly.
-# SMS bodies may hold what a clinician wrote: no longer than replay needs. The raw feed
-# topic is written by a hospital's engine, and a record that fails validation may carry a
-# patient's details anywhere: three days, enough to outlast a weekend with the worker down
-# (a record deleted unread would be an incident lost), then gone.
-SHORT_RETENTION_MS = {"SmsReceived": str(DAY_MS), "FeedIncidentReported": str(3 * DAY_MS)}
+# Topics whose records may hold what we never keep, so the broker keeps them briefly. The
+# raw feed topic is written by a hospital's engine, and a record that fails validation may
+# carry a patient's details anywhere: three days, enough to outlast a weekend with the
+# worker down (a record deleted unread would be an incident lost), then gone. An inbound
+# SMS's record names its stored row and nothing else (SmsReceived v2, a claim check), so it
+# is kept the week every other record is: a day lost a reply when the worker was down
+# longer (nothing sweeps unhandled replies).
+SHORT_RETENTION_MS = {"FeedIncidentReported": str(3 * DAY_MS)}
 
 
 def _spec(contract: type[Event]) -> TopicSpec:

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from services import clock, logs, retention
+from services import keys as key_commands
 from services.config import get_settings
 from services.db import async_engine, transaction
 from services.feeds import commands as feed_commands
@@ -87,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     identity_commands.add_commands(sub)
     involvement_commands.add_commands(sub)
     feed_commands.add_commands(sub)
+    key_commands.add_commands(sub)
     retention.add_commands(sub)
     args = parser.parse_args(argv)
+    if (code := key_commands.run(args)) is not None:
+        return code
     if (code := retention.run(args)) is not None:
         return code
     if (code := feed_commands.run(args)) is not None:

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # auto-responder loop ends after this many); a crisis reply may go once more.
     unknown_number_replies: int = Field(default=3, ge=0)
     unknown_number_reply_hours: int = Field(default=24, ge=1)
+    # Help texts ("reply 1A to accept...") to any one number, known or not, per window: a
+    # clinician's or a peer's auto-responder ("I am on leave") is not understood, so each of
+    # its messages would get the help text, which it answers, for ever. The coordinator is
+    # asked to look at such a reply anyway, so a person still sees every one.
+    help_answers_per_number: int = Field(default=5, ge=0)
+    help_answer_hours: int = Field(default=24, ge=1)
     # Numbers in imports without a country code are read as this region's.
     default_phone_region: str = "US"
     # Matching: "preferred" ranks peers from another unit first; "required" never pages a
@@ -84,6 +90,15 @@ class Settings(BaseSettings):
     # Who is paged when no peer qualifies: never silence.
     coordinator_number: str = "+15550009999"
     crisis_line: str = "988"
+
+    # Data at rest (services/sealing.py, docs/data-at-rest.md): phone numbers and what people
+    # write are sealed with DATA_KEYS (`id:base64` keys, newest first, comma-separated) and
+    # numbers are looked up by an HMAC under LOOKUP_KEY. Each may instead name a file
+    # (readable by the service's user only). No default: a deployment that forgets them stops.
+    data_keys: str = ""
+    data_keys_file: str = ""
+    lookup_key: str = ""
+    lookup_key_file: str = ""
 
     worker_id: str = "svrr-worker"
     worker_web_port: int = 6066

@@ -11,6 +11,12 @@ from services.db import Base, transaction
 from services.metrics import DEAD_LETTERS
 
 
+class Unprocessable(Exception):
+    """A valid event its handler can never act on (what it names is gone from the store).
+    The consumer stores it as a dead letter whose reason is this message (never the event's
+    contents), and logs no traceback: it is a known outcome, not a fault."""
+
+
 class DeadLetter(Base):
     __tablename__ = "dead_letters"
 

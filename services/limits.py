@@ -60,6 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config import Settings, get_settings
 from services.logs import log
+from services.sealing import keyring_of
 
 # Keys kept per limiter before idle ones are pruned (and, if that is not enough, the oldest).
 MAX_KEYS = 10_000
@@ -204,14 +205,37 @@ def is_intake(method: str, path: str) -> bool:
 
 # Every message to the number made in the window, and how many were crisis replies. The
 # store's own clock on both sides (created_at is the insert's now()): a window in real time,
-# whatever clock the tiered response runs on. messages.to_number is indexed.
+# whatever clock the tiered response runs on. `:n` is the number's lookup value
+# (services.sealing), which messages.to_number_key holds, indexed.
 _ANSWERED = text(
     "SELECT count(*), count(*) FILTER (WHERE kind = 'crisis_reply') FROM messages "
-    "WHERE to_number = :n AND created_at > now() - make_interval(hours => :h)"
+    "WHERE to_number_key = :n AND created_at > now() - make_interval(hours => :h)"
 )
 # One answer decision per number at a time, across worker processes: two messages from the
 # same number read in parallel must not both see room for the last answer.
 _SERIALISE = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
+
+
+_HELPED = text(
+    "SELECT count(*) FROM messages WHERE to_number_key = :n AND kind = 'help' "
+    "AND created_at > now() - make_interval(hours => :h)"
+)
+
+
+async def may_send_help(session: AsyncSession, number: str, settings: Settings) -> bool:
+    """Whether one more help text may go to `number` (anyone's: a clinician's or a peer's
+    phone as much as a stranger's): at most `help_answers_per_number` in
+    `help_answer_hours`, counted in the store, under the number's lock as
+    may_answer_unknown counts. Why: a help text answers a message we did not understand,
+    and an auto-responder's message is never understood, so without a cap the two phones
+    would text each other for ever."""
+    key = keyring_of(session).lookup(number)
+    await session.execute(_SERIALISE, {"k": f"svrr:answers:{key}"})
+    sent = await session.scalar(_HELPED, {"n": key, "h": settings.help_answer_hours})
+    if int(sent or 0) < settings.help_answers_per_number:
+        return True
+    LIMITED.labels("help_answers_per_number").inc()
+    return False
 
 
 async def may_answer_unknown(
@@ -235,9 +259,10 @@ async def may_answer_unknown(
     commit together (the caller queues the answer in the same transaction).
     """
     cap = settings.unknown_number_replies
-    await session.execute(_SERIALISE, {"k": f"svrr:answers:{number}"})
+    key = keyring_of(session).lookup(number)
+    await session.execute(_SERIALISE, {"k": f"svrr:answers:{key}"})
     total, crisis_replies = (
-        await session.execute(_ANSWERED, {"n": number, "h": settings.unknown_number_reply_hours})
+        await session.execute(_ANSWERED, {"n": key, "h": settings.unknown_number_reply_hours})
     ).one()
     if total < cap or (crisis and not crisis_replies):
         return True

@@ -2,7 +2,8 @@
 cases opened outside the incident path. (Deadlines have a process of their own:
 services.cases.engine, `svrr engine`.)
 
-sms-received --record_reply--> the conversation's next step (services.cases.replies)
+sms-received --record_reply--> the stored SMS it names (services.cases.inbound)
+    --> the conversation's next step (services.cases.replies)
 every half second, when the worker's look at the store finds any (services.paging.agents):
 queued SMS that are due; cases opened and not yet paged
 """
@@ -19,7 +20,7 @@ from events.app import app, settings, sms_received
 from events.consume import consume, persistently
 from schemas.events import SmsReceived, SupportNeeded
 from services import clock
-from services.cases import dispatch, outbound, outreach, replies
+from services.cases import dispatch, inbound, outbound, outreach, replies
 from services.db import transaction
 from services.incidents.agents import contexts, sends
 from services.logs import log
@@ -31,8 +32,12 @@ UNPAGED_AFTER = timedelta(seconds=1)
 
 
 async def apply_reply(sms: SmsReceived) -> None:
+    """The stored SMS the event names (a claim check: the event holds no number and no
+    text), handled in the transaction that reads it. A row gone or purged raises
+    inbound.Unreadable: a dead letter with that reason (events.consume)."""
     async with transaction() as session:
-        outcome = await replies.handle_sms(session, sms, settings)
+        held = await inbound.claim(session, sms)
+        outcome = "duplicate" if held is None else await replies.handle_sms(session, held, settings)
     log().info("sms.handled", sms_id=str(sms.sms_id), outcome=outcome)
 
 

@@ -10,15 +10,16 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.events import SmsReceived
 from services import clock, texts
 from services.cases import flows, outbound
 from services.cases.attention import Attention
+from services.cases.inbound import InboundText
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
 from services.cases.models import Message, NumberOptOut
 from services.cases.refs import case_ref
 from services.config import Settings
 from services.conversations.crisis import signals_distress
+from services.limits import may_send_help
 from services.logs import log
 from services.paging.models import OPEN_STATES as OPEN_PAGE_STATES
 from services.paging.models import Page, SupportCase
@@ -28,7 +29,7 @@ from services.people.models import Staff
 
 async def answer_sender(
     session: AsyncSession,
-    sms: SmsReceived,
+    sms: InboundText,
     kind: str,
     body: str,
     case_id: uuid.UUID | None = None,
@@ -44,8 +45,24 @@ async def answer_sender(
     )
 
 
+async def answer_help(
+    session: AsyncSession,
+    settings: Settings,
+    sms: InboundText,
+    body: str,
+    case_id: uuid.UUID | None = None,
+) -> bool:
+    """answer_sender with a help text, unless the sender's number has had its share
+    (services.limits.may_send_help): an auto-responder loop ends. True when one was queued."""
+    if not await may_send_help(session, sms.from_number, settings):
+        log().info("sms.unanswered", sms_id=str(sms.sms_id), reason="help texts at their cap")
+        return False
+    await answer_sender(session, sms, "help", body, case_id)
+    return True
+
+
 async def new_reply_to_coordinator(
-    session: AsyncSession, settings: Settings, case_id: uuid.UUID, sms: SmsReceived
+    session: AsyncSession, settings: Settings, case_id: uuid.UUID, sms: InboundText
 ) -> None:
     """A reply while a person holds the case: the coordinator hears of it (never its words)."""
     await flows.tell_coordinator(
@@ -62,7 +79,7 @@ async def ask_for_a_look(
     session: AsyncSession,
     settings: Settings,
     case_id: uuid.UUID,
-    sms: SmsReceived,
+    sms: InboundText,
     unread_is_enough: bool,
 ) -> None:
     """A reply we could not read: a person looks when it has words of distress, and for a
@@ -90,7 +107,7 @@ async def tell_peer(
     peer_number: str | None,
     kind: str,
     body: str,
-    sms: SmsReceived,
+    sms: InboundText,
 ) -> None:
     """Tell the peer holding the case (if one does) what the clinician's reply means for them."""
     if peer_number is not None:
@@ -110,14 +127,16 @@ async def stop_number(session: AsyncSession, number: str) -> None:
     A clinician's open cases move to `opted_out` for the coordinator (a peer holding one is
     stood down); a peer's open pages are passed on at once rather than waiting out the step.
     """
-    await session.execute(insert(NumberOptOut).values(number=number).on_conflict_do_nothing())
+    await session.execute(
+        insert(NumberOptOut).values(number_key=number, number=number).on_conflict_do_nothing()
+    )
     await session.execute(
         update(Message)
-        .where(Message.to_number == number, Message.state == "queued")
+        .where(Message.to_number_key == number, Message.state == "queued")
         .values(state="suppressed")
     )
     clinician = await session.scalar(
-        select(Staff).where(Staff.mobile_e164 == number, Staff.active.is_(True))
+        select(Staff).where(Staff.mobile_key == number, Staff.active.is_(True))
     )
     if clinician is not None:
         cases = (
@@ -143,7 +162,7 @@ async def withdraw_pages(session: AsyncSession, number: str, why: str) -> list[u
         await session.scalars(
             select(Page)
             .where(
-                Page.to_number == number,
+                Page.to_number_key == number,
                 Page.peer_staff_id.is_not(None),
                 Page.state.in_([*OPEN_PAGE_STATES, "accepted"]),
             )
@@ -164,4 +183,4 @@ async def withdraw_pages(session: AsyncSession, number: str, why: str) -> list[u
 
 
 async def start_number(session: AsyncSession, number: str) -> None:
-    await session.execute(delete(NumberOptOut).where(NumberOptOut.number == number))
+    await session.execute(delete(NumberOptOut).where(NumberOptOut.number_key == number))

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.events import SmsReceived
 from services import clock, texts
 from services.cases import flows, outbound
 from services.cases.answers import (
+    answer_help,
     answer_sender,
     ask_for_a_look,
     new_reply_to_coordinator,
@@ -21,6 +21,7 @@ from services.cases.answers import (
     tell_peer,
 )
 from services.cases.attention import Attention
+from services.cases.inbound import InboundText
 from services.cases.machine import BEFORE_OFFER, CaseState, move
 from services.cases.refs import case_ref
 from services.config import Settings
@@ -86,7 +87,7 @@ async def handle_clinician_reply(
     session: AsyncSession,
     case: SupportCase,
     clinician: Staff,
-    sms: SmsReceived,
+    sms: InboundText,
     settings: Settings,
 ) -> str:
     unit = await flows.unit_of(session, clinician.home_unit)
@@ -187,7 +188,7 @@ async def handle_clinician_reply(
         await new_reply_to_coordinator(session, settings, case.id, sms)
         return "to coordinator"
     if action == A.EXPLAIN:
-        await answer_sender(session, sms, "help", await to_clinician("about_us"), case.id)
+        await answer_help(session, settings, sms, await to_clinician("about_us"), case.id)
         if "wrong" in sms.body.lower():
             # "Wrong number": the directory may have texted someone else about a colleague.
             await flows.tell_coordinator(
@@ -210,5 +211,4 @@ async def handle_clinician_reply(
         help_text = await to_clinician("clinician_help")
     else:
         help_text = await to_clinician("clinician_pending")
-    await answer_sender(session, sms, "help", help_text, case.id)
-    return "help"
+    return "help" if await answer_help(session, settings, sms, help_text, case.id) else "unanswered"

@@ -49,6 +49,7 @@ from services.paging.models import PageState, SupportCase
 from services.people.assign import Ask, assign
 from services.people.matching import Match, MatchContext
 from services.people.models import Person, StaffView, Unit
+from services.sealing import Keyring, keyring_of
 
 
 @dataclass
@@ -162,7 +163,7 @@ class Writes:
                 parts.append(f"{name} AS ({insert_from_json(table, columns, name)})")
                 params[name] = rows_json(rows)
 
-        add("pages", PAGE_COLUMNS, self.pages)
+        add("pages", PAGE_COLUMNS, sealed_pages(self.pages, keyring_of(session)))
         add("page_transitions", PAGE_TRANSITION_COLUMNS, self.page_transitions)
         add("case_transitions", CASE_TRANSITION_COLUMNS, self.case_transitions)
         add("deadlines", DEADLINE_COLUMNS, self.deadlines)
@@ -200,6 +201,7 @@ PAGE_COLUMNS = {
     "attempt": "int",
     "peer_staff_id": "text",
     "to_number": "text",
+    "to_number_key": "text",
     "reply_code": "text",
     "reason": "text",
     "state": "text",
@@ -207,6 +209,25 @@ PAGE_COLUMNS = {
     "claimed_at": "timestamptz",
     "sent_body": "text",
 }
+
+
+def sealed_pages(rows: list[dict[str, object]], keys: Keyring) -> list[dict[str, object]]:
+    """Page rows as the store keeps them: number and text sealed, the number's lookup beside
+    it (services.sealing). The batch's own rows keep the clear values its sends use."""
+    out = []
+    for row in rows:
+        number, body = str(row["to_number"]), row["sent_body"]
+        out.append(
+            row
+            | {
+                "to_number": keys.seal(number, "pages.to_number"),
+                "to_number_key": keys.lookup(number),
+                "sent_body": None if body is None else keys.seal(str(body), "pages.sent_body"),
+            }
+        )
+    return out
+
+
 PAGE_TRANSITION_COLUMNS = {
     "page_id": "uuid",
     "state": "text",
@@ -290,10 +311,11 @@ async def case_inputs(
     statement (it was six: the clinicians, two for the involved, the pages, the counter).
     After the lock, not with it: it must read what the lock may have waited for."""
     rows = await session.execute(CASE_INPUTS, {"ids": list(case_ids)})
+    keys = keyring_of(session)
     found: dict[uuid.UUID, CaseInputs] = {}
     for r in rows.all():
         case = LockedCase(r[0], r[1], r[5], r[2], r[3], r[4])
-        clinician = StaffView.of(r[5:14])  # the staff columns, in StaffView.of's order
+        clinician = StaffView.of(r[5:14], keys)  # the staff columns, in StaffView.of's order
         earlier = list(zip(r[15] or [], r[16] or [], strict=True))
         found[r[0]] = CaseInputs(case, clinician, set(r[14] or ()), earlier, (r[17], r[18]))
     return found

@@ -106,7 +106,7 @@ async def clinician_not_before(
     recent = await session.scalar(
         select(InboundSms.id)
         .where(
-            InboundSms.from_number == clinician.mobile_e164,
+            InboundSms.from_number_key == clinician.mobile_e164,
             InboundSms.received_at > at - WROTE_RECENTLY,
             InboundSms.received_at <= at,
         )

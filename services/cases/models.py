@@ -19,7 +19,6 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
-    Text,
     func,
     text,
 )
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 import services.paging.models  # noqa: F401  (cases and pages are mapped first)
 from services.db import Base
+from services.sealing import Lookup, Sealed, mirror
 
 
 class MessageState(StrEnum):
@@ -82,8 +82,10 @@ class Message(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("support_cases.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
-    to_number: Mapped[str] = mapped_column(String(16), index=True)
-    body: Mapped[str] = mapped_column(Text)
+    # Sealed (services.sealing); NULL once retention purged the closed case.
+    to_number: Mapped[str | None] = mapped_column(Sealed("messages.to_number"))
+    to_number_key: Mapped[str | None] = mapped_column(Lookup(), index=True)
+    body: Mapped[str | None] = mapped_column(Sealed("messages.body"))
     dedupe_key: Mapped[str] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(16), default=MessageState.queued)
     # services.cases.outbound.Priority: urgent messages never wait behind bulk to one number.
@@ -133,7 +135,10 @@ class NumberOptOut(Base):
 
     __tablename__ = "sms_opt_outs"
 
-    number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # Found by its lookup value; the number itself is kept sealed so that a new lookup key
+    # (svrr keys rotate) can recompute the key instead of forgetting who said STOP.
+    number_key: Mapped[str] = mapped_column(Lookup(), primary_key=True)
+    number: Mapped[str] = mapped_column(Sealed("sms_opt_outs.number"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -150,3 +155,7 @@ class CaseAttention(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cleared_by: Mapped[str | None] = mapped_column(String(64))
+
+
+mirror(Message.to_number, Message.to_number_key)
+mirror(NumberOptOut.number, NumberOptOut.number_key)

@@ -37,6 +37,7 @@ from services.db import array_literal, fetch
 from services.paging.delivery import Delivery, advance
 from services.paging.models import Page
 from services.people.models import Staff
+from services.sealing import Keyring, as_stored, keyring_of
 
 RATE_PER_MINUTE = 6
 # Slots of each minute per number that only urgent messages may use.
@@ -71,15 +72,16 @@ class Unreachable(enum.StrEnum):
 EXEMPT_FROM_RECORD = frozenset({"crisis_reply", "coordinator"})
 
 
-# The rule as SQL, over the numbers in the array parameter `:ns`: (number, why) rows, why
-# one of Unreachable's names; a number may come twice (STOP and a record). Also for callers
-# that read reachability inside a statement of their own (a CTE); unreachable_from reads it.
+# The rule as SQL, over the numbers' lookup values (services.sealing) in the array parameter
+# `:ns`: (lookup, why) rows, why one of Unreachable's names; a number may come twice (STOP
+# and a record). Also for callers that read reachability inside a statement of their own (a
+# CTE); unreachable_from reads it.
 UNREACHABLE_SQL = (
-    "SELECT number, 'stop' AS why FROM sms_opt_outs WHERE number = ANY(:ns) "
+    "SELECT number_key, 'stop' AS why FROM sms_opt_outs WHERE number_key = ANY(:ns) "
     "UNION ALL "
-    "SELECT mobile_e164, CASE WHEN undeliverable_code IS NOT NULL "
+    "SELECT mobile_key, CASE WHEN undeliverable_code IS NOT NULL "
     "THEN 'undeliverable' ELSE 'opted_out' END FROM staff "
-    "WHERE mobile_e164 = ANY(:ns) "
+    "WHERE mobile_key = ANY(:ns) "
     "AND (undeliverable_code IS NOT NULL OR (active AND opted_out))"
 )
 UNREACHABLE = text(UNREACHABLE_SQL)
@@ -90,31 +92,43 @@ async def unreachable(session: AsyncSession, numbers: Iterable[str]) -> dict[str
 
     The only rule for it, so the queue, the page claim, matching and Tier 1 cannot disagree.
     """
-    wanted = sorted(set(numbers))
-    if not wanted:
+    by_key = lookups(keyring_of(session), numbers)
+    if not by_key:
         return {}
-    rows = await session.execute(UNREACHABLE, {"ns": wanted})
-    return unreachable_from(rows.all())
+    rows = await session.execute(UNREACHABLE, {"ns": sorted(by_key)})
+    return unreachable_from(rows.all(), by_key)
 
 
-def unreachable_from(rows: Iterable[tuple[str, str]]) -> dict[str, Unreachable]:
-    """(number, why) rows of UNREACHABLE_SQL (run alone or inside a caller's statement) as
-    `unreachable` returns them."""
+def lookups(keys: Keyring, numbers: Iterable[str]) -> dict[str, str]:
+    """Each number's lookup value, to the number: UNREACHABLE_SQL's `:ns` are its keys."""
+    return {keys.lookup(n): n for n in set(numbers) if n is not None}
+
+
+def unreachable_from(
+    rows: Iterable[tuple[str, str]], by_key: Mapping[str, str]
+) -> dict[str, Unreachable]:
+    """(lookup, why) rows of UNREACHABLE_SQL (run alone or inside a caller's statement) as
+    `unreachable` returns them, by number (`by_key`: lookups())."""
     found: dict[str, Unreachable] = {}
-    for number, why in rows:
+    for key, why in rows:
+        number = by_key[key]
         # STOP first: it is the one no exception overrides.
         if found.get(number) is not Unreachable.stop:
             found[number] = Unreachable[why]
     return found
 
 
-async def mark_undeliverable(session: AsyncSession, number: str, code: int) -> None:
+async def mark_undeliverable(session: AsyncSession, number_key: str, code: int) -> None:
     """The carrier said `number` cannot take SMS: kept on whoever has it, with the code and
     when, so the next incident skips it (matching, Tier 1, this queue) until the directory
-    gives them another number (services.people.importer clears the mark)."""
+    gives them another number (services.people.importer clears the mark). The number is
+    named by its lookup value (services.sealing): what a page or message row holds of it."""
     await session.execute(
         update(Staff)
-        .where(Staff.mobile_e164 == number, Staff.undeliverable_code.is_distinct_from(code))
+        .where(
+            Staff.mobile_key == as_stored(number_key),
+            Staff.undeliverable_code.is_distinct_from(code),
+        )
         .values(undeliverable_code=code, undeliverable_at=clock.now())
     )
 
@@ -123,13 +137,13 @@ async def mark_undeliverable_sent_to(
     session: AsyncSession, page_ids: list[uuid.UUID], message_id: uuid.UUID | None, code: int
 ) -> None:
     """A status callback's verdict on the number its pages or message went to."""
-    numbers = set(await session.scalars(select(Page.to_number).where(Page.id.in_(page_ids))))
+    keys = set(await session.scalars(select(Page.to_number_key).where(Page.id.in_(page_ids))))
     if message_id is not None:
-        numbers |= set(
-            await session.scalars(select(Message.to_number).where(Message.id == message_id))
+        keys |= set(
+            await session.scalars(select(Message.to_number_key).where(Message.id == message_id))
         )
-    for number in sorted(numbers):
-        await mark_undeliverable(session, number, code)
+    for key in sorted(k for k in keys if k is not None):  # None: purged (retention)
+        await mark_undeliverable(session, key, code)
 
 
 async def can_text(session: AsyncSession, number: str) -> bool:
@@ -161,7 +175,7 @@ async def enqueue(
     the number may not be texted."""
     if await _blocked(session, kind, to_number) is not None:
         return None
-    key = Outgoing(kind, to_number, body, case_id, dedupe).dedupe_key
+    key = Outgoing(kind, to_number, body, case_id, dedupe).dedupe_key(keyring_of(session))
     return await session.scalar(
         insert(Message)
         .values(
@@ -169,6 +183,7 @@ async def enqueue(
             case_id=case_id,
             kind=kind,
             to_number=to_number,
+            to_number_key=to_number,
             body=body,
             dedupe_key=key,
             state=MessageState.queued,
@@ -192,17 +207,19 @@ class Outgoing:
     case_id: uuid.UUID | None = None
     dedupe: str | None = None
 
-    @property
-    def dedupe_key(self) -> str:
-        return f"{self.kind}:{self.case_id}:{self.to_number}:{self.dedupe or ''}"[:200]
+    def dedupe_key(self, keys: Keyring) -> str:
+        """Names the number by its lookup value: the key is stored in the clear."""
+        number = keys.lookup(self.to_number)
+        return f"{self.kind}:{self.case_id}:{number}:{self.dedupe or ''}"[:200]
 
 
 ENQUEUE_MANY = (
-    "INSERT INTO messages (id, case_id, kind, to_number, body, dedupe_key, state, priority, "
-    "not_before) SELECT gen_random_uuid(), m.case_id, m.kind, m.to_number, m.body, m.key, "
-    "'queued', m.priority, %(at)s FROM unnest(CAST(%(case)s AS uuid[]), CAST(%(kind)s AS text[]), "
-    "CAST(%(to)s AS text[]), CAST(%(body)s AS text[]), CAST(%(key)s AS text[]), "
-    "CAST(%(priority)s AS smallint[])) AS m(case_id, kind, to_number, body, key, priority) "
+    "INSERT INTO messages (id, case_id, kind, to_number, to_number_key, body, dedupe_key, state, "
+    "priority, not_before) SELECT gen_random_uuid(), m.case_id, m.kind, m.to_number, m.lookup, "
+    "m.body, m.key, 'queued', m.priority, %(at)s FROM unnest(CAST(%(case)s AS uuid[]), "
+    "CAST(%(kind)s AS text[]), CAST(%(to)s AS text[]), CAST(%(lookup)s AS text[]), "
+    "CAST(%(body)s AS text[]), CAST(%(key)s AS text[]), CAST(%(priority)s AS smallint[])) "
+    "AS m(case_id, kind, to_number, lookup, body, key, priority) "
     "ON CONFLICT (dedupe_key) WHERE state IN ('queued', 'sending') DO NOTHING RETURNING id"
 )
 
@@ -223,6 +240,7 @@ async def enqueue_many(
     keep = [m for m in outgoing if not holds_back(m.kind, blocked.get(m.to_number))]
     if not keep:
         return 0
+    keys = keyring_of(session)
     rows = await fetch(
         session,
         ENQUEUE_MANY,
@@ -230,9 +248,10 @@ async def enqueue_many(
             "at": at,
             "case": array_literal(m.case_id for m in keep),
             "kind": array_literal(m.kind for m in keep),
-            "to": array_literal(m.to_number for m in keep),
-            "body": array_literal(m.body for m in keep),
-            "key": array_literal(m.dedupe_key for m in keep),
+            "to": array_literal(keys.seal(m.to_number, "messages.to_number") for m in keep),
+            "lookup": array_literal(keys.lookup(m.to_number) for m in keep),
+            "body": array_literal(keys.seal(m.body, "messages.body") for m in keep),
+            "key": array_literal(m.dedupe_key(keys) for m in keep),
             "priority": array_literal(
                 int(PRIORITY_OF_KIND.get(m.kind, Priority.conversation)) for m in keep
             ),
@@ -257,10 +276,12 @@ async def cancel_pending(session: AsyncSession, case_id: uuid.UUID, kinds: tuple
 async def sent_last_minute(session: AsyncSession, number: str, at: datetime) -> int:
     since = at - timedelta(minutes=1)
     messages = await session.scalar(
-        select(func.count()).where(Message.to_number == number, Message.sent_at > since)
+        select(func.count()).where(Message.to_number_key == number, Message.sent_at > since)
     )
     pages = await session.scalar(
-        select(func.count()).select_from(Page).where(Page.to_number == number, Page.sent_at > since)
+        select(func.count())
+        .select_from(Page)
+        .where(Page.to_number_key == number, Page.sent_at > since)
     )
     return int(messages or 0) + int(pages or 0)
 
@@ -311,6 +332,9 @@ async def claim(
     ):
         reclaimed = True
     else:
+        return None
+    if msg.to_number is None or msg.body is None:
+        msg.state = MessageState.cancelled  # purged (retention): nobody left to send it to
         return None
     if await _blocked(session, msg.kind, msg.to_number) is not None:
         msg.state = MessageState.suppressed  # STOP, an opt-out or a bad number since it was queued

@@ -6,15 +6,17 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.events import PageAnswer, PageAnswered, SmsReceived
+from schemas.events import PageAnswer, PageAnswered
 from services import clock, outbox, texts
 from services.cases import flows, outbound
 from services.cases.answers import (
+    answer_help,
     answer_sender,
     ask_for_a_look,
     stop_number,
 )
 from services.cases.attention import Attention
+from services.cases.inbound import InboundText
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
 from services.cases.machine import CaseState, move
 from services.cases.refs import case_ref
@@ -50,7 +52,7 @@ async def handle_peer_reply(
     session: AsyncSession,
     number: str,
     pages: list[Page],
-    sms: SmsReceived,
+    sms: InboundText,
     settings: Settings,
     peer: Staff | None,
 ) -> str:
@@ -60,10 +62,12 @@ async def handle_peer_reply(
         await stop_number(session, number)
         return "stop"
     if reply.kind in ("help", "unknown", "start", "crisis"):
-        await answer_sender(session, sms, "help", await texts.text_for(session, peer, "peer_help"))
+        helped = await answer_help(
+            session, settings, sms, await texts.text_for(session, peer, "peer_help")
+        )
         if reply.kind == "unknown" and pages:
             await ask_for_a_look(session, settings, pages[0].case_id, sms, False)
-        return "help"
+        return "help" if helped else "unanswered"
     if reply.code is not None:
         # A code names the open page that carries it first: an older, answered or
         # superseded page may have had the same code (codes are reused once freed).
@@ -79,7 +83,7 @@ async def handle_peer_reply(
         page = next((p for p in pages if p.state in OPEN_PAGE_STATES), None)
     if page is None:
         gone = await texts.text_for(session, peer, "peer_no_such_page")
-        await answer_sender(session, sms, "help", gone)
+        await answer_help(session, settings, sms, gone)
         return "no such page"
     case = await session.get(SupportCase, page.case_id, with_for_update=True)
     assert case is not None
@@ -166,7 +170,7 @@ async def _refer(
     session: AsyncSession,
     case: SupportCase,
     settings: Settings,
-    sms: SmsReceived,
+    sms: InboundText,
     peer: Staff | None,
 ) -> str:
     await move(session, case, CaseState.tier3_referred, "referred to Tier 3 by the peer")

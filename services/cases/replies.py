@@ -21,10 +21,10 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.events import SmsReceived
 from services import clock, texts
 from services.cases import flows
 from services.cases.answers import (
+    answer_help,
     answer_sender,
     start_number,
     stop_number,
@@ -32,6 +32,7 @@ from services.cases.answers import (
 )
 from services.cases.attention import Attention
 from services.cases.clinician_replies import handle_clinician_reply
+from services.cases.inbound import InboundText
 from services.cases.machine import OPEN_STATES as OPEN_CASE_STATES
 from services.cases.machine import TERMINAL, CaseState, move
 from services.cases.peer_replies import handle_peer_reply
@@ -45,7 +46,7 @@ from services.paging.models import InboundSms, Page, PageState, SupportCase
 from services.people.models import Staff
 
 
-async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings) -> str:
+async def handle_sms(session: AsyncSession, sms: InboundText, settings: Settings) -> str:
     """Route one inbound SMS: STOP/START, crisis, a peer's answer, a clinician's answer, help.
 
     Every message gets an answer or a deliberate silence (STOP, START, which the carrier
@@ -63,7 +64,7 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
         await session.scalars(
             select(Page)
             .where(
-                Page.to_number == number,
+                Page.to_number_key == number,
                 Page.state.in_([*OPEN_PAGE_STATES, "accepted", PageState.superseded]),
                 Page.requested_at > clock.now() - timedelta(days=2),
             )
@@ -73,7 +74,7 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
     ).all()
     peer_pages = sorted(locked, key=lambda p: p.requested_at, reverse=True)
     sender = await session.scalar(
-        select(Staff).where(Staff.mobile_e164 == number, Staff.active.is_(True))
+        select(Staff).where(Staff.mobile_key == number, Staff.active.is_(True))
     )
     case = await _clinician_case(session, sender) if sender is not None else None
     upper = " ".join(sms.body.upper().split())
@@ -97,8 +98,8 @@ async def handle_sms(session: AsyncSession, sms: SmsReceived, settings: Settings
         # answering our help text must not get it back for ever (services/limits.py).
         log().info("sms.unanswered", sms_id=str(sms.sms_id), reason="unknown number at its cap")
         return "unanswered"
-    await answer_sender(session, sms, "help", await texts.text_for(session, sender, "help_text"))
-    return "help"
+    help_text = await texts.text_for(session, sender, "help_text")
+    return "help" if await answer_help(session, settings, sms, help_text) else "unanswered"
 
 
 async def _clinician_case(session: AsyncSession, clinician: Staff) -> SupportCase | None:
@@ -121,7 +122,7 @@ async def _clinician_case(session: AsyncSession, clinician: Staff) -> SupportCas
 
 async def _crisis(
     session: AsyncSession,
-    sms: SmsReceived,
+    sms: InboundText,
     settings: Settings,
     sender: Staff | None,
     case: SupportCase | None,

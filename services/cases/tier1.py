@@ -21,6 +21,7 @@ from services.cases.dispatch import Writes
 from services.cases.machine import CaseState
 from services.db import array_literal, fetch
 from services.people.models import STAFF_VIEW_COLUMNS, Person, StaffView, Unit
+from services.sealing import Keyring, keyring_of
 
 
 async def prompt_leads(
@@ -53,9 +54,9 @@ async def prompt_leads(
     if leads is None:
         leads = await _staff(session, {lead for _, lead in by_lead})
     if blocked is None:
-        numbers = [s.mobile_e164 for s in leads.values()]
-        rows = await fetch(session, outbound.UNREACHABLE, {"ns": sorted(set(numbers))})
-        blocked = outbound.unreachable_from((n, why) for n, why in rows)
+        by_key = outbound.lookups(keyring_of(session), (s.mobile_e164 for s in leads.values()))
+        rows = await fetch(session, outbound.UNREACHABLE, {"ns": sorted(by_key)})
+        blocked = outbound.unreachable_from(((k, why) for k, why in rows), by_key)
     promptable = [
         key
         for key in by_lead
@@ -120,7 +121,7 @@ PROMPT = (
     "JOIN units u ON u.code = s.home_unit "
     "JOIN k ON k.incident_id = c.incident_id AND k.lead_staff_id = u.tier1_lead_staff_id "
     "WHERE c.staff_id <> u.tier1_lead_staff_id AND NOT s.opted_out "
-    "AND s.mobile_e164 NOT IN (SELECT number FROM sms_opt_outs) GROUP BY 1, 2) "
+    "AND s.mobile_key NOT IN (SELECT number_key FROM sms_opt_outs) GROUP BY 1, 2) "
     "INSERT INTO tier1_prompts (incident_id, lead_staff_id, staff_count) "
     "SELECT k.incident_id, k.lead_staff_id, coalesce(n.n, 1) FROM k "
     "LEFT JOIN n USING (incident_id, lead_staff_id) "
@@ -134,18 +135,19 @@ LEADS = (
 STAFF = f"SELECT {STAFF_VIEW_COLUMNS} FROM staff WHERE staff_id = ANY(CAST(%(ids)s AS text[]))"
 
 
-def _views(rows: list[tuple[object, ...]]) -> dict[str, Person]:
-    return {str(r[0]): StaffView.of(r) for r in rows}
+def _views(rows: list[tuple[object, ...]], keys: Keyring) -> dict[str, Person]:
+    return {str(r[0]): StaffView.of(r, keys) for r in rows}
 
 
 async def unit_leads(session: AsyncSession) -> dict[str, Person]:
     """Every unit's lead, by staff id: what prompt_leads needs of them, for the worker to
     keep beside its matching context (staff and unit writes bump the counter it checks)."""
-    return _views(await fetch(session, LEADS, {}))
+    return _views(await fetch(session, LEADS, {}), keyring_of(session))
 
 
 async def _staff(session: AsyncSession, staff_ids: set[str]) -> dict[str, Person]:
-    return _views(await fetch(session, STAFF, {"ids": array_literal(sorted(staff_ids))}))
+    rows = await fetch(session, STAFF, {"ids": array_literal(sorted(staff_ids))})
+    return _views(rows, keyring_of(session))
 
 
 async def _prompted(session: AsyncSession, incident_id: uuid.UUID, lead_id: str) -> bool:

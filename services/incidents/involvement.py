@@ -29,6 +29,7 @@ from services import clock, outbox
 from services.db import array_literal, fetch
 from services.logs import log
 from services.people.models import GroupDebrief, Involvement, Staff, StaffView
+from services.sealing import keyring_of
 
 
 async def identify(
@@ -87,6 +88,7 @@ async def identify_many(
         elif recorded == "proposed":
             proposed.setdefault(iid, []).append(sid)
     if opened is not None:
+        keys = keyring_of(session)
         staff_ids = {i.incident_id: i.staff_ids for i in incidents}
         for r in found:
             if r[5] is None:
@@ -97,7 +99,7 @@ async def identify_many(
                 display_name=r[6],
                 discipline=r[7],
                 home_unit=r[2],
-                mobile_e164=r[9],
+                mobile_e164=keys.open(r[9], "staff.mobile_e164"),
                 language=r[10],
                 role=r[8],
                 opted_out=r[11],

@@ -133,7 +133,7 @@ class PageRow:
     row (loading and flushing ORM pages was most of the applier's CPU per callback)."""
 
     __slots__ = ("id", "case_id", "state", "provider_sid", "sent_at", "delivered_at")
-    __slots__ += ("to_number", "error_code", "changed")
+    __slots__ += ("to_number_key", "error_code", "changed")
 
     def __init__(self, row: Any) -> None:
         self.id: uuid.UUID = row.id
@@ -142,13 +142,13 @@ class PageRow:
         self.provider_sid: str | None = row.provider_sid
         self.sent_at: datetime | None = row.sent_at
         self.delivered_at: datetime | None = row.delivered_at
-        self.to_number: str = row.to_number
+        self.to_number_key: str | None = row.to_number_key  # None: purged (retention)
         self.error_code: int | None = row.error_code
         self.changed = False
 
 
 PAGE_ROW = (
-    "SELECT id, case_id, state, provider_sid, sent_at, delivered_at, to_number, error_code "
+    "SELECT id, case_id, state, provider_sid, sent_at, delivered_at, to_number_key, error_code "
     "FROM pages WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE"
 )
 # The applier's lock and the waiting callbacks in one statement: none when another applier
@@ -299,7 +299,7 @@ async def _apply_one(session: Source, row: Any, batch: Batch) -> bool:
     changed = False
     # Only a failure that was recorded says anything about the number: a late
     # "undelivered" after "delivered" is stale and must not mark a working phone.
-    failed_numbers: set[str] = set()
+    failed_numbers: set[str | None] = set()  # the numbers' lookup values
     # A bundled SMS reports for every page it carried.
     for page_id in sorted(set(row.page_ids)) if len(row.page_ids) > 1 else row.page_ids:
         page = batch.pages.get(page_id)
@@ -309,7 +309,7 @@ async def _apply_one(session: Source, row: Any, batch: Batch) -> bool:
         if event is not None:
             changed = True
             if status in FAILURES:
-                failed_numbers.add(page.to_number)
+                failed_numbers.add(page.to_number_key)
                 # A number that cannot receive: page the next step now, not after the wait,
                 # but only while this page is the case's current one.
                 batch.escalate.append((page.case_id, page.id))
@@ -325,12 +325,12 @@ async def _apply_one(session: Source, row: Any, batch: Batch) -> bool:
         )
         if moved:
             changed = True
-            failed_numbers.add(msg.to_number)
+            failed_numbers.add(msg.to_number_key)
     if error in UNDELIVERABLE_NUMBER_ERRORS and status in NUMBER_VERDICTS:
         # A landline or a dead number: remembered, so the next incident skips it.
         assert isinstance(session, AsyncSession), "a plain round reports no failure"
-        for number in sorted(failed_numbers):
-            await outbound.mark_undeliverable(session, number, error)
+        for key in sorted(k for k in failed_numbers if k is not None):
+            await outbound.mark_undeliverable(session, key, error)
     return changed
 
 

@@ -15,14 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db import array_literal, fetch
 from services.paging.models import OPEN_STATES
+from services.sealing import keyring_of
 
 # Built once: SQLAlchemy's cache keys and IN expansion per call showed in the batch profile.
+# Both take the numbers' lookup values (services.sealing), as every locker of a number does.
 LOCK_NUMBERS = text(
     "SELECT pg_advisory_xact_lock(hashtext(n)) "
     "FROM (SELECT unnest(CAST(:ns AS text[])) AS n ORDER BY 1) AS ordered"
 )
 CODES_IN_USE = text(
-    "SELECT to_number, reply_code FROM pages WHERE to_number = ANY(CAST(:ns AS text[])) "
+    "SELECT to_number_key, reply_code FROM pages WHERE to_number_key = ANY(CAST(:ns AS text[])) "
     f"AND state IN ({', '.join(repr(s.value) for s in OPEN_STATES)}) "
     "AND reply_code IS NOT NULL"
 )
@@ -32,14 +34,15 @@ async def reply_codes(session: AsyncSession, numbers: Iterable[str]) -> dict[str
     """The codes open pages to each number use, under a lock per number (taken in a fixed
     order, so concurrent batches cannot deadlock): two open pages never share a code. Two
     statements, sent without SQLAlchemy around them (db.fetch): the batch path runs them."""
-    wanted = sorted(set(numbers))
-    if not wanted:
+    keys = keyring_of(session)
+    by_key = {keys.lookup(n): n for n in set(numbers)}
+    if not by_key:
         return {}
-    numbers_param = {"ns": array_literal(wanted)}
+    numbers_param = {"ns": array_literal(sorted(by_key))}
     await fetch(session, LOCK_NUMBERS, numbers_param)
-    used: dict[str, set[str]] = {n: Codes() for n in wanted}
-    for number, code in await fetch(session, CODES_IN_USE, numbers_param):
-        used[number].add(code)
+    used: dict[str, set[str]] = {n: Codes() for n in by_key.values()}
+    for key, code in await fetch(session, CODES_IN_USE, numbers_param):
+        used[by_key[key]].add(code)
     return used
 
 

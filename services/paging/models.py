@@ -28,6 +28,7 @@ import services.incidents.models
 import services.people.models
 import services.schedules.models  # noqa: F401
 from services.db import Base
+from services.sealing import Lookup, Sealed, mirror
 
 
 class PageState(StrEnum):
@@ -107,14 +108,16 @@ class Page(Base):
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("support_cases.id"), index=True)
     attempt: Mapped[int] = mapped_column(Integer)
     peer_staff_id: Mapped[str | None] = mapped_column(ForeignKey("staff.staff_id"))
-    to_number: Mapped[str] = mapped_column(String(16), index=True)
+    # Sealed (services.sealing); NULL once retention purged the closed case.
+    to_number: Mapped[str | None] = mapped_column(Sealed("pages.to_number"))
+    to_number_key: Mapped[str | None] = mapped_column(Lookup(), index=True)
     reply_code: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default=PageState.requested)
     # Not unique: several pages to one peer may share one bundled SMS.
     provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)
     # Exactly what was (or is being) sent, so a stale claim can find it in Twilio's log.
-    sent_body: Mapped[str | None] = mapped_column(Text)
+    sent_body: Mapped[str | None] = mapped_column(Sealed("pages.sent_body"))
     error_code: Mapped[int | None] = mapped_column(Integer)
     requested_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -144,9 +147,11 @@ class InboundSms(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
-    from_number: Mapped[str] = mapped_column(String(16), index=True)
+    # Sealed; NULL once retention purged them (the row and its times stay for the counts).
+    from_number: Mapped[str | None] = mapped_column(Sealed("inbound_sms.from_number"))
+    from_number_key: Mapped[str | None] = mapped_column(Lookup(), index=True)
     to_number: Mapped[str] = mapped_column(String(16))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Sealed("inbound_sms.body"))
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -183,3 +188,7 @@ class StatusCallback(Base):
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Whether applying it changed anything: a replayed or late status did not.
     recorded: Mapped[bool | None] = mapped_column(Boolean)
+
+
+mirror(Page.to_number, Page.to_number_key)
+mirror(InboundSms.from_number, InboundSms.from_number_key)

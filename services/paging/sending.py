@@ -35,6 +35,7 @@ from services.db import transaction
 from services.logs import log, mask_number
 from services.metrics import MESSAGES, PAGES, SEND_SECONDS
 from services.paging import service as paging
+from services.sealing import keyring_of
 
 _sender: SmsSender | None = None
 # Twilio answers in tens of milliseconds: one at a time would cap a burst at ~50 pages/s;
@@ -195,7 +196,8 @@ async def _record_with_failures(
                     await paging.release(session, page_id, out.error, stale_after)
             if out.result == "failed" and out.error_code in UNDELIVERABLE_NUMBER_ERRORS:
                 # The next incident must not page this number first again.
-                await outbound.mark_undeliverable(session, to_number, out.error_code)
+                key = keyring_of(session).lookup(to_number)
+                await outbound.mark_undeliverable(session, key, out.error_code)
 
 
 async def deliver_message(message_id: uuid.UUID) -> None:
@@ -219,7 +221,8 @@ async def deliver_message(message_id: uuid.UUID) -> None:
         elif out.result == "failed":
             await outbound.record_failed(session, message_id, out.error_code)
             if out.error_code in UNDELIVERABLE_NUMBER_ERRORS:
-                await outbound.mark_undeliverable(session, claim.to_number, out.error_code)
+                key = keyring_of(session).lookup(claim.to_number)
+                await outbound.mark_undeliverable(session, key, out.error_code)
         else:
             await outbound.release(session, message_id, settings.sending_stale_seconds)
     MESSAGES.labels(out.result).inc()

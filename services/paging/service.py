@@ -40,6 +40,7 @@ from services.paging.models import (
     PageTransition,
 )
 from services.people.models import Involvement, Staff
+from services.sealing import keyring_of
 
 ANSWERED = (PageState.accepted, PageState.declined, PageState.superseded)
 
@@ -480,9 +481,17 @@ async def due_pages(
 
 
 async def record_inbound(
-    session: AsyncSession, provider_sid: str, from_number: str, to_number: str, body: str
+    session: AsyncSession,
+    provider_sid: str,
+    from_number: str,
+    to_number: str,
+    body: str,
 ) -> SmsReceived | None:
     """Store a verified inbound SMS once; Twilio may deliver the same sid again.
+
+    The event is a claim check on the row (schemas.events.SmsReceived): it names the row and
+    carries `sender`, the number's lookup value (services.sealing: the record's key, so one
+    sender's replies stay in order), never the number or the text.
 
     `received_at` is on the tiered response's clock, not the database's: quiet hours give way
     when the clinician "wrote within the hour" of a send time on that clock.
@@ -493,6 +502,7 @@ async def record_inbound(
             id=uuid.uuid4(),
             provider_sid=provider_sid,
             from_number=from_number,
+            from_number_key=from_number,  # hashed by its column's type (services.sealing)
             to_number=to_number,
             body=body,
             received_at=clock.now(),
@@ -502,12 +512,7 @@ async def record_inbound(
     )
     if sms_id is None:
         return None
-    event = SmsReceived(
-        sms_id=sms_id,
-        provider_sid=provider_sid,
-        from_number=from_number,
-        to_number=to_number,
-        body=body,
-    )
+    sender = keyring_of(session).lookup(from_number)
+    event = SmsReceived(sms_id=sms_id, provider_sid=provider_sid, sender=sender)
     await outbox.add(session, event)
     return event

@@ -50,7 +50,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 # Twilio's sids: two letters and 32 hex digits; ASCII only (str.isdigit() takes '²').
 SID = r"^[A-Z]{2}[0-9a-f]{32}$"
-# What our columns (String(16)) and the SmsReceived contract hold: '+' and 7-15 ASCII digits.
+# What our columns (String(16)) hold: '+' and 7-15 ASCII digits.
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MAX_BODY = 1600
 INT32_MAX = 2**31 - 1

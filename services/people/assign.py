@@ -40,6 +40,7 @@ from services.people.matching import (
     reason_for,
 )
 from services.people.models import Person
+from services.sealing import keyring_of
 
 BUSY = "being assigned elsewhere"
 # Groups a Ranker keeps (each a heap of the on-call peers); the oldest goes first.
@@ -327,7 +328,7 @@ LOCK = {
 COUNT = (
     f"SELECT l.peer, l.n, CAST(NULL AS text) FROM ({load_sql()}) AS l(peer, n) "
     "WHERE l.peer = ANY(CAST(%(ids)s AS text[])) UNION ALL "
-    "SELECT c.to_number, CAST(NULL AS bigint), c.reply_code "
+    "SELECT c.to_number_key, CAST(NULL AS bigint), c.reply_code "
     f"FROM ({psycopg_text(CODES_IN_USE)}) AS c"
 )
 
@@ -339,21 +340,24 @@ async def _lock_and_count(
     count each locked peer's open load and read the codes in use on their numbers: two
     statements for any number of peers, where they were four with the reply codes'.
     (Two, not one: the reads must see what the locks waited for, a newer snapshot.)"""
+    keys = keyring_of(session)
+    lookup = {n: keys.lookup(n) for n in set(numbers)}  # numbers are locked and read by these
     rows = await fetch(
         session,
         LOCK[skip_locked],
-        {"ids": array_literal(staff_ids), "ns": array_literal(numbers)},
+        {"ids": array_literal(staff_ids), "ns": array_literal(lookup[n] for n in numbers)},
     )
     limits = {sid: int(n) for sid, n in rows}
     if not limits:
         return {}, {}
     mine = sorted({n for sid, n in zip(staff_ids, numbers, strict=True) if sid in limits})
+    by_key = {lookup[n]: n for n in mine}
     loads: dict[str, int] = {}
     codes: dict[str, set[str]] = {n: Codes() for n in mine}
-    read = {"ids": array_literal(limits), "ns": array_literal(mine)}
+    read = {"ids": array_literal(limits), "ns": array_literal(sorted(by_key))}
     for key, load, code in await fetch(session, COUNT, read):
         if code is None:
             loads[key] = int(load)
         else:
-            codes[key].add(code)
+            codes[by_key[key]].add(code)
     return {sid: (loads.get(sid, 0), limit) for sid, limit in limits.items()}, codes

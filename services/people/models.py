@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.db import Base
+from services.sealing import Keyring, Lookup, Sealed, mirror
 
 DISCIPLINES = (
     "RN",
@@ -71,7 +72,8 @@ class Staff(Base):
     discipline: Mapped[str] = mapped_column(String(40))
     role: Mapped[str] = mapped_column(String(60), default="")
     home_unit: Mapped[str] = mapped_column(ForeignKey("units.code"))
-    mobile_e164: Mapped[str] = mapped_column(String(16))
+    mobile_e164: Mapped[str] = mapped_column(Sealed("staff.mobile_e164"))
+    mobile_key: Mapped[str] = mapped_column(Lookup(), index=True)
     language: Mapped[str] = mapped_column(String(8), default="en")
     # Opted out of all outreach (carriers' STOP is per number; this is the person's choice).
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -190,15 +192,15 @@ class StaffView:
     active: bool = True
 
     @classmethod
-    def of(cls, row: Sequence[Any]) -> StaffView:
-        """From the STAFF_VIEW_COLUMNS of a row, in that order."""
+    def of(cls, row: Sequence[Any], keys: Keyring) -> StaffView:
+        """From the STAFF_VIEW_COLUMNS of a row, in that order; the number comes sealed."""
         return cls(
             staff_id=str(row[0]),
             display_name=str(row[1]),
             discipline=str(row[2]),
             role=str(row[3]),
             home_unit=str(row[4]),
-            mobile_e164=str(row[5]),
+            mobile_e164=keys.open(str(row[5]), "staff.mobile_e164"),
             language=str(row[6]),
             opted_out=bool(row[7]),
             active=bool(row[8]),
@@ -213,3 +215,6 @@ STAFF_VIEW_COLUMNS = (
 
 # Whom matching, dispatch and texts accept as a person: a loaded Staff or a StaffView.
 Person = Staff | StaffView
+
+
+mirror(Staff.mobile_e164, Staff.mobile_key)

@@ -31,6 +31,8 @@ from tests.stack import (
     FEED_TOKEN,
     ROOT,
     RUN,
+    TEST_DATA_KEYS,
+    TEST_LOOKUP_KEY,
     TOKEN,
     TWILIO_SID,
     TWILIO_TOKEN,
@@ -97,11 +99,18 @@ def pytest_configure(config: pytest.Config) -> None:
         # it at the stand-in, a send is refused locally (port 9, discard), a transient error.
         TWILIO_API_BASE="http://127.0.0.1:9",
     )
+    # Data-at-rest keys: deploy/env.sh's when make test runs, fixed ones for a bare pytest.
+    if not (os.environ.get("DATA_KEYS") or os.environ.get("DATA_KEYS_FILE")):
+        os.environ["DATA_KEYS"] = TEST_DATA_KEYS
+    if not (os.environ.get("LOOKUP_KEY") or os.environ.get("LOOKUP_KEY_FILE")):
+        os.environ["LOOKUP_KEY"] = TEST_LOOKUP_KEY
     # In a run of both trees this conftest may load after tests/unit was collected: settings
     # read before this point must not outlive it.
     from services.config import get_settings
+    from services.sealing import default_keyring
 
     get_settings.cache_clear()
+    default_keyring.cache_clear()
 
 
 def _admin_conn(url: str) -> psycopg.Connection:
@@ -175,13 +184,20 @@ def topics() -> Iterator[list[str]]:
             f"`bash deploy/up.sh`.\n{out.stderr[-2000:]}",
             3,
         )
+    from kafka.admin import KafkaAdminClient
+
     from schemas.topics import topics as catalogue
 
     names = [t.name for t in catalogue()]
-    yield names
-    from kafka.admin import KafkaAdminClient
-
     admin = KafkaAdminClient(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    # Created is not yet visible: the broker learns of a new topic from the controller a
+    # moment later, and a test that describes one at once found nothing there.
+    deadline = time.monotonic() + 30
+    while missing := set(names) - set(admin.list_topics()):
+        if time.monotonic() > deadline:
+            pytest.exit(f"topics created but not visible after 30 s: {sorted(missing)}", 3)
+        time.sleep(0.1)
+    yield names
     admin.delete_topics(names)
     admin.close()
 

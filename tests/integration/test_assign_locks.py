@@ -10,14 +10,16 @@ from sqlalchemy.engine import Engine
 
 from services.db import transaction
 from services.people import assign
+from tests.integration.sealed import lookup, opened
 
 
 def number_free(db: Engine, number: str) -> bool:
-    """Whether another transaction could take the number's lock now."""
+    """Whether another transaction could take the number's lock now (numbers are locked by
+    their lookup value: services.sealing)."""
     with db.begin() as conn:
         return bool(
             conn.execute(
-                text("SELECT pg_try_advisory_xact_lock(hashtext(:n))"), {"n": number}
+                text("SELECT pg_try_advisory_xact_lock(hashtext(:n))"), {"n": lookup(number)}
             ).scalar()
         )
 
@@ -31,7 +33,7 @@ def first_peer(db: Engine) -> tuple[str, str]:
                 "JOIN staff s USING (staff_id) ORDER BY p.staff_id LIMIT 1"
             )
         ).one()
-    return str(peer), str(number)
+    return str(peer), str(opened(number, "staff.mobile_e164"))
 
 
 @pytest.mark.parametrize("skip_locked", [True, False])
@@ -44,10 +46,10 @@ async def test_a_locked_peer_has_its_number_locked_and_its_codes_read(
             code
             for (code,) in conn.execute(
                 text(
-                    "SELECT reply_code FROM pages WHERE to_number = :n AND reply_code IS NOT "
+                    "SELECT reply_code FROM pages WHERE to_number_key = :n AND reply_code IS NOT "
                     "NULL AND state IN ('requested', 'sending', 'sent', 'delivered')"
                 ),
-                {"n": number},
+                {"n": lookup(number)},
             )
         }
     gone, gone_number = "NO-SUCH-PEER", "+15005550999"

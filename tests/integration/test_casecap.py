@@ -30,6 +30,7 @@ from services.paging import sending
 from services.paging import service as paging
 from services.people.importer import import_staff
 from services.people.matching import ContextCache, MatchContext, load_context
+from tests.integration.sealed import lookup, opened, seal
 from tests.integration.test_agents import stored_incident
 from tests.integration.test_flows import ahead_of_the_engine, q, reply
 from tests.stack import Stack, eventually
@@ -109,10 +110,16 @@ def make_roster(db: Engine, clinicians: int, peers: int, limit: int) -> Roster:
             conn.execute(
                 text(
                     "INSERT INTO staff (staff_id, display_name, discipline, role, home_unit, "
-                    "mobile_e164, language, opted_out, active) VALUES "
-                    "(:s, :n, 'RN', 'staff nurse', :u, :m, 'en', false, true)"
+                    "mobile_e164, mobile_key, language, opted_out, active) VALUES "
+                    "(:s, :n, 'RN', 'staff nurse', :u, :m, :k, 'en', false, true)"
                 ),
-                {"s": sid, "n": f"Name{sid} Surname", "u": home, "m": r.number(sid)},
+                {
+                    "s": sid,
+                    "n": f"Name{sid} Surname",
+                    "u": home,
+                    "m": seal(r.number(sid), "staff.mobile_e164"),
+                    "k": lookup(r.number(sid)),
+                },
             )
         conn.execute(
             text("UPDATE units SET tier1_lead_staff_id = :l WHERE code = :u"),
@@ -261,12 +268,12 @@ async def fire_all() -> None:
 
 def lead_prompts(db: Engine, r: Roster) -> list[str]:
     return [
-        str(b)
+        str(opened(str(b), "messages.body"))
         for (b,) in q(
             db,
-            "SELECT body FROM messages WHERE to_number = :n AND kind = 'tier1_prompt' "
+            "SELECT body FROM messages WHERE to_number_key = :n AND kind = 'tier1_prompt' "
             "ORDER BY created_at",
-            n=r.lead_number,
+            n=lookup(r.lead_number),
         )
     ]
 
@@ -373,11 +380,14 @@ async def test_a_peer_over_their_limit_is_thanked_and_the_case_moves_on(db: Engi
         assert await reply(db, r.number(busy), f"{codes[0]}A") == "accepted"
         assert await reply(db, r.number(busy), f"{codes[1]}A") == "accepted"
         assert await reply(db, r.number(busy), f"{codes[2]}A") == "over limit"
-        thanks = q(
-            db,
-            "SELECT body FROM messages WHERE to_number = :n AND kind = 'over_limit'",
-            n=r.number(busy),
-        )
+        thanks = [
+            (opened(str(b), "messages.body"),)
+            for (b,) in q(
+                db,
+                "SELECT body FROM messages WHERE to_number_key = :n AND kind = 'over_limit'",
+                n=lookup(r.number(busy)),
+            )
+        ]
         assert thanks == [
             (
                 "Thank you, you already have 2 open cases; we've asked another peer. "
@@ -464,7 +474,7 @@ async def test_cache_reloads_when_a_page_leaves_the_load_or_a_number_opts_out(
         started = await get()
         assert started is not stopped and cache.loads == loads + 2
         async with transaction() as session:
-            await outbound.mark_undeliverable(session, r.number(peer), 30006)
+            await outbound.mark_undeliverable(session, lookup(r.number(peer)), 30006)
         assert (await get()) is not started and cache.loads == loads + 3
 
 
@@ -487,8 +497,10 @@ async def test_one_tier1_prompt_per_lead_across_workers_and_redelivery(db: Engin
         # The prompt is sent, then the same incident's cases are handled again: still one.
         with db.begin() as conn:
             conn.execute(
-                text("UPDATE messages SET state = 'sent', sent_at = now() WHERE to_number = :n"),
-                {"n": r.lead_number},
+                text(
+                    "UPDATE messages SET state = 'sent', sent_at = now() WHERE to_number_key = :n"
+                ),
+                {"n": lookup(r.lead_number)},
             )
             conn.execute(
                 text("UPDATE support_cases SET state = 'identified' WHERE incident_id = :i"),
@@ -663,7 +675,7 @@ async def test_a_number_twilio_refuses_as_not_mobile_is_marked(
 async def test_a_lead_whose_number_cannot_take_sms_gets_no_tier1(db: Engine) -> None:
     r = make_roster(db, clinicians=2, peers=1, limit=5)
     async with transaction() as session:
-        await outbound.mark_undeliverable(session, r.lead_number, 30006)
+        await outbound.mark_undeliverable(session, lookup(r.lead_number), 30006)
     with only_these_peers(db, r.peers):
         incident = stored_incident(db, r.clinicians, unit=r.unit)
         async with transaction() as session:
@@ -687,7 +699,7 @@ def staff_export(db: Engine, changes: dict[str, str]) -> str:
     writer = csv.writer(out)
     writer.writerow(STAFF_COLUMNS)
     for sid, name, discipline, role, unit, mobile, language, lead in rows:
-        number = changes.get(str(sid), str(mobile))
+        number = changes.get(str(sid)) or str(opened(str(mobile), "staff.mobile_e164"))
         writer.writerow([sid, name, discipline, role, unit, number, language, "Y" if lead else ""])
     return out.getvalue()
 
@@ -748,7 +760,7 @@ async def test_one_rule_for_every_message(db: Engine) -> None:
         assert await outbound.can_text(session, number)
     with db.begin() as conn:
         conn.execute(
-            text("UPDATE staff SET opted_out = true WHERE mobile_e164 = :n"), {"n": number}
+            text("UPDATE staff SET opted_out = true WHERE mobile_key = :n"), {"n": lookup(number)}
         )
     async with transaction() as session:
         assert (await outbound.unreachable(session, [number]))[number] is (
@@ -766,12 +778,15 @@ async def test_one_rule_for_every_message(db: Engine) -> None:
             is not None
         )
     async with transaction() as session:
-        await outbound.mark_undeliverable(session, number, 21211)
+        await outbound.mark_undeliverable(session, lookup(number), 21211)
     async with transaction() as session:
         why = (await outbound.unreachable(session, [number]))[number]
     assert why is outbound.Unreachable.undeliverable
     with db.begin() as conn:
-        conn.execute(text("INSERT INTO sms_opt_outs (number) VALUES (:n)"), {"n": number})
+        conn.execute(
+            text("INSERT INTO sms_opt_outs (number_key, number) VALUES (:k, :n)"),
+            {"k": lookup(number), "n": seal(number, "sms_opt_outs.number")},
+        )
     async with transaction() as session:
         assert (await outbound.unreachable(session, [number]))[number] is outbound.Unreachable.stop
         assert (

@@ -28,6 +28,7 @@ from services.identity.passwords import hash_password
 from services.incidents import involvement
 from services.people.matching import load_context
 from tests.integration.console_helpers import PASSWORD, console_client, make_user, sign_in
+from tests.integration.sealed import opened
 from tests.integration.test_flows import CLINICIAN, CLINICIAN_NUMBER, close_open_cases, q, reply
 from tests.stack import TOKEN, leaked
 
@@ -185,7 +186,7 @@ def first_page(db: Engine, case_id: uuid.UUID) -> tuple[str, str, str]:
         c=case_id,
     )[0]
     assert peer is not None, "no peer on call for the test case"
-    return str(peer), str(number), str(code)
+    return str(peer), str(opened(str(number), "pages.to_number")), str(code)
 
 
 def staff_name(db: Engine, staff_id: str) -> str:

@@ -18,6 +18,7 @@ from services.db import transaction
 from services.incidents import involvement
 from services.paging import callbacks, sending
 from services.paging import service as paging
+from tests.integration.sealed import lookup, opened
 from tests.integration.test_agents import stored_incident
 from tests.integration.test_pipeline import incident, pages_of, sms_for_page
 from tests.stack import Stack, eventually, wait_for
@@ -210,9 +211,9 @@ async def test_several_pages_to_one_peer_go_as_one_sms(stack: Stack, db: Engine)
         ).all()
     sids = {r[0] for r in rows}
     assert len(sids) == 1 and None not in sids, (rows, history)  # one SMS carried all three
-    body = rows[0][1]
+    body = str(opened(rows[0][1], "pages.sent_body"))
     assert "71, 72, 73" in body and "71A/72A/73A" in body
-    sent = messages_to(stack, rows[0][2], body)
+    sent = messages_to(stack, str(opened(rows[0][2], "pages.to_number")), body)
     assert len(sent) == 1
     # The delivery callback reports for every page the SMS carried.
     await eventually(
@@ -276,7 +277,7 @@ async def test_undeliverable_page_escalates_at_once(stack: Stack, db: Engine) ->
             conn.execute(
                 text(
                     "UPDATE staff SET undeliverable_code = NULL, undeliverable_at = NULL "
-                    "WHERE mobile_e164 = ANY(:n)"
+                    "WHERE mobile_key = ANY(:n)"
                 ),
-                {"n": peer_numbers},
+                {"n": [lookup(n) for n in peer_numbers]},
             )

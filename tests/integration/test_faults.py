@@ -34,6 +34,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from tests.integration.sealed import opened
 from tests.integration.wards import Ward, make_ward
 from tests.stack import ROOT, TWILIO_SID, Stack, wait_for
 
@@ -504,7 +505,9 @@ def test_replies_delivered_twice_and_late_are_applied_once(
                 ),
                 {"i": incident_ids},
             ).all()
-        return [(str(r[0]), r[1], r[2]) for r in rows] if len(rows) == BURST else []
+        if len(rows) != BURST:
+            return []
+        return [(str(r[0]), str(opened(r[1], "pages.to_number")), r[2]) for r in rows]
 
     pages = wait_for(sent, 90, "every first page sent", 0.5)
     sids = {page_id: "SM" + uuid.uuid4().hex for page_id, _, _ in pages}

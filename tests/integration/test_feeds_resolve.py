@@ -31,6 +31,7 @@ from services.feeds.record import FeedRecord, Source, StaffRef
 from services.feeds.resolve import Resolved, resolve
 from services.people.importer import IMPORTERS, ImportReport, import_staff_ids
 from services.people.models import StaffIdentifier
+from tests.integration.sealed import lookup, seal
 from tests.integration.wards import unused_numbers
 from tests.stack import ROOT, letter_tag
 
@@ -65,11 +66,17 @@ def ward(db: Engine) -> Iterator[Ward]:
         conn.execute(
             text(
                 "INSERT INTO staff (staff_id, display_name, discipline, role, home_unit, "
-                "mobile_e164, language, opted_out, active) VALUES (:sid, 'Resolve Test', 'RN', "
-                "'', :unit, :mobile, 'en', false, :active)"
+                "mobile_e164, mobile_key, language, opted_out, active) VALUES (:sid, "
+                "'Resolve Test', 'RN', '', :unit, :mobile, :key, 'en', false, :active)"
             ),
             [
-                {"sid": sid, "unit": unit, "mobile": mobile, "active": sid != left}
+                {
+                    "sid": sid,
+                    "unit": unit,
+                    "mobile": seal(mobile, "staff.mobile_e164"),
+                    "key": lookup(mobile),
+                    "active": sid != left,
+                }
                 for sid, mobile in zip((*staff, left), unused_numbers(conn, 4), strict=True)
             ],
         )

@@ -16,10 +16,13 @@ from sqlalchemy.engine import Engine
 
 from schemas.events import CaseStateChanged, SmsReceived
 from services import clock
-from services.cases import dispatch, engine, flows, machine, outbound, outreach, replies
+from services.cases import dispatch, engine, flows, inbound, machine, outbound, outreach, replies
 from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
+from services.paging.models import InboundSms
+from services.sealing import default_keyring
+from tests.integration.sealed import lookup, opened
 from tests.integration.test_agents import stored_incident
 
 CLINICIAN = "N1001"  # RN on 4E; 4E's Tier 1 lead is N1000
@@ -68,23 +71,25 @@ def state(db: Engine, case: Case) -> str:
 
 
 def pages(db: Engine, case: Case) -> list[tuple[object, ...]]:
-    return q(
+    """(attempt, peer, number, code, state) of the case's pages, the number opened."""
+    rows = q(
         db,
         "SELECT attempt, peer_staff_id, to_number, reply_code, state FROM pages "
         "WHERE case_id = :c ORDER BY attempt",
         c=case.id,
     )
+    return [(a, p, opened(str(n), "pages.to_number"), c, s) for a, p, n, c, s in rows]
 
 
 def messages(db: Engine, case: Case | None = None, to: str | None = None) -> list[tuple[str, str]]:
     rows = q(
         db,
         "SELECT kind, body FROM messages WHERE (CAST(:c AS uuid) IS NULL OR case_id = :c) "
-        "AND (CAST(:t AS text) IS NULL OR to_number = :t) ORDER BY created_at",
+        "AND (CAST(:t AS text) IS NULL OR to_number_key = :t) ORDER BY created_at",
         c=case.id if case else None,
-        t=to,
+        t=None if to is None else lookup(to),
     )
-    return [(str(k), str(b)) for k, b in rows]
+    return [(str(k), str(opened(str(b), "messages.body"))) for k, b in rows]
 
 
 def close_open_cases(db: Engine) -> None:
@@ -117,26 +122,35 @@ async def open_case(db: Engine, clinician: str = CLINICIAN) -> Case:
     return Case(need.case_id, incident.incident_id)
 
 
-async def reply(db: Engine, number: str, body: str, sms_id: uuid.UUID | None = None) -> str:
-    """An inbound SMS as the webhook stores it, handled directly (no race with a worker)."""
-    sms_id = sms_id or uuid.uuid4()
-    with db.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO inbound_sms (id, provider_sid, from_number, to_number, body, "
-                "received_at) VALUES (:i, :s, :f, '+15005550006', :b, :t)"
-            ),
-            {"i": sms_id, "s": f"SM{sms_id.hex}", "f": number, "b": body, "t": clock.now()},
-        )
-    sms = SmsReceived(
-        sms_id=sms_id,
-        provider_sid=f"SM{sms_id.hex}",
-        from_number=number,
-        to_number="+15005550006",
-        body=body,
-    )
+async def stored_reply(number: str, body: str) -> SmsReceived:
+    """An inbound SMS's row as the webhook stores it, and the event that names it (a claim
+    check: no number, no text). The event is not put in the outbox: the test hands it to the
+    reply path itself, so the stack's worker (if it runs) never races it."""
+    sms_id = uuid.uuid4()
     async with transaction() as session:
-        return await replies.handle_sms(session, sms, get_settings())
+        session.add(
+            InboundSms(
+                id=sms_id,
+                provider_sid=f"SM{sms_id.hex}",
+                from_number=number,
+                to_number="+15005550006",
+                body=body,
+                received_at=clock.now(),
+            )
+        )
+    return SmsReceived(
+        sms_id=sms_id, provider_sid=f"SM{sms_id.hex}", sender=default_keyring().lookup(number)
+    )
+
+
+async def reply(db: Engine, number: str, body: str) -> str:
+    """An inbound SMS as the webhook stores it, handled as the reply agent handles it: the
+    row the event names, read in the transaction that acts on it (no race with a worker)."""
+    event = await stored_reply(number, body)
+    async with transaction() as session:
+        held = await inbound.claim(session, event)
+        assert held is not None, "a new SMS is never a redelivery"
+        return await replies.handle_sms(session, held, get_settings())
 
 
 async def at(after: timedelta) -> int:
@@ -358,6 +372,26 @@ async def test_unknown_replies_get_help(db: Engine) -> None:
     assert await reply(db, "+15557770000", "hello") == "help"
 
 
+async def test_a_clinicians_auto_responder_gets_help_five_times_then_silence(db: Engine) -> None:
+    """A loop with the clinician's own auto-responder ends too: its messages are never
+    understood, so each got a help text, which it answered, for ever. At most five help texts
+    a day to one number; a person is still asked to look at what the phone sent."""
+    case = await open_case(db)
+    with db.begin() as conn:  # earlier tests' help texts to this phone, out of the window
+        conn.execute(
+            text(
+                "UPDATE messages SET created_at = created_at - interval '25 hours' "
+                "WHERE to_number_key = :n AND kind = 'help'"
+            ),
+            {"n": lookup(CLINICIAN_NUMBER)},
+        )
+    done = [await reply(db, CLINICIAN_NUMBER, "Automatic reply from my phone") for _ in range(7)]
+    assert done == ["help"] * 5 + ["unanswered"] * 2
+    assert [k for k, _ in messages(db, case) if k == "help"] == ["help"] * 5
+    looks = q(db, "SELECT count(*) FROM case_attention WHERE case_id = :c", c=case.id)[0][0]
+    assert looks >= 1  # the coordinator's board shows the case whatever we sent
+
+
 async def test_stop_and_start_per_number(db: Engine) -> None:
     case = await open_case(db)
     await accepted_by_peer(db, case)
@@ -369,7 +403,9 @@ async def test_stop_and_start_per_number(db: Engine) -> None:
     assert held is None  # nothing is sent to a number that said STOP
     assert await reply(db, CLINICIAN_NUMBER, "start") == "start"
     assert await reply(db, CLINICIAN_NUMBER, "please stop texting me") == "stop"
-    assert q(db, "SELECT count(*) FROM sms_opt_outs WHERE number = :n", n=CLINICIAN_NUMBER)[0][0]
+    assert q(
+        db, "SELECT count(*) FROM sms_opt_outs WHERE number_key = :n", n=lookup(CLINICIAN_NUMBER)
+    )[0][0]
     # YES re-subscribes the number; the case stays with the coordinator, who is told.
     assert await reply(db, CLINICIAN_NUMBER, "yes") == "to coordinator"
     assert state(db, case) == "opted_out"
@@ -483,8 +519,8 @@ async def test_quiet_hours_give_way_when_the_clinician_just_wrote(db: Engine) ->
     assert await reply(db, CLINICIAN_NUMBER, "later 30 min") == "deferred"
     with db.begin() as conn:  # ...but they wrote to us just now (received_at is the DB's now)
         conn.execute(
-            text("UPDATE inbound_sms SET received_at = :t WHERE from_number = :n"),
-            {"t": clock.now(), "n": CLINICIAN_NUMBER},
+            text("UPDATE inbound_sms SET received_at = :t WHERE from_number_key = :n"),
+            {"t": clock.now(), "n": lookup(CLINICIAN_NUMBER)},
         )
     await at(timedelta(minutes=31))
     offers = q(

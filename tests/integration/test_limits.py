@@ -25,6 +25,7 @@ from services.config import get_settings
 from services.db import transaction
 from services.identity import tokens
 from services.identity.models import Role
+from tests.integration.sealed import lookup, opened
 from tests.integration.test_api_lanes import lanes
 from tests.integration.test_flows import messages, q, reply
 from tests.integration.test_intake import good as incident
@@ -299,9 +300,9 @@ async def test_a_loop_with_an_auto_responder_ends_at_the_cap(db: Engine) -> None
         conn.execute(
             text(
                 "UPDATE messages SET created_at = created_at - interval '25 hours' "
-                "WHERE to_number = :n"
+                "WHERE to_number_key = :n"
             ),
-            {"n": number},
+            {"n": lookup(number)},
         )
     assert await reply(db, number, "hello again") == "help"
     assert len(answers(db, number)) == 4
@@ -326,21 +327,31 @@ async def test_a_crisis_past_the_cap_gets_the_crisis_line_once_and_the_coordinat
     assert len(messages(db, to=coordinator)) == told + 2
 
 
-async def test_the_cap_is_for_numbers_we_do_not_know(db: Engine) -> None:
-    """A staff member's number is answered every time (a person the programme knows)."""
+async def test_a_known_number_gets_more_help_but_a_loop_with_it_ends_too(db: Engine) -> None:
+    """A staff member's number is not held to the stranger's cap of 3 answers, but help texts
+    to any number stop at HELP_ANSWERS_PER_NUMBER a day: a clinician's or peer's own
+    auto-responder is never understood, and each of its messages got the help text, which
+    it answered, for ever (the cap was for unknown numbers only)."""
     staff_number = str(
-        q(
-            db,
-            "SELECT s.mobile_e164 FROM staff s WHERE s.active AND NOT s.opted_out "
-            "AND s.undeliverable_code IS NULL AND s.mobile_e164 IS NOT NULL "
-            "AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.staff_id = s.staff_id) "
-            "AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.to_number = s.mobile_e164) "
-            "AND NOT EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.number = s.mobile_e164) "
-            "ORDER BY s.staff_id LIMIT 1",
-        )[0][0]
+        opened(
+            str(
+                q(
+                    db,
+                    "SELECT s.mobile_e164 FROM staff s WHERE s.active AND NOT s.opted_out "
+                    "AND s.undeliverable_code IS NULL AND s.mobile_e164 IS NOT NULL "
+                    "AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.staff_id = s.staff_id) "
+                    "AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.to_number_key = s.mobile_key) "
+                    "AND NOT EXISTS "
+                    "(SELECT 1 FROM sms_opt_outs o WHERE o.number_key = s.mobile_key) "
+                    "ORDER BY s.staff_id LIMIT 1",
+                )[0][0]
+            ),
+            "staff.mobile_e164",
+        )
     )
-    done = await auto_responder(db, staff_number, "which ward is it", rounds=6)
-    assert done == ["help"] * 6
+    done = await auto_responder(db, staff_number, "which ward is it", rounds=8)
+    assert done == ["help"] * 5 + ["unanswered"]
+    assert answers(db, staff_number) == ["help"] * 5
 
 
 # --- the same loop through the live stack: the worker answers, the stand-in auto-replies ----
@@ -369,7 +380,12 @@ async def test_the_loop_ends_through_the_worker_and_the_stand_in(
     await eventually(lambda: len(sent_to()) >= 3, 60, "three answers at the stand-in")
     # Quiet: no fourth answer however long the auto-responder waits for one.
     await eventually(
-        lambda: count(db, "SELECT count(*) FROM inbound_sms WHERE from_number = :n", n=number) == 4,
+        lambda: (
+            count(
+                db, "SELECT count(*) FROM inbound_sms WHERE from_number_key = :n", n=lookup(number)
+            )
+            == 4
+        ),
         30,
         "the auto-responder's third answer stored",
     )
@@ -377,8 +393,9 @@ async def test_the_loop_ends_through_the_worker_and_the_stand_in(
         lambda: (
             count(
                 db,
-                "SELECT count(*) FROM inbound_sms WHERE from_number = :n AND handled_at IS NULL",
-                n=number,
+                "SELECT count(*) FROM inbound_sms WHERE from_number_key = :n "
+                "AND handled_at IS NULL",
+                n=lookup(number),
             )
             == 0
         ),
@@ -388,6 +405,9 @@ async def test_the_loop_ends_through_the_worker_and_the_stand_in(
     await asyncio.sleep(3)
     assert len(sent_to()) == 3
     assert answers(db, number) == ["help"] * 3
-    assert count(db, "SELECT count(*) FROM inbound_sms WHERE from_number = :n", n=number) == 4
+    assert (
+        count(db, "SELECT count(*) FROM inbound_sms WHERE from_number_key = :n", n=lookup(number))
+        == 4
+    )
     # The worker counted in the store: this process, another one, agrees.
     assert await reply(db, number, "Out of office. Reply URGENT for help.") == "unanswered"

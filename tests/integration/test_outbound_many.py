@@ -22,8 +22,8 @@ async def _queued(numbers: list[str]) -> list[tuple[str, str, str, int]]:
     async with transaction() as session:
         rows = await session.execute(
             select(Message.to_number, Message.kind, Message.body, Message.priority)
-            .where(Message.to_number.in_(numbers))
-            .order_by(Message.to_number)
+            .where(Message.to_number_key.in_(numbers))  # the Lookup type hashes each
+            .order_by(Message.to_number_key)
         )
         return [tuple(r) for r in rows]
 

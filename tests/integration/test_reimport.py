@@ -13,6 +13,7 @@ from services.db import transaction
 from services.paging import service as paging
 from services.paging.models import PageEvent
 from services.people.importer import import_staff
+from tests.integration.sealed import lookup, opened, seal
 from tests.integration.test_agents import stored_incident
 
 COLUMNS = [
@@ -45,7 +46,7 @@ def current_export(
     w.writerow(COLUMNS)
     # A truncated export loses its tail (here the temporary staff, never the seeded people).
     for r in rows[:keep]:
-        mobile = (changes or {}).get(r.staff_id, r.mobile_e164)
+        mobile = (changes or {}).get(r.staff_id) or opened(r.mobile_e164, "staff.mobile_e164")
         lead = "Y" if r.lead else ""
         w.writerow(
             [
@@ -75,13 +76,24 @@ def unsent_page(db: Engine, peer: str, code: str = "9") -> uuid.UUID:
             ),
             {"c": case_id, "i": incident.incident_id},
         )
+        sealed = conn.execute(
+            text("SELECT mobile_e164 FROM staff WHERE staff_id = :s"), {"s": peer}
+        ).scalar_one()
+        number = str(opened(sealed, "staff.mobile_e164"))  # each column seals its own
         conn.execute(
             text(
-                "INSERT INTO pages (id, case_id, attempt, peer_staff_id, to_number, reply_code, "
-                "reason, state) SELECT :p, :c, 1, staff_id, mobile_e164, :code, 'test', "
-                "'requested' FROM staff WHERE staff_id = :s"
+                "INSERT INTO pages (id, case_id, attempt, peer_staff_id, to_number, "
+                "to_number_key, reply_code, reason, state) "
+                "VALUES (:p, :c, 1, :s, :n, :k, :code, 'test', 'requested')"
             ),
-            {"p": page_id, "c": case_id, "s": peer, "code": code},
+            {
+                "p": page_id,
+                "c": case_id,
+                "s": peer,
+                "n": seal(number, "pages.to_number"),
+                "k": lookup(number),
+                "code": code,
+            },
         )
     return page_id
 

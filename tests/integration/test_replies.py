@@ -21,6 +21,7 @@ from services.config import get_settings
 from services.db import transaction
 from services.paging.models import Page, PageState
 from services.paging.service import page_body
+from tests.integration.sealed import lookup
 from tests.integration.test_flows import (  # noqa: F401 (fresh_clock, clock_ahead: autouse fixtures)
     CLINICIAN,
     CLINICIAN_NUMBER,
@@ -65,7 +66,20 @@ def set_state(db: Engine, case: Case, to: str) -> None:
             "UPDATE support_cases SET state = %(s)s WHERE id = %(c)s", {"s": to, "c": case.id}
         )
         conn.exec_driver_sql(
-            "DELETE FROM sms_opt_outs WHERE number = %(n)s", {"n": CLINICIAN_NUMBER}
+            "DELETE FROM sms_opt_outs WHERE number_key = %(n)s", {"n": lookup(CLINICIAN_NUMBER)}
+        )
+    help_texts_aged(db, CLINICIAN_NUMBER)
+
+
+def help_texts_aged(db: Engine, number: str) -> None:
+    """The number's help texts so far moved out of the cap's window (services.limits.
+    may_send_help; its own test: test_limits.py): each reply here is asked of one state as
+    if it came first, and one phone answering every state would reach the day's cap."""
+    with db.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE messages SET created_at = created_at - make_interval(hours => %(h)s + 1) "
+            "WHERE to_number_key = %(n)s AND kind = 'help'",
+            {"n": lookup(number), "h": get_settings().help_answer_hours},
         )
 
 
@@ -190,7 +204,7 @@ async def test_a_clinician_who_sent_stop_is_not_offered_to_a_peer(db: Engine) ->
     assert len(messages(db, to=LEAD_NUMBER)) == lead_before
     with db.begin() as conn:
         conn.exec_driver_sql(
-            "DELETE FROM sms_opt_outs WHERE number = %(n)s", {"n": CLINICIAN_NUMBER}
+            "DELETE FROM sms_opt_outs WHERE number_key = %(n)s", {"n": lookup(CLINICIAN_NUMBER)}
         )
 
 
@@ -324,7 +338,10 @@ async def test_every_state_and_peer_reply_gets_an_answer_or_a_deliberate_silence
                 "UPDATE pages SET state = 'sent' WHERE case_id = %(c)s AND attempt = 1",
                 {"c": case.id},
             )
-            conn.exec_driver_sql("DELETE FROM sms_opt_outs WHERE number = %(n)s", {"n": number})
+            conn.exec_driver_sql(
+                "DELETE FROM sms_opt_outs WHERE number_key = %(n)s", {"n": lookup(str(number))}
+            )
+        help_texts_aged(db, str(number))
         before = len(messages(db, to=str(number)))
         done = await reply(db, str(number), template.format(code=code))
         answered = [k for k, _ in messages(db, to=str(number))[before:]]

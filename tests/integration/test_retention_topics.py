@@ -13,7 +13,7 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from schemas import topics as catalogue
-from schemas.events import CaseStateChanged, SmsReceived
+from schemas.events import CaseStateChanged, FeedIncidentReported
 from schemas.topics import topic_name
 from tests.stack import ROOT, wait_for
 
@@ -51,20 +51,20 @@ def ensure() -> str:
 def test_an_existing_topics_wrong_retention_is_corrected(
     topics: list[str], admin: KafkaAdminClient
 ) -> None:
-    sms, events = topic_name(SmsReceived), topic_name(CaseStateChanged)
+    raw, events = topic_name(FeedIncidentReported), topic_name(CaseStateChanged)
     wanted = {t.name: t.config["retention.ms"] for t in catalogue.topics()}
     assert sorted(wanted) == sorted(topics)  # the run's topics, with its prefix
-    assert wanted[sms] == str(24 * 3600 * 1000) and wanted[events] == WEEK
-    for name in (sms, events):  # one a call: kafka-python checks several against one another's keys
+    assert wanted[raw] == str(3 * 24 * 3600 * 1000) and wanted[events] == WEEK
+    for name in (raw, events):  # one a call: kafka-python checks several against one another's keys
         admin.alter_configs(
             [ConfigResource(ConfigResourceType.TOPIC, name, configs={"retention.ms": WRONG})],
-            raise_on_unknown=False,  # the client's check may not see a topic just created
+            raise_on_unknown=False,  # kafka-python's own check knows only dynamic keys
         )
-    for name in (sms, events):  # the broker took the wrong value (applied in a moment)
+    for name in (raw, events):  # the broker took the wrong value (applied in a moment)
         wait_for(lambda n=name: retention_of(admin, n) == WRONG, 10, f"{name} altered")
 
     out = ensure()
-    assert f"{sms}: config set: retention.ms={wanted[sms]}" in out
+    assert f"{raw}: config set: retention.ms={wanted[raw]}" in out
     assert f"{events}: config set: retention.ms={WEEK}" in out
     for name in topics:
         wait_for(lambda n=name: retention_of(admin, n) == wanted[n], 10, f"{name} corrected")

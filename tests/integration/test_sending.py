@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from services import clock
 from services.cases import outbound
 from services.db import transaction
+from tests.integration.sealed import lookup, seal
 from tests.integration.test_flows import accepted_by_peer, open_case, q
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -32,10 +33,16 @@ async def test_rate_limit_holds_the_rest_in_order(db: Engine) -> None:
         for i in range(outbound.RATE_PER_MINUTE):
             conn.execute(
                 text(
-                    "INSERT INTO messages (id, kind, to_number, body, dedupe_key, state, "
-                    "sent_at) VALUES (:i, 'help', :n, 'x', :k, 'sent', now())"
+                    "INSERT INTO messages (id, kind, to_number, to_number_key, body, dedupe_key, "
+                    "state, sent_at) VALUES (:i, 'help', :n, :nk, :b, :k, 'sent', now())"
                 ),
-                {"i": uuid.uuid4(), "n": number, "k": f"sent-{i}-{number}"},
+                {
+                    "i": uuid.uuid4(),
+                    "n": seal(number, "messages.to_number"),
+                    "nk": lookup(number),
+                    "b": seal("x", "messages.body"),
+                    "k": f"sent-{i}-{lookup(number)}",
+                },
             )
     async with transaction() as session:
         held = await outbound.enqueue(session, kind="follow_up", to_number=number, body="y")

@@ -13,6 +13,7 @@ from services.config import get_settings
 from services.db import transaction
 from services.incidents import involvement
 from services.people.matching import ContextCache
+from tests.integration.sealed import opened
 from tests.integration.test_agents import stored_incident
 from tests.integration.test_flows import CLINICIAN, LEAD_NUMBER, close_open_cases, messages
 
@@ -38,16 +39,17 @@ async def test_a_new_lead_is_prompted_by_the_next_batch(db: Engine) -> None:
             ),
             {"c": CLINICIAN},
         ).one()
-        other, other_number = conn.execute(
+        other, sealed_number = conn.execute(
             text(
                 "SELECT staff_id, mobile_e164 FROM staff WHERE active AND NOT opted_out "
                 "AND undeliverable_code IS NULL AND staff_id NOT IN (:c, :l) "
-                "AND mobile_e164 NOT IN (SELECT number FROM sms_opt_outs) "
+                "AND mobile_key NOT IN (SELECT number_key FROM sms_opt_outs) "
                 "AND staff_id NOT IN (SELECT staff_id FROM peer_supporters) "
                 "ORDER BY staff_id LIMIT 1"
             ),
             {"c": CLINICIAN, "l": lead},
         ).one()
+    other_number = str(opened(sealed_number, "staff.mobile_e164"))
     cache = ContextCache(get_settings().match_other_unit, ttl=600)
     before = len(messages(db, to=LEAD_NUMBER))
     await open_with(cache, db)

@@ -30,6 +30,7 @@ from services.config import get_settings
 from services.db import transaction
 from services.paging import callbacks, sending
 from services.paging.views import storable_text
+from tests.integration.sealed import lookup, opened
 from tests.integration.test_exactly_once import new_claimed_page
 from tests.integration.test_flows import open_case, q
 from tests.integration.test_status_callbacks import apply_all
@@ -67,12 +68,22 @@ def over_the_cap(form: dict[str, str]) -> bool:
 
 
 def inbound(db: Engine, provider_sid: str) -> list[tuple[object, ...]]:
+    """(from, to, body) as stored for the message, the sender and the text opened (their
+    lookup value checked against the sender)."""
     with db.connect() as conn:
         rows = conn.execute(
-            text("SELECT from_number, to_number, body FROM inbound_sms WHERE provider_sid = :s"),
+            text(
+                "SELECT from_number, from_number_key, to_number, body FROM inbound_sms "
+                "WHERE provider_sid = :s"
+            ),
             {"s": provider_sid},
         ).all()
-    return [tuple(r) for r in rows]
+    found = []
+    for sealed_from, key, to, body in rows:
+        sender = opened(sealed_from, "inbound_sms.from_number")
+        assert sender is not None and key == lookup(sender)
+        found.append((sender, to, opened(body, "inbound_sms.body")))
+    return found
 
 
 # --- the five causes of 500, one by one -----------------------------------------------------
@@ -316,7 +327,7 @@ async def status_page(db: Engine) -> AsyncIterator[uuid.UUID]:
         conn.execute(
             text(
                 "UPDATE staff SET undeliverable_code = NULL, undeliverable_at = NULL "
-                "WHERE mobile_e164 = (SELECT to_number FROM pages WHERE id = :p)"
+                "WHERE mobile_key = (SELECT to_number_key FROM pages WHERE id = :p)"
             ),
             {"p": page_id},
         )
@@ -428,7 +439,7 @@ async def test_replayed_and_late_callbacks_change_nothing(stack: Stack, db: Engi
     # A stale failure says nothing about the phone: the peer's number is not marked.
     marked = q(
         db,
-        "SELECT s.undeliverable_code FROM staff s JOIN pages p ON p.to_number = s.mobile_e164 "
+        "SELECT s.undeliverable_code FROM staff s JOIN pages p ON p.to_number_key = s.mobile_key "
         "WHERE p.id = :p",
         p=first["id"],
     )

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services.db import async_engine, sync_engine
 from tests.integration.conftest import LOGS
+from tests.integration.sealed import opened
 from tests.stack import ROOT, Stack, wait_for
 
 SEED_STAFF = ROOT / "services" / "seed" / "staff.csv"
@@ -30,13 +31,14 @@ NUMBER = "+15550101001"  # N1001's mobile in the seed
 
 def test_every_engine_hides_bound_parameters(db: Engine) -> None:
     assert async_engine().sync_engine.hide_parameters and sync_engine().hide_parameters
+    # Fails on our own number's column (16 characters at most): the sealed ones are text.
     with pytest.raises(DBAPIError) as failed, sync_engine().begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO inbound_sms (id, provider_sid, from_number, to_number, body) "
                 "VALUES (:i, :s, :f, :t, :b)"
             ),
-            {"i": uuid.uuid4(), "s": "SMx", "f": NUMBER + "99999", "t": NUMBER, "b": "secret"},
+            {"i": uuid.uuid4(), "s": "SMx", "f": NUMBER, "t": NUMBER + "99999", "b": "secret"},
         )
     assert NUMBER not in str(failed.value) and "secret" not in str(failed.value)
 
@@ -48,14 +50,18 @@ def _seed_numbers() -> set[str]:
 
 def _bodies(db: Engine) -> set[str]:
     """What was sent or received in this run, long enough not to occur in a log by chance."""
-    with db.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT body FROM inbound_sms UNION SELECT body FROM messages "
-                "UNION SELECT sent_body FROM pages WHERE sent_body IS NOT NULL"
-            )
-        ).scalars()
-        return {b for b in rows if b and len(b.strip()) >= 16}
+    found: set[str] = set()
+    with db.connect() as conn:  # each column sealed under its own name: opened one by one
+        for table, column in (
+            ("inbound_sms", "body"),
+            ("messages", "body"),
+            ("pages", "sent_body"),
+        ):
+            rows = conn.execute(
+                text(f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL")
+            ).scalars()
+            found |= {opened(b, f"{table}.{column}") or "" for b in rows}
+    return {b for b in found if len(b.strip()) >= 16}
 
 
 @pytest.mark.disruptive

@@ -15,6 +15,7 @@ from typing import TypeVar
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from tests.integration.sealed import lookup, seal
 from tests.stack import letter_tag
 
 W = TypeVar("W", bound="Ward")
@@ -39,7 +40,7 @@ def unused_numbers(conn: Connection, n: int) -> list[str]:
     while len(numbers) < n:
         candidate = f"+1555{secrets.randbelow(10**7):07d}"
         taken = conn.execute(
-            text("SELECT 1 FROM staff WHERE mobile_e164 = :m"), {"m": candidate}
+            text("SELECT 1 FROM staff WHERE mobile_key = :m"), {"m": lookup(candidate)}
         ).first()
         if taken is None and candidate not in numbers:
             numbers.append(candidate)
@@ -62,11 +63,16 @@ def make_ward(db: Engine, prefix: str, staff: int = 3, kind: type[W] = Ward) -> 
         conn.execute(
             text(
                 "INSERT INTO staff (staff_id, display_name, discipline, role, home_unit, "
-                "mobile_e164, language, opted_out, active) VALUES (:sid, 'Feed Test', 'RN', "
-                "'', :unit, :mobile, 'en', false, true)"
+                "mobile_e164, mobile_key, language, opted_out, active) VALUES (:sid, 'Feed Test', "
+                "'RN', '', :unit, :mobile, :key, 'en', false, true)"
             ),
             [
-                {"sid": sid, "unit": unit, "mobile": mobile}
+                {
+                    "sid": sid,
+                    "unit": unit,
+                    "mobile": seal(mobile, "staff.mobile_e164"),
+                    "key": lookup(mobile),
+                }
                 for sid, mobile in zip(people, unused_numbers(conn, staff), strict=True)
             ],
         )

@@ -156,8 +156,8 @@ def test_outbox_keeps_a_published_row_as_long_as_its_topic_keeps_the_record() ->
     keep = json.loads(str(params["keep_ms"]))
     catalogue = {t.name: int(t.config["retention.ms"]) for t in topics()}
     assert keep == catalogue
-    sms = next(name for name in keep if name.endswith("svrr.sms-received.v1"))
-    assert keep[sms] == DAY_MS  # an inbound SMS goes with its record, not a week later
+    raw = next(name for name in keep if name.endswith("svrr.feed-incident-reported.v1"))
+    assert keep[raw] == 3 * DAY_MS  # a raw feed record goes with its record, not a week later
     assert params["default_ms"] == 7 * DAY_MS
     assert "LIMIT %(limit)s" in outbox.PURGE_BATCH and "SKIP LOCKED" in outbox.PURGE_BATCH
 

@@ -133,6 +133,7 @@ async def import_staff(
             "role": row["role"],
             "home_unit": unit,
             "mobile_e164": mobile,
+            "mobile_key": mobile,  # the Lookup column hashes it (services.sealing)
             "language": language,
         }
     checked = time.monotonic()
@@ -199,9 +200,10 @@ async def import_staff(
     if not dry_run:
         if changed:
             stmt = insert(Staff.__table__)
-            cols = (*_STAFF_FIELDS, "opted_out", "active")
+            cols = (*_STAFF_FIELDS, "mobile_key", "opted_out", "active")
             table = Staff.__table__.c
-            same_number = table.mobile_e164 == stmt.excluded.mobile_e164
+            # Sealed numbers differ each time they are sealed: their lookup values do not.
+            same_number = table.mobile_key == stmt.excluded.mobile_key
             stmt = stmt.on_conflict_do_update(
                 index_elements=["staff_id"],
                 set_={c: stmt.excluded[c] for c in cols}

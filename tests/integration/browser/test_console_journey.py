@@ -17,6 +17,7 @@ from services.identity.models import Role
 from tests.integration.browser.conftest import check_accessibility, screenshot
 from tests.integration.browser.test_console_pages import sign_in_as
 from tests.integration.console_helpers import make_user, peer_user
+from tests.integration.sealed import opened
 from tests.stack import TWILIO_SID
 
 CLINICIAN, CLINICIAN_NAME, CLINICIAN_NUMBER = "P2001", "Dr Jordan Lee", "+15550102001"
@@ -75,12 +76,13 @@ async def test_an_incident_from_the_form_to_contact_made(stack, db: Engine, brow
         row = board.locator("#board-rows tr", has_text=CLINICIAN_NAME)
         await expect(row).to_contain_text("Peer paged", timeout=30_000)
         case_id = (await row.get_attribute("id") or "").removeprefix("case-")
-        peer_id, peer_number, code = q(
+        peer_id, sealed_number, code = q(
             db,
             "SELECT peer_staff_id, to_number, reply_code FROM pages WHERE case_id = :c "
             "AND peer_staff_id IS NOT NULL ORDER BY attempt DESC LIMIT 1",
             c=case_id,
         )[0]
+        peer_number = opened(str(sealed_number), "pages.to_number")
 
         # The peer answers on the stand-in's phones page; the board moves by itself.
         await phones.goto(f"{stack.standin_url}/_standin/phones")
