@@ -371,3 +371,25 @@ async def test_a_message_being_sent_waits_for_the_next_purge(db: Engine) -> None
     await retention.purge(get_settings(), at=now)
     assert held() == {"sent": False, "cancelled": False}
     assert purged_at() is not None
+
+
+async def test_a_cleared_flag_keeps_its_reason_not_who_after_the_period(db: Engine) -> None:
+    """A coordinator's flag about a colleague in crisis names them by staff id: once looked at
+    and older than the period it keeps why and when, not who; an open flag keeps who."""
+    now = datetime.now(UTC)
+    old = now - timedelta(days=PERIOD_DAYS + 5)
+    with db.begin() as conn:
+        ids = [
+            conn.execute(
+                text(
+                    "INSERT INTO case_attention (staff_id, reason, at, cleared_at, cleared_by) "
+                    "VALUES ('N1103', 'crisis', :at, :cleared, :by) RETURNING id"
+                ),
+                {"at": old, "cleared": cleared, "by": "coordinator" if cleared else None},
+            ).scalar_one()
+            for cleared in (old + timedelta(hours=1), None)
+        ]
+    await retention.purge(get_settings(), at=now)
+    rows = dict(q(db, "SELECT id, staff_id FROM case_attention WHERE id = ANY(:i)", i=ids))
+    assert rows == {ids[0]: None, ids[1]: "N1103"}
+    assert q(db, "SELECT reason FROM case_attention WHERE id = :i", i=ids[0]) == [("crisis",)]
