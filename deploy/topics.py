@@ -6,8 +6,8 @@ would silently get broker defaults and a typo in a topic name would create a new
 
 An existing topic with fewer partitions than the catalogue wants gets partitions added (Kafka
 cannot remove partitions, so more is never "fixed"). Its config is reconciled: every key the
-catalogue sets (retention.ms above all: how long the broker keeps an event, an inbound SMS
-for a day) is set to the catalogue's value where the broker holds another, with incremental
+catalogue sets (retention.ms above all: how long the broker keeps an event, a raw feed
+record three days) is set to the catalogue's value where the broker holds another, with incremental
 alter configs, so keys the catalogue does not name are left as an operator set them. Why:
 a topic created by an older catalogue, or by hand, would otherwise keep records (and what
 they carry) for as long as it was first told, whatever retention the product promises.
@@ -68,6 +68,7 @@ def reconcile_config(admin: KafkaAdminClient, name: str, wanted: dict[str, str])
         result = admin.alter_configs(
             [ConfigResource(ConfigResourceType.TOPIC, name, configs=changes)],
             raise_on_unknown=False,
+            incremental=True,  # only these keys change
         )
         outcome = result.get("topic", {}).get(name)
         if outcome != "OK":

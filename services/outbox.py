@@ -54,8 +54,8 @@ RELAY_LOCK = 0x5F5_0B0C  # advisory lock key: one active relay per database
 BATCH = 500
 # A published row is kept as long as its topic keeps the record (the catalogue's retention.ms,
 # schemas.topics): long enough to replay into a new consumer, which can go no further back on
-# the topic anyway, and never longer than the broker keeps the same event (an inbound SMS: a
-# day). A topic the catalogue does not name (another prefix's) keeps this long.
+# the topic anyway, and never longer than the broker keeps the same event (a raw feed
+# record: three days). A topic the catalogue does not name (another prefix's) keeps this long.
 KEEP_PUBLISHED_MS = 7 * 24 * 3600 * 1000
 PURGE_EVERY_S = 600.0
 # The relay's producer's partitioner (AIOKafkaProducer's default), used by _produce too.

@@ -32,11 +32,12 @@ from schemas.events import CaseStateChanged, FeedIncidentReported
 from schemas.topics import topic_name
 from services import clock, retention
 from services.config import get_settings
-from services.db import transaction
+from services.db import Base, transaction
 from services.programme import metrics
 from services.programme.tables import CountTable, Period, TimeTable
-from services.sealing import default_keyring
+from services.sealing import Sealed
 from tests.integration.phi_scan import scan_store
+from tests.integration.sealed import lookup, opened
 from tests.integration.test_agents import stored_incident
 from tests.integration.test_flows import (
     CLINICIAN,
@@ -57,6 +58,7 @@ DECLINER, DECLINER_NUMBER = "N1002", "+15550101002"  # Sam Okafor, RN on 4E
 OPEN_CLINICIAN, OPEN_NUMBER = "N1102", "+15550101102"  # Riley Chen, RN on 5W
 UNKNOWN_NUMBER = "+15557770142"  # no one in the directory
 PERIOD_DAYS = 90
+NUMBERS = (CLINICIAN_NUMBER, DECLINER_NUMBER, UNKNOWN_NUMBER)  # the closed cases' and a stranger's
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +74,6 @@ class Story:
     closed: list[Case]
     open: Case
     markers: dict[str, str]  # who -> a reply text only this run wrote
-    peer_numbers: list[str]
 
 
 async def _story(db: Engine) -> Story:
@@ -97,23 +98,32 @@ async def _story(db: Engine) -> Story:
     assert state(db, journey) == "closed"
     # 2. A decline: terminal at once; a last word after it.
     declined = await open_case(db, DECLINER)
-    peer_b = await accepted_by_peer(db, declined)
+    await accepted_by_peer(db, declined)
     assert await reply(db, DECLINER_NUMBER, "No thanks") == "declined"
     await reply(db, DECLINER_NUMBER, markers["decliner"])
     # 3. A number nobody knows, answered with help: tied to no case.
     assert await reply(db, UNKNOWN_NUMBER, markers["unknown"]) == "help"
     # 4. A case still open at the end: the peer accepted, the clinician has not answered.
     still_open = await open_case(db, OPEN_CLINICIAN)
-    peer_c = await accepted_by_peer(db, still_open)
+    await accepted_by_peer(db, still_open)
     await reply(db, OPEN_NUMBER, markers["open"])
     assert state(db, still_open) == "clinician_offered"
     letter = f'{{"from_number": "{UNKNOWN_NUMBER}", "body": "{markers["unknown"]}"}}'
     with db.begin() as conn:
+        # The sends the stand-in would have taken (these flows run without it): the first
+        # page's time is a figure the metrics publish, and must survive the purge.
+        conn.execute(
+            text(
+                "UPDATE pages SET sent_at = requested_at + interval '30 seconds' "
+                "WHERE sent_at IS NULL AND case_id = ANY(:c)"
+            ),
+            {"c": [journey.id, declined.id, still_open.id]},
+        )
         conn.execute(
             text("INSERT INTO dead_letters (topic, reason, payload) VALUES ('x', 'schema', :p)"),
             {"p": letter.encode()},
         )
-    return Story([journey, declined], still_open, markers, [peer_a, peer_b, peer_c])
+    return Story([journey, declined], still_open, markers)
 
 
 def _period() -> Period:
@@ -150,53 +160,66 @@ def _rows_of(db: Engine, case: Case) -> list[str]:
         "WHERE page_id IN (SELECT id FROM pages WHERE case_id = :c)",
         "SELECT t::text FROM case_transitions t WHERE case_id = :c",
         "SELECT t::text FROM deadlines t WHERE case_id = :c",
+        # Its clinician's own replies, which answer no page.
+        "SELECT i::text FROM inbound_sms i JOIN support_cases c ON c.id = :c "
+        "JOIN staff s ON s.staff_id = c.staff_id "
+        "WHERE i.from_number_key = s.mobile_key AND i.page_id IS NULL",
     ]
     return sorted(str(r[0]) for sql in sqls for r in q(db, sql, c=case.id))
+
+
+def _store(db: Engine) -> dict[str, str]:
+    """Every row of every table as text, as tests.integration.phi_scan reads it, with what the
+    text does not show: each sealed value opened, each binary value decoded. A number sealed
+    at rest is still kept; only a NULL is gone."""
+    sealed: dict[str, list[str]] = {}
+    for table in Base.metadata.tables.values():
+        for column in table.columns:
+            if isinstance(column.type, Sealed):
+                sealed.setdefault(table.name, []).append(column.name)
+    assert {"pages", "messages", "inbound_sms"} <= set(sealed), sealed
+    texts: dict[str, list[str]] = {}
+    with db.connect() as conn:
+        tables = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+        ).scalars()
+        for table in list(tables):
+            texts[table] = [
+                str(r) for r in conn.execute(text(f'SELECT t::text FROM "{table}" t')).scalars()
+            ]
+            for column in sealed.get(table, []):
+                for value in conn.execute(text(f'SELECT "{column}" FROM "{table}"')).scalars():
+                    texts[table].append(str(opened(value, f"{table}.{column}")))
+            binary = conn.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = :t AND data_type = 'bytea'"
+                ),
+                {"t": table},
+            ).scalars()
+            for column in list(binary):
+                for value in conn.execute(text(f'SELECT "{column}" FROM "{table}"')).scalars():
+                    texts[table].append(bytes(value or b"").decode("utf-8", "replace"))
+    return {table: "\n".join(rows) for table, rows in texts.items()}
+
+
+def _scan(db: Engine, phi: list[str]) -> dict[str, list[str]]:
+    """{table: identifiers found}, in the clear, sealed or binary."""
+    return {t: hits for t, body in _store(db).items() if (hits := leaked(body, phi))}
 
 
 def _identifiers(story: Story) -> list[str]:
     """What must be gone: the closed cases' clinicians (numbers, names), their words, the
     unknown number and its words."""
     return [
-        CLINICIAN_NUMBER,
-        DECLINER_NUMBER,
-        UNKNOWN_NUMBER,
-        "Alex",  # N1001's first name, given to the peer in the peer-details message
-        "Okafor",
+        *NUMBERS,
+        *(lookup(n) for n in NUMBERS),  # what queries compare: as identifying as the number
+        "Alex",  # first names, given to the peers in the peer-details messages
+        "Sam",
         story.markers["journey"],
         story.markers["decliner"],
         story.markers["unknown"],
     ]
-
-
-# Every sealed column (services/sealing.py): the store holds them sealed, so a scan of its
-# text sees none of what they hold; scan_all also opens them, as someone holding the keys.
-SEALED = (
-    ("staff", "mobile_e164"),
-    ("pages", "to_number"),
-    ("pages", "sent_body"),
-    ("messages", "to_number"),
-    ("messages", "body"),
-    ("inbound_sms", "from_number"),
-    ("inbound_sms", "body"),
-    ("sms_opt_outs", "number"),
-)
-
-
-def scan_all(db: Engine, phi: list[str]) -> dict[str, list[str]]:
-    """scan_store, plus every sealed column opened ({"table.column": identifiers found})."""
-    found = scan_store(db, phi)
-    keys = default_keyring()
-    for table, column in SEALED:
-        values = q(db, f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")
-        opened = "\n".join(keys.open(str(v), f"{table}.{column}") for (v,) in values)
-        if hits := leaked(opened, phi):
-            found[f"{table}.{column}"] = hits
-    return found
-
-
-# What the directory holds of a person until the directory changes: their name and number.
-DIRECTORY = {"staff", "staff.mobile_e164"}
 
 
 async def test_purge_keeps_the_metrics_and_leaves_no_identifier(
@@ -208,18 +231,24 @@ async def test_purge_keeps_the_metrics_and_leaves_no_identifier(
     for cell in before[1].cells:
         answered[cell.category] += cell.count or 0
     assert answered["accepted"] >= 1 and answered["declined"] >= 1, answered  # shown, not hidden
+    assert any(r.measure == "first_page" and r.cases for r in before[0].rows), before[0]
     open_rows = _rows_of(db, story.open)
     closed_rows = {c.id: _rows_of(db, c) for c in story.closed}
     phi = _identifiers(story)
-    found = scan_all(db, phi)
-    assert set(found) - DIRECTORY, "the scan finds nothing even before the purge"
-    assert set(scan_store(db, phi)) <= {"staff", "dead_letters"}  # sealed at rest
+    found = _scan(db, phi)
+    # The scan sees them before: numbers, lookup keys, names and words, sealed or not.
+    assert {"messages", "inbound_sms", "dead_letters"} <= set(found), found
+    assert set(phi) == {h for hits in found.values() for h in hits}, found
+    assert {"Alex", "Sam", CLINICIAN_NUMBER, DECLINER_NUMBER} <= set(found["messages"]), found
+    # Read as a dump reads it (no keys), only the directory's names are in the clear.
+    in_clear = [p for p in phi if p not in {lookup(n) for n in NUMBERS}]
+    assert set(scan_store(db, in_clear)) <= {"staff", "dead_letters"}  # sealed at rest
 
     clock.advance(timedelta(days=PERIOD_DAYS + 1))
     settings = get_settings()
     assert settings.retention_days == PERIOD_DAYS
     dry = await retention.purge(settings, dry_run=True)
-    assert scan_all(db, phi) == found  # a dry run changes nothing
+    assert _scan(db, phi) == found  # a dry run changes nothing
     # Two purges at once (two engines): each row is taken by one of them (SKIP LOCKED).
     one, other = await asyncio.gather(retention.purge(settings), retention.purge(settings))
     done = retention.Report(one.cutoff, one.rows + other.rows, False)
@@ -236,8 +265,8 @@ async def test_purge_keeps_the_metrics_and_leaves_no_identifier(
     # The programme metrics, unchanged.
     assert await _metrics(monkeypatch) == before
     # Nothing identifying of the closed cases anywhere but in the directory.
-    left = scan_all(db, phi)
-    assert set(left) <= DIRECTORY, left
+    left = _scan(db, phi)
+    assert set(left) <= {"staff"}, left
     for case in story.closed:
         assert _rows_of(db, case) != closed_rows[case.id]
         assert q(db, "SELECT details_purged_at FROM support_cases WHERE id = :c", c=case.id)[0][0]
@@ -253,13 +282,10 @@ async def test_purge_keeps_the_metrics_and_leaves_no_identifier(
             "(to_number IS NOT NULL OR to_number_key IS NOT NULL OR body IS NOT NULL)",
             c=case.id,
         )
-    # The open case: every row as it was, its clinician's reply text kept.
+    # The open case: every row as it was, its clinician's reply (answering no page) too.
     assert _rows_of(db, story.open) == open_rows
-    assert q(
-        db,
-        "SELECT count(*) FROM inbound_sms WHERE body IS NOT NULL AND received_at > :t",
-        t=clock.now() - timedelta(days=PERIOD_DAYS + 2),
-    )[0][0]
+    kept = _scan(db, [story.markers["open"], OPEN_NUMBER, lookup(OPEN_NUMBER)])
+    assert set(kept["inbound_sms"]) == {story.markers["open"], OPEN_NUMBER, lookup(OPEN_NUMBER)}
 
     # A second purge finds nothing to do and changes nothing.
     again = await retention.purge(settings)
@@ -274,7 +300,7 @@ async def test_outbox_keeps_a_published_event_as_long_as_its_topic(db: Engine) -
     raw, events = topic_name(FeedIncidentReported), topic_name(CaseStateChanged)
     rows = {
         "raw 4 days": (raw, now - timedelta(days=4)),
-        "event 2 days": (events, now - timedelta(days=2)),
+        "event 4 days": (events, now - timedelta(days=4)),
         "event 8 days": (events, now - timedelta(days=8)),
         "raw unpublished": (raw, None),
     }
@@ -291,7 +317,7 @@ async def test_outbox_keeps_a_published_event_as_long_as_its_topic(db: Engine) -
     report = await retention.purge(get_settings(), at=now)
     assert report.rows[("outbox", "outbox")] >= 2
     left = {r[0] for r in q(db, "SELECT id FROM outbox WHERE id = ANY(:i)", i=list(ids.values()))}
-    assert left == {ids["event 2 days"], ids["raw unpublished"]}
+    assert left == {ids["event 4 days"], ids["raw unpublished"]}
 
 
 def test_the_cli_prints_counts_per_table(db: Engine) -> None:
@@ -355,3 +381,25 @@ async def test_a_message_being_sent_waits_for_the_next_purge(db: Engine) -> None
     await retention.purge(get_settings(), at=now)
     assert held() == {"sent": False, "cancelled": False}
     assert purged_at() is not None
+
+
+async def test_a_cleared_flag_keeps_its_reason_not_who_after_the_period(db: Engine) -> None:
+    """A coordinator's flag about a colleague in crisis names them by staff id: once looked at
+    and older than the period it keeps why and when, not who; an open flag keeps who."""
+    now = datetime.now(UTC)
+    old = now - timedelta(days=PERIOD_DAYS + 5)
+    with db.begin() as conn:
+        ids = [
+            conn.execute(
+                text(
+                    "INSERT INTO case_attention (staff_id, reason, at, cleared_at, cleared_by) "
+                    "VALUES ('N1103', 'crisis', :at, :cleared, :by) RETURNING id"
+                ),
+                {"at": old, "cleared": cleared, "by": "coordinator" if cleared else None},
+            ).scalar_one()
+            for cleared in (old + timedelta(hours=1), None)
+        ]
+    await retention.purge(get_settings(), at=now)
+    rows = dict(q(db, "SELECT id, staff_id FROM case_attention WHERE id = ANY(:i)", i=ids))
+    assert rows == {ids[0]: None, ids[1]: "N1103"}
+    assert q(db, "SELECT reason FROM case_attention WHERE id = :i", i=ids[0]) == [("crisis",)]

@@ -28,10 +28,13 @@ def admin() -> Iterator[KafkaAdminClient]:
     client.close()
 
 
-def retention_of(admin: KafkaAdminClient, name: str) -> str:
+def retention_of(admin: KafkaAdminClient, name: str) -> str | None:
+    """The topic's retention.ms as the broker reports it now (None while it reports none:
+    a topic created or altered a moment ago may not answer yet)."""
     resource = ConfigResource(ConfigResourceType.TOPIC, name, configs={"retention.ms": None})
     found = admin.describe_configs([resource], config_filter="all")
-    return str(found["topic"][name]["retention.ms"]["value"])
+    entry = found.get("topic", {}).get(name, {}).get("retention.ms")
+    return None if entry is None else str(entry["value"])
 
 
 def ensure() -> str:
