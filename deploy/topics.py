@@ -34,7 +34,7 @@ from kafka.admin import (
 )
 from kafka.errors import TopicAlreadyExistsError
 
-from schemas.topics import TOPICS
+from schemas.topics import TOPICS, retired_topics
 
 
 def partition_count(admin: KafkaAdminClient, name: str) -> int:
@@ -104,6 +104,16 @@ def ensure_topics(admin: KafkaAdminClient, replication_factor: int) -> None:
             print(f"{spec.name}: config set: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
 
 
+def retire_topics(admin: KafkaAdminClient) -> None:
+    """Delete the retired topics still on the broker (schemas.topics.RETIRED): their records
+    hold what the product no longer keeps anywhere."""
+    existing = set(admin.list_topics())
+    for name in retired_topics():
+        if name in existing:
+            admin.delete_topics([name])
+            print(f"{name}: deleted (retired)")
+
+
 def main() -> None:
     """Connect to the bootstrap servers from the environment and ensure every topic."""
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -111,6 +121,7 @@ def main() -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="svrr-topics")
     try:
         ensure_topics(admin, replication_factor)
+        retire_topics(admin)
     finally:
         admin.close()
 

@@ -52,6 +52,17 @@ def _spec(contract: type[Event]) -> TopicSpec:
     )
 
 
+# Topics of contracts no longer written, deleted wherever they still exist. The first
+# version of the inbound SMS held each sender's number and text (SmsReceived v2 is a claim
+# check); migration 0018 gives any reply its old worker had not handled a v2 event.
+RETIRED = ("svrr.sms-received.v1",)
+
+
+def retired_topics() -> list[str]:
+    """RETIRED in this environment (SVRR_TOPIC_PREFIX, as topic_name)."""
+    return [os.environ.get("SVRR_TOPIC_PREFIX", "") + name for name in RETIRED]
+
+
 def topics() -> list[TopicSpec]:
     return [_spec(c) for c in CONTRACTS]
 

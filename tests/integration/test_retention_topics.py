@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
 from schemas import topics as catalogue
 from schemas.events import CaseStateChanged, FeedIncidentReported
@@ -71,3 +71,15 @@ def test_an_existing_topics_wrong_retention_is_corrected(
 
     # Reconciled: a second run finds nothing to set.
     assert "config set" not in ensure()
+
+
+def test_a_retired_topic_is_deleted(topics: list[str], admin: KafkaAdminClient) -> None:
+    """svrr.sms-received.v1 held each sender's number and text: deploy/topics.py deletes it
+    where an older version left it, and says so."""
+    (retired,) = catalogue.retired_topics()
+    admin.create_topics([NewTopic(name=retired, num_partitions=1, replication_factor=1)])
+    wait_for(lambda: retired in admin.list_topics(), 10, "the old topic visible")
+    out = ensure()
+    assert f"{retired}: deleted (retired)" in out
+    wait_for(lambda: retired not in admin.list_topics(), 10, "the old topic gone")
+    assert "deleted" not in ensure()
