@@ -255,31 +255,34 @@ def test_a_whole_conversation_leaves_no_number_or_reply_in_the_clear(
     assert r.status_code == 202, r.text
     incident = r.json()["incident_id"]
 
-    def first_page() -> tuple[str, str] | None:
+    def first_page() -> tuple[str, str, str | None] | None:
         with db.connect() as conn:
             row = conn.execute(
                 text(
-                    "SELECT p.id, p.to_number FROM pages p JOIN support_cases c "
+                    "SELECT p.id, p.to_number, p.peer_staff_id FROM pages p JOIN support_cases c "
                     "ON c.id = p.case_id WHERE c.incident_id = :i AND p.sent_at IS NOT NULL"
                 ),
                 {"i": incident},
             ).first()
-        return None if row is None else (str(row[0]), str(row[1]))
+        return None if row is None else (str(row[0]), str(row[1]), row[2])
 
-    page_id, sealed_to = wait_for(first_page, 30, "the first page sent")
+    page_id, sealed_to, peer_id = wait_for(first_page, 30, "the first page sent")
     peer = default_keyring().open(sealed_to, "pages.to_number")
     sms = wait_for(
         lambda: [m for m in _standin(stack, peer) if f"page={page_id}" in str(m)], 20, "page"
     )
     code = str(sms[0]["body"]).split("Reply ")[1].split(" ")[0]
-    _inbound(stack, peer, code)  # the peer accepts
+    _inbound(stack, peer, code)  # the peer (or the coordinator) accepts
     words = f"honestly I keep seeing it {uuid.uuid4().hex[:6]}"
     _inbound(stack, clinician, words)  # the clinician writes in their own words
-    wait_for(
-        lambda: any(clinician in str(m["body"]) for m in _standin(stack, peer)),
-        30,
-        "the peer-details message",
-    )
+    if peer_id is not None:
+        # Late in a full run every peer may be at their case limit, and the coordinator is
+        # paged instead: the peer-details message is then not this test's to see.
+        wait_for(
+            lambda: any(clinician in str(m["body"]) for m in _standin(stack, peer)),
+            30,
+            "the peer-details message",
+        )
 
     def handled() -> bool:
         with db.connect() as conn:

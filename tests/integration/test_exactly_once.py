@@ -257,7 +257,10 @@ async def test_undeliverable_page_escalates_at_once(stack: Stack, db: Engine) ->
             # before the marks are cleared: a late callback would mark a peer again.
             with db.begin() as conn:
                 conn.execute(
-                    text("UPDATE support_cases SET state = 'closed' WHERE id = :c"), {"c": case.id}
+                    text(
+                        "UPDATE support_cases SET state = 'closed', closed_at = now() WHERE id = :c"
+                    ),
+                    {"c": case.id},
                 )
                 conn.execute(
                     text("UPDATE deadlines SET fired_at = now() WHERE case_id = :c"),

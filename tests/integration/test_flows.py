@@ -104,9 +104,12 @@ def close_open_cases(db: Engine) -> None:
                 "(SELECT id FROM support_cases WHERE state NOT IN ('closed', 'declined'))"
             )
         )
+        # With closed_at, as every close in the product sets it (services.cases.machine):
+        # a case "closed" without one still counted as open where closed_at decides
+        # (services.retention kept its clinician's replies for ever).
         conn.execute(
             text(
-                "UPDATE support_cases SET state = 'closed' "
+                "UPDATE support_cases SET state = 'closed', closed_at = coalesce(closed_at, now()) "
                 "WHERE state NOT IN ('closed', 'declined')"
             )
         )

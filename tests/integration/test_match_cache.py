@@ -58,7 +58,7 @@ async def test_cache_follows_every_change_to_what_matching_reads(db: Engine) -> 
     finally:
         sql("UPDATE pages SET state = 'superseded' WHERE id = :p")
         sql(
-            "UPDATE support_cases SET state = 'closed' WHERE id = "
+            "UPDATE support_cases SET state = 'closed', closed_at = now() WHERE id = "
             "(SELECT case_id FROM pages WHERE id = :p)"
         )
     released = await get()

@@ -44,7 +44,7 @@ async def test_an_incident_from_the_form_to_contact_made(stack, db: Engine, brow
         )
         conn.execute(
             text(
-                "UPDATE support_cases SET state = 'closed' "
+                "UPDATE support_cases SET state = 'closed', closed_at = coalesce(closed_at, now()) "
                 "WHERE state NOT IN ('closed', 'declined')"
             )
         )
