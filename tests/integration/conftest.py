@@ -193,11 +193,16 @@ def topics() -> Iterator[list[str]]:
     # Created is not yet visible: the broker learns of a new topic from the controller a
     # moment later, and a test that describes one at once found nothing there.
     deadline = time.monotonic() + 30
-    while missing := set(names) - set(admin.list_topics()):
-        if time.monotonic() > deadline:
-            pytest.exit(f"topics created but not visible after 30 s: {sorted(missing)}", 3)
-        time.sleep(0.1)
+    try:
+        while missing := set(names) - set(admin.list_topics()):
+            if time.monotonic() > deadline:
+                pytest.exit(f"topics created but not visible after 30 s: {sorted(missing)}", 3)
+            time.sleep(0.1)
+    finally:
+        admin.close()
     yield names
+    # A client of its own: the disruptive tests restart the broker in between.
+    admin = KafkaAdminClient(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"])
     admin.delete_topics(names)
     admin.close()
 
