@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from services.db import sync_engine
-from services.sealing import Keyring, default_keyring, new_key
+import services.cases.models  # noqa: F401  (every sealed table is mapped: cases, pages, staff)
+from services.db import Base, sync_engine
+from services.sealing import LOOKUP_OF, Keyring, default_keyring, new_key
+from services.sealing import Sealed as SealedType
 
 BATCH = 500
 
@@ -36,13 +38,20 @@ class Sealed:
     lookup: str | None = None
 
 
-SEALED: tuple[Sealed, ...] = (
-    Sealed("staff", "staff_id", ("mobile_e164",), "mobile_e164", "mobile_key"),
-    Sealed("pages", "id", ("to_number", "sent_body"), "to_number", "to_number_key"),
-    Sealed("messages", "id", ("to_number", "body"), "to_number", "to_number_key"),
-    Sealed("inbound_sms", "id", ("from_number", "body"), "from_number", "from_number_key"),
-    Sealed("sms_opt_outs", "number_key", ("number",), "number", "number_key"),
-)
+def sealed_tables() -> tuple[Sealed, ...]:
+    """Every table with a sealed column, read from the models (their Sealed types and the
+    number/lookup pairs services.sealing.mirror records): a column sealed tomorrow is
+    rotated without a list here to remember it."""
+    found = []
+    for table in Base.metadata.sorted_tables:
+        columns = tuple(c.name for c in table.columns if isinstance(c.type, SealedType))
+        if not columns:
+            continue
+        (key,) = table.primary_key.columns
+        number = next((c for c in columns if (table.name, c) in LOOKUP_OF), None)
+        lookup = LOOKUP_OF[(table.name, number)] if number is not None else None
+        found.append(Sealed(table.name, key.name, columns, number, lookup))
+    return tuple(found)
 
 
 def _changes(keys: Keyring, spec: Sealed, row: dict[str, object]) -> dict[str, object]:
@@ -121,7 +130,7 @@ def _rekey_dedupe(conn: Connection, keys: Keyring, dry_run: bool) -> int:
 
 def rotate(conn: Connection, keys: Keyring, dry_run: bool = False) -> dict[str, int]:
     """Rows changed per table (would change, with dry_run); 0 everywhere means done."""
-    counts = {spec.table: _rotate_table(conn, keys, spec, dry_run) for spec in SEALED}
+    counts = {spec.table: _rotate_table(conn, keys, spec, dry_run) for spec in sealed_tables()}
     counts["messages.dedupe_key"] = _rekey_dedupe(conn, keys, dry_run)
     return counts
 

@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -168,6 +169,11 @@ class Keyring:
         """The searchable keyed hash of a number: equal numbers, equal values."""
         return hmac.new(self.lookup_key, number.encode(), hashlib.sha256).hexdigest()
 
+    def by_lookup(self, numbers: Iterable[str | None]) -> dict[str, str]:
+        """Each number's lookup value, to the number (None skipped: a purged row's): what a
+        statement that asks by lookup value answers is mapped back through it."""
+        return {self.lookup(n): n for n in set(numbers) if n is not None}
+
 
 @lru_cache(maxsize=64)
 def _aead(keyring: Keyring, kid: str) -> AESGCM:
@@ -233,6 +239,10 @@ def as_stored(lookup: str) -> BindParameter[str]:
     return bindparam(None, lookup, type_=Text)
 
 
+# (table, sealed number column) -> its lookup column, as the models pair them (mirror).
+LOOKUP_OF: dict[tuple[str, str], str] = {}
+
+
 def mirror(number: InstrumentedAttribute[Any], key: InstrumentedAttribute[Any]) -> None:
     """Whatever sets a mapped object's number sets its lookup value too (the Lookup type
     hashes it at flush), so no constructor or renumbering can leave the two apart."""
@@ -241,3 +251,4 @@ def mirror(number: InstrumentedAttribute[Any], key: InstrumentedAttribute[Any]) 
         setattr(target, key.key, value)
 
     event.listen(number, "set", copy)
+    LOOKUP_OF[(number.class_.__table__.name, number.key)] = key.key

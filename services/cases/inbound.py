@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.events import SmsReceived
+from services import clock
 from services.deadletter import Unprocessable
 from services.paging.models import InboundSms
 
@@ -39,6 +40,7 @@ class Unreadable(Unprocessable):
 async def claim(session: AsyncSession, event: SmsReceived) -> InboundText | None:
     """The inbound SMS the event names, its row locked until the caller's commit; None when
     it was handled already (a redelivered event: nothing to do, whatever is left of it).
+    Marks it handled: the claim and what the handlers do commit together.
 
     Raises Unreadable when the row is gone or its number or text was purged. The row and
     its event commit together, so only a purge can do that (services.retention), and a
@@ -51,6 +53,7 @@ async def claim(session: AsyncSession, event: SmsReceived) -> InboundText | None
         return None
     if row.from_number is None or row.body is None:
         raise Unreadable(f"inbound SMS {event.sms_id} was purged before it was handled")
+    row.handled_at = clock.now()  # committed with whatever the handlers do, or not at all
     return InboundText(
         sms_id=row.id,
         provider_sid=row.provider_sid,

@@ -92,23 +92,18 @@ async def unreachable(session: AsyncSession, numbers: Iterable[str]) -> dict[str
 
     The only rule for it, so the queue, the page claim, matching and Tier 1 cannot disagree.
     """
-    by_key = lookups(keyring_of(session), numbers)
+    by_key = keyring_of(session).by_lookup(numbers)
     if not by_key:
         return {}
     rows = await session.execute(UNREACHABLE, {"ns": sorted(by_key)})
     return unreachable_from(rows.all(), by_key)
 
 
-def lookups(keys: Keyring, numbers: Iterable[str]) -> dict[str, str]:
-    """Each number's lookup value, to the number: UNREACHABLE_SQL's `:ns` are its keys."""
-    return {keys.lookup(n): n for n in set(numbers) if n is not None}
-
-
 def unreachable_from(
     rows: Iterable[tuple[str, str]], by_key: Mapping[str, str]
 ) -> dict[str, Unreachable]:
     """(lookup, why) rows of UNREACHABLE_SQL (run alone or inside a caller's statement) as
-    `unreachable` returns them, by number (`by_key`: lookups())."""
+    `unreachable` returns them, by number (`by_key`: Keyring.by_lookup)."""
     found: dict[str, Unreachable] = {}
     for key, why in rows:
         number = by_key[key]

@@ -42,7 +42,7 @@ from services.conversations.crisis import signals_crisis
 from services.limits import may_answer_unknown
 from services.logs import log
 from services.paging.models import OPEN_STATES as OPEN_PAGE_STATES
-from services.paging.models import InboundSms, Page, PageState, SupportCase
+from services.paging.models import Page, PageState, SupportCase
 from services.people.models import Staff
 
 
@@ -51,12 +51,9 @@ async def handle_sms(session: AsyncSession, sms: InboundText, settings: Settings
 
     Every message gets an answer or a deliberate silence (STOP, START, which the carrier
     answers itself; a number we do not know past its cap of answers). Returns what was
-    done, for the log and the tests.
+    done, for the log and the tests. `sms` is what inbound.claim took: its row is locked
+    and marked handled in the caller's transaction.
     """
-    inbound = await session.get(InboundSms, sms.sms_id, with_for_update=True)
-    if inbound is None or inbound.handled_at is not None:
-        return "duplicate"
-    inbound.handled_at = clock.now()
     number = sms.from_number
     # Locked in id order, the one every locker of several pages uses (claims, callbacks,
     # recording a batch): in requested_at order this deadlocked with the page sweep.

@@ -54,7 +54,7 @@ async def prompt_leads(
     if leads is None:
         leads = await _staff(session, {lead for _, lead in by_lead})
     if blocked is None:
-        by_key = outbound.lookups(keyring_of(session), (s.mobile_e164 for s in leads.values()))
+        by_key = keyring_of(session).by_lookup(s.mobile_e164 for s in leads.values())
         rows = await fetch(session, outbound.UNREACHABLE, {"ns": sorted(by_key)})
         blocked = outbound.unreachable_from(((k, why) for k, why in rows), by_key)
     promptable = [

@@ -34,8 +34,7 @@ async def reply_codes(session: AsyncSession, numbers: Iterable[str]) -> dict[str
     """The codes open pages to each number use, under a lock per number (taken in a fixed
     order, so concurrent batches cannot deadlock): two open pages never share a code. Two
     statements, sent without SQLAlchemy around them (db.fetch): the batch path runs them."""
-    keys = keyring_of(session)
-    by_key = {keys.lookup(n): n for n in set(numbers)}
+    by_key = keyring_of(session).by_lookup(numbers)
     if not by_key:
         return {}
     numbers_param = {"ns": array_literal(sorted(by_key))}
