@@ -342,6 +342,8 @@ async def test_a_known_number_gets_more_help_but_a_loop_with_it_ends_too(db: Eng
                     "AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.staff_id = s.staff_id) "
                     "AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.to_number_key = s.mobile_key) "
                     "AND NOT EXISTS "
+                    "(SELECT 1 FROM messages m WHERE m.to_number_key = s.mobile_key) "
+                    "AND NOT EXISTS "
                     "(SELECT 1 FROM sms_opt_outs o WHERE o.number_key = s.mobile_key) "
                     "ORDER BY s.staff_id LIMIT 1",
                 )[0][0]
