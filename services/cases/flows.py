@@ -69,6 +69,7 @@ async def tell_coordinator(
         to_number=settings.coordinator_number,
         body=body,
         dedupe=dedupe,
+        priority=outbound.Priority.crisis if why is Attention.crisis else None,
     )
 
 

@@ -5,13 +5,19 @@
 - One rule for whether a number may be texted at all (`unreachable`): it sent STOP, its
   owner opted out on the record, or the carrier said it cannot take SMS. Matching, the claim
   before a page is sent, Tier 1, the coordinator and this queue all ask it.
-- Per-number rate limit: at most RATE_PER_MINUTE messages (pages included) to one number in
-  a minute, so the carrier does not filter or block our sender for flooding one handset.
+- Per-number rate limit: at most RATE_PER_MINUTE SMS (pages included) to one number in a
+  minute, so the carrier does not filter or block our sender for flooding one handset. A
+  bundle of pages is one SMS and counts once: counted by page, one mass-casualty bundle
+  of six pages held the accepting peer's details back for a minute.
   What waits is ordered by priority, then time. Bulk and conversation may use only
   RATE_PER_MINUTE - URGENT_RESERVE of the minute: the last slots are kept for urgent
   messages (a clinician's details to the peer who accepted, a crisis reply, the
   coordinator), which therefore never wait behind bulk queued to the same number; only
   urgent traffic itself can fill the minute.
+- A crisis alert to the coordinator waits for nothing: in a mass casualty the coordinator's
+  handset takes a page SMS for every case no peer could take, and a limit that pages fill
+  held the one message that must reach a human at once. It is one SMS per crisis, to the
+  programme's own number, so it cannot flood anyone.
 - `not_before` holds a message (a clinician's quiet hours, a deferred offer) in the store.
 
 Claiming a message before it is sent, and reconciling a stale claim against the provider's
@@ -26,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Text, cast, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +51,7 @@ URGENT_RESERVE = 2
 
 
 class Priority(enum.IntEnum):
+    crisis = -1  # a crisis alert to the coordinator: first in line, never held by the limit
     urgent = 0  # the peer who accepted needs the clinician's details now; crisis; coordinator
     conversation = 1  # answers and offers in a conversation that is going on
     bulk = 2  # prompts and reminders that can wait a minute
@@ -58,6 +65,10 @@ PRIORITY_OF_KIND: dict[str, Priority] = {
     "offer_reminder": Priority.bulk,
     "follow_up": Priority.bulk,
 }
+
+
+def priority_of(kind: str) -> Priority:
+    return PRIORITY_OF_KIND.get(kind, Priority.conversation)
 
 
 class Unreachable(enum.StrEnum):
@@ -165,9 +176,11 @@ async def enqueue(
     case_id: uuid.UUID | None = None,
     not_before: datetime | None = None,
     dedupe: str | None = None,
+    priority: Priority | None = None,
 ) -> uuid.UUID | None:
     """Queue one SMS in the caller's transaction; None when an identical one is pending or
-    the number may not be texted."""
+    the number may not be texted. `priority` overrides the kind's (PRIORITY_OF_KIND) where
+    the same kind can be more pressing: a coordinator alert about a crisis."""
     if await _blocked(session, kind, to_number) is not None:
         return None
     key = Outgoing(kind, to_number, body, case_id, dedupe).dedupe_key(keyring_of(session))
@@ -182,7 +195,7 @@ async def enqueue(
             body=body,
             dedupe_key=key,
             state=MessageState.queued,
-            priority=PRIORITY_OF_KIND.get(kind, Priority.conversation),
+            priority=priority if priority is not None else priority_of(kind),
             not_before=not_before or clock.now(),
         )
         .on_conflict_do_nothing(
@@ -247,9 +260,7 @@ async def enqueue_many(
             "lookup": array_literal(keys.lookup(m.to_number) for m in keep),
             "body": array_literal(keys.seal(m.body, "messages.body") for m in keep),
             "key": array_literal(m.dedupe_key(keys) for m in keep),
-            "priority": array_literal(
-                int(PRIORITY_OF_KIND.get(m.kind, Priority.conversation)) for m in keep
-            ),
+            "priority": array_literal(int(priority_of(m.kind)) for m in keep),
         },
     )
     return len(rows)
@@ -269,14 +280,16 @@ async def cancel_pending(session: AsyncSession, case_id: uuid.UUID, kinds: tuple
 
 
 async def sent_last_minute(session: AsyncSession, number: str, at: datetime) -> int:
+    """SMS that reached the carrier for `number` in the minute before `at`. The pages of one
+    bundle share the SMS's provider sid and count once: the handset got one message."""
     since = at - timedelta(minutes=1)
     messages = await session.scalar(
         select(func.count()).where(Message.to_number_key == number, Message.sent_at > since)
     )
     pages = await session.scalar(
-        select(func.count())
-        .select_from(Page)
-        .where(Page.to_number_key == number, Page.sent_at > since)
+        select(
+            func.count(func.distinct(func.coalesce(Page.provider_sid, cast(Page.id, Text))))
+        ).where(Page.to_number_key == number, Page.sent_at > since)
     )
     return int(messages or 0) + int(pages or 0)
 
@@ -334,8 +347,9 @@ async def claim(
     if await _blocked(session, msg.kind, msg.to_number) is not None:
         msg.state = MessageState.suppressed  # STOP, an opt-out or a bad number since it was queued
         return None
-    cap = RATE_PER_MINUTE if msg.priority == Priority.urgent else RATE_PER_MINUTE - URGENT_RESERVE
-    if not reclaimed and await sent_last_minute(session, msg.to_number, at) >= cap:
+    cap = RATE_PER_MINUTE if msg.priority <= Priority.urgent else RATE_PER_MINUTE - URGENT_RESERVE
+    held = msg.priority != Priority.crisis and not reclaimed
+    if held and await sent_last_minute(session, msg.to_number, at) >= cap:
         msg.not_before = at + timedelta(seconds=10)  # wait its turn; order is kept by time
         return None
     msg.state = MessageState.sending

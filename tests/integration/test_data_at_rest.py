@@ -29,7 +29,8 @@ from services.cases.models import Message
 from services.cases.outbound import Unreachable, unreachable
 from services.cli import MIGRATIONS
 from services.keys import rotate
-from services.paging.models import InboundSms
+from services.paging.models import OPEN_STATES as OPEN_PAGE_STATES
+from services.paging.models import InboundSms, PageState
 from services.people.models import Staff
 from services.sealing import Keyring, attach, default_keyring
 from tests.integration.phi_scan import scan_store, scan_topics
@@ -281,11 +282,31 @@ def test_a_whole_conversation_leaves_no_number_or_reply_in_the_clear(
     if peer_id is not None:
         # Late in a full run every peer may be at their case limit, and the coordinator is
         # paged instead: the peer-details message is then not this test's to see.
-        wait_for(
-            lambda: any(clinician in str(m["body"]) for m in _standin(stack, peer)),
-            60,
-            "the peer-details message",
-        )
+        def answered() -> str | None:
+            with db.connect() as conn:
+                state = conn.execute(
+                    text("SELECT state FROM pages WHERE id = :p"), {"p": page_id}
+                ).scalar_one()
+            return None if state in OPEN_PAGE_STATES else str(state)
+
+        assert wait_for(answered, 30, "the peer's answer applied") == PageState.accepted
+        try:
+            wait_for(
+                lambda: any(clinician in str(m["body"]) for m in _standin(stack, peer)),
+                30,
+                "the peer-details message",
+            )
+        except AssertionError as timed_out:
+            with db.connect() as conn:
+                held = conn.execute(
+                    text(
+                        "SELECT m.state, m.not_before, m.sent_at FROM messages m JOIN "
+                        "support_cases c ON c.id = m.case_id "
+                        "WHERE c.incident_id = :i AND m.kind = 'peer_details'"
+                    ),
+                    {"i": incident},
+                ).all()
+            raise AssertionError(f"{timed_out}; the store holds {held}") from None
 
     def handled() -> bool:
         with db.connect() as conn:

@@ -10,9 +10,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from services import clock
-from services.cases import outbound
+from services.cases import flows, outbound
+from services.cases.attention import Attention
+from services.config import get_settings
 from services.db import transaction
 from tests.integration.sealed import lookup, seal
+from tests.integration.test_agents import stored_incident
 from tests.integration.test_flows import accepted_by_peer, open_case, q
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -58,6 +61,94 @@ async def test_rate_limit_holds_the_rest_in_order(db: Engine) -> None:
         assert claimed is not None and claimed.to_number == number
     finally:
         clock.reset()
+
+
+def sent_pages(db: Engine, number: str, sids: list[str]) -> None:
+    """Pages to `number` that went out in the last minute, in the SMS `sids` name (a bundle:
+    several pages, one sid), on a closed case of their own so nothing else acts on them."""
+    incident = stored_incident(db, ["N1001"], unit="5W")
+    case_id = uuid.uuid4()
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO support_cases (id, incident_id, staff_id, tier, state, closed_at) "
+                "VALUES (:c, :i, 'N1001', 2, 'closed', now())"
+            ),
+            {"c": case_id, "i": incident.incident_id},
+        )
+        for i, sid in enumerate(sids):
+            conn.execute(
+                text(
+                    "INSERT INTO pages (id, case_id, attempt, to_number, to_number_key, "
+                    "reply_code, reason, state, provider_sid, sent_at) VALUES "
+                    "(:p, :c, :a, :n, :k, :code, 'test', 'sent', :sid, now())"
+                ),
+                {
+                    "p": uuid.uuid4(),
+                    "c": case_id,
+                    "n": seal(number, "pages.to_number"),
+                    "k": lookup(number),
+                    "a": i + 1,
+                    "code": str(i),
+                    "sid": sid,
+                },
+            )
+
+
+async def test_a_bundle_of_pages_is_one_sms_to_the_number_limit(db: Engine) -> None:
+    """A mass casualty bundles a peer's pages into one SMS. Counted by page, eight pages in
+    one SMS held the details of the case the peer then accepted for a minute (the CI failure
+    of test_data_at_rest); the handset got one message, and the limit counts that."""
+    number = f"+1555883{uuid.uuid4().int % 10000:04d}"
+    sent_pages(db, number, ["SMbundle" + uuid.uuid4().hex[:8]] * 8)
+    async with transaction() as session:
+        details = await outbound.enqueue(
+            session, kind="peer_details", to_number=number, body="details"
+        )
+    assert details is not None
+    async with transaction() as session:
+        assert await outbound.claim(session, details, stale_after=30) is not None
+    # Six SMS of pages in the minute do fill it, for urgent messages too.
+    other = f"+1555884{uuid.uuid4().int % 10000:04d}"
+    sent_pages(db, other, [f"SM{uuid.uuid4().hex[:12]}" for _ in range(outbound.RATE_PER_MINUTE)])
+    async with transaction() as session:
+        held = await outbound.enqueue(session, kind="peer_details", to_number=other, body="d")
+    assert held is not None
+    async with transaction() as session:
+        assert await outbound.claim(session, held, stale_after=30) is None
+
+
+async def test_a_crisis_alert_to_the_coordinator_never_waits_for_the_number_limit(
+    db: Engine,
+) -> None:
+    """The coordinator's handset takes a page SMS for every case no peer could take; in a
+    mass casualty those fill its minute. A crisis must still reach a human at once, while
+    the coordinator's other messages keep to the limit."""
+    number = f"+1555885{uuid.uuid4().int % 10000:04d}"
+    sent_pages(db, number, [f"SM{uuid.uuid4().hex[:12]}" for _ in range(10)])
+    settings = get_settings().model_copy(update={"coordinator_number": number})
+    async with transaction() as session:
+        await flows.tell_coordinator(
+            session, settings, None, "crisis words", dedupe="c", why=Attention.crisis
+        )
+        await flows.tell_coordinator(
+            session, settings, None, "a referral", dedupe="r", why=Attention.referral
+        )
+    rows = q(
+        db,
+        "SELECT id, priority FROM messages WHERE to_number_key = :k ORDER BY priority",
+        k=lookup(number),
+    )
+    assert [int(str(p)) for _, p in rows] == [outbound.Priority.crisis, outbound.Priority.urgent]
+    (crisis, _), (referral, _) = rows
+    async with transaction() as session:
+        due = await outbound.due(session, clock.now(), stale_after=30, limit=10_000)
+    assert due.index(crisis) < due.index(referral)  # first in line
+    async with transaction() as session:
+        claimed = await outbound.claim(session, crisis, stale_after=30)
+    assert claimed is not None and claimed.body == "crisis words"
+    async with transaction() as session:
+        assert await outbound.claim(session, referral, stale_after=30) is None  # waits
 
 
 async def test_policies_and_case_routes(db: Engine, client: httpx.AsyncClient) -> None:
