@@ -55,6 +55,7 @@ class MllpListener:
         self.host, self.port, self.limit, self.encoding = host, port, limit, encoding
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.Task[None]] = set()
+        self._answering = 0  # blocks read and not yet answered on the wire
 
     async def start(self) -> tuple[str, int]:
         """Listen; returns the address really bound (the port chosen when port was 0)."""
@@ -69,6 +70,11 @@ class MllpListener:
         self.port = port
         log().info("mllp.listening", host=host, port=port)
         return host, port
+
+    def answering(self) -> bool:
+        """Whether a block is between being read and its answer being written: a stop that
+        closed the connections then would leave a message taken but never acknowledged."""
+        return self._answering > 0
 
     async def close(self) -> None:
         if self._server is None:
@@ -96,20 +102,27 @@ class MllpListener:
         try:
             while True:
                 try:
-                    block = await reader.readblock()
+                    block: bytes | None = await reader.readblock()
                 except asyncio.IncompleteReadError:
                     return  # the sender hung up, or left a partial block behind
                 except InvalidBlockError:
-                    answer: Answer | None = self._nak(b"", "bytes before the MLLP start 0x0B")
+                    block = None
                 except ValueError:  # over the buffer: no telling where the next block starts
                     log().warning("mllp.block_over_buffer", limit=BUFFER_LIMIT)
                     return
-                else:
-                    answer = await self._answer(block)
-                if answer is None:
-                    return
-                writer.writeblock(self._bytes(answer))
-                await writer.drain()
+                self._answering += 1
+                answer: Answer | None
+                try:
+                    if block is None:
+                        answer = self._nak(b"", "bytes before the MLLP start 0x0B")
+                    else:
+                        answer = await self._answer(block)
+                    if answer is None:
+                        return
+                    writer.writeblock(self._bytes(answer))
+                    await writer.drain()
+                finally:
+                    self._answering -= 1
         except (ConnectionError, asyncio.CancelledError):
             return
         finally:

@@ -302,11 +302,14 @@ class MllpService:
         return await self.listener.start()
 
     async def stop(self) -> None:
-        """Refuse new messages, let the transaction in flight finish, then close."""
+        """Refuse new messages, let the transaction in flight finish and its messages be
+        answered, then close. Committed is not yet answered: the connections' tasks still
+        have to write the ACKs, and closing them in that gap left a taken message without
+        its ACK (the sender resent it elsewhere)."""
         self.closing = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_S
-        while not self.commits.idle() and loop.time() < deadline:
+        while (not self.commits.idle() or self.listener.answering()) and loop.time() < deadline:
             await asyncio.sleep(0.02)
         await self.listener.close()
         await self.commits.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
@@ -80,7 +81,7 @@ async def test_messages_waiting_while_a_transaction_runs_share_the_next_one(stor
     commits = GroupCommit(ADT)
     commits.start()
     first = asyncio.ensure_future(commits.submit(_Work(records=[record("A")])))
-    await asyncio.sleep(0.01)  # A's transaction has started and waits
+    await until(lambda: store.batches == [["A"]])  # A's transaction has started and waits
     rest = [
         asyncio.ensure_future(commits.submit(_Work(records=[record(r)])))
         for r in ("B", "C", "B", "D")
@@ -254,6 +255,33 @@ async def test_a_stopping_service_finishes_the_transaction_in_flight(
     assert ack is not None and msa(ack) == b"AA"
     await asyncio.wait_for(stopping, 5)
     assert mllp_service.DRAIN_S > 1
+
+
+async def test_a_stop_waits_for_the_answer_of_a_committed_message(
+    store: Store, service: tuple[MllpService, Sender]
+) -> None:
+    """Committed is not yet answered: between the commit and the ACK on the wire the
+    connection's task still has to run. A stop that waited for the commits alone closed the
+    connections in that gap (a loaded machine widens it), and the sender never heard that
+    its death message was taken. Here the gap is made wide on purpose."""
+    svc, sender = service
+    handle = svc.listener.handle
+
+    async def slow_to_answer(block: bytes) -> object:
+        answer = handle(block)
+        ack = await answer if inspect.isawaitable(answer) else answer
+        await asyncio.sleep(0.3)
+        return ack
+
+    svc.listener.handle = slow_to_answer
+    sender.send(feeds.sample("hl7", "a03_death.hl7"))
+    answer = asyncio.ensure_future(sender.answer())
+    await until(lambda: bool(store.batches))
+    stopping = asyncio.ensure_future(svc.stop())
+    store.gate.set()
+    ack = await asyncio.wait_for(answer, 5)
+    assert ack is not None and msa(ack) == b"AA"
+    await asyncio.wait_for(stopping, 5)
 
 
 # --- the narrowed read: the same answer for a fraction of the parse ------------------------
