@@ -96,59 +96,92 @@ def sent_pages(db: Engine, number: str, sids: list[str]) -> None:
 
 
 async def test_a_bundle_of_pages_is_one_sms_to_the_number_limit(db: Engine) -> None:
-    """A mass casualty bundles a peer's pages into one SMS. Counted by page, eight pages in
-    one SMS held the details of the case the peer then accepted for a minute (the CI failure
-    of test_data_at_rest); the handset got one message, and the limit counts that."""
+    """A mass casualty bundles a peer's pages into one SMS: the handset got one message, and
+    the limit counts one. Counted by page, eight pages in one SMS filled the minute."""
     number = f"+1555883{uuid.uuid4().int % 10000:04d}"
     sent_pages(db, number, ["SMbundle" + uuid.uuid4().hex[:8]] * 8)
     async with transaction() as session:
-        details = await outbound.enqueue(
-            session, kind="peer_details", to_number=number, body="details"
-        )
-    assert details is not None
+        prompt = await outbound.enqueue(session, kind="follow_up", to_number=number, body="f")
+    assert prompt is not None
     async with transaction() as session:
-        assert await outbound.claim(session, details, stale_after=30) is not None
-    # Six SMS of pages in the minute do fill it, for urgent messages too.
+        assert await outbound.claim(session, prompt, stale_after=30) is not None
+    # As many separate page SMS as bulk may use do fill bulk's part of the minute.
     other = f"+1555884{uuid.uuid4().int % 10000:04d}"
-    sent_pages(db, other, [f"SM{uuid.uuid4().hex[:12]}" for _ in range(outbound.RATE_PER_MINUTE)])
+    bulk_cap = outbound.RATE_PER_MINUTE - outbound.URGENT_RESERVE
+    sent_pages(db, other, [f"SM{uuid.uuid4().hex[:12]}" for _ in range(bulk_cap)])
     async with transaction() as session:
-        held = await outbound.enqueue(session, kind="peer_details", to_number=other, body="d")
+        held = await outbound.enqueue(session, kind="follow_up", to_number=other, body="f")
     assert held is not None
     async with transaction() as session:
         assert await outbound.claim(session, held, stale_after=30) is None
+
+
+async def test_a_peer_paged_all_minute_still_gets_the_details_at_once(db: Engine) -> None:
+    """Pages are not held by the limit, so a peer can get more page SMS in a minute than the
+    limit allows. The details of the case they accepted must not wait for the pages to stop
+    (they waited in CI's test_data_at_rest, re-held every 10 s): urgent keeps a reserve of
+    its own in every minute, and only urgent traffic fills it."""
+    number = f"+1555886{uuid.uuid4().int % 10000:04d}"
+    sent_pages(db, number, [f"SM{uuid.uuid4().hex[:12]}" for _ in range(10)])
+    bodies = [f"details {i}" for i in range(outbound.URGENT_RESERVE + 1)]
+    async with transaction() as session:
+        ids = [
+            await outbound.enqueue(session, kind="peer_details", to_number=number, body=b, dedupe=b)
+            for b in bodies
+        ]
+        bulk = await outbound.enqueue(session, kind="follow_up", to_number=number, body="f")
+    sent: list[str] = []
+    for message_id in [*ids, bulk]:
+        assert message_id is not None
+        async with transaction() as session:
+            claim = await outbound.claim(session, message_id, stale_after=30)
+            if claim is not None:
+                await outbound.record_sent(session, message_id, f"SM{uuid.uuid4().hex}")
+                sent.append(claim.body)
+    assert sent == bodies[: outbound.URGENT_RESERVE]  # the reserve, and no more
 
 
 async def test_a_crisis_alert_to_the_coordinator_never_waits_for_the_number_limit(
     db: Engine,
 ) -> None:
     """The coordinator's handset takes a page SMS for every case no peer could take; in a
-    mass casualty those fill its minute. A crisis must still reach a human at once, while
-    the coordinator's other messages keep to the limit."""
+    mass casualty those fill its minute, and other alerts about other cases take its urgent
+    reserve. A crisis must still reach a human at once, while the coordinator's other
+    messages keep to the limit."""
     number = f"+1555885{uuid.uuid4().int % 10000:04d}"
     sent_pages(db, number, [f"SM{uuid.uuid4().hex[:12]}" for _ in range(10)])
     settings = get_settings().model_copy(update={"coordinator_number": number})
-    async with transaction() as session:
-        await flows.tell_coordinator(
-            session, settings, None, "crisis words", dedupe="c", why=Attention.crisis
+
+    async def tell(body: str, why: Attention) -> uuid.UUID:
+        async with transaction() as session:
+            await flows.tell_coordinator(session, settings, None, body, dedupe=body, why=why)
+        ((message_id,),) = q(  # the body is sealed; the dedupe key ends with it here
+            db,
+            "SELECT id FROM messages WHERE to_number_key = :k AND dedupe_key LIKE :d",
+            k=lookup(number),
+            d=f"%:{body}",
         )
-        await flows.tell_coordinator(
-            session, settings, None, "a referral", dedupe="r", why=Attention.referral
-        )
-    rows = q(
-        db,
-        "SELECT id, priority FROM messages WHERE to_number_key = :k ORDER BY priority",
-        k=lookup(number),
-    )
-    assert [int(str(p)) for _, p in rows] == [outbound.Priority.crisis, outbound.Priority.urgent]
-    (crisis, _), (referral, _) = rows
+        return uuid.UUID(str(message_id))
+
+    async def send(message_id: uuid.UUID) -> str | None:
+        async with transaction() as session:
+            claim = await outbound.claim(session, message_id, stale_after=30)
+            if claim is None:
+                return None
+            await outbound.record_sent(session, message_id, f"SM{uuid.uuid4().hex}")
+            return claim.body
+
+    for i in range(outbound.URGENT_RESERVE):  # the reserve goes on other alerts
+        assert await send(await tell(f"referral {i}", Attention.referral)) == f"referral {i}"
+    referral = await tell("one more referral", Attention.referral)
+    assert await send(referral) is None  # waits its turn
+    crisis = await tell("crisis words", Attention.crisis)
+    (priority,) = q(db, "SELECT priority FROM messages WHERE id = :i", i=crisis)[0]
+    assert int(str(priority)) == outbound.Priority.crisis
     async with transaction() as session:
         due = await outbound.due(session, clock.now(), stale_after=30, limit=10_000)
-    assert due.index(crisis) < due.index(referral)  # first in line
-    async with transaction() as session:
-        claimed = await outbound.claim(session, crisis, stale_after=30)
-    assert claimed is not None and claimed.body == "crisis words"
-    async with transaction() as session:
-        assert await outbound.claim(session, referral, stale_after=30) is None  # waits
+    assert crisis in due and (referral not in due or due.index(crisis) < due.index(referral))
+    assert await send(crisis) == "crisis words"
 
 
 async def test_policies_and_case_routes(db: Engine, client: httpx.AsyncClient) -> None:
