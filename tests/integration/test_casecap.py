@@ -33,6 +33,7 @@ from services.people.matching import ContextCache, MatchContext, load_context
 from tests.integration.sealed import lookup, opened, seal
 from tests.integration.test_agents import stored_incident
 from tests.integration.test_flows import ahead_of_the_engine, q, reply
+from tests.integration.test_sending import claim_and_send
 from tests.stack import Stack, eventually
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -544,20 +545,12 @@ async def test_urgent_messages_never_wait_behind_bulk_to_the_same_number(db: Eng
     mine.add(details)
     clock.advance(timedelta(hours=1, seconds=2))
 
-    async def send(message_id: uuid.UUID) -> str | None:
-        async with transaction() as session:
-            claim = await outbound.claim(session, message_id, stale_after=30)
-            if claim is None:
-                return None
-            await outbound.record_sent(session, message_id, f"SM{uuid.uuid4().hex}")
-            return claim.body
-
     sent: list[str] = []
     for _ in range(3):  # a sender working down the due list, three passes in the minute
         async with transaction() as session:
             due = await outbound.due(session, clock.now(), stale_after=30)
         for message_id in (m for m in due if m in mine):
-            if (body := await send(message_id)) is not None:
+            if (body := await claim_and_send(message_id)) is not None:
                 sent.append(body)
     assert sent[0] == "details"
     assert len(sent) == outbound.RATE_PER_MINUTE - outbound.URGENT_RESERVE
@@ -569,11 +562,11 @@ async def test_urgent_messages_never_wait_behind_bulk_to_the_same_number(db: Eng
         crisis = await outbound.enqueue(session, kind="crisis_reply", to_number=number, body="x")
         third = await outbound.enqueue(session, kind="peer_details", to_number=number, body="d2")
     assert coordinator and crisis and third
-    assert await send(coordinator) == "c" and await send(crisis) == "x"
+    assert await claim_and_send(coordinator) == "c" and await claim_and_send(crisis) == "x"
     # The number's limit still holds for everything: a seventh in the minute waits.
-    assert await send(third) is None
+    assert await claim_and_send(third) is None
     clock.advance(timedelta(minutes=1, seconds=1))
-    assert await send(third) == "d2"
+    assert await claim_and_send(third) == "d2"
 
 
 # --------------------------------------------------------------------------- reachability

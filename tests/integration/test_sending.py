@@ -63,6 +63,17 @@ async def test_rate_limit_holds_the_rest_in_order(db: Engine) -> None:
         clock.reset()
 
 
+async def claim_and_send(message_id: uuid.UUID) -> str | None:
+    """What the sender does with one queued message, minus Twilio: its body if the limit
+    let it go (recorded as sent, so it counts in the number's minute), else None."""
+    async with transaction() as session:
+        claim = await outbound.claim(session, message_id, stale_after=30)
+        if claim is None:
+            return None
+        await outbound.record_sent(session, message_id, f"SM{uuid.uuid4().hex}")
+        return claim.body
+
+
 def sent_pages(db: Engine, number: str, sids: list[str]) -> None:
     """Pages to `number` that went out in the last minute, in the SMS `sids` name (a bundle:
     several pages, one sid), on a closed case of their own so nothing else acts on them."""
@@ -133,11 +144,8 @@ async def test_a_peer_paged_all_minute_still_gets_the_details_at_once(db: Engine
     sent: list[str] = []
     for message_id in [*ids, bulk]:
         assert message_id is not None
-        async with transaction() as session:
-            claim = await outbound.claim(session, message_id, stale_after=30)
-            if claim is not None:
-                await outbound.record_sent(session, message_id, f"SM{uuid.uuid4().hex}")
-                sent.append(claim.body)
+        if (body := await claim_and_send(message_id)) is not None:
+            sent.append(body)
     assert sent == bodies[: outbound.URGENT_RESERVE]  # the reserve, and no more
 
 
@@ -163,25 +171,19 @@ async def test_a_crisis_alert_to_the_coordinator_never_waits_for_the_number_limi
         )
         return uuid.UUID(str(message_id))
 
-    async def send(message_id: uuid.UUID) -> str | None:
-        async with transaction() as session:
-            claim = await outbound.claim(session, message_id, stale_after=30)
-            if claim is None:
-                return None
-            await outbound.record_sent(session, message_id, f"SM{uuid.uuid4().hex}")
-            return claim.body
-
     for i in range(outbound.URGENT_RESERVE):  # the reserve goes on other alerts
-        assert await send(await tell(f"referral {i}", Attention.referral)) == f"referral {i}"
+        assert (
+            await claim_and_send(await tell(f"referral {i}", Attention.referral)) == f"referral {i}"
+        )
     referral = await tell("one more referral", Attention.referral)
-    assert await send(referral) is None  # waits its turn
+    assert await claim_and_send(referral) is None  # waits its turn
     crisis = await tell("crisis words", Attention.crisis)
     (priority,) = q(db, "SELECT priority FROM messages WHERE id = :i", i=crisis)[0]
     assert int(str(priority)) == outbound.Priority.crisis
     async with transaction() as session:
         due = await outbound.due(session, clock.now(), stale_after=30, limit=10_000)
     assert crisis in due and (referral not in due or due.index(crisis) < due.index(referral))
-    assert await send(crisis) == "crisis words"
+    assert await claim_and_send(crisis) == "crisis words"
 
 
 async def test_policies_and_case_routes(db: Engine, client: httpx.AsyncClient) -> None:
