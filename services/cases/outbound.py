@@ -7,19 +7,17 @@
   before a page is sent, Tier 1, the coordinator and this queue all ask it.
 - Per-number rate limit: at most RATE_PER_MINUTE SMS (pages included) to one number in a
   minute, so the carrier does not filter or block our sender for flooding one handset. A
-  bundle of pages is one SMS and counts once: counted by page, one mass-casualty bundle
-  of six pages held the accepting peer's details back for a minute.
+  bundle of pages is one SMS and counts once, as the handset sees it.
   What waits is ordered by priority, then time. Bulk and conversation may use only
   RATE_PER_MINUTE - URGENT_RESERVE of the minute. Urgent messages (a clinician's details
   to the peer who accepted, a crisis reply, the coordinator) may use the whole minute, and
-  URGENT_RESERVE of them go in any minute whatever else went: pages are not held by this
-  limit, and a peer paged in several separate SMS in a minute (the seeded peers of a full
-  test run were) otherwise waited for the details of the case they had just accepted
-  until the pages stopped. So urgent traffic never waits behind bulk, nor behind pages for
-  long; only urgent traffic itself can hold it back.
+  URGENT_RESERVE of them go in any minute whatever else went: pages are never held by this
+  limit, and a peer paged in several SMS a minute would otherwise wait for the details of
+  the case they just accepted until the pages stopped. Only urgent traffic itself can hold
+  urgent traffic back.
 - A crisis alert to the coordinator waits for nothing: in a mass casualty the coordinator's
-  handset takes a page SMS for every case no peer could take, and a limit that pages fill
-  held the one message that must reach a human at once. It is one SMS per crisis, to the
+  handset takes a page SMS for every case no peer could take, and those must not hold the
+  one message that has to reach a human at once. It is one SMS per crisis, to the
   programme's own number, so it cannot flood anyone.
 - `not_before` holds a message (a clinician's quiet hours, a deferred offer) in the store.
 
