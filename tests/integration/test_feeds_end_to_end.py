@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -63,10 +64,18 @@ NOT_IDENTIFIERS = {
 PHI = sorted({p for words in SAMPLE_PHI.values() for p in words} - NOT_IDENTIFIERS | set(NIGHT_PHI))
 
 
+# An HL7 timestamp of the night: a field's value, the date and then at least the time.
+HL7_NIGHT = re.compile(rb"(?<=[|^])20261128(?=\d{4})")
+
+
 def moved(data: bytes, day: date) -> bytes:
-    """The night's files on `day`: ISO and HL7 dates of 2026-11-28 rewritten, hours kept."""
-    return data.replace(b"2026-11-28", day.isoformat().encode()).replace(
-        b"20261128", day.strftime("%Y%m%d").encode()
+    """The night's files on `day`: ISO and HL7 dates of 2026-11-28 rewritten, hours kept.
+
+    Only dates: the message control id (MSG20261128-0612) and the visit number
+    (V20261128612) hold the same digits, and rewritten with the day they named a record the
+    test did not know after midnight, and a visit number the PHI scan did not look for."""
+    return HL7_NIGHT.sub(day.strftime("%Y%m%d").encode(), data).replace(
+        b"2026-11-28", day.isoformat().encode()
     )
 
 
