@@ -60,8 +60,14 @@ async def tell_coordinator(
     staff_id: str | None = None,
 ) -> None:
     """An SMS to the programme coordinator: the human who takes over when automation stops.
-    `why` also flags the case on the console's board until someone has looked."""
+    `why` also flags the case on the console's board until someone has looked.
+
+    A crisis of someone we know (their case, or a staff member) goes at once, past the
+    per-number limit (services.cases.outbound). One from a number we do not know keeps the
+    urgent slots, which pages cannot take: strangers texting crisis words from many numbers
+    must not be able to flood the coordinator's handset, and the board shows every one."""
     await attention.flag(session, why, case_id, staff_id)
+    at_once = why is Attention.crisis and (case_id is not None or staff_id is not None)
     await outbound.enqueue(
         session,
         kind="coordinator",
@@ -69,7 +75,7 @@ async def tell_coordinator(
         to_number=settings.coordinator_number,
         body=body,
         dedupe=dedupe,
-        priority=outbound.Priority.crisis if why is Attention.crisis else None,
+        priority=outbound.Priority.crisis if at_once else None,
     )
 
 

@@ -160,9 +160,11 @@ async def test_a_crisis_alert_to_the_coordinator_never_waits_for_the_number_limi
     sent_pages(db, number, [f"SM{uuid.uuid4().hex[:12]}" for _ in range(10)])
     settings = get_settings().model_copy(update={"coordinator_number": number})
 
-    async def tell(body: str, why: Attention) -> uuid.UUID:
+    async def tell(body: str, why: Attention, staff_id: str | None = "N1001") -> uuid.UUID:
         async with transaction() as session:
-            await flows.tell_coordinator(session, settings, None, body, dedupe=body, why=why)
+            await flows.tell_coordinator(
+                session, settings, None, body, dedupe=body, why=why, staff_id=staff_id
+            )
         ((message_id,),) = q(  # the body is sealed; the dedupe key ends with it here
             db,
             "SELECT id FROM messages WHERE to_number_key = :k AND dedupe_key LIKE :d",
@@ -184,6 +186,12 @@ async def test_a_crisis_alert_to_the_coordinator_never_waits_for_the_number_limi
         due = await outbound.due(session, clock.now(), stale_after=30, limit=10_000)
     assert crisis in due and (referral not in due or due.index(crisis) < due.index(referral))
     assert await claim_and_send(crisis) == "crisis words"
+    # A stranger's crisis words keep the urgent slots: strangers cannot flood the handset
+    # (the board shows the alert at once either way).
+    stranger = await tell("a stranger's crisis", Attention.crisis, staff_id=None)
+    (priority,) = q(db, "SELECT priority FROM messages WHERE id = :i", i=stranger)[0]
+    assert int(str(priority)) == outbound.Priority.urgent
+    assert await claim_and_send(stranger) is None
 
 
 async def test_policies_and_case_routes(db: Engine, client: httpx.AsyncClient) -> None:
