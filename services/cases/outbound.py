@@ -49,6 +49,8 @@ from services.sealing import Keyring, as_stored, keyring_of
 RATE_PER_MINUTE = 6
 # Slots of each minute per number that only urgent messages may use.
 URGENT_RESERVE = 2
+# How long a message the limit held waits before it is looked at again.
+HELD_FOR = timedelta(seconds=10)
 
 
 class Priority(enum.IntEnum):
@@ -376,7 +378,7 @@ async def claim(
         and priority > Priority.crisis
         and not may_go_now(priority, await sent_last_minute(session, msg.to_number, at))
     ):
-        msg.not_before = at + timedelta(seconds=10)  # wait its turn; order is kept by time
+        msg.not_before = at + HELD_FOR  # wait its turn; order is kept by time
         return None
     msg.state = MessageState.sending
     msg.claimed_at = at
