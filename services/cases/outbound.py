@@ -49,6 +49,8 @@ from services.sealing import Keyring, as_stored, keyring_of
 RATE_PER_MINUTE = 6
 # Slots of each minute per number that only urgent messages may use.
 URGENT_RESERVE = 2
+# The limit's window: what one number got in the last WINDOW counts.
+WINDOW = timedelta(minutes=1)
 # How long a message the limit held waits before it is looked at again.
 HELD_FOR = timedelta(seconds=10)
 
@@ -294,7 +296,7 @@ class SentLastMinute:
 async def sent_last_minute(session: AsyncSession, number: str, at: datetime) -> SentLastMinute:
     """SMS that reached the carrier for `number` in the minute before `at`. The pages of one
     bundle share the SMS's provider sid and count once: the handset got one message."""
-    since = at - timedelta(minutes=1)
+    since = at - WINDOW
     messages = (
         await session.execute(
             select(func.count(), func.count().filter(Message.priority <= Priority.urgent)).where(

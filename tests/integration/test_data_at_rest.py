@@ -295,7 +295,7 @@ def test_a_whole_conversation_leaves_no_number_or_reply_in_the_clear(
         # had their minute's urgent SMS already, and the per-number limit rightly holds the
         # details until that minute is over (services.cases.outbound), at most a minute and
         # a look later.
-        limit_s = 60 + outbound.HELD_FOR.total_seconds()
+        limit_s = (outbound.WINDOW + outbound.HELD_FOR).total_seconds()
         try:
             wait_for(
                 lambda: any(clinician in str(m["body"]) for m in _standin(stack, peer)),
